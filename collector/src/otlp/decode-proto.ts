@@ -1,0 +1,334 @@
+import type { AttrValue, Attrs } from "@cognive/semconv";
+import protobuf from "protobufjs/minimal.js";
+import { toHex } from "./hex.ts";
+import {
+  DecodeError,
+  type DecodedEvent,
+  type DecodedLink,
+  type DecodedResourceSpans,
+  type DecodedScopeSpans,
+  type DecodedSpan,
+  type DecodedTraces,
+} from "./model.ts";
+
+type Reader = protobuf.Reader;
+
+/**
+ * Decodes an OTLP ExportTraceServiceRequest straight into Cognive's span model.
+ * Walking the wire format with protobufjs's Reader (instead of materializing generated message
+ * objects and converting them) keeps one allocation per value and makes ids hex in one step.
+ */
+export function decodeTracesProto(body: Uint8Array): DecodedTraces {
+  const r = protobuf.Reader.create(body);
+  const resourceSpans: DecodedResourceSpans[] = [];
+  try {
+    while (r.pos < r.len) {
+      const tag = r.uint32();
+      if (tag === ((1 << 3) | 2)) resourceSpans.push(readResourceSpans(r, sub(r)));
+      else skip(r, tag);
+    }
+  } catch (err) {
+    if (err instanceof DecodeError) throw err;
+    throw new DecodeError(`invalid protobuf: ${(err as Error).message}`);
+  }
+  return { resourceSpans };
+}
+
+/** Reads a length prefix and returns the end offset of the sub-message. */
+function sub(r: Reader): number {
+  const len = r.uint32();
+  const end = r.pos + len;
+  if (end > r.len) throw new DecodeError(`invalid protobuf: length ${len} past end of buffer at ${r.pos}`);
+  return end;
+}
+
+function skip(r: Reader, tag: number): void {
+  r.skipType(tag & 7, 0, tag >>> 3);
+}
+
+/** Checks the wire type of a known field so a type confusion is an error, not garbage. */
+function expect(tag: number, wireType: number): void {
+  if ((tag & 7) !== wireType) {
+    throw new DecodeError(`invalid protobuf: field ${tag >>> 3} has wire type ${tag & 7}, expected ${wireType}`);
+  }
+}
+
+function readBytesHex(r: Reader): string {
+  const end = sub(r);
+  const s = toHex(r.buf, r.pos, end);
+  r.pos = end;
+  return s;
+}
+
+function readFixed64(r: Reader): bigint {
+  const lo = r.fixed32();
+  const hi = r.fixed32();
+  return (BigInt(hi) << 32n) | BigInt(lo);
+}
+
+function readResourceSpans(r: Reader, end: number): DecodedResourceSpans {
+  let resource: Attrs = {};
+  const scopeSpans: DecodedScopeSpans[] = [];
+  while (r.pos < end) {
+    const tag = r.uint32();
+    switch (tag >>> 3) {
+      case 1: {
+        expect(tag, 2);
+        resource = readResource(r, sub(r));
+        break;
+      }
+      case 2:
+        expect(tag, 2);
+        scopeSpans.push(readScopeSpans(r, sub(r)));
+        break;
+      default:
+        skip(r, tag);
+    }
+  }
+  return { resource, scopeSpans };
+}
+
+function readResource(r: Reader, end: number): Attrs {
+  const attrs: Attrs = {};
+  while (r.pos < end) {
+    const tag = r.uint32();
+    if (tag === ((1 << 3) | 2)) readKeyValue(r, sub(r), attrs, 0);
+    else skip(r, tag);
+  }
+  return attrs;
+}
+
+function readScopeSpans(r: Reader, end: number): DecodedScopeSpans {
+  let scopeName = "";
+  let scopeVersion = "";
+  const spans: DecodedSpan[] = [];
+  while (r.pos < end) {
+    const tag = r.uint32();
+    switch (tag >>> 3) {
+      case 1: {
+        expect(tag, 2);
+        const scopeEnd = sub(r);
+        while (r.pos < scopeEnd) {
+          const t = r.uint32();
+          if (t === ((1 << 3) | 2)) scopeName = r.string();
+          else if (t === ((2 << 3) | 2)) scopeVersion = r.string();
+          else skip(r, t);
+        }
+        break;
+      }
+      case 2:
+        expect(tag, 2);
+        spans.push(readSpan(r, sub(r)));
+        break;
+      default:
+        skip(r, tag);
+    }
+  }
+  return { scopeName, scopeVersion, spans };
+}
+
+function readSpan(r: Reader, end: number): DecodedSpan {
+  const span: DecodedSpan = {
+    traceId: "",
+    spanId: "",
+    parentSpanId: "",
+    traceState: "",
+    name: "",
+    kind: 0,
+    startNs: 0n,
+    endNs: 0n,
+    attributes: {},
+    events: [],
+    links: [],
+    statusCode: 0,
+    statusMessage: "",
+  };
+  while (r.pos < end) {
+    const tag = r.uint32();
+    switch (tag >>> 3) {
+      case 1:
+        expect(tag, 2);
+        span.traceId = readBytesHex(r);
+        break;
+      case 2:
+        expect(tag, 2);
+        span.spanId = readBytesHex(r);
+        break;
+      case 3:
+        expect(tag, 2);
+        span.traceState = r.string();
+        break;
+      case 4:
+        expect(tag, 2);
+        span.parentSpanId = readBytesHex(r);
+        break;
+      case 5:
+        expect(tag, 2);
+        span.name = r.string();
+        break;
+      case 6:
+        expect(tag, 0);
+        span.kind = r.uint32();
+        break;
+      case 7:
+        expect(tag, 1);
+        span.startNs = readFixed64(r);
+        break;
+      case 8:
+        expect(tag, 1);
+        span.endNs = readFixed64(r);
+        break;
+      case 9:
+        expect(tag, 2);
+        readKeyValue(r, sub(r), span.attributes, 0);
+        break;
+      case 11:
+        expect(tag, 2);
+        span.events.push(readEvent(r, sub(r)));
+        break;
+      case 13:
+        expect(tag, 2);
+        span.links.push(readLink(r, sub(r)));
+        break;
+      case 15: {
+        expect(tag, 2);
+        const statusEnd = sub(r);
+        while (r.pos < statusEnd) {
+          const t = r.uint32();
+          if (t === ((2 << 3) | 2)) span.statusMessage = r.string();
+          else if (t === ((3 << 3) | 0)) span.statusCode = r.uint32();
+          else skip(r, t);
+        }
+        break;
+      }
+      default:
+        skip(r, tag);
+    }
+  }
+  if (r.pos !== end) throw new DecodeError("invalid protobuf: span overruns its length");
+  return span;
+}
+
+function readEvent(r: Reader, end: number): DecodedEvent {
+  const ev: DecodedEvent = { timeNs: 0n, name: "", attributes: {} };
+  while (r.pos < end) {
+    const tag = r.uint32();
+    switch (tag >>> 3) {
+      case 1:
+        expect(tag, 1);
+        ev.timeNs = readFixed64(r);
+        break;
+      case 2:
+        expect(tag, 2);
+        ev.name = r.string();
+        break;
+      case 3:
+        expect(tag, 2);
+        readKeyValue(r, sub(r), ev.attributes, 0);
+        break;
+      default:
+        skip(r, tag);
+    }
+  }
+  return ev;
+}
+
+function readLink(r: Reader, end: number): DecodedLink {
+  const link: DecodedLink = { traceId: "", spanId: "", traceState: "", attributes: {} };
+  while (r.pos < end) {
+    const tag = r.uint32();
+    switch (tag >>> 3) {
+      case 1:
+        expect(tag, 2);
+        link.traceId = readBytesHex(r);
+        break;
+      case 2:
+        expect(tag, 2);
+        link.spanId = readBytesHex(r);
+        break;
+      case 3:
+        expect(tag, 2);
+        link.traceState = r.string();
+        break;
+      case 4:
+        expect(tag, 2);
+        readKeyValue(r, sub(r), link.attributes, 0);
+        break;
+      default:
+        skip(r, tag);
+    }
+  }
+  return link;
+}
+
+const MAX_DEPTH = 16;
+
+function readKeyValue(r: Reader, end: number, into: Attrs, depth: number): void {
+  let key = "";
+  let value: AttrValue = null;
+  while (r.pos < end) {
+    const tag = r.uint32();
+    if (tag === ((1 << 3) | 2)) key = r.string();
+    else if (tag === ((2 << 3) | 2)) value = readAnyValue(r, sub(r), depth + 1);
+    else skip(r, tag);
+  }
+  if (key !== "") into[key] = value;
+}
+
+function readAnyValue(r: Reader, end: number, depth: number): AttrValue {
+  if (depth > MAX_DEPTH) throw new DecodeError("invalid protobuf: attribute values nested too deeply");
+  let value: AttrValue = null;
+  while (r.pos < end) {
+    const tag = r.uint32();
+    switch (tag) {
+      case (1 << 3) | 2:
+        value = r.string();
+        break;
+      case (2 << 3) | 0:
+        value = r.bool();
+        break;
+      case (3 << 3) | 0:
+        value = readInt64(r);
+        break;
+      case (4 << 3) | 1:
+        value = r.double();
+        break;
+      case (5 << 3) | 2: {
+        const arrEnd = sub(r);
+        const arr: AttrValue[] = [];
+        while (r.pos < arrEnd) {
+          const t = r.uint32();
+          if (t === ((1 << 3) | 2)) arr.push(readAnyValue(r, sub(r), depth + 1));
+          else skip(r, t);
+        }
+        value = arr;
+        break;
+      }
+      case (6 << 3) | 2: {
+        const kvEnd = sub(r);
+        const obj: Attrs = {};
+        while (r.pos < kvEnd) {
+          const t = r.uint32();
+          if (t === ((1 << 3) | 2)) readKeyValue(r, sub(r), obj, depth + 1);
+          else skip(r, t);
+        }
+        value = obj;
+        break;
+      }
+      case (7 << 3) | 2:
+        value = Buffer.from(r.bytes()).toString("base64");
+        break;
+      default:
+        skip(r, tag);
+    }
+  }
+  return value;
+}
+
+/** int64 as a number when it is exactly representable, else its decimal string. */
+function readInt64(r: Reader): number | string {
+  const v = r.int64() as unknown as { toNumber?: () => number; toString(): string } | number;
+  if (typeof v === "number") return v;
+  const n = v.toNumber ? v.toNumber() : Number(v.toString());
+  return Number.isSafeInteger(n) ? n : v.toString();
+}

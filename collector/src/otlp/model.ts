@@ -1,0 +1,57 @@
+import type { Attrs } from "@cognive/semconv";
+
+/** One span as decoded from OTLP, before validation. Ids are lower-case hex ("" when absent). */
+export interface DecodedSpan {
+  traceId: string;
+  spanId: string;
+  parentSpanId: string;
+  traceState: string;
+  name: string;
+  kind: number;
+  startNs: bigint;
+  endNs: bigint;
+  attributes: Attrs;
+  events: DecodedEvent[];
+  links: DecodedLink[];
+  statusCode: number;
+  statusMessage: string;
+  /** Set by a decoder when one field of this span was unusable; the span is then rejected alone. */
+  invalid?: string;
+}
+
+export interface DecodedEvent {
+  timeNs: bigint;
+  name: string;
+  attributes: Attrs;
+}
+
+export interface DecodedLink {
+  traceId: string;
+  spanId: string;
+  traceState: string;
+  attributes: Attrs;
+}
+
+export interface DecodedScopeSpans {
+  scopeName: string;
+  scopeVersion: string;
+  spans: DecodedSpan[];
+}
+
+export interface DecodedResourceSpans {
+  resource: Attrs;
+  scopeSpans: DecodedScopeSpans[];
+}
+
+/** An OTLP ExportTraceServiceRequest. */
+export interface DecodedTraces {
+  resourceSpans: DecodedResourceSpans[];
+}
+
+/** Thrown for a body that cannot be decoded at all (→ 400). */
+export class DecodeError extends Error {
+  override name = "DecodeError";
+}
+
+export const SPAN_KIND_NAMES = ["Unspecified", "Internal", "Server", "Client", "Producer", "Consumer"] as const;
+export const STATUS_CODE_NAMES = ["Unset", "Ok", "Error"] as const;

@@ -1,0 +1,88 @@
+import { mkdirSync } from "node:fs";
+import { Readable } from "node:stream";
+import { type ClickHouseClient, createClient } from "@clickhouse/client";
+import { createChdbConnection } from "chdb/connection";
+import type { Logger } from "../log.ts";
+
+export interface StorageConfig {
+  /** ClickHouse server URL; when absent, embedded chDB under `dataDir` is used. */
+  clickhouseUrl?: string;
+  dataDir: string;
+  database: string;
+}
+
+/**
+ * The one way into ClickHouse, for both transports. Reads use `client` with bound parameters;
+ * bulk span writes use `insertTsv`, which takes the fastest path the transport offers.
+ */
+export interface Storage {
+  readonly client: ClickHouseClient;
+  readonly database: string;
+  readonly kind: "chdb" | "server";
+  insertTsv(table: string, columns: readonly string[], body: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** Settings every read needs: 64-bit integers as JSON strings, so nothing loses precision. */
+const READ_SETTINGS = {
+  output_format_json_quote_64bit_integers: 1,
+  output_format_json_quote_64bit_floats: 0,
+  date_time_output_format: "iso",
+  session_timezone: "UTC",
+} as const;
+
+export function createStorage(config: StorageConfig, log?: Logger): Storage {
+  if (!IDENT.test(config.database)) throw new Error(`invalid database name: ${JSON.stringify(config.database)}`);
+  if (config.clickhouseUrl) return serverStorage(config);
+  return chdbStorage(config, log);
+}
+
+function chdbStorage(config: StorageConfig, log?: Logger): Storage {
+  mkdirSync(config.dataDir, { recursive: true });
+  const connection = createChdbConnection({ path: config.dataDir });
+  const client = createClient({ connection, clickhouse_settings: READ_SETTINGS });
+  log?.info("storage: embedded ClickHouse (chDB)", { dataDir: config.dataDir });
+  return {
+    client,
+    database: config.database,
+    kind: "chdb",
+    async insertTsv(table, columns, body) {
+      // rawInsert hands the buffer to chDB's parallel parser without a copy through the client.
+      await connection.chdb.rawInsert({
+        table: `${config.database}.${table}`,
+        columns,
+        values: Buffer.from(body, "utf8"),
+        format: "TSV",
+      });
+    },
+    async close() {
+      await client.close();
+    },
+  };
+}
+
+function serverStorage(config: StorageConfig): Storage {
+  const client = createClient({
+    url: config.clickhouseUrl,
+    clickhouse_settings: READ_SETTINGS,
+    request_timeout: 60_000,
+  });
+  return {
+    client,
+    database: config.database,
+    kind: "server",
+    async insertTsv(table, columns, body) {
+      await client.insert({
+        table: `${config.database}.${table}`,
+        columns: [...columns] as [string, ...string[]],
+        values: Readable.from([body]),
+        format: "TabSeparated",
+      });
+    },
+    async close() {
+      await client.close();
+    },
+  };
+}

@@ -1,0 +1,239 @@
+/**
+ * Versioned storage migrations. Each statement is idempotent (IF NOT EXISTS) so a migration
+ * interrupted half-way can simply run again. `{db}` is replaced by the configured database.
+ * The span table keeps the OpenTelemetry Collector ClickHouse exporter's `otel_traces` columns so
+ * Grafana's ClickHouse data source reads it as is; the GenAI columns come after them.
+ */
+export interface Migration {
+  version: number;
+  name: string;
+  statements: string[];
+}
+
+export const SPAN_TABLE = "otel_traces";
+export const TRACE_TS_TABLE = "otel_traces_trace_id_ts";
+export const TRACE_SUMMARY_TABLE = "trace_summary";
+export const LLM_ROLLUP_TABLE = "llm_rollup_1m";
+
+export const migrations: Migration[] = [
+  {
+    version: 1,
+    name: "spans, trace lookup, trace summary, per-minute LLM rollup",
+    statements: [
+      `CREATE TABLE IF NOT EXISTS {db}.${SPAN_TABLE} (
+        Timestamp DateTime64(9) CODEC(Delta(8), ZSTD(1)),
+        TraceId String CODEC(ZSTD(1)),
+        SpanId String CODEC(ZSTD(1)),
+        ParentSpanId String CODEC(ZSTD(1)),
+        TraceState String CODEC(ZSTD(1)),
+        SpanName LowCardinality(String) CODEC(ZSTD(1)),
+        SpanKind LowCardinality(String) CODEC(ZSTD(1)),
+        ServiceName LowCardinality(String) CODEC(ZSTD(1)),
+        ResourceAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+        ScopeName String CODEC(ZSTD(1)),
+        ScopeVersion String CODEC(ZSTD(1)),
+        SpanAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+        Duration UInt64 CODEC(T64, ZSTD(1)),
+        StatusCode LowCardinality(String) CODEC(ZSTD(1)),
+        StatusMessage String CODEC(ZSTD(1)),
+        Events Nested (
+          Timestamp DateTime64(9),
+          Name LowCardinality(String),
+          Attributes Map(LowCardinality(String), String)
+        ) CODEC(ZSTD(1)),
+        Links Nested (
+          TraceId String,
+          SpanId String,
+          TraceState String,
+          Attributes Map(LowCardinality(String), String)
+        ) CODEC(ZSTD(1)),
+        TeamName LowCardinality(String) CODEC(ZSTD(1)),
+        Environment LowCardinality(String) CODEC(ZSTD(1)),
+        AgentName LowCardinality(String) CODEC(ZSTD(1)),
+        GenAiOperation LowCardinality(String) CODEC(ZSTD(1)),
+        GenAiProvider LowCardinality(String) CODEC(ZSTD(1)),
+        GenAiRequestModel LowCardinality(String) CODEC(ZSTD(1)),
+        GenAiResponseModel LowCardinality(String) CODEC(ZSTD(1)),
+        GenAiUsageRole Enum8('none' = 0, 'model_call' = 1, 'aggregate' = 2),
+        InputTokens UInt64 CODEC(T64, ZSTD(1)),
+        OutputTokens UInt64 CODEC(T64, ZSTD(1)),
+        CacheReadTokens UInt64 CODEC(T64, ZSTD(1)),
+        CacheWriteTokens UInt64 CODEC(T64, ZSTD(1)),
+        ReasoningTokens UInt64 CODEC(T64, ZSTD(1)),
+        ToolName LowCardinality(String) CODEC(ZSTD(1)),
+        ConversationId String CODEC(ZSTD(1)),
+        UserId String CODEC(ZSTD(1)),
+        Priced UInt8,
+        CostInputUsd Float64 CODEC(ZSTD(1)),
+        CostOutputUsd Float64 CODEC(ZSTD(1)),
+        CostCacheReadUsd Float64 CODEC(ZSTD(1)),
+        CostCacheWriteUsd Float64 CODEC(ZSTD(1)),
+        CostUsd Float64 CODEC(ZSTD(1)),
+        INDEX idx_trace_id TraceId TYPE bloom_filter(0.001) GRANULARITY 1,
+        INDEX idx_res_attr_key mapKeys(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+        INDEX idx_res_attr_value mapValues(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+        INDEX idx_span_attr_key mapKeys(SpanAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+        INDEX idx_span_attr_value mapValues(SpanAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+        INDEX idx_duration Duration TYPE minmax GRANULARITY 1,
+        INDEX idx_lower_span_name lower(SpanName) TYPE tokenbf_v1(32768, 3, 0) GRANULARITY 8,
+        INDEX idx_model GenAiRequestModel TYPE set(256) GRANULARITY 4,
+        INDEX idx_agent AgentName TYPE set(256) GRANULARITY 4
+      ) ENGINE = MergeTree
+      PARTITION BY toDate(Timestamp)
+      ORDER BY (ServiceName, SpanName, toDateTime(Timestamp), Timestamp)
+      SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1`,
+
+      `CREATE TABLE IF NOT EXISTS {db}.${TRACE_TS_TABLE} (
+        TraceId String CODEC(ZSTD(1)),
+        Start SimpleAggregateFunction(min, DateTime) CODEC(Delta, ZSTD(1)),
+        End SimpleAggregateFunction(max, DateTime) CODEC(Delta, ZSTD(1)),
+        INDEX idx_trace_id TraceId TYPE bloom_filter(0.01) GRANULARITY 1
+      ) ENGINE = AggregatingMergeTree
+      PARTITION BY toDate(Start)
+      ORDER BY TraceId`,
+
+      `CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.${TRACE_TS_TABLE}_mv TO {db}.${TRACE_TS_TABLE} AS
+       SELECT TraceId, min(toDateTime(Timestamp)) AS Start, max(toDateTime(Timestamp)) AS End
+       FROM {db}.${SPAN_TABLE} WHERE TraceId != '' GROUP BY TraceId`,
+
+      `CREATE TABLE IF NOT EXISTS {db}.${TRACE_SUMMARY_TABLE} (
+        TraceId String CODEC(ZSTD(1)),
+        Start SimpleAggregateFunction(min, DateTime64(9)),
+        End SimpleAggregateFunction(max, DateTime64(9)),
+        RootName SimpleAggregateFunction(max, String),
+        RootService SimpleAggregateFunction(max, String),
+        RootDuration SimpleAggregateFunction(max, UInt64),
+        SpanCount SimpleAggregateFunction(sum, UInt64),
+        ErrorCount SimpleAggregateFunction(sum, UInt64),
+        InputTokens SimpleAggregateFunction(sum, UInt64),
+        OutputTokens SimpleAggregateFunction(sum, UInt64),
+        CostUsd SimpleAggregateFunction(sum, Float64),
+        Services SimpleAggregateFunction(groupUniqArrayArray, Array(String)),
+        Agents SimpleAggregateFunction(groupUniqArrayArray, Array(String)),
+        Teams SimpleAggregateFunction(groupUniqArrayArray, Array(String)),
+        Models SimpleAggregateFunction(groupUniqArrayArray, Array(String)),
+        INDEX idx_start Start TYPE minmax GRANULARITY 1
+      ) ENGINE = AggregatingMergeTree
+      PARTITION BY toDate(Start)
+      ORDER BY TraceId`,
+
+      `CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.${TRACE_SUMMARY_TABLE}_mv TO {db}.${TRACE_SUMMARY_TABLE} AS
+       SELECT
+         TraceId,
+         min(Timestamp) AS Start,
+         max(Timestamp + toIntervalNanosecond(Duration)) AS End,
+         max(if(ParentSpanId = '', SpanName, '')) AS RootName,
+         max(if(ParentSpanId = '', ServiceName, '')) AS RootService,
+         max(if(ParentSpanId = '', Duration, 0)) AS RootDuration,
+         count() AS SpanCount,
+         countIf(StatusCode = 'Error') AS ErrorCount,
+         sumIf(InputTokens, GenAiUsageRole = 'model_call') AS InputTokens,
+         sumIf(OutputTokens, GenAiUsageRole = 'model_call') AS OutputTokens,
+         sumIf(CostUsd, GenAiUsageRole = 'model_call') AS CostUsd,
+         groupUniqArray(toString(ServiceName)) AS Services,
+         groupUniqArrayIf(toString(AgentName), AgentName != '') AS Agents,
+         groupUniqArrayIf(toString(TeamName), TeamName != '') AS Teams,
+         groupUniqArrayIf(toString(if(GenAiResponseModel != '', GenAiResponseModel, GenAiRequestModel)),
+           GenAiUsageRole = 'model_call' AND (GenAiResponseModel != '' OR GenAiRequestModel != '')) AS Models
+       FROM {db}.${SPAN_TABLE} GROUP BY TraceId`,
+
+      `CREATE TABLE IF NOT EXISTS {db}.${LLM_ROLLUP_TABLE} (
+        Minute DateTime CODEC(Delta, ZSTD(1)),
+        TeamName LowCardinality(String),
+        AgentName LowCardinality(String),
+        Model LowCardinality(String),
+        Provider LowCardinality(String),
+        Environment LowCardinality(String),
+        ServiceName LowCardinality(String),
+        Calls UInt64,
+        Errors UInt64,
+        Unpriced UInt64,
+        InputTokens UInt64,
+        OutputTokens UInt64,
+        CacheReadTokens UInt64,
+        CacheWriteTokens UInt64,
+        ReasoningTokens UInt64,
+        CostInputUsd Float64,
+        CostOutputUsd Float64,
+        CostCacheReadUsd Float64,
+        CostCacheWriteUsd Float64,
+        CostUsd Float64,
+        DurationNs UInt64
+      ) ENGINE = SummingMergeTree
+      PARTITION BY toYYYYMM(Minute)
+      ORDER BY (Minute, TeamName, AgentName, Model, Provider, Environment, ServiceName)`,
+
+      `CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.${LLM_ROLLUP_TABLE}_mv TO {db}.${LLM_ROLLUP_TABLE} AS
+       SELECT
+         toStartOfMinute(Timestamp) AS Minute,
+         TeamName, AgentName,
+         if(GenAiResponseModel != '', GenAiResponseModel, GenAiRequestModel) AS Model,
+         GenAiProvider AS Provider, Environment, ServiceName,
+         count() AS Calls,
+         countIf(StatusCode = 'Error') AS Errors,
+         countIf(Priced = 0) AS Unpriced,
+         sum(InputTokens) AS InputTokens,
+         sum(OutputTokens) AS OutputTokens,
+         sum(CacheReadTokens) AS CacheReadTokens,
+         sum(CacheWriteTokens) AS CacheWriteTokens,
+         sum(ReasoningTokens) AS ReasoningTokens,
+         sum(CostInputUsd) AS CostInputUsd,
+         sum(CostOutputUsd) AS CostOutputUsd,
+         sum(CostCacheReadUsd) AS CostCacheReadUsd,
+         sum(CostCacheWriteUsd) AS CostCacheWriteUsd,
+         sum(CostUsd) AS CostUsd,
+         sum(Duration) AS DurationNs
+       FROM {db}.${SPAN_TABLE}
+       WHERE GenAiUsageRole = 'model_call'
+       GROUP BY Minute, TeamName, AgentName, Model, Provider, Environment, ServiceName`,
+    ],
+  },
+];
+
+/** Column order of the TSV rows the writer produces for the span table. */
+export const SPAN_COLUMNS = [
+  "Timestamp",
+  "TraceId",
+  "SpanId",
+  "ParentSpanId",
+  "TraceState",
+  "SpanName",
+  "SpanKind",
+  "ServiceName",
+  "ResourceAttributes",
+  "ScopeName",
+  "ScopeVersion",
+  "SpanAttributes",
+  "Duration",
+  "StatusCode",
+  "StatusMessage",
+  "Events.Timestamp",
+  "Events.Name",
+  "Events.Attributes",
+  "Links.TraceId",
+  "Links.SpanId",
+  "Links.TraceState",
+  "Links.Attributes",
+  "TeamName",
+  "Environment",
+  "AgentName",
+  "GenAiOperation",
+  "GenAiProvider",
+  "GenAiRequestModel",
+  "GenAiResponseModel",
+  "GenAiUsageRole",
+  "InputTokens",
+  "OutputTokens",
+  "CacheReadTokens",
+  "CacheWriteTokens",
+  "ReasoningTokens",
+  "ToolName",
+  "ConversationId",
+  "UserId",
+  "Priced",
+  "CostInputUsd",
+  "CostOutputUsd",
+  "CostCacheReadUsd",
+  "CostCacheWriteUsd",
+  "CostUsd",
+] as const;

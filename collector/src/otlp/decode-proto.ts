@@ -24,8 +24,10 @@ export function decodeTracesProto(body: Uint8Array): DecodedTraces {
   try {
     while (r.pos < r.len) {
       const tag = r.uint32();
-      if (tag === ((1 << 3) | 2)) resourceSpans.push(readResourceSpans(r, sub(r)));
-      else skip(r, tag);
+      if (tag >>> 3 === 1) {
+        expect(tag, 2);
+        resourceSpans.push(readResourceSpans(r, sub(r)));
+      } else skip(r, tag);
     }
   } catch (err) {
     if (err instanceof DecodeError) throw err;

@@ -1,0 +1,41 @@
+import { z } from "zod";
+
+const port = z.coerce.number().int().min(0).max(65535);
+const positiveInt = z.coerce.number().int().positive();
+
+/** Infrastructure settings, all from the environment; a bad value names its variable. */
+export const envSchema = z.object({
+  COGNIVE_HOST: z.string().min(1).default("127.0.0.1"),
+  COGNIVE_OTLP_PORT: port.default(4318),
+  COGNIVE_PORT: port.default(3300),
+  COGNIVE_DATA_DIR: z.string().min(1).default("./data"),
+  COGNIVE_DATABASE: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be a plain identifier").default("cognive"),
+  CLICKHOUSE_URL: z.url().optional(),
+  COGNIVE_POLICY: z.string().min(1).optional(),
+  COGNIVE_LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
+  COGNIVE_MAX_BODY_BYTES: positiveInt.default(32 * 1024 * 1024),
+  COGNIVE_BATCH_MAX_ROWS: positiveInt.default(100_000),
+  COGNIVE_BATCH_LINGER_MS: z.coerce.number().int().min(0).default(15),
+  COGNIVE_QUEUE_MAX_ROWS: positiveInt.default(600_000),
+  COGNIVE_DEDUP_CAPACITY: positiveInt.default(2_000_000),
+});
+
+export type EnvConfig = z.infer<typeof envSchema>;
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+export function loadEnvConfig(env: Record<string, string | undefined> = process.env): EnvConfig {
+  const picked: Record<string, string> = {};
+  for (const key of Object.keys(envSchema.shape)) {
+    const v = env[key];
+    if (v !== undefined && v !== "") picked[key] = v;
+  }
+  const parsed = envSchema.safeParse(picked);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new ConfigError(`invalid ${String(issue.path[0])}=${JSON.stringify(picked[String(issue.path[0])])}: ${issue.message}`);
+  }
+  return parsed.data;
+}

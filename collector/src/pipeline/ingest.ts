@@ -1,0 +1,99 @@
+import type { Pricer } from "@cognive/semconv";
+import type { Logger } from "../log.ts";
+import type { CollectorMetrics } from "../metrics.ts";
+import type { DecodedTraces } from "../otlp/model.ts";
+import type { Storage } from "../storage/client.ts";
+import { SpanDeduper } from "./dedup.ts";
+import { type IngestIdentity, normalize } from "./normalize.ts";
+import { type Batch, GroupCommitWriter, type WriterConfig } from "./writer.ts";
+
+export interface IngestResult {
+  accepted: number;
+  rejected: number;
+  duplicates: number;
+  errorMessage: string;
+}
+
+export interface IngestConfig {
+  writer: WriterConfig;
+  /** How many recent span ids are remembered to drop retried duplicates. */
+  dedupCapacity: number;
+}
+
+/**
+ * The ingest pipeline: normalize + price, drop retried duplicates, group-commit to storage.
+ * `ingest` resolves only once every accepted span of the request is durable.
+ */
+export class IngestPipeline {
+  readonly writer: GroupCommitWriter;
+  private readonly dedup: SpanDeduper;
+
+  constructor(
+    storage: Storage,
+    private readonly pricer: Pricer,
+    private readonly metrics: CollectorMetrics,
+    log: Logger,
+    config: IngestConfig,
+  ) {
+    this.dedup = new SpanDeduper(config.dedupCapacity);
+    this.writer = new GroupCommitWriter(storage, config.writer, log, {
+      onCommit: (batch, seconds) => {
+        metrics.batchRows.observe(batch.rows);
+        metrics.writeSeconds.observe(seconds);
+        batch.keys = [];
+      },
+      onFailure: (batch) => {
+        metrics.writeFailures.inc();
+        this.dedup.forget(batch);
+      },
+    });
+  }
+
+  async ingest(req: DecodedTraces, identity: IngestIdentity, transport: string): Promise<IngestResult> {
+    const n = normalize(req, identity, this.pricer, BigInt(Date.now()) * 1_000_000n);
+    const received = n.rows.length + n.rejected;
+    this.metrics.spansReceived.inc({ transport }, received);
+    if (n.rejected > 0) this.metrics.spansRejected.inc({ reason: "invalid" }, n.rejected);
+
+    // Drop spans already written or in flight; wait for the batches that carry them instead.
+    let chunk = "";
+    const keys: string[] = [];
+    const waitFor = new Set<Batch>();
+    const seen = new Set<string>();
+    let duplicates = 0;
+    let unpriced = 0;
+    for (let i = 0; i < n.rows.length; i++) {
+      const key = n.keys[i];
+      const prior = this.dedup.lookup(key);
+      if (prior !== undefined || seen.has(key)) {
+        duplicates++;
+        if (prior !== undefined && prior.state !== "committed") waitFor.add(prior);
+        continue;
+      }
+      seen.add(key);
+      if (n.unpriced.has(i)) unpriced++;
+      chunk += n.rows[i];
+      keys.push(key);
+    }
+    if (keys.length > 0) {
+      const batch = this.writer.append(chunk, keys.length, keys);
+      this.dedup.add(keys, batch);
+      waitFor.add(batch);
+    }
+    this.metrics.queuedRows.set(this.writer.queuedRows);
+    for (const b of waitFor) await b.done;
+    this.metrics.spansAccepted.inc(keys.length);
+    if (duplicates > 0) this.metrics.spansDuplicate.inc(duplicates);
+    if (unpriced > 0) this.metrics.spansUnpriced.inc(unpriced);
+    return {
+      accepted: keys.length + duplicates,
+      rejected: n.rejected,
+      duplicates,
+      errorMessage: n.errors.join("; "),
+    };
+  }
+
+  close(): Promise<void> {
+    return this.writer.close();
+  }
+}

@@ -1,0 +1,132 @@
+import { type Attrs, extractFacts, type Pricer } from "@cognive/semconv";
+import { isZeroId } from "../otlp/hex.ts";
+import { type DecodedSpan, type DecodedTraces, SPAN_KIND_NAMES, STATUS_CODE_NAMES } from "../otlp/model.ts";
+import { quotedString, tsvFloat, tsvMap, tsvNanos, tsvString, tsvStringArray } from "../storage/tsv.ts";
+
+/** Who sent a request, from the one identity step of ingest. */
+export interface IngestIdentity {
+  /** Team every span of the request is stamped with; null lets the resource say. */
+  team: string | null;
+}
+
+/** A span that passed validation, keyed for de-duplication, with its TSV row. */
+export interface NormalizedBatch {
+  /** TSV rows, in SPAN_COLUMNS order, each ending in a newline. */
+  rows: string[];
+  /** `traceId:spanId` of each row, parallel to `rows`. */
+  keys: string[];
+  rejected: number;
+  /** First few reasons for rejected spans, for partial_success.error_message. */
+  errors: string[];
+  /** Indexes into `rows` of LLM calls whose model has no known price. */
+  unpriced: Set<number>;
+}
+
+const HEX32 = /^[0-9a-f]{32}$/;
+const HEX16 = /^[0-9a-f]{16}$/;
+const MAX_ERRORS = 5;
+
+function invalidReason(s: DecodedSpan): string | null {
+  if (s.invalid) return s.invalid;
+  if (!HEX32.test(s.traceId) || isZeroId(s.traceId)) return `trace id "${s.traceId}" is not 16 non-zero bytes`;
+  if (!HEX16.test(s.spanId) || isZeroId(s.spanId)) return `span id "${s.spanId}" is not 8 non-zero bytes`;
+  if (s.parentSpanId !== "" && !HEX16.test(s.parentSpanId)) return `parent span id "${s.parentSpanId}" is not 8 bytes`;
+  return null;
+}
+
+const str = (v: unknown): string | null => (typeof v === "string" && v !== "" ? v : null);
+
+/**
+ * Turns decoded OTLP into validated, normalized, priced span rows. A bad span is rejected alone.
+ * Agent fallback order: the span's own facts, the trace's `invoke_agent` span in the same request,
+ * the resource's `gen_ai.agent.name` (inside extractFacts), then `service.name`.
+ */
+export function normalize(req: DecodedTraces, identity: IngestIdentity, pricer: Pricer, nowNs: bigint): NormalizedBatch {
+  const out: NormalizedBatch = { rows: [], keys: [], rejected: 0, errors: [], unpriced: new Set() };
+  const traceAgents = collectTraceAgents(req);
+  for (const rs of req.resourceSpans) {
+    const res = rs.resource;
+    const serviceName = str(res["service.name"]) ?? "unknown_service";
+    const team = identity.team ?? str(res["cognive.team"]) ?? "";
+    const environment = str(res["deployment.environment.name"]) ?? str(res["deployment.environment"]) ?? "";
+    const resourceTsv = tsvMap(res);
+    const serviceTsv = tsvString(serviceName);
+    const teamTsv = tsvString(team);
+    const envTsv = tsvString(environment);
+    for (const ss of rs.scopeSpans) {
+      const scopeTsv = `${tsvString(ss.scopeName)}\t${tsvString(ss.scopeVersion)}`;
+      for (const s of ss.spans) {
+        const reason = invalidReason(s);
+        if (reason !== null) {
+          out.rejected++;
+          if (out.errors.length < MAX_ERRORS) out.errors.push(reason);
+          continue;
+        }
+        const facts = extractFacts(s.name, s.attributes, res);
+        const startNs = s.startNs > 0n ? s.startNs : nowNs;
+        const durationNs = s.endNs > startNs ? s.endNs - startNs : 0n;
+        const agent = facts.agentName ?? traceAgents.get(s.traceId) ?? serviceName;
+        const cost = facts.usageRole === "model_call" ? pricer.price(facts, new Date(Number(startNs / 1_000_000n))) : null;
+        if (facts.usageRole === "model_call" && cost === null) out.unpriced.add(out.rows.length);
+        const row =
+          `${tsvNanos(startNs)}\t${s.traceId}\t${s.spanId}\t${s.parentSpanId}\t${tsvString(s.traceState)}\t` +
+          `${tsvString(s.name)}\t${SPAN_KIND_NAMES[s.kind] ?? "Unspecified"}\t${serviceTsv}\t${resourceTsv}\t${scopeTsv}\t` +
+          `${tsvMap(s.attributes)}\t${durationNs}\t${STATUS_CODE_NAMES[s.statusCode] ?? "Unset"}\t${tsvString(s.statusMessage)}\t` +
+          `${eventsTsv(s)}\t${linksTsv(s)}\t${teamTsv}\t${envTsv}\t${tsvString(agent)}\t` +
+          `${tsvString(facts.operation ?? "")}\t${tsvString(facts.provider ?? "")}\t${tsvString(facts.requestModel ?? "")}\t` +
+          `${tsvString(facts.responseModel ?? "")}\t${facts.usageRole}\t${tokens(facts.inputTokens)}\t${tokens(facts.outputTokens)}\t` +
+          `${tokens(facts.cacheReadTokens)}\t${tokens(facts.cacheWriteTokens)}\t${tokens(facts.reasoningTokens)}\t` +
+          `${tsvString(facts.toolName ?? "")}\t${tsvString(facts.conversationId ?? "")}\t${tsvString(facts.userId ?? "")}\t` +
+          (cost === null
+            ? "0\t0\t0\t0\t0\t0\n"
+            : `1\t${tsvFloat(cost.inputUsd)}\t${tsvFloat(cost.outputUsd)}\t${tsvFloat(cost.cacheReadUsd)}\t` +
+              `${tsvFloat(cost.cacheWriteUsd)}\t${tsvFloat(cost.totalUsd)}\n`);
+        out.rows.push(row);
+        out.keys.push(`${s.traceId}${s.spanId}`);
+      }
+    }
+  }
+  return out;
+}
+
+function tokens(n: number | null): string {
+  return n === null ? "0" : String(Math.trunc(n));
+}
+
+function eventsTsv(s: DecodedSpan): string {
+  const evs = s.events;
+  if (evs.length === 0) return "[]\t[]\t[]";
+  const times: string[] = [];
+  const names: string[] = [];
+  const attrs: string[] = [];
+  for (const e of evs) {
+    times.push(quotedString(tsvNanos(e.timeNs)));
+    names.push(e.name);
+    attrs.push(tsvMap(e.attributes));
+  }
+  return `[${times.join(",")}]\t${tsvStringArray(names)}\t[${attrs.join(",")}]`;
+}
+
+function linksTsv(s: DecodedSpan): string {
+  const links = s.links;
+  if (links.length === 0) return "[]\t[]\t[]\t[]";
+  return (
+    `${tsvStringArray(links.map((l) => l.traceId))}\t${tsvStringArray(links.map((l) => l.spanId))}\t` +
+    `${tsvStringArray(links.map((l) => l.traceState))}\t[${links.map((l) => tsvMap(l.attributes as Attrs)).join(",")}]`
+  );
+}
+
+/** Agent names of `invoke_agent` spans per trace in this request, for spans that name no agent. */
+function collectTraceAgents(req: DecodedTraces): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const rs of req.resourceSpans) {
+    for (const ss of rs.scopeSpans) {
+      for (const s of ss.spans) {
+        if (!s.name.startsWith("invoke_agent")) continue;
+        const name = str(s.attributes["gen_ai.agent.name"]) ?? (s.name.length > 13 ? s.name.slice(13) : null);
+        if (name && !m.has(s.traceId)) m.set(s.traceId, name);
+      }
+    }
+  }
+  return m;
+}

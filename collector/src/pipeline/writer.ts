@@ -1,0 +1,147 @@
+import type { Logger } from "../log.ts";
+import type { Storage } from "../storage/client.ts";
+import { SPAN_COLUMNS, SPAN_TABLE } from "../storage/schema.ts";
+
+export interface WriterConfig {
+  /** Flush once a batch holds this many rows. */
+  maxBatchRows: number;
+  /** Flush once a batch holds this many bytes of TSV. */
+  maxBatchBytes: number;
+  /** Longest a row waits for company before its batch is flushed. */
+  lingerMs: number;
+  /** Rows waiting (not yet being written) beyond which new appends are refused. */
+  maxQueuedRows: number;
+}
+
+export const defaultWriterConfig: WriterConfig = {
+  maxBatchRows: 100_000,
+  maxBatchBytes: 64 * 1024 * 1024,
+  lingerMs: 15,
+  maxQueuedRows: 600_000,
+};
+
+export type BatchState = "open" | "writing" | "committed" | "failed";
+
+/** One group commit: the rows of many requests, written by one insert. */
+export class Batch {
+  state: BatchState = "open";
+  chunks: string[] = [];
+  rows = 0;
+  bytes = 0;
+  keys: string[][] = [];
+  readonly done: Promise<void>;
+  resolve!: () => void;
+  reject!: (err: Error) => void;
+  constructor() {
+    this.done = new Promise<void>((res, rej) => {
+      this.resolve = res;
+      this.reject = rej;
+    });
+    // A batch nobody awaits any more (its requests timed out) must not crash the process.
+    this.done.catch(() => {});
+  }
+}
+
+export class BackpressureError extends Error {
+  override name = "BackpressureError";
+}
+
+export interface WriterHooks {
+  onCommit?(batch: Batch, seconds: number): void;
+  onFailure?(batch: Batch, err: Error): void;
+}
+
+/**
+ * Group commit: concurrent requests append rows to the open batch; one insert at a time writes a
+ * whole batch, and every request in it is answered only when that insert has returned. While one
+ * insert runs, the next batch fills, so batches grow with load and inserts stay few and large.
+ */
+export class GroupCommitWriter {
+  private open = new Batch();
+  private writing: Batch | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private closed = false;
+  healthy = true;
+
+  constructor(
+    private readonly storage: Storage,
+    private readonly config: WriterConfig,
+    private readonly log: Logger,
+    private readonly hooks: WriterHooks = {},
+  ) {}
+
+  /** Rows accepted but not yet committed (open batch plus the one being written). */
+  get queuedRows(): number {
+    return this.open.rows + (this.writing?.rows ?? 0);
+  }
+
+  /** Adds rows to the open batch and returns it; await `batch.done` for the commit. */
+  append(chunk: string, rows: number, keys: string[]): Batch {
+    if (this.closed) throw new BackpressureError("collector is shutting down");
+    if (this.open.rows + rows > this.config.maxQueuedRows && this.open.rows > 0) {
+      throw new BackpressureError(`write queue full (${this.open.rows} rows waiting)`);
+    }
+    const b = this.open;
+    b.chunks.push(chunk);
+    b.rows += rows;
+    b.bytes += chunk.length;
+    b.keys.push(keys);
+    if (b.rows >= this.config.maxBatchRows || b.bytes >= this.config.maxBatchBytes) this.kick();
+    else if (this.timer === null) this.timer = setTimeout(() => this.onLinger(), this.config.lingerMs);
+    return b;
+  }
+
+  private onLinger(): void {
+    this.timer = null;
+    this.kick();
+  }
+
+  /** Starts writing the open batch unless an insert is already running. */
+  private kick(): void {
+    if (this.writing !== null || this.open.rows === 0) return;
+    if (this.timer !== null) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+    const batch = this.open;
+    this.open = new Batch();
+    this.writing = batch;
+    batch.state = "writing";
+    void this.write(batch);
+  }
+
+  private async write(batch: Batch): Promise<void> {
+    const started = performance.now();
+    const body = batch.chunks.length === 1 ? batch.chunks[0] : batch.chunks.join("");
+    batch.chunks = [];
+    try {
+      await this.storage.insertTsv(SPAN_TABLE, SPAN_COLUMNS, body);
+      batch.state = "committed";
+      this.healthy = true;
+      this.hooks.onCommit?.(batch, (performance.now() - started) / 1000);
+      batch.resolve();
+    } catch (err) {
+      batch.state = "failed";
+      if (this.healthy) this.log.error("storage write failed", { err, rows: batch.rows });
+      this.healthy = false;
+      this.hooks.onFailure?.(batch, err as Error);
+      batch.reject(err as Error);
+    } finally {
+      this.writing = null;
+    }
+    // The batch that filled meanwhile goes next: at once if it is full or has waited long enough.
+    if (this.open.rows > 0) {
+      if (this.open.rows >= this.config.maxBatchRows || this.timer === null) this.kick();
+    }
+  }
+
+  /** Writes what is queued and refuses new rows. */
+  async close(): Promise<void> {
+    this.closed = true;
+    while (this.writing !== null || this.open.rows > 0) {
+      const pending = this.writing ?? this.open;
+      this.kick();
+      await pending.done.catch(() => {});
+    }
+  }
+}

@@ -1,0 +1,99 @@
+import type { HttpBindings } from "@hono/node-server";
+import { type Context, Hono } from "hono";
+import protobuf from "protobufjs/minimal.js";
+import type { Logger } from "../log.ts";
+import type { CollectorMetrics } from "../metrics.ts";
+import { decodeTracesJson } from "../otlp/decode-json.ts";
+import { decodeTracesProto } from "../otlp/decode-proto.ts";
+import { DecodeError, type DecodedTraces } from "../otlp/model.ts";
+import type { IngestPipeline, IngestResult } from "../pipeline/ingest.ts";
+import type { IngestIdentity } from "../pipeline/normalize.ts";
+import { BackpressureError } from "../pipeline/writer.ts";
+import { BadEncodingError, BodyTooLargeError, UnsupportedEncodingError, readBody } from "./body.ts";
+
+export interface OtlpHttpConfig {
+  /** Largest accepted body in bytes, compressed or decompressed. */
+  maxBodyBytes: number;
+  /** Seconds a client is told to wait after 429/503. */
+  retryAfterSeconds: number;
+}
+
+type Format = "proto" | "json";
+type Env = { Bindings: Partial<HttpBindings> };
+
+function formatOf(contentType: string | undefined): Format | null {
+  const ct = (contentType ?? "").split(";")[0].trim().toLowerCase();
+  if (ct === "application/x-protobuf" || ct === "application/protobuf") return "proto";
+  if (ct === "application/json") return "json";
+  return null;
+}
+
+/** google.rpc.Status, the body OTLP/HTTP prescribes for errors. */
+function statusBody(format: Format, code: number, message: string): Uint8Array | string {
+  if (format === "json") return JSON.stringify({ code, message });
+  return protobuf.Writer.create().uint32(8).int32(code).uint32(18).string(message).finish();
+}
+
+/** ExportTraceServiceResponse, with partial_success only when something was rejected. */
+function exportResponse(format: Format, result: IngestResult): Uint8Array | string {
+  const partial = result.rejected > 0;
+  if (format === "json") {
+    return JSON.stringify(
+      partial ? { partialSuccess: { rejectedSpans: String(result.rejected), errorMessage: result.errorMessage } } : {},
+    );
+  }
+  if (!partial) return new Uint8Array(0);
+  const inner = protobuf.Writer.create().uint32(8).int64(result.rejected).uint32(18).string(result.errorMessage).finish();
+  return protobuf.Writer.create().uint32(10).bytes(inner).finish();
+}
+
+const CONTENT_TYPES: Record<Format, string> = { proto: "application/x-protobuf", json: "application/json" };
+
+/** OTLP/HTTP trace receiver: `POST /v1/traces`. */
+export function otlpHttpRoutes(deps: {
+  pipeline: IngestPipeline;
+  metrics: CollectorMetrics;
+  log: Logger;
+  config: OtlpHttpConfig;
+  identify: (c: Context) => IngestIdentity;
+}): Hono<Env> {
+  const { pipeline, metrics, log, config } = deps;
+  const app = new Hono<Env>();
+
+  app.post("/v1/traces", async (c) => {
+    const format = formatOf(c.req.header("content-type"));
+    const reply = (status: number, body: Uint8Array | string, f: Format, headers: Record<string, string> = {}) => {
+      metrics.requests.inc({ signal: "traces", status: String(status) });
+      return new Response(body as BodyInit, { status, headers: { "content-type": CONTENT_TYPES[f], ...headers } });
+    };
+    if (format === null) {
+      return reply(415, statusBody("json", 3, `unsupported Content-Type "${c.req.header("content-type") ?? ""}"; use application/x-protobuf or application/json`), "json");
+    }
+    const declared = Number(c.req.header("content-length") ?? "0");
+    if (declared > config.maxBodyBytes) {
+      return reply(413, statusBody(format, 8, `request body of ${declared} bytes exceeds ${config.maxBodyBytes}`), format, { connection: "close" });
+    }
+    let decoded: DecodedTraces;
+    try {
+      const source = (c.env?.incoming as AsyncIterable<Uint8Array> | undefined) ?? c.req.raw.body;
+      const body = await readBody(source ?? null, c.req.header("content-encoding"), config.maxBodyBytes);
+      decoded = format === "proto" ? decodeTracesProto(body) : decodeTracesJson(body.toString("utf8"));
+    } catch (err) {
+      if (err instanceof BodyTooLargeError) return reply(413, statusBody(format, 8, err.message), format, { connection: "close" });
+      if (err instanceof UnsupportedEncodingError) return reply(415, statusBody(format, 3, err.message), format);
+      if (err instanceof DecodeError || err instanceof BadEncodingError) return reply(400, statusBody(format, 3, err.message), format);
+      throw err;
+    }
+    try {
+      const result = await pipeline.ingest(decoded, deps.identify(c), format);
+      return reply(200, exportResponse(format, result), format);
+    } catch (err) {
+      const retry = { "retry-after": String(config.retryAfterSeconds) };
+      if (err instanceof BackpressureError) return reply(429, statusBody(format, 8, err.message), format, retry);
+      log.debug("export refused: storage unavailable", { err });
+      return reply(503, statusBody(format, 14, "storage unavailable; nothing from this request was stored, retry later"), format, retry);
+    }
+  });
+
+  return app;
+}

@@ -1,0 +1,66 @@
+import { Pricer } from "@cognive/semconv";
+import type { HttpBindings } from "@hono/node-server";
+import { Hono } from "hono";
+import type { EnvConfig } from "./config.ts";
+import type { Logger } from "./log.ts";
+import { type CollectorMetrics, createCollectorMetrics } from "./metrics.ts";
+import { IngestPipeline } from "./pipeline/ingest.ts";
+import type { IngestIdentity } from "./pipeline/normalize.ts";
+import type { Policy } from "./policy.ts";
+import { otlpHttpRoutes } from "./receiver/otlp-http.ts";
+import type { Storage } from "./storage/client.ts";
+
+export interface Collector {
+  app: Hono<{ Bindings: Partial<HttpBindings> }>;
+  pipeline: IngestPipeline;
+  metrics: CollectorMetrics;
+  close(): Promise<void>;
+}
+
+/** The one identity step of ingest. Keys and teams arrive with multi-tenancy; today all are let in. */
+export function identifyIngest(): IngestIdentity {
+  return { team: null };
+}
+
+/** Wires receiver → pipeline → writer for one process. */
+export function createCollector(deps: { storage: Storage; config: EnvConfig; policy: Policy; log: Logger }): Collector {
+  const { storage, config, policy, log } = deps;
+  const metrics = createCollectorMetrics();
+  const pricer = new Pricer(policy.priceOverrides);
+  const pipeline = new IngestPipeline(storage, pricer, metrics, log, {
+    writer: {
+      maxBatchRows: config.COGNIVE_BATCH_MAX_ROWS,
+      maxBatchBytes: 64 * 1024 * 1024,
+      lingerMs: config.COGNIVE_BATCH_LINGER_MS,
+      maxQueuedRows: config.COGNIVE_QUEUE_MAX_ROWS,
+    },
+    dedupCapacity: config.COGNIVE_DEDUP_CAPACITY,
+  });
+  const app = new Hono<{ Bindings: Partial<HttpBindings> }>();
+  app.route(
+    "/",
+    otlpHttpRoutes({
+      pipeline,
+      metrics,
+      log,
+      config: { maxBodyBytes: config.COGNIVE_MAX_BODY_BYTES, retryAfterSeconds: 2 },
+      identify: identifyIngest,
+    }),
+  );
+  app.get("/healthz", (c) => c.json({ status: "ok" }));
+  app.get("/readyz", (c) =>
+    pipeline.writer.healthy
+      ? c.json({ status: "ready" })
+      : c.json({ error: { code: "storage_unavailable", message: "the last storage write failed" } }, 503),
+  );
+  app.get("/metrics", async (c) => {
+    metrics.queuedRows.set(pipeline.writer.queuedRows);
+    return c.body(await metrics.registry.metrics(), 200, { "content-type": metrics.registry.contentType });
+  });
+  app.notFound((c) => c.json({ error: { code: "not_found", message: `no route for ${c.req.method} ${c.req.path}` } }, 404));
+  app.onError((err, c) => {
+    log.error("collector request failed", { err, path: c.req.path });
+    return c.json({ error: { code: "internal", message: "internal error" } }, 500);
+  });
+  return { app, pipeline, metrics, close: () => pipeline.close() };
+}

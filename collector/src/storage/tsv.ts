@@ -1,0 +1,65 @@
+import type { AttrValue, Attrs } from "@cognive/semconv";
+
+/**
+ * TabSeparated encoding for chDB/ClickHouse inserts. Strings in plain fields escape backslash,
+ * tab and line breaks; strings inside Map/Array literals are single-quoted and escape the quote too,
+ * and never contain a raw line break (the parallel parser splits rows on newlines).
+ */
+const PLAIN_SPECIAL = /[\\\t\n\r\0]/;
+const QUOTED_SPECIAL = /[\\\t\n\r\0']/;
+const ESCAPES: Record<string, string> = { "\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\0": "\\0", "'": "\\'" };
+const PLAIN_ALL = /[\\\t\n\r\0]/g;
+const QUOTED_ALL = /[\\\t\n\r\0']/g;
+const esc = (c: string) => ESCAPES[c];
+
+export function tsvString(s: string): string {
+  return PLAIN_SPECIAL.test(s) ? s.replace(PLAIN_ALL, esc) : s;
+}
+
+export function quotedString(s: string): string {
+  return QUOTED_SPECIAL.test(s) ? `'${s.replace(QUOTED_ALL, esc)}'` : `'${s}'`;
+}
+
+/** An attribute value as the ClickHouse exporter stores it in Map(String, String). */
+export function attrToString(v: AttrValue): string {
+  switch (typeof v) {
+    case "string":
+      return v;
+    case "number":
+      return Number.isFinite(v) ? String(v) : v > 0 ? "Inf" : v < 0 ? "-Inf" : "NaN";
+    case "boolean":
+      return v ? "true" : "false";
+    default:
+      return v === null ? "" : JSON.stringify(v);
+  }
+}
+
+export function tsvMap(attrs: Attrs): string {
+  let out = "{";
+  let first = true;
+  for (const k in attrs) {
+    if (!first) out += ",";
+    first = false;
+    out += `${quotedString(k)}:${quotedString(attrToString(attrs[k]))}`;
+  }
+  return `${out}}`;
+}
+
+export function tsvStringArray(items: string[]): string {
+  if (items.length === 0) return "[]";
+  let out = "[";
+  for (let i = 0; i < items.length; i++) out += (i ? "," : "") + quotedString(items[i]);
+  return `${out}]`;
+}
+
+/** Nanoseconds since the epoch as a DateTime64(9) literal: `seconds.nanoseconds`. */
+export function tsvNanos(ns: bigint): string {
+  const s = ns / 1_000_000_000n;
+  const frac = Number(ns - s * 1_000_000_000n);
+  return `${s}.${String(frac).padStart(9, "0")}`;
+}
+
+/** A float the way ClickHouse parses it back to the same double. */
+export function tsvFloat(n: number): string {
+  return Number.isFinite(n) ? String(n) : "0";
+}

@@ -1,0 +1,126 @@
+import { SpanKind, SpanStatusCode, context, trace } from "@opentelemetry/api";
+import { JsonTraceSerializer, ProtobufTraceSerializer } from "@opentelemetry/otlp-transformer";
+import { resourceFromAttributes } from "@opentelemetry/resources";
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
+import { describe, expect, it } from "vitest";
+import { decodeTracesJson } from "../src/otlp/decode-json.ts";
+import { decodeTracesProto } from "../src/otlp/decode-proto.ts";
+import { DecodeError } from "../src/otlp/model.ts";
+
+/** Spans made by the official SDK, with every attribute type, events, links and status. */
+function sdkSpans() {
+  const exporter = new InMemorySpanExporter();
+  const provider = new BasicTracerProvider({
+    resource: resourceFromAttributes({ "service.name": "decoder-test", "host.cores": 2 }),
+    spanProcessors: [new SimpleSpanProcessor(exporter)],
+  });
+  const tracer = provider.getTracer("scope-a", "1.2.3");
+  const root = tracer.startSpan("invoke_agent planner", { kind: SpanKind.SERVER });
+  const child = tracer.startSpan(
+    "chat gpt-4o",
+    {
+      kind: SpanKind.CLIENT,
+      attributes: {
+        "gen_ai.request.model": "gpt-4o",
+        "gen_ai.usage.input_tokens": 1234,
+        "gen_ai.request.temperature": 0.25,
+        "gen_ai.request.stream": true,
+        "gen_ai.response.finish_reasons": ["stop", "length"],
+        "text.with\ttab": "line1\nline2 'quoted' \\ back ünïcødé 🚀",
+        big: 2 ** 40,
+      },
+      links: [{ context: root.spanContext(), attributes: { "link.kind": "retry" } }],
+    },
+    trace.setSpan(context.active(), root),
+  );
+  child.addEvent("gen_ai.choice", { index: 0, "message.role": "assistant" });
+  child.setStatus({ code: SpanStatusCode.ERROR, message: "rate limited" });
+  child.end();
+  root.end();
+  return exporter.getFinishedSpans();
+}
+
+describe("OTLP decoders", () => {
+  it("decode the official serializers' protobuf and JSON to the same spans", () => {
+    const spans = sdkSpans();
+    const proto = decodeTracesProto(ProtobufTraceSerializer.serializeRequest(spans) as Uint8Array);
+    const json = decodeTracesJson(Buffer.from(JsonTraceSerializer.serializeRequest(spans) as Uint8Array).toString("utf8"));
+    expect(proto).toEqual(json);
+
+    const rs = proto.resourceSpans[0];
+    expect(rs.resource["service.name"]).toBe("decoder-test");
+    expect(rs.resource["host.cores"]).toBe(2);
+    const ss = rs.scopeSpans[0];
+    expect(ss.scopeName).toBe("scope-a");
+    expect(ss.scopeVersion).toBe("1.2.3");
+    const chat = ss.spans.find((s) => s.name === "chat gpt-4o");
+    const sdkChat = spans.find((s) => s.name === "chat gpt-4o");
+    expect(chat).toBeDefined();
+    expect(sdkChat).toBeDefined();
+    if (!chat || !sdkChat) return;
+    expect(chat.traceId).toBe(sdkChat.spanContext().traceId);
+    expect(chat.spanId).toBe(sdkChat.spanContext().spanId);
+    expect(chat.parentSpanId).toBe(sdkChat.parentSpanContext?.spanId);
+    expect(chat.kind).toBe(3);
+    const [sec, ns] = sdkChat.startTime;
+    expect(chat.startNs).toBe(BigInt(sec) * 1_000_000_000n + BigInt(ns));
+    expect(chat.attributes["gen_ai.usage.input_tokens"]).toBe(1234);
+    expect(chat.attributes["gen_ai.request.temperature"]).toBe(0.25);
+    expect(chat.attributes["gen_ai.request.stream"]).toBe(true);
+    expect(chat.attributes["gen_ai.response.finish_reasons"]).toEqual(["stop", "length"]);
+    expect(chat.attributes["text.with\ttab"]).toBe("line1\nline2 'quoted' \\ back ünïcødé 🚀");
+    expect(chat.attributes.big).toBe(2 ** 40);
+    expect(chat.events).toHaveLength(1);
+    expect(chat.events[0].name).toBe("gen_ai.choice");
+    expect(chat.events[0].attributes["message.role"]).toBe("assistant");
+    expect(chat.links[0].spanId).toBe(sdkChat.links[0].context.spanId);
+    expect(chat.links[0].attributes["link.kind"]).toBe("retry");
+    expect(chat.statusCode).toBe(2);
+    expect(chat.statusMessage).toBe("rate limited");
+  });
+
+  it("reject truncated protobuf and wire-type confusion", () => {
+    const bytes = ProtobufTraceSerializer.serializeRequest(sdkSpans()) as Uint8Array;
+    expect(() => decodeTracesProto(bytes.subarray(0, bytes.length - 3))).toThrow(DecodeError);
+    // field 1 (resource_spans) as a varint instead of a length-delimited message
+    expect(() => decodeTracesProto(Uint8Array.from([0x08, 0x01]))).toThrow(DecodeError);
+    // a span whose name (field 5) is a fixed64
+    const bad = Uint8Array.from([0x0a, 0x0d, 0x12, 0x0b, 0x12, 0x09, 0x29, 1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(() => decodeTracesProto(bad)).toThrow(/wire type/);
+  });
+
+  it("accept an empty request", () => {
+    expect(decodeTracesProto(new Uint8Array(0))).toEqual({ resourceSpans: [] });
+    expect(decodeTracesJson("{}")).toEqual({ resourceSpans: [] });
+  });
+
+  it("mark a JSON span with a bad field invalid without failing the batch", () => {
+    const doc = {
+      resourceSpans: [
+        {
+          scopeSpans: [
+            {
+              spans: [
+                { traceId: "zz", spanId: "0102030405060708", name: "a" },
+                { traceId: "0102030405060708090a0b0c0d0e0f10", spanId: "0102030405060708", startTimeUnixNano: -5, name: "b" },
+                { traceId: "0102030405060708090A0B0C0D0E0F10", spanId: "0102030405060708", kind: "SPAN_KIND_CLIENT", name: "c" },
+              ],
+            },
+          ],
+        },
+      ],
+    };
+    const spans = decodeTracesJson(JSON.stringify(doc)).resourceSpans[0].scopeSpans[0].spans;
+    expect(spans[0].invalid).toMatch(/traceId/);
+    expect(spans[1].invalid).toMatch(/startTimeUnixNano/);
+    expect(spans[2].invalid).toBeUndefined();
+    expect(spans[2].traceId).toBe("0102030405060708090a0b0c0d0e0f10");
+    expect(spans[2].kind).toBe(3);
+  });
+
+  it("reject JSON that is not OTLP-shaped", () => {
+    expect(() => decodeTracesJson("[1,2]")).toThrow(DecodeError);
+    expect(() => decodeTracesJson('{"resourceSpans":[{"scopeSpans":{}}]}')).toThrow(DecodeError);
+    expect(() => decodeTracesJson('{"resourceSpans":[{"scopeSpans":[{"spans":[42]}]}]}')).toThrow(DecodeError);
+  });
+});

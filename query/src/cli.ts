@@ -1,0 +1,67 @@
+import { ConfigError, createLogger, createStorage, loadEnvConfig, migrate } from "@cognive/collector";
+import { type Role, startCognive } from "./server.ts";
+
+const USAGE = `Usage: cognive <command>
+
+Commands:
+  start       collector + query API in one process (embedded storage unless CLICKHOUSE_URL is set)
+  collector   only the OTLP collector (needs CLICKHOUSE_URL)
+  query       only the query API (needs CLICKHOUSE_URL)
+  migrate     apply storage migrations and exit
+  help        this text
+
+Configuration comes from environment variables; see the README.`;
+
+async function main(argv: string[]): Promise<number> {
+  const cmd = argv[0] ?? "start";
+  if (cmd === "help" || cmd === "--help" || cmd === "-h") {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  const config = loadEnvConfig();
+  const log = createLogger(config.COGNIVE_LOG_LEVEL);
+  if (cmd === "migrate") {
+    const storage = createStorage(
+      { clickhouseUrl: config.CLICKHOUSE_URL, dataDir: config.COGNIVE_DATA_DIR, database: config.COGNIVE_DATABASE },
+      log,
+    );
+    const n = await migrate(storage, log);
+    log.info(`migrations applied: ${n}`);
+    await storage.close();
+    return 0;
+  }
+  const roles: Record<string, Role> = { start: "all", collector: "collector", query: "query" };
+  const role = roles[cmd];
+  if (!role) {
+    process.stderr.write(`unknown command "${cmd}"\n\n${USAGE}\n`);
+    return 2;
+  }
+  if (config.COGNIVE_HOST !== "127.0.0.1" && config.COGNIVE_HOST !== "localhost" && config.COGNIVE_HOST !== "::1") {
+    log.warn("listening beyond loopback without ingest keys or query tokens: anyone who can reach this host can read and write", {
+      host: config.COGNIVE_HOST,
+    });
+  }
+  const running = await startCognive(config, log, role);
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info("shutting down: flushing queued spans", { signal });
+    await running.stop();
+    process.exit(0);
+  };
+  process.on("SIGINT", () => void stop("SIGINT"));
+  process.on("SIGTERM", () => void stop("SIGTERM"));
+  return -1;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exit(code);
+  },
+  (err) => {
+    const msg = err instanceof ConfigError ? err.message : (err as Error).stack ?? String(err);
+    process.stderr.write(`cognive: ${msg}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,84 @@
+import type { AddressInfo } from "node:net";
+import {
+  type Collector,
+  type EnvConfig,
+  type Logger,
+  type Storage,
+  createCollector,
+  createStorage,
+  loadPolicy,
+  migrate,
+} from "@cognive/collector";
+import { type ServerType, serve } from "@hono/node-server";
+import type { Hono } from "hono";
+import { createQueryApp } from "./app.ts";
+
+export interface Running {
+  storage: Storage;
+  collector?: Collector;
+  otlpPort?: number;
+  queryPort?: number;
+  stop(): Promise<void>;
+}
+
+export type Role = "all" | "collector" | "query";
+
+// biome-ignore lint/suspicious/noExplicitAny: Hono apps of any env are served alike
+function listen(app: Hono<any>, host: string, port: number): Promise<ServerType> {
+  return new Promise((resolve, reject) => {
+    const server = serve({ fetch: app.fetch, hostname: host, port }, () => resolve(server));
+    server.once("error", reject);
+  });
+}
+
+function closeServer(server: ServerType | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    if (!server) return resolve();
+    server.close(() => resolve());
+    (server as { closeAllConnections?: () => void }).closeAllConnections?.();
+  });
+}
+
+/** Starts the collector, the query API, or both in one process, on the configured storage. */
+export async function startCognive(config: EnvConfig, log: Logger, role: Role = "all"): Promise<Running> {
+  if (role !== "all" && !config.CLICKHOUSE_URL) {
+    throw new Error(`'${role}' runs as a separate process and needs CLICKHOUSE_URL (embedded storage belongs to one process: use 'start')`);
+  }
+  const policy = loadPolicy(config.COGNIVE_POLICY);
+  const storage = createStorage(
+    { clickhouseUrl: config.CLICKHOUSE_URL, dataDir: config.COGNIVE_DATA_DIR, database: config.COGNIVE_DATABASE },
+    log,
+  );
+  if (storage.kind === "chdb") await migrate(storage, log);
+  let collector: Collector | undefined;
+  let otlpServer: ServerType | undefined;
+  let queryServer: ServerType | undefined;
+  const running: Running = {
+    storage,
+    async stop() {
+      await closeServer(otlpServer);
+      await collector?.close();
+      await closeServer(queryServer);
+      await storage.close();
+    },
+  };
+  try {
+    if (role !== "query") {
+      collector = createCollector({ storage, config, policy, log });
+      otlpServer = await listen(collector.app, config.COGNIVE_HOST, config.COGNIVE_OTLP_PORT);
+      running.collector = collector;
+      running.otlpPort = (otlpServer.address() as AddressInfo).port;
+      log.info("OTLP/HTTP receiver listening", { url: `http://${config.COGNIVE_HOST}:${running.otlpPort}/v1/traces` });
+    }
+    if (role !== "collector") {
+      const app = createQueryApp({ storage, log });
+      queryServer = await listen(app, config.COGNIVE_HOST, config.COGNIVE_PORT);
+      running.queryPort = (queryServer.address() as AddressInfo).port;
+      log.info("query API listening", { url: `http://${config.COGNIVE_HOST}:${running.queryPort}/api/v1` });
+    }
+  } catch (err) {
+    await running.stop();
+    throw err;
+  }
+  return running;
+}

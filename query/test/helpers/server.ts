@@ -1,0 +1,42 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { loadEnvConfig, silentLogger } from "@cognive/collector";
+import { type Running, startCognive } from "../../src/server.ts";
+
+export interface TestServer {
+  running: Running;
+  otlpUrl: string;
+  queryUrl: string;
+  dataDir: string;
+  stop(opts?: { keepData?: boolean }): Promise<void>;
+}
+
+/** A real all-in-one Cognive on loopback with ephemeral ports and embedded storage. */
+export async function startTestServer(env: Record<string, string> = {}, dataDir?: string): Promise<TestServer> {
+  const dir = dataDir ?? mkdtempSync(join(tmpdir(), "cognive-test-"));
+  const config = loadEnvConfig({
+    COGNIVE_HOST: "127.0.0.1",
+    COGNIVE_OTLP_PORT: "0",
+    COGNIVE_PORT: "0",
+    COGNIVE_DATA_DIR: dir,
+    ...env,
+  });
+  const running = await startCognive(config, silentLogger);
+  return {
+    running,
+    otlpUrl: `http://127.0.0.1:${running.otlpPort}`,
+    queryUrl: `http://127.0.0.1:${running.queryPort}`,
+    dataDir: dir,
+    async stop(opts) {
+      await running.stop();
+      if (!opts?.keepData) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function getJson(url: string): Promise<{ status: number; body: any }> {
+  const res = await fetch(url);
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : null };
+}

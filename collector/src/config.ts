@@ -9,7 +9,10 @@ export const envSchema = z.object({
   COGNIVE_OTLP_PORT: port.default(4318),
   COGNIVE_PORT: port.default(3300),
   COGNIVE_DATA_DIR: z.string().min(1).default("./data"),
-  COGNIVE_DATABASE: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be a plain identifier").default("cognive"),
+  COGNIVE_DATABASE: z
+    .string()
+    .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be a plain identifier")
+    .default("cognive"),
   CLICKHOUSE_URL: z.url().optional(),
   COGNIVE_POLICY: z.string().min(1).optional(),
   COGNIVE_LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
@@ -35,7 +38,9 @@ export function loadEnvConfig(env: Record<string, string | undefined> = process.
   const parsed = envSchema.safeParse(picked);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    throw new ConfigError(`invalid ${String(issue.path[0])}=${JSON.stringify(picked[String(issue.path[0])])}: ${issue.message}`);
+    throw new ConfigError(
+      `invalid ${String(issue.path[0])}=${JSON.stringify(picked[String(issue.path[0])])}: ${issue.message}`,
+    );
   }
   return parsed.data;
 }

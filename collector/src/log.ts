@@ -9,7 +9,10 @@ export interface Logger {
   error(msg: string, fields?: Record<string, unknown>): void;
 }
 
-export function createLogger(level: Level = "info", write: (line: string) => void = (l) => process.stderr.write(l)): Logger {
+export function createLogger(
+  level: Level = "info",
+  write: (line: string) => void = (l) => process.stderr.write(l),
+): Logger {
   const min = ORDER[level];
   const emit = (lvl: Level, msg: string, fields?: Record<string, unknown>) => {
     if (ORDER[lvl] < min) return;

@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 
 /** The collector's own Prometheus metrics, one registry per process. */
 export function createCollectorMetrics(registry = new Registry()) {

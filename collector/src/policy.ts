@@ -8,14 +8,17 @@ const isoDate = z.string().refine((s) => !Number.isNaN(Date.parse(s)), "must be 
 const perMtok = z.number().nonnegative();
 
 const overrideSchema = z.strictObject({
-  match: z.string().min(1).refine((s) => {
-    try {
-      new RegExp(s);
-      return true;
-    } catch {
-      return false;
-    }
-  }, "must be a valid regular expression"),
+  match: z
+    .string()
+    .min(1)
+    .refine((s) => {
+      try {
+        new RegExp(s);
+        return true;
+      } catch {
+        return false;
+      }
+    }, "must be a valid regular expression"),
   provider: z.string().min(1).optional(),
   input_per_mtok: perMtok,
   output_per_mtok: perMtok,

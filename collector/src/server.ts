@@ -57,7 +57,9 @@ export function createCollector(deps: { storage: Storage; config: EnvConfig; pol
     metrics.queuedRows.set(pipeline.writer.queuedRows);
     return c.body(await metrics.registry.metrics(), 200, { "content-type": metrics.registry.contentType });
   });
-  app.notFound((c) => c.json({ error: { code: "not_found", message: `no route for ${c.req.method} ${c.req.path}` } }, 404));
+  app.notFound((c) =>
+    c.json({ error: { code: "not_found", message: `no route for ${c.req.method} ${c.req.path}` } }, 404),
+  );
   app.onError((err, c) => {
     log.error("collector request failed", { err, path: c.req.path });
     return c.json({ error: { code: "internal", message: "internal error" } }, 500);

@@ -1,4 +1,4 @@
-import { SpanKind, SpanStatusCode, context, trace } from "@opentelemetry/api";
+import { context, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
 import { JsonTraceSerializer, ProtobufTraceSerializer } from "@opentelemetry/otlp-transformer";
 import { resourceFromAttributes } from "@opentelemetry/resources";
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
@@ -44,7 +44,9 @@ describe("OTLP decoders", () => {
   it("decode the official serializers' protobuf and JSON to the same spans", () => {
     const spans = sdkSpans();
     const proto = decodeTracesProto(ProtobufTraceSerializer.serializeRequest(spans) as Uint8Array);
-    const json = decodeTracesJson(Buffer.from(JsonTraceSerializer.serializeRequest(spans) as Uint8Array).toString("utf8"));
+    const json = decodeTracesJson(
+      Buffer.from(JsonTraceSerializer.serializeRequest(spans) as Uint8Array).toString("utf8"),
+    );
     expect(proto).toEqual(json);
 
     const rs = proto.resourceSpans[0];
@@ -102,8 +104,18 @@ describe("OTLP decoders", () => {
             {
               spans: [
                 { traceId: "zz", spanId: "0102030405060708", name: "a" },
-                { traceId: "0102030405060708090a0b0c0d0e0f10", spanId: "0102030405060708", startTimeUnixNano: -5, name: "b" },
-                { traceId: "0102030405060708090A0B0C0D0E0F10", spanId: "0102030405060708", kind: "SPAN_KIND_CLIENT", name: "c" },
+                {
+                  traceId: "0102030405060708090a0b0c0d0e0f10",
+                  spanId: "0102030405060708",
+                  startTimeUnixNano: -5,
+                  name: "b",
+                },
+                {
+                  traceId: "0102030405060708090A0B0C0D0E0F10",
+                  spanId: "0102030405060708",
+                  kind: "SPAN_KIND_CLIENT",
+                  name: "c",
+                },
               ],
             },
           ],

@@ -1,12 +1,12 @@
-import type { AttrValue, Attrs } from "@cognive/semconv";
+import type { Attrs, AttrValue } from "@cognive/semconv";
 import {
-  DecodeError,
   type DecodedEvent,
   type DecodedLink,
   type DecodedResourceSpans,
   type DecodedScopeSpans,
   type DecodedSpan,
   type DecodedTraces,
+  DecodeError,
 } from "./model.ts";
 
 /**

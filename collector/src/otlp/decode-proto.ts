@@ -1,14 +1,14 @@
-import type { AttrValue, Attrs } from "@cognive/semconv";
+import type { Attrs, AttrValue } from "@cognive/semconv";
 import protobuf from "protobufjs/minimal.js";
 import { toHex } from "./hex.ts";
 import {
-  DecodeError,
   type DecodedEvent,
   type DecodedLink,
   type DecodedResourceSpans,
   type DecodedScopeSpans,
   type DecodedSpan,
   type DecodedTraces,
+  DecodeError,
 } from "./model.ts";
 
 type Reader = protobuf.Reader;
@@ -19,7 +19,8 @@ type Reader = protobuf.Reader;
  * objects and converting them) keeps one allocation per value and makes ids hex in one step.
  */
 export function decodeTracesProto(body: Uint8Array): DecodedTraces {
-  const r = protobuf.Reader.create(body);
+  const buf = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  const r = protobuf.Reader.create(buf);
   const resourceSpans: DecodedResourceSpans[] = [];
   try {
     while (r.pos < r.len) {
@@ -60,6 +61,13 @@ function readBytesHex(r: Reader): string {
   const s = toHex(r.buf, r.pos, end);
   r.pos = end;
   return s;
+}
+
+function readString(r: Reader): string {
+  const end = sub(r);
+  const start = r.pos;
+  r.pos = end;
+  return start === end ? "" : (r.buf as Buffer).utf8Slice(start, end);
 }
 
 function readFixed64(r: Reader): bigint {
@@ -112,8 +120,8 @@ function readScopeSpans(r: Reader, end: number): DecodedScopeSpans {
         const scopeEnd = sub(r);
         while (r.pos < scopeEnd) {
           const t = r.uint32();
-          if (t === ((1 << 3) | 2)) scopeName = r.string();
-          else if (t === ((2 << 3) | 2)) scopeVersion = r.string();
+          if (t === ((1 << 3) | 2)) scopeName = readString(r);
+          else if (t === ((2 << 3) | 2)) scopeVersion = readString(r);
           else skip(r, t);
         }
         break;
@@ -158,7 +166,7 @@ function readSpan(r: Reader, end: number): DecodedSpan {
         break;
       case 3:
         expect(tag, 2);
-        span.traceState = r.string();
+        span.traceState = readString(r);
         break;
       case 4:
         expect(tag, 2);
@@ -166,7 +174,7 @@ function readSpan(r: Reader, end: number): DecodedSpan {
         break;
       case 5:
         expect(tag, 2);
-        span.name = r.string();
+        span.name = readString(r);
         break;
       case 6:
         expect(tag, 0);
@@ -197,7 +205,7 @@ function readSpan(r: Reader, end: number): DecodedSpan {
         const statusEnd = sub(r);
         while (r.pos < statusEnd) {
           const t = r.uint32();
-          if (t === ((2 << 3) | 2)) span.statusMessage = r.string();
+          if (t === ((2 << 3) | 2)) span.statusMessage = readString(r);
           else if (t === ((3 << 3) | 0)) span.statusCode = r.uint32();
           else skip(r, t);
         }
@@ -222,7 +230,7 @@ function readEvent(r: Reader, end: number): DecodedEvent {
         break;
       case 2:
         expect(tag, 2);
-        ev.name = r.string();
+        ev.name = readString(r);
         break;
       case 3:
         expect(tag, 2);
@@ -250,7 +258,7 @@ function readLink(r: Reader, end: number): DecodedLink {
         break;
       case 3:
         expect(tag, 2);
-        link.traceState = r.string();
+        link.traceState = readString(r);
         break;
       case 4:
         expect(tag, 2);
@@ -270,7 +278,7 @@ function readKeyValue(r: Reader, end: number, into: Attrs, depth: number): void 
   let value: AttrValue = null;
   while (r.pos < end) {
     const tag = r.uint32();
-    if (tag === ((1 << 3) | 2)) key = r.string();
+    if (tag === ((1 << 3) | 2)) key = readString(r);
     else if (tag === ((2 << 3) | 2)) value = readAnyValue(r, sub(r), depth + 1);
     else skip(r, tag);
   }
@@ -284,7 +292,7 @@ function readAnyValue(r: Reader, end: number, depth: number): AttrValue {
     const tag = r.uint32();
     switch (tag) {
       case (1 << 3) | 2:
-        value = r.string();
+        value = readString(r);
         break;
       case (2 << 3) | 0:
         value = r.bool();

@@ -8,8 +8,9 @@ export function toHex(buf: Uint8Array, start: number, end: number): string {
   return s;
 }
 
-const ZEROS = /^0*$/;
-/** True for ids made only of zeros, which OTLP says are invalid. */
+const ZERO_TRACE = "0".repeat(32);
+const ZERO_SPAN = "0".repeat(16);
+/** True for all-zero trace or span ids, which OTLP says are invalid. */
 export function isZeroId(hex: string): boolean {
-  return ZEROS.test(hex);
+  return hex === ZERO_TRACE || hex === ZERO_SPAN;
 }

@@ -22,15 +22,14 @@ export interface NormalizedBatch {
   unpriced: Set<number>;
 }
 
-const HEX32 = /^[0-9a-f]{32}$/;
-const HEX16 = /^[0-9a-f]{16}$/;
 const MAX_ERRORS = 5;
 
 function invalidReason(s: DecodedSpan): string | null {
   if (s.invalid) return s.invalid;
-  if (!HEX32.test(s.traceId) || isZeroId(s.traceId)) return `trace id "${s.traceId}" is not 16 non-zero bytes`;
-  if (!HEX16.test(s.spanId) || isZeroId(s.spanId)) return `span id "${s.spanId}" is not 8 non-zero bytes`;
-  if (s.parentSpanId !== "" && !HEX16.test(s.parentSpanId)) return `parent span id "${s.parentSpanId}" is not 8 bytes`;
+  // Decoders guarantee lower-case hex, so the length tells the byte count.
+  if (s.traceId.length !== 32 || isZeroId(s.traceId)) return `trace id "${s.traceId}" is not 16 non-zero bytes`;
+  if (s.spanId.length !== 16 || isZeroId(s.spanId)) return `span id "${s.spanId}" is not 8 non-zero bytes`;
+  if (s.parentSpanId !== "" && s.parentSpanId.length !== 16) return `parent span id "${s.parentSpanId}" is not 8 bytes`;
   return null;
 }
 
@@ -41,7 +40,12 @@ const str = (v: unknown): string | null => (typeof v === "string" && v !== "" ? 
  * Agent fallback order: the span's own facts, the trace's `invoke_agent` span in the same request,
  * the resource's `gen_ai.agent.name` (inside extractFacts), then `service.name`.
  */
-export function normalize(req: DecodedTraces, identity: IngestIdentity, pricer: Pricer, nowNs: bigint): NormalizedBatch {
+export function normalize(
+  req: DecodedTraces,
+  identity: IngestIdentity,
+  pricer: Pricer,
+  nowNs: bigint,
+): NormalizedBatch {
   const out: NormalizedBatch = { rows: [], keys: [], rejected: 0, errors: [], unpriced: new Set() };
   const traceAgents = collectTraceAgents(req);
   for (const rs of req.resourceSpans) {
@@ -66,7 +70,8 @@ export function normalize(req: DecodedTraces, identity: IngestIdentity, pricer: 
         const startNs = s.startNs > 0n ? s.startNs : nowNs;
         const durationNs = s.endNs > startNs ? s.endNs - startNs : 0n;
         const agent = facts.agentName ?? traceAgents.get(s.traceId) ?? serviceName;
-        const cost = facts.usageRole === "model_call" ? pricer.price(facts, new Date(Number(startNs / 1_000_000n))) : null;
+        const cost =
+          facts.usageRole === "model_call" ? pricer.price(facts, new Date(Number(startNs / 1_000_000n))) : null;
         if (facts.usageRole === "model_call" && cost === null) out.unpriced.add(out.rows.length);
         const row =
           `${tsvNanos(startNs)}\t${s.traceId}\t${s.spanId}\t${s.parentSpanId}\t${tsvString(s.traceState)}\t` +

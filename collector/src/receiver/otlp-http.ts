@@ -5,11 +5,11 @@ import type { Logger } from "../log.ts";
 import type { CollectorMetrics } from "../metrics.ts";
 import { decodeTracesJson } from "../otlp/decode-json.ts";
 import { decodeTracesProto } from "../otlp/decode-proto.ts";
-import { DecodeError, type DecodedTraces } from "../otlp/model.ts";
+import { type DecodedTraces, DecodeError } from "../otlp/model.ts";
 import type { IngestPipeline, IngestResult } from "../pipeline/ingest.ts";
 import type { IngestIdentity } from "../pipeline/normalize.ts";
 import { BackpressureError } from "../pipeline/writer.ts";
-import { BadEncodingError, BodyTooLargeError, UnsupportedEncodingError, readBody } from "./body.ts";
+import { BadEncodingError, BodyTooLargeError, readBody, UnsupportedEncodingError } from "./body.ts";
 
 export interface OtlpHttpConfig {
   /** Largest accepted body in bytes, compressed or decompressed. */
@@ -43,7 +43,12 @@ function exportResponse(format: Format, result: IngestResult): Uint8Array | stri
     );
   }
   if (!partial) return new Uint8Array(0);
-  const inner = protobuf.Writer.create().uint32(8).int64(result.rejected).uint32(18).string(result.errorMessage).finish();
+  const inner = protobuf.Writer.create()
+    .uint32(8)
+    .int64(result.rejected)
+    .uint32(18)
+    .string(result.errorMessage)
+    .finish();
   return protobuf.Writer.create().uint32(10).bytes(inner).finish();
 }
 
@@ -67,11 +72,24 @@ export function otlpHttpRoutes(deps: {
       return new Response(body as BodyInit, { status, headers: { "content-type": CONTENT_TYPES[f], ...headers } });
     };
     if (format === null) {
-      return reply(415, statusBody("json", 3, `unsupported Content-Type "${c.req.header("content-type") ?? ""}"; use application/x-protobuf or application/json`), "json");
+      return reply(
+        415,
+        statusBody(
+          "json",
+          3,
+          `unsupported Content-Type "${c.req.header("content-type") ?? ""}"; use application/x-protobuf or application/json`,
+        ),
+        "json",
+      );
     }
     const declared = Number(c.req.header("content-length") ?? "0");
     if (declared > config.maxBodyBytes) {
-      return reply(413, statusBody(format, 8, `request body of ${declared} bytes exceeds ${config.maxBodyBytes}`), format, { connection: "close" });
+      return reply(
+        413,
+        statusBody(format, 8, `request body of ${declared} bytes exceeds ${config.maxBodyBytes}`),
+        format,
+        { connection: "close" },
+      );
     }
     let decoded: DecodedTraces;
     try {
@@ -79,9 +97,11 @@ export function otlpHttpRoutes(deps: {
       const body = await readBody(source ?? null, c.req.header("content-encoding"), config.maxBodyBytes);
       decoded = format === "proto" ? decodeTracesProto(body) : decodeTracesJson(body.toString("utf8"));
     } catch (err) {
-      if (err instanceof BodyTooLargeError) return reply(413, statusBody(format, 8, err.message), format, { connection: "close" });
+      if (err instanceof BodyTooLargeError)
+        return reply(413, statusBody(format, 8, err.message), format, { connection: "close" });
       if (err instanceof UnsupportedEncodingError) return reply(415, statusBody(format, 3, err.message), format);
-      if (err instanceof DecodeError || err instanceof BadEncodingError) return reply(400, statusBody(format, 3, err.message), format);
+      if (err instanceof DecodeError || err instanceof BadEncodingError)
+        return reply(400, statusBody(format, 3, err.message), format);
       throw err;
     }
     try {
@@ -91,7 +111,12 @@ export function otlpHttpRoutes(deps: {
       const retry = { "retry-after": String(config.retryAfterSeconds) };
       if (err instanceof BackpressureError) return reply(429, statusBody(format, 8, err.message), format, retry);
       log.debug("export refused: storage unavailable", { err });
-      return reply(503, statusBody(format, 14, "storage unavailable; nothing from this request was stored, retry later"), format, retry);
+      return reply(
+        503,
+        statusBody(format, 14, "storage unavailable; nothing from this request was stored, retry later"),
+        format,
+        retry,
+      );
     }
   });
 

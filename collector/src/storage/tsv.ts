@@ -1,4 +1,4 @@
-import type { AttrValue, Attrs } from "@cognive/semconv";
+import type { Attrs, AttrValue } from "@cognive/semconv";
 
 /**
  * TabSeparated encoding for chDB/ClickHouse inserts. Strings in plain fields escape backslash,
@@ -7,7 +7,14 @@ import type { AttrValue, Attrs } from "@cognive/semconv";
  */
 const PLAIN_SPECIAL = /[\\\t\n\r\0]/;
 const QUOTED_SPECIAL = /[\\\t\n\r\0']/;
-const ESCAPES: Record<string, string> = { "\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\0": "\\0", "'": "\\'" };
+const ESCAPES: Record<string, string> = {
+  "\\": "\\\\",
+  "\t": "\\t",
+  "\n": "\\n",
+  "\r": "\\r",
+  "\0": "\\0",
+  "'": "\\'",
+};
 const PLAIN_ALL = /[\\\t\n\r\0]/g;
 const QUOTED_ALL = /[\\\t\n\r\0']/g;
 const esc = (c: string) => ESCAPES[c];

@@ -1,0 +1,277 @@
+/**
+ * OTLP/protobuf ingest benchmark, end to end: a real `cognive start` process, realistic agent traces
+ * from concurrent keep-alive connections, a 200 counted only once spans are durable; at the end the
+ * stored row count is checked against the acknowledged spans.
+ *   npm run bench:ingest -- [--seconds 20] [--connections 8] [--traces-per-request 64]
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { Agent, request } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { createClient } from "@clickhouse/client";
+import { SpanKind, SpanStatusCode, context, trace } from "@opentelemetry/api";
+import { ProtobufTraceSerializer } from "@opentelemetry/otlp-transformer";
+import { resourceFromAttributes } from "@opentelemetry/resources";
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
+import { createChdbConnection } from "chdb/connection";
+import { ROOT, freePort, machine, peakRssMiB, percentile, serverPids, startCognive } from "./lib.ts";
+
+const { values: args } = parseArgs({
+  options: {
+    seconds: { type: "string", default: "20" },
+    warmup: { type: "string", default: "3" },
+    connections: { type: "string", default: "8" },
+    "traces-per-request": { type: "string", default: "64" },
+  },
+});
+const SECONDS = Number(args.seconds);
+const WARMUP = Number(args.warmup);
+const CONNECTIONS = Number(args.connections);
+const TRACES = Number(args["traces-per-request"]);
+
+const MODELS = [
+  ["openai", "gpt-4o"],
+  ["openai", "gpt-4o-mini"],
+  ["anthropic", "claude-sonnet-4-20250514"],
+  ["anthropic", "claude-3-5-haiku-20241022"],
+] as const;
+
+/** One request's worth of agent runs, made by the official SDK and serialized by the official serializer. */
+function buildTemplate(): { payload: Buffer; traceIdOffsets: number[][]; spans: number } {
+  const exporter = new InMemorySpanExporter();
+  const provider = new BasicTracerProvider({
+    resource: resourceFromAttributes({
+      "service.name": "support-bot",
+      "service.version": "1.8.2",
+      "deployment.environment.name": "prod",
+      "cognive.team": "cx",
+      "telemetry.sdk.language": "nodejs",
+      "telemetry.sdk.name": "opentelemetry",
+      "host.name": "agent-7f9c",
+    }),
+    spanProcessors: [new SimpleSpanProcessor(exporter)],
+  });
+  const tracer = provider.getTracer("@cognive/bench", "1.0.0");
+  for (let t = 0; t < TRACES; t++) {
+    const agent = ["refund-agent", "triage-agent", "billing-agent"][t % 3];
+    const root = tracer.startSpan(`invoke_agent ${agent}`, {
+      kind: SpanKind.INTERNAL,
+      attributes: { "gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": agent, "gen_ai.conversation.id": `conv-${t}` },
+    });
+    const ctx = trace.setSpan(context.active(), root);
+    const http = tracer.startSpan(
+      "GET /orders/{id}",
+      {
+        kind: SpanKind.CLIENT,
+        attributes: {
+          "http.request.method": "GET",
+          "url.full": `https://orders.internal/orders/${1000 + t}`,
+          "http.response.status_code": 200,
+          "server.address": "orders.internal",
+        },
+      },
+      ctx,
+    );
+    http.end();
+    for (let c = 0; c < 3; c++) {
+      const [prov, model] = MODELS[(t + c) % MODELS.length];
+      const chat = tracer.startSpan(
+        `chat ${model}`,
+        {
+          kind: SpanKind.CLIENT,
+          attributes: {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": prov,
+            "gen_ai.request.model": model,
+            "gen_ai.response.model": model,
+            "gen_ai.response.id": `resp_${t}_${c}_a81c0f`,
+            "gen_ai.response.finish_reasons": ["stop"],
+            "gen_ai.request.temperature": 0.2,
+            "gen_ai.request.max_tokens": 1024,
+            "gen_ai.usage.input_tokens": 800 + 37 * c + t,
+            "gen_ai.usage.output_tokens": 120 + 11 * c,
+            "gen_ai.usage.cache_read.input_tokens": c === 0 ? 0 : 512,
+            "server.address": prov === "openai" ? "api.openai.com" : "api.anthropic.com",
+          },
+        },
+        ctx,
+      );
+      chat.end();
+    }
+    for (const tool of ["lookup_order", "issue_refund"]) {
+      const span = tracer.startSpan(
+        `execute_tool ${tool}`,
+        {
+          attributes: {
+            "gen_ai.operation.name": "execute_tool",
+            "gen_ai.tool.name": tool,
+            "gen_ai.tool.call.id": `call_${t}_${tool}`,
+            "gen_ai.tool.type": "function",
+          },
+        },
+        ctx,
+      );
+      if (t % 17 === 0 && tool === "issue_refund") span.setStatus({ code: SpanStatusCode.ERROR, message: "refund limit" });
+      span.end();
+    }
+    root.end();
+  }
+  const spans = exporter.getFinishedSpans();
+  const payload = Buffer.from(ProtobufTraceSerializer.serializeRequest(spans) as Uint8Array);
+  const traceIds = [...new Set(spans.map((s) => s.spanContext().traceId))];
+  const traceIdOffsets = traceIds.map((id) => {
+    const needle = Buffer.from(id, "hex");
+    const offsets: number[] = [];
+    for (let i = payload.indexOf(needle); i >= 0; i = payload.indexOf(needle, i + 1)) offsets.push(i);
+    return offsets;
+  });
+  return { payload, traceIdOffsets, spans: spans.length };
+}
+
+/** A copy of the template whose trace ids are unique to this request. */
+function patched(tpl: ReturnType<typeof buildTemplate>, requestNo: number): Buffer {
+  const buf = Buffer.from(tpl.payload);
+  tpl.traceIdOffsets.forEach((offsets, t) => {
+    for (const o of offsets) {
+      buf.writeUInt32BE(requestNo, o);
+      buf.writeUInt32BE(t, o + 4);
+    }
+  });
+  return buf;
+}
+
+function post(agent: Agent, port: number, body: Buffer): Promise<{ status: number; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: "127.0.0.1",
+        port,
+        path: "/v1/traces",
+        method: "POST",
+        agent,
+        headers: { "content-type": "application/x-protobuf", "content-length": body.length },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c) => chunks.push(c));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
+      },
+    );
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+async function main() {
+  const tpl = buildTemplate();
+  const dataDir = mkdtempSync(join(tmpdir(), "cognive-bench-"));
+  const otlpPort = await freePort();
+  const queryPort = await freePort();
+  process.stdout.write(
+    `ingest bench: ${tpl.spans} spans/request (${(tpl.payload.length / 1024).toFixed(0)} KiB), ` +
+      `${CONNECTIONS} connections, ${WARMUP}s warm-up + ${SECONDS}s\n`,
+  );
+  const child = await startCognive({
+    COGNIVE_DATA_DIR: dataDir,
+    COGNIVE_OTLP_PORT: String(otlpPort),
+    COGNIVE_PORT: String(queryPort),
+  });
+  const agent = new Agent({ keepAlive: true, maxSockets: CONNECTIONS });
+  let requestNo = 1;
+  let acked = 0;
+  let measuredAcked = 0;
+  let refused = 0;
+  const latencies: number[] = [];
+  const started = performance.now();
+  const warmEnd = started + WARMUP * 1000;
+  const end = warmEnd + SECONDS * 1000;
+  const cpuBefore = process.cpuUsage();
+  let lastReport = started;
+
+  async function worker() {
+    while (performance.now() < end) {
+      const body = patched(tpl, requestNo++);
+      const t0 = performance.now();
+      const res = await post(agent, otlpPort, body);
+      const t1 = performance.now();
+      if (res.status === 200 && res.body.length === 0) {
+        acked += tpl.spans;
+        if (t0 >= warmEnd) {
+          measuredAcked += tpl.spans;
+          latencies.push(t1 - t0);
+        }
+      } else {
+        refused++;
+        if (res.status !== 429 && res.status !== 503) throw new Error(`unexpected ${res.status}: ${res.body.toString()}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      if (t1 - lastReport > 2000) {
+        lastReport = t1;
+        const secs = Math.max(0.001, (t1 - warmEnd) / 1000);
+        process.stdout.write(
+          t1 < warmEnd ? `  warming up… ${acked} spans\n` : `  ${secs.toFixed(0)}s: ${Math.round(measuredAcked / secs)} spans/s\n`,
+        );
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: CONNECTIONS }, worker));
+  const measuredSeconds = (performance.now() - warmEnd) / 1000;
+  const clientCpu = process.cpuUsage(cpuBefore);
+  const pids = serverPids(child.pid ?? 0);
+  const peakRss = Math.max(...pids.map((p) => (p ? peakRssMiB(p) : 0)).filter((n) => !Number.isNaN(n)));
+  agent.destroy();
+
+  await new Promise<void>((resolve) => {
+    child.once("exit", () => resolve());
+    child.kill("SIGTERM");
+  });
+
+  // Re-open the data directory in this process and count what is really stored.
+  const client = createClient({ connection: createChdbConnection({ path: dataDir }) });
+  const rs = await client.query({ query: "SELECT count() AS n FROM cognive.otel_traces", format: "JSONEachRow" });
+  const stored = Number(((await rs.json()) as { n: string }[])[0].n);
+  await client.close();
+  rmSync(dataDir, { recursive: true, force: true });
+
+  latencies.sort((a, b) => a - b);
+  const result = {
+    bench: "ingest",
+    date: new Date().toISOString(),
+    machine: machine(),
+    params: { seconds: SECONDS, warmup: WARMUP, connections: CONNECTIONS, spansPerRequest: tpl.spans, payloadBytes: tpl.payload.length },
+    spansPerSecond: Math.round(measuredAcked / measuredSeconds),
+    acknowledgedSpans: acked,
+    storedRows: stored,
+    storedMatchesAcknowledged: stored === acked,
+    requests: latencies.length,
+    refusedRequests: refused,
+    latencyMs: { p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: latencies.at(-1) ?? Number.NaN },
+    serverPeakRssMiB: peakRss,
+    clientCpuSeconds: (clientCpu.user + clientCpu.system) / 1e6,
+  };
+  const rows: [string, string][] = [
+    ["acknowledged spans/s", String(result.spansPerSecond)],
+    ["acknowledged spans (total)", String(acked)],
+    ["rows stored", `${stored} ${stored === acked ? "(= acknowledged)" : "(MISMATCH)"}`],
+    ["requests refused (429/503)", String(refused)],
+    ["request latency p50", `${result.latencyMs.p50.toFixed(1)} ms`],
+    ["request latency p99", `${result.latencyMs.p99.toFixed(1)} ms`],
+    ["server peak RSS", `${peakRss} MiB`],
+    ["bench client CPU", `${result.clientCpuSeconds.toFixed(1)} s of ${measuredSeconds.toFixed(1)} s`],
+    ["machine", `${result.machine.cores} × ${result.machine.cpuModel}, ${result.machine.memoryGiB} GiB, Node ${result.machine.node}`],
+  ];
+  const w = Math.max(...rows.map((r) => r[0].length));
+  process.stdout.write(`\n${rows.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join("\n")}\n`);
+  const outDir = join(ROOT, "bench", "out");
+  mkdirSync(outDir, { recursive: true });
+  const file = join(outDir, `ingest-${result.date.replace(/[:.]/g, "-")}.json`);
+  writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+  process.stdout.write(`\nwritten: ${file}\n`);
+  if (stored !== acked) process.exitCode = 1;
+}
+
+main().catch((err) => {
+  process.stderr.write(`${(err as Error).stack}\n`);
+  process.exit(1);
+});

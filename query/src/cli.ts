@@ -37,9 +37,12 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   if (config.COGNIVE_HOST !== "127.0.0.1" && config.COGNIVE_HOST !== "localhost" && config.COGNIVE_HOST !== "::1") {
-    log.warn("listening beyond loopback without ingest keys or query tokens: anyone who can reach this host can read and write", {
-      host: config.COGNIVE_HOST,
-    });
+    log.warn(
+      "listening beyond loopback without ingest keys or query tokens: anyone who can reach this host can read and write",
+      {
+        host: config.COGNIVE_HOST,
+      },
+    );
   }
   const running = await startCognive(config, log, role);
   let stopping = false;
@@ -60,7 +63,7 @@ main(process.argv.slice(2)).then(
     if (code >= 0) process.exit(code);
   },
   (err) => {
-    const msg = err instanceof ConfigError ? err.message : (err as Error).stack ?? String(err);
+    const msg = err instanceof ConfigError ? err.message : ((err as Error).stack ?? String(err));
     process.stderr.write(`cognive: ${msg}\n`);
     process.exit(1);
   },

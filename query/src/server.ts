@@ -1,13 +1,13 @@
 import type { AddressInfo } from "node:net";
 import {
   type Collector,
-  type EnvConfig,
-  type Logger,
-  type Storage,
   createCollector,
   createStorage,
+  type EnvConfig,
+  type Logger,
   loadPolicy,
   migrate,
+  type Storage,
 } from "@cognive/collector";
 import { type ServerType, serve } from "@hono/node-server";
 import type { Hono } from "hono";
@@ -23,7 +23,6 @@ export interface Running {
 
 export type Role = "all" | "collector" | "query";
 
-// biome-ignore lint/suspicious/noExplicitAny: Hono apps of any env are served alike
 function listen(app: Hono<any>, host: string, port: number): Promise<ServerType> {
   return new Promise((resolve, reject) => {
     const server = serve({ fetch: app.fetch, hostname: host, port }, () => resolve(server));
@@ -42,7 +41,9 @@ function closeServer(server: ServerType | undefined): Promise<void> {
 /** Starts the collector, the query API, or both in one process, on the configured storage. */
 export async function startCognive(config: EnvConfig, log: Logger, role: Role = "all"): Promise<Running> {
   if (role !== "all" && !config.CLICKHOUSE_URL) {
-    throw new Error(`'${role}' runs as a separate process and needs CLICKHOUSE_URL (embedded storage belongs to one process: use 'start')`);
+    throw new Error(
+      `'${role}' runs as a separate process and needs CLICKHOUSE_URL (embedded storage belongs to one process: use 'start')`,
+    );
   }
   const policy = loadPolicy(config.COGNIVE_POLICY);
   const storage = createStorage(

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { postRaw } from "../helpers/http.ts";
-import { type TestServer, getJson, startTestServer } from "../helpers/server.ts";
+import { getJson, startTestServer, type TestServer } from "../helpers/server.ts";
 
 let server: TestServer;
 beforeAll(async () => {
@@ -107,7 +107,11 @@ describe("hostile input to POST /v1/traces", () => {
 
   it("rejects only the span with a 3-byte trace id and stores the rest", async () => {
     const traceId = hex(16);
-    const body = jsonBody([jsonSpan(traceId, "good-1"), { ...jsonSpan(traceId, "bad"), traceId: "abcdef" }, jsonSpan(traceId, "good-2")]);
+    const body = jsonBody([
+      jsonSpan(traceId, "good-1"),
+      { ...jsonSpan(traceId, "bad"), traceId: "abcdef" },
+      jsonSpan(traceId, "good-2"),
+    ]);
     const res = await postRaw(`${server.otlpUrl}/v1/traces`, body, JSON_CT);
     expect(res.status).toBe(200);
     const answer = JSON.parse(res.body.toString());

@@ -1,7 +1,7 @@
 import { calcPrice } from "@pydantic/genai-prices";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Encoding, type LlmCall, emitAgentRun, otelProvider } from "../helpers/otel.ts";
-import { type TestServer, getJson, startTestServer } from "../helpers/server.ts";
+import { type Encoding, emitAgentRun, type LlmCall, otelProvider } from "../helpers/otel.ts";
+import { getJson, startTestServer, type TestServer } from "../helpers/server.ts";
 
 let server: TestServer;
 beforeAll(async () => {
@@ -13,7 +13,12 @@ afterAll(async () => {
 
 function expectedCost(c: LlmCall): number {
   const r = calcPrice(
-    { input_tokens: c.input, output_tokens: c.output, cache_read_tokens: c.cacheRead, cache_write_tokens: c.cacheWrite },
+    {
+      input_tokens: c.input,
+      output_tokens: c.output,
+      cache_read_tokens: c.cacheRead,
+      cache_write_tokens: c.cacheWrite,
+    },
     c.model,
     { providerId: c.provider },
   );
@@ -23,7 +28,14 @@ function expectedCost(c: LlmCall): number {
 
 const CALLS: LlmCall[] = [
   { provider: "openai", model: "gpt-4o", input: 1200, output: 300, cacheRead: 200 },
-  { provider: "anthropic", model: "claude-sonnet-4-20250514", input: 5000, output: 700, cacheRead: 3000, cacheWrite: 1000 },
+  {
+    provider: "anthropic",
+    model: "claude-sonnet-4-20250514",
+    input: 5000,
+    output: 700,
+    cacheRead: 3000,
+    cacheWrite: 1000,
+  },
   { provider: "openai", model: "gpt-4o-mini", input: 90, output: 15 },
 ];
 
@@ -82,7 +94,10 @@ describe.each<Encoding>(["json", "proto"])("official OTLP/HTTP %s exporter → c
 
 describe("reading back through the list and cost APIs", () => {
   it("lists the traces newest first and groups costs by model, agent and team", async () => {
-    const provider = otelProvider("proto", server.otlpUrl, { "service.name": "billing-bot", "cognive.team": "finance" });
+    const provider = otelProvider("proto", server.otlpUrl, {
+      "service.name": "billing-bot",
+      "cognive.team": "finance",
+    });
     const call: LlmCall = { provider: "openai", model: "gpt-4o", input: 1000, output: 100 };
     const traceId = emitAgentRun(provider, "invoice-agent", [call]);
     await provider.forceFlush();

@@ -10,12 +10,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { createClient } from "@clickhouse/client";
-import { SpanKind, SpanStatusCode, context, trace } from "@opentelemetry/api";
+import { context, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
 import { ProtobufTraceSerializer } from "@opentelemetry/otlp-transformer";
 import { resourceFromAttributes } from "@opentelemetry/resources";
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
 import { createChdbConnection } from "chdb/connection";
-import { ROOT, freePort, machine, peakRssMiB, percentile, serverPids, startCognive } from "./lib.ts";
+import { freePort, machine, peakRssMiB, percentile, ROOT, serverPids, spawnCognive, stopProcess } from "./lib.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -57,7 +57,11 @@ function buildTemplate(): { payload: Buffer; traceIdOffsets: number[][]; spans: 
     const agent = ["refund-agent", "triage-agent", "billing-agent"][t % 3];
     const root = tracer.startSpan(`invoke_agent ${agent}`, {
       kind: SpanKind.INTERNAL,
-      attributes: { "gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": agent, "gen_ai.conversation.id": `conv-${t}` },
+      attributes: {
+        "gen_ai.operation.name": "invoke_agent",
+        "gen_ai.agent.name": agent,
+        "gen_ai.conversation.id": `conv-${t}`,
+      },
     });
     const ctx = trace.setSpan(context.active(), root);
     const http = tracer.startSpan(
@@ -112,7 +116,8 @@ function buildTemplate(): { payload: Buffer; traceIdOffsets: number[][]; spans: 
         },
         ctx,
       );
-      if (t % 17 === 0 && tool === "issue_refund") span.setStatus({ code: SpanStatusCode.ERROR, message: "refund limit" });
+      if (t % 17 === 0 && tool === "issue_refund")
+        span.setStatus({ code: SpanStatusCode.ERROR, message: "refund limit" });
       span.end();
     }
     root.end();
@@ -172,7 +177,7 @@ async function main() {
     `ingest bench: ${tpl.spans} spans/request (${(tpl.payload.length / 1024).toFixed(0)} KiB), ` +
       `${CONNECTIONS} connections, ${WARMUP}s warm-up + ${SECONDS}s\n`,
   );
-  const child = await startCognive({
+  const child = await spawnCognive({
     COGNIVE_DATA_DIR: dataDir,
     COGNIVE_OTLP_PORT: String(otlpPort),
     COGNIVE_PORT: String(queryPort),
@@ -203,14 +208,17 @@ async function main() {
         }
       } else {
         refused++;
-        if (res.status !== 429 && res.status !== 503) throw new Error(`unexpected ${res.status}: ${res.body.toString()}`);
+        if (res.status !== 429 && res.status !== 503)
+          throw new Error(`unexpected ${res.status}: ${res.body.toString()}`);
         await new Promise((r) => setTimeout(r, 100));
       }
       if (t1 - lastReport > 2000) {
         lastReport = t1;
         const secs = Math.max(0.001, (t1 - warmEnd) / 1000);
         process.stdout.write(
-          t1 < warmEnd ? `  warming up… ${acked} spans\n` : `  ${secs.toFixed(0)}s: ${Math.round(measuredAcked / secs)} spans/s\n`,
+          t1 < warmEnd
+            ? `  warming up… ${acked} spans\n`
+            : `  ${secs.toFixed(0)}s: ${Math.round(measuredAcked / secs)} spans/s\n`,
         );
       }
     }
@@ -222,10 +230,7 @@ async function main() {
   const peakRss = Math.max(...pids.map((p) => (p ? peakRssMiB(p) : 0)).filter((n) => !Number.isNaN(n)));
   agent.destroy();
 
-  await new Promise<void>((resolve) => {
-    child.once("exit", () => resolve());
-    child.kill("SIGTERM");
-  });
+  await stopProcess(child);
 
   // Re-open the data directory in this process and count what is really stored.
   const client = createClient({ connection: createChdbConnection({ path: dataDir }) });
@@ -239,7 +244,13 @@ async function main() {
     bench: "ingest",
     date: new Date().toISOString(),
     machine: machine(),
-    params: { seconds: SECONDS, warmup: WARMUP, connections: CONNECTIONS, spansPerRequest: tpl.spans, payloadBytes: tpl.payload.length },
+    params: {
+      seconds: SECONDS,
+      warmup: WARMUP,
+      connections: CONNECTIONS,
+      spansPerRequest: tpl.spans,
+      payloadBytes: tpl.payload.length,
+    },
     spansPerSecond: Math.round(measuredAcked / measuredSeconds),
     acknowledgedSpans: acked,
     storedRows: stored,
@@ -259,7 +270,10 @@ async function main() {
     ["request latency p99", `${result.latencyMs.p99.toFixed(1)} ms`],
     ["server peak RSS", `${peakRss} MiB`],
     ["bench client CPU", `${result.clientCpuSeconds.toFixed(1)} s of ${measuredSeconds.toFixed(1)} s`],
-    ["machine", `${result.machine.cores} × ${result.machine.cpuModel}, ${result.machine.memoryGiB} GiB, Node ${result.machine.node}`],
+    [
+      "machine",
+      `${result.machine.cores} × ${result.machine.cpuModel}, ${result.machine.memoryGiB} GiB, Node ${result.machine.node}`,
+    ],
   ];
   const w = Math.max(...rows.map((r) => r[0].length));
   process.stdout.write(`\n${rows.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join("\n")}\n`);

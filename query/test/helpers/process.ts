@@ -1,0 +1,46 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { createServer } from "node:net";
+import { join } from "node:path";
+
+const QUERY_DIR = new URL("../..", import.meta.url).pathname;
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+    s.on("error", reject);
+  });
+}
+
+/** Starts `cognive start` as its own process (the bin users run) and resolves once it is ready. */
+export async function spawnCognive(env: Record<string, string>): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [join(QUERY_DIR, "bin/cognive.js"), "start"], {
+    env: { ...process.env, COGNIVE_LOG_LEVEL: "warn", ...env },
+    stdio: ["ignore", "inherit", "inherit"],
+  });
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    try {
+      const r = await fetch(`http://127.0.0.1:${env.COGNIVE_OTLP_PORT}/readyz`);
+      if (r.ok) return child;
+    } catch {
+      /* not up yet */
+    }
+    if (child.exitCode !== null) throw new Error(`cognive exited with ${child.exitCode}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  child.kill();
+  throw new Error("cognive did not become ready within 60 s");
+}
+
+/** SIGTERM, then wait for the process to flush and exit. */
+export function stopProcess(child: ChildProcess): Promise<number | null> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null) return resolve(child.exitCode);
+    child.once("exit", (code) => resolve(code));
+    child.kill("SIGTERM");
+  });
+}

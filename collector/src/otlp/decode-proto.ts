@@ -12,6 +12,8 @@ import {
 } from "./model.ts";
 
 type Reader = protobuf.Reader;
+/** Node's Buffer has a native utf8Slice that skips toString's argument checks. */
+type NativeBuffer = Buffer & { utf8Slice(start: number, end: number): string };
 
 /**
  * Decodes an OTLP ExportTraceServiceRequest straight into Cognive's span model.
@@ -67,7 +69,7 @@ function readString(r: Reader): string {
   const end = sub(r);
   const start = r.pos;
   r.pos = end;
-  return start === end ? "" : (r.buf as Buffer).utf8Slice(start, end);
+  return start === end ? "" : (r.buf as NativeBuffer).utf8Slice(start, end);
 }
 
 function readFixed64(r: Reader): bigint {

@@ -1,6 +1,6 @@
 import { mkdirSync } from "node:fs";
 import { Readable } from "node:stream";
-import { type ClickHouseClient, createClient } from "@clickhouse/client";
+import { type ClickHouseClient, type ClickHouseClientConfigOptions, createClient } from "@clickhouse/client";
 import { createChdbConnection } from "chdb/connection";
 import type { Logger } from "../log.ts";
 
@@ -23,6 +23,8 @@ export interface Storage {
   close(): Promise<void>;
 }
 
+type ClientConnection = NonNullable<ClickHouseClientConfigOptions["connection"]>;
+
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /** Settings every read needs: 64-bit integers as JSON strings, so nothing loses precision. */
@@ -42,7 +44,11 @@ export function createStorage(config: StorageConfig, log?: Logger): Storage {
 function chdbStorage(config: StorageConfig, log?: Logger): Storage {
   mkdirSync(config.dataDir, { recursive: true });
   const connection = createChdbConnection({ path: config.dataDir });
-  const client = createClient({ connection, clickhouse_settings: READ_SETTINGS });
+  // chdb types the Connection against its own copy of @clickhouse/client-common; the shapes are the same.
+  const client = createClient({
+    connection: connection as unknown as ClientConnection,
+    clickhouse_settings: READ_SETTINGS,
+  });
   log?.info("storage: embedded ClickHouse (chDB)", { dataDir: config.dataDir });
   return {
     client,

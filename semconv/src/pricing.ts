@@ -49,16 +49,240 @@ export const PRICES_PROVIDER_IDS: Readonly<Record<string, string | null>> = {
 
 type Usage = Record<string, number>;
 
+// Usage kinds of a price entry, for the exact fast path.
+const K_INPUT = 0;
+const K_OUTPUT = 1;
+const K_CACHE_READ = 2;
+const K_CACHE_WRITE = 3;
+const K_REQUEST = 4;
+/** Units whose usage we never report: their leaf count is 0, so their term is 0. */
+const K_ZERO = 5;
+
+const D_INPUT = 0;
+const D_OUTPUT = 1;
+const D_OTHER = 2;
+
+/**
+ * Price keys the fast path understands: [usage kind, per, direction]. Every other key (per-page,
+ * per-hour, per-message prices) sends the model to `calcPrice`. None of the K_ZERO units is an
+ * ancestor of input/output/cache_read/cache_write tokens, so genai-prices gives them a leaf of 0.
+ */
+const FAST_KEYS: ReadonlyMap<string, readonly [number, number, number]> = new Map([
+  ["input_mtok", [K_INPUT, 1e6, D_INPUT]],
+  ["output_mtok", [K_OUTPUT, 1e6, D_OUTPUT]],
+  ["cache_read_mtok", [K_CACHE_READ, 1e6, D_INPUT]],
+  ["cache_write_mtok", [K_CACHE_WRITE, 1e6, D_INPUT]],
+  ["requests_kcount", [K_REQUEST, 1e3, D_OTHER]],
+  ["cache_write_1h_mtok", [K_ZERO, 1e6, D_INPUT]],
+  ["input_audio_mtok", [K_ZERO, 1e6, D_INPUT]],
+  ["cache_audio_read_mtok", [K_ZERO, 1e6, D_INPUT]],
+  ["input_image_mtok", [K_ZERO, 1e6, D_INPUT]],
+  ["cache_image_read_mtok", [K_ZERO, 1e6, D_INPUT]],
+  ["input_video_mtok", [K_ZERO, 1e6, D_INPUT]],
+  ["output_audio_mtok", [K_ZERO, 1e6, D_OUTPUT]],
+  ["output_image_mtok", [K_ZERO, 1e6, D_OUTPUT]],
+  ["output_video_mtok", [K_ZERO, 1e6, D_OUTPUT]],
+  ["output_reasoning_mtok", [K_ZERO, 1e6, D_OUTPUT]],
+  ["output_citation_mtok", [K_ZERO, 1e6, D_OUTPUT]],
+  ["web_searches_kcount", [K_ZERO, 1e3, D_OTHER]],
+  ["storage_searches_kcount", [K_ZERO, 1e3, D_OTHER]],
+]);
+
+interface Tiered {
+  readonly base: number;
+  /** Sorted by start, ascending (as genai-prices' TieredPrices does). */
+  readonly tiers: ReadonlyArray<{ readonly start: number; readonly price: number }>;
+}
+
+interface FastEntry {
+  readonly kind: number;
+  readonly per: number;
+  readonly dir: number;
+  readonly price: number | Tiered;
+}
+
+/** A static (unconditional) model price, compiled for the fast path. */
+interface FastModel {
+  readonly entries: readonly FastEntry[];
+  readonly tiered: boolean;
+  readonly pricesCacheRead: boolean;
+  readonly pricesCacheWrite: boolean;
+  readonly cacheRead: number | Tiered | undefined;
+  readonly cacheWrite: number | Tiered | undefined;
+}
+
 interface Resolution {
   /** genai-prices provider id to pass, or undefined for a model-only lookup. */
   readonly providerId: string | undefined;
   readonly modelId: string;
+  /** Set when the model has one static price made only of keys in FAST_KEYS. */
+  readonly fast: FastModel | null;
 }
 
-const NOT_FOUND: Resolution = { providerId: undefined, modelId: "" };
+const NOT_FOUND: Resolution = { providerId: undefined, modelId: "", fast: null };
 const PROBE_USAGE: Usage = { input_tokens: 1, output_tokens: 1 };
 const PROBE_TIME = new Date(0);
 const CACHE_MAX = 10_000;
+
+function isTiered(v: unknown): v is { base: number; tiers: { start: number; price: number }[] } {
+  return v !== null && typeof v === "object" && Array.isArray((v as { tiers?: unknown }).tiers);
+}
+
+function compileFast(providerId: string, model: { id: string; prices: unknown }): FastModel | null {
+  if (Array.isArray(model.prices)) return null; // conditional prices: let calcPrice pick by timestamp
+  if (providerId === "groq" && model.id.startsWith("whisper")) return null; // special-cased by calcPrice
+  const prices = model.prices as Record<string, unknown>;
+  const entries: FastEntry[] = [];
+  let tiered = false;
+  for (const [key, value] of Object.entries(prices)) {
+    if (value === undefined) continue;
+    const k = FAST_KEYS.get(key);
+    if (k === undefined) return null;
+    let price: number | Tiered;
+    if (typeof value === "number") price = value;
+    else if (isTiered(value)) {
+      tiered = true;
+      price = { base: value.base, tiers: [...value.tiers].sort((a, b) => a.start - b.start) };
+    } else return null;
+    entries.push({ kind: k[0], per: k[1], dir: k[2], price });
+  }
+  const cr = entries.find((e) => e.kind === K_CACHE_READ);
+  const cw = entries.find((e) => e.kind === K_CACHE_WRITE);
+  return {
+    entries,
+    tiered,
+    pricesCacheRead: cr !== undefined,
+    pricesCacheWrite: cw !== undefined,
+    cacheRead: cr?.price,
+    cacheWrite: cw?.price,
+  };
+}
+
+/** One unit's term exactly as genai-prices computes it (`_e` / `de` in its source). */
+function term(price: number | Tiered | undefined, tokens: number, tierBasis: number, per: number): number {
+  if (price === undefined) return 0;
+  if (typeof price === "number") return (price * tokens) / per;
+  if (tokens <= 0) return 0;
+  let p = price.base;
+  for (const t of price.tiers) if (tierBasis > t.start) p = t.price;
+  return (((p * tokens) / 1e6) * 1e6) / per;
+}
+
+/**
+ * Replicates genai-prices' standard pricing for usage made of input/output/cache_read/cache_write
+ * tokens (integers) and a static model price: leaf counts (input minus priced cache parts), terms in
+ * the price object's key order, summed per direction, total = input + output + other.
+ */
+function fastPrice(f: FastModel, input: number, output: number, cacheRead: number, cacheWrite: number): Cost {
+  const leafInput = input - (f.pricesCacheRead ? cacheRead : 0) - (f.pricesCacheWrite ? cacheWrite : 0);
+  const basis = f.tiered ? input : 0;
+  let o = 0;
+  let n = 0;
+  let s = 0;
+  for (const e of f.entries) {
+    let t: number;
+    switch (e.kind) {
+      case K_INPUT:
+        t = leafInput;
+        break;
+      case K_OUTPUT:
+        t = output;
+        break;
+      case K_CACHE_READ:
+        t = cacheRead;
+        break;
+      case K_CACHE_WRITE:
+        t = cacheWrite;
+        break;
+      case K_REQUEST:
+        t = 1;
+        break;
+      default:
+        t = 0;
+    }
+    const x = term(e.price, t, basis, e.per);
+    if (e.dir === D_INPUT) o += x;
+    else if (e.dir === D_OUTPUT) n += x;
+    else s += x;
+  }
+  const total = o + n + s;
+  const cacheReadUsd = term(f.cacheRead, cacheRead, basis, 1e6);
+  const cacheWriteUsd = term(f.cacheWrite, cacheWrite, basis, 1e6);
+  balance(total, n, cacheReadUsd, cacheWriteUsd);
+  return {
+    inputUsd: PARTS[0],
+    outputUsd: PARTS[1],
+    cacheReadUsd: PARTS[2],
+    cacheWriteUsd: PARTS[3],
+    totalUsd: total,
+    source: "genai-prices",
+  };
+}
+
+/** Price through `calcPrice` itself; parts split with the library's own per-unit terms. */
+function slowPrice(res: Resolution, input: number, output: number, cacheRead: number, cacheWrite: number, at: Date): Cost | null {
+  const usage: Usage = { input_tokens: input, output_tokens: output };
+  if (cacheRead > 0) usage.cache_read_tokens = cacheRead;
+  if (cacheWrite > 0) usage.cache_write_tokens = cacheWrite;
+  let result: ReturnType<typeof calcPrice>;
+  try {
+    result = calcPrice(usage, res.modelId, { providerId: res.providerId, timestamp: at });
+  } catch {
+    return null; // invalid timestamp for dated prices, or usage the library refuses
+  }
+  if (result === null) return null;
+  const mp = result.model_price as Record<string, unknown>;
+  const tiered = Object.values(mp).some(isTiered);
+  const basis = tiered ? input : 0;
+  const asPrice = (v: unknown): number | Tiered | undefined =>
+    typeof v === "number"
+      ? v
+      : isTiered(v)
+        ? { base: v.base, tiers: [...v.tiers].sort((a, b) => a.start - b.start) }
+        : undefined;
+  const cacheReadUsd = term(asPrice(mp.cache_read_mtok), cacheRead, basis, 1e6);
+  const cacheWriteUsd = term(asPrice(mp.cache_write_mtok), cacheWrite, basis, 1e6);
+  const outputUsd = result.output_price;
+  const totalUsd = result.total_price;
+  balance(totalUsd, outputUsd, cacheReadUsd, cacheWriteUsd);
+  return {
+    inputUsd: PARTS[0],
+    outputUsd: PARTS[1],
+    cacheReadUsd: PARTS[2],
+    cacheWriteUsd: PARTS[3],
+    totalUsd,
+    source: "genai-prices",
+  };
+}
+
+function priceResolved(res: Resolution, input: number, output: number, cacheRead: number, cacheWrite: number, at: Date): Cost | null {
+  if (
+    res.fast !== null &&
+    Number.isInteger(input) &&
+    Number.isInteger(output) &&
+    Number.isInteger(cacheRead) &&
+    Number.isInteger(cacheWrite)
+  ) {
+    return fastPrice(res.fast, input, output, cacheRead, cacheWrite);
+  }
+  return slowPrice(res, input, output, cacheRead, cacheWrite, at);
+}
+
+/**
+ * Price token counts for one genai-prices provider id (or none: model-only) and model string, without
+ * the OTel provider mapping and without caching. Same arithmetic as `Pricer.price`; exported for tests
+ * and tools.
+ */
+export function priceModel(
+  providerId: string | undefined,
+  modelId: string,
+  tokens: { input: number; output: number; cacheRead?: number; cacheWrite?: number },
+  at: Date,
+): Cost | null {
+  const res = probe(modelId, providerId);
+  if (res === null) return null;
+  return priceResolved(res, tokens.input, tokens.output, tokens.cacheRead ?? 0, tokens.cacheWrite ?? 0, at);
+}
 
 interface CompiledOverride {
   readonly source: PriceOverride;
@@ -107,28 +331,89 @@ function compile(o: PriceOverride): CompiledOverride {
   return { source: o, re, provider, from, to };
 }
 
-/** `tokens × price` exactly as genai-prices computes one unit's term (`per` = 1e6 for token units). */
-function unitTerm(price: unknown, tokens: number, tierBasis: number): number {
-  if (price === undefined || tokens === 0) return 0;
-  if (typeof price === "number") return (price * tokens) / 1e6;
-  if (price === null || typeof price !== "object") return 0;
-  const tp = price as { base: number; tiers: { start: number; price: number }[] };
-  if (tokens <= 0) return 0;
-  let p = tp.base;
-  const tiers = [...tp.tiers].sort((a, b) => a.start - b.start);
-  for (const t of tiers) if (tierBasis > t.start) p = t.price;
-  return (((p * tokens) / 1e6) * 1e6) / 1e6;
+const F64 = new Float64Array(1);
+const U32 = new Uint32Array(F64.buffer);
+const LOW = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 0 : 1; // little-endian: low word first
+
+function nextUp(x: number): number {
+  if (Number.isNaN(x) || x === Number.POSITIVE_INFINITY) return x;
+  if (x === 0) return Number.MIN_VALUE;
+  F64[0] = x;
+  const hi = 1 - LOW;
+  if (x > 0) {
+    U32[LOW] = (U32[LOW] + 1) >>> 0;
+    if (U32[LOW] === 0) U32[hi] = (U32[hi] + 1) >>> 0;
+  } else {
+    if (U32[LOW] === 0) U32[hi] = (U32[hi] - 1) >>> 0;
+    U32[LOW] = (U32[LOW] - 1) >>> 0;
+  }
+  return F64[0];
 }
 
-/** Make `input + output + cacheRead + cacheWrite === total` hold exactly by nudging `input`. */
-function balance(total: number, input: number, output: number, cacheRead: number, cacheWrite: number): number {
-  let x = input;
-  for (let i = 0; i < 8; i++) {
-    const sum = x + output + cacheRead + cacheWrite;
-    if (sum === total) return x;
-    x += total - sum;
+function nextDown(x: number): number {
+  return -nextUp(-x);
+}
+
+/** Floats `y` near `target - addend` with `y + addend === target` in floating point (may be empty). */
+function solveAdd(target: number, addend: number): number[] {
+  let y = target - addend;
+  // walk to a first solution
+  for (let i = 0; i < 64; i++) {
+    const s = y + addend;
+    if (s === target) break;
+    y = s < target ? nextUp(y) : nextDown(y);
   }
-  return x;
+  const out: number[] = [];
+  if (y + addend !== target) return out;
+  out.push(y);
+  let lo = y;
+  let hi = y;
+  for (let i = 0; i < 3; i++) {
+    lo = nextDown(lo);
+    if (lo + addend === target) out.push(lo);
+    hi = nextUp(hi);
+    if (hi + addend === target) out.push(hi);
+  }
+  return out;
+}
+
+/** Parts [input, output, cacheRead, cacheWrite] written by `balance`. */
+const PARTS = new Float64Array(4);
+
+/**
+ * Fill PARTS so that `input + output + cacheRead + cacheWrite === total` holds exactly when evaluated
+ * left to right. Input is solved backwards one addition at a time; when rounding ties make that
+ * impossible, the last non-zero part is moved by a few ulps instead (a difference below 1e-15 USD).
+ */
+function balance(total: number, output: number, cacheRead: number, cacheWrite: number): void {
+  PARTS[1] = output;
+  PARTS[2] = cacheRead;
+  PARTS[3] = cacheWrite;
+  const plain = total - output - cacheRead - cacheWrite;
+  PARTS[0] = plain;
+  if (plain + output + cacheRead + cacheWrite === total) return;
+  for (const b of solveAdd(total, cacheWrite)) {
+    for (const a of solveAdd(b, cacheRead)) {
+      const xs = solveAdd(a, output);
+      if (xs.length > 0) {
+        PARTS[0] = xs[0];
+        return;
+      }
+    }
+  }
+  let j = 3;
+  while (j > 0 && PARTS[j] === 0) j--;
+  let prefix = 0;
+  for (let i = 0; i < j; i++) prefix += PARTS[i];
+  let c = total - prefix;
+  for (let i = 0; i < 64; i++) {
+    const sum = prefix + c;
+    if (sum === total) {
+      PARTS[j] = c;
+      return;
+    }
+    c = sum < total ? nextUp(c) : nextDown(c);
+  }
 }
 
 export class Pricer {
@@ -163,34 +448,15 @@ export class Pricer {
     const override = this.#override(facts, ts.getTime());
     if (override !== null) return priceOverride(override, inTotal, out, cr, cw);
 
-    const usage: Usage = { input_tokens: inTotal, output_tokens: out };
-    if (cr > 0) usage.cache_read_tokens = cr;
-    if (cw > 0) usage.cache_write_tokens = cw;
-
-    const provider = facts.provider;
     const models = [facts.responseModel, facts.requestModel];
     for (let i = 0; i < 2; i++) {
       const model = models[i];
       if (typeof model !== "string" || model.length === 0) continue;
       if (i === 1 && model === models[0]) continue;
-      const res = this.#resolve(provider, model);
+      const res = this.#resolve(facts.provider, model);
       if (res === NOT_FOUND) continue;
-      let result: ReturnType<typeof calcPrice>;
-      try {
-        result = calcPrice(usage, res.modelId, { providerId: res.providerId, timestamp: ts });
-      } catch {
-        return null; // invalid timestamp or usage the library refuses
-      }
-      if (result === null) continue;
-      const mp = result.model_price as Record<string, unknown>;
-      const tiered = Object.values(mp).some((p) => p !== null && typeof p === "object");
-      const basis = tiered ? inTotal : 0;
-      const cacheReadUsd = unitTerm(mp.cache_read_mtok, cr, basis);
-      const cacheWriteUsd = unitTerm(mp.cache_write_mtok, cw, basis);
-      const outputUsd = result.output_price;
-      const totalUsd = result.total_price;
-      const inputUsd = balance(totalUsd, totalUsd - outputUsd - cacheReadUsd - cacheWriteUsd, outputUsd, cacheReadUsd, cacheWriteUsd);
-      return { inputUsd, outputUsd, cacheReadUsd, cacheWriteUsd, totalUsd, source: "genai-prices" };
+      const cost = priceResolved(res, inTotal, out, cr, cw, ts);
+      if (cost !== null) return cost;
     }
     return null;
   }
@@ -242,7 +508,7 @@ function probe(model: string, providerId: string | undefined): Resolution | null
   try {
     const r = calcPrice(PROBE_USAGE, model, { providerId, timestamp: PROBE_TIME });
     // Pin the provider that matched so later calls skip the provider search.
-    if (r !== null) return { providerId: r.provider.id, modelId: model };
+    if (r !== null) return { providerId: r.provider.id, modelId: model, fast: compileFast(r.provider.id, r.model) };
   } catch {
     // ignore: treated as not found
   }

@@ -1,0 +1,226 @@
+import { z } from "zod";
+import { costsQuery, traceListQuery } from "./schemas.ts";
+
+type JsonSchema = Record<string, unknown>;
+
+/** OpenAPI query parameters generated from a strict zod object, so the document follows the validation. */
+function queryParameters(schema: z.ZodObject): JsonSchema[] {
+  return Object.entries(schema.shape).map(([name, field]) => {
+    const {
+      $schema: _,
+      description,
+      ...rest
+    } = z.toJSONSchema(field as z.ZodType, {
+      io: "input",
+      unrepresentable: "any",
+    }) as JsonSchema;
+    return {
+      name,
+      in: "query",
+      required: !(field as z.ZodType).safeParse(undefined).success,
+      ...(description ? { description } : {}),
+      schema: rest,
+    };
+  });
+}
+
+const str = { type: "string" };
+const nullableStr = { type: ["string", "null"] };
+const int = { type: "integer" };
+const nullableInt = { type: ["integer", "null"] };
+const numType = { type: "number" };
+const nsString = { type: "string", pattern: "^\\d+$", description: "nanoseconds, as a decimal string" };
+const strMap = { type: "object", additionalProperties: { type: "string" } };
+const strArray = { type: "array", items: str };
+
+const errorSchema = {
+  type: "object",
+  required: ["error"],
+  properties: {
+    error: {
+      type: "object",
+      required: ["code", "message"],
+      properties: { code: str, message: str },
+    },
+  },
+};
+
+const summaryProps = {
+  rootName: nullableStr,
+  rootService: nullableStr,
+  startTimeUnixNano: nsString,
+  durationNs: nsString,
+  spanCount: int,
+  errorCount: int,
+  inputTokens: { ...int, description: "sum over model-call spans only" },
+  outputTokens: { ...int, description: "sum over model-call spans only" },
+  costUsd: { ...numType, description: "sum over model-call spans only" },
+};
+
+const spanSchema = {
+  type: "object",
+  properties: {
+    spanId: str,
+    parentSpanId: { ...str, description: "empty for a root span" },
+    name: str,
+    kind: { ...str, description: "Unspecified, Internal, Server, Client, Producer or Consumer" },
+    serviceName: str,
+    startTimeUnixNano: nsString,
+    durationNs: nsString,
+    status: {
+      type: "object",
+      properties: { code: { enum: ["unset", "ok", "error"] }, message: str },
+    },
+    attributes: strMap,
+    resource: strMap,
+    events: {
+      type: "array",
+      items: { type: "object", properties: { timeUnixNano: nsString, name: str, attributes: strMap } },
+    },
+    genAi: {
+      type: "object",
+      properties: {
+        operation: nullableStr,
+        provider: nullableStr,
+        requestModel: nullableStr,
+        responseModel: nullableStr,
+        inputTokens: nullableInt,
+        outputTokens: nullableInt,
+        cacheReadTokens: nullableInt,
+        cacheWriteTokens: nullableInt,
+        reasoningTokens: nullableInt,
+        agentName: nullableStr,
+        toolName: nullableStr,
+        conversationId: nullableStr,
+        costUsd: { type: ["number", "null"], description: "null when the model has no known price" },
+        priced: { type: "boolean" },
+        usageRole: { enum: ["none", "model_call", "aggregate"] },
+      },
+    },
+  },
+};
+
+const errors = (...codes: number[]) =>
+  Object.fromEntries(
+    codes.map((code) => [
+      String(code),
+      { description: "error", content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } } },
+    ]),
+  );
+
+const ok = (schema: JsonSchema) => ({
+  description: "OK",
+  content: { "application/json": { schema } },
+});
+
+/** The OpenAPI 3.1 description of the native read API. */
+export function openApiDocument(): JsonSchema {
+  return {
+    openapi: "3.1.0",
+    info: {
+      title: "Cognive query API",
+      version: "1",
+      description: "Traces of AI agents and what their LLM calls cost.",
+    },
+    servers: [{ url: "/api/v1" }],
+    paths: {
+      "/traces": {
+        get: {
+          operationId: "listTraces",
+          summary: "Trace summaries, newest first, with keyset pagination",
+          parameters: queryParameters(traceListQuery),
+          responses: {
+            "200": ok({
+              type: "object",
+              required: ["traces", "nextCursor"],
+              properties: {
+                traces: {
+                  type: "array",
+                  items: {
+                    type: "object",
+                    properties: {
+                      traceId: str,
+                      ...summaryProps,
+                      services: strArray,
+                      agents: strArray,
+                      teams: strArray,
+                      models: strArray,
+                    },
+                  },
+                },
+                nextCursor: { ...nullableStr, description: "pass as cursor for the next page; null on the last" },
+              },
+            }),
+            ...errors(400, 500),
+          },
+        },
+      },
+      "/traces/{traceId}": {
+        get: {
+          operationId: "getTrace",
+          summary: "One trace: its spans in start order with GenAI facts and cost, and a summary",
+          parameters: [
+            {
+              name: "traceId",
+              in: "path",
+              required: true,
+              schema: { type: "string", pattern: "^[0-9a-fA-F]{32}$" },
+            },
+          ],
+          responses: {
+            "200": ok({
+              type: "object",
+              required: ["traceId", "spans", "summary"],
+              properties: {
+                traceId: str,
+                spans: { type: "array", items: { $ref: "#/components/schemas/Span" } },
+                summary: { type: "object", properties: summaryProps },
+              },
+            }),
+            ...errors(400, 404, 500),
+          },
+        },
+      },
+      "/costs": {
+        get: {
+          operationId: "getCosts",
+          summary: "LLM spend over time, one series per model, agent, team, provider or environment",
+          parameters: queryParameters(costsQuery),
+          responses: {
+            "200": ok({
+              type: "object",
+              required: ["totalUsd", "series"],
+              properties: {
+                totalUsd: numType,
+                series: {
+                  type: "array",
+                  description: "sorted by totalUsd, highest first",
+                  items: {
+                    type: "object",
+                    properties: {
+                      key: nullableStr,
+                      totalUsd: numType,
+                      inputTokens: int,
+                      outputTokens: int,
+                      calls: int,
+                      points: {
+                        type: "array",
+                        description: "[bucket start in Unix seconds, cost in USD], only buckets with calls",
+                        items: { type: "array", prefixItems: [int, numType], minItems: 2, maxItems: 2 },
+                      },
+                    },
+                  },
+                },
+              },
+            }),
+            ...errors(400, 500),
+          },
+        },
+      },
+      "/openapi.json": {
+        get: { operationId: "getOpenApi", summary: "This document", responses: { "200": ok({ type: "object" }) } },
+      },
+    },
+    components: { schemas: { Error: errorSchema, Span: spanSchema } },
+  };
+}

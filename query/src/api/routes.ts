@@ -1,0 +1,68 @@
+import type { Logger, Storage } from "@cognive/collector";
+import { Hono } from "hono";
+import { costReport, defaultStep } from "./costs.ts";
+import { decodeCursor } from "./cursor.ts";
+import { badRequest, notFound } from "./errors.ts";
+import { openApiDocument } from "./openapi.ts";
+import { parseQuery, resolveRange } from "./params.ts";
+import { costsQuery, emptyQuery, traceIdParam, traceListQuery } from "./schemas.ts";
+import { scopeOf } from "./scope.ts";
+import { getTrace } from "./trace-detail.ts";
+import { listTraces } from "./trace-list.ts";
+
+export interface ApiDeps {
+  storage: Storage;
+  log: Logger;
+}
+
+/** Most buckets one cost query may span; a finer step over a longer range is a caller error. */
+export const MAX_COST_BUCKETS = 50_000;
+
+/** The native read API, mounted under `/api/v1`. Every handler reads through the request's scope. */
+export function apiRoutes({ storage }: ApiDeps): Hono {
+  const api = new Hono();
+
+  api.get("/openapi.json", (c) => c.json(openApiDocument()));
+
+  api.get("/traces", async (c) => {
+    const q = parseQuery(c, traceListQuery);
+    const range = resolveRange(q);
+    const cursor = q.cursor === undefined ? undefined : decodeCursor(q.cursor);
+    const list = await listTraces(storage, scopeOf(c), {
+      ...range,
+      service: q.service,
+      agent: q.agent,
+      team: q.team,
+      model: q.model,
+      status: q.status,
+      minDurationMs: q.minDurationMs,
+      maxDurationMs: q.maxDurationMs,
+      minCostUsd: q.minCostUsd,
+      limit: q.limit ?? 50,
+      cursor,
+    });
+    return c.json(list);
+  });
+
+  api.get("/traces/:traceId", async (c) => {
+    parseQuery(c, emptyQuery);
+    const id = traceIdParam.safeParse(c.req.param("traceId"));
+    if (!id.success) throw badRequest("invalid path parameter 'traceId': expected 32 hexadecimal digits");
+    const trace = await getTrace(storage, scopeOf(c), id.data);
+    if (!trace) throw notFound(`trace ${id.data} not found`);
+    return c.json(trace);
+  });
+
+  api.get("/costs", async (c) => {
+    const q = parseQuery(c, costsQuery);
+    const range = resolveRange(q);
+    const step = q.step ?? defaultStep(range);
+    const buckets = (range.toNs - range.fromNs) / (BigInt(step) * 1_000_000_000n);
+    if (buckets > BigInt(MAX_COST_BUCKETS)) {
+      throw badRequest(`query parameter 'step' is too small for the range: at most ${MAX_COST_BUCKETS} buckets`);
+    }
+    return c.json(await costReport(storage, scopeOf(c), { ...range, step, groupBy: q.groupBy ?? "model" }));
+  });
+
+  return api;
+}

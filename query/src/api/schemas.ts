@@ -1,0 +1,39 @@
+import { z } from "zod";
+import { COST_GROUPS, type CostGroup, MIN_STEP } from "./costs.ts";
+import { decimalParam, intParam, textParam, timeRangeShape } from "./params.ts";
+
+/** Query parameters of `GET /api/v1/traces`. Unknown parameters are rejected. */
+export const traceListQuery = z.strictObject({
+  ...timeRangeShape,
+  service: textParam("only traces with a span of this service").optional(),
+  agent: textParam("only traces with a span of this agent").optional(),
+  team: textParam("only traces with a span of this team").optional(),
+  model: textParam("only traces with a model call to this model (response model, else request model)").optional(),
+  status: z.enum(["ok", "error"]).describe("error: at least one error span; ok: none").optional(),
+  minDurationMs: decimalParam("only traces lasting at least this many milliseconds").optional(),
+  maxDurationMs: decimalParam("only traces lasting at most this many milliseconds").optional(),
+  minCostUsd: decimalParam("only traces whose model calls cost at least this many USD").optional(),
+  limit: intParam(1, 1000, "traces per page, default 50").optional(),
+  cursor: z.string().max(256).describe("nextCursor of the previous page").optional(),
+});
+
+/** Query parameters of `GET /api/v1/costs`. */
+export const costsQuery = z.strictObject({
+  ...timeRangeShape,
+  step: intParam(MIN_STEP, 366 * 86_400, "bucket width in seconds, a multiple of 60")
+    .refine((n) => n % MIN_STEP === 0, "must be a multiple of 60")
+    .optional(),
+  groupBy: z
+    .enum(Object.keys(COST_GROUPS) as [CostGroup, ...CostGroup[]])
+    .describe("dimension of the series, default model")
+    .optional(),
+});
+
+/** A trace id: 32 hex digits, either case. */
+export const traceIdParam = z
+  .string()
+  .regex(/^[0-9a-fA-F]{32}$/, "expected 32 hexadecimal digits")
+  .transform((s) => s.toLowerCase());
+
+/** Endpoints without query parameters still reject unknown ones. */
+export const emptyQuery = z.strictObject({});

@@ -1,0 +1,169 @@
+import { type Storage, TRACE_SUMMARY_TABLE } from "@cognive/collector";
+import { encodeCursor, type TraceCursor } from "./cursor.ts";
+import type { TimeRange } from "./params.ts";
+import { type QueryScope, teamCondition } from "./scope.ts";
+import { databaseOf, num, select } from "./sql.ts";
+
+export interface TraceFilter extends TimeRange {
+  service?: string;
+  agent?: string;
+  team?: string;
+  model?: string;
+  status?: "ok" | "error";
+  minDurationMs?: number;
+  maxDurationMs?: number;
+  minCostUsd?: number;
+  limit: number;
+  cursor?: TraceCursor;
+}
+
+export interface TraceListItem {
+  traceId: string;
+  rootName: string | null;
+  rootService: string | null;
+  startTimeUnixNano: string;
+  durationNs: string;
+  spanCount: number;
+  errorCount: number;
+  inputTokens: number;
+  outputTokens: number;
+  costUsd: number;
+  services: string[];
+  agents: string[];
+  teams: string[];
+  models: string[];
+}
+
+export interface TraceList {
+  traces: TraceListItem[];
+  nextCursor: string | null;
+}
+
+interface Row {
+  TraceId: string;
+  StartNs: string;
+  DurationNs: string;
+  RootName: string;
+  RootService: string;
+  SpanCount: string;
+  ErrorCount: string;
+  InputTokens: string;
+  OutputTokens: string;
+  CostUsd: number;
+  Services: string[];
+  Agents: string[];
+  Teams: string[];
+  Models: string[];
+}
+
+const NS_PER_MS = 1_000_000;
+
+/**
+ * Lists trace summaries, newest first, with keyset pagination on (start, trace id).
+ *
+ * `trace_summary` holds one partial row per insert of a trace, so rows are always grouped by trace
+ * and re-aggregated. The time filter picks candidate traces by any row in range, then the grouped
+ * read covers all rows of those traces and HAVING keeps those whose true start is in range; a
+ * trace's partial rows are never summed on their own.
+ */
+export async function listTraces(storage: Storage, scope: QueryScope, f: TraceFilter): Promise<TraceList> {
+  const db = databaseOf(storage);
+  const team = teamCondition(scope, { array: "Teams" });
+  const params: Record<string, unknown> = { ...team.params, fromNs: String(f.fromNs), toNs: String(f.toNs) };
+  const having = ["StartNs64 BETWEEN {fromNs:Int64} AND {toNs:Int64}", `(${team.sql})`];
+  if (f.service !== undefined) {
+    having.push("has(Services, {service:String})");
+    params.service = f.service;
+  }
+  if (f.agent !== undefined) {
+    having.push("has(Agents, {agent:String})");
+    params.agent = f.agent;
+  }
+  if (f.team !== undefined) {
+    having.push("has(Teams, {team:String})");
+    params.team = f.team;
+  }
+  if (f.model !== undefined) {
+    having.push("has(Models, {model:String})");
+    params.model = f.model;
+  }
+  if (f.status === "error") having.push("ErrorCount > 0");
+  if (f.status === "ok") having.push("ErrorCount = 0");
+  if (f.minDurationMs !== undefined) {
+    having.push("DurationNs64 >= {minDurationNs:Float64}");
+    params.minDurationNs = f.minDurationMs * NS_PER_MS;
+  }
+  if (f.maxDurationMs !== undefined) {
+    having.push("DurationNs64 <= {maxDurationNs:Float64}");
+    params.maxDurationNs = f.maxDurationMs * NS_PER_MS;
+  }
+  if (f.minCostUsd !== undefined) {
+    having.push("CostUsd >= {minCostUsd:Float64}");
+    params.minCostUsd = f.minCostUsd;
+  }
+  if (f.cursor) {
+    having.push("(StartNs64, TraceId) < ({cursorStartNs:Int64}, {cursorTraceId:String})");
+    params.cursorStartNs = String(f.cursor.startNs);
+    params.cursorTraceId = f.cursor.traceId;
+  }
+  params.limit = f.limit + 1;
+
+  const sql = `
+    SELECT
+      TraceId,
+      toUnixTimestamp64Nano(min(Start)) AS StartNs64,
+      toUnixTimestamp64Nano(max(End)) - StartNs64 AS DurationNs64,
+      toString(StartNs64) AS StartNs,
+      toString(DurationNs64) AS DurationNs,
+      max(RootName) AS RootName,
+      max(RootService) AS RootService,
+      sum(SpanCount) AS SpanCount,
+      sum(ErrorCount) AS ErrorCount,
+      sum(InputTokens) AS InputTokens,
+      sum(OutputTokens) AS OutputTokens,
+      sum(CostUsd) AS CostUsd,
+      groupUniqArrayArray(Services) AS Services,
+      groupUniqArrayArray(Agents) AS Agents,
+      groupUniqArrayArray(Teams) AS Teams,
+      groupUniqArrayArray(Models) AS Models
+    FROM ${db}.${TRACE_SUMMARY_TABLE}
+    WHERE TraceId IN (
+      SELECT TraceId FROM ${db}.${TRACE_SUMMARY_TABLE}
+      WHERE Start BETWEEN fromUnixTimestamp64Nano({fromNs:Int64}) AND fromUnixTimestamp64Nano({toNs:Int64})
+    )
+    GROUP BY TraceId
+    HAVING ${having.join("\n      AND ")}
+    ORDER BY StartNs64 DESC, TraceId DESC
+    LIMIT {limit:UInt32}`;
+
+  const rows = await select<Row>(storage, sql, params);
+  const more = rows.length > f.limit;
+  const page = more ? rows.slice(0, f.limit) : rows;
+  const traces = page.map(toItem);
+  const last = page[page.length - 1];
+  return {
+    traces,
+    nextCursor: more && last ? encodeCursor({ startNs: BigInt(last.StartNs), traceId: last.TraceId }) : null,
+  };
+}
+
+const sorted = (a: string[]) => [...a].sort();
+
+function toItem(r: Row): TraceListItem {
+  return {
+    traceId: r.TraceId,
+    rootName: r.RootName === "" ? null : r.RootName,
+    rootService: r.RootService === "" ? null : r.RootService,
+    startTimeUnixNano: r.StartNs,
+    durationNs: r.DurationNs,
+    spanCount: num(r.SpanCount),
+    errorCount: num(r.ErrorCount),
+    inputTokens: num(r.InputTokens),
+    outputTokens: num(r.OutputTokens),
+    costUsd: r.CostUsd,
+    services: sorted(r.Services),
+    agents: sorted(r.Agents),
+    teams: sorted(r.Teams),
+    models: sorted(r.Models),
+  };
+}

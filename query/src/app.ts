@@ -1,0 +1,53 @@
+import type { Logger, Storage } from "@cognive/collector";
+import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { ApiError, errorBody } from "./api/errors.ts";
+import { apiRoutes } from "./api/routes.ts";
+import { scopeMiddleware } from "./api/scope.ts";
+
+export interface QueryAppDeps {
+  storage: Storage;
+  log: Logger;
+}
+
+/** Largest request body the read API accepts; its endpoints take none. */
+export const MAX_BODY_BYTES = 64 * 1024;
+/** Longest request URL (path and query string) the read API accepts. */
+export const MAX_URL_CHARS = 8 * 1024;
+
+/**
+ * The query process's HTTP app: the native API under `/api/v1`. Every failure answers
+ * `{ "error": { "code", "message" } }`; unexpected errors are logged and answered without detail.
+ */
+export function createQueryApp(deps: QueryAppDeps): Hono {
+  const { log } = deps;
+  const app = new Hono();
+
+  app.use("*", async (c, next) => {
+    if (c.req.url.length > MAX_URL_CHARS) {
+      return c.json(errorBody("uri_too_long", `request URL longer than ${MAX_URL_CHARS} characters`), 414);
+    }
+    await next();
+  });
+  app.use(
+    "*",
+    bodyLimit({
+      maxSize: MAX_BODY_BYTES,
+      onError: (c) => c.json(errorBody("payload_too_large", `request body larger than ${MAX_BODY_BYTES} bytes`), 413),
+    }),
+  );
+  app.use("/api/v1/*", scopeMiddleware);
+
+  app.route("/api/v1", apiRoutes(deps));
+
+  app.notFound((c) => {
+    const path = c.req.path.length > 200 ? `${c.req.path.slice(0, 200)}…` : c.req.path;
+    return c.json(errorBody("not_found", `no route for ${c.req.method} ${path}`), 404);
+  });
+  app.onError((err, c) => {
+    if (err instanceof ApiError) return c.json(errorBody(err.code, err.message), err.status);
+    log.error("query API: request failed", { err, method: c.req.method, path: c.req.path });
+    return c.json(errorBody("internal", "internal error"), 500);
+  });
+  return app;
+}

@@ -96,13 +96,29 @@ const at = new Date("2025-06-01T00:00:00Z");
 const pricer = new Pricer();
 const f1 = extractFacts("chat gpt-4o", otelChat, resource);
 const f2 = extractFacts("ChatCompletion", oiLlm, resource);
-const f3 = extractFacts("chat", { ...otelChat, "gen_ai.provider.name": "gcp.vertex_ai", "gen_ai.request.model": "gemini-2.5-pro", "gen_ai.response.model": "gemini-2.5-pro" }, resource);
-const unknown = extractFacts("chat", { ...otelChat, "gen_ai.request.model": "my-private-model", "gen_ai.response.model": "my-private-model" }, resource);
+const f3 = extractFacts(
+  "chat",
+  {
+    ...otelChat,
+    "gen_ai.provider.name": "gcp.vertex_ai",
+    "gen_ai.request.model": "gemini-2.5-pro",
+    "gen_ai.response.model": "gemini-2.5-pro",
+  },
+  resource,
+);
+const unknown = extractFacts(
+  "chat",
+  { ...otelChat, "gen_ai.request.model": "my-private-model", "gen_ai.response.model": "my-private-model" },
+  resource,
+);
 benchPrice("price() openai gpt-4o", f1, (f) => pricer.price(f, at));
 benchPrice("price() openai gpt-4o-mini (OI)", f2, (f) => pricer.price(f, at));
 benchPrice("price() vertex gemini-2.5-pro (tiered)", f3, (f) => pricer.price(f, at));
 benchPrice("price() unknown model (cached miss)", unknown, (f) => pricer.price(f, at));
 benchPrice("raw calcPrice() gpt-4o, for reference", f1, () =>
-  calcPrice({ input_tokens: 1200, output_tokens: 300, cache_read_tokens: 512 }, "gpt-4o-2024-08-06", { providerId: "openai", timestamp: at }),
+  calcPrice({ input_tokens: 1200, output_tokens: 300, cache_read_tokens: 512 }, "gpt-4o-2024-08-06", {
+    providerId: "openai",
+    timestamp: at,
+  }),
 );
 if (sink === 42) console.log(sink);

@@ -32,8 +32,9 @@
  * agent invocations in the OTel sense, so `invoke_agent` would misreport them); outer `ai.embed` /
  * `ai.embedMany` → `embeddings` aggregate; `ai.toolCall` → `execute_tool`.
  */
-import type { AttrValue, Attrs, GenAiFacts } from "./types.ts";
+
 import { normalizeProvider } from "./provider.ts";
+import type { Attrs, AttrValue, GenAiFacts } from "./types.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Slots
@@ -110,7 +111,8 @@ const S_PY_AGENT = 68;
 const S_PY_MODEL = 69;
 const S_PY_FINAL = 70;
 const S_PY_ALL_MESSAGES = 71;
-const SLOT_COUNT = 72;
+const S_V_TOKENS = 72;
+const SLOT_COUNT = 73;
 
 const SLOT_NAMES: ReadonlyArray<readonly [string, number]> = [
   ["gen_ai.operation.name", S_OP],
@@ -185,6 +187,7 @@ const SLOT_NAMES: ReadonlyArray<readonly [string, number]> = [
   ["model_name", S_PY_MODEL],
   ["final_result", S_PY_FINAL],
   ["pydantic_ai.all_messages", S_PY_ALL_MESSAGES],
+  ["ai.usage.tokens", S_V_TOKENS],
 ];
 
 const SLOTS = new Map<string, number>(SLOT_NAMES);
@@ -205,7 +208,7 @@ function count(v: AttrValue | undefined): number | null {
   if (typeof v === "number") return v >= 0 && v <= MAX_TOKENS ? v : null; // NaN fails both tests
   if (typeof v === "string") {
     const c = v.charCodeAt(0);
-    if (c < 48 || c > 57) return null; // must start with a digit ("", "-1", " ", "NaN" rejected)
+    if (!(c >= 48 && c <= 57)) return null; // must start with a digit ("", "-1", " ", "NaN" rejected)
     const n = +v;
     return n >= 0 && n <= MAX_TOKENS ? n : null;
   }
@@ -223,7 +226,12 @@ function id(v: AttrValue | undefined): string | null {
   return null;
 }
 
-function firstCount(a: AttrValue | undefined, b: AttrValue | undefined, c: AttrValue | undefined, d: AttrValue | undefined): number | null {
+function firstCount(
+  a: AttrValue | undefined,
+  b: AttrValue | undefined,
+  c: AttrValue | undefined,
+  d: AttrValue | undefined,
+): number | null {
   const x = count(a);
   if (x !== null) return x;
   const y = count(b);
@@ -477,7 +485,12 @@ function resourceAgent(resourceAttrs: Attrs): string | null {
 
 /** Vercel span names all start with "ai.". */
 function vercelOp(spanName: string): OpRole | undefined {
-  if (spanName.length < 4 || spanName.charCodeAt(0) !== 97 || spanName.charCodeAt(1) !== 105 || spanName.charCodeAt(2) !== 46) {
+  if (
+    spanName.length < 4 ||
+    spanName.charCodeAt(0) !== 97 ||
+    spanName.charCodeAt(1) !== 105 ||
+    spanName.charCodeAt(2) !== 46
+  ) {
     return undefined;
   }
   return VERCEL_OPS.get(spanName);
@@ -504,7 +517,22 @@ export function extractFacts(spanName: string, spanAttrs: Attrs, resourceAttrs: 
   const name = typeof spanName === "string" ? spanName : "";
   const vByName = vercelOp(name);
   if (!any && vByName === undefined) {
-    return facts(null, null, null, null, null, null, null, null, null, resourceAgent(resourceAttrs), null, null, null, "none");
+    return facts(
+      null,
+      null,
+      null,
+      null,
+      null,
+      null,
+      null,
+      null,
+      null,
+      resourceAgent(resourceAttrs),
+      null,
+      null,
+      null,
+      "none",
+    );
   }
   try {
     return resolve(name, vByName, resourceAttrs);
@@ -585,6 +613,7 @@ function resolve(spanName: string, vByName: OpRole | undefined, resourceAttrs: A
   if (input === null) input = count(V[S_OI_PROMPT]);
   if (input === null) input = count(V[S_V_IN]);
   if (input === null) input = count(V[S_V_PROMPT]);
+  if (input === null) input = count(V[S_V_TOKENS]); // Vercel embed / embedMany
   let output = firstCount(V[S_OUT], V[S_COMPLETION], V[S_OI_COMPLETION], V[S_V_OUT]);
   if (output === null) output = count(V[S_V_COMPLETION]);
 

@@ -1,5 +1,5 @@
-export type { AttrValue, Attrs, Cost, GenAiFacts, PriceOverride } from "./types.ts";
 export { extractFacts } from "./facts.ts";
-export { normalizeProvider } from "./provider.ts";
-export { PRICES_PROVIDER_IDS, Pricer } from "./pricing.ts";
 export * from "./names.ts";
+export { PRICES_PROVIDER_IDS, Pricer } from "./pricing.ts";
+export { normalizeProvider } from "./provider.ts";
+export type { Attrs, AttrValue, Cost, GenAiFacts, PriceOverride } from "./types.ts";

@@ -17,8 +17,8 @@
  * depend on the timestamp and on tiers reached by the usage.
  */
 import { calcPrice } from "@pydantic/genai-prices";
-import type { Cost, GenAiFacts, PriceOverride } from "./types.ts";
 import { normalizeProvider } from "./provider.ts";
+import type { Cost, GenAiFacts, PriceOverride } from "./types.ts";
 
 /** OTel provider name → genai-prices provider id. `null`: not in genai-prices, use the model-only lookup. */
 export const PRICES_PROVIDER_IDS: Readonly<Record<string, string | null>> = {
@@ -220,7 +220,14 @@ function fastPrice(f: FastModel, input: number, output: number, cacheRead: numbe
 }
 
 /** Price through `calcPrice` itself; parts split with the library's own per-unit terms. */
-function slowPrice(res: Resolution, input: number, output: number, cacheRead: number, cacheWrite: number, at: Date): Cost | null {
+function slowPrice(
+  res: Resolution,
+  input: number,
+  output: number,
+  cacheRead: number,
+  cacheWrite: number,
+  at: Date,
+): Cost | null {
   const usage: Usage = { input_tokens: input, output_tokens: output };
   if (cacheRead > 0) usage.cache_read_tokens = cacheRead;
   if (cacheWrite > 0) usage.cache_write_tokens = cacheWrite;
@@ -255,7 +262,14 @@ function slowPrice(res: Resolution, input: number, output: number, cacheRead: nu
   };
 }
 
-function priceResolved(res: Resolution, input: number, output: number, cacheRead: number, cacheWrite: number, at: Date): Cost | null {
+function priceResolved(
+  res: Resolution,
+  input: number,
+  output: number,
+  cacheRead: number,
+  cacheWrite: number,
+  at: Date,
+): Cost | null {
   if (
     res.fast !== null &&
     Number.isInteger(input) &&
@@ -304,7 +318,8 @@ function parseDate(o: PriceOverride, key: "effective_from" | "effective_to", dfl
   const v = o[key];
   if (v === undefined) return dflt;
   const t = typeof v === "string" ? Date.parse(v) : Number.NaN;
-  if (Number.isNaN(t)) throw new Error(`Price override "${String(o.match)}": ${key} is not a valid ISO date: ${String(v)}`);
+  if (Number.isNaN(t))
+    throw new Error(`Price override "${String(o.match)}": ${key} is not a valid ISO date: ${String(v)}`);
   return t;
 }
 
@@ -539,7 +554,13 @@ function search(provider: string | null, model: string): Resolution {
   return NOT_FOUND;
 }
 
-function priceOverride(o: CompiledOverride, input: number, output: number, cacheRead: number, cacheWrite: number): Cost {
+function priceOverride(
+  o: CompiledOverride,
+  input: number,
+  output: number,
+  cacheRead: number,
+  cacheWrite: number,
+): Cost {
   const s = o.source;
   const nonCached = Math.max(0, input - cacheRead - cacheWrite);
   const inputUsd = (nonCached * s.input_per_mtok) / 1e6;

@@ -69,18 +69,29 @@ describe("Pricer with genai-prices", () => {
     expect(cost?.cacheWriteUsd).toBeGreaterThan(0);
     expect(cost?.cacheReadUsd).toBeGreaterThan(0);
     // non-cached input is 1000 tokens at the model's input price
-    const inputPrice = (ref?.model_price as Record<string, number>).input_mtok;
+    if (ref === null) throw new Error("no reference price");
+    const inputPrice = (ref.model_price as Record<string, number>).input_mtok;
     expect(cost?.inputUsd).toBeCloseTo((1000 * inputPrice) / 1e6, 15);
     expect(cost && sumParts(cost)).toBe(cost?.totalUsd);
   });
 
   it("uses tiered prices like the library (Gemini above 200k input)", () => {
-    const f = chat({ provider: "gcp.vertex_ai", requestModel: "gemini-2.5-pro", inputTokens: 250_000, outputTokens: 1000, cacheReadTokens: 100_000 });
-    const cost = pricer.price(f, AT);
-    const ref = calcPrice({ input_tokens: 250_000, output_tokens: 1000, cache_read_tokens: 100_000 }, "gemini-2.5-pro", {
-      providerId: "google",
-      timestamp: AT,
+    const f = chat({
+      provider: "gcp.vertex_ai",
+      requestModel: "gemini-2.5-pro",
+      inputTokens: 250_000,
+      outputTokens: 1000,
+      cacheReadTokens: 100_000,
     });
+    const cost = pricer.price(f, AT);
+    const ref = calcPrice(
+      { input_tokens: 250_000, output_tokens: 1000, cache_read_tokens: 100_000 },
+      "gemini-2.5-pro",
+      {
+        providerId: "google",
+        timestamp: AT,
+      },
+    );
     expect(ref).not.toBeNull();
     expect(cost?.totalUsd).toBe(ref?.total_price);
     expect(cost && sumParts(cost)).toBe(cost?.totalUsd);
@@ -97,26 +108,42 @@ describe("Pricer with genai-prices", () => {
     for (const [otel, model, pid] of cases) {
       const ref = calcPrice({ input_tokens: 1000, output_tokens: 100 }, model, { providerId: pid, timestamp: AT });
       expect(ref, `${pid}/${model}`).not.toBeNull();
-      const cost = pricer.price(chat({ provider: otel, requestModel: model, inputTokens: 1000, outputTokens: 100 }), AT);
+      const cost = pricer.price(
+        chat({ provider: otel, requestModel: model, inputTokens: 1000, outputTokens: 100 }),
+        AT,
+      );
       expect(cost?.totalUsd, otel).toBe(ref?.total_price);
     }
   });
 
   it("falls back to the model alone for an unknown provider, and strips provider/ prefixes", () => {
     const ref = calcPrice({ input_tokens: 1000, output_tokens: 100 }, "gpt-4o", { timestamp: AT });
-    expect(pricer.price(chat({ provider: "some-gateway", inputTokens: 1000, outputTokens: 100 }), AT)?.totalUsd).toBe(ref?.total_price);
-    expect(pricer.price(chat({ provider: null, requestModel: "openai/gpt-4o", inputTokens: 1000, outputTokens: 100 }), AT)?.totalUsd).toBe(
+    expect(pricer.price(chat({ provider: "some-gateway", inputTokens: 1000, outputTokens: 100 }), AT)?.totalUsd).toBe(
       ref?.total_price,
     );
+    expect(
+      pricer.price(chat({ provider: null, requestModel: "openai/gpt-4o", inputTokens: 1000, outputTokens: 100 }), AT)
+        ?.totalUsd,
+    ).toBe(ref?.total_price);
   });
 
   it("prefers the response model over the request model", () => {
-    const mini = calcPrice({ input_tokens: 1000, output_tokens: 200 }, "gpt-4o-mini", { providerId: "openai", timestamp: AT });
-    const big = calcPrice({ input_tokens: 1000, output_tokens: 200 }, "gpt-4o", { providerId: "openai", timestamp: AT });
+    const mini = calcPrice({ input_tokens: 1000, output_tokens: 200 }, "gpt-4o-mini", {
+      providerId: "openai",
+      timestamp: AT,
+    });
+    const big = calcPrice({ input_tokens: 1000, output_tokens: 200 }, "gpt-4o", {
+      providerId: "openai",
+      timestamp: AT,
+    });
     expect(mini?.total_price).not.toBe(big?.total_price);
-    expect(pricer.price(chat({ requestModel: "gpt-4o", responseModel: "gpt-4o-mini" }), AT)?.totalUsd).toBe(mini?.total_price);
+    expect(pricer.price(chat({ requestModel: "gpt-4o", responseModel: "gpt-4o-mini" }), AT)?.totalUsd).toBe(
+      mini?.total_price,
+    );
     // unknown response model: request model is used
-    expect(pricer.price(chat({ requestModel: "gpt-4o", responseModel: "zz-unknown-model" }), AT)?.totalUsd).toBe(big?.total_price);
+    expect(pricer.price(chat({ requestModel: "gpt-4o", responseModel: "zz-unknown-model" }), AT)?.totalUsd).toBe(
+      big?.total_price,
+    );
   });
 
   it("returns null for unknown models, non-model calls and spans without tokens", () => {
@@ -142,12 +169,49 @@ describe("Pricer with genai-prices", () => {
 
   it("agrees with calcPrice for every model in the bundled data (fast path and fallback)", () => {
     const ids = [
-      "anthropic", "arcee", "avian", "aws", "azure", "baseten", "cerebras", "cloudflare", "cohere", "cursor", "deepseek",
-      "doubleword", "fireworks", "github-copilot", "google", "groq", "huggingface_cerebras", "huggingface_fireworks-ai",
-      "huggingface_groq", "huggingface_hyperbolic", "huggingface_nebius", "huggingface_novita", "huggingface_nscale",
-      "huggingface_ovhcloud", "huggingface_publicai", "huggingface_sambanova", "huggingface_together", "minimax", "mistral",
-      "modal", "moonshotai", "novita", "openai", "openrouter", "ovhcloud", "perplexity", "quicksilverpro", "together",
-      "typesafe", "voyageai", "x-ai", "zai", "zhipuai",
+      "anthropic",
+      "arcee",
+      "avian",
+      "aws",
+      "azure",
+      "baseten",
+      "cerebras",
+      "cloudflare",
+      "cohere",
+      "cursor",
+      "deepseek",
+      "doubleword",
+      "fireworks",
+      "github-copilot",
+      "google",
+      "groq",
+      "huggingface_cerebras",
+      "huggingface_fireworks-ai",
+      "huggingface_groq",
+      "huggingface_hyperbolic",
+      "huggingface_nebius",
+      "huggingface_novita",
+      "huggingface_nscale",
+      "huggingface_ovhcloud",
+      "huggingface_publicai",
+      "huggingface_sambanova",
+      "huggingface_together",
+      "minimax",
+      "mistral",
+      "modal",
+      "moonshotai",
+      "novita",
+      "openai",
+      "openrouter",
+      "ovhcloud",
+      "perplexity",
+      "quicksilverpro",
+      "together",
+      "typesafe",
+      "voyageai",
+      "x-ai",
+      "zai",
+      "zhipuai",
     ];
     const usages = [
       { input: 1000, output: 200, cacheRead: 0, cacheWrite: 0 },
@@ -195,7 +259,10 @@ describe("Pricer overrides", () => {
 
   it("applies a matching override instead of the library, with cache prices", () => {
     const p = new Pricer([{ match: "^gpt-4o", ...base, cache_read_per_mtok: 0.5, cache_write_per_mtok: 4 }]);
-    const c = p.price(chat({ inputTokens: 1_000_000, outputTokens: 500_000, cacheReadTokens: 200_000, cacheWriteTokens: 100_000 }), AT);
+    const c = p.price(
+      chat({ inputTokens: 1_000_000, outputTokens: 500_000, cacheReadTokens: 200_000, cacheWriteTokens: 100_000 }),
+      AT,
+    );
     expect(c?.source).toBe("override");
     expect(c?.inputUsd).toBeCloseTo(0.7, 12);
     expect(c?.cacheReadUsd).toBeCloseTo(0.1, 12);
@@ -215,7 +282,10 @@ describe("Pricer overrides", () => {
 
   it("prices models unknown to the library", () => {
     const p = new Pricer([{ match: "^acme-llm-", ...base }]);
-    const c = p.price(chat({ requestModel: "acme-llm-7b", provider: "acme", inputTokens: 2_000_000, outputTokens: 1_000_000 }), AT);
+    const c = p.price(
+      chat({ requestModel: "acme-llm-7b", provider: "acme", inputTokens: 2_000_000, outputTokens: 1_000_000 }),
+      AT,
+    );
     expect(c?.totalUsd).toBeCloseTo(4, 12);
     expect(new Pricer().price(chat({ requestModel: "acme-llm-7b", provider: "acme" }), AT)).toBeNull();
   });
@@ -224,7 +294,9 @@ describe("Pricer overrides", () => {
     const p = new Pricer([{ match: "^ft:custom$", ...base }]);
     expect(p.price(chat({ requestModel: "gpt-4o", responseModel: "ft:custom" }), AT)?.source).toBe("override");
     expect(p.price(chat({ requestModel: "ft:custom", responseModel: null }), AT)?.source).toBe("override");
-    expect(p.price(chat({ requestModel: "gpt-4o", responseModel: "gpt-4o-2024-08-06" }), AT)?.source).toBe("genai-prices");
+    expect(p.price(chat({ requestModel: "gpt-4o", responseModel: "gpt-4o-2024-08-06" }), AT)?.source).toBe(
+      "genai-prices",
+    );
   });
 
   it("honours the provider filter (normalized)", () => {
@@ -248,8 +320,12 @@ describe("Pricer overrides", () => {
       { match: "gpt-4o-mini", input_per_mtok: 10, output_per_mtok: 10 },
       { match: "gpt-4o", input_per_mtok: 20, output_per_mtok: 20 },
     ]);
-    expect(p.price(chat({ requestModel: "gpt-4o-mini", inputTokens: 1_000_000, outputTokens: 0 }), AT)?.totalUsd).toBeCloseTo(10, 12);
-    expect(p.price(chat({ requestModel: "gpt-4o", inputTokens: 1_000_000, outputTokens: 0 }), AT)?.totalUsd).toBeCloseTo(20, 12);
+    expect(
+      p.price(chat({ requestModel: "gpt-4o-mini", inputTokens: 1_000_000, outputTokens: 0 }), AT)?.totalUsd,
+    ).toBeCloseTo(10, 12);
+    expect(
+      p.price(chat({ requestModel: "gpt-4o", inputTokens: 1_000_000, outputTokens: 0 }), AT)?.totalUsd,
+    ).toBeCloseTo(20, 12);
   });
 
   it("rejects an invalid regex with an error naming the pattern", () => {

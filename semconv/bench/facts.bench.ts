@@ -92,6 +92,28 @@ benchFacts("(a) plain HTTP span, 10 attrs", "POST /v1/orders", http);
 benchFacts("(b) OTel chat span", "chat gpt-4o", otelChat);
 benchFacts("(c) OpenInference LLM span", "ChatCompletion", oiLlm);
 
+// Mixed shapes (as decoded from many services): 90% plain spans with varied keys, 10% GenAI spans.
+const mixed: Attrs[] = [];
+for (let i = 0; i < 1000; i++) {
+  const base = i % 10 === 0 ? (i % 20 === 0 ? otelChat : oiLlm) : http;
+  const a: Attrs = {};
+  for (const [k, v] of Object.entries(base)) a[k] = v;
+  a[`custom.attr_${i % 37}`] = i;
+  if (i % 3 === 0) a["deployment.environment"] = "prod";
+  mixed.push(a);
+}
+{
+  const N = 2_000_000;
+  let best = Number.POSITIVE_INFINITY;
+  for (let r = 0; r < 5; r++) {
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < N; i++) sink += extractFacts("span", mixed[i % 1000], resource).inputTokens ?? 1;
+    const ns = Number(process.hrtime.bigint() - t0) / N;
+    if (ns < best) best = ns;
+  }
+  console.log(`${"(d) mixed shapes, 10% GenAI".padEnd(36)} ${best.toFixed(0).padStart(5)} ns/span`);
+}
+
 const at = new Date("2025-06-01T00:00:00Z");
 const pricer = new Pricer();
 const f1 = extractFacts("chat gpt-4o", otelChat, resource);

@@ -84,7 +84,10 @@ export async function openFixture(log: Logger = silentLogger): Promise<Fixture> 
       return { status: res.status, body: text ? JSON.parse(text) : null };
     },
     async count(table) {
-      const rs = await storage.client.query({ query: `SELECT count() AS n FROM cognive.${table}`, format: "JSONEachRow" });
+      const rs = await storage.client.query({
+        query: `SELECT count() AS n FROM cognive.${table}`,
+        format: "JSONEachRow",
+      });
       const rows = (await rs.json()) as { n: string }[];
       return Number(rows[0].n);
     },

@@ -146,9 +146,7 @@ describe("GET /api/v1/traces/{traceId}", () => {
     const { status, body } = await fx.get(`/api/v1/traces/${A.toUpperCase()}`);
     expect(status).toBe(200);
     expect(body.traceId).toBe(A);
-    expect(body.spans.map((s: any) => s.spanId)).toEqual(
-      [root, chat1, chat2, chat3, tool, http].map((s) => s.SpanId),
-    );
+    expect(body.spans.map((s: any) => s.spanId)).toEqual([root, chat1, chat2, chat3, tool, http].map((s) => s.SpanId));
   });
 
   it("reports a model call with all of its facts", async () => {

@@ -92,7 +92,11 @@ for (let i = 0; i < 25; i++) {
 /** Newest first; equal starts by trace id, descending. */
 const newestFirst = (a: Seeded, b: Seeded) =>
   a.startNs === b.startNs ? (a.traceId < b.traceId ? 1 : -1) : a.startNs < b.startNs ? 1 : -1;
-const expectIds = (pred: (t: Seeded) => boolean) => seeded.filter(pred).sort(newestFirst).map((t) => t.traceId);
+const expectIds = (pred: (t: Seeded) => boolean) =>
+  seeded
+    .filter(pred)
+    .sort(newestFirst)
+    .map((t) => t.traceId);
 
 const STRADDLE = traceId(1, "e");
 const RECENT = traceId(2, "e");

@@ -1,0 +1,111 @@
+import type { Logger } from "@cognive/collector";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createQueryApp, MAX_BODY_BYTES } from "../../src/app.ts";
+import { type Fixture, openFixture, sec, traceId } from "./fixture.ts";
+
+const logged: { msg: string; fields?: Record<string, unknown> }[] = [];
+const capture: Logger = {
+  debug() {},
+  info() {},
+  warn() {},
+  error: (msg, fields) => logged.push({ msg, fields }),
+};
+
+let fx: Fixture;
+beforeAll(async () => {
+  fx = await openFixture(capture);
+  await fx.insert([{ TraceId: traceId(1), SpanId: "s1", startNs: sec(1_750_000_000), SpanName: "one" }]);
+}, 60_000);
+afterAll(async () => {
+  await fx?.close();
+});
+
+describe("query app", () => {
+  it.each(["/", "/api/v1", "/api/v1/nothing", "/api/v2/traces", "/api/v1/traces/a/b"])(
+    "answers JSON 404 for the unknown route %s",
+    async (path) => {
+      const res = await fx.app.request(path);
+      expect(res.status).toBe(404);
+      expect(res.headers.get("content-type")).toContain("application/json");
+      const body = await res.json();
+      expect(body).toEqual({ error: { code: "not_found", message: expect.any(String) } });
+    },
+  );
+
+  it("answers JSON 404 for a method the API does not serve", async () => {
+    const res = await fx.app.request(`/api/v1/traces/${traceId(1)}`, { method: "DELETE" });
+    expect(res.status).toBe(404);
+    expect((await res.json()).error.code).toBe("not_found");
+    expect((await fx.get(`/api/v1/traces/${traceId(1)}`)).status).toBe(200);
+  });
+
+  it("refuses a request body over the limit with JSON 413", async () => {
+    const res = await fx.app.request("/api/v1/traces", {
+      method: "POST",
+      body: "x".repeat(MAX_BODY_BYTES + 1),
+      headers: { "content-type": "text/plain" },
+    });
+    expect(res.status).toBe(413);
+    expect((await res.json()).error.code).toBe("payload_too_large");
+  });
+
+  it("refuses an overlong URL with JSON 414", async () => {
+    const res = await fx.app.request(`/api/v1/traces?service=${"a".repeat(10_000)}`);
+    expect(res.status).toBe(414);
+    expect((await res.json()).error.code).toBe("uri_too_long");
+  });
+
+  it("answers a storage failure with a bare 500 and logs the cause", async () => {
+    // Same store, but a database that does not exist: every read fails inside ClickHouse.
+    const broken = createQueryApp({ storage: { ...fx.storage, database: "no_such_db" }, log: capture });
+    logged.length = 0;
+    for (const path of [`/api/v1/traces/${traceId(1)}`, "/api/v1/traces", "/api/v1/costs"]) {
+      const res = await broken.request(path);
+      expect(res.status, path).toBe(500);
+      const text = await res.text();
+      expect(JSON.parse(text)).toEqual({ error: { code: "internal", message: "internal error" } });
+      expect(text).not.toMatch(/SELECT|no_such_db|otel_traces|trace_summary|llm_rollup/i);
+    }
+    expect(logged).toHaveLength(3);
+    expect(String((logged[0].fields?.err as Error)?.message)).toMatch(/no_such_db/);
+  });
+
+  it("never puts an invalid database name into SQL", async () => {
+    const bad = createQueryApp({ storage: { ...fx.storage, database: "cognive; DROP TABLE x" }, log: capture });
+    const res = await bad.request("/api/v1/traces");
+    expect(res.status).toBe(500);
+    expect(await fx.count("otel_traces")).toBe(1);
+  });
+
+  it("serves an OpenAPI 3.1 document that lists every endpoint and parameter", async () => {
+    const res = await fx.app.request("/api/v1/openapi.json");
+    expect(res.status).toBe(200);
+    const doc = JSON.parse(await res.text());
+    expect(doc.openapi).toBe("3.1.0");
+    expect(Object.keys(doc.paths).sort()).toEqual(["/costs", "/openapi.json", "/traces", "/traces/{traceId}"]);
+    const names = (p: string) => doc.paths[p].get.parameters.map((x: any) => x.name).sort();
+    expect(names("/traces")).toEqual(
+      [
+        "from",
+        "to",
+        "service",
+        "agent",
+        "team",
+        "model",
+        "status",
+        "minDurationMs",
+        "maxDurationMs",
+        "minCostUsd",
+        "limit",
+        "cursor",
+      ].sort(),
+    );
+    expect(names("/costs")).toEqual(["from", "groupBy", "step", "to"]);
+    expect(names("/traces/{traceId}")).toEqual(["traceId"]);
+    const groupBy = doc.paths["/costs"].get.parameters.find((x: any) => x.name === "groupBy");
+    expect(groupBy.schema.enum).toEqual(["model", "agent", "team", "provider", "environment"]);
+    expect(groupBy.required).toBe(false);
+    expect(doc.paths["/traces/{traceId}"].get.responses["404"]).toBeDefined();
+    expect(doc.components.schemas.Error.properties.error.required).toEqual(["code", "message"]);
+  });
+});

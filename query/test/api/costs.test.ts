@@ -36,6 +36,30 @@ for (let i = 0; i < 80; i++) {
     output: 10 * i + 3,
     cost: (i + 1) * 0.001 + (i % 3) * 0.0003,
   };
+  seed(c, i, i % 5 === 3 ? model : "", i % 5 === 3 ? "gpt-4o" : model);
+}
+
+/** A call exactly on a minute boundary, just past the main range: where `to` cuts off. */
+const EDGE = BASE + 4 * 3600;
+seed(
+  {
+    t: EDGE,
+    model: "edge-model",
+    agent: "agent-0",
+    team: "red",
+    provider: "openai",
+    environment: "prod",
+    input: 1,
+    output: 1,
+    cost: 0.5,
+  },
+  99,
+  "",
+  "edge-model",
+);
+
+function seed(c: Call, i: number, responseModel: string, requestModel: string) {
+  const t = c.t;
   calls.push(c);
   rows.push({
     TraceId: traceId(i, "d"),
@@ -50,8 +74,8 @@ for (let i = 0; i < 80; i++) {
     GenAiOperation: "chat",
     GenAiProvider: c.provider,
     // A response model, when present, names the call; the request model otherwise.
-    GenAiRequestModel: i % 5 === 3 ? "gpt-4o" : model,
-    GenAiResponseModel: i % 5 === 3 ? model : "",
+    GenAiRequestModel: requestModel,
+    GenAiResponseModel: responseModel,
     GenAiUsageRole: "model_call",
     InputTokens: c.input,
     OutputTokens: c.output,
@@ -209,6 +233,14 @@ describe("GET /api/v1/costs", () => {
     // A decimal 'from' inside a minute leaves that minute out.
     const body2 = await costs(`from=${from + 0.5}&to=${to}&step=60&groupBy=provider`);
     expectReport(body2, expected("provider", from + 0.5, to, 60));
+  });
+
+  it("includes the minute starting at 'from' and excludes the one starting at 'to'", async () => {
+    const keys = async (q: string) => (await costs(`${q}&step=60`)).series.map((s: any) => s.key);
+    expect(await keys(`from=${EDGE - 3600}&to=${EDGE}`)).not.toContain("edge-model");
+    expect(await keys(`from=${EDGE - 3600}&to=${EDGE + 0.001}`)).toContain("edge-model");
+    expect(await keys(`from=${EDGE}&to=${EDGE + 60}`)).toEqual(["edge-model"]);
+    expect(await keys(`from=${EDGE + 0.001}&to=${EDGE + 60}`)).toEqual([]);
   });
 
   it("defaults to the last 24 hours", async () => {

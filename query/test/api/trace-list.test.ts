@@ -105,6 +105,9 @@ const OLD = traceId(3, "e");
 let fx: Fixture;
 beforeAll(async () => {
   fx = await openFixture();
+  // Keep each insert's partial summary row apart, as before a background merge: the API must
+  // re-aggregate them, and the tests below must not pass just because a merge ran first.
+  await fx.storage.client.command({ query: "SYSTEM STOP MERGES cognive.trace_summary" });
   const all = seeded.map((t) => spansOf.get(t.traceId)!);
   // Several batches, and trace 3's spans split across two of them, so trace_summary holds
   // partial rows that the API must re-aggregate.
@@ -189,6 +192,12 @@ describe("GET /api/v1/traces", () => {
   });
 
   it("judges a trace by its true start, not by the batch that falls in range", async () => {
+    const parts = await fx.storage.client.query({
+      query: "SELECT count() AS n FROM cognive.trace_summary WHERE TraceId = {id:String}",
+      query_params: { id: STRADDLE },
+      format: "JSONEachRow",
+    });
+    expect(await parts.json()).toEqual([{ n: "2" }]);
     const narrow = await list(`from=${BASE - 1}&to=${BASE + 6}&limit=1000`);
     expect(narrow.traces.map((t: any) => t.traceId)).not.toContain(STRADDLE);
     const wide = await list(`from=${BASE - 200}&to=${BASE + 6}&limit=1000`);

@@ -98,8 +98,8 @@ export async function costReport(storage: Storage, scope: QueryScope, q: CostQue
     s.calls += num(r.Calls);
     s.points.push([num(r.Bucket), r.CostUsd]);
   }
-  const series = [...byKey.values()].sort(
-    (a, b) => b.totalUsd - a.totalUsd || (a.key ?? "").localeCompare(b.key ?? ""),
-  );
+  // Highest spend first; equal spend by key, so the order never depends on the read.
+  const byKeyName = (a: CostSeries, b: CostSeries) => ((a.key ?? "") < (b.key ?? "") ? -1 : 1);
+  const series = [...byKey.values()].sort((a, b) => b.totalUsd - a.totalUsd || byKeyName(a, b));
   return { totalUsd: series.reduce((sum, s) => sum + s.totalUsd, 0), series };
 }

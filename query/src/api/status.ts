@@ -13,6 +13,3 @@ export function statusCode(stored: string): StatusCode {
       return "unset";
   }
 }
-
-/** SQL (over a `StatusCode` column) that is true for error spans, matching `statusCode`. */
-export const IS_ERROR_SQL = "lower(StatusCode) IN ('error', 'status_code_error')";

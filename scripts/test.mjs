@@ -28,7 +28,9 @@ if (existsSync(reports)) {
     failedTests += r.numFailedTests ?? 0;
     skipped += (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
     // A test file that failed to load counts no test; count it as a failure.
-    failedTests += (r.testResults ?? []).filter((t) => t.status === "failed" && (t.assertionResults ?? []).length === 0).length;
+    failedTests += (r.testResults ?? []).filter(
+      (t) => t.status === "failed" && (t.assertionResults ?? []).length === 0,
+    ).length;
   }
 }
 if (failedTests > 0) failed = 1;

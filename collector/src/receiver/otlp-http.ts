@@ -88,7 +88,6 @@ export function otlpHttpRoutes(deps: {
         413,
         statusBody(format, 8, `request body of ${declared} bytes exceeds ${config.maxBodyBytes}`),
         format,
-        { connection: "close" },
       );
     }
     let decoded: DecodedTraces;
@@ -97,8 +96,7 @@ export function otlpHttpRoutes(deps: {
       const body = await readBody(source ?? null, c.req.header("content-encoding"), config.maxBodyBytes);
       decoded = format === "proto" ? decodeTracesProto(body) : decodeTracesJson(body.toString("utf8"));
     } catch (err) {
-      if (err instanceof BodyTooLargeError)
-        return reply(413, statusBody(format, 8, err.message), format, { connection: "close" });
+      if (err instanceof BodyTooLargeError) return reply(413, statusBody(format, 8, err.message), format);
       if (err instanceof UnsupportedEncodingError) return reply(415, statusBody(format, 3, err.message), format);
       if (err instanceof DecodeError || err instanceof BadEncodingError)
         return reply(400, statusBody(format, 3, err.message), format);

@@ -2,17 +2,20 @@ import { context, type Span, SpanKind, SpanStatusCode, trace } from "@openteleme
 import { OTLPTraceExporter as JsonExporter } from "@opentelemetry/exporter-trace-otlp-http";
 import { OTLPTraceExporter as ProtoExporter } from "@opentelemetry/exporter-trace-otlp-proto";
 import { resourceFromAttributes } from "@opentelemetry/resources";
-import { BasicTracerProvider, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
+import { BasicTracerProvider, BatchSpanProcessor } from "@opentelemetry/sdk-trace-base";
 
 export type Encoding = "json" | "proto";
 
-/** A tracer provider exporting with the official OTLP/HTTP exporter of the given encoding. */
+/**
+ * A tracer provider exporting with the official OTLP/HTTP exporter of the given encoding, batched
+ * as agents run it in production (a trace's spans usually travel together).
+ */
 export function otelProvider(encoding: Encoding, otlpUrl: string, resource: Record<string, string>) {
   const url = `${otlpUrl}/v1/traces`;
   const exporter = encoding === "json" ? new JsonExporter({ url }) : new ProtoExporter({ url });
   return new BasicTracerProvider({
     resource: resourceFromAttributes(resource),
-    spanProcessors: [new SimpleSpanProcessor(exporter)],
+    spanProcessors: [new BatchSpanProcessor(exporter, { scheduledDelayMillis: 50 })],
   });
 }
 

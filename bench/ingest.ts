@@ -2,7 +2,7 @@
  * OTLP/protobuf ingest benchmark, end to end: a real `cognive start` process, realistic agent traces
  * from concurrent keep-alive connections, a 200 counted only once spans are durable; at the end the
  * stored row count is checked against the acknowledged spans.
- *   npm run bench:ingest -- [--seconds 20] [--connections 8] [--traces-per-request 64]
+ *   npm run bench:ingest -- [--seconds 20] [--connections 8] [--traces-per-request 64] [--cpu-prof DIR]
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { Agent, request } from "node:http";
@@ -23,6 +23,7 @@ const { values: args } = parseArgs({
     warmup: { type: "string", default: "3" },
     connections: { type: "string", default: "8" },
     "traces-per-request": { type: "string", default: "64" },
+    "cpu-prof": { type: "string" },
   },
 });
 const SECONDS = Number(args.seconds);
@@ -177,11 +178,10 @@ async function main() {
     `ingest bench: ${tpl.spans} spans/request (${(tpl.payload.length / 1024).toFixed(0)} KiB), ` +
       `${CONNECTIONS} connections, ${WARMUP}s warm-up + ${SECONDS}s\n`,
   );
-  const child = await spawnCognive({
-    COGNIVE_DATA_DIR: dataDir,
-    COGNIVE_OTLP_PORT: String(otlpPort),
-    COGNIVE_PORT: String(queryPort),
-  });
+  const child = await spawnCognive(
+    { COGNIVE_DATA_DIR: dataDir, COGNIVE_OTLP_PORT: String(otlpPort), COGNIVE_PORT: String(queryPort) },
+    args["cpu-prof"] ? ["--cpu-prof", `--cpu-prof-dir=${args["cpu-prof"]}`] : [],
+  );
   const agent = new Agent({ keepAlive: true, maxSockets: CONNECTIONS });
   let requestNo = 1;
   let acked = 0;

@@ -1,43 +1,147 @@
 import type { Batch } from "./writer.ts";
 
 /**
- * Remembers recently written spans (`traceId+spanId`) so a retried export is stored once.
- * Two generations of maps bound memory: when the young one fills, the old one is dropped.
- * Each key points at the batch that carries it, so a retry that arrives while the original is
- * still being written waits for the same commit instead of being acknowledged early.
+ * Remembers recently written spans so a retried export is stored once.
+ *
+ * A span is keyed by 96 bits: its 64-bit span id and 32 bits of its trace id. Keys live in
+ * open-addressing tables of typed arrays, outside the garbage-collected heap, because millions of
+ * string keys in a Map made major GCs the collector's largest cost. Two generations bound memory:
+ * when the young table is half full it becomes the old one and the previous old one is dropped.
+ * Each key records the batch that carries it, so a retry arriving while the original is still being
+ * written waits for that same commit instead of being acknowledged early.
  */
 export class SpanDeduper {
-  private young = new Map<string, Batch>();
-  private old = new Map<string, Batch>();
+  private young: KeyTable;
+  private old: KeyTable;
+  /** Batches not yet committed, by id; committed ones are dropped from here. */
+  private readonly pending = new Map<number, Batch>();
+  /** Ids of failed batches whose keys may still sit in a table. */
+  private readonly failed = new Set<number>();
+  private nextBatchId = 1;
+  private readonly ids = new WeakMap<Batch, number>();
 
-  constructor(private readonly capacity: number) {}
-
-  /** The batch already carrying this span, if it is pending or committed. */
-  lookup(key: string): Batch | undefined {
-    const b = this.young.get(key) ?? this.old.get(key);
-    if (b === undefined || b.state === "failed") return undefined;
-    return b;
+  constructor(capacity: number) {
+    this.young = new KeyTable(capacity);
+    this.old = new KeyTable(capacity);
   }
 
-  add(keys: string[], batch: Batch): void {
-    for (const k of keys) this.young.set(k, batch);
-    if (this.young.size >= this.capacity / 2) {
-      this.old = this.young;
-      this.young = new Map();
+  /** The batch already carrying this span if it is still being written, `true` if committed. */
+  lookup(traceId: string, spanId: string): Batch | true | undefined {
+    const k = keyOf(traceId, spanId);
+    const id = this.young.get(k[0], k[1], k[2]) || this.old.get(k[0], k[1], k[2]);
+    if (id === 0 || this.failed.has(id)) return undefined;
+    return this.pending.get(id) ?? true;
+  }
+
+  add(spans: { traceId: string; spanId: string }[], batch: Batch): void {
+    const id = this.idOf(batch);
+    for (const s of spans) {
+      if (this.young.full) this.rotate();
+      const k = keyOf(s.traceId, s.spanId);
+      this.young.set(k[0], k[1], k[2], id);
     }
+  }
+
+  committed(batch: Batch): void {
+    const id = this.ids.get(batch);
+    if (id !== undefined) this.pending.delete(id);
   }
 
   /** Forgets the spans of a failed batch so that their retry is written. */
   forget(batch: Batch): void {
-    for (const keys of batch.keys) {
-      for (const k of keys) {
-        if (this.young.get(k) === batch) this.young.delete(k);
-        if (this.old.get(k) === batch) this.old.delete(k);
-      }
-    }
+    const id = this.ids.get(batch);
+    if (id === undefined) return;
+    this.pending.delete(id);
+    this.failed.add(id);
   }
 
   get size(): number {
-    return this.young.size + this.old.size;
+    return this.young.count + this.old.count;
+  }
+
+  private idOf(batch: Batch): number {
+    let id = this.ids.get(batch);
+    if (id === undefined) {
+      id = this.nextBatchId++;
+      this.ids.set(batch, id);
+      if (batch.state !== "committed") this.pending.set(id, batch);
+    }
+    return id;
+  }
+
+  private rotate(): void {
+    const dropped = this.old;
+    this.old = this.young;
+    this.young = dropped;
+    this.young.clear();
+    // Failed ids older than every id still in a table can go.
+    const oldest = this.old.minId;
+    for (const id of this.failed) if (id < oldest) this.failed.delete(id);
+  }
+}
+
+const scratch = new Uint32Array(3);
+
+/** 96 bits from the ids' hex: all of the span id and the low 32 bits of the trace id. */
+function keyOf(traceId: string, spanId: string): Uint32Array {
+  scratch[0] = Number.parseInt(spanId.slice(0, 8), 16);
+  scratch[1] = Number.parseInt(spanId.slice(8, 16), 16);
+  scratch[2] = Number.parseInt(traceId.slice(24, 32), 16);
+  return scratch;
+}
+
+/** Linear-probing hash table of 96-bit keys to batch ids, filled to at most half its slots. */
+class KeyTable {
+  private readonly keys: Uint32Array;
+  private readonly values: Uint32Array;
+  private readonly mask: number;
+  private readonly limit: number;
+  count = 0;
+  minId = 0;
+
+  constructor(capacity: number) {
+    let slots = 1024;
+    while (slots < capacity) slots *= 2;
+    this.keys = new Uint32Array(slots * 3);
+    this.values = new Uint32Array(slots);
+    this.mask = slots - 1;
+    this.limit = Math.max(1, Math.floor(capacity / 2));
+  }
+
+  get full(): boolean {
+    return this.count >= this.limit;
+  }
+
+  private slot(a: number, b: number, c: number): number {
+    let i = (Math.imul(a ^ Math.imul(b, 0x9e3779b1) ^ Math.imul(c, 0x85ebca6b), 0xc2b2ae35) >>> 0) & this.mask;
+    while (this.values[i] !== 0) {
+      const o = i * 3;
+      if (this.keys[o] === a && this.keys[o + 1] === b && this.keys[o + 2] === c) return i;
+      i = (i + 1) & this.mask;
+    }
+    return i;
+  }
+
+  get(a: number, b: number, c: number): number {
+    return this.values[this.slot(a, b, c)];
+  }
+
+  set(a: number, b: number, c: number, id: number): void {
+    const i = this.slot(a, b, c);
+    if (this.values[i] === 0) {
+      this.count++;
+      const o = i * 3;
+      this.keys[o] = a;
+      this.keys[o + 1] = b;
+      this.keys[o + 2] = c;
+      if (this.minId === 0 || id < this.minId) this.minId = id;
+    }
+    this.values[i] = id;
+  }
+
+  clear(): void {
+    this.values.fill(0);
+    this.count = 0;
+    this.minId = 0;
   }
 }

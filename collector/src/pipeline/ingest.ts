@@ -4,7 +4,7 @@ import type { CollectorMetrics } from "../metrics.ts";
 import type { DecodedTraces } from "../otlp/model.ts";
 import type { Storage } from "../storage/client.ts";
 import { SpanDeduper } from "./dedup.ts";
-import { type IngestIdentity, normalize } from "./normalize.ts";
+import { type IngestIdentity, type NormalizedBatch, normalize } from "./normalize.ts";
 import { type Batch, GroupCommitWriter, type WriterConfig } from "./writer.ts";
 
 export interface IngestResult {
@@ -40,7 +40,7 @@ export class IngestPipeline {
       onCommit: (batch, seconds) => {
         metrics.batchRows.observe(batch.rows);
         metrics.writeSeconds.observe(seconds);
-        batch.keys = [];
+        this.dedup.committed(batch);
       },
       onFailure: (batch) => {
         metrics.writeFailures.inc();
@@ -57,36 +57,37 @@ export class IngestPipeline {
 
     // Drop spans already written or in flight; wait for the batches that carry them instead.
     let chunk = "";
-    const keys: string[] = [];
+    const kept: NormalizedBatch["ids"] = [];
     const waitFor = new Set<Batch>();
     const seen = new Set<string>();
     let duplicates = 0;
     let unpriced = 0;
     for (let i = 0; i < n.rows.length; i++) {
-      const key = n.keys[i];
-      const prior = this.dedup.lookup(key);
+      const id = n.ids[i];
+      const prior = this.dedup.lookup(id.traceId, id.spanId);
+      const key = id.traceId + id.spanId;
       if (prior !== undefined || seen.has(key)) {
         duplicates++;
-        if (prior !== undefined && prior.state !== "committed") waitFor.add(prior);
+        if (prior !== undefined && prior !== true) waitFor.add(prior);
         continue;
       }
       seen.add(key);
       if (n.unpriced.has(i)) unpriced++;
       chunk += n.rows[i];
-      keys.push(key);
+      kept.push(id);
     }
-    if (keys.length > 0) {
-      const batch = this.writer.append(chunk, keys.length, keys);
-      this.dedup.add(keys, batch);
+    if (kept.length > 0) {
+      const batch = this.writer.append(chunk, kept.length);
+      this.dedup.add(kept, batch);
       waitFor.add(batch);
     }
     this.metrics.queuedRows.set(this.writer.queuedRows);
     for (const b of waitFor) await b.done;
-    this.metrics.spansAccepted.inc(keys.length);
+    this.metrics.spansAccepted.inc(kept.length);
     if (duplicates > 0) this.metrics.spansDuplicate.inc(duplicates);
     if (unpriced > 0) this.metrics.spansUnpriced.inc(unpriced);
     return {
-      accepted: keys.length + duplicates,
+      accepted: kept.length + duplicates,
       rejected: n.rejected,
       duplicates,
       errorMessage: n.errors.join("; "),

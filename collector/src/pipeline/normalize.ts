@@ -13,8 +13,8 @@ export interface IngestIdentity {
 export interface NormalizedBatch {
   /** TSV rows, in SPAN_COLUMNS order, each ending in a newline. */
   rows: string[];
-  /** `traceId:spanId` of each row, parallel to `rows`. */
-  keys: string[];
+  /** Trace and span id of each row, parallel to `rows`. */
+  ids: { traceId: string; spanId: string }[];
   rejected: number;
   /** First few reasons for rejected spans, for partial_success.error_message. */
   errors: string[];
@@ -46,7 +46,7 @@ export function normalize(
   pricer: Pricer,
   nowNs: bigint,
 ): NormalizedBatch {
-  const out: NormalizedBatch = { rows: [], keys: [], rejected: 0, errors: [], unpriced: new Set() };
+  const out: NormalizedBatch = { rows: [], ids: [], rejected: 0, errors: [], unpriced: new Set() };
   const traceAgents = collectTraceAgents(req);
   for (const rs of req.resourceSpans) {
     const res = rs.resource;
@@ -87,7 +87,7 @@ export function normalize(
             : `1\t${tsvFloat(cost.inputUsd)}\t${tsvFloat(cost.outputUsd)}\t${tsvFloat(cost.cacheReadUsd)}\t` +
               `${tsvFloat(cost.cacheWriteUsd)}\t${tsvFloat(cost.totalUsd)}\n`);
         out.rows.push(row);
-        out.keys.push(`${s.traceId}${s.spanId}`);
+        out.ids.push(s);
       }
     }
   }

@@ -28,7 +28,6 @@ export class Batch {
   chunks: string[] = [];
   rows = 0;
   bytes = 0;
-  keys: string[][] = [];
   readonly done: Promise<void>;
   resolve!: () => void;
   reject!: (err: Error) => void;
@@ -76,7 +75,7 @@ export class GroupCommitWriter {
   }
 
   /** Adds rows to the open batch and returns it; await `batch.done` for the commit. */
-  append(chunk: string, rows: number, keys: string[]): Batch {
+  append(chunk: string, rows: number): Batch {
     if (this.closed) throw new BackpressureError("collector is shutting down");
     if (this.open.rows + rows > this.config.maxQueuedRows && this.open.rows > 0) {
       throw new BackpressureError(`write queue full (${this.open.rows} rows waiting)`);
@@ -85,7 +84,6 @@ export class GroupCommitWriter {
     b.chunks.push(chunk);
     b.rows += rows;
     b.bytes += chunk.length;
-    b.keys.push(keys);
     if (b.rows >= this.config.maxBatchRows || b.bytes >= this.config.maxBatchBytes) this.kick();
     else if (this.timer === null) this.timer = setTimeout(() => this.onLinger(), this.config.lingerMs);
     return b;

@@ -16,8 +16,8 @@ export function freePort(): Promise<number> {
 }
 
 /** Starts `cognive start` as its own process (the bin users run) and resolves once it is ready. */
-export async function spawnCognive(env: Record<string, string>): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [join(QUERY_DIR, "bin/cognive.js"), "start"], {
+export async function spawnCognive(env: Record<string, string>, nodeArgs: string[] = []): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [...nodeArgs, join(QUERY_DIR, "bin/cognive.js"), "start"], {
     env: { ...process.env, COGNIVE_LOG_LEVEL: "warn", ...env },
     stdio: ["ignore", "inherit", "inherit"],
   });

@@ -38,6 +38,18 @@ describe("span de-duplication", () => {
     expect(d.lookup(b.traceId, b.spanId)).toBeUndefined();
   });
 
+  it("tells apart numbered span ids in traces that differ in any part of the trace id", () => {
+    const d = new SpanDeduper(100_000);
+    const base = "0123456789abcdef0123456789abcdef";
+    const b = new Batch();
+    for (let pos = 0; pos < 32; pos++) {
+      const traceId = base.slice(0, pos) + (base[pos] === "0" ? "1" : "0") + base.slice(pos + 1);
+      d.add([{ traceId, spanId: "0000000000000001" }], b);
+    }
+    expect(d.lookup(base, "0000000000000001")).toBeUndefined();
+    expect(d.size).toBe(32);
+  });
+
   it("stays bounded and remembers at least the most recent half of its capacity", () => {
     const cap = 2000;
     const d = new SpanDeduper(cap);

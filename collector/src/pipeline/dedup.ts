@@ -3,7 +3,8 @@ import type { Batch } from "./writer.ts";
 /**
  * Remembers recently written spans so a retried export is stored once.
  *
- * A span is keyed by 96 bits: its 64-bit span id and 32 bits of its trace id. Keys live in
+ * A span is keyed by 128 bits: its 64-bit span id and a 64-bit hash of its whole trace id (span ids
+ * are not always random: some tracers number them 1, 2, 3… within a trace). Keys live in
  * open-addressing tables of typed arrays, outside the garbage-collected heap, because millions of
  * string keys in a Map made major GCs the collector's largest cost. Two generations bound memory:
  * when the young table is half full it becomes the old one and the previous old one is dropped.
@@ -28,7 +29,7 @@ export class SpanDeduper {
   /** The batch already carrying this span if it is still being written, `true` if committed. */
   lookup(traceId: string, spanId: string): Batch | true | undefined {
     const k = keyOf(traceId, spanId);
-    const id = this.young.get(k[0], k[1], k[2]) || this.old.get(k[0], k[1], k[2]);
+    const id = this.young.get(k) || this.old.get(k);
     if (id === 0 || this.failed.has(id)) return undefined;
     return this.pending.get(id) ?? true;
   }
@@ -38,7 +39,7 @@ export class SpanDeduper {
     for (const s of spans) {
       if (this.young.full) this.rotate();
       const k = keyOf(s.traceId, s.spanId);
-      this.young.set(k[0], k[1], k[2], id);
+      this.young.set(k, id);
     }
   }
 
@@ -80,17 +81,32 @@ export class SpanDeduper {
   }
 }
 
-const scratch = new Uint32Array(3);
+const scratch = new Uint32Array(4);
 
-/** 96 bits from the ids' hex: all of the span id and the low 32 bits of the trace id. */
+/** 128 bits from the ids' hex: the span id, and two independent 32-bit mixes of the trace id. */
 function keyOf(traceId: string, spanId: string): Uint32Array {
+  const t0 = Number.parseInt(traceId.slice(0, 8), 16);
+  const t1 = Number.parseInt(traceId.slice(8, 16), 16);
+  const t2 = Number.parseInt(traceId.slice(16, 24), 16);
+  const t3 = Number.parseInt(traceId.slice(24, 32), 16);
   scratch[0] = Number.parseInt(spanId.slice(0, 8), 16);
   scratch[1] = Number.parseInt(spanId.slice(8, 16), 16);
-  scratch[2] = Number.parseInt(traceId.slice(24, 32), 16);
+  scratch[2] = mix(mix(mix(mix(0x9747b28c, t0), t1), t2), t3);
+  scratch[3] = mix(mix(mix(mix(0x5bd1e995, t3), t2), t1), t0);
   return scratch;
 }
 
-/** Linear-probing hash table of 96-bit keys to batch ids, filled to at most half its slots. */
+/** One MurmurHash3 round: fold a 32-bit word into a running hash. */
+function mix(h: number, k: number): number {
+  let x = Math.imul(k, 0xcc9e2d51);
+  x = (x << 15) | (x >>> 17);
+  x = Math.imul(x, 0x1b873593);
+  let y = h ^ x;
+  y = (y << 13) | (y >>> 19);
+  return (Math.imul(y, 5) + 0xe6546b64) >>> 0;
+}
+
+/** Linear-probing hash table of 128-bit keys to batch ids, filled to at most half its slots. */
 class KeyTable {
   private readonly keys: Uint32Array;
   private readonly values: Uint32Array;
@@ -102,7 +118,7 @@ class KeyTable {
   constructor(capacity: number) {
     let slots = 1024;
     while (slots < capacity) slots *= 2;
-    this.keys = new Uint32Array(slots * 3);
+    this.keys = new Uint32Array(slots * 4);
     this.values = new Uint32Array(slots);
     this.mask = slots - 1;
     this.limit = Math.max(1, Math.floor(capacity / 2));
@@ -112,28 +128,26 @@ class KeyTable {
     return this.count >= this.limit;
   }
 
-  private slot(a: number, b: number, c: number): number {
-    let i = (Math.imul(a ^ Math.imul(b, 0x9e3779b1) ^ Math.imul(c, 0x85ebca6b), 0xc2b2ae35) >>> 0) & this.mask;
+  private slot(k: Uint32Array): number {
+    const keys = this.keys;
+    let i = mix(k[2], k[0] ^ k[1]) & this.mask;
     while (this.values[i] !== 0) {
-      const o = i * 3;
-      if (this.keys[o] === a && this.keys[o + 1] === b && this.keys[o + 2] === c) return i;
+      const o = i * 4;
+      if (keys[o] === k[0] && keys[o + 1] === k[1] && keys[o + 2] === k[2] && keys[o + 3] === k[3]) return i;
       i = (i + 1) & this.mask;
     }
     return i;
   }
 
-  get(a: number, b: number, c: number): number {
-    return this.values[this.slot(a, b, c)];
+  get(k: Uint32Array): number {
+    return this.values[this.slot(k)];
   }
 
-  set(a: number, b: number, c: number, id: number): void {
-    const i = this.slot(a, b, c);
+  set(k: Uint32Array, id: number): void {
+    const i = this.slot(k);
     if (this.values[i] === 0) {
       this.count++;
-      const o = i * 3;
-      this.keys[o] = a;
-      this.keys[o + 1] = b;
-      this.keys[o + 2] = c;
+      this.keys.set(k, i * 4);
       if (this.minId === 0 || id < this.minId) this.minId = id;
     }
     this.values[i] = id;

@@ -77,7 +77,9 @@ export class IngestPipeline {
       kept.push(id);
     }
     if (kept.length > 0) {
-      const batch = this.writer.append(chunk, kept.length);
+      // Flattened to bytes at once: a rope of thousands of row pieces kept alive until the batch is
+      // written would be promoted to the old generation and make every major GC walk it.
+      const batch = this.writer.append(Buffer.from(chunk, "utf8"), kept.length);
       this.dedup.add(kept, batch);
       waitFor.add(batch);
     }

@@ -25,7 +25,7 @@ export type BatchState = "open" | "writing" | "committed" | "failed";
 /** One group commit: the rows of many requests, written by one insert. */
 export class Batch {
   state: BatchState = "open";
-  chunks: string[] = [];
+  chunks: Buffer[] = [];
   rows = 0;
   bytes = 0;
   readonly done: Promise<void>;
@@ -75,7 +75,7 @@ export class GroupCommitWriter {
   }
 
   /** Adds rows to the open batch and returns it; await `batch.done` for the commit. */
-  append(chunk: string, rows: number): Batch {
+  append(chunk: Buffer, rows: number): Batch {
     if (this.closed) throw new BackpressureError("collector is shutting down");
     if (this.open.rows + rows > this.config.maxQueuedRows && this.open.rows > 0) {
       throw new BackpressureError(`write queue full (${this.open.rows} rows waiting)`);
@@ -110,7 +110,7 @@ export class GroupCommitWriter {
 
   private async write(batch: Batch): Promise<void> {
     const started = performance.now();
-    const body = batch.chunks.length === 1 ? batch.chunks[0] : batch.chunks.join("");
+    const body = batch.chunks.length === 1 ? batch.chunks[0] : Buffer.concat(batch.chunks, batch.bytes);
     batch.chunks = [];
     try {
       await this.storage.insertTsv(SPAN_TABLE, SPAN_COLUMNS, body);

@@ -19,7 +19,7 @@ export interface Storage {
   readonly client: ClickHouseClient;
   readonly database: string;
   readonly kind: "chdb" | "server";
-  insertTsv(table: string, columns: readonly string[], body: string): Promise<void>;
+  insertTsv(table: string, columns: readonly string[], body: Buffer | string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -59,7 +59,7 @@ function chdbStorage(config: StorageConfig, log?: Logger): Storage {
       await connection.chdb.rawInsert({
         table: `${config.database}.${table}`,
         columns,
-        values: Buffer.from(body, "utf8"),
+        values: typeof body === "string" ? Buffer.from(body, "utf8") : body,
         format: "TSV",
       });
     },

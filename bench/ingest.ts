@@ -2,7 +2,7 @@
  * OTLP/protobuf ingest benchmark, end to end: a real `cognive start` process, realistic agent traces
  * from concurrent keep-alive connections, a 200 counted only once spans are durable; at the end the
  * stored row count is checked against the acknowledged spans.
- *   npm run bench:ingest -- [--seconds 20] [--connections 8] [--traces-per-request 64] [--cpu-prof DIR]
+ *   npm run bench:ingest -- [--seconds 20] [--connections 8] [--traces-per-request 64] [--cpu-prof DIR] [--node-arg=--flag …]
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { Agent, request } from "node:http";
@@ -24,6 +24,7 @@ const { values: args } = parseArgs({
     connections: { type: "string", default: "8" },
     "traces-per-request": { type: "string", default: "64" },
     "cpu-prof": { type: "string" },
+    "node-arg": { type: "string", multiple: true, default: [] },
   },
 });
 const SECONDS = Number(args.seconds);
@@ -180,7 +181,7 @@ async function main() {
   );
   const child = await spawnCognive(
     { COGNIVE_DATA_DIR: dataDir, COGNIVE_OTLP_PORT: String(otlpPort), COGNIVE_PORT: String(queryPort) },
-    args["cpu-prof"] ? ["--cpu-prof", `--cpu-prof-dir=${args["cpu-prof"]}`] : [],
+    [...(args["cpu-prof"] ? ["--cpu-prof", `--cpu-prof-dir=${args["cpu-prof"]}`] : []), ...(args["node-arg"] ?? [])],
   );
   const agent = new Agent({ keepAlive: true, maxSockets: CONNECTIONS });
   let requestNo = 1;

@@ -49,16 +49,21 @@ export class IngestPipeline {
     });
   }
 
-  async ingest(req: DecodedTraces, identity: IngestIdentity, transport: string): Promise<IngestResult> {
+  /**
+   * Accepts a request: normalizes and prices it, queues its new spans, and returns a promise of the
+   * answer that settles once they are durable. Everything decoded is dropped before that promise
+   * waits, so in-flight requests hold only their bytes in the write queue, not object graphs that
+   * would survive into the old generation.
+   */
+  submit(req: DecodedTraces, identity: IngestIdentity, transport: string): Promise<IngestResult> {
     const n = normalize(req, identity, this.pricer, BigInt(Date.now()) * 1_000_000n);
-    const received = n.rows.length + n.rejected;
-    this.metrics.spansReceived.inc({ transport }, received);
+    this.metrics.spansReceived.inc({ transport }, n.rows.length + n.rejected);
     if (n.rejected > 0) this.metrics.spansRejected.inc({ reason: "invalid" }, n.rejected);
 
     // Drop spans already written or in flight; wait for the batches that carry them instead.
     let chunk = "";
     const kept: NormalizedBatch["ids"] = [];
-    const waitFor = new Set<Batch>();
+    const waitFor: Batch[] = [];
     const seen = new Set<string>();
     let duplicates = 0;
     let unpriced = 0;
@@ -68,7 +73,7 @@ export class IngestPipeline {
       const key = id.traceId + id.spanId;
       if (prior !== undefined || seen.has(key)) {
         duplicates++;
-        if (prior !== undefined && prior !== true) waitFor.add(prior);
+        if (prior !== undefined && prior !== true && !waitFor.includes(prior)) waitFor.push(prior);
         continue;
       }
       seen.add(key);
@@ -77,23 +82,31 @@ export class IngestPipeline {
       kept.push(id);
     }
     if (kept.length > 0) {
-      // Flattened to bytes at once: a rope of thousands of row pieces kept alive until the batch is
-      // written would be promoted to the old generation and make every major GC walk it.
+      // Flattened to bytes at once: a rope of row pieces kept alive until the batch is written
+      // would be promoted to the old generation and make every major GC walk it.
       const batch = this.writer.append(Buffer.from(chunk, "utf8"), kept.length);
       this.dedup.add(kept, batch);
-      waitFor.add(batch);
+      waitFor.push(batch);
     }
     this.metrics.queuedRows.set(this.writer.queuedRows);
+    return this.settle(
+      waitFor,
+      {
+        accepted: kept.length + duplicates,
+        rejected: n.rejected,
+        duplicates,
+        errorMessage: n.errors.join("; "),
+      },
+      unpriced,
+    );
+  }
+
+  private async settle(waitFor: Batch[], result: IngestResult, unpriced: number): Promise<IngestResult> {
     for (const b of waitFor) await b.done;
-    this.metrics.spansAccepted.inc(kept.length);
-    if (duplicates > 0) this.metrics.spansDuplicate.inc(duplicates);
+    this.metrics.spansAccepted.inc(result.accepted - result.duplicates);
+    if (result.duplicates > 0) this.metrics.spansDuplicate.inc(result.duplicates);
     if (unpriced > 0) this.metrics.spansUnpriced.inc(unpriced);
-    return {
-      accepted: kept.length + duplicates,
-      rejected: n.rejected,
-      duplicates,
-      errorMessage: n.errors.join("; "),
-    };
+    return result;
   }
 
   close(): Promise<void> {

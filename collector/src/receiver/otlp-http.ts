@@ -54,6 +54,10 @@ function exportResponse(format: Format, result: IngestResult): Uint8Array | stri
 
 const CONTENT_TYPES: Record<Format, string> = { proto: "application/x-protobuf", json: "application/json" };
 
+function decode(format: Format, body: Buffer): DecodedTraces {
+  return format === "proto" ? decodeTracesProto(body) : decodeTracesJson(body.toString("utf8"));
+}
+
 /** OTLP/HTTP trace receiver: `POST /v1/traces`. */
 export function otlpHttpRoutes(deps: {
   pipeline: IngestPipeline;
@@ -64,6 +68,8 @@ export function otlpHttpRoutes(deps: {
 }): Hono<Env> {
   const { pipeline, metrics, log, config } = deps;
   const app = new Hono<Env>();
+
+  const retry = { "retry-after": String(config.retryAfterSeconds) };
 
   app.post("/v1/traces", async (c) => {
     const format = formatOf(c.req.header("content-type"));
@@ -90,24 +96,23 @@ export function otlpHttpRoutes(deps: {
         format,
       );
     }
-    let decoded: DecodedTraces;
+    let pending: Promise<IngestResult>;
     try {
       const source = (c.env?.incoming as AsyncIterable<Uint8Array> | undefined) ?? c.req.raw.body;
       const body = await readBody(source ?? null, c.req.header("content-encoding"), config.maxBodyBytes);
-      decoded = format === "proto" ? decodeTracesProto(body) : decodeTracesJson(body.toString("utf8"));
+      pending = pipeline.submit(decode(format, body), deps.identify(c), format);
     } catch (err) {
       if (err instanceof BodyTooLargeError) return reply(413, statusBody(format, 8, err.message), format);
       if (err instanceof UnsupportedEncodingError) return reply(415, statusBody(format, 3, err.message), format);
-      if (err instanceof DecodeError || err instanceof BadEncodingError)
+      if (err instanceof DecodeError || err instanceof BadEncodingError) {
         return reply(400, statusBody(format, 3, err.message), format);
+      }
+      if (err instanceof BackpressureError) return reply(429, statusBody(format, 8, err.message), format, retry);
       throw err;
     }
     try {
-      const result = await pipeline.ingest(decoded, deps.identify(c), format);
-      return reply(200, exportResponse(format, result), format);
+      return reply(200, exportResponse(format, await pending), format);
     } catch (err) {
-      const retry = { "retry-after": String(config.retryAfterSeconds) };
-      if (err instanceof BackpressureError) return reply(429, statusBody(format, 8, err.message), format, retry);
       log.debug("export refused: storage unavailable", { err });
       return reply(
         503,

@@ -20,6 +20,7 @@ export const envSchema = z.object({
   COGNIVE_BATCH_MAX_ROWS: positiveInt.default(100_000),
   COGNIVE_BATCH_LINGER_MS: z.coerce.number().int().min(0).default(15),
   COGNIVE_QUEUE_MAX_ROWS: positiveInt.default(600_000),
+  COGNIVE_WRITE_CONCURRENCY: positiveInt.max(16).default(2),
   COGNIVE_DEDUP_CAPACITY: positiveInt.default(2_000_000),
 });
 

@@ -33,6 +33,7 @@ export function createCollector(deps: { storage: Storage; config: EnvConfig; pol
       maxBatchBytes: 64 * 1024 * 1024,
       lingerMs: config.COGNIVE_BATCH_LINGER_MS,
       maxQueuedRows: config.COGNIVE_QUEUE_MAX_ROWS,
+      maxConcurrentWrites: config.COGNIVE_WRITE_CONCURRENCY,
     },
     dedupCapacity: config.COGNIVE_DEDUP_CAPACITY,
   });

@@ -42,7 +42,7 @@ describe("group-commit writer", () => {
     inserts = [];
     const w = new GroupCommitWriter(
       countingStorage(storage),
-      { maxBatchRows: 1000, maxBatchBytes: 1 << 20, lingerMs: 30, maxQueuedRows: 10_000 },
+      { maxBatchRows: 1000, maxBatchBytes: 1 << 20, lingerMs: 30, maxQueuedRows: 10_000, maxConcurrentWrites: 1 },
       silentLogger,
     );
     const before = await count();
@@ -58,7 +58,7 @@ describe("group-commit writer", () => {
     inserts = [];
     const w = new GroupCommitWriter(
       countingStorage(storage),
-      { maxBatchRows: 4, maxBatchBytes: 1 << 20, lingerMs: 60_000, maxQueuedRows: 10_000 },
+      { maxBatchRows: 4, maxBatchBytes: 1 << 20, lingerMs: 60_000, maxQueuedRows: 10_000, maxConcurrentWrites: 1 },
       silentLogger,
     );
     const b = w.append(Buffer.from("1\n2\n3\n4\n"), 4);
@@ -69,7 +69,7 @@ describe("group-commit writer", () => {
   it("refuses appends beyond the queue bound and accepts again once written", async () => {
     const w = new GroupCommitWriter(
       countingStorage(storage),
-      { maxBatchRows: 1000, maxBatchBytes: 1 << 20, lingerMs: 50, maxQueuedRows: 10 },
+      { maxBatchRows: 1000, maxBatchBytes: 1 << 20, lingerMs: 50, maxQueuedRows: 10, maxConcurrentWrites: 1 },
       silentLogger,
     );
     const first = w.append(Buffer.from("1\n2\n3\n4\n5\n6\n"), 6);
@@ -81,7 +81,7 @@ describe("group-commit writer", () => {
   it("rejects every request of a failed batch and recovers on the next", async () => {
     const w = new GroupCommitWriter(
       storage,
-      { maxBatchRows: 1000, maxBatchBytes: 1 << 20, lingerMs: 5, maxQueuedRows: 10_000 },
+      { maxBatchRows: 1000, maxBatchBytes: 1 << 20, lingerMs: 5, maxQueuedRows: 10_000, maxConcurrentWrites: 1 },
       silentLogger,
     );
     // The span table does not exist in this database: the insert fails for real.
@@ -97,7 +97,7 @@ describe("group-commit writer", () => {
     inserts = [];
     const w = new GroupCommitWriter(
       countingStorage(storage),
-      { maxBatchRows: 1000, maxBatchBytes: 1 << 20, lingerMs: 60_000, maxQueuedRows: 10_000 },
+      { maxBatchRows: 1000, maxBatchBytes: 1 << 20, lingerMs: 60_000, maxQueuedRows: 10_000, maxConcurrentWrites: 1 },
       silentLogger,
     );
     const b = w.append(Buffer.from("42\n"), 1);

@@ -85,15 +85,25 @@ const scratch = new Uint32Array(4);
 
 /** 128 bits from the ids' hex: the span id, and two independent 32-bit mixes of the trace id. */
 function keyOf(traceId: string, spanId: string): Uint32Array {
-  const t0 = Number.parseInt(traceId.slice(0, 8), 16);
-  const t1 = Number.parseInt(traceId.slice(8, 16), 16);
-  const t2 = Number.parseInt(traceId.slice(16, 24), 16);
-  const t3 = Number.parseInt(traceId.slice(24, 32), 16);
-  scratch[0] = Number.parseInt(spanId.slice(0, 8), 16);
-  scratch[1] = Number.parseInt(spanId.slice(8, 16), 16);
+  const t0 = hexWord(traceId, 0);
+  const t1 = hexWord(traceId, 8);
+  const t2 = hexWord(traceId, 16);
+  const t3 = hexWord(traceId, 24);
+  scratch[0] = hexWord(spanId, 0);
+  scratch[1] = hexWord(spanId, 8);
   scratch[2] = mix(mix(mix(mix(0x9747b28c, t0), t1), t2), t3);
   scratch[3] = mix(mix(mix(mix(0x5bd1e995, t3), t2), t1), t0);
   return scratch;
+}
+
+/** Eight lower-case hex digits at `at` as an unsigned 32-bit word (ids are validated hex). */
+function hexWord(s: string, at: number): number {
+  let v = 0;
+  for (let i = at; i < at + 8; i++) {
+    const c = s.charCodeAt(i);
+    v = (v << 4) | (c <= 57 ? c - 48 : c - 87);
+  }
+  return v >>> 0;
 }
 
 /** One MurmurHash3 round: fold a 32-bit word into a running hash. */

@@ -11,6 +11,8 @@ export interface WriterConfig {
   lingerMs: number;
   /** Rows waiting (not yet being written) beyond which new appends are refused. */
   maxQueuedRows: number;
+  /** Inserts allowed to run at once; more than one lets the store parse one batch while writing another. */
+  maxConcurrentWrites: number;
 }
 
 export const defaultWriterConfig: WriterConfig = {
@@ -18,6 +20,7 @@ export const defaultWriterConfig: WriterConfig = {
   maxBatchBytes: 64 * 1024 * 1024,
   lingerMs: 15,
   maxQueuedRows: 600_000,
+  maxConcurrentWrites: 2,
 };
 
 export type BatchState = "open" | "writing" | "committed" | "failed";
@@ -57,7 +60,7 @@ export interface WriterHooks {
  */
 export class GroupCommitWriter {
   private open = new Batch();
-  private writing: Batch | null = null;
+  private readonly writing = new Set<Batch>();
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
   healthy = true;
@@ -71,7 +74,9 @@ export class GroupCommitWriter {
 
   /** Rows accepted but not yet committed (open batch plus the one being written). */
   get queuedRows(): number {
-    return this.open.rows + (this.writing?.rows ?? 0);
+    let rows = this.open.rows;
+    for (const b of this.writing) rows += b.rows;
+    return rows;
   }
 
   /** Adds rows to the open batch and returns it; await `batch.done` for the commit. */
@@ -94,16 +99,16 @@ export class GroupCommitWriter {
     this.kick();
   }
 
-  /** Starts writing the open batch unless an insert is already running. */
+  /** Starts writing the open batch unless the most inserts allowed are already running. */
   private kick(): void {
-    if (this.writing !== null || this.open.rows === 0) return;
+    if (this.writing.size >= this.config.maxConcurrentWrites || this.open.rows === 0) return;
     if (this.timer !== null) {
       clearTimeout(this.timer);
       this.timer = null;
     }
     const batch = this.open;
     this.open = new Batch();
-    this.writing = batch;
+    this.writing.add(batch);
     batch.state = "writing";
     void this.write(batch);
   }
@@ -125,7 +130,7 @@ export class GroupCommitWriter {
       this.hooks.onFailure?.(batch, err as Error);
       batch.reject(err as Error);
     } finally {
-      this.writing = null;
+      this.writing.delete(batch);
     }
     // The batch that filled meanwhile goes next: at once if it is full or has waited long enough.
     if (this.open.rows > 0) {
@@ -136,8 +141,8 @@ export class GroupCommitWriter {
   /** Writes what is queued and refuses new rows. */
   async close(): Promise<void> {
     this.closed = true;
-    while (this.writing !== null || this.open.rows > 0) {
-      const pending = this.writing ?? this.open;
+    while (this.writing.size > 0 || this.open.rows > 0) {
+      const pending = this.open.rows > 0 ? this.open : [...this.writing][0];
       this.kick();
       await pending.done.catch(() => {});
     }

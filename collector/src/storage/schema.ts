@@ -81,7 +81,7 @@ export const migrations: Migration[] = [
       ) ENGINE = MergeTree
       PARTITION BY toDate(Timestamp)
       ORDER BY (ServiceName, SpanName, toDateTime(Timestamp), Timestamp)
-      SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1`,
+      SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1, merge_selector_base = 20`,
 
       `CREATE TABLE IF NOT EXISTS {db}.${TRACE_TS_TABLE} (
         TraceId String CODEC(ZSTD(1)),
@@ -90,7 +90,8 @@ export const migrations: Migration[] = [
         INDEX idx_trace_id TraceId TYPE bloom_filter(0.01) GRANULARITY 1
       ) ENGINE = AggregatingMergeTree
       PARTITION BY toDate(Start)
-      ORDER BY TraceId`,
+      ORDER BY TraceId
+      SETTINGS merge_selector_base = 20`,
 
       `CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.${TRACE_TS_TABLE}_mv TO {db}.${TRACE_TS_TABLE} AS
        SELECT TraceId, min(toDateTime(Timestamp)) AS Start, max(toDateTime(Timestamp)) AS End
@@ -115,7 +116,8 @@ export const migrations: Migration[] = [
         INDEX idx_start Start TYPE minmax GRANULARITY 1
       ) ENGINE = AggregatingMergeTree
       PARTITION BY toDate(Start)
-      ORDER BY TraceId`,
+      ORDER BY TraceId
+      SETTINGS merge_selector_base = 20`,
 
       `CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.${TRACE_SUMMARY_TABLE}_mv TO {db}.${TRACE_SUMMARY_TABLE} AS
        SELECT
@@ -161,7 +163,8 @@ export const migrations: Migration[] = [
         DurationNs UInt64
       ) ENGINE = SummingMergeTree
       PARTITION BY toYYYYMM(Minute)
-      ORDER BY (Minute, TeamName, AgentName, Model, Provider, Environment, ServiceName)`,
+      ORDER BY (Minute, TeamName, AgentName, Model, Provider, Environment, ServiceName)
+      SETTINGS merge_selector_base = 20`,
 
       `CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.${LLM_ROLLUP_TABLE}_mv TO {db}.${LLM_ROLLUP_TABLE} AS
        SELECT

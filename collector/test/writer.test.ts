@@ -46,7 +46,7 @@ describe("group-commit writer", () => {
       silentLogger,
     );
     const before = await count();
-    const batches = Array.from({ length: 50 }, (_, i) => w.append(Buffer.from(`${i}\n${i + 1000}\n`), 2));
+    const batches = Array.from({ length: 50 }, (_, i) => w.append(`${i}\n${i + 1000}\n`, 2));
     expect(batches.every((b) => b.state === "open")).toBe(true);
     await Promise.all(batches.map((b) => b.done));
     expect(batches.every((b) => b.state === "committed")).toBe(true);
@@ -61,7 +61,7 @@ describe("group-commit writer", () => {
       { maxBatchRows: 4, maxBatchBytes: 1 << 20, lingerMs: 60_000, maxQueuedRows: 10_000, maxConcurrentWrites: 1 },
       silentLogger,
     );
-    const b = w.append(Buffer.from("1\n2\n3\n4\n"), 4);
+    const b = w.append("1\n2\n3\n4\n", 4);
     await b.done;
     expect(inserts).toEqual([4]);
   });
@@ -72,10 +72,10 @@ describe("group-commit writer", () => {
       { maxBatchRows: 1000, maxBatchBytes: 1 << 20, lingerMs: 50, maxQueuedRows: 10, maxConcurrentWrites: 1 },
       silentLogger,
     );
-    const first = w.append(Buffer.from("1\n2\n3\n4\n5\n6\n"), 6);
-    expect(() => w.append(Buffer.from("7\n8\n9\n10\n11\n"), 5)).toThrow(BackpressureError);
+    const first = w.append("1\n2\n3\n4\n5\n6\n", 6);
+    expect(() => w.append("7\n8\n9\n10\n11\n", 5)).toThrow(BackpressureError);
     await first.done;
-    await w.append(Buffer.from("7\n8\n9\n10\n11\n"), 5).done;
+    await w.append("7\n8\n9\n10\n11\n", 5).done;
   });
 
   it("rejects every request of a failed batch and recovers on the next", async () => {
@@ -85,8 +85,8 @@ describe("group-commit writer", () => {
       silentLogger,
     );
     // The span table does not exist in this database: the insert fails for real.
-    const a = w.append(Buffer.from("not a span row\n"), 1);
-    const b = w.append(Buffer.from("nor this\n"), 1);
+    const a = w.append("not a span row\n", 1);
+    const b = w.append("nor this\n", 1);
     await expect(a.done).rejects.toThrow();
     await expect(b.done).rejects.toThrow();
     expect(w.healthy).toBe(false);
@@ -100,9 +100,9 @@ describe("group-commit writer", () => {
       { maxBatchRows: 1000, maxBatchBytes: 1 << 20, lingerMs: 60_000, maxQueuedRows: 10_000, maxConcurrentWrites: 1 },
       silentLogger,
     );
-    const b = w.append(Buffer.from("42\n"), 1);
+    const b = w.append("42\n", 1);
     await w.close();
     expect(b.state).toBe("committed");
-    expect(() => w.append(Buffer.from("43\n"), 1)).toThrow(BackpressureError);
+    expect(() => w.append("43\n", 1)).toThrow(BackpressureError);
   });
 });

@@ -82,9 +82,9 @@ export class IngestPipeline {
       kept.push(id);
     }
     if (kept.length > 0) {
-      // Flattened to bytes at once: a rope of row pieces kept alive until the batch is written
+      // Written to bytes at once: a rope of row pieces kept alive until the batch is written
       // would be promoted to the old generation and make every major GC walk it.
-      const batch = this.writer.append(Buffer.from(chunk, "utf8"), kept.length);
+      const batch = this.writer.append(chunk, kept.length);
       this.dedup.add(kept, batch);
       waitFor.push(batch);
     }

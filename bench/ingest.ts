@@ -230,6 +230,12 @@ async function main() {
   const pids = serverPids(child.pid ?? 0);
   const peakRss = Math.max(...pids.map((p) => (p ? peakRssMiB(p) : 0)).filter((n) => !Number.isNaN(n)));
   agent.destroy();
+  const metricsText = await (await fetch(`http://127.0.0.1:${otlpPort}/metrics`)).text();
+  const metric = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, "m").exec(metricsText)?.[1] ?? Number.NaN);
+  const inserts = metric("cognive_write_batch_rows_count");
+  const meanBatchRows = Math.round(metric("cognive_write_batch_rows_sum") / inserts);
+  const meanWriteMs =
+    (metric("cognive_write_duration_seconds_sum") / metric("cognive_write_duration_seconds_count")) * 1000;
 
   await stopProcess(child);
 
@@ -260,6 +266,9 @@ async function main() {
     refusedRequests: refused,
     latencyMs: { p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: latencies.at(-1) ?? Number.NaN },
     serverPeakRssMiB: peakRss,
+    storageInserts: inserts,
+    meanBatchRows,
+    meanInsertMs: meanWriteMs,
     clientCpuSeconds: (clientCpu.user + clientCpu.system) / 1e6,
   };
   const rows: [string, string][] = [
@@ -270,6 +279,7 @@ async function main() {
     ["request latency p50", `${result.latencyMs.p50.toFixed(1)} ms`],
     ["request latency p99", `${result.latencyMs.p99.toFixed(1)} ms`],
     ["server peak RSS", `${peakRss} MiB`],
+    ["storage inserts", `${inserts}, mean ${meanBatchRows} rows, mean ${meanWriteMs.toFixed(0)} ms`],
     ["bench client CPU", `${result.clientCpuSeconds.toFixed(1)} s of ${measuredSeconds.toFixed(1)} s`],
     [
       "machine",

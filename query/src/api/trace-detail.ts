@@ -1,4 +1,5 @@
 import { SPAN_TABLE, type Storage, TRACE_TS_TABLE } from "@cognive/collector";
+import type { GenAiFacts } from "@cognive/semconv";
 import { type QueryScope, teamCondition } from "./scope.ts";
 import { databaseOf, num, select } from "./sql.ts";
 import { type StatusCode, statusCode } from "./status.ts";
@@ -9,23 +10,11 @@ export interface SpanEvent {
   attributes: Record<string, string>;
 }
 
-export interface GenAiFacts {
-  operation: string | null;
-  provider: string | null;
-  requestModel: string | null;
-  responseModel: string | null;
-  inputTokens: number | null;
-  outputTokens: number | null;
-  cacheReadTokens: number | null;
-  cacheWriteTokens: number | null;
-  reasoningTokens: number | null;
-  agentName: string | null;
-  toolName: string | null;
-  conversationId: string | null;
+/** A span's GenAI facts as the API shows them: the normalized facts plus the computed cost. */
+export type SpanGenAi = Omit<GenAiFacts, "userId"> & {
   costUsd: number | null;
   priced: boolean;
-  usageRole: "none" | "model_call" | "aggregate";
-}
+};
 
 export interface Span {
   spanId: string;
@@ -39,7 +28,7 @@ export interface Span {
   attributes: Record<string, string>;
   resource: Record<string, string>;
   events: SpanEvent[];
-  genAi: GenAiFacts;
+  genAi: SpanGenAi;
 }
 
 export interface TraceSummary {

@@ -3,6 +3,7 @@ import { encodeCursor, type TraceCursor } from "./cursor.ts";
 import type { TimeRange } from "./params.ts";
 import { type QueryScope, teamCondition } from "./scope.ts";
 import { databaseOf, num, select } from "./sql.ts";
+import type { TraceSummary } from "./trace-detail.ts";
 
 export interface TraceFilter extends TimeRange {
   service?: string;
@@ -17,17 +18,8 @@ export interface TraceFilter extends TimeRange {
   cursor?: TraceCursor;
 }
 
-export interface TraceListItem {
+export interface TraceListItem extends TraceSummary {
   traceId: string;
-  rootName: string | null;
-  rootService: string | null;
-  startTimeUnixNano: string;
-  durationNs: string;
-  spanCount: number;
-  errorCount: number;
-  inputTokens: number;
-  outputTokens: number;
-  costUsd: number;
   services: string[];
   agents: string[];
   teams: string[];

@@ -15,7 +15,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await storage.close();
-  rmSync(dir, { recursive: true, force: true });
+  rmSync(dir, { recursive: true, force: true, maxRetries: 5 });
 });
 
 describe("migrations", () => {

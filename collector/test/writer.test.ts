@@ -29,7 +29,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await storage.close();
-  rmSync(dir, { recursive: true, force: true });
+  rmSync(dir, { recursive: true, force: true, maxRetries: 5 });
 });
 
 async function count(): Promise<number> {
@@ -91,6 +91,30 @@ describe("group-commit writer", () => {
     await expect(b.done).rejects.toThrow();
     expect(w.healthy).toBe(false);
     expect(a.state).toBe("failed");
+  });
+
+  it("grows a batch past its first arena without losing rows", async () => {
+    inserts = [];
+    const w = new GroupCommitWriter(
+      countingStorage(storage),
+      {
+        maxBatchRows: 1_000_000,
+        maxBatchBytes: 1 << 20,
+        lingerMs: 60_000,
+        maxQueuedRows: 1_000_000,
+        maxConcurrentWrites: 1,
+      },
+      silentLogger,
+    );
+    const before = await count();
+    // Two chunks of 600 KB each: the second no longer fits the first 1 MiB arena.
+    const rows = (from: number) => Array.from({ length: 75_000 }, (_, i) => `${from + i}\n`).join("");
+    const first = w.append(rows(1_000_000), 75_000);
+    const second = w.append(rows(2_000_000), 75_000);
+    expect(second).toBe(first);
+    await w.close();
+    expect(inserts).toEqual([150_000]);
+    expect((await count()) - before).toBe(150_000);
   });
 
   it("drains what is queued on close", async () => {

@@ -110,8 +110,9 @@ export class GroupCommitWriter {
       throw new BackpressureError(`write queue full (${this.open.rows} rows waiting)`);
     }
     const b = this.open;
-    // UTF-8 takes at most 3 bytes per UTF-16 code unit.
-    const room = b.bytes + chunk.length * 3;
+    // UTF-8 takes at most 3 bytes per UTF-16 code unit; count exactly only when that bound does not fit.
+    const free = b.buf === null ? 0 : b.buf.length - b.bytes;
+    const room = b.bytes + (chunk.length * 3 <= free ? chunk.length * 3 : Buffer.byteLength(chunk, "utf8"));
     if (b.buf === null) b.buf = this.arenas.take(room);
     else if (room > b.buf.length) {
       const bigger = this.arenas.take(Math.max(room, b.buf.length * 2));

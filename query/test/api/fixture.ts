@@ -93,7 +93,7 @@ export async function openFixture(log: Logger = silentLogger): Promise<Fixture> 
     },
     async close() {
       await storage.close();
-      rmSync(dir, { recursive: true, force: true });
+      rmSync(dir, { recursive: true, force: true, maxRetries: 5 });
     },
   };
 }

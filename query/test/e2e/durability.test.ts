@@ -107,7 +107,7 @@ describe("acknowledged means durable", () => {
 
 describe("restart", () => {
   const dataDir = mkdtempSync(join(tmpdir(), "cognive-restart-"));
-  afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+  afterAll(() => rmSync(dataDir, { recursive: true, force: true, maxRetries: 5 }));
 
   it("keeps spans written before a restart on the same data directory", async () => {
     const env = {

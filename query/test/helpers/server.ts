@@ -30,7 +30,7 @@ export async function startTestServer(env: Record<string, string> = {}, dataDir?
     dataDir: dir,
     async stop(opts) {
       await running.stop();
-      if (!opts?.keepData) rmSync(dir, { recursive: true, force: true });
+      if (!opts?.keepData) rmSync(dir, { recursive: true, force: true, maxRetries: 5 });
     },
   };
 }

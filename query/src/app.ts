@@ -38,6 +38,14 @@ export function createQueryApp(deps: QueryAppDeps): Hono {
   );
   app.use("/api/v1/*", scopeMiddleware);
 
+  app.get("/healthz", (c) => c.json({ status: "ok" }));
+  app.get("/readyz", async (c) => {
+    const ping = await deps.storage.client.ping();
+    return ping.success
+      ? c.json({ status: "ready" })
+      : c.json(errorBody("storage_unavailable", "storage does not answer"), 503);
+  });
+
   app.route("/api/v1", apiRoutes(deps));
 
   app.notFound((c) => {

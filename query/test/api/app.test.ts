@@ -32,6 +32,13 @@ describe("query app", () => {
     },
   );
 
+  it("answers health and readiness with storage reachable", async () => {
+    expect((await fx.app.request("/healthz")).status).toBe(200);
+    const ready = await fx.app.request("/readyz");
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toEqual({ status: "ready" });
+  });
+
   it("answers JSON 404 for a method the API does not serve", async () => {
     const res = await fx.app.request(`/api/v1/traces/${traceId(1)}`, { method: "DELETE" });
     expect(res.status).toBe(404);

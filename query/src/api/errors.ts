@@ -7,6 +7,7 @@ export type ErrorCode =
   | "payload_too_large"
   | "uri_too_long"
   | "method_not_allowed"
+  | "storage_unavailable"
   | "internal";
 
 /** An error whose message is safe to show to the caller. Anything else becomes a bare 500. */

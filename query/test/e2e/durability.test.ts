@@ -2,11 +2,11 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { postRaw } from "../helpers/http.ts";
 import { emitAgentRun, otelProvider } from "../helpers/otel.ts";
 import { freePort, spawnCognive, stopProcess } from "../helpers/process.ts";
-import { getJson, startTestServer, type TestServer } from "../helpers/server.ts";
+import { getJson, useTestServer } from "../helpers/server.ts";
 
 const JSON_CT = { "content-type": "application/json" };
 
@@ -43,16 +43,10 @@ function body(traceId: string, spans: number): Buffer {
 }
 
 describe("acknowledged means durable", () => {
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await startTestServer();
-  }, 60_000);
-  afterAll(async () => {
-    await server?.stop();
-  });
+  const server = useTestServer();
 
   async function storedSpans(traceId: string): Promise<number> {
-    const rs = await server.running.storage.client.query({
+    const rs = await server().running.storage.client.query({
       query: "SELECT count() AS n FROM cognive.otel_traces WHERE TraceId = {t:String}",
       query_params: { t: traceId },
       format: "JSONEachRow",
@@ -61,14 +55,14 @@ describe("acknowledged means durable", () => {
   }
 
   it("answers 503 with Retry-After when the write fails, stores nothing, and stores a retry once", async () => {
-    const storage = server.running.storage;
+    const storage = server().running.storage;
     const traceId = randomBytes(16).toString("hex");
     const payload = body(traceId, 7);
     await storage.client.command({ query: "RENAME TABLE cognive.otel_traces TO cognive.otel_traces_offline" });
     let failed: Awaited<ReturnType<typeof postRaw>>;
     try {
-      failed = await postRaw(`${server.otlpUrl}/v1/traces`, payload, JSON_CT);
-      expect((await fetch(`${server.otlpUrl}/readyz`)).status).toBe(503);
+      failed = await postRaw(`${server().otlpUrl}/v1/traces`, payload, JSON_CT);
+      expect((await fetch(`${server().otlpUrl}/readyz`)).status).toBe(503);
     } finally {
       await storage.client.command({ query: "RENAME TABLE cognive.otel_traces_offline TO cognive.otel_traces" });
     }
@@ -76,19 +70,19 @@ describe("acknowledged means durable", () => {
     expect(Number(failed.headers["retry-after"])).toBeGreaterThan(0);
     expect(await storedSpans(traceId)).toBe(0);
 
-    const retried = await postRaw(`${server.otlpUrl}/v1/traces`, payload, JSON_CT);
+    const retried = await postRaw(`${server().otlpUrl}/v1/traces`, payload, JSON_CT);
     expect(retried.status).toBe(200);
     expect(await storedSpans(traceId)).toBe(7);
-    expect((await fetch(`${server.otlpUrl}/readyz`)).status).toBe(200);
+    expect((await fetch(`${server().otlpUrl}/readyz`)).status).toBe(200);
 
     // The client did not see the 200 and retries again: still stored once, costs counted once.
-    const again = await postRaw(`${server.otlpUrl}/v1/traces`, payload, JSON_CT);
+    const again = await postRaw(`${server().otlpUrl}/v1/traces`, payload, JSON_CT);
     expect(again.status).toBe(200);
     expect(await storedSpans(traceId)).toBe(7);
-    const trace = await getJson(`${server.queryUrl}/api/v1/traces/${traceId}`);
+    const trace = await getJson(`${server().queryUrl}/api/v1/traces/${traceId}`);
     expect(trace.body.summary.spanCount).toBe(7);
     expect(trace.body.summary.inputTokens).toBe(700);
-    const list = await getJson(`${server.queryUrl}/api/v1/traces?service=durability`);
+    const list = await getJson(`${server().queryUrl}/api/v1/traces?service=durability`);
     const listed = list.body.traces.find((t: any) => t.traceId === traceId);
     expect(listed.spanCount).toBe(7);
     expect(listed.inputTokens).toBe(700);
@@ -98,7 +92,7 @@ describe("acknowledged means durable", () => {
     const traceId = randomBytes(16).toString("hex");
     const payload = body(traceId, 20);
     const answers = await Promise.all(
-      Array.from({ length: 6 }, () => postRaw(`${server.otlpUrl}/v1/traces`, payload, JSON_CT)),
+      Array.from({ length: 6 }, () => postRaw(`${server().otlpUrl}/v1/traces`, payload, JSON_CT)),
     );
     expect(answers.map((a) => a.status)).toEqual([200, 200, 200, 200, 200, 200]);
     expect(await storedSpans(traceId)).toBe(20);

@@ -1,16 +1,10 @@
 import { randomBytes } from "node:crypto";
 import { gzipSync } from "node:zlib";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { postRaw } from "../helpers/http.ts";
-import { getJson, startTestServer, type TestServer } from "../helpers/server.ts";
+import { getJson, useTestServer } from "../helpers/server.ts";
 
-let server: TestServer;
-beforeAll(async () => {
-  server = await startTestServer({ COGNIVE_MAX_BODY_BYTES: String(32 * 1024 * 1024) });
-}, 60_000);
-afterAll(async () => {
-  await server?.stop();
-});
+const server = useTestServer({ COGNIVE_MAX_BODY_BYTES: String(32 * 1024 * 1024) });
 
 const JSON_CT = { "content-type": "application/json" };
 const PROTO_CT = { "content-type": "application/x-protobuf" };
@@ -45,7 +39,7 @@ function jsonBody(spans: unknown[], service = "hostile-test"): Buffer {
 }
 
 async function metric(name: string): Promise<number> {
-  const res = await fetch(`${server.otlpUrl}/metrics`);
+  const res = await fetch(`${server().otlpUrl}/metrics`);
   const text = await res.text();
   const line = text.split("\n").find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
   return line ? Number(line.split(" ").pop()) : 0;
@@ -54,42 +48,42 @@ async function metric(name: string): Promise<number> {
 describe("hostile input to POST /v1/traces", () => {
   it("answers random bytes sent as protobuf with 400", async () => {
     for (let i = 0; i < 5; i++) {
-      const res = await postRaw(`${server.otlpUrl}/v1/traces`, randomBytes(4096), PROTO_CT);
+      const res = await postRaw(`${server().otlpUrl}/v1/traces`, randomBytes(4096), PROTO_CT);
       expect(res.status).toBe(400);
     }
   });
 
   it("answers truncated JSON with 400 and a message", async () => {
     const full = jsonBody([jsonSpan(hex(16), "x")]);
-    const res = await postRaw(`${server.otlpUrl}/v1/traces`, full.subarray(0, full.length - 7), JSON_CT);
+    const res = await postRaw(`${server().otlpUrl}/v1/traces`, full.subarray(0, full.length - 7), JSON_CT);
     expect(res.status).toBe(400);
     expect(JSON.parse(res.body.toString()).message).toMatch(/invalid JSON/);
   });
 
   it("answers JSON of the wrong shape with 400", async () => {
-    const res = await postRaw(`${server.otlpUrl}/v1/traces`, Buffer.from('{"resourceSpans":"nope"}'), JSON_CT);
+    const res = await postRaw(`${server().otlpUrl}/v1/traces`, Buffer.from('{"resourceSpans":"nope"}'), JSON_CT);
     expect(res.status).toBe(400);
   });
 
   it("answers text/plain with 415", async () => {
-    const res = await postRaw(`${server.otlpUrl}/v1/traces`, Buffer.from("hello"), { "content-type": "text/plain" });
+    const res = await postRaw(`${server().otlpUrl}/v1/traces`, Buffer.from("hello"), { "content-type": "text/plain" });
     expect(res.status).toBe(415);
   });
 
   it("answers an unknown Content-Encoding with 415 and bad gzip with 400", async () => {
     const body = jsonBody([jsonSpan(hex(16), "x")]);
-    const br = await postRaw(`${server.otlpUrl}/v1/traces`, body, { ...JSON_CT, "content-encoding": "br" });
+    const br = await postRaw(`${server().otlpUrl}/v1/traces`, body, { ...JSON_CT, "content-encoding": "br" });
     expect(br.status).toBe(415);
-    const bad = await postRaw(`${server.otlpUrl}/v1/traces`, body, { ...JSON_CT, "content-encoding": "gzip" });
+    const bad = await postRaw(`${server().otlpUrl}/v1/traces`, body, { ...JSON_CT, "content-encoding": "gzip" });
     expect(bad.status).toBe(400);
   });
 
   it("answers an 80 MB body with 413, declared or chunked", async () => {
     const chunk = Buffer.alloc(1024 * 1024, 0x61);
     const parts = Array.from({ length: 80 }, () => chunk);
-    const declared = await postRaw(`${server.otlpUrl}/v1/traces`, parts, PROTO_CT);
+    const declared = await postRaw(`${server().otlpUrl}/v1/traces`, parts, PROTO_CT);
     expect(declared.status).toBe(413);
-    const chunked = await postRaw(`${server.otlpUrl}/v1/traces`, parts, PROTO_CT, { chunked: true });
+    const chunked = await postRaw(`${server().otlpUrl}/v1/traces`, parts, PROTO_CT, { chunked: true });
     expect(chunked.status).toBe(413);
   });
 
@@ -99,7 +93,7 @@ describe("hostile input to POST /v1/traces", () => {
     const bomb = Buffer.concat(Array.from({ length: 32 }, () => member));
     expect(bomb.length).toBeLessThan(32 * 1024 * 1024);
     const before = process.memoryUsage().rss;
-    const res = await postRaw(`${server.otlpUrl}/v1/traces`, bomb, { ...PROTO_CT, "content-encoding": "gzip" });
+    const res = await postRaw(`${server().otlpUrl}/v1/traces`, bomb, { ...PROTO_CT, "content-encoding": "gzip" });
     const grown = process.memoryUsage().rss - before;
     expect(res.status).toBe(413);
     expect(grown).toBeLessThan(400 * 1024 * 1024);
@@ -112,12 +106,12 @@ describe("hostile input to POST /v1/traces", () => {
       { ...jsonSpan(traceId, "bad"), traceId: "abcdef" },
       jsonSpan(traceId, "good-2"),
     ]);
-    const res = await postRaw(`${server.otlpUrl}/v1/traces`, body, JSON_CT);
+    const res = await postRaw(`${server().otlpUrl}/v1/traces`, body, JSON_CT);
     expect(res.status).toBe(200);
     const answer = JSON.parse(res.body.toString());
     expect(answer.partialSuccess.rejectedSpans).toBe("1");
     expect(answer.partialSuccess.errorMessage).toMatch(/trace id/);
-    const trace = await getJson(`${server.queryUrl}/api/v1/traces/${traceId}`);
+    const trace = await getJson(`${server().queryUrl}/api/v1/traces/${traceId}`);
     expect(trace.status).toBe(200);
     expect(trace.body.spans.map((s: any) => s.name).sort()).toEqual(["good-1", "good-2"]);
   });
@@ -134,9 +128,9 @@ describe("hostile input to POST /v1/traces", () => {
         "gen_ai.usage.output_tokens": 10,
       }),
     ]);
-    const res = await postRaw(`${server.otlpUrl}/v1/traces`, body, JSON_CT);
+    const res = await postRaw(`${server().otlpUrl}/v1/traces`, body, JSON_CT);
     expect(res.status).toBe(200);
-    const trace = await getJson(`${server.queryUrl}/api/v1/traces/${traceId}`);
+    const trace = await getJson(`${server().queryUrl}/api/v1/traces/${traceId}`);
     const span = trace.body.spans[0];
     expect(span.genAi.priced).toBe(false);
     expect(span.genAi.costUsd).toBeNull();
@@ -145,11 +139,11 @@ describe("hostile input to POST /v1/traces", () => {
   });
 
   it("keeps serving after all of the above", async () => {
-    const health = await fetch(`${server.otlpUrl}/healthz`);
+    const health = await fetch(`${server().otlpUrl}/healthz`);
     expect(health.status).toBe(200);
     const traceId = hex(16);
-    const res = await postRaw(`${server.otlpUrl}/v1/traces`, jsonBody([jsonSpan(traceId, "after")]), JSON_CT);
+    const res = await postRaw(`${server().otlpUrl}/v1/traces`, jsonBody([jsonSpan(traceId, "after")]), JSON_CT);
     expect(res.status).toBe(200);
-    expect((await getJson(`${server.queryUrl}/api/v1/traces/${traceId}`)).body.spans).toHaveLength(1);
+    expect((await getJson(`${server().queryUrl}/api/v1/traces/${traceId}`)).body.spans).toHaveLength(1);
   });
 });

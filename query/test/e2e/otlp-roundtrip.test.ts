@@ -1,15 +1,9 @@
 import { calcPrice } from "@pydantic/genai-prices";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { type Encoding, emitAgentRun, type LlmCall, otelProvider } from "../helpers/otel.ts";
-import { getJson, startTestServer, type TestServer } from "../helpers/server.ts";
+import { getJson, useTestServer } from "../helpers/server.ts";
 
-let server: TestServer;
-beforeAll(async () => {
-  server = await startTestServer();
-}, 60_000);
-afterAll(async () => {
-  await server?.stop();
-});
+const server = useTestServer();
 
 function expectedCost(c: LlmCall): number {
   const r = calcPrice(
@@ -41,7 +35,7 @@ const CALLS: LlmCall[] = [
 
 describe.each<Encoding>(["json", "proto"])("official OTLP/HTTP %s exporter → collector → query API", (encoding) => {
   it("stores every span with exact tokens and the calcPrice cost, and counts the agent total once", async () => {
-    const provider = otelProvider(encoding, server.otlpUrl, {
+    const provider = otelProvider(encoding, server().otlpUrl, {
       "service.name": `support-bot-${encoding}`,
       "cognive.team": "cx",
       "deployment.environment.name": "prod",
@@ -50,7 +44,7 @@ describe.each<Encoding>(["json", "proto"])("official OTLP/HTTP %s exporter → c
     await provider.forceFlush();
     await provider.shutdown();
 
-    const { status, body } = await getJson(`${server.queryUrl}/api/v1/traces/${traceId}`);
+    const { status, body } = await getJson(`${server().queryUrl}/api/v1/traces/${traceId}`);
     expect(status).toBe(200);
     expect(body.traceId).toBe(traceId);
     expect(body.spans).toHaveLength(CALLS.length + 2);
@@ -94,7 +88,7 @@ describe.each<Encoding>(["json", "proto"])("official OTLP/HTTP %s exporter → c
 
 describe("reading back through the list and cost APIs", () => {
   it("lists the traces newest first and groups costs by model, agent and team", async () => {
-    const provider = otelProvider("proto", server.otlpUrl, {
+    const provider = otelProvider("proto", server().otlpUrl, {
       "service.name": "billing-bot",
       "cognive.team": "finance",
     });
@@ -103,11 +97,11 @@ describe("reading back through the list and cost APIs", () => {
     await provider.forceFlush();
     await provider.shutdown();
 
-    const list = await getJson(`${server.queryUrl}/api/v1/traces?agent=invoice-agent`);
+    const list = await getJson(`${server().queryUrl}/api/v1/traces?agent=invoice-agent`);
     expect(list.status).toBe(200);
     expect(list.body.traces.map((t: any) => t.traceId)).toEqual([traceId]);
 
-    const byTeam = await getJson(`${server.queryUrl}/api/v1/costs?groupBy=team`);
+    const byTeam = await getJson(`${server().queryUrl}/api/v1/costs?groupBy=team`);
     expect(byTeam.status).toBe(200);
     const finance = byTeam.body.series.find((s: any) => s.key === "finance");
     expect(finance.calls).toBe(1);

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadEnvConfig, silentLogger } from "@cognive/collector";
+import { afterAll, beforeAll } from "vitest";
 import { type Running, startCognive } from "../../src/server.ts";
 
 export interface TestServer {
@@ -39,4 +40,19 @@ export async function getJson(url: string): Promise<{ status: number; body: any 
   const res = await fetch(url);
   const text = await res.text();
   return { status: res.status, body: text ? JSON.parse(text) : null };
+}
+
+/** Starts one test server for the enclosing suite and stops it afterwards; call the getter in tests. */
+export function useTestServer(env: Record<string, string> = {}): () => TestServer {
+  let server: TestServer | undefined;
+  beforeAll(async () => {
+    server = await startTestServer(env);
+  }, 60_000);
+  afterAll(async () => {
+    await server?.stop();
+  });
+  return () => {
+    if (!server) throw new Error("the test server did not start");
+    return server;
+  };
 }

@@ -208,15 +208,7 @@ function fastPrice(f: FastModel, input: number, output: number, cacheRead: numbe
   const total = o + n + s;
   const cacheReadUsd = term(f.cacheRead, cacheRead, basis, 1e6);
   const cacheWriteUsd = term(f.cacheWrite, cacheWrite, basis, 1e6);
-  balance(total, n, cacheReadUsd, cacheWriteUsd);
-  return {
-    inputUsd: PARTS[0],
-    outputUsd: PARTS[1],
-    cacheReadUsd: PARTS[2],
-    cacheWriteUsd: PARTS[3],
-    totalUsd: total,
-    source: "genai-prices",
-  };
+  return balancedCost(total, n, cacheReadUsd, cacheWriteUsd);
 }
 
 /** Price through `calcPrice` itself; parts split with the library's own per-unit terms. */
@@ -251,15 +243,7 @@ function slowPrice(
   const cacheWriteUsd = term(asPrice(mp.cache_write_mtok), cacheWrite, basis, 1e6);
   const outputUsd = result.output_price;
   const totalUsd = result.total_price;
-  balance(totalUsd, outputUsd, cacheReadUsd, cacheWriteUsd);
-  return {
-    inputUsd: PARTS[0],
-    outputUsd: PARTS[1],
-    cacheReadUsd: PARTS[2],
-    cacheWriteUsd: PARTS[3],
-    totalUsd,
-    source: "genai-prices",
-  };
+  return balancedCost(totalUsd, outputUsd, cacheReadUsd, cacheWriteUsd);
 }
 
 function priceResolved(
@@ -394,6 +378,19 @@ function solveAdd(target: number, addend: number): number[] {
 
 /** Parts [input, output, cacheRead, cacheWrite] written by `balance`. */
 const PARTS = new Float64Array(4);
+
+/** A library-priced cost whose parts add up to `total` exactly (see `balance`). */
+function balancedCost(total: number, output: number, cacheRead: number, cacheWrite: number): Cost {
+  balance(total, output, cacheRead, cacheWrite);
+  return {
+    inputUsd: PARTS[0],
+    outputUsd: PARTS[1],
+    cacheReadUsd: PARTS[2],
+    cacheWriteUsd: PARTS[3],
+    totalUsd: total,
+    source: "genai-prices",
+  };
+}
 
 /**
  * Fill PARTS so that `input + output + cacheRead + cacheWrite === total` holds exactly when evaluated

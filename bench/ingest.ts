@@ -9,12 +9,11 @@ import { Agent, request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { createClient } from "@clickhouse/client";
+import { createStorage } from "@cognive/collector";
 import { context, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
 import { ProtobufTraceSerializer } from "@opentelemetry/otlp-transformer";
 import { resourceFromAttributes } from "@opentelemetry/resources";
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
-import { createChdbConnection } from "chdb/connection";
 import { freePort, machine, peakRssMiB, percentile, ROOT, serverPids, spawnCognive, stopProcess } from "./lib.ts";
 
 const { values: args } = parseArgs({
@@ -240,10 +239,13 @@ async function main() {
   await stopProcess(child);
 
   // Re-open the data directory in this process and count what is really stored.
-  const client = createClient({ connection: createChdbConnection({ path: dataDir }) });
-  const rs = await client.query({ query: "SELECT count() AS n FROM cognive.otel_traces", format: "JSONEachRow" });
+  const storage = createStorage({ dataDir, database: "cognive" });
+  const rs = await storage.client.query({
+    query: "SELECT count() AS n FROM cognive.otel_traces",
+    format: "JSONEachRow",
+  });
   const stored = Number(((await rs.json()) as { n: string }[])[0].n);
-  await client.close();
+  await storage.close();
   rmSync(dataDir, { recursive: true, force: true });
 
   latencies.sort((a, b) => a - b);

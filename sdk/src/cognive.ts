@@ -109,7 +109,12 @@ const SDK_NAME = "@cognive/sdk";
 const SDK_VERSION = "0.1.0";
 
 function isThenable(v: unknown): v is PromiseLike<unknown> {
-  return v !== null && (typeof v === "object" || typeof v === "function") && typeof (v as any).then === "function";
+  try {
+    return v !== null && (typeof v === "object" || typeof v === "function") && typeof (v as any).then === "function";
+  } catch {
+    // a hostile value (throwing getter or Proxy trap) is returned to the agent as is
+    return false;
+  }
 }
 
 function isAsyncIterable(v: unknown): v is AsyncIterable<unknown> {
@@ -206,6 +211,8 @@ function passthrough<T>(fn: () => T): any {
   const r = fn();
   return isThenable(r) ? Promise.resolve(r) : r;
 }
+
+export { passthrough };
 
 /**
  * Returns an object that yields every chunk of `stream` unchanged while accumulating facts, and ends

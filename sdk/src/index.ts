@@ -8,6 +8,7 @@ import {
   type CogniveOptions,
   createCognive,
   type LlmCallOptions,
+  passthrough,
   type Stats,
   type ToolCallOptions,
   type Wrapped,
@@ -20,13 +21,6 @@ export type { LlmFacts } from "./extract.ts";
 export { factsFromResponse, StreamAccumulator } from "./extract.ts";
 
 let current: Cognive | undefined;
-
-function passthrough<T>(fn: () => T): any {
-  const r = fn() as any;
-  return r !== null && (typeof r === "object" || typeof r === "function") && typeof r.then === "function"
-    ? Promise.resolve(r)
-    : r;
-}
 
 /** Sets up the default instance used by the module functions. A previous one is shut down. */
 export function init(opts: CogniveOptions = {}): Cognive {

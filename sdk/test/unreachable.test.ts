@@ -1,0 +1,71 @@
+import { createServer } from "node:net";
+import { describe, expect, it } from "vitest";
+import { createCognive } from "../src/index.ts";
+import { chatCompletion } from "./fixtures.ts";
+
+/** A loopback port nothing listens on: grabbed free, then closed. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as { port: number }).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+const tick = () => new Promise((resolve) => setImmediate(resolve));
+
+describe("collector unreachable", () => {
+  it("calls return promptly, the queue stays bounded, drops are counted, shutdown is bounded", async () => {
+    const port = await closedPort();
+    const maxQueueSize = 1000;
+    const cognive = createCognive({
+      serviceName: "offline",
+      endpoint: `http://127.0.0.1:${port}`,
+      maxQueueSize,
+      maxExportBatchSize: 200,
+      scheduledDelayMillis: 10,
+      exportTimeoutMillis: 300,
+      shutdownTimeoutMillis: 2000,
+    });
+    const total = 50_000; // spans: every run makes an invoke_agent, a chat and an execute_tool span
+    let slowest = 0;
+    let runs = 0;
+    for (let spans = 0; spans < total; spans += 3) {
+      const t0 = performance.now();
+      const v = await cognive.agentRun("offline-agent", async () => {
+        const r = await cognive.llmCall({ provider: "openai", model: "gpt-4o" }, async () => chatCompletion);
+        return cognive.toolCall("t", () => r.id);
+      });
+      const dt = performance.now() - t0;
+      expect(v).toBe("chatcmpl-abc123");
+      if (dt > slowest) slowest = dt;
+      runs++;
+      // let the exporter run (and fail) between runs now and then, as a real agent's I/O would
+      if (runs % 500 === 0) await tick();
+      expect(cognive.stats().queuedSpans).toBeLessThanOrEqual(maxQueueSize);
+    }
+    expect(slowest).toBeLessThan(50);
+
+    // give the failing exports time to be reported
+    const deadline = Date.now() + 5000;
+    while (cognive.stats().failedExports === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+
+    const s = cognive.stats();
+    expect(s.droppedSpans).toBeGreaterThan(0);
+    expect(s.maxQueuedSpans).toBeLessThanOrEqual(maxQueueSize);
+    expect(s.maxQueuedSpans).toBeGreaterThan(0);
+    expect(s.failedExports).toBeGreaterThan(0);
+    expect(s.exportedSpans).toBe(0);
+    // every span was either dropped, handed to the exporter, or is still queued
+    expect(s.droppedSpans + s.queuedSpans).toBeLessThanOrEqual(runs * 3);
+
+    // a run during the outage still completes promptly
+    const t0 = performance.now();
+    expect(await cognive.agentRun("again", async () => 1)).toBe(1);
+    expect(performance.now() - t0).toBeLessThan(50);
+
+    const t1 = performance.now();
+    await cognive.shutdown();
+    expect(performance.now() - t1).toBeLessThan(3000);
+  }, 60_000);
+});

@@ -1,0 +1,144 @@
+/**
+ * `npm run demo`: a simulated multi-team agent workload sent through @cognive/sdk to a running
+ * Cognive — three agents in two teams, five models of two providers (with prompt caching), tool
+ * calls, a failing tool, rate-limited calls that are retried, and one run that overspends.
+ * Start Cognive first (`npm start`), then run this in another terminal.
+ *   COGNIVE_OTLP_URL (default http://127.0.0.1:4318), COGNIVE_API_URL (default http://127.0.0.1:3300),
+ *   DEMO_RUNS (default 60)
+ */
+import { createCognive } from "@cognive/sdk";
+import { trace } from "@opentelemetry/api";
+import { type AgentProfile, anthropicResponse, openaiResponse, PROFILES, pick, sleep } from "./workload.ts";
+
+const OTLP = process.env.COGNIVE_OTLP_URL ?? "http://127.0.0.1:4318";
+const API = process.env.COGNIVE_API_URL ?? "http://127.0.0.1:3300";
+const RUNS = Number(process.env.DEMO_RUNS ?? 60);
+
+class RateLimitError extends Error {
+  override name = "RateLimitError";
+  status = 429;
+}
+
+type Client = ReturnType<typeof createCognive>;
+
+/** One agent run: plan with a model, call tools, answer; some calls are rate limited and retried. */
+async function run(client: Client, profile: AgentProfile, n: number, overspend: boolean): Promise<string> {
+  let traceId = "";
+  await client
+    .agentRun(profile.agent, async () => {
+      traceId = currentTraceId();
+      const steps = overspend ? 12 : 2 + (n % 3);
+      for (let step = 0; step < steps; step++) {
+        const model = overspend ? profile.expensiveModel : pick(profile.models, n + step);
+        for (let attempt = 0; ; attempt++) {
+          try {
+            await client.llmCall({ provider: model.provider, model: model.id }, async () => {
+              await sleep(2 + ((n * 7 + step) % 9));
+              if (attempt === 0 && (n + step) % 11 === 5) throw new RateLimitError("429 Too Many Requests");
+              const input = overspend ? 180_000 : 800 + ((n * 131 + step * 57) % 4000);
+              const output = overspend ? 8_000 : 60 + ((n * 17 + step) % 400);
+              const cached = step > 0 ? Math.floor(input * 0.6) : 0;
+              return model.provider === "anthropic"
+                ? anthropicResponse(
+                    model.id,
+                    input,
+                    output,
+                    cached,
+                    step === 0 ? Math.min(1024, Math.floor(input / 2)) : 0,
+                  )
+                : openaiResponse(model.id, input, output, cached);
+            });
+            break;
+          } catch (err) {
+            if (!(err instanceof RateLimitError) || attempt >= 2) throw err;
+            await sleep(5);
+          }
+        }
+        const tool = pick(profile.tools, n + step);
+        await client
+          .toolCall(
+            tool,
+            async () => {
+              await sleep(1 + (step % 4));
+              if ((n + step) % 13 === 7) throw new Error(`${tool}: upstream timed out`);
+              return { ok: true };
+            },
+            { callId: `call_${n}_${step}` },
+          )
+          .catch(() => undefined); // the agent carries on without the tool
+      }
+    })
+    .catch(() => undefined);
+  return traceId;
+}
+
+/** The SDK runs fn inside the invoke_agent span's context. */
+function currentTraceId(): string {
+  return trace.getActiveSpan()?.spanContext().traceId ?? "";
+}
+
+function bar(done: number, total: number): string {
+  const width = 30;
+  const filled = Math.round((done / total) * width);
+  return `[${"#".repeat(filled)}${".".repeat(width - filled)}] ${done}/${total} runs`;
+}
+
+async function main(): Promise<number> {
+  try {
+    const ready = await fetch(`${OTLP}/readyz`);
+    if (!ready.ok) throw new Error(`readyz answered ${ready.status}`);
+  } catch (err) {
+    process.stderr.write(
+      `Cognive is not reachable at ${OTLP} (${(err as Error).message}).\nStart it first: npm start\n`,
+    );
+    return 1;
+  }
+  const clients = new Map(
+    PROFILES.map((p) => [
+      p.agent,
+      createCognive({ serviceName: p.service, agent: p.agent, team: p.team, environment: "demo", endpoint: OTLP }),
+    ]),
+  );
+  const started = Date.now();
+  const traceIds: string[] = [];
+  const tty = process.stdout.isTTY;
+  for (let n = 0; n < RUNS; n++) {
+    const profile = PROFILES[n % PROFILES.length];
+    const overspend = n === Math.floor(RUNS / 2);
+    const id = await run(clients.get(profile.agent) as Client, profile, n, overspend);
+    if (id) traceIds.push(id);
+    if (tty) process.stdout.write(`\r${bar(n + 1, RUNS)}`);
+    else if ((n + 1) % 10 === 0 || n + 1 === RUNS) process.stdout.write(`${bar(n + 1, RUNS)}\n`);
+  }
+  if (tty) process.stdout.write("\n");
+  await Promise.all([...clients.values()].map((c) => c.shutdown()));
+
+  const byAgent = (await (await fetch(`${API}/api/v1/costs?groupBy=agent`)).json()) as {
+    totalUsd: number;
+    series: { key: string | null; totalUsd: number; calls: number }[];
+  };
+  process.stdout.write(
+    `\nSent ${RUNS} agent runs in ${((Date.now() - started) / 1000).toFixed(1)} s.\n\nSpend by agent (last 24 h):\n`,
+  );
+  for (const s of byAgent.series) {
+    process.stdout.write(
+      `  ${String(s.key ?? "(none)").padEnd(16)} $${s.totalUsd.toFixed(4).padStart(10)}  ${s.calls} LLM calls\n`,
+    );
+  }
+  process.stdout.write(
+    `\nWhere to look:\n  a trace:         ${API}/api/v1/traces/${traceIds[0] ?? "<id>"}\n` +
+      `  the overspender: ${API}/api/v1/traces/${traceIds[Math.floor(RUNS / 2)] ?? "<id>"}\n` +
+      `  recent traces:   ${API}/api/v1/traces\n` +
+      `  cost by team:    ${API}/api/v1/costs?groupBy=team\n` +
+      `  cost by model:   ${API}/api/v1/costs?groupBy=model\n`,
+  );
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err) => {
+    process.stderr.write(`demo failed: ${(err as Error).stack ?? err}\n`);
+    process.exit(1);
+  },
+);

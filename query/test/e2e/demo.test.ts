@@ -1,0 +1,57 @@
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { freePort, spawnCognive, stopProcess } from "../helpers/process.ts";
+import { getJson } from "../helpers/server.ts";
+
+const ROOT = new URL("../../..", import.meta.url).pathname;
+
+describe("npm run demo", () => {
+  const dataDir = mkdtempSync(join(tmpdir(), "cognive-demo-"));
+  afterAll(() => rmSync(dataDir, { recursive: true, force: true, maxRetries: 5 }));
+
+  it("fills a fresh Cognive with three agents in two teams within a minute", async () => {
+    const env = {
+      COGNIVE_DATA_DIR: dataDir,
+      COGNIVE_OTLP_PORT: String(await freePort()),
+      COGNIVE_PORT: String(await freePort()),
+    };
+    const server = await spawnCognive(env);
+    try {
+      const started = Date.now();
+      const demo = spawnSync(process.execPath, ["--import", "tsx", join(ROOT, "demo/run.ts")], {
+        cwd: ROOT,
+        env: {
+          ...process.env,
+          COGNIVE_OTLP_URL: `http://127.0.0.1:${env.COGNIVE_OTLP_PORT}`,
+          COGNIVE_API_URL: `http://127.0.0.1:${env.COGNIVE_PORT}`,
+        },
+        encoding: "utf8",
+        timeout: 90_000,
+      });
+      expect(demo.stderr).toBe("");
+      expect(demo.status).toBe(0);
+      expect(Date.now() - started).toBeLessThan(60_000);
+      expect(demo.stdout).toMatch(/Where to look/);
+      const api = `http://127.0.0.1:${env.COGNIVE_PORT}/api/v1`;
+      const agents = await getJson(`${api}/costs?groupBy=agent`);
+      expect(agents.body.series.map((s: any) => s.key).sort()).toEqual([
+        "invoice-agent",
+        "refund-agent",
+        "triage-agent",
+      ]);
+      const teams = await getJson(`${api}/costs?groupBy=team`);
+      expect(teams.body.series.map((s: any) => s.key).sort()).toEqual(["cx", "finance"]);
+      const models = await getJson(`${api}/costs?groupBy=model`);
+      expect(models.body.series.length).toBeGreaterThanOrEqual(4);
+      const providers = await getJson(`${api}/costs?groupBy=provider`);
+      expect(providers.body.series.map((s: any) => s.key).sort()).toEqual(["anthropic", "openai"]);
+      const errors = await getJson(`${api}/traces?status=error&limit=5`);
+      expect(errors.body.traces.length).toBeGreaterThan(0);
+    } finally {
+      await stopProcess(server);
+    }
+  }, 120_000);
+});

@@ -21,11 +21,14 @@ export type { LlmFacts } from "./extract.ts";
 export { factsFromResponse, StreamAccumulator } from "./extract.ts";
 
 let current: Cognive | undefined;
+/** The instance `stats()` reports on: the current one, else the last one shut down. */
+let last: Cognive | undefined;
 
 /** Sets up the default instance used by the module functions. A previous one is shut down. */
 export function init(opts: CogniveOptions = {}): Cognive {
   const previous = current;
   current = createCognive(opts);
+  last = current;
   if (previous) void previous.shutdown();
   return current;
 }
@@ -57,9 +60,9 @@ export function shutdown(): Promise<void> {
   return c ? c.shutdown() : Promise.resolve();
 }
 
-/** Counters of the default instance (zeros before `init`). */
+/** Counters of the default instance, or of the last one shut down (zeros before `init`). */
 export function stats(): Stats {
-  return current
-    ? current.stats()
+  return last
+    ? last.stats()
     : { droppedSpans: 0, exportedSpans: 0, failedExports: 0, failedSpans: 0, queuedSpans: 0, maxQueuedSpans: 0 };
 }

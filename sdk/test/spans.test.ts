@@ -191,7 +191,7 @@ describe("module API and export", () => {
   it("before init, the functions just run fn", async () => {
     expect(sdk.toolCall("x", () => 1)).toBe(1);
     expect(await sdk.agentRun("x", async () => 2)).toBe(2);
-    expect(sdk.stats().exportedSpans).toBe(0);
+    expect(await sdk.llmCall({ provider: "openai", model: "m" }, () => Promise.resolve(3))).toBe(3);
   });
 
   it("init exports OTLP/HTTP to <endpoint>/v1/traces with the bearer key and resource attributes", async () => {
@@ -236,6 +236,9 @@ describe("module API and export", () => {
       });
       const names = body.resourceSpans[0].scopeSpans[0].spans.map((s: any) => s.name).sort();
       expect(names).toEqual(["execute_tool lookup", "invoke_agent support-bot"]);
+      await sdk.shutdown();
+      expect(sdk.stats().exportedSpans).toBe(2); // still readable after shutdown
+      expect(sdk.toolCall("after", () => 3)).toBe(3);
     } finally {
       server.close();
     }

@@ -12,12 +12,11 @@
  *   full and most spans take the (cheaper) drop path; the exported/dropped columns show this.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { type Cognive, createCognive, type Stats } from "@cognive/sdk";
 import { startTestServer } from "../query/test/helpers/server.ts";
-import { machine, ROOT } from "./lib.ts";
+import { freePort, machine, ROOT } from "./lib.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -83,14 +82,6 @@ async function measure(c: Cognive, op: Op, calls: number, paced: boolean): Promi
   return { busyNs, wallNs: process.hrtime.bigint() - wall0 };
 }
 
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
 async function runMode(collector: "live" | "dead", endpoint: string): Promise<Row[]> {
   const rows: Row[] = [];
   for (const op of OPS) {
@@ -128,7 +119,7 @@ async function main() {
   let rows: Row[];
   try {
     rows = await runMode("live", server.otlpUrl);
-    rows.push(...(await runMode("dead", `http://127.0.0.1:${await closedPort()}`)));
+    rows.push(...(await runMode("dead", `http://127.0.0.1:${await freePort()}`)));
   } finally {
     await server.stop();
   }

@@ -6,6 +6,7 @@ export * from "./otlp/decode-proto.ts";
 export * from "./otlp/model.ts";
 export * from "./policy.ts";
 export * from "./server.ts";
+export * from "./storage/alerts.ts";
 export * from "./storage/client.ts";
 export * from "./storage/migrate.ts";
 export * from "./storage/schema.ts";

@@ -14,6 +14,8 @@ export const SPAN_TABLE = "otel_traces";
 export const TRACE_TS_TABLE = "otel_traces_trace_id_ts";
 export const TRACE_SUMMARY_TABLE = "trace_summary";
 export const LLM_ROLLUP_TABLE = "llm_rollup_1m";
+export const ALERTS_TABLE = "alerts";
+export const ALERT_DELIVERIES_TABLE = "alert_deliveries";
 
 export const migrations: Migration[] = [
   {
@@ -189,6 +191,41 @@ export const migrations: Migration[] = [
        FROM {db}.${SPAN_TABLE}
        WHERE GenAiUsageRole = 'model_call'
        GROUP BY Minute, TeamName, AgentName, Model, Provider, Environment, ServiceName`,
+    ],
+  },
+  {
+    version: 2,
+    name: "alerts and their deliveries",
+    statements: [
+      // Every collector that sees the same event computes the same alert id: replacing by id keeps one.
+      `CREATE TABLE IF NOT EXISTS {db}.${ALERTS_TABLE} (
+        Id String,
+        Kind LowCardinality(String),
+        Time DateTime64(3, 'UTC'),
+        Agent LowCardinality(String),
+        Team LowCardinality(String),
+        TraceId String,
+        Model LowCardinality(String),
+        Tool LowCardinality(String),
+        ScopeType LowCardinality(String),
+        ScopeName LowCardinality(String),
+        Window LowCardinality(String),
+        Threshold Float64,
+        SpendUsd Float64,
+        LimitUsd Float64
+      ) ENGINE = ReplacingMergeTree
+      PARTITION BY toYYYYMM(Time)
+      ORDER BY Id`,
+      `CREATE TABLE IF NOT EXISTS {db}.${ALERT_DELIVERIES_TABLE} (
+        AlertId String,
+        Sink LowCardinality(String),
+        Status LowCardinality(String),
+        Attempts UInt16,
+        LastError String,
+        Time DateTime64(3, 'UTC') DEFAULT now64(3)
+      ) ENGINE = MergeTree
+      PARTITION BY toYYYYMM(Time)
+      ORDER BY (AlertId, Time)`,
     ],
   },
 ];

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { costsQuery, traceListQuery } from "./schemas.ts";
+import { alertsQuery, costsQuery, traceListQuery } from "./schemas.ts";
 
 type JsonSchema = Record<string, unknown>;
 
@@ -208,6 +208,45 @@ export function openApiDocument(): JsonSchema {
                         description: "[bucket start in Unix seconds, cost in USD], only buckets with calls",
                         items: { type: "array", prefixItems: [int, numType], minItems: 2, maxItems: 2 },
                       },
+                    },
+                  },
+                },
+              },
+            }),
+            ...errors(400, 500),
+          },
+        },
+      },
+      "/alerts": {
+        get: {
+          operationId: "listAlerts",
+          summary: "Budget-threshold and policy alerts, newest first, one per alert id",
+          parameters: queryParameters(alertsQuery),
+          responses: {
+            "200": ok({
+              type: "object",
+              required: ["alerts"],
+              properties: {
+                alerts: {
+                  type: "array",
+                  items: {
+                    type: "object",
+                    properties: {
+                      id: str,
+                      kind: str,
+                      time: { type: "string", format: "date-time" },
+                      agent: str,
+                      team: str,
+                      traceId: nullableStr,
+                      model: nullableStr,
+                      tool: nullableStr,
+                      scope: {
+                        type: ["object", "null"],
+                        properties: { type: str, name: str, window: str },
+                      },
+                      threshold: { type: ["number", "null"] },
+                      spendUsd: { type: ["number", "null"] },
+                      limitUsd: { type: ["number", "null"] },
                     },
                   },
                 },

@@ -1,11 +1,12 @@
 import type { Logger, Storage } from "@cognive/collector";
 import { Hono } from "hono";
+import { listAlerts } from "./alerts.ts";
 import { costReport, defaultStep } from "./costs.ts";
 import { decodeCursor } from "./cursor.ts";
 import { badRequest, notFound } from "./errors.ts";
 import { openApiDocument } from "./openapi.ts";
 import { parseQuery, resolveRange } from "./params.ts";
-import { costsQuery, emptyQuery, traceIdParam, traceListQuery } from "./schemas.ts";
+import { alertsQuery, costsQuery, emptyQuery, traceIdParam, traceListQuery } from "./schemas.ts";
 import { scopeOf } from "./scope.ts";
 import { getTrace } from "./trace-detail.ts";
 import { listTraces } from "./trace-list.ts";
@@ -62,6 +63,14 @@ export function apiRoutes({ storage }: ApiDeps): Hono {
       throw badRequest(`query parameter 'step' is too small for the range: at most ${MAX_COST_BUCKETS} buckets`);
     }
     return c.json(await costReport(storage, scopeOf(c), { ...range, step, groupBy: q.groupBy ?? "model" }));
+  });
+
+  api.get("/alerts", async (c) => {
+    const q = parseQuery(c, alertsQuery);
+    const range = resolveRange(q);
+    return c.json(
+      await listAlerts(storage, scopeOf(c), { ...range, kind: q.kind, agent: q.agent, limit: q.limit ?? 100 }),
+    );
   });
 
   return api;

@@ -29,6 +29,17 @@ export const costsQuery = z.strictObject({
     .optional(),
 });
 
+/** Query parameters of `GET /api/v1/alerts`. */
+export const alertsQuery = z.strictObject({
+  ...timeRangeShape,
+  kind: z
+    .enum(["budget.threshold", "policy.model_not_allowed", "policy.tool_not_approved"])
+    .describe("only alerts of this kind")
+    .optional(),
+  agent: textParam("only alerts about this agent").optional(),
+  limit: intParam(1, 1000, "alerts to return, default 100").optional(),
+});
+
 /** A trace id: 32 hex digits, either case. */
 export const traceIdParam = z
   .string()

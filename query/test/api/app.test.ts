@@ -89,7 +89,13 @@ describe("query app", () => {
     expect(res.status).toBe(200);
     const doc = JSON.parse(await res.text());
     expect(doc.openapi).toBe("3.1.0");
-    expect(Object.keys(doc.paths).sort()).toEqual(["/costs", "/openapi.json", "/traces", "/traces/{traceId}"]);
+    expect(Object.keys(doc.paths).sort()).toEqual([
+      "/alerts",
+      "/costs",
+      "/openapi.json",
+      "/traces",
+      "/traces/{traceId}",
+    ]);
     const names = (p: string) => doc.paths[p].get.parameters.map((x: any) => x.name).sort();
     expect(names("/traces")).toEqual(
       [

@@ -1,0 +1,70 @@
+import type { Storage } from "./client.ts";
+import { ALERT_DELIVERIES_TABLE, ALERTS_TABLE } from "./schema.ts";
+
+/** An alert as stored: the fields every alert kind shares, optional ones empty or zero. */
+export interface StoredAlert {
+  id: string;
+  kind: string;
+  time: string;
+  agent: string;
+  team: string;
+  traceId?: string;
+  model?: string;
+  tool?: string;
+  scope?: { type: "agent" | "team"; name: string; window: "run" | "day" | "month" };
+  threshold?: number;
+  spendUsd?: number;
+  limitUsd?: number;
+}
+
+export interface DeliveryOutcome {
+  alertId: string;
+  sink: string;
+  status: "delivered" | "failed";
+  attempts: number;
+  lastError?: string;
+}
+
+/** ClickHouse DateTime64(3) text from an ISO time. */
+function chTime(iso: string): string {
+  return new Date(iso).toISOString().replace("T", " ").replace("Z", "");
+}
+
+/** Writes alerts and delivery outcomes; the same alert stored by several collectors collapses to one. */
+export class AlertStore {
+  constructor(private readonly storage: Storage) {}
+
+  async save(alerts: StoredAlert[]): Promise<void> {
+    if (alerts.length === 0) return;
+    await this.storage.client.insert({
+      table: `${this.storage.database}.${ALERTS_TABLE}`,
+      format: "JSONEachRow",
+      values: alerts.map((a) => ({
+        Id: a.id,
+        Kind: a.kind,
+        Time: chTime(a.time),
+        Agent: a.agent,
+        Team: a.team,
+        TraceId: a.traceId ?? "",
+        Model: a.model ?? "",
+        Tool: a.tool ?? "",
+        ScopeType: a.scope?.type ?? "",
+        ScopeName: a.scope?.name ?? "",
+        Window: a.scope?.window ?? "",
+        Threshold: a.threshold ?? 0,
+        SpendUsd: a.spendUsd ?? 0,
+        LimitUsd: a.limitUsd ?? 0,
+      })),
+    });
+  }
+
+  async saveOutcome(o: DeliveryOutcome): Promise<void> {
+    await this.storage.client.insert({
+      table: `${this.storage.database}.${ALERT_DELIVERIES_TABLE}`,
+      format: "JSONEachRow",
+      values: [
+        { AlertId: o.alertId, Sink: o.sink, Status: o.status, Attempts: o.attempts, LastError: o.lastError ?? "" },
+      ],
+    });
+  }
+}

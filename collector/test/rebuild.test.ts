@@ -1,0 +1,68 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { dayAndMonth, spendSoFar } from "../src/governance/rebuild.ts";
+import { createStorage, type Storage } from "../src/storage/client.ts";
+import { migrate } from "../src/storage/migrate.ts";
+
+let storage: Storage;
+const dir = mkdtempSync(join(tmpdir(), "cognive-rebuild-"));
+const NOW = new Date("2026-11-24T15:30:00Z");
+
+/** One priced model-call span, straight into the span table so the rollup view counts it. */
+function span(at: string, agent: string, team: string, cost: number) {
+  return {
+    Timestamp: at.replace("T", " ").replace("Z", ""),
+    TraceId: "0af7651916cd43dd8448eb211c80319c",
+    SpanId: Math.random().toString(16).slice(2, 18).padEnd(16, "0"),
+    SpanName: "chat gpt-4o",
+    ServiceName: "svc",
+    AgentName: agent,
+    TeamName: team,
+    GenAiUsageRole: "model_call",
+    Priced: 1,
+    CostUsd: cost,
+  };
+}
+
+beforeAll(async () => {
+  storage = createStorage({ dataDir: dir, database: "cognive" });
+  await migrate(storage);
+  await storage.client.insert({
+    table: "cognive.otel_traces",
+    format: "JSONEachRow",
+    values: [
+      span("2026-11-24T09:00:00Z", "refund-agent", "cx", 1.25),
+      span("2026-11-24T15:29:00Z", "refund-agent", "cx", 0.5),
+      span("2026-11-24T10:00:00Z", "triage-agent", "cx", 2),
+      span("2026-11-03T10:00:00Z", "refund-agent", "cx", 4), // this month, not today
+      span("2026-10-31T23:59:00Z", "refund-agent", "cx", 100), // last month
+      span("2026-11-24T16:00:00Z", "refund-agent", "cx", 7), // after "now"
+    ],
+  });
+});
+afterAll(async () => {
+  await storage.close();
+  rmSync(dir, { recursive: true, force: true, maxRetries: 5 });
+});
+
+describe("spend rebuilt from storage", () => {
+  it("gives today's and this month's spend per agent and per team", async () => {
+    const totals = await spendSoFar(storage, NOW);
+    const get = (type: string, name: string, window: string) =>
+      totals.find((t) => t.scope.type === type && t.scope.name === name && t.window === window);
+    expect(get("agent", "refund-agent", "day")).toMatchObject({ windowKey: "2026-11-24" });
+    expect(get("agent", "refund-agent", "day")?.usd).toBeCloseTo(1.75, 12);
+    expect(get("agent", "refund-agent", "month")).toMatchObject({ windowKey: "2026-11" });
+    expect(get("agent", "refund-agent", "month")?.usd).toBeCloseTo(5.75, 12);
+    expect(get("agent", "triage-agent", "day")?.usd).toBeCloseTo(2, 12);
+    expect(get("team", "cx", "day")?.usd).toBeCloseTo(3.75, 12);
+    expect(get("team", "cx", "month")?.usd).toBeCloseTo(7.75, 12);
+    expect(totals).toHaveLength(6);
+  });
+
+  it("names UTC days and months", () => {
+    expect(dayAndMonth(new Date("2026-01-01T00:30:00+02:00"))).toEqual({ day: "2025-12-31", month: "2025-12" });
+  });
+});

@@ -4,7 +4,7 @@ import type { CollectorMetrics } from "../metrics.ts";
 import type { DecodedTraces } from "../otlp/model.ts";
 import type { Storage } from "../storage/client.ts";
 import { SpanDeduper } from "./dedup.ts";
-import { type IngestIdentity, type NormalizedBatch, normalize } from "./normalize.ts";
+import { type GovernedSpan, type IngestIdentity, type NormalizedBatch, normalize } from "./normalize.ts";
 import { type Batch, GroupCommitWriter, type WriterConfig } from "./writer.ts";
 
 export interface IngestResult {
@@ -13,6 +13,9 @@ export interface IngestResult {
   duplicates: number;
   errorMessage: string;
 }
+
+/** Called with the governed spans of a request once they are durable (budgets, policies, alerts). */
+export type CommittedHook = (spans: GovernedSpan[]) => void;
 
 export interface IngestConfig {
   writer: WriterConfig;
@@ -27,12 +30,14 @@ export interface IngestConfig {
 export class IngestPipeline {
   readonly writer: GroupCommitWriter;
   private readonly dedup: SpanDeduper;
+  /** Set by governance; runs after the commit, off the request's answer. */
+  onCommitted: CommittedHook | null = null;
 
   constructor(
     storage: Storage,
     private readonly pricer: Pricer,
     private readonly metrics: CollectorMetrics,
-    log: Logger,
+    private readonly log: Logger,
     config: IngestConfig,
   ) {
     this.dedup = new SpanDeduper(config.dedupCapacity);
@@ -63,6 +68,7 @@ export class IngestPipeline {
     // Drop spans already written or in flight; wait for the batches that carry them instead.
     let chunk = "";
     const kept: NormalizedBatch["ids"] = [];
+    const keptRows = new Uint8Array(n.rows.length);
     const waitFor: Batch[] = [];
     const seen = new Set<string>();
     let duplicates = 0;
@@ -80,6 +86,7 @@ export class IngestPipeline {
       if (n.unpriced.has(i)) unpriced++;
       chunk += n.rows[i];
       kept.push(id);
+      keptRows[i] = 1;
     }
     if (kept.length > 0) {
       // Written to bytes at once: a rope of row pieces kept alive until the batch is written
@@ -89,8 +96,10 @@ export class IngestPipeline {
       waitFor.push(batch);
     }
     this.metrics.queuedRows.set(this.writer.queuedRows);
+    const governed = this.onCommitted === null ? [] : n.governed.filter((g) => keptRows[g.row] === 1);
     return this.settle(
       waitFor,
+      governed,
       {
         accepted: kept.length + duplicates,
         rejected: n.rejected,
@@ -101,8 +110,20 @@ export class IngestPipeline {
     );
   }
 
-  private async settle(waitFor: Batch[], result: IngestResult, unpriced: number): Promise<IngestResult> {
+  private async settle(
+    waitFor: Batch[],
+    governed: GovernedSpan[],
+    result: IngestResult,
+    unpriced: number,
+  ): Promise<IngestResult> {
     for (const b of waitFor) await b.done;
+    if (governed.length > 0 && this.onCommitted !== null) {
+      try {
+        this.onCommitted(governed);
+      } catch (err) {
+        this.log.error("governance hook failed", { err });
+      }
+    }
     this.metrics.spansAccepted.inc(result.accepted - result.duplicates);
     if (result.duplicates > 0) this.metrics.spansDuplicate.inc(result.duplicates);
     if (unpriced > 0) this.metrics.spansUnpriced.inc(unpriced);

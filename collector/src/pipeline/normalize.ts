@@ -20,6 +20,23 @@ export interface NormalizedBatch {
   errors: string[];
   /** Indexes into `rows` of LLM calls whose model has no known price. */
   unpriced: Set<number>;
+  /** What governance needs of the spans that can spend or call tools, with their row index. */
+  governed: GovernedSpan[];
+}
+
+/** The facts budgets and policies act on, for one model call or tool call. */
+export interface GovernedSpan {
+  row: number;
+  traceId: string;
+  spanId: string;
+  timeMs: number;
+  agent: string;
+  team: string;
+  modelCall: boolean;
+  costUsd: number;
+  requestModel: string | null;
+  responseModel: string | null;
+  tool: string | null;
 }
 
 const MAX_ERRORS = 5;
@@ -46,7 +63,7 @@ export function normalize(
   pricer: Pricer,
   nowNs: bigint,
 ): NormalizedBatch {
-  const out: NormalizedBatch = { rows: [], ids: [], rejected: 0, errors: [], unpriced: new Set() };
+  const out: NormalizedBatch = { rows: [], ids: [], rejected: 0, errors: [], unpriced: new Set(), governed: [] };
   const traceAgents = collectTraceAgents(req);
   for (const rs of req.resourceSpans) {
     const res = rs.resource;
@@ -86,6 +103,21 @@ export function normalize(
             ? "0\t0\t0\t0\t0\t0\n"
             : `1\t${tsvFloat(cost.inputUsd)}\t${tsvFloat(cost.outputUsd)}\t${tsvFloat(cost.cacheReadUsd)}\t` +
               `${tsvFloat(cost.cacheWriteUsd)}\t${tsvFloat(cost.totalUsd)}\n`);
+        if (facts.usageRole === "model_call" || facts.toolName !== null) {
+          out.governed.push({
+            row: out.rows.length,
+            traceId: s.traceId,
+            spanId: s.spanId,
+            timeMs: Number(startNs / 1_000_000n),
+            agent,
+            team,
+            modelCall: facts.usageRole === "model_call",
+            costUsd: cost?.totalUsd ?? 0,
+            requestModel: facts.requestModel,
+            responseModel: facts.responseModel,
+            tool: facts.toolName,
+          });
+        }
         out.rows.push(row);
         out.ids.push(s);
       }

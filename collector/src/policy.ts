@@ -4,8 +4,14 @@ import { parse } from "yaml";
 import { z } from "zod";
 import { ConfigError } from "./config.ts";
 
+/** Alert thresholds used when `alerts.thresholds` is absent: fractions of each budget. */
+export const DEFAULT_THRESHOLDS: readonly number[] = [0.5, 0.8, 1.0];
+
 const isoDate = z.string().refine((s) => !Number.isNaN(Date.parse(s)), "must be an ISO date");
 const perMtok = z.number().nonnegative();
+const name = z.string().min(1, "must not be empty");
+const usd = z.number().positive("must be a positive number").finite("must be a finite number");
+const httpUrl = z.url({ protocol: /^https?$/, message: "must be an http(s) URL" });
 
 const overrideSchema = z.strictObject({
   match: z
@@ -28,15 +34,160 @@ const overrideSchema = z.strictObject({
   effective_to: isoDate.optional(),
 });
 
-/** The policy file. Governance sections (teams, agents, alerts) are read by their own components. */
-export const policySchema = z.looseObject({
-  pricing: z.strictObject({ overrides: z.array(overrideSchema).default([]) }).optional(),
+const budgetsSchema = z.strictObject({
+  per_run_usd: usd.optional(),
+  daily_usd: usd.optional(),
+  monthly_usd: usd.optional(),
 });
+
+const teamSchema = z.strictObject({ budgets: budgetsSchema.optional() });
+
+const agentSchema = z.strictObject({
+  team: name.optional(),
+  allowed_models: z.array(name).optional(),
+  approved_tools: z.array(name).optional(),
+  budgets: budgetsSchema.optional(),
+});
+
+const sinkSchema = z.discriminatedUnion("type", [
+  z.strictObject({ type: z.literal("webhook"), url: httpUrl, secret: z.string().min(1).optional() }),
+  z.strictObject({ type: z.literal("slack"), url: httpUrl }),
+]);
+
+const thresholdsSchema = z
+  .array(z.number().gt(0, "must be greater than 0").lte(10, "must be at most 10"))
+  .refine((a) => a.every((v, i) => i === 0 || v > a[i - 1]), "must be sorted ascending without duplicates");
+
+/** The policy file as written (snake_case keys). Every object is strict: an unknown key is an error. */
+export const policySchema = z
+  .strictObject({
+    teams: z.record(name, teamSchema.nullable()).nullish(),
+    agents: z.record(name, agentSchema.nullable()).nullish(),
+    alerts: z
+      .strictObject({
+        thresholds: thresholdsSchema.optional(),
+        sinks: z.array(sinkSchema).nullish(),
+      })
+      .nullish(),
+    pricing: z.strictObject({ overrides: z.array(overrideSchema).nullish() }).nullish(),
+  })
+  .superRefine((doc, ctx) => {
+    const teams = doc.teams ?? {};
+    for (const [agent, spec] of Object.entries(doc.agents ?? {})) {
+      if (spec?.team !== undefined && !Object.hasOwn(teams, spec.team)) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["agents", agent, "team"],
+          message: `team ${JSON.stringify(spec.team)} is not declared under teams`,
+        });
+      }
+    }
+  });
+
+export type PolicyFile = z.infer<typeof policySchema>;
+
+/** Budget limits in USD; null = no limit in that window. */
+export interface Budgets {
+  perRunUsd: number | null;
+  dailyUsd: number | null;
+  monthlyUsd: number | null;
+}
+
+/** A compiled `allowed_models` glob. */
+export interface Glob {
+  pattern: string;
+  re: RegExp;
+}
+
+export interface TeamPolicy {
+  budgets: Budgets;
+}
+
+export interface AgentPolicy {
+  /** The declared team, or null. */
+  team: string | null;
+  /** null when `allowed_models` is not declared (every model allowed); [] allows none. */
+  allowedModels: Glob[] | null;
+  /** null when `approved_tools` is not declared (every tool approved); an empty set approves none. */
+  approvedTools: Set<string> | null;
+  budgets: Budgets;
+}
+
+export type Sink = { type: "webhook"; url: string; secret: string | null } | { type: "slack"; url: string };
 
 export interface Policy {
   priceOverrides: PriceOverride[];
+  teams: Map<string, TeamPolicy>;
+  agents: Map<string, AgentPolicy>;
+  alerts: { thresholds: number[]; sinks: Sink[] };
 }
 
+/**
+ * Compiles a glob (`*` = any run of characters, `?` = one character) to an anchored, case-sensitive
+ * RegExp; every other character is literal.
+ */
+export function compileGlob(pattern: string): RegExp {
+  let src = "";
+  for (const ch of pattern) {
+    if (ch === "*") src += ".*";
+    else if (ch === "?") src += ".";
+    else src += ch.replace(/[\\^$.*+?()[\]{}|/]/g, "\\$&");
+  }
+  return new RegExp(`^${src}$`, "su");
+}
+
+export function emptyPolicy(): Policy {
+  return {
+    priceOverrides: [],
+    teams: new Map(),
+    agents: new Map(),
+    alerts: { thresholds: [...DEFAULT_THRESHOLDS], sinks: [] },
+  };
+}
+
+function toBudgets(b: z.infer<typeof budgetsSchema> | undefined): Budgets {
+  return { perRunUsd: b?.per_run_usd ?? null, dailyUsd: b?.daily_usd ?? null, monthlyUsd: b?.monthly_usd ?? null };
+}
+
+function formatPath(path: readonly PropertyKey[]): string {
+  if (path.length === 0) return "(root)";
+  return path.map((p) => (p === "" ? '""' : String(p))).join(".");
+}
+
+function formatIssue(issue: z.core.$ZodIssue): string {
+  if (issue.code === "unrecognized_keys") {
+    return issue.keys.map((k) => `${formatPath([...issue.path, k])}: unknown key`).join("; ");
+  }
+  return `${formatPath(issue.path)}: ${issue.message}`;
+}
+
+/** Turns a validated policy document into the typed Policy. */
+export function buildPolicy(doc: PolicyFile): Policy {
+  const teams = new Map<string, TeamPolicy>();
+  for (const [team, spec] of Object.entries(doc.teams ?? {})) {
+    teams.set(team, { budgets: toBudgets(spec?.budgets) });
+  }
+  const agents = new Map<string, AgentPolicy>();
+  for (const [agent, spec] of Object.entries(doc.agents ?? {})) {
+    agents.set(agent, {
+      team: spec?.team ?? null,
+      allowedModels: spec?.allowed_models ? spec.allowed_models.map((p) => ({ pattern: p, re: compileGlob(p) })) : null,
+      approvedTools: spec?.approved_tools ? new Set(spec.approved_tools) : null,
+      budgets: toBudgets(spec?.budgets),
+    });
+  }
+  const sinks: Sink[] = (doc.alerts?.sinks ?? []).map((s) =>
+    s.type === "webhook" ? { type: "webhook", url: s.url, secret: s.secret ?? null } : { type: "slack", url: s.url },
+  );
+  return {
+    priceOverrides: doc.pricing?.overrides ?? [],
+    teams,
+    agents,
+    alerts: { thresholds: doc.alerts?.thresholds ?? [...DEFAULT_THRESHOLDS], sinks },
+  };
+}
+
+/** Parses and validates a policy file; any mistake throws ConfigError naming `source` and the key path. */
 export function parsePolicy(text: string, source = "policy"): Policy {
   let doc: unknown;
   try {
@@ -46,14 +197,14 @@ export function parsePolicy(text: string, source = "policy"): Policy {
   }
   const parsed = policySchema.safeParse(doc);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new ConfigError(`${source}: ${issue.path.join(".") || "(root)"}: ${issue.message}`);
+    throw new ConfigError(`${source}: ${parsed.error.issues.map(formatIssue).join("; ")}`);
   }
-  return { priceOverrides: parsed.data.pricing?.overrides ?? [] };
+  return buildPolicy(parsed.data);
 }
 
+/** Reads the policy file at `path` (COGNIVE_POLICY); no path = the empty policy. */
 export function loadPolicy(path: string | undefined): Policy {
-  if (!path) return { priceOverrides: [] };
+  if (!path) return emptyPolicy();
   let text: string;
   try {
     text = readFileSync(path, "utf8");

@@ -1,0 +1,281 @@
+/**
+ * Budget counters: spend per scope (agent or team) and window (run, day, month), with
+ * once-only threshold crossings. Implementations:
+ *
+ * - `MemoryCounters` (here): one process, embedded mode, and the local fallback of `ResilientCounters`;
+ * - `RedisCounters` (counters-redis.ts): shared by any number of collectors, one Lua script per `add`;
+ * - `ResilientCounters` (counters-resilient.ts): Redis, falling back to memory while Redis is down.
+ *
+ * Money is counted in integer micro-dollars (`Math.round(usd * 1e6)`), never as binary floats:
+ * integer addition is exact and associative, so every instance reads the very same total whatever
+ * the order of increments. `INCRBYFLOAT` would accumulate rounding error (0.1 + 0.2 …) and make
+ * totals depend on the order of adds. The price: each span's cost is rounded to the micro-dollar
+ * (at most 0.5 µ$ per span).
+ */
+import { type BudgetWindow, windowTtlSeconds } from "./windows.ts";
+
+type ScopeType = "agent" | "team";
+
+export interface BudgetScope {
+  type: ScopeType;
+  name: string;
+}
+
+export interface SpendIncrement {
+  scope: BudgetScope;
+  window: BudgetWindow;
+  windowKey: string;
+  usd: number;
+  /** The budget of this scope and window; `null`: no budget, so no thresholds. */
+  limitUsd: number | null;
+}
+
+export interface CounterResult {
+  /** The counter's total after this increment (or, for a repeated span key, the current total). */
+  totalUsd: number;
+  /** The same total, exact, in integer micro-dollars. */
+  totalMicros: number;
+  /** Thresholds (fractions of the limit) newly crossed by THIS increment, each reported once per scope+window ever. */
+  crossed: number[];
+}
+
+export interface SeedTotal {
+  scope: BudgetScope;
+  window: BudgetWindow;
+  windowKey: string;
+  usd: number;
+  /** Thresholds already reported for this counter (e.g. from the alert store), so they are not reported again. */
+  fired?: number[];
+}
+
+export interface BudgetCounters {
+  /** Adds the spend of one span to each increment, once per spanKey (a retried span adds nothing and crosses nothing). */
+  add(spanKey: string, increments: SpendIncrement[], thresholds: number[]): Promise<CounterResult[]>;
+  get(scope: BudgetScope, window: BudgetWindow, windowKey: string): Promise<number>;
+  /** Replaces local state from authoritative totals (used to rebuild day/month from storage at start). */
+  seed(totals: SeedTotal[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+export const MICROS_PER_USD = 1_000_000;
+
+/** Dollars to integer micro-dollars. Rejects negative and non-finite amounts. */
+export function usdToMicros(usd: number): number {
+  if (!Number.isFinite(usd) || usd < 0) throw new RangeError(`invalid spend amount: ${usd}`);
+  return Math.round(usd * MICROS_PER_USD);
+}
+
+export function microsToUsd(micros: number): number {
+  return micros / MICROS_PER_USD;
+}
+
+/** Limit in micro-dollars, or null when there is no limit. */
+export function limitMicros(limitUsd: number | null): number | null {
+  return limitUsd === null ? null : usdToMicros(limitUsd);
+}
+
+/** Thresholds validated, de-duplicated and sorted ascending. */
+export function normalizeThresholds(thresholds: number[]): number[] {
+  for (const t of thresholds) {
+    if (!Number.isFinite(t) || t <= 0) throw new RangeError(`invalid threshold: ${t}`);
+  }
+  return [...new Set(thresholds)].sort((a, b) => a - b);
+}
+
+/**
+ * Whether a total has reached threshold `t` of a limit: total / limit ≥ t, computed as
+ * `total >= t * limit` in doubles — the Lua script of `RedisCounters` computes exactly the same.
+ */
+export function reached(totalMicros: number, t: number, limit: number): boolean {
+  return totalMicros >= t * limit;
+}
+
+/** `:` separates key parts; escape it (and `%`) inside names so keys stay unambiguous. */
+export function escapeKeyPart(s: string): string {
+  return s.replace(/%/g, "%25").replace(/:/g, "%3A");
+}
+
+/** `<type>:<name>:<window>:<windowKey>`, the identity of one counter. */
+export function counterId(scope: BudgetScope, window: BudgetWindow, windowKey: string): string {
+  return `${scope.type}:${escapeKeyPart(scope.name)}:${window}:${escapeKeyPart(windowKey)}`;
+}
+
+/**
+ * A bounded set of recently seen span keys: two generations, each holding up to capacity/2 keys.
+ * When the current one is full it becomes the previous one and the old previous one is dropped, so
+ * at least the last capacity/2 keys (and at most capacity) are always remembered.
+ */
+export class SpanKeySet {
+  private current = new Set<string>();
+  private previous = new Set<string>();
+  private readonly generation: number;
+
+  constructor(capacity: number) {
+    if (!Number.isInteger(capacity) || capacity < 2) throw new RangeError(`invalid capacity: ${capacity}`);
+    this.generation = Math.floor(capacity / 2);
+  }
+
+  has(key: string): boolean {
+    return this.current.has(key) || this.previous.has(key);
+  }
+
+  /** Adds the key; false when it was already there. */
+  add(key: string): boolean {
+    if (this.has(key)) return false;
+    if (this.current.size >= this.generation) {
+      this.previous = this.current;
+      this.current = new Set();
+    }
+    this.current.add(key);
+    return true;
+  }
+
+  get size(): number {
+    return this.current.size + this.previous.size;
+  }
+}
+
+interface Entry {
+  micros: number;
+  expiresAt: number;
+  fired: Set<number>;
+}
+
+export interface MemoryCountersOptions {
+  /** How many recent span keys are remembered for de-duplication (default 200,000). */
+  dedupCapacity?: number;
+  /** Clock in epoch ms (tests). */
+  now?: () => number;
+}
+
+/** The outcome of one add, with whether the span key was new (internal to the package). */
+export interface AddOutcome {
+  applied: boolean;
+  results: CounterResult[];
+}
+
+const SWEEP_EVERY = 1024;
+
+/**
+ * Counters in process memory. Each counter expires after its window's TTL since its last add (as the
+ * Redis keys do); expired counters are dropped by a sweep every 1,024 writes and ignored when read.
+ */
+export class MemoryCounters implements BudgetCounters {
+  private readonly counters = new Map<string, Entry>();
+  private readonly seen: SpanKeySet;
+  private readonly now: () => number;
+  private addsSinceSweep = 0;
+
+  constructor(options: MemoryCountersOptions = {}) {
+    this.seen = new SpanKeySet(options.dedupCapacity ?? 200_000);
+    this.now = options.now ?? Date.now;
+  }
+
+  async add(spanKey: string, increments: SpendIncrement[], thresholds: number[]): Promise<CounterResult[]> {
+    return this.addNow(spanKey, increments, thresholds).results;
+  }
+
+  /** `add`, synchronously, also telling whether the span key was new. */
+  addNow(spanKey: string, increments: SpendIncrement[], thresholds: number[]): AddOutcome {
+    const ts = normalizeThresholds(thresholds);
+    const amounts = increments.map((inc) => ({ inc, micros: usdToMicros(inc.usd), limit: limitMicros(inc.limitUsd) }));
+    const now = this.now();
+    this.maybeSweep(now);
+    if (!this.seen.add(spanKey)) {
+      return {
+        applied: false,
+        results: increments.map((inc) => {
+          const micros = this.live(counterId(inc.scope, inc.window, inc.windowKey), now)?.micros ?? 0;
+          return { totalUsd: microsToUsd(micros), totalMicros: micros, crossed: [] };
+        }),
+      };
+    }
+    const results = amounts.map(({ inc, micros, limit }) => {
+      const entry = this.entry(inc, now);
+      entry.micros += micros;
+      entry.expiresAt = now + windowTtlSeconds(inc.window) * 1000;
+      const crossed: number[] = [];
+      if (limit !== null) {
+        for (const t of ts) {
+          if (reached(entry.micros, t, limit) && !entry.fired.has(t)) {
+            entry.fired.add(t);
+            crossed.push(t);
+          }
+        }
+      }
+      return { totalUsd: microsToUsd(entry.micros), totalMicros: entry.micros, crossed };
+    });
+    return { applied: true, results };
+  }
+
+  async get(scope: BudgetScope, window: BudgetWindow, windowKey: string): Promise<number> {
+    return microsToUsd(this.live(counterId(scope, window, windowKey), this.now())?.micros ?? 0);
+  }
+
+  /** Sets each given counter to the given total (other counters are left alone). */
+  async seed(totals: SeedTotal[]): Promise<void> {
+    const now = this.now();
+    for (const s of totals) {
+      this.set(s.scope, s.window, s.windowKey, usdToMicros(s.usd), s.fired ?? [], false, now);
+    }
+  }
+
+  /**
+   * Sets one counter to a total known from elsewhere (the shared Redis total), marking `fired` as
+   * already reported (added to those already marked when `mergeFired`). Used by `ResilientCounters`
+   * to keep its local view close to the shared one.
+   */
+  set(
+    scope: BudgetScope,
+    window: BudgetWindow,
+    windowKey: string,
+    micros: number,
+    fired: Iterable<number>,
+    mergeFired = true,
+    now = this.now(),
+  ): void {
+    this.maybeSweep(now);
+    const id = counterId(scope, window, windowKey);
+    const old = mergeFired ? this.live(id, now) : undefined;
+    const set = new Set(old?.fired);
+    for (const t of fired) set.add(t);
+    this.counters.set(id, { micros, expiresAt: now + windowTtlSeconds(window) * 1000, fired: set });
+  }
+
+  /** Remembers a span key as counted (elsewhere), so a retry of it is not counted here. */
+  markSeen(spanKey: string): void {
+    this.seen.add(spanKey);
+  }
+
+  /** Number of live counters (expired ones not yet swept may be included). */
+  get size(): number {
+    return this.counters.size;
+  }
+
+  async close(): Promise<void> {}
+
+  private live(id: string, now: number): Entry | undefined {
+    const e = this.counters.get(id);
+    if (e && e.expiresAt <= now) {
+      this.counters.delete(id);
+      return undefined;
+    }
+    return e;
+  }
+
+  private entry(inc: SpendIncrement, now: number): Entry {
+    const id = counterId(inc.scope, inc.window, inc.windowKey);
+    let e = this.live(id, now);
+    if (!e) {
+      e = { micros: 0, expiresAt: 0, fired: new Set() };
+      this.counters.set(id, e);
+    }
+    return e;
+  }
+
+  private maybeSweep(now: number): void {
+    if (++this.addsSinceSweep < SWEEP_EVERY) return;
+    this.addsSinceSweep = 0;
+    for (const [id, e] of this.counters) if (e.expiresAt <= now) this.counters.delete(id);
+  }
+}

@@ -5,8 +5,8 @@ import { z } from "zod";
 export const ALERT_KINDS = ["budget.threshold", "policy.model_not_allowed", "policy.tool_not_approved"] as const;
 export type AlertKind = (typeof ALERT_KINDS)[number];
 
-export type ScopeType = "agent" | "team";
-export type BudgetWindow = "run" | "day" | "month";
+type ScopeType = "agent" | "team";
+type BudgetWindow = "run" | "day" | "month";
 
 export interface AlertScope {
   type: ScopeType;

@@ -14,6 +14,8 @@ export const envSchema = z.object({
     .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be a plain identifier")
     .default("cognive"),
   CLICKHOUSE_URL: z.url().optional(),
+  REDIS_URL: z.url().optional(),
+  NATS_URL: z.url().optional(),
   COGNIVE_POLICY: z.string().min(1).optional(),
   COGNIVE_LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
   COGNIVE_MAX_BODY_BYTES: positiveInt.default(32 * 1024 * 1024),

@@ -1,4 +1,8 @@
+export * from "./alerts/alert.ts";
+export * from "./alerts/bus.ts";
 export * from "./config.ts";
+export type { BudgetCounters, BudgetScope, CounterResult } from "./governance/counters.ts";
+export * from "./governance/runtime.ts";
 export * from "./log.ts";
 export * from "./metrics.ts";
 export * from "./otlp/decode-json.ts";

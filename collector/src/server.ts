@@ -4,7 +4,7 @@ import { Hono } from "hono";
 import type { EnvConfig } from "./config.ts";
 import type { Logger } from "./log.ts";
 import { type CollectorMetrics, createCollectorMetrics } from "./metrics.ts";
-import { IngestPipeline } from "./pipeline/ingest.ts";
+import { type CommittedHook, IngestPipeline } from "./pipeline/ingest.ts";
 import type { IngestIdentity } from "./pipeline/normalize.ts";
 import type { Policy } from "./policy.ts";
 import { otlpHttpRoutes } from "./receiver/otlp-http.ts";
@@ -23,7 +23,14 @@ export function identifyIngest(): IngestIdentity {
 }
 
 /** Wires receiver → pipeline → writer for one process. */
-export function createCollector(deps: { storage: Storage; config: EnvConfig; policy: Policy; log: Logger }): Collector {
+export function createCollector(deps: {
+  storage: Storage;
+  config: EnvConfig;
+  policy: Policy;
+  log: Logger;
+  /** Budgets, policies and alerts on what was stored. */
+  onCommitted?: CommittedHook;
+}): Collector {
   const { storage, config, policy, log } = deps;
   const metrics = createCollectorMetrics();
   const pricer = new Pricer(policy.priceOverrides);
@@ -37,6 +44,7 @@ export function createCollector(deps: { storage: Storage; config: EnvConfig; pol
     },
     dedupCapacity: config.COGNIVE_DEDUP_CAPACITY,
   });
+  if (deps.onCommitted) pipeline.onCommitted = deps.onCommitted;
   const app = new Hono<{ Bindings: Partial<HttpBindings> }>();
   app.route(
     "/",

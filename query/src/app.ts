@@ -1,4 +1,4 @@
-import type { Logger, Storage } from "@cognive/collector";
+import type { GovernanceRuntime, Logger, Storage } from "@cognive/collector";
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { ApiError, errorBody } from "./api/errors.ts";
@@ -8,6 +8,8 @@ import { scopeMiddleware } from "./api/scope.ts";
 export interface QueryAppDeps {
   storage: Storage;
   log: Logger;
+  /** Budget counters, policy and the alert bus; without them the governance endpoints answer 404. */
+  governance?: GovernanceRuntime;
 }
 
 /** Largest request body the read API accepts; its endpoints take none. */

@@ -4,10 +4,12 @@ import {
   createCollector,
   createStorage,
   type EnvConfig,
+  type GovernanceRuntime,
   type Logger,
   loadPolicy,
   migrate,
   type Storage,
+  startGovernance,
 } from "@cognive/collector";
 import { type ServerType, serve } from "@hono/node-server";
 import type { Hono } from "hono";
@@ -15,6 +17,7 @@ import { createQueryApp } from "./app.ts";
 
 export interface Running {
   storage: Storage;
+  governance: GovernanceRuntime;
   collector?: Collector;
   otlpPort?: number;
   queryPort?: number;
@@ -51,28 +54,36 @@ export async function startCognive(config: EnvConfig, log: Logger, role: Role = 
     log,
   );
   if (storage.kind === "chdb") await migrate(storage, log);
+  const governance = await startGovernance({
+    storage,
+    policy,
+    config: { redisUrl: config.REDIS_URL, natsUrl: config.NATS_URL },
+    log,
+  });
   let collector: Collector | undefined;
   let otlpServer: ServerType | undefined;
   let queryServer: ServerType | undefined;
   const running: Running = {
     storage,
+    governance,
     async stop() {
       await closeServer(otlpServer);
       await collector?.close();
+      await governance.close();
       await closeServer(queryServer);
       await storage.close();
     },
   };
   try {
     if (role !== "query") {
-      collector = createCollector({ storage, config, policy, log });
+      collector = createCollector({ storage, config, policy, log, onCommitted: governance.governance.onCommitted });
       otlpServer = await listen(collector.app, config.COGNIVE_HOST, config.COGNIVE_OTLP_PORT);
       running.collector = collector;
       running.otlpPort = (otlpServer.address() as AddressInfo).port;
       log.info("OTLP/HTTP receiver listening", { url: `http://${config.COGNIVE_HOST}:${running.otlpPort}/v1/traces` });
     }
     if (role !== "collector") {
-      const app = createQueryApp({ storage, log });
+      const app = createQueryApp({ storage, log, governance });
       queryServer = await listen(app, config.COGNIVE_HOST, config.COGNIVE_PORT);
       running.queryPort = (queryServer.address() as AddressInfo).port;
       log.info("query API listening", { url: `http://${config.COGNIVE_HOST}:${running.queryPort}/api/v1` });

@@ -1,12 +1,22 @@
-import type { Logger, Storage } from "@cognive/collector";
+import type { GovernanceRuntime, Logger, Storage } from "@cognive/collector";
 import { Hono } from "hono";
+import { streamSSE } from "hono/streaming";
 import { listAlerts } from "./alerts.ts";
 import { costReport, defaultStep } from "./costs.ts";
 import { decodeCursor } from "./cursor.ts";
 import { badRequest, notFound } from "./errors.ts";
+import { budgetCheck, budgetLines } from "./governance.ts";
 import { openApiDocument } from "./openapi.ts";
 import { parseQuery, resolveRange } from "./params.ts";
-import { alertsQuery, costsQuery, emptyQuery, traceIdParam, traceListQuery } from "./schemas.ts";
+import {
+  alertsQuery,
+  budgetCheckQuery,
+  budgetsQuery,
+  costsQuery,
+  emptyQuery,
+  traceIdParam,
+  traceListQuery,
+} from "./schemas.ts";
 import { scopeOf } from "./scope.ts";
 import { getTrace } from "./trace-detail.ts";
 import { listTraces } from "./trace-list.ts";
@@ -14,13 +24,14 @@ import { listTraces } from "./trace-list.ts";
 export interface ApiDeps {
   storage: Storage;
   log: Logger;
+  governance?: GovernanceRuntime;
 }
 
 /** Most buckets one cost query may span; a finer step over a longer range is a caller error. */
 export const MAX_COST_BUCKETS = 50_000;
 
 /** The native read API, mounted under `/api/v1`. Every handler reads through the request's scope. */
-export function apiRoutes({ storage }: ApiDeps): Hono {
+export function apiRoutes({ storage, governance, log }: ApiDeps): Hono {
   const api = new Hono();
 
   api.get("/openapi.json", (c) => c.json(openApiDocument()));
@@ -71,6 +82,39 @@ export function apiRoutes({ storage }: ApiDeps): Hono {
     return c.json(
       await listAlerts(storage, scopeOf(c), { ...range, kind: q.kind, agent: q.agent, limit: q.limit ?? 100 }),
     );
+  });
+
+  const gov = () => {
+    if (!governance) throw notFound("governance is not enabled in this process");
+    return governance;
+  };
+
+  api.get("/budgets", async (c) => {
+    const q = parseQuery(c, budgetsQuery);
+    return c.json({ budgets: await budgetLines(gov(), new Date(), q.traceId) });
+  });
+
+  api.get("/budget-check", async (c) => {
+    const q = parseQuery(c, budgetCheckQuery);
+    return c.json(await budgetCheck(gov(), q.agent, q.traceId, new Date()));
+  });
+
+  api.get("/alerts/stream", (c) => {
+    parseQuery(c, emptyQuery);
+    const bus = gov().bus;
+    return streamSSE(c, async (stream) => {
+      const unsubscribe = bus.subscribe((alert) => {
+        stream.writeSSE({ event: "alert", id: alert.id, data: JSON.stringify(alert) }).catch(() => unsubscribe());
+      });
+      stream.onAbort(() => unsubscribe());
+      await stream.writeSSE({ event: "ready", data: "{}" });
+      while (!stream.aborted && !stream.closed) {
+        await stream.sleep(15_000);
+        if (!stream.aborted) await stream.write(": keep-alive\n\n").catch(() => undefined);
+      }
+      unsubscribe();
+      log.debug("alert stream closed");
+    });
   });
 
   return api;

@@ -40,6 +40,22 @@ export const alertsQuery = z.strictObject({
   limit: intParam(1, 1000, "alerts to return, default 100").optional(),
 });
 
+/** Query parameters of `GET /api/v1/budget-check`. */
+export const budgetCheckQuery = z.strictObject({
+  agent: textParam("the agent about to spend"),
+  traceId: z
+    .string()
+    .regex(/^[0-9a-fA-F]{32}$/, "expected 32 hexadecimal digits")
+    .transform((s) => s.toLowerCase())
+    .describe("the run (trace) about to spend, for per-run budgets")
+    .optional(),
+});
+
+/** Query parameters of `GET /api/v1/budgets`. */
+export const budgetsQuery = z.strictObject({
+  traceId: budgetCheckQuery.shape.traceId,
+});
+
 /** A trace id: 32 hex digits, either case. */
 export const traceIdParam = z
   .string()

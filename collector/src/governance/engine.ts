@@ -1,0 +1,139 @@
+import { type Alert, alertId } from "../alerts/alert.ts";
+import type { AlertBus } from "../alerts/bus.ts";
+import type { Logger } from "../log.ts";
+import type { GovernedSpan } from "../pipeline/normalize.ts";
+import type { AgentPolicy, Budgets, Policy } from "../policy.ts";
+import type { AlertStore } from "../storage/alerts.ts";
+import type { BudgetCounters, SpendIncrement } from "./counters.ts";
+import { modelAllowed, toolApproved } from "./resolve.ts";
+import { dayKey, monthKey } from "./windows.ts";
+
+export interface GovernanceStats {
+  alertsRaised: number;
+  failures: number;
+}
+
+const LIMIT_OF: Record<"run" | "day" | "month", keyof Budgets> = {
+  run: "perRunUsd",
+  day: "dailyUsd",
+  month: "monthlyUsd",
+};
+
+/**
+ * Budgets and policies applied to what ingest has made durable: each model call's cost is counted
+ * per agent and team in the run, day and month windows; thresholds crossed and policy violations
+ * become alerts, published on the bus and stored. Work is queued and runs off the ingest path; a
+ * retried span is counted once because counters de-duplicate by span.
+ */
+export class Governance {
+  private queue: Promise<void> = Promise.resolve();
+  readonly stats: GovernanceStats = { alertsRaised: 0, failures: 0 };
+
+  constructor(
+    private readonly policy: Policy,
+    private readonly counters: BudgetCounters,
+    private readonly bus: AlertBus,
+    private readonly store: AlertStore,
+    private readonly log: Logger,
+  ) {}
+
+  /** The ingest hook: queues the spans and returns at once. */
+  readonly onCommitted = (spans: GovernedSpan[]): void => {
+    this.queue = this.queue
+      .then(() => this.process(spans))
+      .catch((err) => {
+        this.stats.failures++;
+        this.log.error("governance failed for a batch", { err, spans: spans.length });
+      });
+  };
+
+  /** Resolves when everything queued so far is processed. */
+  idle(): Promise<void> {
+    return this.queue;
+  }
+
+  private async process(spans: GovernedSpan[]): Promise<void> {
+    const alerts: Alert[] = [];
+    for (const s of spans) {
+      const agentPolicy = this.policy.agents.get(s.agent);
+      alerts.push(...this.policyAlerts(s, agentPolicy));
+      if (s.modelCall && s.costUsd > 0) alerts.push(...(await this.countSpend(s, agentPolicy)));
+    }
+    if (alerts.length === 0) return;
+    this.stats.alertsRaised += alerts.length;
+    await this.store.save(alerts);
+    for (const a of alerts) await this.bus.publish(a);
+  }
+
+  private policyAlerts(s: GovernedSpan, agentPolicy: AgentPolicy | undefined): Alert[] {
+    const out: Alert[] = [];
+    const base = {
+      time: new Date(s.timeMs).toISOString(),
+      agent: s.agent,
+      team: s.team,
+      traceId: s.traceId,
+      spanId: s.spanId,
+    };
+    if (s.modelCall && !modelAllowed(agentPolicy, s.requestModel, s.responseModel)) {
+      const kind = "policy.model_not_allowed" as const;
+      out.push({
+        id: alertId({ kind, traceId: s.traceId, spanId: s.spanId }),
+        kind,
+        ...base,
+        model: s.responseModel ?? s.requestModel ?? "",
+      });
+    }
+    if (s.tool !== null && !toolApproved(agentPolicy, s.tool)) {
+      const kind = "policy.tool_not_approved" as const;
+      out.push({ id: alertId({ kind, traceId: s.traceId, spanId: s.spanId }), kind, ...base, tool: s.tool });
+    }
+    return out;
+  }
+
+  private async countSpend(s: GovernedSpan, agentPolicy: AgentPolicy | undefined): Promise<Alert[]> {
+    const teamPolicy = s.team === "" ? undefined : this.policy.teams.get(s.team);
+    const keys = { run: s.traceId, day: dayKey(s.timeMs), month: monthKey(s.timeMs) };
+    const increments: SpendIncrement[] = [];
+    for (const window of ["run", "day", "month"] as const) {
+      increments.push({
+        scope: { type: "agent", name: s.agent },
+        window,
+        windowKey: keys[window],
+        usd: s.costUsd,
+        limitUsd: agentPolicy?.budgets[LIMIT_OF[window]] ?? null,
+      });
+      if (s.team !== "" && window !== "run") {
+        increments.push({
+          scope: { type: "team", name: s.team },
+          window,
+          windowKey: keys[window],
+          usd: s.costUsd,
+          limitUsd: teamPolicy?.budgets[LIMIT_OF[window]] ?? null,
+        });
+      }
+    }
+    const results = await this.counters.add(`${s.traceId}:${s.spanId}`, increments, this.policy.alerts.thresholds);
+    const alerts: Alert[] = [];
+    results.forEach((r, i) => {
+      const inc = increments[i];
+      for (const fraction of r.crossed) {
+        // Alerts carry thresholds as percentages (50, 80, 100); the policy file writes fractions.
+        const t = Math.round(fraction * 100);
+        const scope = { type: inc.scope.type, name: inc.scope.name, window: inc.window };
+        alerts.push({
+          id: alertId({ kind: "budget.threshold", scope, windowKey: inc.windowKey, threshold: t }),
+          kind: "budget.threshold",
+          time: new Date(s.timeMs).toISOString(),
+          agent: s.agent,
+          team: s.team,
+          traceId: s.traceId,
+          scope,
+          threshold: t,
+          spendUsd: r.totalUsd,
+          limitUsd: inc.limitUsd ?? undefined,
+        });
+      }
+    });
+    return alerts;
+  }
+}

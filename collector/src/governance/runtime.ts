@@ -1,0 +1,78 @@
+import { type AlertBus, InProcessBus, NatsBus } from "../alerts/bus.ts";
+import { type AlertSink, Deliverer, SlackSink, WebhookSink } from "../alerts/sinks.ts";
+import type { Logger } from "../log.ts";
+import type { Policy } from "../policy.ts";
+import { AlertStore } from "../storage/alerts.ts";
+import type { Storage } from "../storage/client.ts";
+import { type BudgetCounters, MemoryCounters } from "./counters.ts";
+import { Governance } from "./engine.ts";
+import { spendSoFar } from "./rebuild.ts";
+
+export interface GovernanceConfig {
+  /** Shared counters for many collectors; in-process counters when absent. */
+  redisUrl?: string;
+  /** Alert fan-out over NATS; an in-process bus when absent. */
+  natsUrl?: string;
+}
+
+/** Everything budgets, policies and alerts need in one process, wired together. */
+export interface GovernanceRuntime {
+  policy: Policy;
+  counters: BudgetCounters;
+  bus: AlertBus;
+  store: AlertStore;
+  governance: Governance;
+  deliverer: Deliverer;
+  close(): Promise<void>;
+}
+
+function sinksOf(policy: Policy): AlertSink[] {
+  return policy.alerts.sinks.map((s) =>
+    s.type === "webhook"
+      ? new WebhookSink({ url: s.url, secret: s.secret ?? undefined })
+      : new SlackSink({ url: s.url }),
+  );
+}
+
+export async function startGovernance(deps: {
+  storage: Storage;
+  policy: Policy;
+  config: GovernanceConfig;
+  log: Logger;
+  createCounters?: (log: Logger) => Promise<BudgetCounters>;
+}): Promise<GovernanceRuntime> {
+  const { storage, policy, config, log } = deps;
+  const counters = deps.createCounters ? await deps.createCounters(log) : new MemoryCounters();
+  if (!config.redisUrl) {
+    // One embedded process owns the spend: rebuild today's and this month's from storage.
+    await counters.seed(await spendSoFar(storage));
+  }
+  const bus: AlertBus = config.natsUrl
+    ? new NatsBus({ servers: config.natsUrl, log, name: "cognive" })
+    : new InProcessBus(log);
+  const store = new AlertStore(storage);
+  const deliverer = new Deliverer({
+    sinks: sinksOf(policy),
+    bus,
+    log,
+    onOutcome: (o) => {
+      if (o.status === "failed") log.warn("alert delivery failed", { ...o });
+      store.saveOutcome(o).catch((err) => log.error("storing an alert delivery outcome failed", { err }));
+    },
+  });
+  const governance = new Governance(policy, counters, bus, store, log);
+  return {
+    policy,
+    counters,
+    bus,
+    store,
+    governance,
+    deliverer,
+    async close() {
+      await governance.idle();
+      await deliverer.close();
+      await bus.close();
+      await counters.close();
+    },
+  };
+}

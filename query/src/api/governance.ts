@@ -1,0 +1,96 @@
+import type { Alert, GovernanceRuntime } from "@cognive/collector";
+
+export type Window = "run" | "day" | "month";
+const LIMIT_OF = { run: "perRunUsd", day: "dailyUsd", month: "monthlyUsd" } as const;
+
+/** UTC day and month keys of now, as the counters name their windows. */
+function windowKeys(now: Date): Record<"day" | "month", string> {
+  const iso = now.toISOString();
+  return { day: iso.slice(0, 10), month: iso.slice(0, 7) };
+}
+
+export interface BudgetLine {
+  scope: { type: "agent" | "team"; name: string };
+  window: Window;
+  windowKey: string;
+  spendUsd: number;
+  limitUsd: number;
+  utilization: number;
+}
+
+/** Every declared budget with its current spend: agents' and teams' day and month, and one run when asked. */
+export async function budgetLines(gov: GovernanceRuntime, now: Date, traceId?: string): Promise<BudgetLine[]> {
+  const keys = windowKeys(now);
+  const lines: BudgetLine[] = [];
+  const add = async (type: "agent" | "team", name: string, window: Window, windowKey: string, limit: number | null) => {
+    if (limit === null) return;
+    const spendUsd = await gov.counters.get({ type, name }, window, windowKey);
+    lines.push({ scope: { type, name }, window, windowKey, spendUsd, limitUsd: limit, utilization: spendUsd / limit });
+  };
+  for (const [name, a] of gov.policy.agents) {
+    if (traceId) await add("agent", name, "run", traceId, a.budgets[LIMIT_OF.run]);
+    await add("agent", name, "day", keys.day, a.budgets[LIMIT_OF.day]);
+    await add("agent", name, "month", keys.month, a.budgets[LIMIT_OF.month]);
+  }
+  for (const [name, t] of gov.policy.teams) {
+    await add("team", name, "day", keys.day, t.budgets[LIMIT_OF.day]);
+    await add("team", name, "month", keys.month, t.budgets[LIMIT_OF.month]);
+  }
+  return lines;
+}
+
+export interface BudgetCheck {
+  allowed: boolean;
+  /** The least headroom left across the budgets that apply; null when none applies. */
+  remainingUsd: number | null;
+  reasons: string[];
+}
+
+/** Whether an agent (and, with a trace id, its run) may keep spending, from the live counters. */
+export async function budgetCheck(
+  gov: GovernanceRuntime,
+  agent: string,
+  traceId: string | undefined,
+  now: Date,
+): Promise<BudgetCheck> {
+  const keys = windowKeys(now);
+  const agentPolicy = gov.policy.agents.get(agent);
+  const checks: { type: "agent" | "team"; name: string; window: Window; key: string; limit: number | null }[] = [];
+  if (agentPolicy) {
+    if (traceId)
+      checks.push({ type: "agent", name: agent, window: "run", key: traceId, limit: agentPolicy.budgets.perRunUsd });
+    checks.push({ type: "agent", name: agent, window: "day", key: keys.day, limit: agentPolicy.budgets.dailyUsd });
+    checks.push({
+      type: "agent",
+      name: agent,
+      window: "month",
+      key: keys.month,
+      limit: agentPolicy.budgets.monthlyUsd,
+    });
+    const team = agentPolicy.team === null ? undefined : gov.policy.teams.get(agentPolicy.team);
+    if (agentPolicy.team !== null && team) {
+      checks.push({ type: "team", name: agentPolicy.team, window: "day", key: keys.day, limit: team.budgets.dailyUsd });
+      checks.push({
+        type: "team",
+        name: agentPolicy.team,
+        window: "month",
+        key: keys.month,
+        limit: team.budgets.monthlyUsd,
+      });
+    }
+  }
+  let remaining: number | null = null;
+  const reasons: string[] = [];
+  for (const c of checks) {
+    if (c.limit === null) continue;
+    const spend = await gov.counters.get({ type: c.type, name: c.name }, c.window, c.key);
+    const left = c.limit - spend;
+    remaining = remaining === null ? left : Math.min(remaining, left);
+    if (left <= 0) {
+      reasons.push(`${c.type} ${c.name} ${c.window} budget exhausted: $${spend.toFixed(4)} of $${c.limit.toFixed(4)}`);
+    }
+  }
+  return { allowed: reasons.length === 0, remainingUsd: remaining === null ? null : Math.max(0, remaining), reasons };
+}
+
+export type { Alert };

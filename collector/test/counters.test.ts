@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { counterId, MemoryCounters, SpanKeySet, type SpendIncrement, usdToMicros } from "../src/governance/counters.ts";
+import { counterClientOptions } from "../src/governance/counters-redis.ts";
 import { dayKey, monthKey, runKey, WINDOW_TTL_SECONDS, windowKeys } from "../src/governance/windows.ts";
 
 const T = [0.5, 0.8, 1.0];
@@ -51,6 +52,14 @@ describe("counter helpers", () => {
     expect(counterId(agent("a:b"), "day", "2025-01-01")).toBe("agent:a%3Ab:day:2025-01-01");
     expect(counterId(agent("a%3Ab"), "day", "2025-01-01")).toBe("agent:a%253Ab:day:2025-01-01");
     expect(counterId(team("t"), "run", "x")).not.toBe(counterId(agent("t"), "run", "x"));
+  });
+
+  it("configures Redis clients to fail fast rather than queue while Redis is unreachable", () => {
+    expect(counterClientOptions()).toMatchObject({
+      commandTimeout: 200,
+      maxRetriesPerRequest: 1,
+      enableOfflineQueue: false,
+    });
   });
 
   it("remembers at least capacity/2 and at most capacity span keys", () => {

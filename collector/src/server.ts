@@ -43,6 +43,7 @@ export function createCollector(deps: {
       maxConcurrentWrites: config.COGNIVE_WRITE_CONCURRENCY,
     },
     dedupCapacity: config.COGNIVE_DEDUP_CAPACITY,
+    policy,
   });
   if (deps.onCommitted) pipeline.onCommitted = deps.onCommitted;
   const app = new Hono<{ Bindings: Partial<HttpBindings> }>();

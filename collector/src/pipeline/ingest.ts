@@ -2,6 +2,7 @@ import type { Pricer } from "@cognive/semconv";
 import type { Logger } from "../log.ts";
 import type { CollectorMetrics } from "../metrics.ts";
 import type { DecodedTraces } from "../otlp/model.ts";
+import type { Policy } from "../policy.ts";
 import type { Storage } from "../storage/client.ts";
 import { SpanDeduper } from "./dedup.ts";
 import { type GovernedSpan, type IngestIdentity, type NormalizedBatch, normalize } from "./normalize.ts";
@@ -21,6 +22,8 @@ export interface IngestConfig {
   writer: WriterConfig;
   /** How many recent span ids are remembered to drop retried duplicates. */
   dedupCapacity: number;
+  /** Declared agents, for the team of a span whose agent the policy names. */
+  policy?: Pick<Policy, "agents">;
 }
 
 /**
@@ -38,7 +41,7 @@ export class IngestPipeline {
     private readonly pricer: Pricer,
     private readonly metrics: CollectorMetrics,
     private readonly log: Logger,
-    config: IngestConfig,
+    private readonly config: IngestConfig,
   ) {
     this.dedup = new SpanDeduper(config.dedupCapacity);
     this.writer = new GroupCommitWriter(storage, config.writer, log, {
@@ -61,7 +64,7 @@ export class IngestPipeline {
    * would survive into the old generation.
    */
   submit(req: DecodedTraces, identity: IngestIdentity, transport: string): Promise<IngestResult> {
-    const n = normalize(req, identity, this.pricer, BigInt(Date.now()) * 1_000_000n);
+    const n = normalize(req, identity, this.pricer, BigInt(Date.now()) * 1_000_000n, this.config.policy);
     this.metrics.spansReceived.inc({ transport }, n.rows.length + n.rejected);
     if (n.rejected > 0) this.metrics.spansRejected.inc({ reason: "invalid" }, n.rejected);
 

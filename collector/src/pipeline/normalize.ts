@@ -1,6 +1,8 @@
 import { type Attrs, extractFacts, type Pricer } from "@cognive/semconv";
+import { resolveAgent, resolveTeam } from "../governance/resolve.ts";
 import { isZeroId } from "../otlp/hex.ts";
 import { type DecodedSpan, type DecodedTraces, SPAN_KIND_NAMES, STATUS_CODE_NAMES } from "../otlp/model.ts";
+import type { Policy } from "../policy.ts";
 import { quotedString, tsvFloat, tsvMap, tsvNanos, tsvString, tsvStringArray } from "../storage/tsv.ts";
 
 /** Who sent a request, from the one identity step of ingest. */
@@ -40,6 +42,7 @@ export interface GovernedSpan {
 }
 
 const MAX_ERRORS = 5;
+const NO_AGENTS: Pick<Policy, "agents"> = { agents: new Map() };
 
 function invalidReason(s: DecodedSpan): string | null {
   if (s.invalid) return s.invalid;
@@ -54,25 +57,27 @@ const str = (v: unknown): string | null => (typeof v === "string" && v !== "" ? 
 
 /**
  * Turns decoded OTLP into validated, normalized, priced span rows. A bad span is rejected alone.
- * Agent fallback order: the span's own facts, the trace's `invoke_agent` span in the same request,
- * the resource's `gen_ai.agent.name` (inside extractFacts), then `service.name`.
+ * Agent: the span's own, else its trace's `invoke_agent` span (in the same request), else the
+ * resource's `gen_ai.agent.name`, else `service.name`. Team: the ingest key's, else the policy's for
+ * the agent, else the resource's `cognive.team`.
  */
 export function normalize(
   req: DecodedTraces,
   identity: IngestIdentity,
   pricer: Pricer,
   nowNs: bigint,
+  policy: Pick<Policy, "agents"> = NO_AGENTS,
 ): NormalizedBatch {
   const out: NormalizedBatch = { rows: [], ids: [], rejected: 0, errors: [], unpriced: new Set(), governed: [] };
   const traceAgents = collectTraceAgents(req);
   for (const rs of req.resourceSpans) {
     const res = rs.resource;
     const serviceName = str(res["service.name"]) ?? "unknown_service";
-    const team = identity.team ?? str(res["cognive.team"]) ?? "";
+    const resourceTeam = str(res["cognive.team"]);
+    const resourceAgent = str(res["gen_ai.agent.name"]);
     const environment = str(res["deployment.environment.name"]) ?? str(res["deployment.environment"]) ?? "";
     const resourceTsv = tsvMap(res);
     const serviceTsv = tsvString(serviceName);
-    const teamTsv = tsvString(team);
     const envTsv = tsvString(environment);
     for (const ss of rs.scopeSpans) {
       const scopeTsv = `${tsvString(ss.scopeName)}\t${tsvString(ss.scopeVersion)}`;
@@ -86,7 +91,15 @@ export function normalize(
         const facts = extractFacts(s.name, s.attributes, res);
         const startNs = s.startNs > 0n ? s.startNs : nowNs;
         const durationNs = s.endNs > startNs ? s.endNs - startNs : 0n;
-        const agent = facts.agentName ?? traceAgents.get(s.traceId) ?? serviceName;
+        // extractFacts falls back to the resource's agent itself; the trace's invoke_agent ranks above it.
+        const spanAgent = facts.agentName !== resourceAgent ? facts.agentName : str(s.attributes["gen_ai.agent.name"]);
+        const agent = resolveAgent({
+          spanAgent,
+          traceInvokeAgent: traceAgents.get(s.traceId),
+          resourceAgent,
+          serviceName,
+        });
+        const team = resolveTeam(agent, policy, resourceTeam, identity.team);
         const cost =
           facts.usageRole === "model_call" ? pricer.price(facts, new Date(Number(startNs / 1_000_000n))) : null;
         if (facts.usageRole === "model_call" && cost === null) out.unpriced.add(out.rows.length);
@@ -94,7 +107,7 @@ export function normalize(
           `${tsvNanos(startNs)}\t${s.traceId}\t${s.spanId}\t${s.parentSpanId}\t${tsvString(s.traceState)}\t` +
           `${tsvString(s.name)}\t${SPAN_KIND_NAMES[s.kind] ?? "Unspecified"}\t${serviceTsv}\t${resourceTsv}\t${scopeTsv}\t` +
           `${tsvMap(s.attributes)}\t${durationNs}\t${STATUS_CODE_NAMES[s.statusCode] ?? "Unset"}\t${tsvString(s.statusMessage)}\t` +
-          `${eventsTsv(s)}\t${linksTsv(s)}\t${teamTsv}\t${envTsv}\t${tsvString(agent)}\t` +
+          `${eventsTsv(s)}\t${linksTsv(s)}\t${tsvString(team)}\t${envTsv}\t${tsvString(agent)}\t` +
           `${tsvString(facts.operation ?? "")}\t${tsvString(facts.provider ?? "")}\t${tsvString(facts.requestModel ?? "")}\t` +
           `${tsvString(facts.responseModel ?? "")}\t${facts.usageRole}\t${tokens(facts.inputTokens)}\t${tokens(facts.outputTokens)}\t` +
           `${tokens(facts.cacheReadTokens)}\t${tokens(facts.cacheWriteTokens)}\t${tokens(facts.reasoningTokens)}\t` +

@@ -164,6 +164,8 @@ describe("governance end to end", () => {
       return k.length >= 2 ? k : undefined;
     });
     expect(kinds.sort()).toEqual(["policy.model_not_allowed", "policy.tool_not_approved"]);
+    // The resource names no team: the policy's team for refund-agent is used.
+    expect(received.slice(before).map((r) => JSON.parse(r.body).team)).toEqual(["cx", "cx"]);
   });
 
   it("validates budget-check parameters", async () => {

@@ -6,7 +6,7 @@
  *   COGNIVE_OTLP_URL (default http://127.0.0.1:4318), COGNIVE_API_URL (default http://127.0.0.1:3300),
  *   DEMO_RUNS (default 60)
  */
-import { createCognive } from "@cognive/sdk";
+import { BudgetExceededError, createBudget, createCognive } from "@cognive/sdk";
 import { trace } from "@opentelemetry/api";
 import { type AgentProfile, anthropicResponse, openaiResponse, PROFILES, pick, sleep } from "./workload.ts";
 
@@ -22,13 +22,33 @@ class RateLimitError extends Error {
 type Client = ReturnType<typeof createCognive>;
 
 /** One agent run: plan with a model, call tools, answer; some calls are rate limited and retried. */
-async function run(client: Client, profile: AgentProfile, n: number, overspend: boolean): Promise<string> {
+interface RunResult {
+  traceId: string;
+  /** Steps done before the budget guard stopped the run, when it did. */
+  stoppedAfter: number | null;
+}
+
+async function run(client: Client, profile: AgentProfile, n: number, overspend: boolean): Promise<RunResult> {
   let traceId = "";
+  let stoppedAfter: number | null = null;
+  // The overspending run asks before every step, without caching, so the guard can stop it mid-run.
+  const guard = overspend ? createBudget({ apiUrl: API, agent: profile.agent, cacheMillis: 0 }) : null;
   await client
     .agentRun(profile.agent, async () => {
       traceId = currentTraceId();
       const steps = overspend ? 12 : 2 + (n % 3);
       for (let step = 0; step < steps; step++) {
+        if (guard) {
+          await client.flush();
+          await sleep(50); // the collector counts spend right after each commit
+          try {
+            await guard.guard();
+          } catch (err) {
+            if (!(err instanceof BudgetExceededError)) throw err;
+            stoppedAfter = step;
+            return;
+          }
+        }
         const model = overspend ? profile.expensiveModel : pick(profile.models, n + step);
         for (let attempt = 0; ; attempt++) {
           try {
@@ -69,7 +89,7 @@ async function run(client: Client, profile: AgentProfile, n: number, overspend: 
       }
     })
     .catch(() => undefined);
-  return traceId;
+  return { traceId, stoppedAfter };
 }
 
 /** The SDK runs fn inside the invoke_agent span's context. */
@@ -96,17 +116,27 @@ async function main(): Promise<number> {
   const clients = new Map(
     PROFILES.map((p) => [
       p.agent,
-      createCognive({ serviceName: p.service, agent: p.agent, team: p.team, environment: "demo", endpoint: OTLP }),
+      createCognive({
+        serviceName: p.service,
+        agent: p.agent,
+        team: p.team,
+        environment: "demo",
+        endpoint: OTLP,
+        apiUrl: API,
+        scheduledDelayMillis: 100,
+      }),
     ]),
   );
   const started = Date.now();
   const traceIds: string[] = [];
+  let guardStop: number | null = null;
   const tty = process.stdout.isTTY;
   for (let n = 0; n < RUNS; n++) {
     const profile = PROFILES[n % PROFILES.length];
     const overspend = n === Math.floor(RUNS / 2);
-    const id = await run(clients.get(profile.agent) as Client, profile, n, overspend);
-    if (id) traceIds.push(id);
+    const r = await run(clients.get(profile.agent) as Client, profile, n, overspend);
+    if (r.traceId) traceIds.push(r.traceId);
+    if (overspend) guardStop = r.stoppedAfter;
     if (tty) process.stdout.write(`\r${bar(n + 1, RUNS)}`);
     else if ((n + 1) % 10 === 0 || n + 1 === RUNS) process.stdout.write(`${bar(n + 1, RUNS)}\n`);
   }
@@ -126,11 +156,18 @@ async function main(): Promise<number> {
     );
   }
   process.stdout.write(
+    guardStop === null
+      ? "\nThe overspending run ran to the end: start Cognive with COGNIVE_POLICY=demo/policy.yaml to see the budget guard stop it.\n"
+      : `\nThe budget guard stopped the overspending run after ${guardStop} of 12 steps.\n`,
+  );
+  process.stdout.write(
     `\nWhere to look:\n  a trace:         ${API}/api/v1/traces/${traceIds[0] ?? "<id>"}\n` +
       `  the overspender: ${API}/api/v1/traces/${traceIds[Math.floor(RUNS / 2)] ?? "<id>"}\n` +
       `  recent traces:   ${API}/api/v1/traces\n` +
       `  cost by team:    ${API}/api/v1/costs?groupBy=team\n` +
-      `  cost by model:   ${API}/api/v1/costs?groupBy=model\n`,
+      `  cost by model:   ${API}/api/v1/costs?groupBy=model\n` +
+      `  budgets:         ${API}/api/v1/budgets\n` +
+      `  alerts:          ${API}/api/v1/alerts\n`,
   );
   return 0;
 }

@@ -23,6 +23,7 @@ import {
   ATTR_GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
   ATTR_SERVICE_NAME,
 } from "./attributes.ts";
+import { type Budget, createBudget } from "./budget.ts";
 import { ensureContextManager } from "./context.ts";
 import { factsFromResponse, type LlmFacts, StreamAccumulator, toOtelInputMessages } from "./extract.ts";
 import { BoundedProcessor, Counters, CountingExporter } from "./pipeline.ts";
@@ -54,6 +55,8 @@ export interface CogniveOptions {
   shutdownTimeoutMillis?: number;
   /** Use this exporter instead of OTLP/HTTP (tests: an InMemorySpanExporter). */
   exporter?: SpanExporter;
+  /** Query API base URL, for `budget.guard()`. Default `http://127.0.0.1:3300`. */
+  apiUrl?: string;
 }
 
 export interface LlmCallOptions {
@@ -93,6 +96,8 @@ export interface Stats {
 export type Wrapped<T> = T extends PromiseLike<infer U> ? Promise<U> : T;
 
 export interface Cognive {
+  /** `budget.guard()` throws BudgetExceededError when this agent or its run is over budget. */
+  budget: Budget;
   agentRun<T>(name: string, fn: () => T): Wrapped<T>;
   llmCall<T>(opts: LlmCallOptions, fn: () => T): Wrapped<T>;
   toolCall<T>(name: string, fn: () => T, opts?: ToolCallOptions): Wrapped<T>;
@@ -433,5 +438,6 @@ export function createCognive(opts: CogniveOptions = {}): Cognive {
     };
   }
 
-  return { agentRun, llmCall, toolCall, flush, shutdown, stats };
+  const budget = createBudget({ apiUrl: opts.apiUrl, apiKey: opts.apiKey, agent: opts.agent });
+  return { budget, agentRun, llmCall, toolCall, flush, shutdown, stats };
 }

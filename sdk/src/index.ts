@@ -15,6 +15,7 @@ import {
 } from "./cognive.ts";
 
 export * from "./attributes.ts";
+export { type Budget, BudgetExceededError, type BudgetOptions, createBudget } from "./budget.ts";
 export type { Cognive, CogniveOptions, LlmCallOptions, Stats, ToolCallOptions, Wrapped } from "./cognive.ts";
 export { createCognive, DEFAULT_ENDPOINT } from "./cognive.ts";
 export type { LlmFacts } from "./extract.ts";
@@ -66,3 +67,10 @@ export function stats(): Stats {
     ? last.stats()
     : { droppedSpans: 0, exportedSpans: 0, failedExports: 0, failedSpans: 0, queuedSpans: 0, maxQueuedSpans: 0 };
 }
+
+/** Budget guard of the default instance; before `init` it never throws. */
+export const budget = {
+  guard(opts?: { agent?: string; traceId?: string }): Promise<void> {
+    return current ? current.budget.guard(opts) : Promise.resolve();
+  },
+};

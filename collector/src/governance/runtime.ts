@@ -5,6 +5,7 @@ import type { Policy } from "../policy.ts";
 import { AlertStore } from "../storage/alerts.ts";
 import type { Storage } from "../storage/client.ts";
 import { type BudgetCounters, MemoryCounters } from "./counters.ts";
+import { ResilientCounters } from "./counters-resilient.ts";
 import { Governance } from "./engine.ts";
 import { spendSoFar } from "./rebuild.ts";
 
@@ -42,7 +43,11 @@ export async function startGovernance(deps: {
   createCounters?: (log: Logger) => Promise<BudgetCounters>;
 }): Promise<GovernanceRuntime> {
   const { storage, policy, config, log } = deps;
-  const counters = deps.createCounters ? await deps.createCounters(log) : new MemoryCounters();
+  const counters = deps.createCounters
+    ? await deps.createCounters(log)
+    : config.redisUrl
+      ? await ResilientCounters.connect(config.redisUrl, { logger: log })
+      : new MemoryCounters();
   if (!config.redisUrl) {
     // One embedded process owns the spend: rebuild today's and this month's from storage.
     await counters.seed(await spendSoFar(storage));

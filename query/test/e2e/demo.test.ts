@@ -12,11 +12,12 @@ describe("npm run demo", () => {
   const dataDir = mkdtempSync(join(tmpdir(), "cognive-demo-"));
   afterAll(() => rmSync(dataDir, { recursive: true, force: true, maxRetries: 5 }));
 
-  it("fills a fresh Cognive with three agents in two teams within a minute", async () => {
+  it("fills a fresh Cognive with three agents in two teams within a minute; the guard stops the overspender", async () => {
     const env = {
       COGNIVE_DATA_DIR: dataDir,
       COGNIVE_OTLP_PORT: String(await freePort()),
       COGNIVE_PORT: String(await freePort()),
+      COGNIVE_POLICY: join(ROOT, "demo/policy.yaml"),
     };
     const server = await spawnCognive(env);
     try {
@@ -35,6 +36,8 @@ describe("npm run demo", () => {
       expect(demo.status).toBe(0);
       expect(Date.now() - started).toBeLessThan(60_000);
       expect(demo.stdout).toMatch(/Where to look/);
+      // The SDK's guard stops the overspending run once its per-run budget is used up.
+      expect(demo.stdout).toMatch(/The budget guard stopped the overspending run after \d+ of 12 steps/);
       const api = `http://127.0.0.1:${env.COGNIVE_PORT}/api/v1`;
       const agents = await getJson(`${api}/costs?groupBy=agent`);
       expect(agents.body.series.map((s: any) => s.key).sort()).toEqual([
@@ -50,6 +53,10 @@ describe("npm run demo", () => {
       expect(providers.body.series.map((s: any) => s.key).sort()).toEqual(["anthropic", "openai"]);
       const errors = await getJson(`${api}/traces?status=error&limit=5`);
       expect(errors.body.traces.length).toBeGreaterThan(0);
+      // triage-agent may not use gpt-4o and friends: the policy file in demo/ makes that an alert
+      const alerts = await getJson(`${api}/alerts?limit=1000`);
+      const kinds = new Set(alerts.body.alerts.map((a: any) => a.kind));
+      expect(kinds.has("budget.threshold")).toBe(true);
     } finally {
       await stopProcess(server);
     }

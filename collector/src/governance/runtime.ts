@@ -1,3 +1,4 @@
+import { Redis } from "ioredis";
 import { type AlertBus, InProcessBus, NatsBus } from "../alerts/bus.ts";
 import { type AlertSink, Deliverer, SlackSink, WebhookSink } from "../alerts/sinks.ts";
 import type { Logger } from "../log.ts";
@@ -5,6 +6,7 @@ import type { Policy } from "../policy.ts";
 import { AlertStore } from "../storage/alerts.ts";
 import type { Storage } from "../storage/client.ts";
 import { type BudgetCounters, MemoryCounters } from "./counters.ts";
+import { counterClientOptions } from "./counters-redis.ts";
 import { ResilientCounters } from "./counters-resilient.ts";
 import { Governance } from "./engine.ts";
 import { spendSoFar } from "./rebuild.ts";
@@ -56,10 +58,20 @@ export async function startGovernance(deps: {
     ? new NatsBus({ servers: config.natsUrl, log, name: "cognive" })
     : new InProcessBus(log);
   const store = new AlertStore(storage);
+  // With many collectors on one NATS bus every deliverer hears every alert: a shared claim in Redis
+  // lets exactly one of them deliver each alert to each sink.
+  const claimClient = config.redisUrl
+    ? new Redis(config.redisUrl, counterClientOptions(500, { lazyConnect: false }))
+    : null;
+  claimClient?.on("error", () => {}); // outages are handled per call (a failed claim delivers anyway)
   const deliverer = new Deliverer({
     sinks: sinksOf(policy),
     bus,
     log,
+    claim: claimClient
+      ? async (alertId, sink) =>
+          (await claimClient.set(`cognive:alert:claim:${alertId}:${sink}`, "1", "EX", 7 * 86_400, "NX")) === "OK"
+      : undefined,
     onOutcome: (o) => {
       if (o.status === "failed") log.warn("alert delivery failed", { ...o });
       store.saveOutcome(o).catch((err) => log.error("storing an alert delivery outcome failed", { err }));
@@ -78,6 +90,7 @@ export async function startGovernance(deps: {
       await deliverer.close();
       await bus.close();
       await counters.close();
+      claimClient?.disconnect();
     },
   };
 }

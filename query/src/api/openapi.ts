@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { alertsQuery, costsQuery, traceListQuery } from "./schemas.ts";
+import { agentsQuery, alertsQuery, budgetCheckQuery, budgetsQuery, costsQuery, traceListQuery } from "./schemas.ts";
 
 type JsonSchema = Record<string, unknown>;
 
@@ -254,6 +254,49 @@ export function openApiDocument(): JsonSchema {
             }),
             ...errors(400, 500),
           },
+        },
+      },
+      "/agents": {
+        get: {
+          operationId: "listAgents",
+          summary:
+            "The agent registry: declared policy and observed models, tools, calls, error rate, spend, violations",
+          parameters: queryParameters(agentsQuery),
+          responses: { "200": ok({ type: "object", required: ["agents"] }), ...errors(400, 500) },
+        },
+      },
+      "/budgets": {
+        get: {
+          operationId: "listBudgets",
+          summary: "Every declared budget with its current spend and utilization (run windows with traceId)",
+          parameters: queryParameters(budgetsQuery),
+          responses: { "200": ok({ type: "object", required: ["budgets"] }), ...errors(400, 404, 500) },
+        },
+      },
+      "/budget-check": {
+        get: {
+          operationId: "checkBudget",
+          summary: "Whether an agent (and its run) may keep spending: { allowed, remainingUsd, reasons }",
+          parameters: queryParameters(budgetCheckQuery),
+          responses: {
+            "200": ok({
+              type: "object",
+              required: ["allowed", "remainingUsd", "reasons"],
+              properties: {
+                allowed: { type: "boolean" },
+                remainingUsd: { type: ["number", "null"] },
+                reasons: strArray,
+              },
+            }),
+            ...errors(400, 404, 500),
+          },
+        },
+      },
+      "/alerts/stream": {
+        get: {
+          operationId: "streamAlerts",
+          summary: "Server-Sent Events: one `alert` event per alert as it is raised",
+          responses: { "200": { description: "text/event-stream" }, ...errors(404) },
         },
       },
       "/openapi.json": {

@@ -1,14 +1,16 @@
 import type { GovernanceRuntime, Logger, Storage } from "@cognive/collector";
 import { Hono } from "hono";
 import { streamSSE } from "hono/streaming";
+import { listAgents } from "./agents.ts";
 import { listAlerts } from "./alerts.ts";
 import { costReport, defaultStep } from "./costs.ts";
 import { decodeCursor } from "./cursor.ts";
 import { badRequest, notFound } from "./errors.ts";
 import { budgetCheck, budgetLines } from "./governance.ts";
 import { openApiDocument } from "./openapi.ts";
-import { parseQuery, resolveRange } from "./params.ts";
+import { DAY_NS, parseQuery, resolveRange } from "./params.ts";
 import {
+  agentsQuery,
   alertsQuery,
   budgetCheckQuery,
   budgetsQuery,
@@ -88,6 +90,14 @@ export function apiRoutes({ storage, governance, log }: ApiDeps): Hono {
     if (!governance) throw notFound("governance is not enabled in this process");
     return governance;
   };
+
+  api.get("/agents", async (c) => {
+    const q = parseQuery(c, agentsQuery);
+    const to = q.to ?? BigInt(Date.now()) * 1_000_000n;
+    const fromNs = q.from ?? to - 30n * DAY_NS;
+    if (fromNs > to) throw badRequest("query parameter 'from' is after 'to'");
+    return c.json(await listAgents(storage, scopeOf(c), governance, { fromNs, toNs: to }));
+  });
 
   api.get("/budgets", async (c) => {
     const q = parseQuery(c, budgetsQuery);

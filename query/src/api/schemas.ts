@@ -40,6 +40,9 @@ export const alertsQuery = z.strictObject({
   limit: intParam(1, 1000, "alerts to return, default 100").optional(),
 });
 
+/** Query parameters of `GET /api/v1/agents` (range defaults to the last 30 days). */
+export const agentsQuery = z.strictObject({ ...timeRangeShape });
+
 /** Query parameters of `GET /api/v1/budget-check`. */
 export const budgetCheckQuery = z.strictObject({
   agent: textParam("the agent about to spend"),

@@ -90,7 +90,11 @@ describe("query app", () => {
     const doc = JSON.parse(await res.text());
     expect(doc.openapi).toBe("3.1.0");
     expect(Object.keys(doc.paths).sort()).toEqual([
+      "/agents",
       "/alerts",
+      "/alerts/stream",
+      "/budget-check",
+      "/budgets",
       "/costs",
       "/openapi.json",
       "/traces",

@@ -168,6 +168,30 @@ describe("governance end to end", () => {
     expect(received.slice(before).map((r) => JSON.parse(r.body).team)).toEqual(["cx", "cx"]);
   });
 
+  it("lists agents: declared policy and what they did", async () => {
+    const { status, body } = await getJson(`${server.queryUrl}/api/v1/agents`);
+    expect(status).toBe(200);
+    const refund = body.agents.find((a: any) => a.name === "refund-agent");
+    expect(refund).toMatchObject({
+      declared: true,
+      team: "cx",
+      policy: {
+        allowedModels: ["gpt-4o*"],
+        approvedTools: ["lookup_order"],
+        budgets: { perRunUsd: 0.02, dailyUsd: 5, monthlyUsd: null },
+      },
+      calls: 7,
+      errorRate: 0,
+      violations: 2,
+    });
+    expect(refund.models).toEqual(["claude-3-opus-20240229", "gpt-4o"]);
+    expect(refund.tools).toEqual(["delete_customer", "lookup_order"]);
+    expect(refund.spendUsd).toBeGreaterThan(0.021);
+    expect(refund.spendTodayUsd).toBe(refund.spendUsd);
+    expect(Date.parse(refund.firstSeen)).toBeLessThanOrEqual(Date.parse(refund.lastSeen));
+    expect((await getJson(`${server.queryUrl}/api/v1/agents?from=abc`)).status).toBe(400);
+  });
+
   it("validates budget-check parameters", async () => {
     expect((await getJson(`${server.queryUrl}/api/v1/budget-check`)).status).toBe(400);
     expect((await getJson(`${server.queryUrl}/api/v1/budget-check?agent=a&traceId=xyz`)).status).toBe(400);

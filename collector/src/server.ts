@@ -2,9 +2,10 @@ import { Pricer } from "@cognive/semconv";
 import type { HttpBindings } from "@hono/node-server";
 import { Hono } from "hono";
 import type { EnvConfig } from "./config.ts";
+import { type GovernanceRuntime, registerGovernanceMetrics } from "./governance/runtime.ts";
 import type { Logger } from "./log.ts";
 import { type CollectorMetrics, createCollectorMetrics } from "./metrics.ts";
-import { type CommittedHook, IngestPipeline } from "./pipeline/ingest.ts";
+import { IngestPipeline } from "./pipeline/ingest.ts";
 import type { IngestIdentity } from "./pipeline/normalize.ts";
 import type { Policy } from "./policy.ts";
 import { otlpHttpRoutes } from "./receiver/otlp-http.ts";
@@ -29,7 +30,7 @@ export function createCollector(deps: {
   policy: Policy;
   log: Logger;
   /** Budgets, policies and alerts on what was stored. */
-  onCommitted?: CommittedHook;
+  governance?: GovernanceRuntime;
 }): Collector {
   const { storage, config, policy, log } = deps;
   const metrics = createCollectorMetrics();
@@ -45,7 +46,10 @@ export function createCollector(deps: {
     dedupCapacity: config.COGNIVE_DEDUP_CAPACITY,
     policy,
   });
-  if (deps.onCommitted) pipeline.onCommitted = deps.onCommitted;
+  if (deps.governance) {
+    pipeline.onCommitted = deps.governance.governance.onCommitted;
+    registerGovernanceMetrics(metrics.registry, deps.governance);
+  }
   const app = new Hono<{ Bindings: Partial<HttpBindings> }>();
   app.route(
     "/",

@@ -76,7 +76,7 @@ export async function startCognive(config: EnvConfig, log: Logger, role: Role = 
   };
   try {
     if (role !== "query") {
-      collector = createCollector({ storage, config, policy, log, onCommitted: governance.governance.onCommitted });
+      collector = createCollector({ storage, config, policy, log, governance });
       otlpServer = await listen(collector.app, config.COGNIVE_HOST, config.COGNIVE_OTLP_PORT);
       running.collector = collector;
       running.otlpPort = (otlpServer.address() as AddressInfo).port;

@@ -1,4 +1,5 @@
 import { Redis } from "ioredis";
+import { Gauge, type Registry } from "prom-client";
 import { type AlertBus, InProcessBus, NatsBus } from "../alerts/bus.ts";
 import { type AlertSink, Deliverer, SlackSink, WebhookSink } from "../alerts/sinks.ts";
 import type { Logger } from "../log.ts";
@@ -93,4 +94,41 @@ export async function startGovernance(deps: {
       claimClient?.disconnect();
     },
   };
+}
+
+/** Governance figures on the collector's /metrics, read at scrape time. */
+export function registerGovernanceMetrics(registry: Registry, rt: GovernanceRuntime): void {
+  const gauge = (name: string, help: string, read: () => number) =>
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.set(read());
+      },
+    });
+  gauge(
+    "cognive_alerts_raised_total",
+    "Alerts raised (budget thresholds and policy violations)",
+    () => rt.governance.stats.alertsRaised,
+  );
+  gauge(
+    "cognive_governance_failures_total",
+    "Batches whose budget/policy processing failed",
+    () => rt.governance.stats.failures,
+  );
+  gauge("cognive_alert_deliveries_pending", "Alerts waiting for delivery to sinks", () => rt.deliverer.pending);
+  gauge(
+    "cognive_alert_deliveries_dropped_total",
+    "Alerts dropped because the delivery queue was full",
+    () => rt.deliverer.dropped,
+  );
+  gauge(
+    "cognive_budget_counter_fallbacks_total",
+    "Budget increments counted locally because Redis was unreachable",
+    () => (rt.counters instanceof ResilientCounters ? rt.counters.fallbacks : 0),
+  );
+  gauge("cognive_alert_bus_pending", "Alerts held while the NATS bus is disconnected", () =>
+    rt.bus instanceof NatsBus ? rt.bus.pending : 0,
+  );
 }

@@ -130,6 +130,10 @@ describe("governance end to end", () => {
     expect(day.spendUsd).toBeCloseTo(0.021, 10);
     const team = budgets.body.budgets.find((b: any) => b.scope.type === "team" && b.window === "day");
     expect(team.spendUsd).toBeCloseTo(0.021, 10);
+
+    const metrics = await (await fetch(`${server.otlpUrl}/metrics`)).text();
+    expect(Number(/^cognive_alerts_raised_total (\S+)$/m.exec(metrics)?.[1])).toBe(3);
+    expect(metrics).toMatch(/^cognive_alert_deliveries_pending 0$/m);
   });
 
   it("raises model-not-allowed and tool-not-approved alerts", async () => {

@@ -1,6 +1,3 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Alert } from "../src/alerts/alert.ts";
 import { InProcessBus } from "../src/alerts/bus.ts";
@@ -10,8 +7,8 @@ import { silentLogger } from "../src/log.ts";
 import type { GovernedSpan } from "../src/pipeline/normalize.ts";
 import { parsePolicy } from "../src/policy.ts";
 import { AlertStore } from "../src/storage/alerts.ts";
-import { createStorage, type Storage } from "../src/storage/client.ts";
-import { migrate } from "../src/storage/migrate.ts";
+import type { Storage } from "../src/storage/client.ts";
+import { openTestStorage } from "./support/storage.ts";
 
 const POLICY = parsePolicy(`
 teams:
@@ -25,14 +22,12 @@ agents:
 `);
 
 let storage: Storage;
-const dir = mkdtempSync(join(tmpdir(), "cognive-governance-"));
+let close: () => Promise<void>;
 beforeAll(async () => {
-  storage = createStorage({ dataDir: dir, database: "cognive" });
-  await migrate(storage);
+  ({ storage, close } = await openTestStorage("governance"));
 });
 afterAll(async () => {
-  await storage.close();
-  rmSync(dir, { recursive: true, force: true, maxRetries: 5 });
+  await close();
 });
 
 let n = 0;

@@ -1,13 +1,10 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dayAndMonth, spendSoFar } from "../src/governance/rebuild.ts";
-import { createStorage, type Storage } from "../src/storage/client.ts";
-import { migrate } from "../src/storage/migrate.ts";
+import type { Storage } from "../src/storage/client.ts";
+import { openTestStorage } from "./support/storage.ts";
 
 let storage: Storage;
-const dir = mkdtempSync(join(tmpdir(), "cognive-rebuild-"));
+let close: () => Promise<void>;
 const NOW = new Date("2026-11-24T15:30:00Z");
 
 /** One priced model-call span, straight into the span table so the rollup view counts it. */
@@ -27,8 +24,7 @@ function span(at: string, agent: string, team: string, cost: number) {
 }
 
 beforeAll(async () => {
-  storage = createStorage({ dataDir: dir, database: "cognive" });
-  await migrate(storage);
+  ({ storage, close } = await openTestStorage("rebuild"));
   await storage.client.insert({
     table: "cognive.otel_traces",
     format: "JSONEachRow",
@@ -43,8 +39,7 @@ beforeAll(async () => {
   });
 });
 afterAll(async () => {
-  await storage.close();
-  rmSync(dir, { recursive: true, force: true, maxRetries: 5 });
+  await close();
 });
 
 describe("spend rebuilt from storage", () => {

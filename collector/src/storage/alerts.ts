@@ -1,29 +1,10 @@
+import type { Alert } from "../alerts/alert.ts";
+import type { DeliveryOutcome } from "../alerts/sinks.ts";
 import type { Storage } from "./client.ts";
 import { ALERT_DELIVERIES_TABLE, ALERTS_TABLE } from "./schema.ts";
 
-/** An alert as stored: the fields every alert kind shares, optional ones empty or zero. */
-export interface StoredAlert {
-  id: string;
-  kind: string;
-  time: string;
-  agent: string;
-  team: string;
-  traceId?: string;
-  model?: string;
-  tool?: string;
-  scope?: { type: "agent" | "team"; name: string; window: "run" | "day" | "month" };
-  threshold?: number;
-  spendUsd?: number;
-  limitUsd?: number;
-}
-
-export interface DeliveryOutcome {
-  alertId: string;
-  sink: string;
-  status: "delivered" | "failed";
-  attempts: number;
-  lastError?: string;
-}
+/** Alerts are stored as raised; optional fields are kept empty or zero. */
+export type StoredAlert = Alert;
 
 /** ClickHouse DateTime64(3) text from an ISO time. */
 function chTime(iso: string): string {

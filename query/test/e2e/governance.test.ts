@@ -1,31 +1,21 @@
 import { createHmac } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { emitAgentRun, otelProvider } from "../helpers/otel.ts";
 import { getJson, startTestServer, type TestServer } from "../helpers/server.ts";
+import { startWebhookReceiver, type WebhookHit } from "../helpers/webhook.ts";
 
 const SECRET = "s3cret";
-const received: { body: string; signature: string | undefined }[] = [];
-let hook: Server;
+let hook: Awaited<ReturnType<typeof startWebhookReceiver>>;
+let received: WebhookHit[];
 let server: TestServer;
 const dir = mkdtempSync(join(tmpdir(), "cognive-gov-"));
 
 beforeAll(async () => {
-  hook = createServer((req, res) => {
-    let body = "";
-    req.on("data", (c) => {
-      body += c;
-    });
-    req.on("end", () => {
-      received.push({ body, signature: req.headers["x-cognive-signature"] as string | undefined });
-      res.writeHead(200).end();
-    });
-  });
-  await new Promise<void>((r) => hook.listen(0, "127.0.0.1", () => r()));
+  hook = await startWebhookReceiver();
+  received = hook.hits;
   const policyFile = join(dir, "policy.yaml");
   writeFileSync(
     policyFile,
@@ -40,7 +30,7 @@ agents:
 alerts:
   thresholds: [0.5, 0.8, 1.0]
   sinks:
-    - { type: webhook, url: "http://127.0.0.1:${(hook.address() as AddressInfo).port}/hook", secret: "${SECRET}" }
+    - { type: webhook, url: "${hook.url}", secret: "${SECRET}" }
 `,
   );
   server = await startTestServer({ COGNIVE_POLICY: policyFile });
@@ -48,7 +38,7 @@ alerts:
 
 afterAll(async () => {
   await server?.stop();
-  await new Promise<void>((r) => hook.close(() => r()));
+  await hook?.close();
   rmSync(dir, { recursive: true, force: true });
 });
 

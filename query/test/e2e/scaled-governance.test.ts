@@ -1,8 +1,6 @@
 import type { ChildProcess } from "node:child_process";
 import { createHmac, randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect, type NatsConnection } from "nats";
@@ -11,33 +9,25 @@ import { missingService, type Service, startNats, startRedis } from "../../../co
 import { postRaw } from "../helpers/http.ts";
 import { freePort, spawnCognive, stopProcess } from "../helpers/process.ts";
 import { getJson } from "../helpers/server.ts";
+import { startWebhookReceiver, type WebhookHit } from "../helpers/webhook.ts";
 
 const SECRET = "hmac-secret";
 const skip = missingService("redis-server") ?? missingService("nats-server");
 
 describe.skipIf(skip)("two collectors sharing Redis and NATS", () => {
   const dir = mkdtempSync(join(tmpdir(), "cognive-scaled-"));
-  const hooks: { body: string; signature?: string }[] = [];
+  let hooks: WebhookHit[] = [];
   const natsAlerts: any[] = [];
   let redis: Service;
   let nats: Service;
-  let hook: Server;
+  let hook: Awaited<ReturnType<typeof startWebhookReceiver>>;
   let nc: NatsConnection;
   const collectors: { proc: ChildProcess; otlp: string; api: string }[] = [];
 
   beforeAll(async () => {
     [redis, nats] = await Promise.all([startRedis(), startNats()]);
-    hook = createServer((req, res) => {
-      let body = "";
-      req.on("data", (c) => {
-        body += c;
-      });
-      req.on("end", () => {
-        hooks.push({ body, signature: req.headers["x-cognive-signature"] as string | undefined });
-        res.writeHead(200).end();
-      });
-    });
-    await new Promise<void>((r) => hook.listen(0, "127.0.0.1", () => r()));
+    hook = await startWebhookReceiver();
+    hooks = hook.hits;
     const policy = join(dir, "policy.yaml");
     writeFileSync(
       policy,
@@ -46,7 +36,7 @@ describe.skipIf(skip)("two collectors sharing Redis and NATS", () => {
     budgets: { per_run_usd: 0.1 }
 alerts:
   sinks:
-    - { type: webhook, url: "http://127.0.0.1:${(hook.address() as AddressInfo).port}/hook", secret: "${SECRET}" }
+    - { type: webhook, url: "${hook.url}", secret: "${SECRET}" }
 `,
     );
     nc = await connect({ servers: nats.url });
@@ -76,7 +66,7 @@ alerts:
     await Promise.all(collectors.map((c) => stopProcess(c.proc)));
     await nc?.close();
     await Promise.all([redis?.stop(), nats?.stop()]);
-    await new Promise<void>((r) => hook?.close(() => r()));
+    await hook?.close();
     rmSync(dir, { recursive: true, force: true, maxRetries: 5 });
   });
 

@@ -4,6 +4,8 @@ import { bodyLimit } from "hono/body-limit";
 import { ApiError, errorBody } from "./api/errors.ts";
 import { apiRoutes } from "./api/routes.ts";
 import { scopeMiddleware } from "./api/scope.ts";
+import { prometheusRoutes } from "./prometheus/routes.ts";
+import { tempoRoutes } from "./tempo/routes.ts";
 
 export interface QueryAppDeps {
   storage: Storage;
@@ -49,6 +51,8 @@ export function createQueryApp(deps: QueryAppDeps): Hono {
   });
 
   app.route("/api/v1", apiRoutes(deps));
+  app.route("/api/v1", prometheusRoutes(deps));
+  app.route("/", tempoRoutes(deps));
 
   app.notFound((c) => {
     const path = c.req.path.length > 200 ? `${c.req.path.slice(0, 200)}…` : c.req.path;

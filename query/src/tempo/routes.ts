@@ -1,10 +1,14 @@
+import type { Logger } from "@cognive/collector";
 import type { Context } from "hono";
 import { Hono } from "hono";
 import { badRequest, notFound } from "../api/errors.ts";
 import type { ApiDeps } from "../api/routes.ts";
 import { scopeMiddleware, scopeOf } from "../api/scope.ts";
 import { getTrace } from "../api/trace-detail.ts";
+import { legacyQuery } from "./legacy.ts";
 import { encodeTrace, encodeTraceByIdResponse, resourceSpansJson } from "./otlp.ts";
+import { searchTraces } from "./search.ts";
+import { parseTraceQL, type TraceQuery } from "./traceql.ts";
 
 /** The Tempo version reported to Grafana; ≥ 2.7.0 turns on the v2 trace-by-id and tag APIs. */
 export const TEMPO_VERSION = "2.7.0-cognive";
@@ -18,7 +22,23 @@ export function normalizeTraceId(raw: string): string | undefined {
 const wantsProtobuf = (c: Context): boolean => /application\/(x-)?protobuf/i.test(c.req.header("accept") ?? "");
 
 /** Grafana's built-in Tempo data source API (`/api/echo`, `/api/traces/…`, `/api/search…`). */
-export function tempoRoutes({ storage }: ApiDeps): Hono {
+/** A query parameter as an integer within [min, max], or the fallback when absent or unusable. */
+export function intParam(raw: string | undefined, fallback: number, min: number, max: number): number {
+  const n = raw === undefined || raw === "" ? Number.NaN : Math.floor(Number(raw));
+  return Number.isFinite(n) ? Math.min(max, Math.max(min, n)) : fallback;
+}
+
+/** `start`/`end` in Unix seconds; the last hour when absent. */
+export function timeRange(c: Context): { fromS: number; toS: number } {
+  const now = Math.floor(Date.now() / 1000);
+  const toS = intParam(c.req.query("end"), now, 0, 4_294_967_295);
+  const fromS = intParam(c.req.query("start"), toS - 3600, 0, toS);
+  return { fromS, toS };
+}
+
+const EMPTY_SEARCH = { traces: [], metrics: { inspectedTraces: 0 } };
+
+export function tempoRoutes({ storage, log }: ApiDeps): Hono {
   const tempo = new Hono();
   tempo.use("/api/*", scopeMiddleware);
 
@@ -51,5 +71,37 @@ export function tempoRoutes({ storage }: ApiDeps): Hono {
   tempo.get("/api/v2/traces/:traceId", traceById(true));
   tempo.get("/api/traces/:traceId", traceById(false));
 
+  tempo.get("/api/search", async (c) => {
+    const q = c.req.query("q");
+    let query: TraceQuery;
+    try {
+      query =
+        q !== undefined && q.trim() !== ""
+          ? parseTraceQL(q)
+          : legacyQuery(c.req.query("tags") ?? "", c.req.query("minDuration"), c.req.query("maxDuration"));
+    } catch {
+      return c.json(EMPTY_SEARCH); // Grafana sends partial queries while the user types
+    }
+    const opts = {
+      ...timeRange(c),
+      limit: intParam(c.req.query("limit"), 20, 1, 1000),
+      spss: intParam(c.req.query("spss"), 3, 1, 1000),
+    };
+    return c.json(await lenient(log, "search", () => searchTraces(storage, scopeOf(c), query, opts), EMPTY_SEARCH));
+  });
+
   return tempo;
+}
+
+/**
+ * Runs a read whose failure (a regex the store rejects, say) should leave Grafana's editor working:
+ * the failure is logged and answered with the empty result.
+ */
+async function lenient<T>(log: Logger, what: string, run: () => Promise<T>, empty: T): Promise<T> {
+  try {
+    return await run();
+  } catch (err) {
+    log.warn(`tempo ${what}: query failed`, { err });
+    return empty;
+  }
 }

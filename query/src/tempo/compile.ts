@@ -1,0 +1,187 @@
+import type { Field, Filter, Op, Spansets, Value } from "./traceql.ts";
+
+/**
+ * Compiles TraceQL filters to ClickHouse conditions over the span table (plus the per-trace
+ * `_RootName`, `_RootService`, `_TraceDuration` columns the search query adds). SQL text comes from
+ * code constants only: every user value and every attribute key is a bound parameter.
+ */
+export class Params {
+  readonly values: Record<string, unknown> = {};
+  private n = 0;
+  bind(type: "String" | "Float64", value: unknown): string {
+    const name = `tq${this.n++}`;
+    this.values[name] = value;
+    return `{${name}:${type}}`;
+  }
+}
+
+interface FieldSql {
+  /** The value as SQL. */
+  expr: string;
+  /** Numeric columns compare as numbers; strings as text. */
+  numeric: boolean;
+  /** The condition for the field being present (attributes only). */
+  present?: string;
+}
+
+const STATUS_EXPR =
+  "multiIf(lower(StatusCode) IN ('error', 'status_code_error'), 'error', lower(StatusCode) IN ('ok', 'status_code_ok'), 'ok', 'unset')";
+const KIND_EXPR =
+  "if(SpanKind = '', 'unspecified', lower(replaceRegexpOne(toString(SpanKind), '^(?i)span_kind_', '')))";
+
+/** Span attributes the store keeps in typed columns (their values are not in `SpanAttributes`). */
+const TYPED_SPAN: Record<string, { column: string; numeric: boolean }> = {
+  "gen_ai.request.model": { column: "GenAiRequestModel", numeric: false },
+  "gen_ai.response.model": { column: "GenAiResponseModel", numeric: false },
+  "gen_ai.provider.name": { column: "GenAiProvider", numeric: false },
+  "gen_ai.system": { column: "GenAiProvider", numeric: false },
+  "gen_ai.operation.name": { column: "GenAiOperation", numeric: false },
+  "gen_ai.agent.name": { column: "AgentName", numeric: false },
+  "gen_ai.tool.name": { column: "ToolName", numeric: false },
+  "gen_ai.conversation.id": { column: "ConversationId", numeric: false },
+  "gen_ai.usage.input_tokens": { column: "InputTokens", numeric: true },
+  "gen_ai.usage.output_tokens": { column: "OutputTokens", numeric: true },
+  "gen_ai.usage.cache_read.input_tokens": { column: "CacheReadTokens", numeric: true },
+  "gen_ai.usage.cache_creation.input_tokens": { column: "CacheWriteTokens", numeric: true },
+  "gen_ai.usage.reasoning.output_tokens": { column: "ReasoningTokens", numeric: true },
+};
+
+/** Keys answered from typed columns, for tag-name listings. */
+export const TYPED_SPAN_KEYS = Object.keys(TYPED_SPAN);
+
+function typed(column: string, numeric: boolean, attrKey: string, p: Params): FieldSql {
+  // Typed columns hold the normalized value; fall back to the raw attribute when the column is empty.
+  if (numeric) {
+    const k = p.bind("String", attrKey);
+    return {
+      expr: `if(mapContains(SpanAttributes, ${k}), toFloat64OrZero(SpanAttributes[${k}]), toFloat64(${column}))`,
+      numeric: true,
+      present: `(mapContains(SpanAttributes, ${k}) OR ${column} != 0)`,
+    };
+  }
+  const k = p.bind("String", attrKey);
+  return {
+    expr: `if(toString(${column}) != '', toString(${column}), SpanAttributes[${k}])`,
+    numeric: false,
+    present: `(toString(${column}) != '' OR mapContains(SpanAttributes, ${k}))`,
+  };
+}
+
+export function fieldSql(f: Field, p: Params): FieldSql {
+  if (f.kind === "intrinsic") {
+    switch (f.name) {
+      case "name":
+        return { expr: "toString(SpanName)", numeric: false };
+      case "status":
+        return { expr: STATUS_EXPR, numeric: false };
+      case "kind":
+        return { expr: KIND_EXPR, numeric: false };
+      case "duration":
+        return { expr: "toFloat64(Duration)", numeric: true };
+      case "statusMessage":
+        return { expr: "StatusMessage", numeric: false };
+      case "traceDuration":
+        return { expr: "toFloat64(_TraceDuration)", numeric: true };
+      case "rootName":
+        return { expr: "_RootName", numeric: false };
+      case "rootServiceName":
+        return { expr: "_RootService", numeric: false };
+    }
+  }
+  const { scope, key } = f;
+  if (scope !== "span" && key === "service.name") return { expr: "toString(ServiceName)", numeric: false };
+  if (scope !== "resource") {
+    const t = TYPED_SPAN[key];
+    if (t) return typed(t.column, t.numeric, key, p);
+  }
+  const k = p.bind("String", key);
+  if (scope === "span")
+    return { expr: `SpanAttributes[${k}]`, numeric: false, present: `mapContains(SpanAttributes, ${k})` };
+  if (scope === "resource")
+    return { expr: `ResourceAttributes[${k}]`, numeric: false, present: `mapContains(ResourceAttributes, ${k})` };
+  return {
+    expr: `if(mapContains(SpanAttributes, ${k}), SpanAttributes[${k}], ResourceAttributes[${k}])`,
+    numeric: false,
+    present: `(mapContains(SpanAttributes, ${k}) OR mapContains(ResourceAttributes, ${k}))`,
+  };
+}
+
+const SQL_OPS: Record<Exclude<Op, "=~" | "!~">, string> = {
+  "=": "=",
+  "!=": "!=",
+  ">": ">",
+  ">=": ">=",
+  "<": "<",
+  "<=": "<=",
+};
+
+function valueText(v: Value): string {
+  return v.type === "bool" ? String(v.value) : String(v.value);
+}
+
+function compare(f: FieldSql, op: Op, v: Value, p: Params): string {
+  if (op === "=~" || op === "!~") {
+    // TraceQL regexes match the whole value.
+    const re = p.bind("String", `^(?:${valueText(v)})$`);
+    const m = `match(${f.numeric ? `toString(${f.expr})` : f.expr}, ${re})`;
+    return op === "=~" ? m : `NOT ${m}`;
+  }
+  const sqlOp = SQL_OPS[op];
+  if (v.type === "number") {
+    const lhs = f.numeric ? f.expr : `toFloat64OrNull(${f.expr})`;
+    return `ifNull(${lhs} ${sqlOp} ${p.bind("Float64", v.value)}, 0)`;
+  }
+  if (f.numeric) {
+    const n = Number(valueText(v));
+    if (!Number.isFinite(n)) return op === "!=" ? "1" : "0";
+    return `${f.expr} ${sqlOp} ${p.bind("Float64", n)}`;
+  }
+  return `${f.expr} ${sqlOp} ${p.bind("String", valueText(v))}`;
+}
+
+export function filterSql(f: Filter, p: Params): string {
+  switch (f.type) {
+    case "true":
+      return "1";
+    case "false":
+      return "0";
+    case "and":
+      return `(${filterSql(f.left, p)} AND ${filterSql(f.right, p)})`;
+    case "or":
+      return `(${filterSql(f.left, p)} OR ${filterSql(f.right, p)})`;
+    case "exists": {
+      const fs = fieldSql(f.field, p);
+      return fs.present ?? "1";
+    }
+    case "cmp": {
+      const fs = fieldSql(f.field, p);
+      const c = compare(fs, f.op, f.value, p);
+      return fs.present ? `(${fs.present} AND ${c})` : `(${c})`;
+    }
+  }
+}
+
+/** Every spanset filter of a query, in order. */
+export function spansetFilters(s: Spansets): Filter[] {
+  return s.type === "spanset" ? [s.filter] : [...spansetFilters(s.left), ...spansetFilters(s.right)];
+}
+
+/** The per-trace condition: each spanset as `countIf(filter) > 0`, combined as written. */
+export function havingSql(s: Spansets, conds: string[], counter = { i: 0 }): string {
+  if (s.type === "spanset") return `countIf(${conds[counter.i++]}) > 0`;
+  const l = havingSql(s.left, conds, counter);
+  const r = havingSql(s.right, conds, counter);
+  return `(${l} ${s.type === "and" ? "AND" : "OR"} ${r})`;
+}
+
+/** Every field a filter mentions (for the attributes shown with matched spans). */
+export function filterFields(f: Filter): Field[] {
+  if (f.type === "cmp" || f.type === "exists") return [f.field];
+  if (f.type === "and" || f.type === "or") return [...filterFields(f.left), ...filterFields(f.right)];
+  return [];
+}
+
+/** The TraceQL name of a field, as Tempo shows it in span attributes. */
+export function fieldName(f: Field): string | undefined {
+  return f.kind === "attr" ? f.key : undefined;
+}

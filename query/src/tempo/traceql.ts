@@ -1,0 +1,290 @@
+/**
+ * A small TraceQL parser: spanset filters (`{ … }`) joined by `&&`/`||`, inside each filter
+ * comparisons joined by `&&`/`||`/parentheses, and an optional `| select(…)` pipeline stage.
+ */
+
+export type Op = "=" | "!=" | ">" | ">=" | "<" | "<=" | "=~" | "!~";
+
+/** An attribute (`span.x`, `resource.x`, `.x`) or an intrinsic (`name`, `status`, …). */
+export type Field =
+  | { kind: "attr"; scope: "span" | "resource" | "any"; key: string }
+  | { kind: "intrinsic"; name: Intrinsic };
+
+export type Intrinsic =
+  | "name"
+  | "status"
+  | "kind"
+  | "duration"
+  | "statusMessage"
+  | "traceDuration"
+  | "rootName"
+  | "rootServiceName";
+
+/** A literal: strings, numbers (durations already in nanoseconds), enum keywords and booleans. */
+export type Value =
+  | { type: "string"; value: string }
+  | { type: "number"; value: number }
+  | { type: "keyword"; value: string }
+  | { type: "bool"; value: boolean };
+
+export type Filter =
+  | { type: "true" | "false" }
+  | { type: "and" | "or"; left: Filter; right: Filter }
+  | { type: "cmp"; field: Field; op: Op; value: Value }
+  | { type: "exists"; field: Field };
+
+export type Spansets = { type: "spanset"; filter: Filter } | { type: "and" | "or"; left: Spansets; right: Spansets };
+
+export interface TraceQuery {
+  spansets: Spansets;
+  select: Field[];
+}
+
+export class TraceQLError extends Error {
+  override name = "TraceQLError";
+}
+
+const INTRINSICS: Record<string, Intrinsic> = {
+  name: "name",
+  status: "status",
+  kind: "kind",
+  duration: "duration",
+  statusMessage: "statusMessage",
+  traceDuration: "traceDuration",
+  rootName: "rootName",
+  rootServiceName: "rootServiceName",
+  "span:name": "name",
+  "span:status": "status",
+  "span:kind": "kind",
+  "span:duration": "duration",
+  "span:statusMessage": "statusMessage",
+  "trace:duration": "traceDuration",
+  "trace:rootName": "rootName",
+  "trace:rootService": "rootServiceName",
+  "trace:rootServiceName": "rootServiceName",
+};
+
+const KEYWORDS = new Set([
+  "error",
+  "ok",
+  "unset",
+  "unspecified",
+  "internal",
+  "server",
+  "client",
+  "producer",
+  "consumer",
+]);
+
+const DURATION_UNITS: Record<string, number> = { ns: 1, us: 1e3, µs: 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
+
+/** A duration like `100ms`, `1.5s`, `1m30s` in nanoseconds; undefined when it is not one. */
+export function parseDuration(text: string): number | undefined {
+  const re = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/gy;
+  let total = 0;
+  let pos = 0;
+  for (let m = re.exec(text); m; m = re.exec(text)) {
+    total += Number(m[1]) * (DURATION_UNITS[m[2]] ?? 0);
+    pos = re.lastIndex;
+  }
+  return pos > 0 && pos === text.length ? total : undefined;
+}
+
+type Token =
+  | { t: "punct"; v: string }
+  | { t: "op"; v: Op }
+  | { t: "str"; v: string }
+  | { t: "num"; v: number }
+  | { t: "ident"; v: string };
+
+const PUNCT = ["&&", "||", "{", "}", "(", ")", "|", ",", "!"];
+const OPS: Op[] = ["=~", "!~", "!=", ">=", "<=", "=", ">", "<"];
+
+function tokenize(src: string): Token[] {
+  const out: Token[] = [];
+  let i = 0;
+  while (i < src.length) {
+    const ch = src[i];
+    if (/\s/.test(ch)) {
+      i++;
+      continue;
+    }
+    if (ch === '"' || ch === "`") {
+      let s = "";
+      let j = i + 1;
+      for (; j < src.length && src[j] !== ch; j++) {
+        if (src[j] === "\\" && ch === '"' && j + 1 < src.length) {
+          j++;
+          const e = src[j];
+          s += e === "n" ? "\n" : e === "t" ? "\t" : e;
+        } else s += src[j];
+      }
+      if (j >= src.length) throw new TraceQLError("unterminated string");
+      out.push({ t: "str", v: s });
+      i = j + 1;
+      continue;
+    }
+    const op = OPS.find((o) => src.startsWith(o, i));
+    if (op) {
+      out.push({ t: "op", v: op });
+      i += op.length;
+      continue;
+    }
+    const p = PUNCT.find((o) => src.startsWith(o, i));
+    if (p) {
+      out.push({ t: "punct", v: p });
+      i += p.length;
+      continue;
+    }
+    const num = /^-?\d+(?:\.\d+)?(?:(?:ns|us|µs|ms|s|m|h)(?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h))*)?/.exec(src.slice(i));
+    if (num) {
+      const d = /[a-zµ]/.test(num[0]) ? parseDuration(num[0].replace(/^-/, "")) : Number(num[0]);
+      if (d === undefined) throw new TraceQLError(`bad number ${num[0]}`);
+      out.push({ t: "num", v: num[0].startsWith("-") && /[a-zµ]/.test(num[0]) ? -d : d });
+      i += num[0].length;
+      continue;
+    }
+    const id = /^[A-Za-z_.:][A-Za-z0-9_.:\-/]*/.exec(src.slice(i));
+    if (id) {
+      out.push({ t: "ident", v: id[0] });
+      i += id[0].length;
+      continue;
+    }
+    throw new TraceQLError(`unexpected character ${JSON.stringify(ch)}`);
+  }
+  return out;
+}
+
+/** A field name as written in TraceQL or in a tag path; undefined when it is not one. */
+export function parseField(name: string): Field | undefined {
+  const intrinsic = INTRINSICS[name];
+  if (intrinsic) return { kind: "intrinsic", name: intrinsic };
+  if (name.startsWith("span.") && name.length > 5) return { kind: "attr", scope: "span", key: name.slice(5) };
+  if (name.startsWith("resource.") && name.length > 9) return { kind: "attr", scope: "resource", key: name.slice(9) };
+  if (name.startsWith(".") && name.length > 1) return { kind: "attr", scope: "any", key: name.slice(1) };
+  return undefined;
+}
+
+class Parser {
+  private pos = 0;
+  constructor(private readonly toks: Token[]) {}
+
+  private peek(): Token | undefined {
+    return this.toks[this.pos];
+  }
+  private isPunct(v: string): boolean {
+    const t = this.peek();
+    return t?.t === "punct" && t.v === v;
+  }
+  private expect(v: string): void {
+    if (!this.isPunct(v)) throw new TraceQLError(`expected ${v}`);
+    this.pos++;
+  }
+
+  query(): TraceQuery {
+    const spansets = this.spansetOr();
+    const select: Field[] = [];
+    while (this.isPunct("|")) {
+      this.pos++;
+      const t = this.peek();
+      if (t?.t !== "ident" || t.v !== "select") throw new TraceQLError("only select() is supported in a pipeline");
+      this.pos++;
+      this.expect("(");
+      for (;;) {
+        const f = this.toks[this.pos++];
+        const field = f?.t === "ident" ? parseField(f.v) : undefined;
+        if (!field) throw new TraceQLError("expected a field in select()");
+        select.push(field);
+        if (this.isPunct(",")) this.pos++;
+        else break;
+      }
+      this.expect(")");
+    }
+    if (this.pos < this.toks.length) throw new TraceQLError("unexpected trailing input");
+    return { spansets, select };
+  }
+
+  private spansetOr(): Spansets {
+    let left = this.spansetAnd();
+    while (this.isPunct("||")) {
+      this.pos++;
+      left = { type: "or", left, right: this.spansetAnd() };
+    }
+    return left;
+  }
+  private spansetAnd(): Spansets {
+    let left = this.spansetPrimary();
+    while (this.isPunct("&&")) {
+      this.pos++;
+      left = { type: "and", left, right: this.spansetPrimary() };
+    }
+    return left;
+  }
+  private spansetPrimary(): Spansets {
+    if (this.isPunct("(")) {
+      this.pos++;
+      const inner = this.spansetOr();
+      this.expect(")");
+      return inner;
+    }
+    this.expect("{");
+    if (this.isPunct("}")) {
+      this.pos++;
+      return { type: "spanset", filter: { type: "true" } };
+    }
+    const filter = this.or();
+    this.expect("}");
+    return { type: "spanset", filter };
+  }
+
+  private or(): Filter {
+    let left = this.and();
+    while (this.isPunct("||")) {
+      this.pos++;
+      left = { type: "or", left, right: this.and() };
+    }
+    return left;
+  }
+  private and(): Filter {
+    let left = this.primary();
+    while (this.isPunct("&&")) {
+      this.pos++;
+      left = { type: "and", left, right: this.primary() };
+    }
+    return left;
+  }
+  private primary(): Filter {
+    if (this.isPunct("(")) {
+      this.pos++;
+      const inner = this.or();
+      this.expect(")");
+      return inner;
+    }
+    const t = this.toks[this.pos++];
+    if (t?.t === "ident" && (t.v === "true" || t.v === "false") && !(this.peek()?.t === "op")) {
+      return { type: t.v === "true" ? "true" : "false" };
+    }
+    const field = t?.t === "ident" ? parseField(t.v) : undefined;
+    if (!field) throw new TraceQLError("expected a field");
+    const o = this.peek();
+    if (o?.t !== "op") return { type: "exists", field };
+    this.pos++;
+    return { type: "cmp", field, op: o.v, value: this.value() };
+  }
+  private value(): Value {
+    const t = this.toks[this.pos++];
+    if (!t) throw new TraceQLError("expected a value");
+    if (t.t === "str") return { type: "string", value: t.v };
+    if (t.t === "num") return { type: "number", value: t.v };
+    if (t.t === "ident" && (t.v === "true" || t.v === "false")) return { type: "bool", value: t.v === "true" };
+    if (t.t === "ident" && KEYWORDS.has(t.v)) return { type: "keyword", value: t.v };
+    throw new TraceQLError("expected a value");
+  }
+}
+
+/** Parses a TraceQL query; throws `TraceQLError` for anything outside the supported subset. */
+export function parseTraceQL(src: string): TraceQuery {
+  const toks = tokenize(src);
+  if (toks.length === 0) return { spansets: { type: "spanset", filter: { type: "true" } }, select: [] };
+  return new Parser(toks).query();
+}

@@ -1,0 +1,552 @@
+/**
+ * Evaluates parsed PromQL over the per-minute counters. Every expression is evaluated at all
+ * steps at once: a scalar is one value per step, a vector a set of series with one value (or none)
+ * per step.
+ *
+ * Counter model: a series has a sample at the start of every minute from its first minute with
+ * calls (within the data read) on; the sample's value is the sum of the increments of all minutes
+ * ≤ it that were read. So `increase(x[r])` at t is exactly the sum of the minutes m with
+ * t − r < m ≤ t, `rate` that divided by r, and `irate` the last minute's increment per second.
+ */
+import { isComparison, isSetOp, type Matcher, type Node, PromError, type SelectorNode } from "./promql.ts";
+import type { RawSeries } from "./store.ts";
+
+/** Lookback of an instant selector, as in Prometheus. */
+export const LOOKBACK = 300;
+
+export type Labels = Record<string, string>;
+export interface Series {
+  labels: Labels;
+  values: (number | null)[];
+}
+export type Value =
+  | { type: "scalar"; values: number[] }
+  | { type: "vector"; series: Series[] }
+  | { type: "string"; value: string }
+  | { type: "matrix"; series: { labels: Labels; points: [number, number][] }[] };
+
+export type Fetch = (matchers: Matcher[], from: number, to: number) => Promise<RawSeries[]>;
+
+/** A series prepared for lookups: prefix sums over its minutes. */
+class Counter {
+  readonly prefix: number[];
+  constructor(readonly raw: RawSeries) {
+    let acc = 0;
+    this.prefix = raw.increments.map((v) => {
+      acc += v;
+      return acc;
+    });
+  }
+  /** Number of minutes ≤ t. */
+  private count(t: number): number {
+    const m = this.raw.minutes;
+    let lo = 0;
+    let hi = m.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (m[mid] <= t) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+  cum(t: number): number {
+    const n = this.count(t);
+    return n === 0 ? 0 : this.prefix[n - 1];
+  }
+  exists(t: number): boolean {
+    return this.raw.minutes.length > 0 && this.raw.minutes[0] <= t;
+  }
+}
+
+function labelKey(l: Labels): string {
+  return JSON.stringify(
+    Object.keys(l)
+      .sort()
+      .map((k) => [k, l[k]]),
+  );
+}
+
+function dropName(l: Labels): Labels {
+  const { __name__: _, ...rest } = l;
+  return rest;
+}
+
+export interface EvalContext {
+  steps: number[];
+  fetch: Fetch;
+}
+
+/** The time window a selector reads for the given steps. */
+function window(sel: SelectorNode, steps: number[]): [number, number] {
+  const first = steps[0] - sel.offset;
+  const last = steps[steps.length - 1] - sel.offset;
+  // Minutes m with m > t − w are inside a window ending at t.
+  const w = sel.range ?? LOOKBACK;
+  return [Math.floor((first - w) / 60) * 60 + 60, last];
+}
+
+export async function evaluate(node: Node, ctx: EvalContext): Promise<Value> {
+  const data = new Map<SelectorNode, Counter[]>();
+  const selectors: SelectorNode[] = [];
+  collect(node, selectors);
+  await Promise.all(
+    selectors.map(async (sel) => {
+      const [from, to] = window(sel, ctx.steps);
+      const raw = await ctx.fetch(sel.matchers, from, to);
+      data.set(
+        sel,
+        raw.map((r) => new Counter(r)),
+      );
+    }),
+  );
+  return new Evaluator(ctx.steps, data).eval(node);
+}
+
+function collect(n: Node, out: SelectorNode[]): void {
+  switch (n.kind) {
+    case "selector":
+      out.push(n);
+      return;
+    case "call":
+      for (const a of n.args) collect(a, out);
+      return;
+    case "agg":
+      if (n.param) collect(n.param, out);
+      collect(n.expr, out);
+      return;
+    case "binary":
+      collect(n.lhs, out);
+      collect(n.rhs, out);
+      return;
+    case "unary":
+      collect(n.expr, out);
+      return;
+  }
+}
+
+const RANGE_FUNCS = new Set(["rate", "increase", "irate", "delta", "idelta"]);
+const MATH: Record<string, (v: number) => number> = {
+  abs: Math.abs,
+  ceil: Math.ceil,
+  floor: Math.floor,
+  sqrt: Math.sqrt,
+  exp: Math.exp,
+  ln: Math.log,
+  log2: Math.log2,
+  log10: Math.log10,
+  sgn: Math.sign,
+};
+
+function arith(op: string, a: number, b: number): number {
+  switch (op) {
+    case "+":
+      return a + b;
+    case "-":
+      return a - b;
+    case "*":
+      return a * b;
+    case "/":
+      return a / b;
+    case "%":
+      return a % b;
+    case "^":
+      return a ** b;
+    case "atan2":
+      return Math.atan2(a, b);
+    case "==":
+      return a === b ? 1 : 0;
+    case "!=":
+      return a !== b ? 1 : 0;
+    case ">":
+      return a > b ? 1 : 0;
+    case "<":
+      return a < b ? 1 : 0;
+    case ">=":
+      return a >= b ? 1 : 0;
+    case "<=":
+      return a <= b ? 1 : 0;
+  }
+  throw new PromError(`unsupported operator ${op}`);
+}
+
+class Evaluator {
+  constructor(
+    private readonly steps: number[],
+    private readonly data: Map<SelectorNode, Counter[]>,
+  ) {}
+
+  private vector(n: Node, what: string): Series[] {
+    const v = this.eval(n);
+    if (v.type !== "vector") throw new PromError(`expected instant vector ${what}, got ${v.type}`);
+    return v.series;
+  }
+  private scalar(n: Node, what: string): number[] {
+    const v = this.eval(n);
+    if (v.type !== "scalar") throw new PromError(`expected scalar ${what}, got ${v.type}`);
+    return v.values;
+  }
+
+  eval(n: Node): Value {
+    switch (n.kind) {
+      case "number":
+        return { type: "scalar", values: this.steps.map(() => n.value) };
+      case "string":
+        return { type: "string", value: n.value };
+      case "selector":
+        return n.range === undefined ? this.instant(n) : this.matrix(n);
+      case "unary": {
+        const v = this.eval(n.expr);
+        if (n.op === "+") return v;
+        if (v.type === "scalar") return { type: "scalar", values: v.values.map((x) => -x) };
+        if (v.type === "vector") {
+          return {
+            type: "vector",
+            series: v.series.map((s) => ({
+              labels: dropName(s.labels),
+              values: s.values.map((x) => (x === null ? null : -x)),
+            })),
+          };
+        }
+        throw new PromError(`unary minus is not defined on ${v.type}`);
+      }
+      case "call":
+        return this.call(n.func, n.args);
+      case "agg":
+        return this.aggregate(n);
+      case "binary":
+        return this.binary(n);
+    }
+  }
+
+  private instant(sel: SelectorNode): Value {
+    const counters = this.data.get(sel) ?? [];
+    return {
+      type: "vector",
+      series: counters.map((c) => ({
+        labels: c.raw.labels,
+        values: this.steps.map((t) => (c.exists(t - sel.offset) ? c.cum(t - sel.offset) : null)),
+      })),
+    };
+  }
+
+  /** A range selector as a query result (instant queries only): the per-minute samples. */
+  private matrix(sel: SelectorNode): Value {
+    if (this.steps.length !== 1)
+      throw new PromError("a range vector cannot be the result of a range query; use rate() or increase()");
+    const t = this.steps[0] - sel.offset;
+    const r = sel.range as number;
+    const counters = this.data.get(sel) ?? [];
+    const series = [];
+    for (const c of counters) {
+      const points: [number, number][] = [];
+      for (let m = Math.floor(t / 60) * 60; m > t - r; m -= 60) {
+        if (c.exists(m)) points.unshift([m + sel.offset, c.cum(m)]);
+      }
+      if (points.length > 0) series.push({ labels: c.raw.labels, points });
+    }
+    return { type: "matrix", series };
+  }
+
+  private rangeFunc(func: string, args: Node[]): Value {
+    const sel = args[0];
+    if (args.length !== 1 || sel?.kind !== "selector" || sel.range === undefined) {
+      throw new PromError(`${func}() expects one range vector argument, e.g. ${func}(x[5m])`);
+    }
+    const r = sel.range;
+    const counters = this.data.get(sel) ?? [];
+    const series = counters.map((c) => ({
+      labels: dropName(c.raw.labels),
+      values: this.steps.map((step): number | null => {
+        const t = step - sel.offset;
+        if (!c.exists(t)) return null;
+        if (func === "irate" || func === "idelta") {
+          // The last two per-minute samples must both lie in the window.
+          const last = Math.floor(t / 60) * 60;
+          if (last - 60 <= t - r) return null;
+          const d = c.cum(last) - c.cum(last - 60);
+          return func === "irate" ? d / 60 : d;
+        }
+        const inc = c.cum(t) - c.cum(t - r);
+        return func === "rate" ? inc / r : inc;
+      }),
+    }));
+    return { type: "vector", series };
+  }
+
+  private call(func: string, args: Node[]): Value {
+    if (RANGE_FUNCS.has(func)) return this.rangeFunc(func, args);
+    const arity = (n: number, m = n) => {
+      if (args.length < n || args.length > m) throw new PromError(`wrong number of arguments for ${func}()`);
+    };
+    const mapVec = (series: Series[], f: (v: number, i: number) => number): Value => ({
+      type: "vector",
+      series: series.map((s) => ({
+        labels: dropName(s.labels),
+        values: s.values.map((v, i) => (v === null ? null : f(v, i))),
+      })),
+    });
+    switch (func) {
+      case "vector": {
+        arity(1);
+        return { type: "vector", series: [{ labels: {}, values: [...this.scalar(args[0], "in vector()")] }] };
+      }
+      case "scalar": {
+        arity(1);
+        const series = this.vector(args[0], "in scalar()");
+        return {
+          type: "scalar",
+          values: this.steps.map((_, i) => {
+            const present = series.filter((s) => s.values[i] !== null);
+            return present.length === 1 ? (present[0].values[i] as number) : Number.NaN;
+          }),
+        };
+      }
+      case "time":
+        arity(0);
+        return { type: "scalar", values: [...this.steps] };
+      case "clamp_min":
+      case "clamp_max": {
+        arity(2);
+        const series = this.vector(args[0], `in ${func}()`);
+        const bound = this.scalar(args[1], `in ${func}()`);
+        return mapVec(series, (v, i) => (func === "clamp_min" ? Math.max(v, bound[i]) : Math.min(v, bound[i])));
+      }
+      case "clamp": {
+        arity(3);
+        const series = this.vector(args[0], "in clamp()");
+        const lo = this.scalar(args[1], "in clamp()");
+        const hi = this.scalar(args[2], "in clamp()");
+        return mapVec(series, (v, i) => Math.max(lo[i], Math.min(hi[i], v)));
+      }
+      case "round": {
+        arity(1, 2);
+        const series = this.vector(args[0], "in round()");
+        const to = args[1] ? this.scalar(args[1], "in round()") : this.steps.map(() => 1);
+        return mapVec(series, (v, i) => Math.floor(v / to[i] + 0.5) * to[i]);
+      }
+      case "histogram_quantile":
+        throw new PromError("histogram_quantile() is not supported yet: no histogram metrics are served");
+    }
+    const f = MATH[func];
+    if (f) {
+      arity(1);
+      return mapVec(this.vector(args[0], `in ${func}()`), (v) => f(v));
+    }
+    throw new PromError(`unknown function ${func}()`);
+  }
+
+  private aggregate(n: Extract<Node, { kind: "agg" }>): Value {
+    const input = this.vector(n.expr, `in ${n.op}()`);
+    const param = n.param ? this.scalar(n.param, `as the parameter of ${n.op}()`) : undefined;
+    const groupLabels = (l: Labels): Labels => {
+      const out: Labels = {};
+      if (n.without) {
+        for (const [k, v] of Object.entries(l)) if (k !== "__name__" && !n.grouping.includes(k)) out[k] = v;
+      } else {
+        for (const k of n.grouping) if (l[k] !== undefined && l[k] !== "") out[k] = l[k];
+      }
+      return out;
+    };
+    const groups = new Map<string, { labels: Labels; members: Series[] }>();
+    for (const s of input) {
+      const labels = groupLabels(s.labels);
+      const key = labelKey(labels);
+      let g = groups.get(key);
+      if (!g) {
+        g = { labels, members: [] };
+        groups.set(key, g);
+      }
+      g.members.push(s);
+    }
+
+    if (n.op === "topk" || n.op === "bottomk") {
+      const kept = new Map<Series, (number | null)[]>();
+      for (const g of groups.values()) {
+        this.steps.forEach((_, i) => {
+          const k = Math.floor((param as number[])[i]);
+          const present = g.members.filter((s) => s.values[i] !== null && !Number.isNaN(s.values[i]));
+          present.sort((a, b) => {
+            const d = (a.values[i] as number) - (b.values[i] as number);
+            return n.op === "topk" ? -d : d;
+          });
+          for (const s of present.slice(0, Math.max(0, k))) {
+            let vals = kept.get(s);
+            if (!vals) {
+              vals = this.steps.map(() => null);
+              kept.set(s, vals);
+            }
+            vals[i] = s.values[i];
+          }
+        });
+      }
+      const series = [...kept.entries()].map(([s, values]) => ({ labels: s.labels, values }));
+      if (this.steps.length === 1) {
+        series.sort((a, b) => ((b.values[0] as number) - (a.values[0] as number)) * (n.op === "topk" ? 1 : -1));
+      }
+      return { type: "vector", series };
+    }
+
+    const series: Series[] = [];
+    for (const g of groups.values()) {
+      const values = this.steps.map((_, i): number | null => {
+        const xs = g.members.map((s) => s.values[i]).filter((v): v is number => v !== null);
+        if (xs.length === 0) return null;
+        switch (n.op) {
+          case "sum":
+            return xs.reduce((a, b) => a + b, 0);
+          case "avg":
+            return xs.reduce((a, b) => a + b, 0) / xs.length;
+          case "min":
+            return Math.min(...xs);
+          case "max":
+            return Math.max(...xs);
+          case "count":
+            return xs.length;
+          case "group":
+            return 1;
+          case "stddev":
+          case "stdvar": {
+            const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+            const v = xs.reduce((a, b) => a + (b - mean) ** 2, 0) / xs.length;
+            return n.op === "stddev" ? Math.sqrt(v) : v;
+          }
+          case "quantile":
+            return quantile((param as number[])[i], xs);
+        }
+        throw new PromError(`unsupported aggregation ${n.op}`);
+      });
+      series.push({ labels: g.labels, values });
+    }
+    return { type: "vector", series };
+  }
+
+  private binary(n: Extract<Node, { kind: "binary" }>): Value {
+    const l = this.eval(n.lhs);
+    const r = this.eval(n.rhs);
+    const cmp = isComparison(n.op);
+    if (isSetOp(n.op)) {
+      if (l.type !== "vector" || r.type !== "vector")
+        throw new PromError(`set operator ${n.op} needs instant vectors on both sides`);
+      return this.setOp(n.op, l.series, r.series, n.matching);
+    }
+    if (l.type === "scalar" && r.type === "scalar") {
+      if (cmp && !n.bool) throw new PromError("comparisons between scalars must use the bool modifier");
+      return { type: "scalar", values: l.values.map((a, i) => arith(n.op, a, r.values[i])) };
+    }
+    if (l.type === "vector" && r.type === "scalar") return this.vecScalar(n, l.series, r.values, false);
+    if (l.type === "scalar" && r.type === "vector") return this.vecScalar(n, r.series, l.values, true);
+    if (l.type === "vector" && r.type === "vector") return this.vecVec(n, l.series, r.series);
+    throw new PromError(`operator ${n.op} is not defined between ${l.type} and ${r.type}`);
+  }
+
+  private vecScalar(n: Extract<Node, { kind: "binary" }>, series: Series[], s: number[], scalarLeft: boolean): Value {
+    const cmp = isComparison(n.op);
+    return {
+      type: "vector",
+      series: series.map((x) => ({
+        labels: cmp && !n.bool ? x.labels : dropName(x.labels),
+        values: x.values.map((v, i) => {
+          if (v === null) return null;
+          const res = scalarLeft ? arith(n.op, s[i], v) : arith(n.op, v, s[i]);
+          if (cmp && !n.bool) return res === 1 ? v : null;
+          return res;
+        }),
+      })),
+    };
+  }
+
+  private signature(l: Labels, matching?: { on: boolean; labels: string[] }): string {
+    const out: Labels = {};
+    for (const [k, v] of Object.entries(l)) {
+      if (k === "__name__") continue;
+      if (matching?.on ? matching.labels.includes(k) : !matching?.labels.includes(k)) out[k] = v;
+    }
+    return labelKey(out);
+  }
+
+  private vecVec(n: Extract<Node, { kind: "binary" }>, lhs: Series[], rhs: Series[]): Value {
+    const cmp = isComparison(n.op);
+    const right = new Map<string, Series[]>();
+    for (const s of rhs) {
+      const sig = this.signature(s.labels, n.matching);
+      right.set(sig, [...(right.get(sig) ?? []), s]);
+    }
+    const out = new Map<string, Series>();
+    for (const a of lhs) {
+      const partners = right.get(this.signature(a.labels, n.matching));
+      if (!partners) continue;
+      let labels: Labels = cmp && !n.bool ? { ...a.labels } : dropName(a.labels);
+      if (n.matching) {
+        const m = n.matching;
+        labels = Object.fromEntries(
+          Object.entries(labels).filter(([k]) =>
+            m.on ? m.labels.includes(k) || (k === "__name__" && cmp && !n.bool) : !m.labels.includes(k),
+          ),
+        );
+      }
+      const key = labelKey(labels);
+      let res = out.get(key);
+      if (!res) {
+        res = { labels, values: this.steps.map(() => null) };
+        out.set(key, res);
+      }
+      for (let i = 0; i < this.steps.length; i++) {
+        const av = a.values[i];
+        if (av === null) continue;
+        const b = partners.find((p) => p.values[i] !== null);
+        if (!b) continue;
+        const v = arith(n.op, av, b.values[i] as number);
+        if (cmp && !n.bool) {
+          if (v === 1) res.values[i] = av;
+        } else res.values[i] = v;
+      }
+    }
+    return { type: "vector", series: [...out.values()] };
+  }
+
+  private setOp(op: string, lhs: Series[], rhs: Series[], matching?: { on: boolean; labels: string[] }): Value {
+    const rightSigs = rhs.map((s) => this.signature(s.labels, matching));
+    const leftSigs = lhs.map((s) => this.signature(s.labels, matching));
+    const presentAt = (sigs: string[], series: Series[], i: number) => {
+      const set = new Set<string>();
+      series.forEach((s, j) => {
+        if (s.values[i] !== null) set.add(sigs[j]);
+      });
+      return set;
+    };
+    const rightAt = this.steps.map((_, i) => presentAt(rightSigs, rhs, i));
+    const leftAt = this.steps.map((_, i) => presentAt(leftSigs, lhs, i));
+    const keepLeft = (s: Series, j: number): Series => ({
+      labels: s.labels,
+      values: s.values.map((v, i) => {
+        if (v === null) return null;
+        const inRight = rightAt[i].has(leftSigs[j]);
+        if (op === "and") return inRight ? v : null;
+        if (op === "unless") return inRight ? null : v;
+        return v;
+      }),
+    });
+    const series = lhs.map(keepLeft);
+    if (op === "or") {
+      rhs.forEach((s, j) => {
+        series.push({
+          labels: s.labels,
+          values: s.values.map((v, i) => (v !== null && !leftAt[i].has(rightSigs[j]) ? v : null)),
+        });
+      });
+    }
+    return { type: "vector", series };
+  }
+}
+
+function quantile(q: number, xs: number[]): number {
+  if (Number.isNaN(q)) return Number.NaN;
+  if (q < 0) return Number.NEGATIVE_INFINITY;
+  if (q > 1) return Number.POSITIVE_INFINITY;
+  const sorted = [...xs].sort((a, b) => a - b);
+  const rank = q * (sorted.length - 1);
+  const lo = Math.floor(rank);
+  const hi = Math.min(lo + 1, sorted.length - 1);
+  const w = rank - lo;
+  return sorted[lo] * (1 - w) + sorted[hi] * w;
+}

@@ -1,0 +1,502 @@
+/**
+ * A small PromQL parser: the subset Grafana dashboards use (selectors, range vectors, offset,
+ * functions, aggregations, binary operators with on/ignoring and bool). Anything else is a parse
+ * error, reported as `bad_data`.
+ */
+
+export class PromError extends Error {
+  constructor(
+    message: string,
+    readonly errorType: "bad_data" | "execution" = "bad_data",
+  ) {
+    super(message);
+    this.name = "PromError";
+  }
+}
+
+export type MatchOp = "=" | "!=" | "=~" | "!~";
+export interface Matcher {
+  name: string;
+  op: MatchOp;
+  value: string;
+  /** For regex matchers: the compiled, fully anchored pattern. */
+  re?: RegExp;
+}
+
+export interface SelectorNode {
+  kind: "selector";
+  matchers: Matcher[];
+  /** Range in seconds for `x[5m]`; absent for an instant selector. */
+  range?: number;
+  /** Offset in seconds (may be negative). */
+  offset: number;
+}
+export type Node =
+  | { kind: "number"; value: number }
+  | { kind: "string"; value: string }
+  | SelectorNode
+  | { kind: "call"; func: string; args: Node[] }
+  | { kind: "agg"; op: string; param?: Node; grouping: string[]; without: boolean; expr: Node }
+  | {
+      kind: "binary";
+      op: string;
+      lhs: Node;
+      rhs: Node;
+      bool: boolean;
+      matching?: { on: boolean; labels: string[] };
+    }
+  | { kind: "unary"; op: "-" | "+"; expr: Node };
+
+type TokKind = "num" | "dur" | "str" | "ident" | "op" | "eof";
+interface Token {
+  kind: TokKind;
+  text: string;
+  pos: number;
+  num?: number;
+}
+
+const UNIT_SECONDS: Record<string, number> = {
+  ms: 0.001,
+  s: 1,
+  m: 60,
+  h: 3600,
+  d: 86400,
+  w: 604800,
+  y: 31536000,
+};
+const DURATION = /^(\d+(ms|[smhdwy]))+$/;
+
+/** Parses a Prometheus duration (`5m`, `1m0s`, `1h30m`, `500ms`) to seconds, or undefined. */
+export function parseDuration(text: string): number | undefined {
+  if (!DURATION.test(text)) return undefined;
+  let total = 0;
+  for (const m of text.matchAll(/(\d+)(ms|[smhdwy])/g)) total += Number(m[1]) * UNIT_SECONDS[m[2]];
+  return total;
+}
+
+const OPS = [
+  "==",
+  "!=",
+  "=~",
+  "!~",
+  ">=",
+  "<=",
+  "(",
+  ")",
+  "{",
+  "}",
+  "[",
+  "]",
+  ",",
+  "=",
+  "+",
+  "-",
+  "*",
+  "/",
+  "%",
+  "^",
+  ">",
+  "<",
+  "@",
+  ":",
+];
+
+function lex(input: string): Token[] {
+  const out: Token[] = [];
+  let i = 0;
+  while (i < input.length) {
+    const ch = input[i];
+    if (/\s/.test(ch)) {
+      i++;
+      continue;
+    }
+    if (ch === "#") {
+      while (i < input.length && input[i] !== "\n") i++;
+      continue;
+    }
+    const start = i;
+    if (/[0-9.]/.test(ch)) {
+      const dur = /^(\d+(ms|[smhdwy]))+(?![A-Za-z0-9_])/.exec(input.slice(i));
+      if (dur) {
+        out.push({ kind: "dur", text: dur[0], pos: start, num: parseDuration(dur[0]) });
+        i += dur[0].length;
+        continue;
+      }
+      const m = /^(0[xX][0-9a-fA-F]+|(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?)/.exec(input.slice(i));
+      if (!m) throw new PromError(`unexpected character '${ch}' at position ${i}`);
+      out.push({ kind: "num", text: m[0], pos: start, num: Number(m[0]) });
+      i += m[0].length;
+      continue;
+    }
+    if (/[A-Za-z_:]/.test(ch)) {
+      const m = /^[A-Za-z_:][A-Za-z0-9_:]*/.exec(input.slice(i)) as RegExpExecArray;
+      out.push({ kind: "ident", text: m[0], pos: start });
+      i += m[0].length;
+      continue;
+    }
+    if (ch === '"' || ch === "'" || ch === "`") {
+      i++;
+      let s = "";
+      while (true) {
+        if (i >= input.length) throw new PromError(`unterminated quoted string at position ${start}`);
+        const c = input[i];
+        if (c === ch) {
+          i++;
+          break;
+        }
+        if (c === "\\" && ch !== "`") {
+          const n = input[i + 1];
+          const simple: Record<string, string> = {
+            n: "\n",
+            t: "\t",
+            r: "\r",
+            "\\": "\\",
+            '"': '"',
+            "'": "'",
+            a: "\x07",
+            b: "\b",
+            f: "\f",
+            v: "\v",
+          };
+          if (n !== undefined && n in simple) {
+            s += simple[n];
+            i += 2;
+            continue;
+          }
+          const u = /^(?:u([0-9a-fA-F]{4})|x([0-9a-fA-F]{2}))/.exec(input.slice(i + 1));
+          if (u) {
+            s += String.fromCodePoint(Number.parseInt(u[1] ?? u[2], 16));
+            i += 1 + u[0].length;
+            continue;
+          }
+          throw new PromError(`unknown escape sequence at position ${i}`);
+        }
+        s += c;
+        i++;
+      }
+      out.push({ kind: "str", text: s, pos: start });
+      continue;
+    }
+    const op = OPS.find((o) => input.startsWith(o, i));
+    if (!op) throw new PromError(`unexpected character '${ch}' at position ${i}`);
+    out.push({ kind: "op", text: op, pos: start });
+    i += op.length;
+  }
+  out.push({ kind: "eof", text: "", pos: input.length });
+  return out;
+}
+
+export const AGGREGATIONS = new Set([
+  "sum",
+  "avg",
+  "min",
+  "max",
+  "count",
+  "group",
+  "stddev",
+  "stdvar",
+  "topk",
+  "bottomk",
+  "quantile",
+]);
+const PARAM_AGGS = new Set(["topk", "bottomk", "quantile"]);
+const COMPARISONS = new Set(["==", "!=", ">", "<", ">=", "<="]);
+const PRECEDENCE: Record<string, number> = {
+  or: 1,
+  and: 2,
+  unless: 2,
+  "==": 3,
+  "!=": 3,
+  ">": 3,
+  "<": 3,
+  ">=": 3,
+  "<=": 3,
+  "+": 4,
+  "-": 4,
+  "*": 5,
+  "/": 5,
+  "%": 5,
+  atan2: 5,
+  "^": 6,
+};
+
+export const isComparison = (op: string) => COMPARISONS.has(op);
+export const isSetOp = (op: string) => op === "and" || op === "or" || op === "unless";
+
+class Parser {
+  private i = 0;
+  constructor(private readonly toks: Token[]) {}
+
+  private peek(): Token {
+    return this.toks[this.i];
+  }
+  private next(): Token {
+    return this.toks[this.i++];
+  }
+  private isOp(text: string): boolean {
+    const t = this.peek();
+    return t.kind === "op" && t.text === text;
+  }
+  private isIdent(text: string): boolean {
+    const t = this.peek();
+    return t.kind === "ident" && t.text === text;
+  }
+  private expect(text: string): void {
+    const t = this.next();
+    if (t.kind !== "op" || t.text !== text) throw this.unexpected(t, `'${text}'`);
+  }
+  private unexpected(t: Token, wanted: string): PromError {
+    const what = t.kind === "eof" ? "end of input" : `'${t.text}'`;
+    return new PromError(`parse error at position ${t.pos + 1}: unexpected ${what}, expected ${wanted}`);
+  }
+
+  parseAll(): Node {
+    const n = this.expr(0);
+    const t = this.peek();
+    if (t.kind !== "eof") throw this.unexpected(t, "end of input");
+    return n;
+  }
+
+  private binaryOp(): string | undefined {
+    const t = this.peek();
+    if (t.kind === "op" && t.text in PRECEDENCE) return t.text;
+    if (t.kind === "ident" && (t.text === "and" || t.text === "or" || t.text === "unless" || t.text === "atan2"))
+      return t.text;
+    return undefined;
+  }
+
+  private expr(minPrec: number): Node {
+    let lhs = this.unary();
+    while (true) {
+      const op = this.binaryOp();
+      if (!op) return lhs;
+      const prec = PRECEDENCE[op];
+      if (prec < minPrec) return lhs;
+      this.next();
+      let bool = false;
+      if (this.isIdent("bool")) {
+        if (!isComparison(op)) throw new PromError("bool modifier can only be used on comparison operators");
+        this.next();
+        bool = true;
+      }
+      let matching: { on: boolean; labels: string[] } | undefined;
+      if (this.isIdent("on") || this.isIdent("ignoring")) {
+        const on = this.next().text === "on";
+        matching = { on, labels: this.labelList() };
+        if (this.isIdent("group_left") || this.isIdent("group_right")) {
+          throw new PromError("group_left/group_right are not supported");
+        }
+      }
+      // `^` is right-associative, everything else left-associative.
+      const rhs = this.expr(op === "^" ? prec : prec + 1);
+      lhs = { kind: "binary", op, lhs, rhs, bool, matching };
+    }
+  }
+
+  private unary(): Node {
+    if (this.isOp("-") || this.isOp("+")) {
+      const op = this.next().text as "-" | "+";
+      const expr = this.unary();
+      if (expr.kind === "number") return { kind: "number", value: op === "-" ? -expr.value : expr.value };
+      return { kind: "unary", op, expr };
+    }
+    return this.power();
+  }
+
+  private power(): Node {
+    const base = this.postfix();
+    if (this.isOp("^")) {
+      this.next();
+      return { kind: "binary", op: "^", lhs: base, rhs: this.unary(), bool: false };
+    }
+    return base;
+  }
+
+  private postfix(): Node {
+    let n = this.primary();
+    while (true) {
+      if (this.isOp("[")) {
+        this.next();
+        const d = this.next();
+        if (d.kind !== "dur" || !d.num) throw this.unexpected(d, "a duration such as 5m");
+        if (this.isOp(":")) throw new PromError("subqueries are not supported");
+        this.expect("]");
+        if (n.kind !== "selector" || n.range !== undefined || n.offset !== 0) {
+          throw new PromError("ranges are only allowed for vector selectors");
+        }
+        n = { ...n, range: d.num };
+        continue;
+      }
+      if (this.isIdent("offset")) {
+        this.next();
+        let sign = 1;
+        if (this.isOp("-")) {
+          this.next();
+          sign = -1;
+        }
+        const d = this.next();
+        if (d.kind !== "dur") throw this.unexpected(d, "a duration after offset");
+        if (n.kind !== "selector") throw new PromError("offset modifier must be preceded by a vector selector");
+        n = { ...n, offset: sign * (d.num ?? 0) };
+        continue;
+      }
+      if (this.isOp("@")) throw new PromError("the @ modifier is not supported");
+      return n;
+    }
+  }
+
+  private primary(): Node {
+    const t = this.peek();
+    if (t.kind === "num") {
+      this.next();
+      return { kind: "number", value: t.num as number };
+    }
+    if (t.kind === "dur") {
+      // A bare duration in a number position, e.g. `vector(5m)`? Prometheus 3 allows it; so do we.
+      this.next();
+      return { kind: "number", value: t.num as number };
+    }
+    if (t.kind === "str") {
+      this.next();
+      return { kind: "string", value: t.text };
+    }
+    if (t.kind === "op" && t.text === "(") {
+      this.next();
+      const e = this.expr(0);
+      this.expect(")");
+      return e;
+    }
+    if (t.kind === "op" && t.text === "{") return this.selector(undefined);
+    if (t.kind === "ident") {
+      this.next();
+      const lower = t.text.toLowerCase();
+      if (lower === "inf" || lower === "nan")
+        return { kind: "number", value: lower === "nan" ? Number.NaN : Number.POSITIVE_INFINITY };
+      if (AGGREGATIONS.has(t.text) && (this.isOp("(") || this.isIdent("by") || this.isIdent("without"))) {
+        return this.aggregation(t.text);
+      }
+      if (this.isOp("(")) return this.call(t.text);
+      return this.selector(t.text);
+    }
+    throw this.unexpected(t, "an expression");
+  }
+
+  private labelList(): string[] {
+    this.expect("(");
+    const labels: string[] = [];
+    while (!this.isOp(")")) {
+      const t = this.next();
+      if (t.kind !== "ident") throw this.unexpected(t, "a label name");
+      labels.push(t.text);
+      if (this.isOp(",")) this.next();
+      else if (!this.isOp(")")) throw this.unexpected(this.peek(), "',' or ')'");
+    }
+    this.next();
+    return labels;
+  }
+
+  private aggregation(op: string): Node {
+    let grouping: string[] = [];
+    let without = false;
+    let hasGrouping = false;
+    if (this.isIdent("by") || this.isIdent("without")) {
+      without = this.next().text === "without";
+      grouping = this.labelList();
+      hasGrouping = true;
+    }
+    this.expect("(");
+    let param: Node | undefined;
+    if (PARAM_AGGS.has(op)) {
+      param = this.expr(0);
+      this.expect(",");
+    }
+    const expr = this.expr(0);
+    if (this.isOp(",")) throw new PromError(`too many arguments for aggregation ${op}`);
+    this.expect(")");
+    if (!hasGrouping && (this.isIdent("by") || this.isIdent("without"))) {
+      without = this.next().text === "without";
+      grouping = this.labelList();
+    }
+    return { kind: "agg", op, param, grouping, without, expr };
+  }
+
+  private call(func: string): Node {
+    this.expect("(");
+    const args: Node[] = [];
+    while (!this.isOp(")")) {
+      args.push(this.expr(0));
+      if (this.isOp(",")) this.next();
+      else if (!this.isOp(")")) throw this.unexpected(this.peek(), "',' or ')'");
+    }
+    this.next();
+    return { kind: "call", func, args };
+  }
+
+  private selector(name: string | undefined): SelectorNode {
+    const matchers: Matcher[] = [];
+    if (name !== undefined) matchers.push({ name: "__name__", op: "=", value: name });
+    if (this.isOp("{")) {
+      this.next();
+      while (!this.isOp("}")) {
+        const l = this.next();
+        if (l.kind !== "ident" && l.kind !== "str") throw this.unexpected(l, "a label name");
+        const op = this.next();
+        if (op.kind !== "op" || !["=", "!=", "=~", "!~"].includes(op.text))
+          throw this.unexpected(op, "a label matcher operator");
+        const v = this.next();
+        if (v.kind !== "str") throw this.unexpected(v, "a quoted label value");
+        matchers.push(makeMatcher(l.text, op.text as MatchOp, v.text));
+        if (this.isOp(",")) this.next();
+        else if (!this.isOp("}")) throw this.unexpected(this.peek(), "',' or '}'");
+      }
+      this.next();
+    }
+    if (matchers.length === 0) throw new PromError("vector selector must contain at least one matcher");
+    if (matchers.every((m) => matches(m, ""))) {
+      throw new PromError("vector selector must contain at least one non-empty matcher");
+    }
+    return { kind: "selector", matchers, offset: 0 };
+  }
+}
+
+/** Regex features RE2 (the store's engine) lacks: lookaround and backreferences. */
+const NOT_RE2 = /\(\?<?[=!]|\\[1-9]|\\k</;
+
+export function makeMatcher(name: string, op: MatchOp, value: string): Matcher {
+  if (op === "=~" || op === "!~") {
+    if (NOT_RE2.test(value)) throw new PromError(`unsupported regular expression ${JSON.stringify(value)}`);
+    try {
+      return { name, op, value, re: new RegExp(`^(?:${value})$`, "s") };
+    } catch {
+      throw new PromError(`invalid regular expression ${JSON.stringify(value)}`);
+    }
+  }
+  return { name, op, value };
+}
+
+export function matches(m: Matcher, value: string): boolean {
+  switch (m.op) {
+    case "=":
+      return value === m.value;
+    case "!=":
+      return value !== m.value;
+    case "=~":
+      return (m.re as RegExp).test(value);
+    case "!~":
+      return !(m.re as RegExp).test(value);
+  }
+}
+
+export function parsePromQL(input: string): Node {
+  if (input.trim() === "") throw new PromError("empty query");
+  return new Parser(lex(input)).parseAll();
+}
+
+/** Parses a series selector for `match[]` (a bare selector, no functions or ranges). */
+export function parseSelector(input: string): SelectorNode {
+  const n = parsePromQL(input);
+  if (n.kind !== "selector" || n.range !== undefined || n.offset !== 0) {
+    throw new PromError(`invalid series selector ${JSON.stringify(input)}`);
+  }
+  return n;
+}

@@ -46,8 +46,10 @@ const TYPED_SPAN: Record<string, { column: string; numeric: boolean }> = {
   "gen_ai.usage.reasoning.output_tokens": { column: "ReasoningTokens", numeric: true },
 };
 
-/** Keys answered from typed columns, for tag-name listings. */
-export const TYPED_SPAN_KEYS = Object.keys(TYPED_SPAN);
+/** Keys answered from typed columns, each with its SQL presence test (code constants), for tag listings. */
+export const TYPED_SPAN_PRESENT: Record<string, string> = Object.fromEntries(
+  Object.entries(TYPED_SPAN).map(([k, t]) => [k, t.numeric ? `${t.column} != 0` : `toString(${t.column}) != ''`]),
+);
 
 function typed(column: string, numeric: boolean, attrKey: string, p: Params): FieldSql {
   // Typed columns hold the normalized value; fall back to the raw attribute when the column is empty.

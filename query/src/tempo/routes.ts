@@ -8,6 +8,7 @@ import { getTrace } from "../api/trace-detail.ts";
 import { legacyQuery } from "./legacy.ts";
 import { encodeTrace, encodeTraceByIdResponse, resourceSpansJson } from "./otlp.ts";
 import { searchTraces } from "./search.ts";
+import { decodeTag, INTRINSIC_TAGS, tagField, tagNames, tagValues } from "./tags.ts";
 import { parseTraceQL, type TraceQuery } from "./traceql.ts";
 
 /** The Tempo version reported to Grafana; ≥ 2.7.0 turns on the v2 trace-by-id and tag APIs. */
@@ -89,6 +90,40 @@ export function tempoRoutes({ storage, log }: ApiDeps): Hono {
     };
     return c.json(await lenient(log, "search", () => searchTraces(storage, scopeOf(c), query, opts), EMPTY_SEARCH));
   });
+
+  /** Tag listings look back a day unless told otherwise, so autocomplete works on quiet systems. */
+  const tagRange = (c: Context) => {
+    const range =
+      c.req.query("start") === undefined ? { ...timeRange(c), fromS: timeRange(c).toS - 86_400 } : timeRange(c);
+    return { ...range, fromS: Math.max(0, range.fromS), limit: intParam(c.req.query("limit"), 1000, 1, 10_000) };
+  };
+  const noTags = { resource: [] as string[], span: [] as string[] };
+
+  tempo.get("/api/search/tags", async (c) => {
+    const t = await lenient(log, "tag names", () => tagNames(storage, scopeOf(c), tagRange(c)), noTags);
+    return c.json({ tagNames: [...new Set([...t.resource, ...t.span])].sort() });
+  });
+
+  tempo.get("/api/v2/search/tags", async (c) => {
+    const t = await lenient(log, "tag names", () => tagNames(storage, scopeOf(c), tagRange(c)), noTags);
+    const scope = c.req.query("scope");
+    const scopes = [
+      { name: "resource", tags: t.resource },
+      { name: "span", tags: t.span },
+      { name: "intrinsic", tags: INTRINSIC_TAGS },
+    ];
+    return c.json({ scopes: scope && scope !== "all" ? scopes.filter((s) => s.name === scope) : scopes });
+  });
+
+  const values = async (c: Context) => {
+    const field = tagField(decodeTag(c.req.param("tag") ?? ""));
+    if (!field) return [];
+    const q = c.req.query("q");
+    return lenient(log, "tag values", () => tagValues(storage, scopeOf(c), field, q, tagRange(c)), []);
+  };
+
+  tempo.get("/api/search/tag/:tag/values", async (c) => c.json({ tagValues: (await values(c)).map((v) => v.value) }));
+  tempo.get("/api/v2/search/tag/:tag/values", async (c) => c.json({ tagValues: await values(c) }));
 
   return tempo;
 }

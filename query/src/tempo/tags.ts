@@ -1,0 +1,131 @@
+import { SPAN_TABLE, type Storage } from "@cognive/collector";
+import { type QueryScope, teamCondition } from "../api/scope.ts";
+import { databaseOf, select } from "../api/sql.ts";
+import { fieldSql, filterFields, filterSql, Params, TYPED_SPAN_PRESENT } from "./compile.ts";
+import { type Field, type Filter, parseField, parseTraceQL } from "./traceql.ts";
+
+export interface TagRange {
+  fromS: number;
+  toS: number;
+  limit: number;
+}
+
+/** How many recent spans a tag-name listing samples. */
+const SAMPLE_SPANS = 100_000;
+
+export const INTRINSIC_TAGS = [
+  "duration",
+  "kind",
+  "name",
+  "status",
+  "statusMessage",
+  "rootName",
+  "rootServiceName",
+  "traceDuration",
+];
+
+/** Distinct resource and span attribute keys of recent spans (typed GenAI columns included). */
+export async function tagNames(storage: Storage, scope: QueryScope, r: TagRange) {
+  const db = databaseOf(storage);
+  const team = teamCondition(scope, { column: "TeamName" });
+  const typedKeys = Object.keys(TYPED_SPAN_PRESENT);
+  const typedPresent = Object.values(TYPED_SPAN_PRESENT);
+  const rows = await select<{ resource: string[]; span: string[] }>(
+    storage,
+    `SELECT
+       arraySort(arraySlice(groupUniqArrayArray(arrayConcat(['service.name'], mapKeys(ResourceAttributes))), 1, {limit:UInt32})) AS resource,
+       arraySort(arraySlice(groupUniqArrayArray(arrayConcat(
+         mapKeys(SpanAttributes),
+         arrayFilter((k, present) -> present, {typedKeys:Array(String)}, [${typedPresent.join(", ")}]))), 1, {limit:UInt32})) AS span
+     FROM (
+       SELECT * FROM ${db}.${SPAN_TABLE}
+       WHERE Timestamp >= toDateTime({fromS:UInt32}) AND Timestamp <= toDateTime({toS:UInt32}) AND (${team.sql})
+       ORDER BY Timestamp DESC
+       LIMIT ${SAMPLE_SPANS}
+     )`,
+    { ...team.params, typedKeys, fromS: r.fromS, toS: r.toS, limit: r.limit },
+  );
+  const row = rows[0] ?? { resource: [], span: [] };
+  return row;
+}
+
+/** A tag path as it arrives in the URL, decoded until stable (Grafana may encode it twice). */
+export function decodeTag(raw: string): string {
+  let s = raw;
+  for (let i = 0; i < 5; i++) {
+    let next: string;
+    try {
+      next = decodeURIComponent(s);
+    } catch {
+      break;
+    }
+    if (next === s) break;
+    s = next;
+  }
+  return s;
+}
+
+/** The field a tag path names: scoped (`span.x`), an intrinsic, or a bare v1 key (`x` → `.x`). */
+export function tagField(tag: string): Field | undefined {
+  return parseField(tag) ?? (tag.length > 0 ? parseField(`.${tag}`) : undefined);
+}
+
+const TRACE_LEVEL = new Set(["traceDuration", "rootName", "rootServiceName"]);
+
+/** The span-level condition of a (complete) TraceQL `q`, for narrowing tag values; "1" otherwise. */
+function narrowing(q: string | undefined, p: Params): string {
+  if (!q) return "1";
+  try {
+    const parsed = parseTraceQL(q);
+    if (parsed.spansets.type !== "spanset") return "1";
+    const filter: Filter = parsed.spansets.filter;
+    if (filterFields(filter).some((f) => f.kind === "intrinsic" && TRACE_LEVEL.has(f.name))) return "1";
+    return filterSql(filter, p);
+  } catch {
+    return "1"; // a partial query while the user types: answer without it
+  }
+}
+
+/** Distinct values of one tag, with the kind of value Grafana's editor should write. */
+export async function tagValues(
+  storage: Storage,
+  scope: QueryScope,
+  field: Field,
+  q: string | undefined,
+  r: TagRange,
+): Promise<{ type: "string" | "keyword"; value: string }[]> {
+  if (field.kind === "intrinsic" && (field.name === "duration" || field.name === "traceDuration")) return [];
+  const p = new Params();
+  let expr: string;
+  let present = "1";
+  if (field.kind === "intrinsic" && field.name === "rootName") {
+    expr = "toString(SpanName)";
+    present = "ParentSpanId = ''";
+  } else if (field.kind === "intrinsic" && field.name === "rootServiceName") {
+    expr = "toString(ServiceName)";
+    present = "ParentSpanId = ''";
+  } else {
+    const fs = fieldSql(field, p);
+    expr = `toString(${fs.expr})`;
+    present = fs.present ?? "1";
+  }
+  const cond = narrowing(q, p);
+  const db = databaseOf(storage);
+  const team = teamCondition(scope, { column: "TeamName" });
+  const rows = await select<{ v: string }>(
+    storage,
+    `SELECT DISTINCT ${expr} AS v
+     FROM ${db}.${SPAN_TABLE}
+     WHERE Timestamp >= toDateTime({fromS:UInt32}) AND Timestamp <= toDateTime({toS:UInt32}) AND (${team.sql})
+       AND ${present} AND (${cond})
+     ORDER BY v
+     LIMIT {limit:UInt32}`,
+    { ...p.values, ...team.params, fromS: r.fromS, toS: r.toS, limit: r.limit + 1 },
+  );
+  const keyword = field.kind === "intrinsic" && (field.name === "status" || field.name === "kind");
+  return rows
+    .map((row) => row.v)
+    .filter((v) => v !== "")
+    .slice(0, r.limit)
+    .map((value) => ({ type: keyword ? "keyword" : "string", value }));
+}

@@ -157,7 +157,16 @@ export function prometheusRoutes({ storage }: ApiDeps): Hono {
 
   /** Series matching any of the `match[]` selectors in the window, or all of them. */
   const seriesFor = async (c: Context, p: Params): Promise<RawSeries[]> => {
-    const selectors = p.all("match[]").map((s) => parseSelector(s).matchers);
+    // Grafana sends selectors as the user types them: an unparsable one is skipped, not an error.
+    const given = p.all("match[]");
+    const selectors = given.flatMap((s) => {
+      try {
+        return [parseSelector(s).matchers];
+      } catch {
+        return [];
+      }
+    });
+    if (given.length > 0 && selectors.length === 0) return [];
     const start = p.get("start") ? parseTime("start", p.get("start"), 0) : undefined;
     const end = p.get("end") ? parseTime("end", p.get("end"), 0) : undefined;
     if (start !== undefined && end !== undefined && end < start)
@@ -279,9 +288,10 @@ export function prometheusRoutes({ storage }: ApiDeps): Hono {
       });
       const data: Record<string, { type: string; help: string; unit: string }[]> = {};
       for (const m of METRICS) {
-        if (only && m.name !== only) continue;
+        const family = m.family ?? m.name;
+        if ((only && family !== only) || family in data) continue;
         if (limit > 0 && Object.keys(data).length >= limit) break;
-        data[m.name] = [{ type: "counter", help: m.help, unit: m.unit }];
+        data[family] = [{ type: m.type ?? "counter", help: m.help, unit: m.unit }];
       }
       return ok(c, data);
     } catch (err) {

@@ -26,12 +26,17 @@ const TOKEN_COLUMNS = {
 } as const;
 export const TOKEN_TYPES = Object.keys(TOKEN_COLUMNS);
 
-type ValueColumn = "Calls" | "Errors" | "CostUsd" | (typeof TOKEN_COLUMNS)[keyof typeof TOKEN_COLUMNS];
+type ValueColumn = "Calls" | "Errors" | "CostUsd" | "DurationNs" | (typeof TOKEN_COLUMNS)[keyof typeof TOKEN_COLUMNS];
 
 export interface MetricDef {
   name: string;
   help: string;
   unit: string;
+  /** Metadata family (`x` for `x_sum` and `x_count`) and its type; the metric itself otherwise. */
+  family?: string;
+  type?: "counter" | "summary";
+  /** Factor applied to the column's value (nanoseconds to seconds). */
+  scale?: number;
   /** One column, or per token type for the token counter. */
   column?: ValueColumn;
   byTokenType?: boolean;
@@ -52,6 +57,23 @@ export const METRICS: MetricDef[] = [
     help: `Tokens used by model calls, by ${TOKEN_TYPE_LABEL} (input, output, cache_read, cache_write, reasoning).`,
     unit: "tokens",
     byTokenType: true,
+  },
+  {
+    name: "gen_ai_client_operation_duration_seconds_sum",
+    help: "Duration of model calls (a summary without quantiles: _sum and _count).",
+    unit: "seconds",
+    family: "gen_ai_client_operation_duration_seconds",
+    type: "summary",
+    column: "DurationNs",
+    scale: 1e-9,
+  },
+  {
+    name: "gen_ai_client_operation_duration_seconds_count",
+    help: "Duration of model calls (a summary without quantiles: _sum and _count).",
+    unit: "seconds",
+    family: "gen_ai_client_operation_duration_seconds",
+    type: "summary",
+    column: "Calls",
   },
 ];
 
@@ -82,6 +104,7 @@ interface Row {
   CacheReadTokens: string;
   CacheWriteTokens: string;
   ReasoningTokens: string;
+  DurationNs: string;
 }
 
 /** The metric series a selector's `__name__` and token type matchers admit, before reading. */
@@ -153,7 +176,7 @@ export async function fetchSeries(
       sum(Calls) AS Calls, sum(Errors) AS Errors, sum(CostUsd) AS CostUsd,
       sum(InputTokens) AS InputTokens, sum(OutputTokens) AS OutputTokens,
       sum(CacheReadTokens) AS CacheReadTokens, sum(CacheWriteTokens) AS CacheWriteTokens,
-      sum(ReasoningTokens) AS ReasoningTokens
+      sum(ReasoningTokens) AS ReasoningTokens, sum(DurationNs) AS DurationNs
     FROM ${db}.${LLM_ROLLUP_TABLE}
     WHERE ${where.join(" AND ")}
     GROUP BY ${columns}${perMinute ? ", M" : ""}
@@ -190,7 +213,7 @@ export async function fetchSeries(
         series.set(key, s);
       }
       s.minutes.push(num(r.M));
-      s.increments.push(num(r[column]));
+      s.increments.push(num(r[column]) * (metric.scale ?? 1));
     }
   }
   return [...series.values()];

@@ -148,6 +148,7 @@ describe("probes", () => {
       "cognive_llm_calls_total",
       "cognive_llm_errors_total",
       "cognive_tokens_total",
+      "gen_ai_client_operation_duration_seconds",
     ]);
     expect(meta.body.data.cognive_cost_usd_total[0]).toMatchObject({ type: "counter", unit: "USD" });
   });
@@ -444,8 +445,8 @@ describe("labels, values, series", () => {
       `/api/v1/series?${new URLSearchParams({ "match[]": '{__name__!=""}', start: String(BASE), end: String(BASE + 3600) })}`,
     );
     expect(all.body.status).toBe("success");
-    // 2 label sets × (3 counters + 5 token types).
-    expect(all.body.data).toHaveLength(16);
+    // 2 label sets × (3 counters + 5 token types + duration _sum and _count).
+    expect(all.body.data).toHaveLength(20);
     const some = await post("/series", {
       "match[]": ['cognive_cost_usd_total{agent="a1"}', "cognive_llm_calls_total"],
     });
@@ -474,5 +475,81 @@ describe("injection", () => {
     }
     expect(await fx.count("llm_rollup_1m")).toBe(before);
     expect(await fx.count("otel_traces")).toBe(rows.length);
+  });
+});
+
+describe("the provisioned dashboard", () => {
+  it("answers every panel query and variable query with Grafana's substitutions", async () => {
+    const { readFileSync } = await import("node:fs");
+    const dashboard = JSON.parse(
+      readFileSync(new URL("../../../deploy/grafana/dashboards/cognive-llm-cost.json", import.meta.url), "utf8"),
+    );
+    const exprs: string[] = [];
+    const walk = (x: unknown): void => {
+      if (Array.isArray(x)) x.forEach(walk);
+      else if (x && typeof x === "object") {
+        for (const [k, v] of Object.entries(x)) {
+          if (k === "expr" && typeof v === "string") exprs.push(v);
+          else walk(v);
+        }
+      }
+    };
+    walk(dashboard.panels);
+    expect(exprs.length).toBeGreaterThan(0);
+    for (const expr of exprs) {
+      const query = expr
+        .replaceAll("$team", "red|blue")
+        .replaceAll("$agent", ".*")
+        .replaceAll("$__range", "3600s")
+        .replaceAll("$__rate_interval", "1m0s");
+      const result = await range(query, BASE, BASE + 3600, 60);
+      expect(result.length, query).toBeGreaterThan(0);
+    }
+    // label_values(cognive_cost_usd_total{team=~"$team"}, agent)
+    const agents = await fx.get(
+      `/api/v1/label/agent/values?${new URLSearchParams({ "match[]": 'cognive_cost_usd_total{team=~"red|blue"}', start: String(BASE), end: String(BASE + 3600) })}`,
+    );
+    expect(agents.body.data).toEqual(["a1", "a2"]);
+  });
+
+  it("range queries also work by GET", async () => {
+    const q = new URLSearchParams({
+      query: "sum(increase(cognive_cost_usd_total[1h]))",
+      start: String(BASE + 3600),
+      end: String(BASE + 3600),
+      step: "15",
+    });
+    const r = await fx.get(`/api/v1/query_range?${q}`);
+    expect(r.status).toBe(200);
+    expect(Number(r.body.data.result[0].values[0][1])).toBeCloseTo(
+      windowSum(0, 3600, (c) => c.cost),
+      9,
+    );
+  });
+});
+
+describe("operation duration", () => {
+  it("serves a summary's _sum (seconds) and _count", async () => {
+    const t = BASE + 1800;
+    const s = await instant("sum(increase(gen_ai_client_operation_duration_seconds_sum[30m]))", t);
+    const n = await instant("sum(increase(gen_ai_client_operation_duration_seconds_count[30m]))", t);
+    const count = windowSum(0, 1800, () => 1);
+    expect(Number(n.result[0].value[1])).toBe(count);
+    // Every seeded span lasts 1000 ns.
+    expect(Number(s.result[0].value[1])).toBeCloseTo(count * 1e-6, 12);
+    const meta = await fx.get("/api/v1/metadata?metric=gen_ai_client_operation_duration_seconds");
+    expect(meta.body.data).toEqual({
+      gen_ai_client_operation_duration_seconds: [expect.objectContaining({ type: "summary", unit: "seconds" })],
+    });
+  });
+});
+
+describe("autocomplete leniency", () => {
+  it("skips an unparsable match[] instead of failing", async () => {
+    for (const path of ["/labels", "/label/agent/values", "/series"]) {
+      const r = await post(path, { "match[]": 'cognive_llm_calls_total{agent="' });
+      expect(r.status, path).toBe(200);
+      expect(r.body.status).toBe("success");
+    }
   });
 });

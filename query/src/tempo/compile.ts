@@ -1,4 +1,4 @@
-import type { Field, Filter, Op, Spansets, Value } from "./traceql.ts";
+import { type Field, type Filter, type Op, type Spansets, TraceQLError, type Value } from "./traceql.ts";
 
 /**
  * Compiles TraceQL filters to ClickHouse conditions over the span table (plus the per-trace
@@ -123,7 +123,13 @@ function valueText(v: Value): string {
 
 function compare(f: FieldSql, op: Op, v: Value, p: Params): string {
   if (op === "=~" || op === "!~") {
-    // TraceQL regexes match the whole value.
+    // TraceQL regexes match the whole value. A pattern that does not even compile here is a query
+    // error (a partial one, typically), not a store failure.
+    try {
+      new RegExp(valueText(v));
+    } catch {
+      throw new TraceQLError("invalid regular expression");
+    }
     const re = p.bind("String", `^(?:${valueText(v)})$`);
     const m = `match(${f.numeric ? `toString(${f.expr})` : f.expr}, ${re})`;
     return op === "=~" ? m : `NOT ${m}`;

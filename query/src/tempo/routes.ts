@@ -9,7 +9,7 @@ import { legacyQuery } from "./legacy.ts";
 import { encodeTrace, encodeTraceByIdResponse, resourceSpansJson } from "./otlp.ts";
 import { searchTraces } from "./search.ts";
 import { decodeTag, INTRINSIC_TAGS, tagField, tagNames, tagValues } from "./tags.ts";
-import { parseTraceQL, type TraceQuery } from "./traceql.ts";
+import { parseTraceQL, TraceQLError, type TraceQuery } from "./traceql.ts";
 
 /** The Tempo version reported to Grafana; ≥ 2.7.0 turns on the v2 trace-by-id and tag APIs. */
 export const TEMPO_VERSION = "2.7.0-cognive";
@@ -136,6 +136,7 @@ async function lenient<T>(log: Logger, what: string, run: () => Promise<T>, empt
   try {
     return await run();
   } catch (err) {
+    if (err instanceof TraceQLError) return empty;
     log.warn(`tempo ${what}: query failed`, { err });
     return empty;
   }

@@ -100,6 +100,22 @@ type Token =
 const PUNCT = ["&&", "||", "{", "}", "(", ")", "|", ",", "!"];
 const OPS: Op[] = ["=~", "!~", "!=", ">=", "<=", "=", ">", "<"];
 
+/** A quoted string starting at `i`: its text and the index after the closing quote. */
+function readString(src: string, i: number): [string, number] {
+  const quote = src[i];
+  let s = "";
+  let j = i + 1;
+  for (; j < src.length && src[j] !== quote; j++) {
+    if (src[j] === "\\" && quote === '"' && j + 1 < src.length) {
+      j++;
+      const e = src[j];
+      s += e === "n" ? "\n" : e === "t" ? "\t" : e;
+    } else s += src[j];
+  }
+  if (j >= src.length) throw new TraceQLError("unterminated string");
+  return [s, j + 1];
+}
+
 function tokenize(src: string): Token[] {
   const out: Token[] = [];
   let i = 0;
@@ -110,18 +126,9 @@ function tokenize(src: string): Token[] {
       continue;
     }
     if (ch === '"' || ch === "`") {
-      let s = "";
-      let j = i + 1;
-      for (; j < src.length && src[j] !== ch; j++) {
-        if (src[j] === "\\" && ch === '"' && j + 1 < src.length) {
-          j++;
-          const e = src[j];
-          s += e === "n" ? "\n" : e === "t" ? "\t" : e;
-        } else s += src[j];
-      }
-      if (j >= src.length) throw new TraceQLError("unterminated string");
-      out.push({ t: "str", v: s });
-      i = j + 1;
+      const [str, next] = readString(src, i);
+      out.push({ t: "str", v: str });
+      i = next;
       continue;
     }
     const op = OPS.find((o) => src.startsWith(o, i));
@@ -146,8 +153,13 @@ function tokenize(src: string): Token[] {
     }
     const id = /^[A-Za-z_.:][A-Za-z0-9_.:\-/]*/.exec(src.slice(i));
     if (id) {
-      out.push({ t: "ident", v: id[0] });
       i += id[0].length;
+      // A quoted attribute name: span."a b", resource.`x`, ."y"
+      if (id[0].endsWith(".") && (src[i] === '"' || src[i] === "`")) {
+        const [key, next] = readString(src, i);
+        out.push({ t: "ident", v: id[0] + key });
+        i = next;
+      } else out.push({ t: "ident", v: id[0] });
       continue;
     }
     throw new TraceQLError(`unexpected character ${JSON.stringify(ch)}`);

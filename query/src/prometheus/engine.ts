@@ -3,16 +3,22 @@
  * steps at once: a scalar is one value per step, a vector a set of series with one value (or none)
  * per step.
  *
- * Counter model: a series has a sample at the start of every minute from its first minute with
- * calls (within the data read) on; the sample's value is the sum of the increments of all minutes
- * ≤ it that were read. So `increase(x[r])` at t is exactly the sum of the minutes m with
- * t − r < m ≤ t, `rate` that divided by r, and `irate` the last minute's increment per second.
+ * Counter model: a series has a sample at the start of every minute; the sample's value is the sum
+ * of the increments of all minutes ≤ it that were read. So `increase(x[r])` at t is exactly the sum
+ * of the minutes m with t − r < m ≤ t, `rate` that divided by r, and `irate` the last minute's
+ * increment per second. A series exists at t while it had calls within its window (r, or the
+ * 5-minute lookback of an instant selector) plus STALE_AFTER, so quiet series read as 0 for a while
+ * instead of vanishing, and whether a series exists at t never depends on the query's start.
+ * A bare counter's value depends on where reading started (the first step − window − STALE_AFTER):
+ * there is no absolute counter; rate/increase/irate are exact.
  */
 import { isComparison, isSetOp, type Matcher, type Node, PromError, type SelectorNode } from "./promql.ts";
 import type { RawSeries } from "./store.ts";
 
 /** Lookback of an instant selector, as in Prometheus. */
 export const LOOKBACK = 300;
+/** How long a series stays present (as zero increase) after its last call. */
+export const STALE_AFTER = 3600;
 
 export type Labels = Record<string, string>;
 export interface Series {
@@ -53,8 +59,9 @@ class Counter {
     const n = this.count(t);
     return n === 0 ? 0 : this.prefix[n - 1];
   }
-  exists(t: number): boolean {
-    return this.raw.minutes.length > 0 && this.raw.minutes[0] <= t;
+  /** Whether the series had calls in (t − window − STALE_AFTER, t]. */
+  exists(t: number, window: number): boolean {
+    return this.count(t) > this.count(t - window - STALE_AFTER);
   }
 }
 
@@ -81,7 +88,7 @@ function window(sel: SelectorNode, steps: number[]): [number, number] {
   const first = steps[0] - sel.offset;
   const last = steps[steps.length - 1] - sel.offset;
   // Minutes m with m > t − w are inside a window ending at t.
-  const w = sel.range ?? LOOKBACK;
+  const w = (sel.range ?? LOOKBACK) + STALE_AFTER;
   return [Math.floor((first - w) / 60) * 60 + 60, last];
 }
 
@@ -224,7 +231,7 @@ class Evaluator {
       type: "vector",
       series: counters.map((c) => ({
         labels: c.raw.labels,
-        values: this.steps.map((t) => (c.exists(t - sel.offset) ? c.cum(t - sel.offset) : null)),
+        values: this.steps.map((t) => (c.exists(t - sel.offset, LOOKBACK) ? c.cum(t - sel.offset) : null)),
       })),
     };
   }
@@ -240,7 +247,7 @@ class Evaluator {
     for (const c of counters) {
       const points: [number, number][] = [];
       for (let m = Math.floor(t / 60) * 60; m > t - r; m -= 60) {
-        if (c.exists(m)) points.unshift([m + sel.offset, c.cum(m)]);
+        if (c.exists(m, r)) points.unshift([m + sel.offset, c.cum(m)]);
       }
       if (points.length > 0) series.push({ labels: c.raw.labels, points });
     }
@@ -258,11 +265,11 @@ class Evaluator {
       labels: dropName(c.raw.labels),
       values: this.steps.map((step): number | null => {
         const t = step - sel.offset;
-        if (!c.exists(t)) return null;
+        if (!c.exists(t, r)) return null;
         if (func === "irate" || func === "idelta") {
-          // The last two per-minute samples must both lie in the window.
+          // The last per-minute sample and the one before it (implicitly present a minute earlier).
           const last = Math.floor(t / 60) * 60;
-          if (last - 60 <= t - r) return null;
+          if (last <= t - r) return null;
           const d = c.cum(last) - c.cum(last - 60);
           return func === "irate" ? d / 60 : d;
         }

@@ -285,16 +285,32 @@ describe("instant queries", () => {
       environment: "prod",
       service_name: "svc",
     });
-    // The lookback of an instant selector reads 5 minutes.
+    // The counter accumulates from where reading starts: the 5-minute lookback plus the hour a quiet series stays.
     expect(Number(data.result[0].value[1])).toBe(
       windowSum(
-        1800 - 300,
+        1800 - 300 - 3600,
         1800,
         (c) => c.output,
         (c) => c.agent === "a2",
       ),
     );
     expect(data.result[0].value[0]).toBe(t);
+  });
+
+  it("a quiet series reads as zero for an hour after its last call, then vanishes", async () => {
+    const last = Math.max(...calls.filter((c) => c.agent === "a1").map((c) => Math.floor(c.at / 60) * 60));
+    const q = 'increase(cognive_llm_calls_total{agent="a1"}[5m])';
+    const stillThere = await instant(q, BASE + last + 300 + 3600 - 1);
+    expect(stillThere.result).toHaveLength(1);
+    expect(stillThere.result[0].value[1]).toBe("0");
+    expect((await instant(q, BASE + last + 300 + 3600)).result).toEqual([]);
+    // The same in a range query, whatever its start.
+    for (const start of [BASE, BASE + last + 3600]) {
+      const r = await range(q, start, BASE + last + 7200, 300);
+      const lastPoint = r[0].values[r[0].values.length - 1][0];
+      expect(lastPoint).toBeLessThan(BASE + last + 3900);
+      expect(lastPoint).toBeGreaterThanOrEqual(BASE + last + 3600);
+    }
   });
 
   it("topk and bottomk pick by value", async () => {

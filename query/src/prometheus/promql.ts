@@ -465,8 +465,11 @@ const NOT_RE2 = /\(\?<?[=!]|\\[1-9]|\\k</;
 export function makeMatcher(name: string, op: MatchOp, value: string): Matcher {
   if (op === "=~" || op === "!~") {
     if (NOT_RE2.test(value)) throw new PromError(`unsupported regular expression ${JSON.stringify(value)}`);
+    // A leading (?i), common in dashboards, is RE2 syntax JavaScript spells as a flag.
+    const insensitive = value.startsWith("(?i)");
+    const body = insensitive ? value.slice(4) : value;
     try {
-      return { name, op, value, re: new RegExp(`^(?:${value})$`, "s") };
+      return { name, op, value, re: new RegExp(`^(?:${body})$`, insensitive ? "si" : "s") };
     } catch {
       throw new PromError(`invalid regular expression ${JSON.stringify(value)}`);
     }

@@ -222,6 +222,29 @@ describe("range queries", () => {
     }
   });
 
+  it("regex matchers are anchored and honour (?i) in the store", async () => {
+    const t = BASE + 1800;
+    const ci = await instant('sum(increase(cognive_llm_calls_total{agent=~"(?i)A1"}[30m]))', t);
+    expect(Number(ci.result[0].value[1])).toBe(
+      windowSum(
+        0,
+        1800,
+        () => 1,
+        (c) => c.agent === "a1",
+      ),
+    );
+    expect((await instant('cognive_llm_calls_total{agent=~"1"}', t)).result).toEqual([]);
+    const neg = await instant('sum(increase(cognive_llm_calls_total{gen_ai_request_model!~"gpt.*"}[30m]))', t);
+    expect(Number(neg.result[0].value[1])).toBe(
+      windowSum(
+        0,
+        1800,
+        () => 1,
+        (c) => !c.model.startsWith("gpt"),
+      ),
+    );
+  });
+
   it("offset shifts the window back", async () => {
     const result = await range("sum(increase(cognive_cost_usd_total[5m] offset 10m))", start + 900, end, 60);
     for (const [t, v] of result[0].values) {

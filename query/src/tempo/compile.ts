@@ -161,6 +161,10 @@ export function filterSql(f: Filter, p: Params): string {
       const fs = fieldSql(f.field, p);
       return fs.present ?? "1";
     }
+    case "absent": {
+      const fs = fieldSql(f.field, p);
+      return fs.present ? `NOT ${fs.present}` : "0";
+    }
     case "cmp": {
       const fs = fieldSql(f.field, p);
       const c = compare(fs, f.op, f.value, p);
@@ -184,7 +188,7 @@ export function havingSql(s: Spansets, conds: string[], counter = { i: 0 }): str
 
 /** Every field a filter mentions (for the attributes shown with matched spans). */
 export function filterFields(f: Filter): Field[] {
-  if (f.type === "cmp" || f.type === "exists") return [f.field];
+  if (f.type === "cmp" || f.type === "exists" || f.type === "absent") return [f.field];
   if (f.type === "and" || f.type === "or") return [...filterFields(f.left), ...filterFields(f.right)];
   return [];
 }

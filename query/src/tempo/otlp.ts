@@ -10,26 +10,55 @@ export function kindNumber(stored: string): number {
 
 const STATUS: Record<string, number> = { unset: 0, ok: 1, error: 2 };
 
-interface Group {
-  resource: Record<string, string>;
+/** What the shared trace read leaves out: each span's instrumentation scope and trace state. */
+export interface SpanExtras {
+  scopeName: string;
+  scopeVersion: string;
+  traceState: string;
+}
+
+/** A trace with the per-span extras Tempo's answer carries. */
+export interface TempoTrace extends TraceDetail {
+  extras: Map<string, SpanExtras>;
+}
+
+interface ScopeGroup {
+  name: string;
+  version: string;
   spans: Span[];
 }
 
-/** Spans grouped by service and resource, in first-seen order. */
-function groups(trace: TraceDetail): Group[] {
-  const byKey = new Map<string, Group>();
+interface Group {
+  resource: Record<string, string>;
+  scopes: ScopeGroup[];
+}
+
+const NO_EXTRAS: SpanExtras = { scopeName: "", scopeVersion: "", traceState: "" };
+const extrasOf = (trace: TempoTrace, s: Span): SpanExtras => trace.extras.get(s.spanId) ?? NO_EXTRAS;
+
+/** Spans grouped by service and resource, then by instrumentation scope, in first-seen order. */
+function groups(trace: TempoTrace): Group[] {
+  const byKey = new Map<string, Group & { byScope: Map<string, ScopeGroup> }>();
   for (const s of trace.spans) {
     const resource = { ...s.resource };
     if (s.serviceName && !resource["service.name"]) resource["service.name"] = s.serviceName;
     const key = JSON.stringify(Object.entries(resource).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
     let g = byKey.get(key);
     if (!g) {
-      g = { resource, spans: [] };
+      g = { resource, scopes: [], byScope: new Map() };
       byKey.set(key, g);
     }
-    g.spans.push(s);
+    const { scopeName, scopeVersion } = extrasOf(trace, s);
+    const scopeKey = JSON.stringify([scopeName, scopeVersion]);
+    let sg = g.byScope.get(scopeKey);
+    if (!sg) {
+      sg = { name: scopeName, version: scopeVersion, spans: [] };
+      g.byScope.set(scopeKey, sg);
+      g.scopes.push(sg);
+    }
+    sg.spans.push(s);
   }
-  return [...byKey.values()];
+  return [...byKey.values()].map(({ resource, scopes }) => ({ resource, scopes }));
 }
 
 const hexBytes = (hex: string): Uint8Array => Buffer.from(hex.length % 2 === 0 ? hex : `0${hex}`, "hex");
@@ -55,9 +84,11 @@ function keyValues(w: protobuf.Writer, field: number, attrs: Record<string, stri
   }
 }
 
-function writeSpan(w: protobuf.Writer, traceId: string, s: Span): void {
-  w.uint32(10).bytes(hexBytes(traceId));
+function writeSpan(w: protobuf.Writer, trace: TempoTrace, s: Span): void {
+  w.uint32(10).bytes(hexBytes(trace.traceId));
   w.uint32(18).bytes(hexBytes(s.spanId));
+  const { traceState } = extrasOf(trace, s);
+  if (traceState) w.uint32(26).string(traceState);
   if (s.parentSpanId) w.uint32(34).bytes(hexBytes(s.parentSpanId));
   w.uint32(42).string(s.name);
   const kind = kindNumber(s.kind);
@@ -80,33 +111,38 @@ function writeSpan(w: protobuf.Writer, traceId: string, s: Span): void {
 }
 
 /** Writes `repeated ResourceSpans resource_spans = 1` (the body of OTLP TracesData / Tempo's Trace). */
-function writeResourceSpans(w: protobuf.Writer, trace: TraceDetail): void {
+function writeResourceSpans(w: protobuf.Writer, trace: TempoTrace): void {
   for (const g of groups(trace)) {
     w.uint32(10).fork();
     w.uint32(10).fork();
     keyValues(w, 1, g.resource);
     w.ldelim();
-    w.uint32(18).fork();
-    w.uint32(10).fork().ldelim(); // InstrumentationScope (not stored per trace read)
-    for (const s of g.spans) {
+    for (const sg of g.scopes) {
       w.uint32(18).fork();
-      writeSpan(w, trace.traceId, s);
+      w.uint32(10).fork();
+      if (sg.name) w.uint32(10).string(sg.name);
+      if (sg.version) w.uint32(18).string(sg.version);
+      w.ldelim();
+      for (const s of sg.spans) {
+        w.uint32(18).fork();
+        writeSpan(w, trace, s);
+        w.ldelim();
+      }
       w.ldelim();
     }
-    w.ldelim();
     w.ldelim();
   }
 }
 
 /** Tempo's `Trace` message, byte-compatible with OTLP `TracesData`. */
-export function encodeTrace(trace: TraceDetail): Uint8Array {
+export function encodeTrace(trace: TempoTrace): Uint8Array {
   const w = protobuf.Writer.create();
   writeResourceSpans(w, trace);
   return w.finish();
 }
 
 /** Tempo's `TraceByIDResponse { Trace trace = 1; Status status = 3; string message = 4 }`, status COMPLETE. */
-export function encodeTraceByIdResponse(trace: TraceDetail): Uint8Array {
+export function encodeTraceByIdResponse(trace: TempoTrace): Uint8Array {
   const w = protobuf.Writer.create();
   w.uint32(10).fork();
   writeResourceSpans(w, trace);
@@ -118,32 +154,31 @@ const jsonAttrs = (attrs: Record<string, string>) =>
   Object.entries(attrs).map(([key, v]) => ({ key, value: { stringValue: v } }));
 
 /** OTLP/JSON `resourceSpans` (hex ids, enum numbers, int64 as strings). */
-export function resourceSpansJson(trace: TraceDetail) {
+export function resourceSpansJson(trace: TempoTrace) {
   return groups(trace).map((g) => ({
     resource: { attributes: jsonAttrs(g.resource) },
-    scopeSpans: [
-      {
-        scope: { name: "" },
-        spans: g.spans.map((s) => ({
-          traceId: trace.traceId,
-          spanId: s.spanId,
-          ...(s.parentSpanId ? { parentSpanId: s.parentSpanId } : {}),
-          name: s.name,
-          kind: kindNumber(s.kind),
-          startTimeUnixNano: s.startTimeUnixNano,
-          endTimeUnixNano: String(endNs(s)),
-          attributes: jsonAttrs(s.attributes),
-          events: s.events.map((e) => ({
-            timeUnixNano: e.timeUnixNano,
-            name: e.name,
-            attributes: jsonAttrs(e.attributes),
-          })),
-          status: {
-            ...(STATUS[s.status.code] ? { code: STATUS[s.status.code] } : {}),
-            ...(s.status.message ? { message: s.status.message } : {}),
-          },
+    scopeSpans: g.scopes.map((sg) => ({
+      scope: { name: sg.name, ...(sg.version ? { version: sg.version } : {}) },
+      spans: sg.spans.map((s) => ({
+        traceId: trace.traceId,
+        spanId: s.spanId,
+        ...(extrasOf(trace, s).traceState ? { traceState: extrasOf(trace, s).traceState } : {}),
+        ...(s.parentSpanId ? { parentSpanId: s.parentSpanId } : {}),
+        name: s.name,
+        kind: kindNumber(s.kind),
+        startTimeUnixNano: s.startTimeUnixNano,
+        endTimeUnixNano: String(endNs(s)),
+        attributes: jsonAttrs(s.attributes),
+        events: s.events.map((e) => ({
+          timeUnixNano: e.timeUnixNano,
+          name: e.name,
+          attributes: jsonAttrs(e.attributes),
         })),
-      },
-    ],
+        status: {
+          ...(STATUS[s.status.code] ? { code: STATUS[s.status.code] } : {}),
+          ...(s.status.message ? { message: s.status.message } : {}),
+        },
+      })),
+    })),
   }));
 }

@@ -4,11 +4,11 @@ import { Hono } from "hono";
 import { badRequest, notFound } from "../api/errors.ts";
 import type { ApiDeps } from "../api/routes.ts";
 import { scopeMiddleware, scopeOf } from "../api/scope.ts";
-import { getTrace } from "../api/trace-detail.ts";
 import { legacyQuery } from "./legacy.ts";
 import { encodeTrace, encodeTraceByIdResponse, resourceSpansJson } from "./otlp.ts";
 import { searchTraces } from "./search.ts";
 import { decodeTag, INTRINSIC_TAGS, tagField, tagNames, tagValues } from "./tags.ts";
+import { getTempoTrace } from "./trace.ts";
 import { parseTraceQL, TraceQLError, type TraceQuery } from "./traceql.ts";
 
 /** The Tempo version reported to Grafana; ≥ 2.7.0 turns on the v2 trace-by-id and tag APIs. */
@@ -59,7 +59,7 @@ export function tempoRoutes({ storage, log }: ApiDeps): Hono {
   const traceById = (v2: boolean) => async (c: Context) => {
     const id = normalizeTraceId(c.req.param("traceId") ?? "");
     if (!id) throw badRequest("invalid trace id: expected up to 32 hexadecimal digits");
-    const trace = await getTrace(storage, scopeOf(c), id);
+    const trace = await getTempoTrace(storage, scopeOf(c), id);
     if (!trace) throw notFound(`trace ${id} not found`);
     if (wantsProtobuf(c)) {
       const bytes = v2 ? encodeTraceByIdResponse(trace) : encodeTrace(trace);

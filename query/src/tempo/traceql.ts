@@ -31,7 +31,7 @@ export type Filter =
   | { type: "true" | "false" }
   | { type: "and" | "or"; left: Filter; right: Filter }
   | { type: "cmp"; field: Field; op: Op; value: Value }
-  | { type: "exists"; field: Field };
+  | { type: "exists" | "absent"; field: Field };
 
 export type Spansets = { type: "spanset"; filter: Filter } | { type: "and" | "or"; left: Spansets; right: Spansets };
 
@@ -281,6 +281,14 @@ class Parser {
     const o = this.peek();
     if (o?.t !== "op") return { type: "exists", field };
     this.pos++;
+    const next = this.peek();
+    if (next?.t === "ident" && next.v === "nil") {
+      // `x != nil`: the attribute is present; `x = nil`: it is absent.
+      this.pos++;
+      if (o.v === "!=") return { type: "exists", field };
+      if (o.v === "=") return { type: "absent", field };
+      throw new TraceQLError("nil compares with = or != only");
+    }
     return { type: "cmp", field, op: o.v, value: this.value() };
   }
   private value(): Value {

@@ -108,6 +108,9 @@ describe("Tempo search", () => {
     expect(ids(await search('{ .deployment.environment.name = "prod" }'))).toEqual([A]);
     expect(ids(await search('{ span.gen_ai.provider.name = "openai" }'))).toEqual([A]);
     expect(ids(await search("{ span.gen_ai.usage.input_tokens > 500 }"))).toEqual([A]);
+    expect(ids(await search("{ span.http.route != nil && resource.deployment.environment.name = nil }"))).toEqual([]);
+    expect(ids(await search("{ span.http.route != nil }"))).toEqual([A, B]);
+    expect(ids(await search("{ span.http.route = nil && kind = internal }"))).toEqual([A]);
   });
 
   it("supports intrinsics, durations, ||, parentheses and select()", async () => {

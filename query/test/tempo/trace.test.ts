@@ -47,6 +47,9 @@ function expectMatchesIngested(decoded: ReturnType<typeof decodeTracesProto>) {
   expect(spans).toHaveLength(ingested.length);
   expect(decoded.resourceSpans).toHaveLength(1);
   expect(decoded.resourceSpans[0].resource["service.name"]).toBe("tempo-bot");
+  expect(decoded.resourceSpans[0].scopeSpans.map((s) => [s.scopeName, s.scopeVersion])).toEqual([
+    ["cognive-test", "1.0.0"],
+  ]);
   for (const want of ingested) {
     const got = spans.find((s) => s.spanId === want.spanContext().spanId);
     expect(got, want.name).toBeDefined();
@@ -109,6 +112,7 @@ describe("Tempo trace by id", () => {
     const rs = v2.trace.resourceSpans;
     expect(rs).toHaveLength(1);
     expect(rs[0].resource.attributes).toContainEqual({ key: "service.name", value: { stringValue: "tempo-bot" } });
+    expect(rs[0].scopeSpans.map((s: any) => s.scope)).toEqual([{ name: "cognive-test", version: "1.0.0" }]);
     const spans = rs[0].scopeSpans.flatMap((s: any) => s.spans);
     const tool = spans.find((s: any) => s.name === "execute_tool lookup_order");
     expect(tool.traceId).toBe(traceId);

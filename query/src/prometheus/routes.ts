@@ -144,14 +144,19 @@ function limitOf(p: Params): number {
 }
 
 /** Grafana's Prometheus data source: the parts of the HTTP API it calls. */
-export function prometheusRoutes({ storage }: ApiDeps): Hono {
+export function prometheusRoutes({ storage, log }: ApiDeps): Hono {
   const app = new Hono();
 
+  // Grafana shows only 400, 422 and 503 error bodies; anything unexpected is logged and answered 503.
   const fail = (c: Context, err: unknown) => {
     if (err instanceof PromError) {
       return c.json({ status: "error", errorType: err.errorType, error: err.message }, 400);
     }
-    throw err;
+    log.error("prometheus API: request failed", { err, method: c.req.method, path: c.req.path });
+    return c.json(
+      { status: "error", errorType: "unavailable", error: "query failed; see the query process's log" },
+      503,
+    );
   };
   const ok = (c: Context, data: unknown) => c.json({ status: "success", data });
 

@@ -592,3 +592,31 @@ describe("autocomplete leniency", () => {
     }
   });
 });
+
+describe("storage failures", () => {
+  it("answer 503 in the Prometheus error envelope and are logged", async () => {
+    const { Hono } = await import("hono");
+    const { scopeMiddleware } = await import("../../src/api/scope.ts");
+    const { prometheusRoutes } = await import("../../src/prometheus/routes.ts");
+    const logged: string[] = [];
+    const log = { error: (msg: string) => logged.push(msg), warn() {}, info() {}, debug() {} };
+    const storage = {
+      ...fx.storage,
+      database: "cognive",
+      client: {
+        query: async () => {
+          throw new Error("connection refused");
+        },
+      },
+    };
+    const app = new Hono();
+    app.use("*", scopeMiddleware);
+    app.route("/api/v1", prometheusRoutes({ storage: storage as any, log: log as any }));
+    const res = await app.request("/api/v1/query?query=cognive_llm_calls_total&time=100");
+    expect(res.status).toBe(503);
+    expect(await res.json()).toMatchObject({ status: "error", errorType: "unavailable" });
+    expect(logged).toHaveLength(1);
+    const ok = await app.request("/api/v1/query?query=1%2B1&time=4");
+    expect(ok.status).toBe(200);
+  });
+});

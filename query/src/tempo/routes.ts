@@ -128,16 +128,21 @@ export function tempoRoutes({ storage, log }: ApiDeps): Hono {
   return tempo;
 }
 
+/** A store error caused by the query's own text (a regex that re2 rejects but JavaScript accepts). */
+const QUERY_TEXT_ERROR = /re2|regular expression/i;
+
 /**
- * Runs a read whose failure (a regex the store rejects, say) should leave Grafana's editor working:
- * the failure is logged and answered with the empty result.
+ * Runs a read whose query-caused failure should leave Grafana's editor working: an unsupported query
+ * or a regex the store rejects answers the empty result (the latter logged). Any other failure — the
+ * store being down, say — propagates and answers 500.
  */
 async function lenient<T>(log: Logger, what: string, run: () => Promise<T>, empty: T): Promise<T> {
   try {
     return await run();
   } catch (err) {
     if (err instanceof TraceQLError) return empty;
-    log.warn(`tempo ${what}: query failed`, { err });
+    if (!(err instanceof Error) || !QUERY_TEXT_ERROR.test(err.message)) throw err;
+    log.warn(`tempo ${what}: query rejected by the store`, { err });
     return empty;
   }
 }

@@ -163,6 +163,14 @@ describe("Tempo search", () => {
     expect(warnings).toEqual([]);
   });
 
+  it("answers a regex only the store rejects with 200 and an empty result, logged", async () => {
+    // Valid in JavaScript, not in re2 (lookahead).
+    const r = await search('{ name =~ "(?=chat).*" }');
+    expect(r.traces).toEqual([]);
+    expect(warnings.some((w) => w.includes("rejected by the store"))).toBe(true);
+    warnings.length = 0;
+  });
+
   it("defaults to the last hour", async () => {
     const res = await fx.get("/api/search?q=%7B%7D");
     expect(res.status).toBe(200);

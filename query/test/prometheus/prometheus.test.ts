@@ -443,6 +443,12 @@ describe("errors", () => {
     expect(typeof r.body.error).toBe("string");
   });
 
+  it("a regex the store's RE2 rejects is bad_data, not a failure", async () => {
+    const r = await post("/query", { query: 'cognive_llm_calls_total{agent=~"a{2,2000}"}', time: String(BASE + 600) });
+    expect(r.status, JSON.stringify(r.body)).toBe(400);
+    expect(r.body.errorType).toBe("bad_data");
+  });
+
   it("rejects bad range parameters", async () => {
     const forms: Record<string, string>[] = [
       { query: "1", start: "10", end: "5", step: "1" },

@@ -41,7 +41,10 @@ const EMPTY_SEARCH = { traces: [], metrics: { inspectedTraces: 0 } };
 
 export function tempoRoutes({ storage, log }: ApiDeps): Hono {
   const tempo = new Hono();
-  tempo.use("/api/*", scopeMiddleware);
+  // Only on this API's own paths: the app mounts it at "/", next to the native API's `/api/v1`.
+  for (const path of ["/api/traces/*", "/api/v2/traces/*", "/api/search", "/api/search/*", "/api/v2/search/*"]) {
+    tempo.use(path, scopeMiddleware);
+  }
 
   tempo.get("/api/echo", (c) => c.text("echo"));
 

@@ -12,6 +12,8 @@
  * A bare counter's value depends on where reading started (the first step − window − STALE_AFTER):
  * there is no absolute counter; rate/increase/irate are exact.
  */
+
+import { windowStart } from "./budgets.ts";
 import { isComparison, isSetOp, type Matcher, type Node, PromError, type SelectorNode } from "./promql.ts";
 import type { RawSeries } from "./store.ts";
 
@@ -55,12 +57,20 @@ class Counter {
     }
     return lo;
   }
+  /** An instant value: the counter, or for a budget the share of its window's limit spent by t. */
+  value(t: number): number {
+    const b = this.raw.budget;
+    if (!b) return this.cum(t);
+    return (this.cum(t) - this.cum(windowStart(b.window, t) - 1)) / b.limitUsd;
+  }
   cum(t: number): number {
     const n = this.count(t);
     return n === 0 ? 0 : this.prefix[n - 1];
   }
   /** Whether the series had calls in (t − window − STALE_AFTER, t]. */
   exists(t: number, window: number): boolean {
+    // A declared budget always has a value.
+    if (this.raw.budget) return true;
     return this.count(t) > this.count(t - window - STALE_AFTER);
   }
 }
@@ -231,7 +241,7 @@ class Evaluator {
       type: "vector",
       series: counters.map((c) => ({
         labels: c.raw.labels,
-        values: this.steps.map((t) => (c.exists(t - sel.offset, LOOKBACK) ? c.cum(t - sel.offset) : null)),
+        values: this.steps.map((t) => (c.exists(t - sel.offset, LOOKBACK) ? c.value(t - sel.offset) : null)),
       })),
     };
   }
@@ -247,7 +257,7 @@ class Evaluator {
     for (const c of counters) {
       const points: [number, number][] = [];
       for (let m = Math.floor(t / 60) * 60; m > t - r; m -= 60) {
-        if (c.exists(m, r)) points.unshift([m + sel.offset, c.cum(m)]);
+        if (c.exists(m, r)) points.unshift([m + sel.offset, c.value(m)]);
       }
       if (points.length > 0) series.push({ labels: c.raw.labels, points });
     }
@@ -265,7 +275,8 @@ class Evaluator {
       labels: dropName(c.raw.labels),
       values: this.steps.map((step): number | null => {
         const t = step - sel.offset;
-        if (!c.exists(t, r)) return null;
+        // Rates of the budget gauge are not defined.
+        if (c.raw.budget || !c.exists(t, r)) return null;
         if (func === "irate" || func === "idelta") {
           // The last per-minute sample and the one before it (implicitly present a minute earlier).
           const last = Math.floor(t / 60) * 60;

@@ -1,6 +1,7 @@
 import { type Context, Hono } from "hono";
 import type { ApiDeps } from "../api/routes.ts";
 import { scopeOf } from "../api/scope.ts";
+import { BUDGET_HELP, BUDGET_METRIC, budgetLines, fetchBudgets } from "./budgets.ts";
 import { evaluate, type Value } from "./engine.ts";
 import { type Matcher, type Node, PromError, parseDuration, parsePromQL, parseSelector } from "./promql.ts";
 import {
@@ -144,8 +145,18 @@ function limitOf(p: Params): number {
 }
 
 /** Grafana's Prometheus data source: the parts of the HTTP API it calls. */
-export function prometheusRoutes({ storage, log }: ApiDeps): Hono {
+export function prometheusRoutes({ storage, log, governance }: ApiDeps): Hono {
   const app = new Hono();
+  const policy = governance?.policy;
+
+  /** The rollup's counters and the budget gauge a selector matches. */
+  const fetchAll = async (c: Context, m: Matcher[], from: number, to: number): Promise<RawSeries[]> => {
+    const [counters, budgets] = await Promise.all([
+      fetchSeries(storage, scopeOf(c), m, { from, to }),
+      fetchBudgets(storage, scopeOf(c), policy, m, from, to),
+    ]);
+    return [...counters, ...budgets];
+  };
 
   // Grafana shows only 400, 422 and 503 error bodies; anything unexpected is logged and answered 503.
   const fail = (c: Context, err: unknown) => {
@@ -182,8 +193,11 @@ export function prometheusRoutes({ storage, log }: ApiDeps): Hono {
         fetchSeries(storage, scopeOf(c), m, range, false),
       ),
     );
+    const budgets = (selectors.length > 0 ? selectors : [[] as Matcher[]]).flatMap((m) =>
+      budgetLines(policy, scopeOf(c), m).map((l) => ({ labels: l.labels, minutes: [], increments: [] })),
+    );
     const seen = new Map<string, RawSeries>();
-    for (const s of lists.flat()) seen.set(JSON.stringify(Object.entries(s.labels).sort()), s);
+    for (const s of [...lists.flat(), ...budgets]) seen.set(JSON.stringify(Object.entries(s.labels).sort()), s);
     return [...seen.values()];
   };
 
@@ -194,7 +208,7 @@ export function prometheusRoutes({ storage, log }: ApiDeps): Hono {
       const t = parseTime("time", p.get("time"), Date.now() / 1000);
       const v = await evaluate(node, {
         steps: [t],
-        fetch: (m, from, to) => fetchSeries(storage, scopeOf(c), m, { from, to }),
+        fetch: (m, from, to) => fetchAll(c, m, from, to),
       });
       return ok(c, instantResult(v, t));
     } catch (err) {
@@ -221,7 +235,7 @@ export function prometheusRoutes({ storage, log }: ApiDeps): Hono {
       for (let k = 0; start + k * step <= end + 1e-9; k++) steps.push(start + k * step);
       const v = await evaluate(node, {
         steps,
-        fetch: (m, from, to) => fetchSeries(storage, scopeOf(c), m, { from, to }),
+        fetch: (m, from, to) => fetchAll(c, m, from, to),
       });
       return ok(c, rangeResult(v, steps));
     } catch (err) {
@@ -254,9 +268,10 @@ export function prometheusRoutes({ storage, log }: ApiDeps): Hono {
       const limit = limitOf(p);
       const name = c.req.param("name");
       let values: string[];
-      if (name === "__name__" && p.all("match[]").length === 0) values = METRICS.map((m) => m.name);
+      if (name === "__name__" && p.all("match[]").length === 0) values = [...METRICS.map((m) => m.name), BUDGET_METRIC];
+      else if (name === "window" && p.all("match[]").length === 0) values = ["day", "month"];
       else if (name === TOKEN_TYPE_LABEL && p.all("match[]").length === 0) values = [...TOKEN_TYPES];
-      else if (name === "__name__" || name === TOKEN_TYPE_LABEL || name in LABEL_COLUMNS) {
+      else if (name === "__name__" || name === TOKEN_TYPE_LABEL || name === "window" || name in LABEL_COLUMNS) {
         const set = new Set<string>();
         for (const s of await seriesFor(c, p)) {
           const v = s.labels[name];
@@ -297,6 +312,9 @@ export function prometheusRoutes({ storage, log }: ApiDeps): Hono {
         if ((only && family !== only) || family in data) continue;
         if (limit > 0 && Object.keys(data).length >= limit) break;
         data[family] = [{ type: m.type ?? "counter", help: m.help, unit: m.unit }];
+      }
+      if ((!only || only === BUDGET_METRIC) && !(limit > 0 && Object.keys(data).length >= limit)) {
+        data[BUDGET_METRIC] = [{ type: "gauge", help: BUDGET_HELP, unit: "ratio" }];
       }
       return ok(c, data);
     } catch (err) {

@@ -77,7 +77,7 @@ export const METRICS: MetricDef[] = [
   },
 ];
 
-export const ALL_LABEL_NAMES = ["__name__", ...LABELS, TOKEN_TYPE_LABEL].sort();
+export const ALL_LABEL_NAMES = ["__name__", ...LABELS, TOKEN_TYPE_LABEL, "window"].sort();
 
 /** One counter series: its labels and per-minute increments. */
 export interface RawSeries {
@@ -86,6 +86,8 @@ export interface RawSeries {
   minutes: number[];
   /** Increment of each minute. */
   increments: number[];
+  /** Set for the budget gauge: the value at t is the spend in t's UTC window over the limit. */
+  budget?: { window: "day" | "month"; limitUsd: number };
 }
 
 interface Row {

@@ -144,6 +144,7 @@ describe("probes", () => {
     const meta = await fx.get("/api/v1/metadata");
     expect(meta.body.status).toBe("success");
     expect(Object.keys(meta.body.data).sort()).toEqual([
+      "cognive_budget_utilization_ratio",
       "cognive_cost_usd_total",
       "cognive_llm_calls_total",
       "cognive_llm_errors_total",
@@ -624,5 +625,88 @@ describe("storage failures", () => {
     expect(logged).toHaveLength(1);
     const ok = await app.request("/api/v1/query?query=1%2B1&time=4");
     expect(ok.status).toBe(200);
+  });
+});
+
+describe("budget utilization", () => {
+  it("is the window's spend over the declared limit, resetting at UTC midnight", async () => {
+    const { parsePolicy } = await import("@cognive/collector");
+    const { createQueryApp } = await import("../../src/app.ts");
+    const policy = parsePolicy(
+      [
+        "teams:",
+        "  red: { budgets: { monthly_usd: 10 } }",
+        "  blue: { budgets: { daily_usd: 2 } }",
+        "agents:",
+        "  a1: { team: red, budgets: { daily_usd: 1 } }",
+      ].join("\n"),
+    );
+    const log = { error() {}, warn() {}, info() {}, debug() {} };
+    // Only the policy of the governance runtime is read here.
+    const app = createQueryApp({ storage: fx.storage, log: log as any, governance: { policy } as any });
+    const at = async (query: string, t: number) => {
+      const res = await app.request(`/api/v1/query?${new URLSearchParams({ query, time: String(t) })}`);
+      expect(res.status).toBe(200);
+      const body = await res.json();
+      return body.data.result as { metric: Record<string, string>; value: [number, string] }[];
+    };
+    const t = BASE + 1800;
+    const all = await at("cognive_budget_utilization_ratio", t);
+    const byKey = Object.fromEntries(
+      all.map((r) => [`${r.metric.agent ?? r.metric.team}/${r.metric.window}`, Number(r.value[1])]),
+    );
+    expect(Object.keys(byKey).sort()).toEqual(["a1/day", "blue/day", "red/month"]);
+    expect(byKey["a1/day"]).toBeCloseTo(
+      windowSum(
+        -BASE,
+        1800,
+        (c) => c.cost,
+        (c) => c.agent === "a1",
+      ) / 1,
+      9,
+    );
+    expect(byKey["blue/day"]).toBeCloseTo(
+      windowSum(
+        -BASE,
+        1800,
+        (c) => c.cost,
+        (c) => c.team === "blue",
+      ) / 2,
+      9,
+    );
+    expect(byKey["red/month"]).toBeCloseTo(
+      windowSum(
+        -BASE,
+        1800,
+        (c) => c.cost,
+        (c) => c.team === "red",
+      ) / 10,
+      9,
+    );
+
+    // BASE is 22:00 UTC: two hours later a new day starts, the month goes on.
+    const next = await at('cognive_budget_utilization_ratio{team=~"red|blue"}', BASE + 7200);
+    const after = Object.fromEntries(next.map((r) => [`${r.metric.team}/${r.metric.window}`, Number(r.value[1])]));
+    expect(after["blue/day"]).toBe(0);
+    expect(after["red/month"]).toBeCloseTo(
+      windowSum(
+        -BASE,
+        7200,
+        (c) => c.cost,
+        (c) => c.team === "red",
+      ) / 10,
+      9,
+    );
+
+    const meta = await (await app.request("/api/v1/metadata?metric=cognive_budget_utilization_ratio")).json();
+    expect(meta.data.cognive_budget_utilization_ratio[0].type).toBe("gauge");
+    const series = await (
+      await app.request(`/api/v1/series?${new URLSearchParams({ "match[]": "cognive_budget_utilization_ratio" })}`)
+    ).json();
+    expect(series.data).toHaveLength(3);
+  });
+
+  it("is absent without a governance runtime", async () => {
+    expect((await instant("cognive_budget_utilization_ratio", BASE + 1800)).result).toEqual([]);
   });
 });

@@ -342,6 +342,15 @@ class Evaluator {
         const to = args[1] ? this.scalar(args[1], "in round()") : this.steps.map(() => 1);
         return mapVec(series, (v, i) => Math.floor(v / to[i] + 0.5) * to[i]);
       }
+      case "sort":
+      case "sort_desc": {
+        arity(1);
+        // Order matters only for an instant query's vector; a range query's series are sorted by labels.
+        const series = [...this.vector(args[0], `in ${func}()`)];
+        const sign = func === "sort" ? 1 : -1;
+        series.sort((a, b) => sign * ((a.values[0] ?? Number.NaN) - (b.values[0] ?? Number.NaN)) || 0);
+        return { type: "vector", series };
+      }
       case "histogram_quantile":
         throw new PromError("histogram_quantile() is not supported yet: no histogram metrics are served");
     }

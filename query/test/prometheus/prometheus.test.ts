@@ -359,6 +359,16 @@ describe("instant queries", () => {
     expect(bk.result.map((r: { metric: { agent: string } }) => r.metric.agent)).toEqual([bottom]);
   });
 
+  it("sort and sort_desc order an instant vector", async () => {
+    const q = "sum by (agent) (increase(cognive_llm_calls_total[30m]))";
+    const asc = (await instant(`sort(${q})`, t)).result.map((r: { value: [number, string] }) => Number(r.value[1]));
+    const desc = (await instant(`sort_desc(${q})`, t)).result.map((r: { value: [number, string] }) =>
+      Number(r.value[1]),
+    );
+    expect(asc).toEqual([...asc].sort((a, b) => a - b));
+    expect(desc).toEqual([...asc].reverse());
+  });
+
   it("aggregations without, count, avg, max", async () => {
     const count = await instant("count(cognive_tokens_total)", t);
     expect(count.result[0].value[1]).toBe("10");

@@ -1,0 +1,84 @@
+import { execFile } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { promisify } from "node:util";
+import { describe, expect, it } from "vitest";
+import { missingService } from "../../../collector/test/support/services.ts";
+import { postRaw } from "../helpers/http.ts";
+import { useTestServer } from "../helpers/server.ts";
+
+const skip = missingService("promtool");
+
+/** A real Prometheus client: Debian's promtool, querying the Prometheus-compatible API. */
+describe.skipIf(skip)("promtool against the Prometheus API", () => {
+  const server = useTestServer();
+
+  async function ingest(model: string, calls: number) {
+    const traceId = randomBytes(16).toString("hex");
+    const now = BigInt(Date.now()) * 1_000_000n;
+    const body = {
+      resourceSpans: [
+        {
+          resource: { attributes: [{ key: "service.name", value: { stringValue: "promtool-test" } }] },
+          scopeSpans: [
+            {
+              spans: Array.from({ length: calls }, (_, i) => ({
+                traceId,
+                spanId: (i + 1).toString(16).padStart(16, "0"),
+                name: `chat ${model}`,
+                kind: 3,
+                startTimeUnixNano: String(now - 120_000_000_000n),
+                endTimeUnixNano: String(now - 119_000_000_000n),
+                attributes: [
+                  { key: "gen_ai.operation.name", value: { stringValue: "chat" } },
+                  { key: "gen_ai.provider.name", value: { stringValue: "openai" } },
+                  { key: "gen_ai.request.model", value: { stringValue: model } },
+                  { key: "gen_ai.usage.input_tokens", value: { intValue: "1000" } },
+                  { key: "gen_ai.usage.output_tokens", value: { intValue: "100" } },
+                ],
+              })),
+            },
+          ],
+        },
+      ],
+    };
+    const res = await postRaw(`${server().otlpUrl}/v1/traces`, Buffer.from(JSON.stringify(body)), {
+      "content-type": "application/json",
+    });
+    expect(res.status).toBe(200);
+  }
+
+  // Asynchronous: the server answering promtool runs in this very process.
+  async function promtool(args: string[]): Promise<string> {
+    const { stdout } = await promisify(execFile)("promtool", args, { encoding: "utf8", timeout: 30_000 });
+    return stdout;
+  }
+
+  it("answers instant and range queries", async () => {
+    await ingest("gpt-4o", 3);
+    await ingest("gpt-4o-mini", 2);
+    const url = server().queryUrl;
+
+    const instant = await promtool([
+      "query",
+      "instant",
+      url,
+      "sum by (gen_ai_request_model) (increase(cognive_llm_calls_total[10m]))",
+    ]);
+    expect(instant).toMatch(/\{gen_ai_request_model="gpt-4o"\} => 3 @\[/);
+    expect(instant).toMatch(/\{gen_ai_request_model="gpt-4o-mini"\} => 2 @\[/);
+
+    const end = Math.floor(Date.now() / 1000 / 60) * 60 + 60;
+    const range = await promtool([
+      "query",
+      "range",
+      `--start=${end - 600}`,
+      `--end=${end}`,
+      "--step=60s",
+      url,
+      "sum(increase(cognive_llm_calls_total[10m]))",
+    ]);
+    // the last point's 10-minute window holds all five calls
+    expect(range).toMatch(/\{\} =>/);
+    expect(range.trim().split("\n").at(-1)).toMatch(/^5 @\[/);
+  });
+});

@@ -5,16 +5,13 @@
  *   npm run bench:ingest -- [--seconds 20] [--connections 8] [--traces-per-request 64] [--cpu-prof DIR] [--node-arg=--flag …]
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { Agent, request } from "node:http";
+import { Agent } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { createStorage } from "@cognive/collector";
-import { context, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
-import { ProtobufTraceSerializer } from "@opentelemetry/otlp-transformer";
-import { resourceFromAttributes } from "@opentelemetry/resources";
-import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
 import { freePort, machine, peakRssMiB, percentile, ROOT, serverPids, spawnCognive, stopProcess } from "./lib.ts";
+import { buildTemplate, patched, send } from "./workload.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -31,146 +28,8 @@ const WARMUP = Number(args.warmup);
 const CONNECTIONS = Number(args.connections);
 const TRACES = Number(args["traces-per-request"]);
 
-const MODELS = [
-  ["openai", "gpt-4o"],
-  ["openai", "gpt-4o-mini"],
-  ["anthropic", "claude-sonnet-4-20250514"],
-  ["anthropic", "claude-3-5-haiku-20241022"],
-] as const;
-
-/** One request's worth of agent runs, made by the official SDK and serialized by the official serializer. */
-function buildTemplate(): { payload: Buffer; traceIdOffsets: number[][]; spans: number } {
-  const exporter = new InMemorySpanExporter();
-  const provider = new BasicTracerProvider({
-    resource: resourceFromAttributes({
-      "service.name": "support-bot",
-      "service.version": "1.8.2",
-      "deployment.environment.name": "prod",
-      "cognive.team": "cx",
-      "telemetry.sdk.language": "nodejs",
-      "telemetry.sdk.name": "opentelemetry",
-      "host.name": "agent-7f9c",
-    }),
-    spanProcessors: [new SimpleSpanProcessor(exporter)],
-  });
-  const tracer = provider.getTracer("@cognive/bench", "1.0.0");
-  for (let t = 0; t < TRACES; t++) {
-    const agent = ["refund-agent", "triage-agent", "billing-agent"][t % 3];
-    const root = tracer.startSpan(`invoke_agent ${agent}`, {
-      kind: SpanKind.INTERNAL,
-      attributes: {
-        "gen_ai.operation.name": "invoke_agent",
-        "gen_ai.agent.name": agent,
-        "gen_ai.conversation.id": `conv-${t}`,
-      },
-    });
-    const ctx = trace.setSpan(context.active(), root);
-    const http = tracer.startSpan(
-      "GET /orders/{id}",
-      {
-        kind: SpanKind.CLIENT,
-        attributes: {
-          "http.request.method": "GET",
-          "url.full": `https://orders.internal/orders/${1000 + t}`,
-          "http.response.status_code": 200,
-          "server.address": "orders.internal",
-        },
-      },
-      ctx,
-    );
-    http.end();
-    for (let c = 0; c < 3; c++) {
-      const [prov, model] = MODELS[(t + c) % MODELS.length];
-      const chat = tracer.startSpan(
-        `chat ${model}`,
-        {
-          kind: SpanKind.CLIENT,
-          attributes: {
-            "gen_ai.operation.name": "chat",
-            "gen_ai.provider.name": prov,
-            "gen_ai.request.model": model,
-            "gen_ai.response.model": model,
-            "gen_ai.response.id": `resp_${t}_${c}_a81c0f`,
-            "gen_ai.response.finish_reasons": ["stop"],
-            "gen_ai.request.temperature": 0.2,
-            "gen_ai.request.max_tokens": 1024,
-            "gen_ai.usage.input_tokens": 800 + 37 * c + t,
-            "gen_ai.usage.output_tokens": 120 + 11 * c,
-            "gen_ai.usage.cache_read.input_tokens": c === 0 ? 0 : 512,
-            "server.address": prov === "openai" ? "api.openai.com" : "api.anthropic.com",
-          },
-        },
-        ctx,
-      );
-      chat.end();
-    }
-    for (const tool of ["lookup_order", "issue_refund"]) {
-      const span = tracer.startSpan(
-        `execute_tool ${tool}`,
-        {
-          attributes: {
-            "gen_ai.operation.name": "execute_tool",
-            "gen_ai.tool.name": tool,
-            "gen_ai.tool.call.id": `call_${t}_${tool}`,
-            "gen_ai.tool.type": "function",
-          },
-        },
-        ctx,
-      );
-      if (t % 17 === 0 && tool === "issue_refund")
-        span.setStatus({ code: SpanStatusCode.ERROR, message: "refund limit" });
-      span.end();
-    }
-    root.end();
-  }
-  const spans = exporter.getFinishedSpans();
-  const payload = Buffer.from(ProtobufTraceSerializer.serializeRequest(spans) as Uint8Array);
-  const traceIds = [...new Set(spans.map((s) => s.spanContext().traceId))];
-  const traceIdOffsets = traceIds.map((id) => {
-    const needle = Buffer.from(id, "hex");
-    const offsets: number[] = [];
-    for (let i = payload.indexOf(needle); i >= 0; i = payload.indexOf(needle, i + 1)) offsets.push(i);
-    return offsets;
-  });
-  return { payload, traceIdOffsets, spans: spans.length };
-}
-
-/** A copy of the template whose trace ids are unique to this request. */
-function patched(tpl: ReturnType<typeof buildTemplate>, requestNo: number): Buffer {
-  const buf = Buffer.from(tpl.payload);
-  tpl.traceIdOffsets.forEach((offsets, t) => {
-    for (const o of offsets) {
-      buf.writeUInt32BE(requestNo, o);
-      buf.writeUInt32BE(t, o + 4);
-    }
-  });
-  return buf;
-}
-
-function post(agent: Agent, port: number, body: Buffer): Promise<{ status: number; body: Buffer }> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: "127.0.0.1",
-        port,
-        path: "/v1/traces",
-        method: "POST",
-        agent,
-        headers: { "content-type": "application/x-protobuf", "content-length": body.length },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c) => chunks.push(c));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
-      },
-    );
-    req.on("error", reject);
-    req.end(body);
-  });
-}
-
 async function main() {
-  const tpl = buildTemplate();
+  const tpl = buildTemplate(TRACES);
   const dataDir = mkdtempSync(join(tmpdir(), "cognive-bench-"));
   const otlpPort = await freePort();
   const queryPort = await freePort();
@@ -198,7 +57,17 @@ async function main() {
     while (performance.now() < end) {
       const body = patched(tpl, requestNo++);
       const t0 = performance.now();
-      const res = await post(agent, otlpPort, body);
+      const res = await send(
+        agent,
+        otlpPort,
+        "POST",
+        "/v1/traces",
+        {
+          "content-type": "application/x-protobuf",
+          "content-length": body.length,
+        },
+        body,
+      );
       const t1 = performance.now();
       if (res.status === 200 && res.body.length === 0) {
         acked += tpl.spans;

@@ -5,16 +5,13 @@
  *   npx tsx bench/query.ts -- [--spans 1000000] [--connections 24] [--requests 200] [--warmup 20]
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { Agent, request } from "node:http";
+import { Agent } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { context, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
-import { ProtobufTraceSerializer } from "@opentelemetry/otlp-transformer";
-import { resourceFromAttributes } from "@opentelemetry/resources";
-import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
 import { freePort, spawnCognive, stopProcess } from "../query/test/helpers/process.ts";
 import { machine, peakRssMiB, percentile, ROOT, serverPids } from "./lib.ts";
+import { buildTemplate, patched, type Reply, SPANS_PER_TRACE, send, type Template, traceIdOf } from "./workload.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -29,175 +26,10 @@ const SPANS = Number(args.spans);
 const CONNECTIONS = Number(args.connections);
 const REQUESTS = Number(args.requests);
 const WARMUP = Number(args.warmup);
-const SPANS_PER_TRACE = 7;
 const TRACES = Math.max(1, Math.floor(Number(args["spans-per-request"]) / SPANS_PER_TRACE));
-
-const MODELS = [
-  ["openai", "gpt-4o"],
-  ["openai", "gpt-4o-mini"],
-  ["anthropic", "claude-sonnet-4-20250514"],
-  ["anthropic", "claude-3-5-haiku-20241022"],
-] as const;
 
 /** Targets from the issue (p99, ms); measures without one are reported only. */
 const TARGETS: Record<string, number> = { traceById: 10, traceqlSearch: 100, queryRange: 100 };
-
-interface Template {
-  payload: Buffer;
-  traceIdOffsets: number[][];
-  /** The last 16 hex digits of each trace id; the first 16 are patched per request. */
-  traceIdTails: string[];
-  spans: number;
-}
-
-/** One request's worth of agent runs (7 spans each), made by the official SDK and serialized by the official serializer. */
-function buildTemplate(): Template {
-  const exporter = new InMemorySpanExporter();
-  const provider = new BasicTracerProvider({
-    resource: resourceFromAttributes({
-      "service.name": "support-bot",
-      "service.version": "1.8.2",
-      "deployment.environment.name": "prod",
-      "cognive.team": "cx",
-      "telemetry.sdk.language": "nodejs",
-      "telemetry.sdk.name": "opentelemetry",
-      "host.name": "agent-7f9c",
-    }),
-    spanProcessors: [new SimpleSpanProcessor(exporter)],
-  });
-  const tracer = provider.getTracer("@cognive/bench", "1.0.0");
-  const base = Date.now() - 60_000;
-  for (let t = 0; t < TRACES; t++) {
-    // Realistic durations: a run lasts seconds, model calls hundreds of ms, tools a few ms to tens of ms.
-    let clock = base + t * 50;
-    const agent = ["refund-agent", "triage-agent", "billing-agent"][t % 3];
-    const rootStart = clock;
-    const root = tracer.startSpan(`invoke_agent ${agent}`, {
-      kind: SpanKind.INTERNAL,
-      startTime: rootStart,
-      attributes: {
-        "gen_ai.operation.name": "invoke_agent",
-        "gen_ai.agent.name": agent,
-        "gen_ai.conversation.id": `conv-${t}`,
-      },
-    });
-    const ctx = trace.setSpan(context.active(), root);
-    const http = tracer.startSpan(
-      "GET /orders/{id}",
-      {
-        kind: SpanKind.CLIENT,
-        startTime: clock,
-        attributes: {
-          "http.request.method": "GET",
-          "url.full": `https://orders.internal/orders/${1000 + t}`,
-          "http.response.status_code": 200,
-          "server.address": "orders.internal",
-        },
-      },
-      ctx,
-    );
-    clock += 3 + (t % 9);
-    http.end(clock);
-    for (let c = 0; c < 3; c++) {
-      const [prov, model] = MODELS[(t + c) % MODELS.length];
-      const chat = tracer.startSpan(
-        `chat ${model}`,
-        {
-          kind: SpanKind.CLIENT,
-          startTime: clock,
-          attributes: {
-            "gen_ai.operation.name": "chat",
-            "gen_ai.provider.name": prov,
-            "gen_ai.request.model": model,
-            "gen_ai.response.model": model,
-            "gen_ai.response.id": `resp_${t}_${c}_a81c0f`,
-            "gen_ai.response.finish_reasons": ["stop"],
-            "gen_ai.request.temperature": 0.2,
-            "gen_ai.request.max_tokens": 1024,
-            "gen_ai.usage.input_tokens": 800 + 37 * c + t,
-            "gen_ai.usage.output_tokens": 120 + 11 * c,
-            "gen_ai.usage.cache_read.input_tokens": c === 0 ? 0 : 512,
-            "server.address": prov === "openai" ? "api.openai.com" : "api.anthropic.com",
-          },
-        },
-        ctx,
-      );
-      clock += 300 + ((t * 7 + c * 131) % 1700);
-      chat.end(clock);
-    }
-    for (const tool of ["lookup_order", "issue_refund"]) {
-      const span = tracer.startSpan(
-        `execute_tool ${tool}`,
-        {
-          startTime: clock,
-          attributes: {
-            "gen_ai.operation.name": "execute_tool",
-            "gen_ai.tool.name": tool,
-            "gen_ai.tool.call.id": `call_${t}_${tool}`,
-            "gen_ai.tool.type": "function",
-          },
-        },
-        ctx,
-      );
-      if (t % 17 === 0 && tool === "issue_refund")
-        span.setStatus({ code: SpanStatusCode.ERROR, message: "refund limit" });
-      clock += 2 + (t % 40);
-      span.end(clock);
-    }
-    root.end(clock + 1);
-  }
-  const spans = exporter.getFinishedSpans();
-  const payload = Buffer.from(ProtobufTraceSerializer.serializeRequest(spans) as Uint8Array);
-  const traceIds = [...new Set(spans.map((s) => s.spanContext().traceId))];
-  const traceIdOffsets = traceIds.map((id) => {
-    const needle = Buffer.from(id, "hex");
-    const offsets: number[] = [];
-    for (let i = payload.indexOf(needle); i >= 0; i = payload.indexOf(needle, i + 1)) offsets.push(i);
-    return offsets;
-  });
-  return { payload, traceIdOffsets, traceIdTails: traceIds.map((id) => id.slice(16)), spans: spans.length };
-}
-
-/** A copy of the template whose trace ids are unique to this request. */
-function patched(tpl: Template, requestNo: number): Buffer {
-  const buf = Buffer.from(tpl.payload);
-  tpl.traceIdOffsets.forEach((offsets, t) => {
-    for (const o of offsets) {
-      buf.writeUInt32BE(requestNo, o);
-      buf.writeUInt32BE(t, o + 4);
-    }
-  });
-  return buf;
-}
-
-/** The trace id `patched` gives trace `t` of request `requestNo`. */
-function traceIdOf(tpl: Template, requestNo: number, t: number): string {
-  return requestNo.toString(16).padStart(8, "0") + t.toString(16).padStart(8, "0") + tpl.traceIdTails[t];
-}
-
-interface Reply {
-  status: number;
-  body: Buffer;
-}
-
-function send(
-  agent: Agent,
-  port: number,
-  method: string,
-  path: string,
-  headers: Record<string, string | number>,
-  body?: Buffer,
-): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: "127.0.0.1", port, path, method, agent, headers }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c) => chunks.push(c));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
-    });
-    req.on("error", reject);
-    req.end(body);
-  });
-}
 
 async function load(tpl: Template, otlpPort: number) {
   const totalRequests = Math.ceil(SPANS / tpl.spans);
@@ -300,7 +132,7 @@ function nonEmpty(r: Reply) {
 }
 
 async function main() {
-  const tpl = buildTemplate();
+  const tpl = buildTemplate(TRACES);
   const dataDir = mkdtempSync(join(tmpdir(), "cognive-bench-"));
   const otlpPort = await freePort();
   const queryPort = await freePort();

@@ -2,6 +2,8 @@ export * from "./alerts/alert.ts";
 export * from "./alerts/bus.ts";
 export * from "./config.ts";
 export type { BudgetCounters, BudgetScope, CounterResult } from "./governance/counters.ts";
+export { BUDGET_OF_WINDOW } from "./governance/engine.ts";
+export { dayAndMonth } from "./governance/rebuild.ts";
 export * from "./governance/runtime.ts";
 export * from "./log.ts";
 export * from "./metrics.ts";

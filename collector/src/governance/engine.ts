@@ -13,7 +13,8 @@ export interface GovernanceStats {
   failures: number;
 }
 
-const LIMIT_OF: Record<"run" | "day" | "month", keyof Budgets> = {
+/** The budget that limits each window. */
+export const BUDGET_OF_WINDOW: Readonly<Record<"run" | "day" | "month", keyof Budgets>> = {
   run: "perRunUsd",
   day: "dailyUsd",
   month: "monthlyUsd",
@@ -100,7 +101,7 @@ export class Governance {
         window,
         windowKey: keys[window],
         usd: s.costUsd,
-        limitUsd: agentPolicy?.budgets[LIMIT_OF[window]] ?? null,
+        limitUsd: agentPolicy?.budgets[BUDGET_OF_WINDOW[window]] ?? null,
       });
       if (s.team !== "" && window !== "run") {
         increments.push({
@@ -108,7 +109,7 @@ export class Governance {
           window,
           windowKey: keys[window],
           usd: s.costUsd,
-          limitUsd: teamPolicy?.budgets[LIMIT_OF[window]] ?? null,
+          limitUsd: teamPolicy?.budgets[BUDGET_OF_WINDOW[window]] ?? null,
         });
       }
     }

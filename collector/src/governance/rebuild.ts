@@ -1,5 +1,6 @@
 import type { Storage } from "../storage/client.ts";
 import { LLM_ROLLUP_TABLE } from "../storage/schema.ts";
+import { dayKey, monthKey } from "./windows.ts";
 
 export interface SpendTotal {
   scope: { type: "agent" | "team"; name: string };
@@ -8,10 +9,9 @@ export interface SpendTotal {
   usd: number;
 }
 
-/** UTC day (`YYYY-MM-DD`) and month (`YYYY-MM`) of an instant. */
+/** UTC day (`YYYY-MM-DD`) and month (`YYYY-MM`) of an instant, as the budget counters name them. */
 export function dayAndMonth(at: Date): { day: string; month: string } {
-  const iso = at.toISOString();
-  return { day: iso.slice(0, 10), month: iso.slice(0, 7) };
+  return { day: dayKey(at), month: monthKey(at) };
 }
 
 /**

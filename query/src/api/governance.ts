@@ -1,13 +1,6 @@
-import type { Alert, GovernanceRuntime } from "@cognive/collector";
+import { type Alert, BUDGET_OF_WINDOW, dayAndMonth, type GovernanceRuntime } from "@cognive/collector";
 
 export type Window = "run" | "day" | "month";
-const LIMIT_OF = { run: "perRunUsd", day: "dailyUsd", month: "monthlyUsd" } as const;
-
-/** UTC day and month keys of now, as the counters name their windows. */
-function windowKeys(now: Date): Record<"day" | "month", string> {
-  const iso = now.toISOString();
-  return { day: iso.slice(0, 10), month: iso.slice(0, 7) };
-}
 
 export interface BudgetLine {
   scope: { type: "agent" | "team"; name: string };
@@ -20,7 +13,7 @@ export interface BudgetLine {
 
 /** Every declared budget with its current spend: agents' and teams' day and month, and one run when asked. */
 export async function budgetLines(gov: GovernanceRuntime, now: Date, traceId?: string): Promise<BudgetLine[]> {
-  const keys = windowKeys(now);
+  const keys = dayAndMonth(now);
   const lines: BudgetLine[] = [];
   const add = async (type: "agent" | "team", name: string, window: Window, windowKey: string, limit: number | null) => {
     if (limit === null) return;
@@ -28,13 +21,13 @@ export async function budgetLines(gov: GovernanceRuntime, now: Date, traceId?: s
     lines.push({ scope: { type, name }, window, windowKey, spendUsd, limitUsd: limit, utilization: spendUsd / limit });
   };
   for (const [name, a] of gov.policy.agents) {
-    if (traceId) await add("agent", name, "run", traceId, a.budgets[LIMIT_OF.run]);
-    await add("agent", name, "day", keys.day, a.budgets[LIMIT_OF.day]);
-    await add("agent", name, "month", keys.month, a.budgets[LIMIT_OF.month]);
+    if (traceId) await add("agent", name, "run", traceId, a.budgets[BUDGET_OF_WINDOW.run]);
+    await add("agent", name, "day", keys.day, a.budgets[BUDGET_OF_WINDOW.day]);
+    await add("agent", name, "month", keys.month, a.budgets[BUDGET_OF_WINDOW.month]);
   }
   for (const [name, t] of gov.policy.teams) {
-    await add("team", name, "day", keys.day, t.budgets[LIMIT_OF.day]);
-    await add("team", name, "month", keys.month, t.budgets[LIMIT_OF.month]);
+    await add("team", name, "day", keys.day, t.budgets[BUDGET_OF_WINDOW.day]);
+    await add("team", name, "month", keys.month, t.budgets[BUDGET_OF_WINDOW.month]);
   }
   return lines;
 }
@@ -53,7 +46,7 @@ export async function budgetCheck(
   traceId: string | undefined,
   now: Date,
 ): Promise<BudgetCheck> {
-  const keys = windowKeys(now);
+  const keys = dayAndMonth(now);
   const agentPolicy = gov.policy.agents.get(agent);
   const checks: { type: "agent" | "team"; name: string; window: Window; key: string; limit: number | null }[] = [];
   if (agentPolicy) {

@@ -1,11 +1,13 @@
 import type { GovernanceRuntime, Logger, Storage } from "@cognive/collector";
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
+import { cors } from "hono/cors";
 import { ApiError, errorBody } from "./api/errors.ts";
 import { apiRoutes } from "./api/routes.ts";
 import { scopeMiddleware } from "./api/scope.ts";
 import { prometheusRoutes } from "./prometheus/routes.ts";
 import { tempoRoutes } from "./tempo/routes.ts";
+import { uiRoutes } from "./ui.ts";
 
 export interface QueryAppDeps {
   storage: Storage;
@@ -40,6 +42,11 @@ export function createQueryApp(deps: QueryAppDeps): Hono {
       onError: (c) => c.json(errorBody("payload_too_large", `request body larger than ${MAX_BODY_BYTES} bytes`), 413),
     }),
   );
+  // Embeddable parts call the API from other origins with a bearer token, never with cookies.
+  app.use(
+    "/api/v1/*",
+    cors({ origin: "*", allowMethods: ["GET", "POST"], allowHeaders: ["Authorization", "Content-Type"] }),
+  );
   app.use("/api/v1/*", scopeMiddleware);
 
   app.get("/healthz", (c) => c.json({ status: "ok" }));
@@ -53,6 +60,7 @@ export function createQueryApp(deps: QueryAppDeps): Hono {
   app.route("/api/v1", apiRoutes(deps));
   app.route("/api/v1", prometheusRoutes(deps));
   app.route("/", tempoRoutes(deps));
+  app.route("/", uiRoutes(log).routes);
 
   app.notFound((c) => {
     const path = c.req.path.length > 200 ? `${c.req.path.slice(0, 200)}…` : c.req.path;

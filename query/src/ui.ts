@@ -1,0 +1,70 @@
+import { createHash } from "node:crypto";
+import { gzipSync } from "node:zlib";
+import type { Logger } from "@cognive/collector";
+import { buildBundle } from "@cognive/ui/bundle";
+import { Hono } from "hono";
+
+/** The app page: the bundle plus `<cognive-app>`; views live in the URL hash so deep links work anywhere. */
+const APP_PAGE = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Cognive</title>
+<link rel="icon" href="data:,">
+<style>html,body{margin:0;min-height:100%;background:Canvas;color-scheme:light dark}</style>
+<script type="module" src="/ui/cognive-ui.js"></script>
+</head>
+<body>
+<cognive-app></cognive-app>
+<noscript>Cognive's UI needs JavaScript. The API is at /api/v1/openapi.json.</noscript>
+</body>
+</html>
+`;
+
+interface Served {
+  body: Buffer;
+  gzip: Buffer;
+  etag: string;
+}
+
+/**
+ * Serves the UI: the bundle at `/ui/cognive-ui.js` (built once, on first request or `warm()`),
+ * and the app page at `/`.
+ */
+export function uiRoutes(log: Logger): { routes: Hono; warm: () => Promise<void> } {
+  let bundle: Promise<Served> | undefined;
+  const load = (): Promise<Served> => {
+    bundle ??= buildBundle().then(({ js }) => {
+      const body = Buffer.from(js);
+      return {
+        body,
+        gzip: gzipSync(body, { level: 9 }),
+        etag: `"${createHash("sha256").update(body).digest("base64url").slice(0, 22)}"`,
+      };
+    });
+    bundle.catch((err) => {
+      log.error("UI bundle failed to build", { err });
+      bundle = undefined;
+    });
+    return bundle;
+  };
+
+  const routes = new Hono();
+  routes.get("/ui/cognive-ui.js", async (c) => {
+    const b = await load();
+    c.header("content-type", "text/javascript; charset=utf-8");
+    c.header("cache-control", "no-cache");
+    c.header("etag", b.etag);
+    c.header("vary", "accept-encoding");
+    c.header("access-control-allow-origin", "*");
+    if (c.req.header("if-none-match") === b.etag) return c.body(null, 304);
+    if (/\bgzip\b/.test(c.req.header("accept-encoding") ?? "")) {
+      c.header("content-encoding", "gzip");
+      return c.body(new Uint8Array(b.gzip));
+    }
+    return c.body(new Uint8Array(b.body));
+  });
+  routes.get("/", (c) => c.html(APP_PAGE));
+  return { routes, warm: async () => void (await load()) };
+}

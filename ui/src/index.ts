@@ -1,0 +1,4 @@
+/** Every Cognive element; importing this module defines them all. */
+export { ApiError, CogniveApi } from "./api.ts";
+export { CogniveElement } from "./base.ts";
+export * from "./format.ts";

@@ -25,9 +25,13 @@ export interface CostSeries {
   totalUsd: number;
   inputTokens: number;
   outputTokens: number;
+  cacheReadTokens: number;
+  cacheWriteTokens: number;
   calls: number;
   /** [bucket start in Unix seconds, cost in USD], ascending, only buckets with calls. */
   points: [number, number][];
+  /** [bucket start, input, output, cache-read, cache-write tokens], the same buckets as `points`. */
+  tokenPoints: [number, number, number, number, number][];
 }
 
 export interface CostReport {
@@ -52,6 +56,8 @@ interface Row {
   CostUsd: number;
   InputTokens: string;
   OutputTokens: string;
+  CacheReadTokens: string;
+  CacheWriteTokens: string;
   Calls: string;
 }
 
@@ -71,6 +77,8 @@ export async function costReport(storage: Storage, scope: QueryScope, q: CostQue
       sum(CostUsd) AS CostUsd,
       sum(InputTokens) AS InputTokens,
       sum(OutputTokens) AS OutputTokens,
+      sum(CacheReadTokens) AS CacheReadTokens,
+      sum(CacheWriteTokens) AS CacheWriteTokens,
       sum(Calls) AS Calls
     FROM ${db}.${LLM_ROLLUP_TABLE}
     WHERE Minute >= fromUnixTimestamp64Nano({fromNs:Int64})
@@ -89,14 +97,34 @@ export async function costReport(storage: Storage, scope: QueryScope, q: CostQue
   for (const r of rows) {
     let s = byKey.get(r.Key);
     if (!s) {
-      s = { key: r.Key === "" ? null : r.Key, totalUsd: 0, inputTokens: 0, outputTokens: 0, calls: 0, points: [] };
+      s = {
+        key: r.Key === "" ? null : r.Key,
+        totalUsd: 0,
+        inputTokens: 0,
+        outputTokens: 0,
+        cacheReadTokens: 0,
+        cacheWriteTokens: 0,
+        calls: 0,
+        points: [],
+        tokenPoints: [],
+      };
       byKey.set(r.Key, s);
     }
+    const bucket = num(r.Bucket);
+    const [input, output, cacheRead, cacheWrite] = [
+      r.InputTokens,
+      r.OutputTokens,
+      r.CacheReadTokens,
+      r.CacheWriteTokens,
+    ].map(num);
     s.totalUsd += r.CostUsd;
-    s.inputTokens += num(r.InputTokens);
-    s.outputTokens += num(r.OutputTokens);
+    s.inputTokens += input;
+    s.outputTokens += output;
+    s.cacheReadTokens += cacheRead;
+    s.cacheWriteTokens += cacheWrite;
     s.calls += num(r.Calls);
-    s.points.push([num(r.Bucket), r.CostUsd]);
+    s.points.push([bucket, r.CostUsd]);
+    s.tokenPoints.push([bucket, input, output, cacheRead, cacheWrite]);
   }
   // Highest spend first; equal spend by key, so the order never depends on the read.
   const byKeyName = (a: CostSeries, b: CostSeries) => ((a.key ?? "") < (b.key ?? "") ? -1 : 1);

@@ -202,11 +202,19 @@ export function openApiDocument(): JsonSchema {
                       totalUsd: numType,
                       inputTokens: int,
                       outputTokens: int,
+                      cacheReadTokens: int,
+                      cacheWriteTokens: int,
                       calls: int,
                       points: {
                         type: "array",
                         description: "[bucket start in Unix seconds, cost in USD], only buckets with calls",
                         items: { type: "array", prefixItems: [int, numType], minItems: 2, maxItems: 2 },
+                      },
+                      tokenPoints: {
+                        type: "array",
+                        description:
+                          "[bucket start in Unix seconds, input, output, cache-read, cache-write tokens], the buckets of points",
+                        items: { type: "array", prefixItems: [int, int, int, int, int], minItems: 5, maxItems: 5 },
                       },
                     },
                   },

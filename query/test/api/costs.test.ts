@@ -15,6 +15,8 @@ interface Call {
   environment: string;
   input: number;
   output: number;
+  cacheRead: number;
+  cacheWrite: number;
   cost: number;
 }
 
@@ -34,6 +36,8 @@ for (let i = 0; i < 80; i++) {
     environment: i % 2 ? "prod" : "staging",
     input: 100 * i + 1,
     output: 10 * i + 3,
+    cacheRead: i % 4 === 0 ? 0 : 50 * i,
+    cacheWrite: i % 6 === 1 ? 7 * i : 0,
     cost: (i + 1) * 0.001 + (i % 3) * 0.0003,
   };
   seed(c, i, i % 5 === 3 ? model : "", i % 5 === 3 ? "gpt-4o" : model);
@@ -51,6 +55,8 @@ seed(
     environment: "prod",
     input: 1,
     output: 1,
+    cacheRead: 0,
+    cacheWrite: 0,
     cost: 0.5,
   },
   99,
@@ -79,6 +85,8 @@ function seed(c: Call, i: number, responseModel: string, requestModel: string) {
     GenAiUsageRole: "model_call",
     InputTokens: c.input,
     OutputTokens: c.output,
+    CacheReadTokens: c.cacheRead,
+    CacheWriteTokens: c.cacheWrite,
     Priced: 1,
     CostUsd: c.cost,
   });
@@ -108,7 +116,16 @@ interface Expected {
   totalUsd: number;
   series: Map<
     string | null,
-    { totalUsd: number; inputTokens: number; outputTokens: number; calls: number; points: Map<number, number> }
+    {
+      totalUsd: number;
+      inputTokens: number;
+      outputTokens: number;
+      cacheReadTokens: number;
+      cacheWriteTokens: number;
+      calls: number;
+      points: Map<number, number>;
+      tokens: Map<number, number[]>;
+    }
   >;
 }
 
@@ -121,15 +138,28 @@ function expected(dim: Dim, from: number, to: number, step: number): Expected {
     const key = c[dim];
     let s = out.series.get(key);
     if (!s) {
-      s = { totalUsd: 0, inputTokens: 0, outputTokens: 0, calls: 0, points: new Map() };
+      s = {
+        totalUsd: 0,
+        inputTokens: 0,
+        outputTokens: 0,
+        cacheReadTokens: 0,
+        cacheWriteTokens: 0,
+        calls: 0,
+        points: new Map(),
+        tokens: new Map(),
+      };
       out.series.set(key, s);
     }
     const bucket = Math.floor(minute / step) * step;
     s.totalUsd += c.cost;
     s.inputTokens += c.input;
     s.outputTokens += c.output;
+    s.cacheReadTokens += c.cacheRead;
+    s.cacheWriteTokens += c.cacheWrite;
     s.calls++;
     s.points.set(bucket, (s.points.get(bucket) ?? 0) + c.cost);
+    const t = s.tokens.get(bucket) ?? [0, 0, 0, 0];
+    s.tokens.set(bucket, [t[0] + c.input, t[1] + c.output, t[2] + c.cacheRead, t[3] + c.cacheWrite]);
     out.totalUsd += c.cost;
   }
   return out;
@@ -143,6 +173,8 @@ function expectReport(body: any, exp: Expected) {
     expect(s.totalUsd, String(s.key)).toBeCloseTo(e.totalUsd, 10);
     expect(s.inputTokens, String(s.key)).toBe(e.inputTokens);
     expect(s.outputTokens, String(s.key)).toBe(e.outputTokens);
+    expect(s.cacheReadTokens, String(s.key)).toBe(e.cacheReadTokens);
+    expect(s.cacheWriteTokens, String(s.key)).toBe(e.cacheWriteTokens);
     expect(s.calls, String(s.key)).toBe(e.calls);
     const buckets = [...e.points.keys()].sort((a, b) => a - b);
     expect(
@@ -152,6 +184,8 @@ function expectReport(body: any, exp: Expected) {
     s.points.forEach((p: number[], i: number) => {
       expect(p[1]).toBeCloseTo(e.points.get(buckets[i])!, 10);
     });
+    // Token points share the cost points' buckets: one chart can stack either.
+    expect(s.tokenPoints, String(s.key)).toEqual(buckets.map((b) => [b, ...e.tokens.get(b)!]));
   }
   const totals = body.series.map((s: any) => s.totalUsd);
   expect(totals).toEqual([...totals].sort((a: number, b: number) => b - a));

@@ -16,6 +16,57 @@ export const TRACE_SUMMARY_TABLE = "trace_summary";
 export const LLM_ROLLUP_TABLE = "llm_rollup_1m";
 export const ALERTS_TABLE = "alerts";
 export const ALERT_DELIVERIES_TABLE = "alert_deliveries";
+export const LLM_HISTOGRAM_TABLE = "llm_histogram_1m";
+export const AGENT_RUNS_TABLE = "agent_runs_1m";
+
+/** OTel GenAI semconv bucket bounds of `gen_ai.client.operation.duration`, in seconds. */
+export const DURATION_BUCKETS_SECONDS = [
+  0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
+] as const;
+/** OTel GenAI semconv bucket bounds of `gen_ai.client.token.usage`. */
+export const TOKEN_BUCKETS = [
+  1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864,
+] as const;
+
+// Bucket i of a value v is the number of bounds below v: bounds[i-1] < v <= bounds[i] as Prometheus's
+// `le`, and i = bounds.length is the +Inf bucket. Durations compare in integer nanoseconds, exactly.
+const durationBoundsNs = `[${DURATION_BUCKETS_SECONDS.map((s) => Math.round(s * 1e9)).join(", ")}]`;
+const tokenBounds = `[${TOKEN_BUCKETS.join(", ")}]`;
+
+/**
+ * Per-minute histogram rows from model-call spans: one observation of the duration, and of input and
+ * output tokens when the call reported any (a zero is "no usage reported", not an observation).
+ * Sum is in the metric's unit (nanoseconds, tokens) so it stays an exact integer.
+ */
+const histogramSelect = (where: string) => `
+       SELECT
+         toStartOfMinute(Timestamp) AS Minute,
+         TeamName, AgentName,
+         if(GenAiResponseModel != '', GenAiResponseModel, GenAiRequestModel) AS Model,
+         GenAiProvider AS Provider, Environment, ServiceName,
+         tupleElement(obs, 1) AS Metric,
+         tupleElement(obs, 2) AS Bucket,
+         count() AS Count,
+         sum(tupleElement(obs, 3)) AS Sum
+       FROM {db}.${SPAN_TABLE}
+       ARRAY JOIN arrayFilter(o -> tupleElement(o, 3) > 0 OR tupleElement(o, 1) = 'duration', [
+         tuple('duration', toUInt8(arrayCount(b -> b < Duration, ${durationBoundsNs})), toUInt64(Duration)),
+         tuple('input_tokens', toUInt8(arrayCount(b -> b < InputTokens, ${tokenBounds})), toUInt64(InputTokens)),
+         tuple('output_tokens', toUInt8(arrayCount(b -> b < OutputTokens, ${tokenBounds})), toUInt64(OutputTokens))
+       ]) AS obs
+       WHERE GenAiUsageRole = 'model_call'${where}
+       GROUP BY Minute, TeamName, AgentName, Model, Provider, Environment, ServiceName, Metric, Bucket`;
+
+/** Per-minute agent runs: one agent run is one trace (as per-run budgets count it), counted at its root span. */
+const runsSelect = (where: string) => `
+       SELECT
+         toStartOfMinute(Timestamp) AS Minute,
+         TeamName, AgentName, Environment, ServiceName,
+         count() AS Runs,
+         countIf(StatusCode = 'Error') AS Errors
+       FROM {db}.${SPAN_TABLE}
+       WHERE ParentSpanId = ''${where}
+       GROUP BY Minute, TeamName, AgentName, Environment, ServiceName`;
 
 export const migrations: Migration[] = [
   {
@@ -226,6 +277,53 @@ export const migrations: Migration[] = [
       ) ENGINE = MergeTree
       PARTITION BY toYYYYMM(Time)
       ORDER BY (AlertId, Time)`,
+    ],
+  },
+  {
+    version: 3,
+    name: "per-minute LLM histograms (duration, tokens) and agent runs, backfilled from stored spans",
+    statements: [
+      `CREATE TABLE IF NOT EXISTS {db}.${LLM_HISTOGRAM_TABLE} (
+        Minute DateTime CODEC(Delta, ZSTD(1)),
+        Metric LowCardinality(String),
+        TeamName LowCardinality(String),
+        AgentName LowCardinality(String),
+        Model LowCardinality(String),
+        Provider LowCardinality(String),
+        Environment LowCardinality(String),
+        ServiceName LowCardinality(String),
+        Bucket UInt8,
+        Count UInt64,
+        Sum UInt64
+      ) ENGINE = SummingMergeTree
+      PARTITION BY toYYYYMM(Minute)
+      ORDER BY (Minute, Metric, TeamName, AgentName, Model, Provider, Environment, ServiceName, Bucket)
+      SETTINGS merge_selector_base = 20`,
+      `CREATE TABLE IF NOT EXISTS {db}.${AGENT_RUNS_TABLE} (
+        Minute DateTime CODEC(Delta, ZSTD(1)),
+        TeamName LowCardinality(String),
+        AgentName LowCardinality(String),
+        Environment LowCardinality(String),
+        ServiceName LowCardinality(String),
+        Runs UInt64,
+        Errors UInt64
+      ) ENGINE = SummingMergeTree
+      PARTITION BY toYYYYMM(Minute)
+      ORDER BY (Minute, TeamName, AgentName, Environment, ServiceName)
+      SETTINGS merge_selector_base = 20`,
+      // Backfill before the views exist, and only into an empty table: a re-run after an interruption
+      // past this point does not count the stored spans twice. (Spans written between the backfill and
+      // the view's creation by a collector that is already running are not counted: migrate first.)
+      `INSERT INTO {db}.${LLM_HISTOGRAM_TABLE} (Minute, TeamName, AgentName, Model, Provider, Environment, ServiceName, Metric, Bucket, Count, Sum)
+       ${histogramSelect(`
+         AND (SELECT count() FROM {db}.${LLM_HISTOGRAM_TABLE}) = 0`)}`,
+      `INSERT INTO {db}.${AGENT_RUNS_TABLE} (Minute, TeamName, AgentName, Environment, ServiceName, Runs, Errors)
+       ${runsSelect(`
+         AND (SELECT count() FROM {db}.${AGENT_RUNS_TABLE}) = 0`)}`,
+      `CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.${LLM_HISTOGRAM_TABLE}_mv TO {db}.${LLM_HISTOGRAM_TABLE} AS
+       ${histogramSelect("")}`,
+      `CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.${AGENT_RUNS_TABLE}_mv TO {db}.${AGENT_RUNS_TABLE} AS
+       ${runsSelect("")}`,
     ],
   },
 ];

@@ -1,5 +1,13 @@
 import { z } from "zod";
-import { agentsQuery, alertsQuery, budgetCheckQuery, budgetsQuery, costsQuery, traceListQuery } from "./schemas.ts";
+import {
+  agentsQuery,
+  alertsQuery,
+  budgetCheckQuery,
+  budgetsQuery,
+  costsQuery,
+  overviewQuery,
+  traceListQuery,
+} from "./schemas.ts";
 
 type JsonSchema = Record<string, unknown>;
 
@@ -225,6 +233,56 @@ export function openApiDocument(): JsonSchema {
           },
         },
       },
+      "/overview": {
+        get: {
+          operationId: "getOverview",
+          summary: "Spend today and this month, runs, error rate, latency percentiles, top agents and models",
+          parameters: queryParameters(overviewQuery),
+          responses: {
+            "200": ok({
+              type: "object",
+              required: [
+                "range",
+                "spend",
+                "runs",
+                "errorRuns",
+                "errorRate",
+                "latency",
+                "llm",
+                "topAgents",
+                "topModels",
+              ],
+              properties: {
+                range: { type: "object", properties: { fromNs: nsString, toNs: nsString } },
+                spend: {
+                  type: "object",
+                  description: "USD in the UTC day and month containing `to` (up to `to`) and in the range",
+                  properties: { todayUsd: numType, monthUsd: numType, rangeUsd: numType },
+                },
+                runs: { ...int, description: "traces started in the range (one agent run is one trace)" },
+                errorRuns: { ...int, description: "of those, traces with at least one error span" },
+                errorRate: { type: ["number", "null"], description: "errorRuns / runs; null without runs" },
+                latency: {
+                  type: "object",
+                  description: "trace durations in the range; null without runs",
+                  properties: {
+                    p50Ns: { ...nsString, type: ["string", "null"] },
+                    p95Ns: { ...nsString, type: ["string", "null"] },
+                  },
+                },
+                llm: {
+                  type: "object",
+                  description: "model calls in the range",
+                  properties: { calls: int, errors: int, inputTokens: int, outputTokens: int },
+                },
+                topAgents: { type: "array", items: { $ref: "#/components/schemas/OverviewTop" } },
+                topModels: { type: "array", items: { $ref: "#/components/schemas/OverviewTop" } },
+              },
+            }),
+            ...errors(400, 500),
+          },
+        },
+      },
       "/alerts": {
         get: {
           operationId: "listAlerts",
@@ -311,6 +369,16 @@ export function openApiDocument(): JsonSchema {
         get: { operationId: "getOpenApi", summary: "This document", responses: { "200": ok({ type: "object" }) } },
       },
     },
-    components: { schemas: { Error: errorSchema, Span: spanSchema } },
+    components: {
+      schemas: {
+        Error: errorSchema,
+        Span: spanSchema,
+        OverviewTop: {
+          type: "object",
+          description: "an agent or model by spend in the range",
+          properties: { name: str, costUsd: numType, calls: int, errors: int },
+        },
+      },
+    },
   };
 }

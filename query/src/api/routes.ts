@@ -8,6 +8,7 @@ import { decodeCursor } from "./cursor.ts";
 import { badRequest, notFound } from "./errors.ts";
 import { budgetCheck, budgetLines } from "./governance.ts";
 import { openApiDocument } from "./openapi.ts";
+import { overview } from "./overview.ts";
 import { DAY_NS, parseQuery, resolveRange } from "./params.ts";
 import {
   agentsQuery,
@@ -16,6 +17,7 @@ import {
   budgetsQuery,
   costsQuery,
   emptyQuery,
+  overviewQuery,
   traceIdParam,
   traceListQuery,
 } from "./schemas.ts";
@@ -76,6 +78,11 @@ export function apiRoutes({ storage, governance, log }: ApiDeps): Hono {
       throw badRequest(`query parameter 'step' is too small for the range: at most ${MAX_COST_BUCKETS} buckets`);
     }
     return c.json(await costReport(storage, scopeOf(c), { ...range, step, groupBy: q.groupBy ?? "model" }));
+  });
+
+  api.get("/overview", async (c) => {
+    const q = parseQuery(c, overviewQuery);
+    return c.json(await overview(storage, scopeOf(c), { ...resolveRange(q), top: q.top ?? 5 }));
   });
 
   api.get("/alerts", async (c) => {

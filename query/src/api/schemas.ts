@@ -43,6 +43,12 @@ export const alertsQuery = z.strictObject({
 /** Query parameters of `GET /api/v1/agents` (range defaults to the last 30 days). */
 export const agentsQuery = z.strictObject({ ...timeRangeShape });
 
+/** Query parameters of `GET /api/v1/overview` (range defaults to the last 24 hours). */
+export const overviewQuery = z.strictObject({
+  ...timeRangeShape,
+  top: intParam(1, 50, "agents and models to list, default 5").optional(),
+});
+
 /** Query parameters of `GET /api/v1/budget-check`. */
 export const budgetCheckQuery = z.strictObject({
   agent: textParam("the agent about to spend"),

@@ -97,6 +97,7 @@ describe("query app", () => {
       "/budgets",
       "/costs",
       "/openapi.json",
+      "/overview",
       "/traces",
       "/traces/{traceId}",
     ]);
@@ -119,6 +120,7 @@ describe("query app", () => {
     );
     expect(names("/costs")).toEqual(["from", "groupBy", "step", "to"]);
     expect(names("/traces/{traceId}")).toEqual(["traceId"]);
+    expect(names("/overview")).toEqual(["from", "to", "top"]);
     const groupBy = doc.paths["/costs"].get.parameters.find((x: any) => x.name === "groupBy");
     expect(groupBy.schema.enum).toEqual(["model", "agent", "team", "provider", "environment"]);
     expect(groupBy.required).toBe(false);

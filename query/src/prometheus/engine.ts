@@ -351,8 +351,11 @@ class Evaluator {
         series.sort((a, b) => sign * ((a.values[0] ?? Number.NaN) - (b.values[0] ?? Number.NaN)) || 0);
         return { type: "vector", series };
       }
-      case "histogram_quantile":
-        throw new PromError("histogram_quantile() is not supported yet: no histogram metrics are served");
+      case "histogram_quantile": {
+        arity(2);
+        const phi = this.scalar(args[0], "as the quantile of histogram_quantile()");
+        return { type: "vector", series: histogramQuantile(phi, this.vector(args[1], "in histogram_quantile()")) };
+      }
     }
     const f = MATH[func];
     if (f) {
@@ -576,4 +579,80 @@ function quantile(q: number, xs: number[]): number {
   const hi = Math.min(lo + 1, sorted.length - 1);
   const w = rank - lo;
   return sorted[lo] * (1 - w) + sorted[hi] * w;
+}
+
+/**
+ * `histogram_quantile(φ, buckets)` as Prometheus computes it: series are grouped by all labels but
+ * `le` (and the metric name); per group and step, the quantile is interpolated linearly within the
+ * bucket where the rank φ × count falls. A rank in the +Inf bucket gives the highest finite bound;
+ * no +Inf bucket, fewer than two buckets or no observations give NaN; φ < 0 gives −Inf, φ > 1 +Inf.
+ * Series whose `le` is missing or not a number are ignored.
+ */
+export function histogramQuantile(phi: number[], input: Series[]): Series[] {
+  const groups = new Map<string, { labels: Labels; members: { le: number; s: Series }[] }>();
+  for (const s of input) {
+    const text = s.labels.le;
+    const le = text === undefined ? Number.NaN : parseBound(text);
+    if (Number.isNaN(le)) continue;
+    const { le: _, __name__: __, ...labels } = s.labels;
+    const key = labelKey(labels);
+    let g = groups.get(key);
+    if (!g) {
+      g = { labels, members: [] };
+      groups.set(key, g);
+    }
+    g.members.push({ le, s });
+  }
+  return [...groups.values()].map((g) => ({
+    labels: g.labels,
+    values: phi.map((q, i) => {
+      const buckets = g.members
+        .filter((m) => m.s.values[i] !== null)
+        .map((m) => ({ upper: m.le, count: m.s.values[i] as number }));
+      return buckets.length === 0 ? null : bucketQuantile(q, buckets);
+    }),
+  }));
+}
+
+/** An `le` value: a float, or ±Inf in Prometheus's spellings. */
+function parseBound(text: string): number {
+  const t = text.trim().toLowerCase();
+  if (t === "+inf" || t === "inf") return Number.POSITIVE_INFINITY;
+  if (t === "-inf") return Number.NEGATIVE_INFINITY;
+  return t === "" ? Number.NaN : Number(t);
+}
+
+/** Prometheus's bucketQuantile over cumulative bucket counts. */
+export function bucketQuantile(q: number, input: { upper: number; count: number }[]): number {
+  if (Number.isNaN(q)) return Number.NaN;
+  if (q < 0) return Number.NEGATIVE_INFINITY;
+  if (q > 1) return Number.POSITIVE_INFINITY;
+  const sorted = [...input].sort((a, b) => a.upper - b.upper);
+  if (sorted.length === 0 || sorted[sorted.length - 1].upper !== Number.POSITIVE_INFINITY) return Number.NaN;
+  // Buckets with the same bound (e.g. "1" and "1.0" after a relabel) are one bucket.
+  const buckets: { upper: number; count: number }[] = [];
+  for (const b of sorted) {
+    const last = buckets[buckets.length - 1];
+    if (last && last.upper === b.upper) last.count += b.count;
+    else buckets.push({ ...b });
+  }
+  // Cumulative counts must not decrease; rates over counters that reset can make them, as in Prometheus.
+  for (let i = 1; i < buckets.length; i++) buckets[i].count = Math.max(buckets[i].count, buckets[i - 1].count);
+  if (buckets.length < 2) return Number.NaN;
+  const observations = buckets[buckets.length - 1].count;
+  if (!(observations > 0)) return Number.NaN;
+  let rank = q * observations;
+  // The first finite bucket holding the rank; length − 1 when only +Inf does.
+  let b = 0;
+  while (b < buckets.length - 1 && buckets[b].count < rank) b++;
+  if (b === buckets.length - 1) return buckets[buckets.length - 2].upper;
+  if (b === 0 && buckets[0].upper <= 0) return buckets[0].upper;
+  let start = 0;
+  let count = buckets[b].count;
+  if (b > 0) {
+    start = buckets[b - 1].upper;
+    count -= buckets[b - 1].count;
+    rank -= buckets[b - 1].count;
+  }
+  return start + (buckets[b].upper - start) * (rank / count);
 }

@@ -3,9 +3,11 @@ import type { ApiDeps } from "../api/routes.ts";
 import { scopeOf } from "../api/scope.ts";
 import { BUDGET_HELP, BUDGET_METRIC, budgetLines, fetchBudgets } from "./budgets.ts";
 import { evaluate, type Value } from "./engine.ts";
+import { formatValue } from "./format.ts";
 import { type Matcher, type Node, PromError, parseDuration, parsePromQL, parseSelector } from "./promql.ts";
 import {
   ALL_LABEL_NAMES,
+  BUCKET_LABEL,
   fetchSeries,
   LABEL_COLUMNS,
   METRICS,
@@ -77,14 +79,6 @@ function parseQueryParam(p: Params): Node {
   if (q === undefined) throw new PromError('invalid parameter "query": missing');
   if (q.length > MAX_QUERY_CHARS) throw new PromError(`query longer than ${MAX_QUERY_CHARS} characters`);
   return parsePromQL(q);
-}
-
-/** Prometheus's float formatting: integers without a decimal point, ±Inf, NaN. */
-export function formatValue(v: number): string {
-  if (Number.isNaN(v)) return "NaN";
-  if (v === Number.POSITIVE_INFINITY) return "+Inf";
-  if (v === Number.NEGATIVE_INFINITY) return "-Inf";
-  return String(v);
 }
 
 const ts = (t: number) => Math.round(t * 1000) / 1000;
@@ -271,7 +265,13 @@ export function prometheusRoutes({ storage, log, governance }: ApiDeps): Hono {
       if (name === "__name__" && p.all("match[]").length === 0) values = [...METRICS.map((m) => m.name), BUDGET_METRIC];
       else if (name === "window" && p.all("match[]").length === 0) values = ["day", "month"];
       else if (name === TOKEN_TYPE_LABEL && p.all("match[]").length === 0) values = [...TOKEN_TYPES];
-      else if (name === "__name__" || name === TOKEN_TYPE_LABEL || name === "window" || name in LABEL_COLUMNS) {
+      else if (
+        name === "__name__" ||
+        name === TOKEN_TYPE_LABEL ||
+        name === BUCKET_LABEL ||
+        name === "window" ||
+        name in LABEL_COLUMNS
+      ) {
         const set = new Set<string>();
         for (const s of await seriesFor(c, p)) {
           const v = s.labels[name];

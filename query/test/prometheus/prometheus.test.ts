@@ -144,12 +144,15 @@ describe("probes", () => {
     const meta = await fx.get("/api/v1/metadata");
     expect(meta.body.status).toBe("success");
     expect(Object.keys(meta.body.data).sort()).toEqual([
+      "cognive_agent_run_errors_total",
+      "cognive_agent_runs_total",
       "cognive_budget_utilization_ratio",
       "cognive_cost_usd_total",
       "cognive_llm_calls_total",
       "cognive_llm_errors_total",
       "cognive_tokens_total",
       "gen_ai_client_operation_duration_seconds",
+      "gen_ai_client_token_usage",
     ]);
     expect(meta.body.data.cognive_cost_usd_total[0]).toMatchObject({ type: "counter", unit: "USD" });
   });
@@ -501,8 +504,10 @@ describe("labels, values, series", () => {
       `/api/v1/series?${new URLSearchParams({ "match[]": '{__name__!=""}', start: String(BASE), end: String(BASE + 3600) })}`,
     );
     expect(all.body.status).toBe("success");
-    // 2 label sets × (3 counters + 5 token types + duration _sum and _count).
-    expect(all.body.data).toHaveLength(20);
+    // 2 label sets × (3 counters + 5 token types + a histogram of 14 finite buckets, +Inf, _sum and
+    // _count for the duration and for input and output tokens), and every span is a root: 2 run
+    // label sets × (runs, run errors).
+    expect(all.body.data).toHaveLength(2 * (3 + 5 + 3 * 17) + 2 * 2);
     const some = await post("/series", {
       "match[]": ['cognive_cost_usd_total{agent="a1"}', "cognive_llm_calls_total"],
     });
@@ -585,7 +590,7 @@ describe("the provisioned dashboard", () => {
 });
 
 describe("operation duration", () => {
-  it("serves a summary's _sum (seconds) and _count", async () => {
+  it("serves the histogram's _sum (seconds) and _count", async () => {
     const t = BASE + 1800;
     const s = await instant("sum(increase(gen_ai_client_operation_duration_seconds_sum[30m]))", t);
     const n = await instant("sum(increase(gen_ai_client_operation_duration_seconds_count[30m]))", t);
@@ -595,7 +600,7 @@ describe("operation duration", () => {
     expect(Number(s.result[0].value[1])).toBeCloseTo(count * 1e-6, 12);
     const meta = await fx.get("/api/v1/metadata?metric=gen_ai_client_operation_duration_seconds");
     expect(meta.body.data).toEqual({
-      gen_ai_client_operation_duration_seconds: [expect.objectContaining({ type: "summary", unit: "seconds" })],
+      gen_ai_client_operation_duration_seconds: [expect.objectContaining({ type: "histogram", unit: "seconds" })],
     });
   });
 });

@@ -3,8 +3,9 @@
  * OTLP/protobuf, then each read path is timed from one keep-alive connection: trace by id (Tempo API,
  * protobuf), TraceQL search, a 24 h Prometheus range query, and the native trace and cost endpoints.
  *   npx tsx bench/query.ts -- [--spans 1000000] [--connections 24] [--requests 200] [--warmup 20]
+ *     [--data-dir DIR]   keep the loaded data in DIR and reuse it on the next run (same --spans)
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { Agent } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -20,6 +21,7 @@ const { values: args } = parseArgs({
     "spans-per-request": { type: "string", default: "2048" },
     requests: { type: "string", default: "200" },
     warmup: { type: "string", default: "20" },
+    "data-dir": { type: "string" },
   },
 });
 const SPANS = Number(args.spans);
@@ -133,7 +135,9 @@ function nonEmpty(r: Reply) {
 
 async function main() {
   const tpl = buildTemplate(TRACES);
-  const dataDir = mkdtempSync(join(tmpdir(), "cognive-bench-"));
+  const keptDir = args["data-dir"];
+  const dataDir = keptDir ?? mkdtempSync(join(tmpdir(), "cognive-bench-"));
+  const loadRecord = join(dataDir, "bench-load.json");
   const otlpPort = await freePort();
   const queryPort = await freePort();
   process.stdout.write(
@@ -146,13 +150,30 @@ async function main() {
     COGNIVE_PORT: String(queryPort),
   });
   try {
-    const loaded = await load(tpl, otlpPort);
-    process.stdout.write(
-      `  loaded ${loaded.spans} spans in ${loaded.seconds.toFixed(1)} s ` +
-        `(${Math.round(loaded.spans / loaded.seconds)} spans/s, ${loaded.requests} requests, all 200; ${loaded.refused} retried after 429/503)\n`,
-    );
-    const loadEndS = Math.ceil(Date.now() / 1000);
-    const loadStartS = Math.floor((Date.now() - loaded.seconds * 1000) / 1000) - 3600;
+    let loaded: Awaited<ReturnType<typeof load>> & { loadStartS: number; loadEndS: number; traceIdTails: string[] };
+    if (keptDir && existsSync(loadRecord)) {
+      loaded = JSON.parse(readFileSync(loadRecord, "utf8"));
+      if (loaded.spans !== Math.ceil(SPANS / tpl.spans) * tpl.spans)
+        throw new Error(`${dataDir} holds ${loaded.spans} spans, not --spans ${SPANS}: use another --data-dir`);
+      // The stored traces carry the random id tails of the template they were loaded from.
+      tpl.traceIdTails = loaded.traceIdTails;
+      process.stdout.write(`  reusing ${loaded.spans} spans loaded earlier into ${dataDir}\n`);
+    } else {
+      const l = await load(tpl, otlpPort);
+      // The search window: the load's own time span, widened by an hour as a user's "last hour" would be.
+      loaded = {
+        ...l,
+        loadEndS: Math.ceil(Date.now() / 1000),
+        loadStartS: Math.floor(Date.now() / 1000 - l.seconds) - 3600,
+        traceIdTails: tpl.traceIdTails,
+      };
+      if (keptDir) writeFileSync(loadRecord, JSON.stringify(loaded));
+      process.stdout.write(
+        `  loaded ${l.spans} spans in ${l.seconds.toFixed(1)} s ` +
+          `(${Math.round(l.spans / l.seconds)} spans/s, ${l.requests} requests, all 200; ${l.refused} retried after 429/503)\n`,
+      );
+    }
+    const { loadStartS, loadEndS } = loaded;
 
     // Deterministic pseudo-random picks, so runs are comparable.
     let seed = 42;
@@ -297,7 +318,7 @@ async function main() {
     process.stdout.write(`\nwritten: ${file}\n`);
   } finally {
     await stopProcess(child);
-    rmSync(dataDir, { recursive: true, force: true });
+    if (!keptDir) rmSync(dataDir, { recursive: true, force: true });
   }
 }
 

@@ -79,6 +79,9 @@ interface SpanRow {
   ConversationId: string;
   CostUsd: number;
   Priced: number;
+  ScopeName: string;
+  ScopeVersion: string;
+  TraceState: string;
 }
 
 /**
@@ -101,7 +104,8 @@ function spansSql(db: string, scopeSql: string): string {
       toString(InputTokens) AS InputTokens, toString(OutputTokens) AS OutputTokens,
       toString(CacheReadTokens) AS CacheReadTokens, toString(CacheWriteTokens) AS CacheWriteTokens,
       toString(ReasoningTokens) AS ReasoningTokens,
-      AgentName, ToolName, ConversationId, CostUsd, Priced
+      AgentName, ToolName, ConversationId, CostUsd, Priced,
+      ScopeName, ScopeVersion, TraceState
     FROM ${db}.${SPAN_TABLE}
     WHERE TraceId = {traceId:String}
       AND Timestamp BETWEEN range.1 - INTERVAL 1 MINUTE AND range.2 + INTERVAL 1 MINUTE
@@ -190,9 +194,28 @@ export function summarize(spans: Span[]): TraceSummary {
 
 /** One trace with its spans in start order, or undefined when nothing of it is visible. */
 export async function getTrace(storage: Storage, scope: QueryScope, traceId: string): Promise<TraceDetail | undefined> {
+  return (await readTrace(storage, scope, traceId))?.trace;
+}
+
+/** What the native API leaves out of a span but OTLP carries: its instrumentation scope and trace state. */
+export interface SpanOtlpExtras {
+  scopeName: string;
+  scopeVersion: string;
+  traceState: string;
+}
+
+/** One trace and each span's OTLP-only fields (by span id), in one read. */
+export async function readTrace(
+  storage: Storage,
+  scope: QueryScope,
+  traceId: string,
+): Promise<{ trace: TraceDetail; extras: Map<string, SpanOtlpExtras> } | undefined> {
   const team = teamCondition(scope, { column: "TeamName" });
   const rows = await select<SpanRow>(storage, spansSql(databaseOf(storage), team.sql), { ...team.params, traceId });
   if (rows.length === 0) return undefined;
   const spans = rows.map(toSpan);
-  return { traceId, spans, summary: summarize(spans) };
+  const extras = new Map(
+    rows.map((r) => [r.SpanId, { scopeName: r.ScopeName, scopeVersion: r.ScopeVersion, traceState: r.TraceState }]),
+  );
+  return { trace: { traceId, spans, summary: summarize(spans) }, extras };
 }

@@ -29,7 +29,7 @@ const STATUS_EXPR =
 const KIND_EXPR =
   "if(SpanKind = '', 'unspecified', lower(replaceRegexpOne(toString(SpanKind), '^(?i)span_kind_', '')))";
 
-/** Span attributes the store keeps in typed columns (their values are not in `SpanAttributes`). */
+/** Span attributes the store keeps, normalized, in typed columns; TraceQL reads those columns. */
 const TYPED_SPAN: Record<string, { column: string; numeric: boolean }> = {
   "gen_ai.request.model": { column: "GenAiRequestModel", numeric: false },
   "gen_ai.response.model": { column: "GenAiResponseModel", numeric: false },
@@ -51,22 +51,11 @@ export const TYPED_SPAN_PRESENT: Record<string, string> = Object.fromEntries(
   Object.entries(TYPED_SPAN).map(([k, t]) => [k, t.numeric ? `${t.column} != 0` : `toString(${t.column}) != ''`]),
 );
 
-function typed(column: string, numeric: boolean, attrKey: string, p: Params): FieldSql {
-  // Typed columns hold the normalized value; fall back to the raw attribute when the column is empty.
-  if (numeric) {
-    const k = p.bind("String", attrKey);
-    return {
-      expr: `if(mapContains(SpanAttributes, ${k}), toFloat64OrZero(SpanAttributes[${k}]), toFloat64(${column}))`,
-      numeric: true,
-      present: `(mapContains(SpanAttributes, ${k}) OR ${column} != 0)`,
-    };
-  }
-  const k = p.bind("String", attrKey);
-  return {
-    expr: `if(toString(${column}) != '', toString(${column}), SpanAttributes[${k}])`,
-    numeric: false,
-    present: `(toString(${column}) != '' OR mapContains(SpanAttributes, ${k}))`,
-  };
+function typed(column: string, numeric: boolean): FieldSql {
+  // Served from the typed column alone: it holds the normalized value (whatever convention the span
+  // used), and leaving the attribute map unread is what keeps GenAI searches fast.
+  if (numeric) return { expr: `toFloat64(${column})`, numeric: true, present: `${column} != 0` };
+  return { expr: `toString(${column})`, numeric: false, present: `toString(${column}) != ''` };
 }
 
 export function fieldSql(f: Field, p: Params): FieldSql {
@@ -94,7 +83,7 @@ export function fieldSql(f: Field, p: Params): FieldSql {
   if (scope !== "span" && key === "service.name") return { expr: "toString(ServiceName)", numeric: false };
   if (scope !== "resource") {
     const t = TYPED_SPAN[key];
-    if (t) return typed(t.column, t.numeric, key, p);
+    if (t) return typed(t.column, t.numeric);
   }
   const k = p.bind("String", key);
   if (scope === "span")
@@ -184,6 +173,13 @@ export function havingSql(s: Spansets, conds: string[], counter = { i: 0 }): str
   const l = havingSql(s.left, conds, counter);
   const r = havingSql(s.right, conds, counter);
   return `(${l} ${s.type === "and" ? "AND" : "OR"} ${r})`;
+}
+
+const TRACE_INTRINSICS = new Set(["traceDuration", "rootName", "rootServiceName"]);
+
+/** Whether a filter needs per-trace columns (`_RootName`, `_RootService`, `_TraceDuration`). */
+export function usesTraceIntrinsics(f: Filter): boolean {
+  return filterFields(f).some((x) => x.kind === "intrinsic" && TRACE_INTRINSICS.has(x.name));
 }
 
 /** Every field a filter mentions (for the attributes shown with matched spans). */

@@ -1,5 +1,5 @@
 import protobuf from "protobufjs/minimal.js";
-import type { Span, TraceDetail } from "../api/trace-detail.ts";
+import type { Span, SpanOtlpExtras, TraceDetail } from "../api/trace-detail.ts";
 
 /** OTLP span kinds by stored name (exporters store `Client` or `SPAN_KIND_CLIENT`). */
 const KINDS: Record<string, number> = { internal: 1, server: 2, client: 3, producer: 4, consumer: 5 };
@@ -10,16 +10,9 @@ export function kindNumber(stored: string): number {
 
 const STATUS: Record<string, number> = { unset: 0, ok: 1, error: 2 };
 
-/** What the shared trace read leaves out: each span's instrumentation scope and trace state. */
-export interface SpanExtras {
-  scopeName: string;
-  scopeVersion: string;
-  traceState: string;
-}
-
 /** A trace with the per-span extras Tempo's answer carries. */
 export interface TempoTrace extends TraceDetail {
-  extras: Map<string, SpanExtras>;
+  extras: Map<string, SpanOtlpExtras>;
 }
 
 interface ScopeGroup {
@@ -33,8 +26,8 @@ interface Group {
   scopes: ScopeGroup[];
 }
 
-const NO_EXTRAS: SpanExtras = { scopeName: "", scopeVersion: "", traceState: "" };
-const extrasOf = (trace: TempoTrace, s: Span): SpanExtras => trace.extras.get(s.spanId) ?? NO_EXTRAS;
+const NO_EXTRAS: SpanOtlpExtras = { scopeName: "", scopeVersion: "", traceState: "" };
+const extrasOf = (trace: TempoTrace, s: Span): SpanOtlpExtras => trace.extras.get(s.spanId) ?? NO_EXTRAS;
 
 /** Spans grouped by service and resource, then by instrumentation scope, in first-seen order. */
 function groups(trace: TempoTrace): Group[] {

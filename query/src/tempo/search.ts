@@ -1,7 +1,16 @@
-import { SPAN_TABLE, type Storage } from "@cognive/collector";
+import { SPAN_TABLE, type Storage, TRACE_SUMMARY_TABLE } from "@cognive/collector";
 import { type QueryScope, teamCondition } from "../api/scope.ts";
 import { databaseOf, num, select } from "../api/sql.ts";
-import { fieldName, fieldSql, filterFields, filterSql, havingSql, Params, spansetFilters } from "./compile.ts";
+import {
+  fieldName,
+  fieldSql,
+  filterFields,
+  filterSql,
+  havingSql,
+  Params,
+  spansetFilters,
+  usesTraceIntrinsics,
+} from "./compile.ts";
 import type { Field, Filter, TraceQuery } from "./traceql.ts";
 
 export interface SearchOptions {
@@ -11,15 +20,31 @@ export interface SearchOptions {
   spss: number;
 }
 
-interface Row {
+type MatchedSpan = [string, string, string, string, [string, string][]];
+
+interface CandidateRow {
   TraceId: string;
-  RootName: string;
-  RootService: string;
+  FirstNs: string;
+  Matched: string;
+  Spans: MatchedSpan[];
+}
+
+interface SummaryRow {
+  TraceId: string;
   StartNs: string;
   DurationNs: string;
-  Matched: string;
-  Spans: [string, string, string, string, [string, string][]][];
+  RootName: string;
+  RootService: string;
 }
+
+/**
+ * Search reads the newest traces first: it looks only at spans after a cutoff that leaves about
+ * this many traces per wanted result, and widens to the next step, then to the whole range, while it
+ * finds fewer than `limit`.
+ */
+const CUTOFF_TRACES_PER_RESULT = [50, 1000];
+/** Spans of a trace may start this long before the cutoff (only queries on whole-trace fields look). */
+const TRACE_SLACK_S = 600;
 
 /** Attribute fields shown with each matched span: those the query filters on or selects. */
 function shownFields(filters: Filter[], selected: Field[]): Field[] {
@@ -36,7 +61,7 @@ function shownFields(filters: Filter[], selected: Field[]): Field[] {
 
 /**
  * Tempo search: traces in the range with at least one span per spanset (combined as written),
- * newest first, each with up to `spss` matching spans.
+ * newest first, each with up to `spss` matching spans (earliest first).
  */
 export async function searchTraces(storage: Storage, scope: QueryScope, q: TraceQuery, opts: SearchOptions) {
   const db = databaseOf(storage);
@@ -53,19 +78,19 @@ export async function searchTraces(storage: Storage, scope: QueryScope, q: Trace
     })
     .concat(["CAST([], 'Array(Tuple(String, String))')"]);
   const team = teamCondition(scope, { column: "TeamName" });
-  const sql = `
-    SELECT
-      TraceId,
-      any(_RootName) AS RootName,
-      any(_RootService) AS RootService,
-      toString(min(_Start)) AS StartNs,
-      toString(any(_TraceDuration)) AS DurationNs,
-      toString(countIf(${matchAny})) AS Matched,
-      arraySlice(
-        arraySort(s -> s.3, groupArrayIf(
-          tuple(SpanId, toString(SpanName), toString(_Start), toString(Duration), arrayConcat(${attrs.join(", ")})),
-          ${matchAny})),
-        1, {spss:UInt32}) AS Spans
+  const wholeTrace = filters.some(usesTraceIntrinsics);
+  // The earliest `spss` matching spans of each trace, kept sorted by start while aggregating.
+  const span = `tuple(_Start, tuple(SpanId, toString(SpanName), toString(_Start), toString(Duration), arrayConcat(${attrs.join(", ")})))`;
+  const matchedSpans = (onlyIf?: string) =>
+    `arrayMap(s -> tupleElement(s, 2), ${onlyIf ? `groupArraySortedIf({spss:UInt32})(${span}, ${onlyIf})` : `groupArraySorted({spss:UInt32})(${span})`})`;
+
+  // Without whole-trace fields a trace matches on its own spans: one pass, grouped by trace. With
+  // them, each span also sees its trace's root and extent (window functions over the trace's spans).
+  const candidatesSql = (fromExpr: string, spanFromExpr: string) =>
+    wholeTrace
+      ? `
+    SELECT TraceId, toString(min(_Start)) AS FirstNs, toString(countIf(${matchAny})) AS Matched,
+      ${matchedSpans(matchAny)} AS Spans
     FROM (
       SELECT *,
         toUnixTimestamp64Nano(Timestamp) AS _Start,
@@ -74,28 +99,53 @@ export async function searchTraces(storage: Storage, scope: QueryScope, q: Trace
         max(toUnixTimestamp64Nano(Timestamp) + toInt64(Duration)) OVER w - min(toUnixTimestamp64Nano(Timestamp)) OVER w
           AS _TraceDuration
       FROM ${db}.${SPAN_TABLE}
-      WHERE Timestamp >= toDateTime({fromS:UInt32}) AND Timestamp <= toDateTime({toS:UInt32}) AND (${team.sql})
+      WHERE Timestamp >= ${spanFromExpr} AND Timestamp <= toDateTime({toS:UInt32}) AND (${team.sql})
       WINDOW w AS (PARTITION BY TraceId)
+    )
+    GROUP BY TraceId
+    HAVING ${having} AND max(_Start) >= toUnixTimestamp64Nano(${fromExpr})
+    ORDER BY min(_Start) DESC
+    LIMIT {limit:UInt32}`
+      : `
+    SELECT TraceId, toString(min(_Start)) AS FirstNs, toString(count()) AS Matched, ${matchedSpans()} AS Spans
+    FROM (
+      SELECT *, toUnixTimestamp64Nano(Timestamp) AS _Start
+      FROM ${db}.${SPAN_TABLE}
+      WHERE Timestamp >= ${fromExpr} AND Timestamp <= toDateTime({toS:UInt32}) AND (${team.sql}) AND (${matchAny})
     )
     GROUP BY TraceId
     HAVING ${having}
     ORDER BY min(_Start) DESC
     LIMIT {limit:UInt32}`;
-  const rows = await select<Row>(storage, sql, {
-    ...p.values,
-    ...team.params,
-    fromS: opts.fromS,
-    toS: opts.toS,
-    limit: opts.limit,
-    spss: opts.spss,
-  });
-  return {
-    traces: rows.map((r) => ({
+
+  const params = { ...p.values, ...team.params, fromS: opts.fromS, toS: opts.toS, limit: opts.limit, spss: opts.spss };
+  let rows: CandidateRow[] = [];
+  for (const perResult of [...CUTOFF_TRACES_PER_RESULT, null]) {
+    const cutoff = perResult === null ? null : await cutoffNs(storage, scope, opts, opts.limit * perResult);
+    if (perResult !== null && cutoff === null) continue; // the range holds fewer traces: read it whole
+    const fromExpr = cutoff === null ? "toDateTime64({fromS:UInt32}, 9)" : "fromUnixTimestamp64Nano({cutoffNs:Int64})";
+    const spanFrom = wholeTrace
+      ? `greatest(toDateTime64({fromS:UInt32}, 9), ${fromExpr} - toIntervalSecond(${TRACE_SLACK_S}))`
+      : fromExpr;
+    rows = await select<CandidateRow>(storage, candidatesSql(fromExpr, spanFrom), {
+      ...params,
+      ...(cutoff === null ? {} : { cutoffNs: cutoff }),
+    });
+    if (rows.length >= opts.limit || cutoff === null) break;
+  }
+
+  const summaries = await traceSummaries(
+    storage,
+    rows.map((r) => r.TraceId),
+  );
+  const traces = rows.map((r) => {
+    const s = summaries.get(r.TraceId);
+    return {
       traceID: r.TraceId,
-      rootServiceName: r.RootService || "<root span not yet received>",
-      ...(r.RootName ? { rootTraceName: r.RootName } : {}),
-      startTimeUnixNano: r.StartNs,
-      durationMs: Math.floor(num(r.DurationNs) / 1e6),
+      rootServiceName: s?.RootService || "<root span not yet received>",
+      ...(s?.RootName ? { rootTraceName: s.RootName } : {}),
+      startTimeUnixNano: s?.StartNs ?? r.FirstNs,
+      durationMs: Math.floor(num(s?.DurationNs ?? "0") / 1e6),
       spanSets: [
         {
           spans: r.Spans.map(([spanID, name, start, dur, attributes]) => ({
@@ -110,7 +160,43 @@ export async function searchTraces(storage: Storage, scope: QueryScope, q: Trace
           matched: num(r.Matched),
         },
       ],
-    })),
-    metrics: { inspectedTraces: rows.length },
-  };
+    };
+  });
+  traces.sort((a, b) => (BigInt(b.startTimeUnixNano) > BigInt(a.startTimeUnixNano) ? 1 : -1));
+  return { traces, metrics: { inspectedTraces: rows.length } };
+}
+
+/**
+ * The start of the `n`-th newest trace in the range (from the per-trace summary), or null when the
+ * range holds fewer: only spans after it need reading to find the newest matches.
+ */
+async function cutoffNs(storage: Storage, scope: QueryScope, opts: SearchOptions, n: number): Promise<string | null> {
+  const team = teamCondition(scope, { array: "Teams" });
+  const rows = await select<{ StartNs: string }>(
+    storage,
+    `SELECT toString(toUnixTimestamp64Nano(Start)) AS StartNs
+     FROM ${databaseOf(storage)}.${TRACE_SUMMARY_TABLE}
+     WHERE Start >= toDateTime64({fromS:UInt32}, 9) AND Start <= toDateTime64({toS:UInt32}, 9) AND (${team.sql})
+     ORDER BY Start DESC
+     LIMIT 1 OFFSET {n:UInt32}`,
+    { ...team.params, fromS: opts.fromS, toS: opts.toS, n },
+  );
+  return rows[0]?.StartNs ?? null;
+}
+
+/** Start, duration and root of each trace, from the per-trace summary (keyed by trace id). */
+async function traceSummaries(storage: Storage, ids: string[]): Promise<Map<string, SummaryRow>> {
+  if (ids.length === 0) return new Map();
+  const rows = await select<SummaryRow>(
+    storage,
+    `SELECT TraceId,
+       toString(toUnixTimestamp64Nano(min(Start))) AS StartNs,
+       toString(toUnixTimestamp64Nano(max(End)) - toUnixTimestamp64Nano(min(Start))) AS DurationNs,
+       max(RootName) AS RootName, max(RootService) AS RootService
+     FROM ${databaseOf(storage)}.${TRACE_SUMMARY_TABLE}
+     WHERE TraceId IN {ids:Array(String)}
+     GROUP BY TraceId`,
+    { ids },
+  );
+  return new Map(rows.map((r) => [r.TraceId, r]));
 }

@@ -1,6 +1,13 @@
 /** Every Cognive element; importing this module defines them all. */
+
+export { CogniveAgentTable } from "./agent-table.ts";
+export { CogniveAlertFeed } from "./alert-feed.ts";
 export { ApiError, CogniveApi } from "./api.ts";
 export { CogniveElement } from "./base.ts";
+export { CogniveBudgetGauge } from "./budget-gauge.ts";
+export { StackedChartElement } from "./chart.ts";
+export { CogniveCostChart } from "./cost-chart.ts";
 export * from "./format.ts";
+export { CogniveTokenChart } from "./token-chart.ts";
 export { CogniveTraceList } from "./trace-list.ts";
 export { CogniveTraceView } from "./trace-view.ts";

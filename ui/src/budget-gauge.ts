@@ -1,0 +1,212 @@
+import { css, html, type PropertyValues, type TemplateResult } from "lit";
+import { ApiError } from "./api.ts";
+import { CogniveElement } from "./base.ts";
+import {
+  type BudgetLine,
+  gaugeFill,
+  gaugeLevel,
+  gaugeText,
+  gaugeValueText,
+  noBudgetMessage,
+  parseScope,
+  selectBudgets,
+} from "./budget-data.ts";
+import { formatPercent } from "./format.ts";
+import { theme } from "./theme.ts";
+
+/**
+ * `<cognive-budget-gauge scope="agent:NAME|team:NAME" [window="day|month|run"] [trace-id=…]>`:
+ * current spend against the policy's limit from `GET /api/v1/budgets`, as a meter coloured at
+ * 50 / 80 / 100 %. Without `window`, one meter per budget the scope has. The run window needs
+ * `trace-id`. Reloads every `refresh` seconds (default 30; 0 = never).
+ */
+export class CogniveBudgetGauge extends CogniveElement {
+  static override styles = [
+    theme,
+    css`
+      .gauges {
+        display: grid;
+        gap: 10px;
+      }
+      .gauge {
+        --_level: var(--cognive-gauge-ok, var(--_ok));
+      }
+      .gauge[data-level="notice"] {
+        --_level: var(--cognive-gauge-notice, var(--_warn));
+      }
+      .gauge[data-level="warn"] {
+        --_level: var(--cognive-gauge-warn, #e16f24);
+      }
+      .gauge[data-level="over"] {
+        --_level: var(--cognive-gauge-over, var(--_error));
+      }
+      .label {
+        display: flex;
+        justify-content: space-between;
+        gap: 8px;
+        margin-bottom: 4px;
+        font-variant-numeric: tabular-nums;
+      }
+      .label .name {
+        font-weight: 600;
+      }
+      .label .pct {
+        color: var(--_level);
+        font-weight: 600;
+      }
+      .track {
+        position: relative;
+        height: var(--cognive-gauge-height, 10px);
+        background: var(--_surface);
+        border: 1px solid var(--_border);
+        border-radius: 999px;
+        overflow: hidden;
+      }
+      .fill {
+        height: 100%;
+        background: var(--_level);
+        border-radius: inherit;
+        transition: width 0.3s ease;
+      }
+      .marks {
+        position: absolute;
+        inset: 0;
+        pointer-events: none;
+      }
+      .marks span {
+        position: absolute;
+        top: 0;
+        bottom: 0;
+        width: 1px;
+        background: var(--_border);
+      }
+      .text {
+        margin-top: 4px;
+        color: var(--_muted);
+        font-size: 13px;
+      }
+    `,
+  ];
+  static override properties = {
+    ...CogniveElement.properties,
+    scope: { type: String },
+    window: { type: String },
+    traceId: { type: String, attribute: "trace-id" },
+    refresh: { type: Number },
+    lines: { state: true },
+    error: { state: true },
+  };
+
+  declare scope: string | undefined;
+  declare window: string | undefined;
+  declare traceId: string | undefined;
+  declare refresh: number | undefined;
+  declare lines: BudgetLine[] | null;
+  declare error: unknown;
+
+  private abort: AbortController | null = null;
+  private timer: ReturnType<typeof setInterval> | undefined;
+  private needsLoad = true;
+
+  constructor() {
+    super();
+    this.lines = null;
+    this.error = null;
+  }
+
+  override connectedCallback(): void {
+    super.connectedCallback();
+    this.needsLoad = true;
+    this.requestUpdate();
+  }
+
+  override disconnectedCallback(): void {
+    super.disconnectedCallback();
+    this.abort?.abort();
+    this.abort = null;
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  protected override updated(changed: PropertyValues): void {
+    if (this.needsLoad || this.changedAny(changed, ["apiBase", "token", "traceId"])) {
+      this.needsLoad = false;
+      void this.reload();
+      this.schedule();
+    } else if (changed.has("refresh")) {
+      this.schedule();
+    }
+  }
+
+  private schedule(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+    const seconds = this.refresh ?? 30;
+    if (seconds > 0 && this.isConnected) this.timer = setInterval(() => void this.reload(), seconds * 1000);
+  }
+
+  async reload(): Promise<void> {
+    this.abort?.abort();
+    const abort = new AbortController();
+    this.abort = abort;
+    try {
+      const body = await this.api.get<{ budgets: BudgetLine[] }>(
+        "/api/v1/budgets",
+        { traceId: this.traceId },
+        abort.signal,
+      );
+      if (abort.signal.aborted) return;
+      this.lines = body.budgets;
+      this.error = null;
+    } catch (err) {
+      if (!abort.signal.aborted) this.error = err;
+    }
+  }
+
+  protected override render(): TemplateResult {
+    const scope = parseScope(this.scope);
+    if (!scope) {
+      return this.renderEmpty(`Set scope="agent:NAME" or scope="team:NAME" to show a budget.`);
+    }
+    if (this.error) {
+      if (this.error instanceof ApiError && this.error.status === 404) {
+        return this.renderEmpty("Budgets are off: start Cognive with a policy file (COGNIVE_POLICY) to set them.");
+      }
+      return this.renderError(this.error);
+    }
+    if (!this.lines) return this.renderLoading("Loading budget…");
+    if (this.window === "run" && !this.traceId) {
+      return this.renderEmpty("A per-run budget needs the run: set the trace-id attribute.");
+    }
+    const lines = selectBudgets(this.lines, scope, this.window);
+    if (lines.length === 0) return this.renderEmpty(noBudgetMessage(scope, this.window));
+    return html`<div class="gauges" part="gauges">${lines.map((l) => this.renderGauge(l))}</div>`;
+  }
+
+  private renderGauge(line: BudgetLine): TemplateResult {
+    const level = gaugeLevel(line.utilization);
+    const id = `g-${line.window}`;
+    return html`<div class="gauge" part="gauge gauge-${level}" data-level=${level} data-window=${line.window}>
+      <div class="label">
+        <span class="name" id=${id}>${line.scope.type} ${line.scope.name} · ${line.window} budget</span>
+        <span class="pct" part="percent">${formatPercent(line.utilization)}</span>
+      </div>
+      <div
+        class="track"
+        part="track"
+        role="meter"
+        aria-labelledby=${id}
+        aria-valuemin="0"
+        aria-valuemax=${String(line.limitUsd)}
+        aria-valuenow=${String(Math.min(line.spendUsd, line.limitUsd))}
+        aria-valuetext=${gaugeValueText(line)}
+      >
+        <div class="fill" part="fill" style="width: ${(gaugeFill(line.spendUsd, line.limitUsd) * 100).toFixed(2)}%"></div>
+        <div class="marks" aria-hidden="true"><span style="left: 50%"></span><span style="left: 80%"></span></div>
+      </div>
+      <div class="text" part="text">${gaugeText(line)}</div>
+    </div>`;
+  }
+}
+
+if (!customElements.get("cognive-budget-gauge")) customElements.define("cognive-budget-gauge", CogniveBudgetGauge);

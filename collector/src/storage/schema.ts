@@ -62,8 +62,7 @@ const runsSelect = (where: string) => `
        SELECT
          toStartOfMinute(Timestamp) AS Minute,
          TeamName, AgentName, Environment, ServiceName,
-         count() AS Runs,
-         countIf(StatusCode = 'Error') AS Errors
+         count() AS Runs
        FROM {db}.${SPAN_TABLE}
        WHERE ParentSpanId = ''${where}
        GROUP BY Minute, TeamName, AgentName, Environment, ServiceName`;
@@ -305,8 +304,7 @@ export const migrations: Migration[] = [
         AgentName LowCardinality(String),
         Environment LowCardinality(String),
         ServiceName LowCardinality(String),
-        Runs UInt64,
-        Errors UInt64
+        Runs UInt64
       ) ENGINE = SummingMergeTree
       PARTITION BY toYYYYMM(Minute)
       ORDER BY (Minute, TeamName, AgentName, Environment, ServiceName)
@@ -317,7 +315,7 @@ export const migrations: Migration[] = [
       `INSERT INTO {db}.${LLM_HISTOGRAM_TABLE} (Minute, TeamName, AgentName, Model, Provider, Environment, ServiceName, Metric, Bucket, Count, Sum)
        ${histogramSelect(`
          AND (SELECT count() FROM {db}.${LLM_HISTOGRAM_TABLE}) = 0`)}`,
-      `INSERT INTO {db}.${AGENT_RUNS_TABLE} (Minute, TeamName, AgentName, Environment, ServiceName, Runs, Errors)
+      `INSERT INTO {db}.${AGENT_RUNS_TABLE} (Minute, TeamName, AgentName, Environment, ServiceName, Runs)
        ${runsSelect(`
          AND (SELECT count() FROM {db}.${AGENT_RUNS_TABLE}) = 0`)}`,
       `CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.${LLM_HISTOGRAM_TABLE}_mv TO {db}.${LLM_HISTOGRAM_TABLE} AS

@@ -91,8 +91,6 @@ export interface MetricDef {
   byTokenType?: boolean;
   /** Histogram: the family and which of its series this is. */
   histogram?: { def: HistogramDef; part: "bucket" | "sum" | "count" };
-  /** Runs: the column. */
-  runColumn?: "Runs" | "Errors";
 }
 
 /** Every metric served, from the per-minute LLM rollup, histogram rollup and runs rollup. */
@@ -130,14 +128,6 @@ export const METRICS: MetricDef[] = [
     help: "Agent runs: traces, counted at their root span (one run is one trace, as per-run budgets count it).",
     unit: "",
     source: "runs",
-    runColumn: "Runs",
-  },
-  {
-    name: "cognive_agent_run_errors_total",
-    help: "Agent runs whose root span status is Error.",
-    unit: "",
-    source: "runs",
-    runColumn: "Errors",
   },
   ...HISTOGRAMS.flatMap((def) =>
     (["bucket", "sum", "count"] as const).map(
@@ -335,7 +325,6 @@ async function fetchRollup(
 
 interface RunRow extends LabelRow {
   Runs: string;
-  Errors: string;
 }
 
 async function fetchRuns(
@@ -347,14 +336,14 @@ async function fetchRuns(
 ): Promise<void> {
   const columns = RUN_LABELS.map((l) => LABEL_COLUMNS[l]).join(", ");
   const sql = `
-    SELECT ${columns},${perMinute ? " toUnixTimestamp(Minute) AS M," : ""} sum(Runs) AS Runs, sum(Errors) AS Errors
+    SELECT ${columns},${perMinute ? " toUnixTimestamp(Minute) AS M," : ""} sum(Runs) AS Runs
     FROM ${databaseOf(storage)}.${AGENT_RUNS_TABLE}
     WHERE ${q.where.join(" AND ")}
     GROUP BY ${columns}${perMinute ? ", M" : ""}
     ORDER BY ${columns}${perMinute ? ", M" : ""}`;
   for (const r of await run<RunRow>(storage, sql, q)) {
     const base = baseLabels(r, RUN_LABELS);
-    for (const c of candidates) out.add(c, base, num(r.M), num(r[c.metric.runColumn ?? "Runs"]));
+    for (const c of candidates) out.add(c, base, num(r.M), num(r.Runs));
   }
 }
 

@@ -21,10 +21,22 @@ describe("Grafana provisioning", () => {
     for (const p of dash.panels) {
       expect(p.datasource.uid, p.title).toBe("cognive-prometheus");
       expect(p.targets.length, p.title).toBeGreaterThan(0);
-      for (const t of p.targets) expect(t.expr, p.title).toMatch(/cognive_[a-z_]+_total/);
+      for (const t of p.targets) {
+        expect(t.expr, p.title).toMatch(
+          /cognive_[a-z_]+_total|cognive_budget_utilization_ratio|gen_ai_client_[a-z_]+_(bucket|sum|count)/,
+        );
+      }
     }
     const titles = dash.panels.map((p: any) => p.title);
-    for (const t of ["Spend by model", "Spend by agent", "Spend by team", "Tokens by type", "Error rate"]) {
+    for (const t of [
+      "Spend by model",
+      "Spend by agent",
+      "Spend by team",
+      "Tokens by type",
+      "Error rate",
+      "Latency p95 by model",
+      "Budget utilization",
+    ]) {
       expect(titles).toContain(t);
     }
   });

@@ -12,9 +12,12 @@ const skip = missingService("promtool");
 describe.skipIf(skip)("promtool against the Prometheus API", () => {
   const server = useTestServer();
 
-  async function ingest(model: string, calls: number) {
+  /** `calls` model calls of 1 s each, or one call per entry of `durationsMs`. */
+  async function ingest(model: string, calls: number, durationsMs: number[] = []) {
     const traceId = randomBytes(16).toString("hex");
     const now = BigInt(Date.now()) * 1_000_000n;
+    const endOf = (i: number) =>
+      now - 120_000_000_000n + (i < durationsMs.length ? BigInt(durationsMs[i]) * 1_000_000n : 1_000_000_000n);
     const body = {
       resourceSpans: [
         {
@@ -27,7 +30,7 @@ describe.skipIf(skip)("promtool against the Prometheus API", () => {
                 name: `chat ${model}`,
                 kind: 3,
                 startTimeUnixNano: String(now - 120_000_000_000n),
-                endTimeUnixNano: String(now - 119_000_000_000n),
+                endTimeUnixNano: String(endOf(i)),
                 attributes: [
                   { key: "gen_ai.operation.name", value: { stringValue: "chat" } },
                   { key: "gen_ai.provider.name", value: { stringValue: "openai" } },
@@ -80,5 +83,25 @@ describe.skipIf(skip)("promtool against the Prometheus API", () => {
     // the last point's 10-minute window holds all five calls
     expect(range).toMatch(/\{\} =>/);
     expect(range.trim().split("\n").at(-1)).toMatch(/^5 @\[/);
+  });
+
+  it("answers histogram_quantile over the duration histogram", async () => {
+    // 15, 15, 30 and 50 ms: the median is the top of (0.01, 0.02]; the 95th percentile is
+    // interpolated in (0.04, 0.08], which holds the last call: 0.04 + 0.04 × (3.8 − 3) = 0.072.
+    await ingest("hist-model", 4, [15, 15, 30, 50]);
+    const url = server().queryUrl;
+    const quantile = async (phi: number) => {
+      const out = await promtool([
+        "query",
+        "instant",
+        url,
+        `histogram_quantile(${phi}, sum by (le) (rate(gen_ai_client_operation_duration_seconds_bucket{gen_ai_request_model="hist-model"}[10m])))`,
+      ]);
+      const m = /^\{\} => (\S+) @\[/.exec(out.trim());
+      expect(m, out).not.toBeNull();
+      return Number(m?.[1]);
+    };
+    expect(await quantile(0.5)).toBeCloseTo(0.02, 9);
+    expect(await quantile(0.95)).toBeCloseTo(0.072, 9);
   });
 });

@@ -144,7 +144,6 @@ describe("probes", () => {
     const meta = await fx.get("/api/v1/metadata");
     expect(meta.body.status).toBe("success");
     expect(Object.keys(meta.body.data).sort()).toEqual([
-      "cognive_agent_run_errors_total",
       "cognive_agent_runs_total",
       "cognive_budget_utilization_ratio",
       "cognive_cost_usd_total",
@@ -506,8 +505,8 @@ describe("labels, values, series", () => {
     expect(all.body.status).toBe("success");
     // 2 label sets × (3 counters + 5 token types + a histogram of 14 finite buckets, +Inf, _sum and
     // _count for the duration and for input and output tokens), and every span is a root: 2 run
-    // label sets × (runs, run errors).
-    expect(all.body.data).toHaveLength(2 * (3 + 5 + 3 * 17) + 2 * 2);
+    // label sets.
+    expect(all.body.data).toHaveLength(2 * (3 + 5 + 3 * 17) + 2);
     const some = await post("/series", {
       "match[]": ['cognive_cost_usd_total{agent="a1"}', "cognive_llm_calls_total"],
     });
@@ -557,14 +556,31 @@ describe("the provisioned dashboard", () => {
     };
     walk(dashboard.panels);
     expect(exprs.length).toBeGreaterThan(0);
+    // With a policy that declares budgets, so the budget panel has series too.
+    const { parsePolicy } = await import("@cognive/collector");
+    const { createQueryApp } = await import("../../src/app.ts");
+    const policy = parsePolicy(
+      "teams:\n  red: { budgets: { monthly_usd: 10 } }\nagents:\n  a1: { team: red, budgets: { daily_usd: 1 } }\n",
+    );
+    const log = { error() {}, warn() {}, info() {}, debug() {} };
+    const app = createQueryApp({ storage: fx.storage, log: log as any, governance: { policy } as any });
     for (const expr of exprs) {
       const query = expr
         .replaceAll("$team", "red|blue")
         .replaceAll("$agent", ".*")
         .replaceAll("$__range", "3600s")
         .replaceAll("$__rate_interval", "1m0s");
-      const result = await range(query, BASE, BASE + 3600, 60);
+      const q = new URLSearchParams({ query, start: String(BASE), end: String(BASE + 3600), step: "60" });
+      const res = await app.request("/api/v1/query_range", { method: "POST", body: q });
+      const body = await res.json();
+      expect(res.status, `${query}: ${JSON.stringify(body)}`).toBe(200);
+      const result = body.data.result as { values: [number, string][] }[];
       expect(result.length, query).toBeGreaterThan(0);
+      // Some step of every panel has a number (not only NaN).
+      expect(
+        result.some((s) => s.values.some(([, v]) => Number.isFinite(Number(v)))),
+        query,
+      ).toBe(true);
     }
     // label_values(cognive_cost_usd_total{team=~"$team"}, agent)
     const agents = await fx.get(

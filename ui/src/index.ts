@@ -3,6 +3,7 @@
 export { CogniveAgentTable } from "./agent-table.ts";
 export { CogniveAlertFeed } from "./alert-feed.ts";
 export { ApiError, CogniveApi } from "./api.ts";
+export { CogniveApp } from "./app.ts";
 export { CogniveElement } from "./base.ts";
 export { CogniveBudgetGauge } from "./budget-gauge.ts";
 export { StackedChartElement } from "./chart.ts";

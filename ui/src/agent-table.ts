@@ -201,14 +201,6 @@ export class CogniveAgentTable extends CogniveElement {
     this.dispatchEvent(new CustomEvent("cognive-agent-select", { detail: { agent }, bubbles: true, composed: true }));
   }
 
-  private onRowKey(e: KeyboardEvent, agent: string): void {
-    if (e.target !== e.currentTarget) return;
-    if (e.key === "Enter" || e.key === " ") {
-      e.preventDefault();
-      this.choose(agent);
-    }
-  }
-
   protected override render(): TemplateResult {
     if (this.error && !this.agents) return this.renderError(this.error);
     if (!this.agents) return this.renderLoading("Loading agents…");
@@ -252,11 +244,10 @@ export class CogniveAgentTable extends CogniveElement {
       @click=${() => this.choose(a.name)}
     >
       <th scope="row">
-        <button type="button" class="agent" part="agent" @keydown=${(e: KeyboardEvent) => this.onRowKey(e, a.name)}
-          @click=${(e: Event) => {
-            e.stopPropagation();
-            this.choose(a.name);
-          }}>${a.name}</button>
+        <button type="button" class="agent" part="agent" @click=${(e: Event) => {
+          e.stopPropagation();
+          this.choose(a.name);
+        }}>${a.name}</button>
       </th>
       <td>${a.team ?? html`<span class="muted">—</span>`}</td>
       <td class="small">${this.renderPolicy(a)}</td>

@@ -27,6 +27,10 @@ export class CogniveBudgetGauge extends CogniveElement {
       .gauges {
         display: grid;
         gap: 10px;
+        padding: 10px 12px;
+        background: var(--_bg);
+        border: 1px solid var(--_border);
+        border-radius: var(--_radius);
       }
       .gauge {
         --_level: var(--cognive-gauge-ok, var(--_ok));

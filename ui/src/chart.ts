@@ -393,6 +393,7 @@ export abstract class StackedChartElement extends CogniveElement {
       const row = this.data?.values[si - 1];
       return idx === null || idx === undefined || !row ? "—" : fmt(row[idx] ?? 0);
     };
+    const stepped = uPlot.paths.stepped?.({ align: 1 });
     const series: uPlot.Series[] = d.labels.map((label, i) => {
       const color = normalizeColor(seriesColor(i, dark, cs.getPropertyValue(`--cognive-series-${(i % 8) + 1}`)));
       return {
@@ -401,6 +402,8 @@ export abstract class StackedChartElement extends CogniveElement {
         fill: withAlpha(color, 0.55),
         width: 1,
         show: !this.hiddenLabels.has(label),
+        // A value covers its whole bucket [t, t + step): steps show that, lines would invent slopes.
+        paths: stepped,
         points: { show: false },
         value: (_u, _v, si, idx) => raw(si, idx),
       };
@@ -410,6 +413,7 @@ export abstract class StackedChartElement extends CogniveElement {
       stroke: fg,
       width: 1.25,
       dash: [4, 3],
+      paths: stepped,
       points: { show: false },
       value: (u, v, _si, idx) => (idx === null || idx === undefined || !u ? "—" : fmt(v ?? 0)),
     });

@@ -1,6 +1,6 @@
 /**
- * Versioned storage migrations. Each statement is idempotent (IF NOT EXISTS) so a migration
- * interrupted half-way can simply run again. `{db}` is replaced by the configured database.
+ * Versioned storage migrations. Each statement is idempotent (IF NOT EXISTS, or a backfill that
+ * only writes into an empty table) so a migration interrupted half-way can simply run again. `{db}` is replaced by the configured database.
  * The span table keeps the OpenTelemetry Collector ClickHouse exporter's `otel_traces` columns so
  * Grafana's ClickHouse data source reads it as is; the GenAI columns come after them.
  */

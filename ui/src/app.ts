@@ -211,6 +211,11 @@ export class CogniveApp extends CogniveElement {
         grid-template-columns: repeat(auto-fill, minmax(260px, 1fr));
         gap: 12px;
       }
+      .gauges > * {
+        border: 1px solid var(--_border);
+        border-radius: var(--_radius);
+        padding: 12px;
+      }
       .back {
         display: inline-block;
         margin-bottom: 10px;
@@ -484,7 +489,7 @@ export class CogniveApp extends CogniveElement {
     return html`<table aria-label="Top ${what}s by spend">
         <thead>
           <tr>
-            <th scope="col">${what}</th>
+            <th scope="col">${what === "agent" ? "Agent" : "Model"}</th>
             <th scope="col" class="num">Calls</th>
             <th scope="col" class="num">Errors</th>
             <th scope="col" class="num">Spend</th>

@@ -86,6 +86,7 @@ export class CogniveTraceView extends CogniveElement {
         }
       }
       .grid {
+        align-self: start;
         border: 1px solid var(--_border);
         border-radius: var(--_radius);
         background: var(--_bg);
@@ -586,7 +587,9 @@ export class CogniveTraceView extends CogniveElement {
     const selected = s.spanId === this.selectedSpanId;
     const bar = barGeometry(n.startOffsetNs, n.durationNs, this.tree?.durationNs ?? 0);
     const model = modelOf(g);
-    const tokens = g.inputTokens !== null || g.outputTokens !== null;
+    const inOut = (g.inputTokens ?? 0) + (g.outputTokens ?? 0);
+    // Spans that report no usage (tools, plain spans) leave the cells empty rather than "0 / 0".
+    const tokens = (g.usageRole !== "none" && (g.inputTokens !== null || g.outputTokens !== null)) || inOut > 0;
     const agg = g.usageRole === "aggregate";
     return html`<div
       id="row-${index}"
@@ -628,7 +631,7 @@ export class CogniveTraceView extends CogniveElement {
         >${tokens ? `${formatTokens(g.inputTokens)} / ${formatTokens(g.outputTokens)}` : ""}</span
       >
       <span class="cell num c-cost ${agg ? "muted" : ""}" role="gridcell"
-        >${g.costUsd !== null ? formatCost(g.costUsd) : isModel ? "unpriced" : ""}</span
+        >${g.costUsd !== null ? formatCost(g.costUsd) : isModel && inOut > 0 ? "unpriced" : ""}</span
       >
       <span class="cell num" role="gridcell">${formatDuration(n.durationNs)}</span>
       <span class="cell track" role="gridcell">

@@ -21,7 +21,7 @@ afterAll(async () => {
 });
 
 describe("query app", () => {
-  it.each(["/", "/api/v1", "/api/v1/nothing", "/api/v2/traces", "/api/v1/traces/a/b"])(
+  it.each(["/nothing", "/api/v1", "/api/v1/nothing", "/api/v2/traces", "/api/v1/traces/a/b"])(
     "answers JSON 404 for the unknown route %s",
     async (path) => {
       const res = await fx.app.request(path);
@@ -31,6 +31,15 @@ describe("query app", () => {
       expect(body).toEqual({ error: { code: "not_found", message: expect.any(String) } });
     },
   );
+
+  it("serves the app page at / (the UI), loading the bundle and <cognive-app>", async () => {
+    const res = await fx.app.request("/");
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toContain("text/html");
+    const page = await res.text();
+    expect(page).toContain('<script type="module" src="/ui/cognive-ui.js"></script>');
+    expect(page).toContain("<cognive-app></cognive-app>");
+  });
 
   it("answers health and readiness with storage reachable", async () => {
     expect((await fx.app.request("/healthz")).status).toBe(200);

@@ -27,7 +27,8 @@ const COLUMNS: { key: SortKey; label: string; numeric: boolean }[] = [
 
 /**
  * `<cognive-agent-table range="1h|24h|7d|30d">`: every agent the policy declares or the data shows,
- * from `GET /api/v1/agents` (range defaults to 30 days), with sortable columns. Choosing an agent
+ * from `GET /api/v1/agents` (range defaults to 30 days; reloads every `refresh` seconds, default 60),
+ * with sortable columns. Choosing an agent
  * fires `cognive-agent-select` (bubbles, composed) with `detail: { agent }`.
  */
 export class CogniveAgentTable extends CogniveElement {
@@ -128,6 +129,7 @@ export class CogniveAgentTable extends CogniveElement {
     ...CogniveElement.properties,
     range: { type: String },
     selected: { type: String, reflect: true },
+    refresh: { type: Number },
     agents: { state: true },
     error: { state: true },
     sort: { state: true },
@@ -136,11 +138,14 @@ export class CogniveAgentTable extends CogniveElement {
   declare range: string | undefined;
   /** The selected agent's name (set by a click, or by the page). */
   declare selected: string | undefined;
+  /** Seconds between reloads (default 60; 0 = never). */
+  declare refresh: number | undefined;
   declare agents: AgentEntry[] | null;
   declare error: unknown;
   declare sort: { key: SortKey; dir: SortDir };
 
   private abort: AbortController | null = null;
+  private timer: ReturnType<typeof setInterval> | undefined;
   private needsLoad = true;
 
   constructor() {
@@ -160,13 +165,25 @@ export class CogniveAgentTable extends CogniveElement {
     super.disconnectedCallback();
     this.abort?.abort();
     this.abort = null;
+    clearInterval(this.timer);
+    this.timer = undefined;
   }
 
   protected override updated(changed: PropertyValues): void {
     if (this.needsLoad || this.changedAny(changed, ["apiBase", "token", "range"])) {
       this.needsLoad = false;
       void this.reload();
+      this.schedule();
+    } else if (changed.has("refresh")) {
+      this.schedule();
     }
+  }
+
+  private schedule(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+    const seconds = this.refresh ?? 60;
+    if (seconds > 0 && this.isConnected) this.timer = setInterval(() => void this.reload(), seconds * 1000);
   }
 
   private get rangeSeconds(): number {

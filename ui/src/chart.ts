@@ -370,6 +370,7 @@ export abstract class StackedChartElement extends CogniveElement {
     const width = Math.max(200, el.clientWidth || this.clientWidth || 600);
     this.plot = new uPlot(this.options(d, width, height), this.plotData(d, hidden), el);
     this.plotLabels = labelsKey;
+    makeLegendKeyboardable(this.plot);
     if (!this.resize && typeof ResizeObserver === "function") {
       this.resize = new ResizeObserver((entries) => {
         const w = Math.floor(entries[0]?.contentRect.width ?? 0);
@@ -454,11 +455,32 @@ export abstract class StackedChartElement extends CogniveElement {
             u.delBand(null);
             for (const b of stackBands(cur.labels.length, flags)) u.addBand(b);
             u.setData(this.plotData(cur, flags));
+            u.root
+              .querySelectorAll(".u-legend .u-series")
+              [si]?.setAttribute("aria-pressed", String(!!u.series[si].show));
           },
         ],
       },
     };
   }
+}
+
+/**
+ * uPlot's legend toggles a series on click only: make each series' entry a toggle button that
+ * Enter and Space also work, and that says whether its series is shown.
+ */
+function makeLegendKeyboardable(u: uPlot): void {
+  u.root.querySelectorAll<HTMLElement>(".u-legend .u-series").forEach((row, i) => {
+    if (i === 0) return; // the time entry
+    row.tabIndex = 0;
+    row.setAttribute("role", "button");
+    row.setAttribute("aria-pressed", String(u.series[i]?.show !== false));
+    row.addEventListener("keydown", (e) => {
+      if (e.key !== "Enter" && e.key !== " ") return;
+      e.preventDefault();
+      u.setSeries(i, { show: !u.series[i].show });
+    });
+  });
 }
 
 let probe: CanvasRenderingContext2D | null | undefined;

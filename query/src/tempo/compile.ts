@@ -177,9 +177,14 @@ export function havingSql(s: Spansets, conds: string[], counter = { i: 0 }): str
 
 const TRACE_INTRINSICS = new Set(["traceDuration", "rootName", "rootServiceName"]);
 
+/** Whether a field is a whole-trace intrinsic (`traceDuration`, `rootName`, `rootServiceName`). */
+export function isTraceField(f: Field): boolean {
+  return f.kind === "intrinsic" && TRACE_INTRINSICS.has(f.name);
+}
+
 /** Whether a filter needs per-trace columns (`_RootName`, `_RootService`, `_TraceDuration`). */
 export function usesTraceIntrinsics(f: Filter): boolean {
-  return filterFields(f).some((x) => x.kind === "intrinsic" && TRACE_INTRINSICS.has(x.name));
+  return filterFields(f).some(isTraceField);
 }
 
 /** Every field a filter mentions (for the attributes shown with matched spans). */

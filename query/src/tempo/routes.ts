@@ -5,6 +5,7 @@ import { badRequest, notFound } from "../api/errors.ts";
 import type { ApiDeps } from "../api/routes.ts";
 import { scopeMiddleware, scopeOf } from "../api/scope.ts";
 import { legacyQuery } from "./legacy.ts";
+import { metricsQueryRange, parseStep, parseTime } from "./metrics.ts";
 import { encodeTrace, encodeTraceByIdResponse, resourceSpansJson } from "./otlp.ts";
 import { searchTraces } from "./search.ts";
 import { decodeTag, INTRINSIC_TAGS, tagField, tagNames, tagValues } from "./tags.ts";
@@ -42,7 +43,14 @@ const EMPTY_SEARCH = { traces: [], metrics: { inspectedTraces: 0 } };
 export function tempoRoutes({ storage, log }: ApiDeps): Hono {
   const tempo = new Hono();
   // Only on this API's own paths: the app mounts it at "/", next to the native API's `/api/v1`.
-  for (const path of ["/api/traces/*", "/api/v2/traces/*", "/api/search", "/api/search/*", "/api/v2/search/*"]) {
+  for (const path of [
+    "/api/traces/*",
+    "/api/v2/traces/*",
+    "/api/search",
+    "/api/search/*",
+    "/api/v2/search/*",
+    "/api/metrics/*",
+  ]) {
     tempo.use(path, scopeMiddleware);
   }
 
@@ -127,6 +135,21 @@ export function tempoRoutes({ storage, log }: ApiDeps): Hono {
 
   tempo.get("/api/search/tag/:tag/values", async (c) => c.json({ tagValues: (await values(c)).map((v) => v.value) }));
   tempo.get("/api/v2/search/tag/:tag/values", async (c) => c.json({ tagValues: await values(c) }));
+
+  // TraceQL metrics (`{…} | rate() by (…)`): unlike search, a query error is the user's to see.
+  tempo.get("/api/metrics/query_range", async (c) => {
+    try {
+      const query = parseTraceQL(c.req.query("q") ?? "");
+      const nowNs = BigInt(Date.now()) * 1_000_000n;
+      const endNs = parseTime(c.req.query("end"), nowNs);
+      const startNs = parseTime(c.req.query("start"), endNs - 3_600_000_000_000n);
+      const stepNs = parseStep(c.req.query("step"), startNs, endNs);
+      return c.json(await metricsQueryRange(storage, scopeOf(c), query, { startNs, endNs, stepNs }));
+    } catch (err) {
+      if (err instanceof TraceQLError) throw badRequest(`invalid TraceQL metrics query: ${err.message}`);
+      throw err;
+    }
+  });
 
   return tempo;
 }

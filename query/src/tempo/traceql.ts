@@ -1,6 +1,7 @@
 /**
  * A small TraceQL parser: spanset filters (`{ … }`) joined by `&&`/`||`, inside each filter
- * comparisons joined by `&&`/`||`/parentheses, and an optional `| select(…)` pipeline stage.
+ * comparisons joined by `&&`/`||`/parentheses, `| select(…)` pipeline stages and a final metrics
+ * stage (`| rate() by (…)`, `| quantile_over_time(duration, .95)`, …).
  */
 
 export type Op = "=" | "!=" | ">" | ">=" | "<" | "<=" | "=~" | "!~";
@@ -35,10 +36,40 @@ export type Filter =
 
 export type Spansets = { type: "spanset"; filter: Filter } | { type: "and" | "or"; left: Spansets; right: Spansets };
 
+export type MetricsFn =
+  | "rate"
+  | "count_over_time"
+  | "min_over_time"
+  | "max_over_time"
+  | "avg_over_time"
+  | "sum_over_time"
+  | "quantile_over_time";
+
+/** A TraceQL metrics stage: spans matching the filter, turned into time series. */
+export interface MetricsStage {
+  fn: MetricsFn;
+  /** The measured field (all but rate and count_over_time). */
+  field?: Field;
+  /** quantile_over_time's quantiles, each in [0, 1]. */
+  quantiles: number[];
+  by: Field[];
+}
+
 export interface TraceQuery {
   spansets: Spansets;
   select: Field[];
+  metrics?: MetricsStage;
 }
+
+const METRICS_FNS = new Set<string>([
+  "rate",
+  "count_over_time",
+  "min_over_time",
+  "max_over_time",
+  "avg_over_time",
+  "sum_over_time",
+  "quantile_over_time",
+]);
 
 export class TraceQLError extends Error {
   override name = "TraceQLError";
@@ -196,24 +227,74 @@ class Parser {
   query(): TraceQuery {
     const spansets = this.spansetOr();
     const select: Field[] = [];
-    while (this.isPunct("|")) {
+    let metrics: MetricsStage | undefined;
+    while (this.isPunct("|") && !metrics) {
       this.pos++;
       const t = this.peek();
-      if (t?.t !== "ident" || t.v !== "select") throw new TraceQLError("only select() is supported in a pipeline");
+      if (t?.t === "ident" && METRICS_FNS.has(t.v)) {
+        this.pos++;
+        metrics = this.metricsStage(t.v as MetricsFn);
+        continue;
+      }
+      if (t?.t !== "ident" || t.v !== "select")
+        throw new TraceQLError("a pipeline stage is select() or a metrics function (rate, count_over_time, …)");
       this.pos++;
       this.expect("(");
-      for (;;) {
-        const f = this.toks[this.pos++];
-        const field = f?.t === "ident" ? parseField(f.v) : undefined;
-        if (!field) throw new TraceQLError("expected a field in select()");
-        select.push(field);
-        if (this.isPunct(",")) this.pos++;
-        else break;
-      }
+      select.push(...this.fields("select()"));
       this.expect(")");
     }
     if (this.pos < this.toks.length) throw new TraceQLError("unexpected trailing input");
-    return { spansets, select };
+    return metrics ? { spansets, select, metrics } : { spansets, select };
+  }
+
+  /** One or more comma-separated fields. */
+  private fields(where: string): Field[] {
+    const out: Field[] = [];
+    for (;;) {
+      const f = this.toks[this.pos++];
+      const field = f?.t === "ident" ? parseField(f.v) : undefined;
+      if (!field) throw new TraceQLError(`expected a field in ${where}`);
+      out.push(field);
+      if (this.isPunct(",")) this.pos++;
+      else return out;
+    }
+  }
+
+  private metricsStage(fn: MetricsFn): MetricsStage {
+    this.expect("(");
+    let field: Field | undefined;
+    const quantiles: number[] = [];
+    if (fn !== "rate" && fn !== "count_over_time") {
+      const f = this.toks[this.pos++];
+      field = f?.t === "ident" ? parseField(f.v) : undefined;
+      if (!field) throw new TraceQLError(`expected a field in ${fn}()`);
+      if (fn === "quantile_over_time") {
+        while (this.isPunct(",")) {
+          this.pos++;
+          const q = this.quantile();
+          quantiles.push(q);
+        }
+        if (quantiles.length === 0) throw new TraceQLError("quantile_over_time needs at least one quantile");
+      }
+    }
+    this.expect(")");
+    let by: Field[] = [];
+    const t = this.peek();
+    if (t?.t === "ident" && t.v === "by") {
+      this.pos++;
+      this.expect("(");
+      by = this.fields("by()");
+      this.expect(")");
+    }
+    return { fn, ...(field ? { field } : {}), quantiles, by };
+  }
+
+  /** A quantile: `0.95` or `.95` (which the tokenizer reads as a field name). */
+  private quantile(): number {
+    const t = this.toks[this.pos++];
+    const q = t?.t === "num" ? t.v : t?.t === "ident" && /^\.\d+$/.test(t.v) ? Number(t.v) : Number.NaN;
+    if (!(q >= 0 && q <= 1)) throw new TraceQLError("a quantile is a number from 0 to 1");
+    return q;
   }
 
   private spansetOr(): Spansets {

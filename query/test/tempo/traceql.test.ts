@@ -41,7 +41,34 @@ describe("TraceQL parser", () => {
   });
 
   it("rejects partial and unsupported input with TraceQLError", () => {
-    for (const q of ["{", "{ .a = ", '{ .a = "x', "{ foo = 1 }", "{ .a = 1 } | rate()", "{ .a = 1 } }", "#"]) {
+    for (const q of ["{", "{ .a = ", '{ .a = "x', "{ foo = 1 }", "{ .a = 1 } | count() > 2", "{ .a = 1 } }", "#"]) {
+      expect(() => parseTraceQL(q), q).toThrow(TraceQLError);
+    }
+  });
+
+  it("parses a final metrics stage with its field, quantiles and grouping", () => {
+    expect(
+      parseTraceQL("{ status = error } | rate() by (resource.service.name, span.gen_ai.request.model)").metrics,
+    ).toEqual({
+      fn: "rate",
+      quantiles: [],
+      by: [
+        { kind: "attr", scope: "resource", key: "service.name" },
+        { kind: "attr", scope: "span", key: "gen_ai.request.model" },
+      ],
+    });
+    expect(parseTraceQL("{} | quantile_over_time(duration, .5, 0.99)").metrics).toEqual({
+      fn: "quantile_over_time",
+      field: { kind: "intrinsic", name: "duration" },
+      quantiles: [0.5, 0.99],
+      by: [],
+    });
+    for (const q of [
+      "{} | rate() | select(.a)",
+      "{} | rate() by ()",
+      "{} | sum_over_time()",
+      "{} | count_over_time(x)",
+    ]) {
       expect(() => parseTraceQL(q), q).toThrow(TraceQLError);
     }
   });

@@ -1,0 +1,165 @@
+import { SPAN_TABLE, type Storage } from "@cognive/collector";
+import { type QueryScope, teamCondition } from "../api/scope.ts";
+import { databaseOf, select } from "../api/sql.ts";
+import { fieldSql, filterSql, isTraceField, Params, usesTraceIntrinsics } from "./compile.ts";
+import { type Field, type MetricsStage, parseDuration, TraceQLError, type TraceQuery } from "./traceql.ts";
+
+/** The longest series a range query may ask for, as Prometheus limits points per series. */
+export const MAX_POINTS = 11_000;
+/** Rows of (step × series) one query may return. */
+const MAX_ROWS = 200_000;
+
+export interface MetricsRange {
+  startNs: bigint;
+  endNs: bigint;
+  stepNs: bigint;
+}
+
+type LabelValue = { stringValue: string } | { doubleValue: number };
+
+export interface MetricsSeries {
+  labels: { key: string; value: LabelValue }[];
+  samples: { timestampMs: string; value: number }[];
+}
+
+/**
+ * A time from Tempo's metrics API: Unix seconds, milliseconds or nanoseconds (told apart by size,
+ * as clients send all three) or RFC 3339.
+ */
+export function parseTime(raw: string | undefined, fallback: bigint): bigint {
+  if (raw === undefined || raw === "") return fallback;
+  if (/^\d+(\.\d+)?$/.test(raw)) {
+    const n = Number(raw);
+    if (n >= 1e15) return BigInt(raw.split(".")[0]);
+    if (n >= 1e11) return BigInt(Math.round(n * 1e6));
+    return BigInt(Math.round(n * 1e3)) * 1_000_000n;
+  }
+  const ms = Date.parse(raw);
+  if (Number.isNaN(ms)) throw new TraceQLError(`invalid time ${JSON.stringify(raw.slice(0, 40))}`);
+  return BigInt(ms) * 1_000_000n;
+}
+
+/** A step: a duration (`30s`, `1m`) or a number of seconds; by default about 100 points over the range. */
+export function parseStep(raw: string | undefined, startNs: bigint, endNs: bigint): bigint {
+  if (raw === undefined || raw === "") {
+    const auto = (endNs - startNs) / 100n;
+    return auto < 1_000_000_000n ? 1_000_000_000n : auto;
+  }
+  const ns = /^\d+(\.\d+)?$/.test(raw) ? Number(raw) * 1e9 : parseDuration(raw);
+  if (ns === undefined || !(ns >= 1e6)) throw new TraceQLError("step must be a duration of at least 1ms");
+  return BigInt(Math.round(ns));
+}
+
+/** The field as TraceQL writes it, for series labels. */
+function fieldLabel(f: Field): string {
+  if (f.kind === "intrinsic") return f.name;
+  return f.scope === "any" ? `.${f.key}` : `${f.scope}.${f.key}`;
+}
+
+/** The measured value as Float64 SQL; durations in seconds, as Tempo reports them. */
+function valueSql(field: Field, p: Params): string {
+  if (field.kind === "intrinsic" && field.name === "duration") return "Duration / 1e9";
+  if (field.kind === "intrinsic" && field.name !== "duration")
+    throw new TraceQLError(`${field.name} is not a number to aggregate`);
+  const fs = fieldSql(field, p);
+  return fs.numeric ? fs.expr : `toFloat64OrNull(${fs.expr})`;
+}
+
+/** The aggregate columns of one stage, as an array of Float64 per (step, series). */
+function aggregateSql(m: MetricsStage, p: Params, stepS: number): string {
+  if (m.fn === "count_over_time") return "[toFloat64(count())]";
+  if (m.fn === "rate") return `[count() / ${stepS}]`;
+  const v = valueSql(m.field as Field, p);
+  switch (m.fn) {
+    case "min_over_time":
+      return `[toFloat64(min(${v}))]`;
+    case "max_over_time":
+      return `[toFloat64(max(${v}))]`;
+    case "avg_over_time":
+      return `[toFloat64(avg(${v}))]`;
+    case "sum_over_time":
+      return `[toFloat64(sum(${v}))]`;
+    case "quantile_over_time":
+      // Levels are numbers the parser checked to lie in [0, 1], never query text.
+      return `arrayMap(x -> toFloat64(x), quantilesExact(${m.quantiles.map((q) => String(q)).join(", ")})(${v}))`;
+  }
+}
+
+interface Row {
+  Bucket: string;
+  Labels: string[];
+  Values: (number | null)[];
+}
+
+/**
+ * A TraceQL metrics query over a range: spans matching the (single) spanset filter, counted or
+ * measured per step and grouped by the `by()` fields. Counts have a sample at every step (zero
+ * when nothing matched); measurements only where spans were.
+ */
+export async function metricsQueryRange(
+  storage: Storage,
+  scope: QueryScope,
+  q: TraceQuery,
+  range: MetricsRange,
+): Promise<{ series: MetricsSeries[] }> {
+  const m = q.metrics;
+  if (!m) throw new TraceQLError("not a metrics query: end it with a metrics function, e.g. | rate()");
+  if (q.spansets.type !== "spanset") throw new TraceQLError("metrics queries take one spanset filter");
+  if (usesTraceIntrinsics(q.spansets.filter) || m.by.some(isTraceField))
+    throw new TraceQLError("metrics queries filter and group on span fields only");
+  const startNs = (range.startNs / range.stepNs) * range.stepNs;
+  const points = Number((range.endNs - startNs + range.stepNs - 1n) / range.stepNs);
+  if (range.endNs <= range.startNs) throw new TraceQLError("end must be after start");
+  if (points > MAX_POINTS) throw new TraceQLError(`too many points (${points}): use a larger step`);
+
+  const p = new Params();
+  const filter = filterSql(q.spansets.filter, p);
+  const labels = m.by.map((f) => `toString(${fieldSql(f, p).expr})`);
+  const aggregate = aggregateSql(m, p, Number(range.stepNs) / 1e9);
+  const team = teamCondition(scope, { column: "TeamName" });
+  const rows = await select<Row>(
+    storage,
+    `SELECT
+       toString(intDiv(toUnixTimestamp64Nano(Timestamp) - {startNs:Int64}, {stepNs:Int64})) AS Bucket,
+       [${labels.join(", ")}]::Array(String) AS Labels,
+       ${aggregate} AS Values
+     FROM ${databaseOf(storage)}.${SPAN_TABLE}
+     WHERE Timestamp >= fromUnixTimestamp64Nano({startNs:Int64}) AND Timestamp < fromUnixTimestamp64Nano({endNs:Int64})
+       AND (${team.sql}) AND (${filter})
+     GROUP BY Bucket, Labels
+     ORDER BY Labels, Bucket
+     LIMIT ${MAX_ROWS}`,
+    { ...p.values, ...team.params, startNs: String(startNs), endNs: String(range.endNs), stepNs: String(range.stepNs) },
+  );
+
+  const counts = m.fn === "rate" || m.fn === "count_over_time";
+  const variants = m.fn === "quantile_over_time" ? m.quantiles : [null];
+  const bySeries = new Map<string, { labels: string[]; values: Map<number, (number | null)[]> }>();
+  for (const r of rows) {
+    const key = JSON.stringify(r.Labels);
+    let s = bySeries.get(key);
+    if (!s) bySeries.set(key, (s = { labels: r.Labels, values: new Map() }));
+    s.values.set(Number(r.Bucket), r.Values);
+  }
+  const timestampMs = (i: number) => String((startNs + BigInt(i) * range.stepNs) / 1_000_000n);
+  const series: MetricsSeries[] = [];
+  for (const s of bySeries.values()) {
+    variants.forEach((quantile, vi) => {
+      const samples: MetricsSeries["samples"] = [];
+      for (let i = 0; i < points; i++) {
+        const v = s.values.get(i)?.[vi];
+        if (v !== undefined && v !== null && Number.isFinite(v))
+          samples.push({ timestampMs: timestampMs(i), value: v });
+        else if (counts) samples.push({ timestampMs: timestampMs(i), value: 0 });
+      }
+      series.push({
+        labels: [
+          ...m.by.map((f, i) => ({ key: fieldLabel(f), value: { stringValue: s.labels[i] || "nil" } })),
+          ...(quantile === null ? [] : [{ key: "p", value: { doubleValue: quantile } }]),
+        ],
+        samples,
+      });
+    });
+  }
+  return { series };
+}

@@ -1,0 +1,166 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type Fixture, INJECTIONS, openFixture, type SpanRow, sec, traceId } from "../api/fixture.ts";
+
+// TraceQL metrics (`/api/metrics/query_range`), checked against values computed here from the rows.
+const BASE = 1_770_000_000; // a whole minute
+const MODELS = ["gpt-4o", "claude-sonnet-4", "gpt-4o-mini"];
+
+interface Seed {
+  minute: number;
+  model: string;
+  durationMs: number;
+  service: string;
+}
+// 3 minutes, 5 calls per minute with varied models, durations and services.
+const seeds: Seed[] = Array.from({ length: 15 }, (_, i) => ({
+  minute: Math.floor(i / 5),
+  model: MODELS[(i * 7) % 3],
+  durationMs: 100 + ((i * 137) % 900),
+  service: i % 4 === 0 ? "triage-bot" : "support-bot",
+}));
+
+const rows: SpanRow[] = seeds.flatMap((s, i) => [
+  {
+    TraceId: traceId(500 + i),
+    SpanId: `${String(i).padStart(14, "0")}01`,
+    startNs: sec(BASE + s.minute * 60 + (i % 5) * 7),
+    Duration: 2_000_000_000,
+    SpanName: "invoke_agent a",
+    SpanKind: "Internal",
+    ServiceName: s.service,
+  },
+  {
+    TraceId: traceId(500 + i),
+    SpanId: `${String(i).padStart(14, "0")}02`,
+    ParentSpanId: `${String(i).padStart(14, "0")}01`,
+    startNs: sec(BASE + s.minute * 60 + (i % 5) * 7 + 1),
+    Duration: s.durationMs * 1_000_000,
+    SpanName: `chat ${s.model}`,
+    SpanKind: "Client",
+    ServiceName: s.service,
+    GenAiRequestModel: s.model,
+    GenAiUsageRole: "model_call",
+    InputTokens: 10 * (i + 1),
+  },
+]);
+
+let fx: Fixture;
+beforeAll(async () => {
+  fx = await openFixture();
+  await fx.insert(rows);
+});
+afterAll(async () => {
+  await fx?.close();
+});
+
+const RANGE = `start=${BASE}&end=${BASE + 180}&step=60s`;
+async function metrics(q: string, range = RANGE) {
+  return fx.get(`/api/metrics/query_range?q=${encodeURIComponent(q)}&${range}`);
+}
+const label = (s: any, key: string) => s.labels.find((l: any) => l.key === key)?.value;
+const ms = (minute: number) => String((BASE + minute * 60) * 1000);
+
+describe("TraceQL metrics", () => {
+  it("counts matching spans per step, with a sample at every step", async () => {
+    const r = await metrics("{ kind = client } | count_over_time()");
+    expect(r.status).toBe(200);
+    expect(r.body.series).toHaveLength(1);
+    expect(r.body.series[0].labels).toEqual([]);
+    expect(r.body.series[0].samples).toEqual(
+      [0, 1, 2].map((m) => ({ timestampMs: ms(m), value: seeds.filter((s) => s.minute === m).length })),
+    );
+    const wide = await metrics("{ kind = client } | count_over_time()", `start=${BASE}&end=${BASE + 300}&step=60`);
+    expect(wide.body.series[0].samples.at(-1)).toEqual({ timestampMs: ms(4), value: 0 });
+  });
+
+  it("rates by a GenAI attribute, per second of step", async () => {
+    const r = await metrics("{ span.gen_ai.request.model != nil } | rate() by (span.gen_ai.request.model)");
+    expect(r.status).toBe(200);
+    const byModel = new Map(r.body.series.map((s: any) => [label(s, "span.gen_ai.request.model").stringValue, s]));
+    expect([...byModel.keys()].sort()).toEqual([...MODELS].sort());
+    for (const model of MODELS) {
+      const samples = (byModel.get(model) as any).samples;
+      expect(samples).toEqual(
+        [0, 1, 2].map((m) => ({
+          timestampMs: ms(m),
+          value: seeds.filter((s) => s.minute === m && s.model === model).length / 60,
+        })),
+      );
+    }
+  });
+
+  it("measures durations in seconds: quantiles, average, maximum, by service", async () => {
+    const durations = (m: number, svc?: string) =>
+      seeds.filter((s) => s.minute === m && (!svc || s.service === svc)).map((s) => s.durationMs / 1000);
+    const exact = (values: number[], q: number) => {
+      const sorted = [...values].sort((a, b) => a - b);
+      return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+    };
+    const q = await metrics("{ kind = client } | quantile_over_time(duration, .5, 0.9)");
+    expect(q.status).toBe(200);
+    expect(q.body.series.map((s: any) => label(s, "p").doubleValue)).toEqual([0.5, 0.9]);
+    for (const s of q.body.series) {
+      const p = label(s, "p").doubleValue;
+      for (const [i, sample] of s.samples.entries()) expect(sample.value).toBeCloseTo(exact(durations(i), p), 9);
+    }
+    const avg = await metrics("{ kind = client } | avg_over_time(duration) by (resource.service.name)");
+    for (const s of avg.body.series) {
+      const svc = label(s, "resource.service.name").stringValue;
+      for (const sample of s.samples) {
+        const m = (Number(sample.timestampMs) / 1000 - BASE) / 60;
+        const d = durations(m, svc);
+        expect(sample.value).toBeCloseTo(d.reduce((a, b) => a + b, 0) / d.length, 9);
+      }
+    }
+    const max = await metrics("{ kind = client } | max_over_time(span.gen_ai.usage.input_tokens)");
+    expect(max.body.series[0].samples.map((s: any) => s.value)).toEqual([50, 100, 150]);
+  });
+
+  it("takes start and end in seconds, milliseconds, nanoseconds or RFC 3339", async () => {
+    const q = "{ kind = client } | count_over_time()";
+    const s = await metrics(q);
+    for (const range of [
+      `start=${BASE * 1000}&end=${(BASE + 180) * 1000}&step=60s`,
+      `start=${BASE}000000000&end=${BASE + 180}000000000&step=1m`,
+      `start=${new Date(BASE * 1000).toISOString()}&end=${new Date((BASE + 180) * 1000).toISOString()}&step=60`,
+    ]) {
+      expect((await metrics(q, range)).body).toEqual(s.body);
+    }
+  });
+
+  it("answers 400 with a reason for what it cannot run", async () => {
+    for (const q of [
+      "{ kind = client }",
+      "{ kind = client } | rate(",
+      "{ kind = client } | quantile_over_time(duration)",
+      "{ kind = client } | quantile_over_time(duration, 1.5)",
+      "{ a = 1 } && { b = 2 } | rate()",
+      "{ traceDuration > 1s } | rate()",
+      "{ } | rate() by (rootName)",
+      "{ } | avg_over_time(name)",
+    ]) {
+      const r = await metrics(q);
+      expect(r.status, q).toBe(400);
+      expect(r.body.error.message).toMatch(/TraceQL metrics/);
+    }
+    const tooMany = await metrics("{} | rate()", `start=${BASE - 86_400 * 30}&end=${BASE}&step=1s`);
+    expect(tooMany.status).toBe(400);
+    expect(tooMany.body.error.message).toMatch(/too many points/);
+    expect((await metrics("{} | rate()", `start=${BASE}&end=${BASE}&step=60`)).status).toBe(400);
+    expect((await metrics("{} | rate()", `start=yesterday&end=${BASE}`)).status).toBe(400);
+  });
+
+  it("binds hostile values and keys: they match nothing and the table stays intact", async () => {
+    const before = await fx.count("otel_traces");
+    for (const s of INJECTIONS) {
+      const str = JSON.stringify(s);
+      for (const q of [`{ span.gen_ai.request.model = ${str} } | rate()`, `{ } | rate() by (span.${str})`]) {
+        const r = await metrics(q);
+        expect([200, 400], q).toContain(r.status);
+        if (r.status === 200 && q.startsWith("{ span"))
+          expect(r.body.series.flatMap((x: any) => x.samples).every((x: any) => x.value === 0)).toBe(true);
+      }
+    }
+    expect(await fx.count("otel_traces")).toBe(before);
+  });
+});

@@ -1,4 +1,5 @@
 import { css, html, nothing, type PropertyValues, type TemplateResult } from "lit";
+import { repeat } from "lit/directives/repeat.js";
 import {
   type AlertItem,
   backoffMs,
@@ -248,8 +249,13 @@ export class CogniveAlertFeed extends CogniveElement {
         <span class="live" part="live" data-state=${this.liveState}>${LIVE_TEXT[this.liveState]}</span>
       </header>
       ${this.error ? this.renderError(this.error) : nothing}
+      <!-- Keyed rows: a new alert is a new node at the top, which is what aria-live announces. -->
       <ol part="list" aria-live="polite" aria-relevant="additions" aria-label="Alerts, newest first">
-        ${this.alerts.map((a) => this.renderAlert(a, now))}
+        ${repeat(
+          this.alerts,
+          (a) => a.id,
+          (a) => this.renderAlert(a, now),
+        )}
       </ol>
       ${
         this.alerts.length === 0

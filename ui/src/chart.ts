@@ -306,7 +306,7 @@ export abstract class StackedChartElement extends CogniveElement {
     if (this.error) state = this.renderError(this.error);
     else if (!this.data) state = this.renderLoading();
     else if (!hasData) state = this.renderEmpty(this.emptyMessage(rangeText));
-    return html`<figure part="chart" aria-label="${this.chartTitle()}, ${rangeText}">
+    return html`<figure part="chart" aria-label="${this.chartTitle()}, ${rangeText}" aria-busy=${this.loading ? "true" : "false"}>
       <header part="header">
         <span class="title" part="title">${this.chartTitle()} · ${rangeText}</span>
         ${

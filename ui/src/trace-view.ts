@@ -7,6 +7,8 @@ import { barGeometry, buildSpanTree, rowWindow, type SpanTree, type TreeNode, vi
 
 /** Fixed row height: the virtual list's geometry is rows × this, so a row never grows. */
 export const ROW_HEIGHT = 28;
+/** The column header's height; it sticks to the top of the scroller above the rows. */
+const HEAD_HEIGHT = 28;
 /** Rows rendered beyond each edge of the viewport, so fast scrolling rarely shows a blank band. */
 const OVERSCAN = 12;
 /** Until the scroller is measured, assume a viewport this tall. */
@@ -100,7 +102,10 @@ export class CogniveTraceView extends CogniveElement {
         padding: 0 8px;
       }
       .head {
-        height: 28px;
+        position: sticky;
+        top: 0;
+        z-index: 1;
+        height: ${HEAD_HEIGHT}px;
         font-size: 12px;
         color: var(--_muted);
         border-bottom: 1px solid var(--_border);
@@ -117,6 +122,14 @@ export class CogniveTraceView extends CogniveElement {
         max-height: var(--cognive-trace-height, 70vh);
         contain: strict;
         height: var(--_h);
+        border-radius: var(--_radius);
+      }
+      .scroller:focus-visible {
+        outline: 2px solid var(--_accent);
+        outline-offset: -2px;
+      }
+      .scroller:focus-visible .row[aria-selected="true"] {
+        box-shadow: inset 3px 0 0 var(--_accent);
       }
       .spacer {
         position: relative;
@@ -345,8 +358,9 @@ export class CogniveTraceView extends CogniveElement {
     const scroller = this.renderRoot.querySelector<HTMLElement>(".scroller");
     if (scroller && !this.resize) {
       this.resize = new ResizeObserver(() => {
-        if (scroller.clientHeight > 0 && scroller.clientHeight !== this.viewport) {
-          this.viewport = scroller.clientHeight;
+        const rowsHeight = scroller.clientHeight - HEAD_HEIGHT;
+        if (rowsHeight > 0 && rowsHeight !== this.viewport) {
+          this.viewport = rowsHeight;
           this.computeWindow();
         }
       });
@@ -421,10 +435,11 @@ export class CogniveTraceView extends CogniveElement {
   private reveal(index: number): void {
     const scroller = this.renderRoot.querySelector<HTMLElement>(".scroller");
     if (!scroller) return;
+    // Rows start below the sticky header, which also covers the top of the scroller's viewport.
     const top = index * ROW_HEIGHT;
     if (top < scroller.scrollTop) scroller.scrollTop = top;
-    else if (top + ROW_HEIGHT > scroller.scrollTop + scroller.clientHeight) {
-      scroller.scrollTop = top + ROW_HEIGHT - scroller.clientHeight;
+    else if (HEAD_HEIGHT + top + ROW_HEIGHT > scroller.scrollTop + scroller.clientHeight) {
+      scroller.scrollTop = HEAD_HEIGHT + top + ROW_HEIGHT - scroller.clientHeight;
     }
   }
 
@@ -541,34 +556,30 @@ export class CogniveTraceView extends CogniveElement {
     const selectedIndex = rows.findIndex((r) => r.span.spanId === this.selectedSpanId);
     const activeId = selectedIndex >= first && selectedIndex < this._last ? `row-${selectedIndex}` : undefined;
     // The scroller is as tall as its rows up to the max height, so short traces leave no gap.
-    const height = `${Math.max(ROW_HEIGHT, rows.length * ROW_HEIGHT)}px`;
-    return html`<div
-      class="grid"
-      part="waterfall"
-      role="treegrid"
-      aria-label="Spans of trace ${this.trace?.traceId}"
-      aria-rowcount=${rows.length + 1}
-      aria-colcount="6"
-    >
-      <div class="cols head" role="row" aria-rowindex="1" part="header">
-        <span role="columnheader">Span</span>
-        <span role="columnheader" class="c-model">Model / tool</span>
-        <span role="columnheader" class="num c-tokens">Tokens in/out</span>
-        <span role="columnheader" class="num c-cost">Cost</span>
-        <span role="columnheader" class="num">Duration</span>
-        <span role="columnheader">Timeline</span>
-      </div>
+    const height = `${HEAD_HEIGHT + Math.max(1, rows.length) * ROW_HEIGHT}px`;
+    return html`<div class="grid" part="waterfall">
       <div
         class="scroller"
         style="--_h:${height}"
+        role="treegrid"
+        aria-label="Spans of trace ${this.trace?.traceId}"
+        aria-rowcount=${rows.length + 1}
+        aria-colcount="6"
         tabindex="0"
-        role="rowgroup"
         aria-activedescendant=${activeId ?? nothing}
         @scroll=${this.onScroll}
         @keydown=${this.onKey}
       >
-        <div class="spacer" style="height:${rows.length * ROW_HEIGHT}px">
-          <div class="slice" style="transform:translateY(${first * ROW_HEIGHT}px)">
+        <div class="cols head" role="row" aria-rowindex="1" part="header">
+          <span role="columnheader">Span</span>
+          <span role="columnheader" class="c-model">Model / tool</span>
+          <span role="columnheader" class="num c-tokens">Tokens in/out</span>
+          <span role="columnheader" class="num c-cost">Cost</span>
+          <span role="columnheader" class="num">Duration</span>
+          <span role="columnheader">Timeline</span>
+        </div>
+        <div class="spacer" role="presentation" style="height:${rows.length * ROW_HEIGHT}px">
+          <div class="slice" role="presentation" style="transform:translateY(${first * ROW_HEIGHT}px)">
             ${slice.map((n, k) => this.renderRow(n, first + k))}
           </div>
         </div>

@@ -288,10 +288,10 @@ describe.skipIf(missingChromium())("the UI in Chromium", () => {
       const inDom = await rows.count();
       expect(inDom).toBeGreaterThan(10);
       expect(inDom).toBeLessThan(100);
-      // The spacer makes the scrollbar span every row.
+      // The spacer makes the scrollbar span every row (below the 28 px sticky header).
       const scroller = view.locator(".scroller");
       const height = await scroller.evaluate((el) => el.scrollHeight);
-      expect(height).toBe(5000 * 28);
+      expect(height).toBe(28 + 5000 * 28);
 
       await scroller.evaluate((el) => {
         el.scrollTop = el.scrollHeight;
@@ -308,6 +308,11 @@ describe.skipIf(missingChromium())("the UI in Chromium", () => {
       expect(await scroller.evaluate((el) => el.scrollTop)).toBe(0);
       await page.keyboard.press("ArrowDown");
       expect(await view.locator("[part=details] h3").textContent()).toBe("step 1");
+      // End selects the last span and scrolls it into view; ArrowLeft goes to its parent step.
+      await page.keyboard.press("End");
+      await view.locator(`[role=row][data-span-id="${last}"][aria-selected="true"]`).waitFor();
+      await page.keyboard.press("ArrowLeft");
+      expect(await view.locator("[part=details] h3").textContent()).toBe("step 4991");
       expect(errors).toEqual([]);
     } finally {
       await page.close();

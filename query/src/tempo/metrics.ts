@@ -138,7 +138,10 @@ export async function metricsQueryRange(
   for (const r of rows) {
     const key = JSON.stringify(r.Labels);
     let s = bySeries.get(key);
-    if (!s) bySeries.set(key, (s = { labels: r.Labels, values: new Map() }));
+    if (!s) {
+      s = { labels: r.Labels, values: new Map() };
+      bySeries.set(key, s);
+    }
     s.values.set(Number(r.Bucket), r.Values);
   }
   const timestampMs = (i: number) => String((startNs + BigInt(i) * range.stepNs) / 1_000_000n);

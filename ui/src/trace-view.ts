@@ -668,6 +668,8 @@ export class CogniveTraceView extends CogniveElement {
     const fact = (label: string, value: string | number | null | undefined) =>
       value === null || value === undefined || value === "" ? nothing : html`<dt>${label}</dt><dd>${value}</dd>`;
     const model = modelOf(g);
+    // Zero usage on a span that reports none (an agent or tool span) is noise, not a fact.
+    const usage = (n: number | null) => (g.usageRole === "none" && !n ? null : n);
     return html`<section class="details" part="details" aria-label="Span details">
       <h3>${s.name}</h3>
       ${
@@ -681,7 +683,7 @@ export class CogniveTraceView extends CogniveElement {
         ${fact("starts at", `+${formatDuration(Number(spanStart - t0))}`)} ${fact("duration", formatDuration(s.durationNs))}
         ${fact("agent", g.agentName)} ${fact("operation", g.operation)} ${fact("provider", g.provider)}
         ${fact("model", model && g.requestModel && g.requestModel !== model ? `${model} (asked ${g.requestModel})` : model)}
-        ${fact("tool", g.toolName)} ${fact("input tokens", g.inputTokens)} ${fact("output tokens", g.outputTokens)}
+        ${fact("tool", g.toolName)} ${fact("input tokens", usage(g.inputTokens))} ${fact("output tokens", usage(g.outputTokens))}
         ${fact("cache read", g.cacheReadTokens || null)} ${fact("cache write", g.cacheWriteTokens || null)}
         ${fact("reasoning", g.reasoningTokens || null)}
         ${fact(

@@ -164,6 +164,42 @@ describe.skipIf(missingChromium())("the UI in Chromium", () => {
     }
   }, 60_000);
 
+  it("pages the trace list through the API's cursor, and back", async () => {
+    const { page, errors } = await open("/");
+    try {
+      await page.setContent(
+        `<!doctype html><html><head><script type="module" src="${base}/ui/cognive-ui.js"></script></head>` +
+          `<body><cognive-trace-list api-base="${base}" limit="10" hide-filters></cognive-trace-list></body></html>`,
+      );
+      const first = (await getJson(`${api}/traces?limit=10`)).body;
+      expect(first.nextCursor).not.toBeNull();
+      const second = (await getJson(`${api}/traces?limit=10&cursor=${first.nextCursor}`)).body;
+      const ids = () =>
+        page
+          .locator("cognive-trace-list tbody tr")
+          .evaluateAll((rows) => rows.map((r) => r.getAttribute("data-trace-id")));
+      await expect.poll(ids).toEqual(first.traces.map((t: any) => t.traceId));
+      const newer = page.locator("cognive-trace-list button", { hasText: "Newer" });
+      expect(await newer.isDisabled()).toBe(true);
+      await page.locator("cognive-trace-list button", { hasText: "Next page" }).click();
+      await expect.poll(ids).toEqual(second.traces.map((t: any) => t.traceId));
+      await newer.click();
+      await expect.poll(ids).toEqual(first.traces.map((t: any) => t.traceId));
+      // Without href-template, choosing a row fires cognive-trace-select with its trace id.
+      const chosen = page.evaluate(
+        () =>
+          new Promise<string>((resolve) =>
+            document.addEventListener("cognive-trace-select", (e) => resolve((e as CustomEvent).detail.traceId)),
+          ),
+      );
+      await page.locator("cognive-trace-list tbody tr").nth(2).locator("td").nth(3).click();
+      expect(await chosen).toBe(first.traces[2].traceId);
+      expect(errors).toEqual([]);
+    } finally {
+      await page.close();
+    }
+  }, 60_000);
+
   it("draws the costs view's chart on a canvas with one legend entry per series the API returns", async () => {
     const { page, errors } = await open("/#/costs?groupBy=agent&range=24h");
     try {
@@ -210,6 +246,28 @@ describe.skipIf(missingChromium())("the UI in Chromium", () => {
       await page.locator("cognive-alert-feed").waitFor();
       await page.waitForTimeout(1000);
       await screenshot(page, "alerts");
+      expect(errors).toEqual([]);
+    } finally {
+      await page.close();
+    }
+  }, 60_000);
+
+  it("follows the system's dark mode", async () => {
+    if (!browser) throw new Error("Chromium did not start");
+    const page = await browser.newPage({ viewport: { width: 1360, height: 900 }, colorScheme: "dark" });
+    const errors = watchErrors(page);
+    try {
+      const list = (await getJson(`${api}/traces?status=error&limit=1`)).body;
+      await page.goto(`${base}/#/traces/${list.traces[0].traceId}`);
+      await page.locator("cognive-trace-view [role=row][data-span-id]").first().waitFor();
+      const bg = (sel: string) =>
+        page.locator(sel).evaluate((el) => getComputedStyle(el).getPropertyValue("--_bg").trim());
+      expect(await bg("cognive-app")).toBe("#0d1117");
+      expect(await bg("cognive-trace-view")).toBe("#0d1117");
+      await page.emulateMedia({ colorScheme: "light" });
+      expect(await bg("cognive-app")).toBe("#ffffff");
+      await page.emulateMedia({ colorScheme: "dark" });
+      await screenshot(page, "trace-dark");
       expect(errors).toEqual([]);
     } finally {
       await page.close();

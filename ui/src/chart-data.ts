@@ -95,6 +95,17 @@ export function alignSeries(series: readonly SeriesInput[], xs: readonly number[
 }
 
 /**
+ * Adds a point at the end of the last bucket repeating its values: a stepped line draws each bucket
+ * from its start to the next point, so without it the newest bucket — often the only one with data
+ * — has no width.
+ */
+export function closeLastStep(a: AlignedSeries, step: number): AlignedSeries {
+  const last = a.xs.at(-1);
+  if (last === undefined) return a;
+  return { ...a, xs: [...a.xs, last + step], values: a.values.map((row) => [...row, row.at(-1) ?? 0]) };
+}
+
+/**
  * Keeps the `max - 1` largest series (by sum) and folds the rest into one "Other" series, so a
  * chart of 40 models stays readable. Order of the kept series is preserved.
  */

@@ -6,6 +6,7 @@ import {
   type AlignedSeries,
   alignSeries,
   bucketGrid,
+  closeLastStep,
   describeRange,
   foldSmallSeries,
   isDarkColor,
@@ -288,7 +289,7 @@ export abstract class StackedChartElement extends CogniveElement {
     try {
       const { series, total } = await this.load(this.api, { from, to, step }, abort.signal);
       if (abort.signal.aborted) return;
-      const aligned = alignSeries(foldSmallSeries(series), bucketGrid(from, to, step));
+      const aligned = closeLastStep(alignSeries(foldSmallSeries(series), bucketGrid(from, to, step)), step);
       this.data = { ...aligned, total };
       this.error = null;
     } catch (err) {

@@ -3,6 +3,7 @@ import {
   alignSeries,
   bucketGrid,
   type CostReport,
+  closeLastStep,
   costSeries,
   describeRange,
   foldSmallSeries,
@@ -55,6 +56,28 @@ describe("ranges and steps", () => {
     expect(bucketGrid(130, 400, 60)).toEqual([120, 180, 240, 300, 360]);
     expect(bucketGrid(120, 360, 60)).toEqual([120, 180, 240, 300]);
     expect(bucketGrid(100, 100, 60)).toEqual([]);
+  });
+});
+
+describe("closeLastStep", () => {
+  it("gives the newest bucket its width by repeating its values one step later", () => {
+    const a = closeLastStep(
+      {
+        xs: [0, 60],
+        labels: ["a", "b"],
+        values: [
+          [1, 2],
+          [0, 5],
+        ],
+      },
+      60,
+    );
+    expect(a.xs).toEqual([0, 60, 120]);
+    expect(a.values).toEqual([
+      [1, 2, 2],
+      [0, 5, 5],
+    ]);
+    expect(closeLastStep({ xs: [], labels: [], values: [] }, 60).xs).toEqual([]);
   });
 });
 

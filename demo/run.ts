@@ -161,8 +161,9 @@ async function main(): Promise<number> {
       : `\nThe budget guard stopped the overspending run after ${guardStop} of 12 steps.\n`,
   );
   process.stdout.write(
-    `\nWhere to look:\n  a trace:         ${API}/api/v1/traces/${traceIds[0] ?? "<id>"}\n` +
-      `  the overspender: ${API}/api/v1/traces/${traceIds[Math.floor(RUNS / 2)] ?? "<id>"}\n` +
+    `\nWhere to look:\n  the UI:          ${API}/\n` +
+      `  the overspender: ${API}/#/traces/${traceIds[Math.floor(RUNS / 2)] ?? "<id>"}\n` +
+      `  a trace (API):   ${API}/api/v1/traces/${traceIds[0] ?? "<id>"}\n` +
       `  recent traces:   ${API}/api/v1/traces\n` +
       `  cost by team:    ${API}/api/v1/costs?groupBy=team\n` +
       `  cost by model:   ${API}/api/v1/costs?groupBy=model\n` +

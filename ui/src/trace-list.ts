@@ -188,9 +188,16 @@ export class CogniveTraceList extends CogniveElement {
     this._cursors = [""];
   }
 
+  override connectedCallback(): void {
+    super.connectedCallback();
+    if (this.hasUpdated) this.requestUpdate();
+  }
+
   override disconnectedCallback(): void {
     super.disconnectedCallback();
     this.abort?.abort();
+    // An aborted load left no answer: load again if the element comes back.
+    this.loadedKey = undefined;
   }
 
   protected override updated(): void {

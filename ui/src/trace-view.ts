@@ -328,6 +328,12 @@ export class CogniveTraceView extends CogniveElement {
     this._last = 0;
   }
 
+  override connectedCallback(): void {
+    super.connectedCallback();
+    // Moved in the DOM: render again so the size observer is attached anew.
+    if (this.hasUpdated) this.requestUpdate();
+  }
+
   override disconnectedCallback(): void {
     super.disconnectedCallback();
     this.abort?.abort();
@@ -338,6 +344,7 @@ export class CogniveTraceView extends CogniveElement {
   protected override willUpdate(changed: PropertyValues<this>): void {
     if (changed.has("trace")) {
       this.tree = this.trace ? buildSpanTree(this.trace.spans) : undefined;
+      if (this.trace) this._error = undefined;
       this._collapsed = new Set();
       this.scrollPos = 0;
       const scroller = this.renderRoot?.querySelector?.(".scroller");

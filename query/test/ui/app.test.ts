@@ -53,7 +53,7 @@ describe.skipIf(missingChromium())("the UI in Chromium", () => {
     await browser?.close();
     if (server) await stopProcess(server);
     rmSync(dataDir, { recursive: true, force: true, maxRetries: 5 });
-  });
+  }, 60_000);
 
   /** A fresh page at a phone-or-desktop size that records its console errors. */
   async function open(
@@ -195,6 +195,25 @@ describe.skipIf(missingChromium())("the UI in Chromium", () => {
       await page.locator("cognive-trace-list tbody tr").nth(2).locator("td").nth(3).click();
       expect(await chosen).toBe(first.traces[2].traceId);
       expect(errors).toEqual([]);
+    } finally {
+      await page.close();
+    }
+  }, 60_000);
+
+  it("says what is wrong when a trace does not exist or Cognive cannot be reached", async () => {
+    const { page } = await open("/");
+    try {
+      await page.setContent(
+        `<!doctype html><html><head><script type="module" src="${base}/ui/cognive-ui.js"></script></head><body>` +
+          `<cognive-trace-view api-base="${base}" trace-id="${"f".repeat(32)}"></cognive-trace-view>` +
+          `<cognive-trace-list api-base="http://127.0.0.1:9"></cognive-trace-list></body></html>`,
+      );
+      const missing = page.locator("cognive-trace-view [role=alert]");
+      await missing.waitFor();
+      expect(await missing.textContent()).toContain(`trace ${"f".repeat(32)} not found`);
+      const down = page.locator("cognive-trace-list [role=alert]");
+      await down.waitFor();
+      expect(await down.textContent()).toContain("Cannot reach Cognive at http://127.0.0.1:9");
     } finally {
       await page.close();
     }

@@ -1,4 +1,4 @@
-import { css, html, nothing, type PropertyValues, type TemplateResult } from "lit";
+import { css, html, nothing, type TemplateResult } from "lit";
 import {
   type AgentEntry,
   ariaSort,
@@ -8,9 +8,9 @@ import {
   type SortKey,
   sortAgents,
 } from "./agent-table-data.ts";
-import { CogniveElement } from "./base.ts";
 import { describeRange, parseRange } from "./chart-data.ts";
 import { formatCost, formatPercent } from "./format.ts";
+import { PollingElement } from "./polling.ts";
 import { theme } from "./theme.ts";
 
 const COLUMNS: { key: SortKey; label: string; numeric: boolean }[] = [
@@ -31,7 +31,7 @@ const COLUMNS: { key: SortKey; label: string; numeric: boolean }[] = [
  * with sortable columns. Choosing an agent
  * fires `cognive-agent-select` (bubbles, composed) with `detail: { agent }`.
  */
-export class CogniveAgentTable extends CogniveElement {
+export class CogniveAgentTable extends PollingElement {
   static override styles = [
     theme,
     css`
@@ -126,10 +126,9 @@ export class CogniveAgentTable extends CogniveElement {
     `,
   ];
   static override properties = {
-    ...CogniveElement.properties,
+    ...PollingElement.properties,
     range: { type: String },
     selected: { type: String, reflect: true },
-    refresh: { type: Number },
     agents: { state: true },
     error: { state: true },
     sort: { state: true },
@@ -138,15 +137,11 @@ export class CogniveAgentTable extends CogniveElement {
   declare range: string | undefined;
   /** The selected agent's name (set by a click, or by the page). */
   declare selected: string | undefined;
-  /** Seconds between reloads (default 60; 0 = never). */
-  declare refresh: number | undefined;
   declare agents: AgentEntry[] | null;
   declare error: unknown;
   declare sort: { key: SortKey; dir: SortDir };
 
-  private abort: AbortController | null = null;
-  private timer: ReturnType<typeof setInterval> | undefined;
-  private needsLoad = true;
+  protected override reloadOn = ["range"];
 
   constructor() {
     super();
@@ -155,58 +150,24 @@ export class CogniveAgentTable extends CogniveElement {
     this.sort = { key: "spendUsd", dir: "desc" };
   }
 
-  override connectedCallback(): void {
-    super.connectedCallback();
-    this.needsLoad = true;
-    this.requestUpdate();
-  }
-
-  override disconnectedCallback(): void {
-    super.disconnectedCallback();
-    this.abort?.abort();
-    this.abort = null;
-    clearInterval(this.timer);
-    this.timer = undefined;
-  }
-
-  protected override updated(changed: PropertyValues): void {
-    if (this.needsLoad || this.changedAny(changed, ["apiBase", "token", "range"])) {
-      this.needsLoad = false;
-      void this.reload();
-      this.schedule();
-    } else if (changed.has("refresh")) {
-      this.schedule();
-    }
-  }
-
-  private schedule(): void {
-    clearInterval(this.timer);
-    this.timer = undefined;
-    const seconds = this.refresh ?? 60;
-    if (seconds > 0 && this.isConnected) this.timer = setInterval(() => void this.reload(), seconds * 1000);
-  }
-
   private get rangeSeconds(): number {
     return this.range ? parseRange(this.range) : 30 * 86_400;
   }
 
-  async reload(): Promise<void> {
-    this.abort?.abort();
-    const abort = new AbortController();
-    this.abort = abort;
+  protected override async fetchData(signal: AbortSignal): Promise<void> {
     const to = Math.floor(Date.now() / 1000);
-    try {
-      const body = await this.api.get<{ agents: AgentEntry[] }>(
-        "/api/v1/agents",
-        { from: to - this.rangeSeconds, to },
-        abort.signal,
-      );
-      if (abort.signal.aborted) return;
-      this.agents = body.agents;
-      this.error = null;
-    } catch (err) {
-      if (!abort.signal.aborted) this.error = err;
-    }
+    const body = await this.api.get<{ agents: AgentEntry[] }>(
+      "/api/v1/agents",
+      { from: to - this.rangeSeconds, to },
+      signal,
+    );
+    if (signal.aborted) return;
+    this.agents = body.agents;
+    this.error = null;
+  }
+
+  protected override fetchFailed(err: unknown): void {
+    this.error = err;
   }
 
   private sortBy(key: SortKey): void {

@@ -1,6 +1,5 @@
-import { css, html, type PropertyValues, type TemplateResult } from "lit";
+import { css, html, type TemplateResult } from "lit";
 import { ApiError } from "./api.ts";
-import { CogniveElement } from "./base.ts";
 import {
   type BudgetLine,
   gaugeFill,
@@ -12,6 +11,7 @@ import {
   selectBudgets,
 } from "./budget-data.ts";
 import { formatPercent } from "./format.ts";
+import { PollingElement } from "./polling.ts";
 import { theme } from "./theme.ts";
 
 /**
@@ -20,7 +20,7 @@ import { theme } from "./theme.ts";
  * 50 / 80 / 100 %. Without `window`, one meter per budget the scope has. The run window needs
  * `trace-id`. Reloads every `refresh` seconds (default 30; 0 = never).
  */
-export class CogniveBudgetGauge extends CogniveElement {
+export class CogniveBudgetGauge extends PollingElement {
   static override styles = [
     theme,
     css`
@@ -92,11 +92,10 @@ export class CogniveBudgetGauge extends CogniveElement {
     `,
   ];
   static override properties = {
-    ...CogniveElement.properties,
+    ...PollingElement.properties,
     scope: { type: String },
     window: { type: String },
     traceId: { type: String, attribute: "trace-id" },
-    refresh: { type: Number },
     lines: { state: true },
     error: { state: true },
   };
@@ -104,13 +103,11 @@ export class CogniveBudgetGauge extends CogniveElement {
   declare scope: string | undefined;
   declare window: string | undefined;
   declare traceId: string | undefined;
-  declare refresh: number | undefined;
   declare lines: BudgetLine[] | null;
   declare error: unknown;
 
-  private abort: AbortController | null = null;
-  private timer: ReturnType<typeof setInterval> | undefined;
-  private needsLoad = true;
+  protected override defaultRefresh = 30;
+  protected override reloadOn = ["traceId"];
 
   constructor() {
     super();
@@ -118,53 +115,15 @@ export class CogniveBudgetGauge extends CogniveElement {
     this.error = null;
   }
 
-  override connectedCallback(): void {
-    super.connectedCallback();
-    this.needsLoad = true;
-    this.requestUpdate();
+  protected override async fetchData(signal: AbortSignal): Promise<void> {
+    const body = await this.api.get<{ budgets: BudgetLine[] }>("/api/v1/budgets", { traceId: this.traceId }, signal);
+    if (signal.aborted) return;
+    this.lines = body.budgets;
+    this.error = null;
   }
 
-  override disconnectedCallback(): void {
-    super.disconnectedCallback();
-    this.abort?.abort();
-    this.abort = null;
-    clearInterval(this.timer);
-    this.timer = undefined;
-  }
-
-  protected override updated(changed: PropertyValues): void {
-    if (this.needsLoad || this.changedAny(changed, ["apiBase", "token", "traceId"])) {
-      this.needsLoad = false;
-      void this.reload();
-      this.schedule();
-    } else if (changed.has("refresh")) {
-      this.schedule();
-    }
-  }
-
-  private schedule(): void {
-    clearInterval(this.timer);
-    this.timer = undefined;
-    const seconds = this.refresh ?? 30;
-    if (seconds > 0 && this.isConnected) this.timer = setInterval(() => void this.reload(), seconds * 1000);
-  }
-
-  async reload(): Promise<void> {
-    this.abort?.abort();
-    const abort = new AbortController();
-    this.abort = abort;
-    try {
-      const body = await this.api.get<{ budgets: BudgetLine[] }>(
-        "/api/v1/budgets",
-        { traceId: this.traceId },
-        abort.signal,
-      );
-      if (abort.signal.aborted) return;
-      this.lines = body.budgets;
-      this.error = null;
-    } catch (err) {
-      if (!abort.signal.aborted) this.error = err;
-    }
+  protected override fetchFailed(err: unknown): void {
+    this.error = err;
   }
 
   protected override render(): TemplateResult {

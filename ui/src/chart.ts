@@ -1,7 +1,6 @@
 import { css, html, type PropertyValues, type TemplateResult } from "lit";
 import uPlot from "uplot";
 import type { CogniveApi } from "./api.ts";
-import { CogniveElement } from "./base.ts";
 import {
   type AlignedSeries,
   alignSeries,
@@ -19,6 +18,7 @@ import {
   totalsAt,
   withAlpha,
 } from "./chart-data.ts";
+import { PollingElement } from "./polling.ts";
 import { theme } from "./theme.ts";
 
 /** What a chart subclass loads for one range. */
@@ -198,14 +198,13 @@ const chartStyles = css`
  * Series colours come from `--cognive-series-1` … `--cognive-series-8`, else a palette that
  * follows the light or dark background.
  */
-export abstract class StackedChartElement extends CogniveElement {
+export abstract class StackedChartElement extends PollingElement {
   static override styles = [theme, uplotStyles, chartStyles];
   static override properties = {
-    ...CogniveElement.properties,
+    ...PollingElement.properties,
     groupBy: { type: String, attribute: "group-by" },
     range: { type: String },
     height: { type: Number },
-    refresh: { type: Number },
     data: { state: true },
     error: { state: true },
     loading: { state: true },
@@ -214,7 +213,6 @@ export abstract class StackedChartElement extends CogniveElement {
   declare groupBy: string | undefined;
   declare range: string | undefined;
   declare height: number | undefined;
-  declare refresh: number | undefined;
   declare data: (AlignedSeries & { total: number }) | null;
   declare error: unknown;
   declare loading: boolean;
@@ -232,11 +230,9 @@ export abstract class StackedChartElement extends CogniveElement {
   private plot: uPlot | null = null;
   private plotLabels = "";
   private hiddenLabels = new Set<string>();
-  private abort: AbortController | null = null;
-  private timer: ReturnType<typeof setInterval> | undefined;
   private resize: ResizeObserver | null = null;
   private scheme: MediaQueryList | null = null;
-  private needsLoad = true;
+  protected override reloadOn = ["groupBy", "range"];
 
   constructor() {
     super();
@@ -247,18 +243,12 @@ export abstract class StackedChartElement extends CogniveElement {
 
   override connectedCallback(): void {
     super.connectedCallback();
-    this.needsLoad = true;
-    this.requestUpdate();
     this.scheme = typeof matchMedia === "function" ? matchMedia("(prefers-color-scheme: dark)") : null;
     this.scheme?.addEventListener("change", this.onScheme);
   }
 
   override disconnectedCallback(): void {
     super.disconnectedCallback();
-    this.abort?.abort();
-    this.abort = null;
-    clearInterval(this.timer);
-    this.timer = undefined;
     this.resize?.disconnect();
     this.resize = null;
     this.scheme?.removeEventListener("change", this.onScheme);
@@ -266,38 +256,30 @@ export abstract class StackedChartElement extends CogniveElement {
   }
 
   protected override updated(changed: PropertyValues): void {
-    if (this.needsLoad || this.changedAny(changed, ["apiBase", "token", "groupBy", "range"])) {
-      this.needsLoad = false;
-      void this.reload();
-      this.schedule();
-    } else if (changed.has("refresh")) {
-      this.schedule();
-    }
+    super.updated(changed);
     if (changed.has("data") || changed.has("height")) this.draw();
   }
 
-  /** Fetches the current range again; the chart keeps showing old data until new data arrives. */
-  async reload(): Promise<void> {
-    this.abort?.abort();
-    const abort = new AbortController();
-    this.abort = abort;
+  /** Fetches the current range; the chart keeps showing old data until new data arrives. */
+  protected override async fetchData(signal: AbortSignal): Promise<void> {
     this.loading = true;
     const rangeS = parseRange(this.range);
     const to = Math.floor(Date.now() / 1000);
     const from = to - rangeS;
     const step = stepFor(rangeS);
-    try {
-      const { series, total } = await this.load(this.api, { from, to, step }, abort.signal);
-      if (abort.signal.aborted) return;
-      const aligned = closeLastStep(alignSeries(foldSmallSeries(series), bucketGrid(from, to, step)), step);
-      this.data = { ...aligned, total };
-      this.error = null;
-    } catch (err) {
-      if (abort.signal.aborted) return;
-      this.error = err;
-    } finally {
-      if (this.abort === abort) this.loading = false;
-    }
+    const { series, total } = await this.load(this.api, { from, to, step }, signal);
+    if (signal.aborted) return;
+    const aligned = closeLastStep(alignSeries(foldSmallSeries(series), bucketGrid(from, to, step)), step);
+    this.data = { ...aligned, total };
+    this.error = null;
+  }
+
+  protected override fetchFailed(err: unknown): void {
+    this.error = err;
+  }
+
+  protected override fetchSettled(): void {
+    this.loading = false;
   }
 
   protected override render(): TemplateResult {
@@ -319,13 +301,6 @@ export abstract class StackedChartElement extends CogniveElement {
       ${state}
       <div class="plot" part="plot" ?hidden=${!hasData}></div>
     </figure>`;
-  }
-
-  private schedule(): void {
-    clearInterval(this.timer);
-    this.timer = undefined;
-    const seconds = this.refresh ?? 60;
-    if (seconds > 0 && this.isConnected) this.timer = setInterval(() => void this.reload(), seconds * 1000);
   }
 
   private readonly onScheme = () => {

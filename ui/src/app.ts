@@ -262,6 +262,15 @@ export class CogniveApp extends CogniveElement {
     super();
     this._route = parseRoute(typeof location === "undefined" ? "" : location.hash);
     this._menuOpen = false;
+    // Parts inside the app announce choices; the app turns them into navigation.
+    this.addEventListener("cognive-agent-select", (e) => {
+      const agent = (e as CustomEvent<{ agent?: string }>).detail?.agent;
+      if (agent) location.hash = `#/traces?${new URLSearchParams({ agent })}`;
+    });
+    this.addEventListener("cognive-trace-select", (e) => {
+      const traceId = (e as CustomEvent<{ traceId?: string }>).detail?.traceId;
+      if (traceId) location.hash = `#/traces/${traceId}`;
+    });
   }
 
   override connectedCallback(): void {
@@ -499,7 +508,13 @@ export class CogniveApp extends CogniveElement {
         <tbody>
           ${rows.map(
             (r) => html`<tr>
-              <td>${r.name}</td>
+              <td>
+                ${
+                  what === "agent"
+                    ? html`<a href="#/traces?${new URLSearchParams({ agent: r.name })}" title="Traces of ${r.name}">${r.name}</a>`
+                    : r.name
+                }
+              </td>
               <td class="num">${r.calls.toLocaleString("en-US")}</td>
               <td class="num">${r.errors.toLocaleString("en-US")}</td>
               <td class="num">${formatCost(r.costUsd)}</td>

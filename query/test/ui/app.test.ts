@@ -248,6 +248,17 @@ describe.skipIf(missingChromium())("the UI in Chromium", () => {
       await page.locator("cognive-agent-table table tbody tr").first().waitFor({ timeout: 15_000 });
       await screenshot(page, "agents");
 
+      // Choosing an agent opens its traces.
+      await page.locator('cognive-agent-table tr[data-agent="refund-agent"] button.agent').click();
+      await page.waitForURL("**/#/traces?agent=refund-agent");
+      const theirs = (await getJson(`${api}/traces?agent=refund-agent`)).body.traces;
+      expect(theirs.length).toBeGreaterThan(0);
+      const traceIds = () =>
+        page
+          .locator("cognive-trace-list tbody tr")
+          .evaluateAll((rows) => rows.map((r) => r.getAttribute("data-trace-id")));
+      await expect.poll(traceIds).toEqual(theirs.map((t: any) => t.traceId));
+
       await page.locator("cognive-app nav a", { hasText: "Budgets" }).click();
       await page.waitForURL("**/#/budgets");
       const budgets = (await getJson(`${api}/budgets`)).body.budgets;

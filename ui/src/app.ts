@@ -267,6 +267,13 @@ export class CogniveApp extends CogniveElement {
       const agent = (e as CustomEvent<{ agent?: string }>).detail?.agent;
       if (agent) location.hash = `#/traces?${new URLSearchParams({ agent })}`;
     });
+    // The selected span goes into the link without a new history entry per click.
+    this.addEventListener("cognive-span-select", (e) => {
+      const { traceId, spanId } = (e as CustomEvent<{ traceId?: string; spanId?: string }>).detail ?? {};
+      if (traceId && spanId && this._route.traceId === traceId) {
+        history.replaceState(history.state, "", `#/traces/${traceId}?${new URLSearchParams({ span: spanId })}`);
+      }
+    });
     this.addEventListener("cognive-trace-select", (e) => {
       const traceId = (e as CustomEvent<{ traceId?: string }>).detail?.traceId;
       if (traceId) location.hash = `#/traces/${traceId}`;
@@ -363,7 +370,10 @@ export class CogniveApp extends CogniveElement {
         if (r.traceId) {
           return html`<a class="back" href="#/traces">← All traces</a>
             <h1 class="visually-hidden">Trace ${r.traceId}</h1>
-            <cognive-trace-view trace-id=${r.traceId}></cognive-trace-view>`;
+            <cognive-trace-view
+              trace-id=${r.traceId}
+              selected-span-id=${r.params.get("span") ?? nothing}
+            ></cognive-trace-view>`;
         }
         return html`<h1>Traces</h1>
           <cognive-trace-list

@@ -319,6 +319,8 @@ export class CogniveTraceView extends CogniveElement {
   private abort: AbortController | undefined;
   private resize: ResizeObserver | undefined;
   private fetchedId: string | undefined;
+  /** Scroll the selected row into view after the next render (a new trace or a selection from outside). */
+  private revealSelected = false;
 
   constructor() {
     super();
@@ -354,6 +356,7 @@ export class CogniveTraceView extends CogniveElement {
         this.selectedSpanId = first?.span.spanId;
       }
     }
+    if (changed.has("trace") || changed.has("selectedSpanId")) this.revealSelected = true;
     if (changed.has("trace") || changed.has("_collapsed")) {
       this.rows = this.tree ? visibleRows(this.tree, this._collapsed) : [];
       this.computeWindow();
@@ -376,6 +379,11 @@ export class CogniveTraceView extends CogniveElement {
     if (!scroller) {
       this.resize?.disconnect();
       this.resize = undefined;
+    }
+    if (scroller && this.revealSelected) {
+      this.revealSelected = false;
+      const i = this.rows.findIndex((r) => r.span.spanId === this.selectedSpanId);
+      if (i >= 0) this.reveal(i);
     }
   }
 

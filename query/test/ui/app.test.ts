@@ -131,6 +131,11 @@ describe.skipIf(missingChromium())("the UI in Chromium", () => {
       const details = view.locator("[part=details]");
       expect(await details.locator("h3").textContent()).toBe(call.name);
       expect(await details.textContent()).toContain(String(call.genAi.inputTokens));
+      // The selection is part of the link: reloading it selects the same span.
+      await page.waitForURL(`**/#/traces/${target.traceId}?span=${call.spanId}`);
+      await page.reload();
+      await view.locator(`[role=row][data-span-id="${call.spanId}"][aria-selected="true"]`).waitFor();
+      expect(await view.locator("[part=details] h3").textContent()).toBe(call.name);
 
       // Collapsing the root hides every other row; expanding brings them back.
       await view.locator("[role=row]").nth(1).locator("button.toggle").click();
@@ -401,6 +406,11 @@ describe.skipIf(missingChromium())("the UI in Chromium", () => {
       await view.locator(`[role=row][data-span-id="${last}"][aria-selected="true"]`).waitFor();
       await page.keyboard.press("ArrowLeft");
       expect(await view.locator("[part=details] h3").textContent()).toBe("step 4991");
+      // A selection from the page scrolls its row into view.
+      const deep = trace.spans[3000]?.spanId as string;
+      await view.evaluate((el, id) => el.setAttribute("selected-span-id", id), deep);
+      await view.locator(`[role=row][data-span-id="${deep}"][aria-selected="true"]`).waitFor();
+      expect(await rows.count()).toBeLessThan(100);
       expect(errors).toEqual([]);
     } finally {
       await page.close();

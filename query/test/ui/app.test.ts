@@ -55,6 +55,11 @@ describe.skipIf(missingChromium())("the UI in Chromium", () => {
     rmSync(dataDir, { recursive: true, force: true, maxRetries: 5 });
   }, 60_000);
 
+  /** The head of a page that loads the parts; the empty icon keeps Chromium from asking for /favicon.ico. */
+  const head = () =>
+    `<!doctype html><html><head><link rel="icon" href="data:,">` +
+    `<script type="module" src="${base}/ui/cognive-ui.js"></script></head>`;
+
   /** A fresh page at a phone-or-desktop size that records its console errors. */
   async function open(
     path: string,
@@ -173,7 +178,7 @@ describe.skipIf(missingChromium())("the UI in Chromium", () => {
     const { page, errors } = await open("/");
     try {
       await page.setContent(
-        `<!doctype html><html><head><script type="module" src="${base}/ui/cognive-ui.js"></script></head>` +
+        `${head()}` +
           `<body><cognive-trace-list api-base="${base}" limit="10" hide-filters></cognive-trace-list></body></html>`,
       );
       const first = (await getJson(`${api}/traces?limit=10`)).body;
@@ -209,7 +214,7 @@ describe.skipIf(missingChromium())("the UI in Chromium", () => {
     const { page } = await open("/");
     try {
       await page.setContent(
-        `<!doctype html><html><head><script type="module" src="${base}/ui/cognive-ui.js"></script></head><body>` +
+        `${head()}<body>` +
           `<cognive-trace-view api-base="${base}" trace-id="${"f".repeat(32)}"></cognive-trace-view>` +
           `<cognive-trace-list api-base="http://127.0.0.1:9"></cognive-trace-list></body></html>`,
       );
@@ -366,7 +371,7 @@ describe.skipIf(missingChromium())("the UI in Chromium", () => {
     const { page, errors } = await open("/");
     try {
       await page.setContent(
-        `<!doctype html><html><head><script type="module" src="${base}/ui/cognive-ui.js"></script></head>` +
+        `${head()}` +
           `<body style="margin:0"><cognive-trace-view style="--cognive-trace-height:600px"></cognive-trace-view></body></html>`,
       );
       await page.waitForFunction(() => customElements.get("cognive-trace-view") !== undefined);
@@ -411,6 +416,7 @@ describe.skipIf(missingChromium())("the UI in Chromium", () => {
       await view.evaluate((el, id) => el.setAttribute("selected-span-id", id), deep);
       await view.locator(`[role=row][data-span-id="${deep}"][aria-selected="true"]`).waitFor();
       expect(await rows.count()).toBeLessThan(100);
+      await screenshot(page, "trace-5000-spans");
       expect(errors).toEqual([]);
     } finally {
       await page.close();

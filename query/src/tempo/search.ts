@@ -80,17 +80,22 @@ export async function searchTraces(storage: Storage, scope: QueryScope, q: Trace
   const team = teamCondition(scope, { column: "TeamName" });
   const wholeTrace = filters.some(usesTraceIntrinsics);
   // The earliest `spss` matching spans of each trace, kept sorted by start while aggregating.
-  const span = `tuple(_Start, tuple(SpanId, toString(SpanName), toString(_Start), toString(Duration), arrayConcat(${attrs.join(", ")})))`;
-  const matchedSpans = (onlyIf?: string) =>
-    `arrayMap(s -> tupleElement(s, 2), ${onlyIf ? `groupArraySortedIf({spss:UInt32})(${span}, ${onlyIf})` : `groupArraySorted({spss:UInt32})(${span})`})`;
+  const matchedSpans = (start: string, onlyIf?: string) => {
+    const span = `tuple(${start}, tuple(SpanId, toString(SpanName), toString(${start}), toString(Duration), arrayConcat(${attrs.join(", ")})))`;
+    const agg = onlyIf
+      ? `groupArraySortedIf({spss:UInt32})(${span}, ${onlyIf})`
+      : `groupArraySorted({spss:UInt32})(${span})`;
+    return `arrayMap(s -> tupleElement(s, 2), ${agg})`;
+  };
 
-  // Without whole-trace fields a trace matches on its own spans: one pass, grouped by trace. With
-  // them, each span also sees its trace's root and extent (window functions over the trace's spans).
+  // Without whole-trace fields a trace matches on its own spans: one pass over the columns the
+  // filter names, grouped by trace. With them, each span also sees its trace's root and extent
+  // (window functions over the trace's spans).
   const candidatesSql = (fromExpr: string, spanFromExpr: string) =>
     wholeTrace
       ? `
     SELECT TraceId, toString(min(_Start)) AS FirstNs, toString(countIf(${matchAny})) AS Matched,
-      ${matchedSpans(matchAny)} AS Spans
+      ${matchedSpans("_Start", matchAny)} AS Spans
     FROM (
       SELECT *,
         toUnixTimestamp64Nano(Timestamp) AS _Start,
@@ -107,15 +112,13 @@ export async function searchTraces(storage: Storage, scope: QueryScope, q: Trace
     ORDER BY min(_Start) DESC
     LIMIT {limit:UInt32}`
       : `
-    SELECT TraceId, toString(min(_Start)) AS FirstNs, toString(count()) AS Matched, ${matchedSpans()} AS Spans
-    FROM (
-      SELECT *, toUnixTimestamp64Nano(Timestamp) AS _Start
-      FROM ${db}.${SPAN_TABLE}
-      WHERE Timestamp >= ${fromExpr} AND Timestamp <= toDateTime({toS:UInt32}) AND (${team.sql}) AND (${matchAny})
-    )
+    SELECT TraceId, toString(min(toUnixTimestamp64Nano(Timestamp))) AS FirstNs, toString(count()) AS Matched,
+      ${matchedSpans("toUnixTimestamp64Nano(Timestamp)")} AS Spans
+    FROM ${db}.${SPAN_TABLE}
+    WHERE Timestamp >= ${fromExpr} AND Timestamp <= toDateTime({toS:UInt32}) AND (${team.sql}) AND (${matchAny})
     GROUP BY TraceId
     HAVING ${having}
-    ORDER BY min(_Start) DESC
+    ORDER BY min(Timestamp) DESC
     LIMIT {limit:UInt32}`;
 
   const params = { ...p.values, ...team.params, fromS: opts.fromS, toS: opts.toS, limit: opts.limit, spss: opts.spss };

@@ -1,7 +1,8 @@
 /**
  * The synthetic agent workload the benchmarks send: one request's worth of realistic agent runs made
  * by the official OpenTelemetry SDK and serialized once by the official serializer, then copied per
- * request with fresh trace ids, so nothing is de-duplicated and no CPU goes into building spans.
+ * request with fresh trace ids and times moved to the moment of sending, so nothing is de-duplicated,
+ * stored data spreads over time as real traffic does, and no CPU goes into building spans.
  */
 import type { Agent } from "node:http";
 import { request } from "node:http";
@@ -25,6 +26,11 @@ export interface Template {
   traceIdOffsets: number[][];
   /** The last 16 hex digits of each trace id; the first 16 are patched per request. */
   traceIdTails: string[];
+  /** Where each span start and end time (fixed64, nanoseconds) sits in the payload, and its value. */
+  timeOffsets: number[];
+  times: BigUint64Array;
+  /** The latest end time in the template: a request's spans are moved so that it becomes now. */
+  endNs: bigint;
   spans: number;
 }
 
@@ -133,10 +139,32 @@ export function buildTemplate(traces: number): Template {
     for (let i = payload.indexOf(needle); i >= 0; i = payload.indexOf(needle, i + 1)) offsets.push(i);
     return offsets;
   });
-  return { payload, traceIdOffsets, traceIdTails: traceIds.map((id) => id.slice(16)), spans: spans.length };
+  const timeOffsets: number[] = [];
+  const times: bigint[] = [];
+  const distinct = new Set(
+    spans.flatMap((s) => [s.startTime, s.endTime].map(([sec, ns]) => BigInt(sec) * 1_000_000_000n + BigInt(ns))),
+  );
+  for (const ns of distinct) {
+    const needle = Buffer.alloc(8);
+    needle.writeBigUInt64LE(ns);
+    for (let i = payload.indexOf(needle); i >= 0; i = payload.indexOf(needle, i + 1)) {
+      timeOffsets.push(i);
+      times.push(ns);
+    }
+  }
+  if (timeOffsets.length < spans.length * 2) throw new Error("workload: span times not found in the payload");
+  return {
+    payload,
+    traceIdOffsets,
+    traceIdTails: traceIds.map((id) => id.slice(16)),
+    timeOffsets,
+    times: BigUint64Array.from(times),
+    endNs: times.reduce((a, b) => (b > a ? b : a), 0n),
+    spans: spans.length,
+  };
 }
 
-/** A copy of the template whose trace ids are unique to this request. */
+/** A copy of the template whose trace ids are unique to this request and whose spans ended just now. */
 export function patched(tpl: Template, requestNo: number): Buffer {
   const buf = Buffer.from(tpl.payload);
   tpl.traceIdOffsets.forEach((offsets, t) => {
@@ -145,6 +173,8 @@ export function patched(tpl: Template, requestNo: number): Buffer {
       buf.writeUInt32BE(t, o + 4);
     }
   });
+  const shift = BigInt(Date.now()) * 1_000_000n - tpl.endNs;
+  for (let i = 0; i < tpl.timeOffsets.length; i++) buf.writeBigUInt64LE(tpl.times[i] + shift, tpl.timeOffsets[i]);
   return buf;
 }
 

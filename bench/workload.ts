@@ -159,7 +159,7 @@ export function buildTemplate(traces: number): Template {
     traceIdTails: traceIds.map((id) => id.slice(16)),
     timeOffsets,
     times: BigUint64Array.from(times),
-    endNs: times.reduce((a, b) => (b > a ? b : a), 0n),
+    endNs: BigUint64Array.from(times).sort().at(-1) ?? 0n,
     spans: spans.length,
   };
 }

@@ -43,8 +43,14 @@ interface SummaryRow {
  * finds fewer than `limit`.
  */
 const CUTOFF_TRACES_PER_RESULT = [50, 1000];
-/** Spans of a trace may start this long before the cutoff (only queries on whole-trace fields look). */
-const TRACE_SLACK_S = 600;
+/** A trace's summary rows may start this long before the cutoff (for queries on whole-trace fields). */
+const TRACE_SLACK_NS = 600_000_000_000n;
+
+/** A DateTime64(9) parameter value from Unix nanoseconds. */
+function dt64(ns: bigint): string {
+  const s = ns / 1_000_000_000n;
+  return `${s}.${String(ns - s * 1_000_000_000n).padStart(9, "0")}`;
+}
 
 /** Attribute fields shown with each matched span: those the query filters on or selects. */
 function shownFields(filters: Filter[], selected: Field[]): Field[] {
@@ -80,41 +86,28 @@ export async function searchTraces(storage: Storage, scope: QueryScope, q: Trace
   const team = teamCondition(scope, { column: "TeamName" });
   const wholeTrace = filters.some(usesTraceIntrinsics);
   // The earliest `spss` matching spans of each trace, kept sorted by start while aggregating.
-  const matchedSpans = (start: string, onlyIf?: string) => {
-    const span = `tuple(${start}, tuple(SpanId, toString(SpanName), toString(${start}), toString(Duration), arrayConcat(${attrs.join(", ")})))`;
-    const agg = onlyIf
-      ? `groupArraySortedIf({spss:UInt32})(${span}, ${onlyIf})`
-      : `groupArraySorted({spss:UInt32})(${span})`;
-    return `arrayMap(s -> tupleElement(s, 2), ${agg})`;
-  };
+  const start = "toUnixTimestamp64Nano(Timestamp)";
+  const span = `tuple(${start}, tuple(SpanId, toString(SpanName), toString(${start}), toString(Duration), arrayConcat(${attrs.join(", ")})))`;
+  const matchedSpans = `arrayMap(s -> tupleElement(s, 2), groupArraySorted({spss:UInt32})(${span}))`;
 
-  // Without whole-trace fields a trace matches on its own spans: one pass over the columns the
-  // filter names, grouped by trace. With them, each span also sees its trace's root and extent
-  // (window functions over the trace's spans).
-  const candidatesSql = (fromExpr: string, spanFromExpr: string) =>
-    wholeTrace
-      ? `
-    SELECT TraceId, toString(min(_Start)) AS FirstNs, toString(countIf(${matchAny})) AS Matched,
-      ${matchedSpans("_Start", matchAny)} AS Spans
-    FROM (
-      SELECT *,
-        toUnixTimestamp64Nano(Timestamp) AS _Start,
-        max(if(ParentSpanId = '', toString(SpanName), '')) OVER w AS _RootName,
-        max(if(ParentSpanId = '', toString(ServiceName), '')) OVER w AS _RootService,
-        max(toUnixTimestamp64Nano(Timestamp) + toInt64(Duration)) OVER w - min(toUnixTimestamp64Nano(Timestamp)) OVER w
-          AS _TraceDuration
-      FROM ${db}.${SPAN_TABLE}
-      WHERE Timestamp >= ${spanFromExpr} AND Timestamp <= toDateTime({toS:UInt32}) AND (${team.sql})
-      WINDOW w AS (PARTITION BY TraceId)
-    )
-    GROUP BY TraceId
-    HAVING ${having} AND max(_Start) >= toUnixTimestamp64Nano(${fromExpr})
-    ORDER BY min(_Start) DESC
-    LIMIT {limit:UInt32}`
-      : `
+  // One pass over the spans after the cutoff and the columns the filter names, grouped by trace.
+  // Whole-trace fields (root name and service, trace duration) come from the per-trace summary,
+  // joined on trace id; its rows for spans a little before the cutoff count too.
+  const traceFields = wholeTrace
+    ? `INNER JOIN (
+        SELECT TraceId,
+          max(RootName) AS _RootName,
+          max(RootService) AS _RootService,
+          toUnixTimestamp64Nano(max(End)) - toUnixTimestamp64Nano(min(Start)) AS _TraceDuration
+        FROM ${db}.${TRACE_SUMMARY_TABLE}
+        WHERE Start >= {summaryFrom:DateTime64(9)} AND Start <= toDateTime({toS:UInt32})
+        GROUP BY TraceId
+      ) AS trace_fields USING (TraceId)`
+    : "";
+  const candidatesSql = (fromExpr: string) => `
     SELECT TraceId, toString(min(toUnixTimestamp64Nano(Timestamp))) AS FirstNs, toString(count()) AS Matched,
-      ${matchedSpans("toUnixTimestamp64Nano(Timestamp)")} AS Spans
-    FROM ${db}.${SPAN_TABLE}
+      ${matchedSpans} AS Spans
+    FROM ${db}.${SPAN_TABLE} ${traceFields}
     WHERE Timestamp >= ${fromExpr} AND Timestamp <= toDateTime({toS:UInt32}) AND (${team.sql}) AND (${matchAny})
     GROUP BY TraceId
     HAVING ${having}
@@ -126,13 +119,11 @@ export async function searchTraces(storage: Storage, scope: QueryScope, q: Trace
   for (const perResult of [...CUTOFF_TRACES_PER_RESULT, null]) {
     const cutoff = perResult === null ? null : await cutoffNs(storage, scope, opts, opts.limit * perResult);
     if (perResult !== null && cutoff === null) continue; // the range holds fewer traces: read it whole
-    const fromExpr = cutoff === null ? "toDateTime64({fromS:UInt32}, 9)" : "fromUnixTimestamp64Nano({cutoffNs:Int64})";
-    const spanFrom = wholeTrace
-      ? `greatest(toDateTime64({fromS:UInt32}, 9), ${fromExpr} - toIntervalSecond(${TRACE_SLACK_S}))`
-      : fromExpr;
-    rows = await select<CandidateRow>(storage, candidatesSql(fromExpr, spanFrom), {
+    const fromNs = cutoff === null ? BigInt(opts.fromS) * 1_000_000_000n : BigInt(cutoff);
+    rows = await select<CandidateRow>(storage, candidatesSql("fromUnixTimestamp64Nano({fromNs:Int64})"), {
       ...params,
-      ...(cutoff === null ? {} : { cutoffNs: cutoff }),
+      fromNs: String(fromNs),
+      summaryFrom: dt64(fromNs - TRACE_SLACK_NS),
     });
     if (rows.length >= opts.limit || cutoff === null) break;
   }

@@ -26,6 +26,8 @@ export const BUDGET_OF_WINDOW: Readonly<Record<"run" | "day" | "month", keyof Bu
  * become alerts, published on the bus and stored. Work is queued and runs off the ingest path; a
  * retried span is counted once because counters de-duplicate by span.
  */
+const NO_ALERTS: readonly Alert[] = Object.freeze([]) as readonly Alert[];
+
 export class Governance {
   private queue: Promise<void> = Promise.resolve();
   readonly stats: GovernanceStats = { alertsRaised: 0, failures: 0 };
@@ -57,8 +59,12 @@ export class Governance {
     const alerts: Alert[] = [];
     for (const s of spans) {
       const agentPolicy = this.policy.agents.get(s.agent);
-      alerts.push(...this.policyAlerts(s, agentPolicy));
-      if (s.modelCall && s.costUsd > 0) alerts.push(...(await this.countSpend(s, agentPolicy)));
+      const refused = this.policyAlerts(s, agentPolicy);
+      if (refused.length > 0) alerts.push(...refused);
+      if (s.modelCall && s.costUsd > 0) {
+        const crossed = await this.countSpend(s, agentPolicy);
+        if (crossed.length > 0) alerts.push(...crossed);
+      }
     }
     if (alerts.length === 0) return;
     this.stats.alertsRaised += alerts.length;
@@ -66,7 +72,10 @@ export class Governance {
     for (const a of alerts) await this.bus.publish(a);
   }
 
-  private policyAlerts(s: GovernedSpan, agentPolicy: AgentPolicy | undefined): Alert[] {
+  private policyAlerts(s: GovernedSpan, agentPolicy: AgentPolicy | undefined): readonly Alert[] {
+    const modelRefused = s.modelCall && !modelAllowed(agentPolicy, s.requestModel, s.responseModel);
+    const toolRefused = s.tool !== null && !toolApproved(agentPolicy, s.tool);
+    if (!modelRefused && !toolRefused) return NO_ALERTS;
     const out: Alert[] = [];
     const base = {
       time: new Date(s.timeMs).toISOString(),
@@ -75,7 +84,7 @@ export class Governance {
       traceId: s.traceId,
       spanId: s.spanId,
     };
-    if (s.modelCall && !modelAllowed(agentPolicy, s.requestModel, s.responseModel)) {
+    if (modelRefused) {
       const kind = "policy.model_not_allowed" as const;
       out.push({
         id: alertId({ kind, traceId: s.traceId, spanId: s.spanId }),
@@ -84,7 +93,7 @@ export class Governance {
         model: s.responseModel ?? s.requestModel ?? "",
       });
     }
-    if (s.tool !== null && !toolApproved(agentPolicy, s.tool)) {
+    if (toolRefused && s.tool !== null) {
       const kind = "policy.tool_not_approved" as const;
       out.push({ id: alertId({ kind, traceId: s.traceId, spanId: s.spanId }), kind, ...base, tool: s.tool });
     }

@@ -1,5 +1,18 @@
 import { css } from "lit";
 
+/** The dark palette, used when the system prefers dark (unless `theme="light"`) or `theme="dark"`. */
+const darkColors = css`
+  --_bg: var(--cognive-bg, #0d1117);
+  --_fg: var(--cognive-fg, #e6edf3);
+  --_muted: var(--cognive-muted, #9198a1);
+  --_border: var(--cognive-border, #3d444d);
+  --_surface: var(--cognive-surface, #151b23);
+  --_accent: var(--cognive-accent, #8c7ff0);
+  --_error: var(--cognive-error, #f85149);
+  --_warn: var(--cognive-warn, #d29922);
+  --_ok: var(--cognive-ok, #3fb950);
+`;
+
 /**
  * Shared look. Every colour and size is a CSS custom property with a default, so a host page
  * themes all components by setting `--cognive-*` on any ancestor; dark mode follows the system
@@ -27,27 +40,11 @@ export const theme = css`
   }
   @media (prefers-color-scheme: dark) {
     :host(:not([theme="light"])) {
-      --_bg: var(--cognive-bg, #0d1117);
-      --_fg: var(--cognive-fg, #e6edf3);
-      --_muted: var(--cognive-muted, #9198a1);
-      --_border: var(--cognive-border, #3d444d);
-      --_surface: var(--cognive-surface, #151b23);
-      --_accent: var(--cognive-accent, #8c7ff0);
-      --_error: var(--cognive-error, #f85149);
-      --_warn: var(--cognive-warn, #d29922);
-      --_ok: var(--cognive-ok, #3fb950);
+      ${darkColors}
     }
   }
   :host([theme="dark"]) {
-    --_bg: var(--cognive-bg, #0d1117);
-    --_fg: var(--cognive-fg, #e6edf3);
-    --_muted: var(--cognive-muted, #9198a1);
-    --_border: var(--cognive-border, #3d444d);
-    --_surface: var(--cognive-surface, #151b23);
-    --_accent: var(--cognive-accent, #8c7ff0);
-    --_error: var(--cognive-error, #f85149);
-    --_warn: var(--cognive-warn, #d29922);
-    --_ok: var(--cognive-ok, #3fb950);
+    ${darkColors}
   }
   *,
   *::before,

@@ -60,7 +60,7 @@ export function createQueryApp(deps: QueryAppDeps): Hono {
   app.route("/api/v1", apiRoutes(deps));
   app.route("/api/v1", prometheusRoutes(deps));
   app.route("/", tempoRoutes(deps));
-  app.route("/", uiRoutes(log).routes);
+  app.route("/", uiRoutes(log));
 
   app.notFound((c) => {
     const path = c.req.path.length > 200 ? `${c.req.path.slice(0, 200)}…` : c.req.path;

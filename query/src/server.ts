@@ -14,6 +14,7 @@ import {
 import { type ServerType, serve } from "@hono/node-server";
 import type { Hono } from "hono";
 import { createQueryApp } from "./app.ts";
+import { warmUi } from "./ui.ts";
 
 export interface Running {
   storage: Storage;
@@ -87,6 +88,10 @@ export async function startCognive(config: EnvConfig, log: Logger, role: Role = 
       queryServer = await listen(app, config.COGNIVE_HOST, config.COGNIVE_PORT);
       running.queryPort = (queryServer.address() as AddressInfo).port;
       log.info("query API listening", { url: `http://${config.COGNIVE_HOST}:${running.queryPort}/api/v1` });
+      // Built now rather than on the first page load; a failure is logged and retried per request.
+      void warmUi(log).then(
+        (ok) => ok && log.info("UI ready", { url: `http://${config.COGNIVE_HOST}:${running.queryPort}/` }),
+      );
     }
   } catch (err) {
     await running.stop();

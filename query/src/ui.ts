@@ -28,28 +28,36 @@ interface Served {
   etag: string;
 }
 
-/**
- * Serves the UI: the bundle at `/ui/cognive-ui.js` (built once, on first request or `warm()`),
- * and the app page at `/`.
- */
-export function uiRoutes(log: Logger): { routes: Hono; warm: () => Promise<void> } {
-  let bundle: Promise<Served> | undefined;
-  const load = (): Promise<Served> => {
-    bundle ??= buildBundle().then(({ js }) => {
-      const body = Buffer.from(js);
-      return {
-        body,
-        gzip: gzipSync(body, { level: 9 }),
-        etag: `"${createHash("sha256").update(body).digest("base64url").slice(0, 22)}"`,
-      };
-    });
-    bundle.catch((err) => {
-      log.error("UI bundle failed to build", { err });
-      bundle = undefined;
-    });
-    return bundle;
-  };
+let bundle: Promise<Served> | undefined;
 
+/** The bundle, built once per process (a failed build is retried on the next call). */
+function loadBundle(log: Logger): Promise<Served> {
+  bundle ??= buildBundle().then(({ js }) => {
+    const body = Buffer.from(js);
+    return {
+      body,
+      gzip: gzipSync(body, { level: 9 }),
+      etag: `"${createHash("sha256").update(body).digest("base64url").slice(0, 22)}"`,
+    };
+  });
+  bundle.catch((err) => {
+    log.error("UI bundle failed to build", { err });
+    bundle = undefined;
+  });
+  return bundle;
+}
+
+/** Builds the bundle ahead of the first page load; resolves false (logged) when it cannot be built. */
+export function warmUi(log: Logger): Promise<boolean> {
+  return loadBundle(log).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** Serves the UI: the bundle at `/ui/cognive-ui.js` and the app page at `/`. */
+export function uiRoutes(log: Logger): Hono {
+  const load = () => loadBundle(log);
   const routes = new Hono();
   routes.get("/ui/cognive-ui.js", async (c) => {
     const b = await load();
@@ -66,5 +74,5 @@ export function uiRoutes(log: Logger): { routes: Hono; warm: () => Promise<void>
     return c.body(new Uint8Array(b.body));
   });
   routes.get("/", (c) => c.html(APP_PAGE));
-  return { routes, warm: async () => void (await load()) };
+  return routes;
 }

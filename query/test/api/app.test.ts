@@ -1,3 +1,4 @@
+import { gunzipSync } from "node:zlib";
 import type { Logger } from "@cognive/collector";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createQueryApp, MAX_BODY_BYTES } from "../../src/app.ts";
@@ -39,6 +40,41 @@ describe("query app", () => {
     const page = await res.text();
     expect(page).toContain('<script type="module" src="/ui/cognive-ui.js"></script>');
     expect(page).toContain("<cognive-app></cognive-app>");
+  });
+
+  it("serves the UI bundle gzipped or plain, with an ETag that answers 304", async () => {
+    const gz = await fx.app.request("/ui/cognive-ui.js", { headers: { "accept-encoding": "gzip, br" } });
+    expect(gz.status).toBe(200);
+    expect(gz.headers.get("content-type")).toContain("text/javascript");
+    expect(gz.headers.get("content-encoding")).toBe("gzip");
+    const etag = gz.headers.get("etag");
+    expect(etag).toMatch(/^"[\w-]{22}"$/);
+    const js = gunzipSync(Buffer.from(await gz.arrayBuffer())).toString("utf8");
+    for (const tag of ["cognive-app", "cognive-trace-view", "cognive-cost-chart", "cognive-alert-feed"]) {
+      expect(js).toContain(tag);
+    }
+    const plain = await fx.app.request("/ui/cognive-ui.js");
+    expect(plain.headers.get("content-encoding")).toBeNull();
+    expect(await plain.text()).toBe(js);
+    const again = await fx.app.request("/ui/cognive-ui.js", { headers: { "if-none-match": etag ?? "" } });
+    expect(again.status).toBe(304);
+  }, 60_000);
+
+  it("lets pages of other origins call the API with a bearer token (CORS), without cookies", async () => {
+    const pre = await fx.app.request("/api/v1/traces", {
+      method: "OPTIONS",
+      headers: {
+        origin: "https://portal.example",
+        "access-control-request-method": "GET",
+        "access-control-request-headers": "authorization",
+      },
+    });
+    expect(pre.status).toBe(204);
+    expect(pre.headers.get("access-control-allow-origin")).toBe("*");
+    expect(pre.headers.get("access-control-allow-headers")?.toLowerCase()).toContain("authorization");
+    expect(pre.headers.get("access-control-allow-credentials")).toBeNull();
+    const get = await fx.app.request("/api/v1/traces", { headers: { origin: "https://portal.example" } });
+    expect(get.headers.get("access-control-allow-origin")).toBe("*");
   });
 
   it("answers health and readiness with storage reachable", async () => {

@@ -60,9 +60,13 @@ export class CogniveAlertFeed extends CogniveElement {
         max-height: var(--cognive-feed-max-height, 420px);
         overflow-y: auto;
       }
+      :host {
+        container-type: inline-size;
+      }
       li {
         display: grid;
-        grid-template-columns: auto 1fr auto;
+        /* a fixed badge column keeps every alert's text on one left edge */
+        grid-template-columns: 13.5em 1fr auto;
         gap: 4px 10px;
         padding: 8px 10px;
         border-top: 1px solid var(--_border);
@@ -107,6 +111,20 @@ export class CogniveAlertFeed extends CogniveElement {
         color: var(--_muted);
         white-space: nowrap;
       }
+      .meta a {
+        color: inherit;
+      }
+      @container (max-width: 560px) {
+        li {
+          grid-template-columns: 1fr auto;
+        }
+        .badges {
+          grid-column: 1 / 3;
+        }
+        .meta {
+          grid-column: 1 / 3;
+        }
+      }
       .empty {
         padding: 16px;
         text-align: center;
@@ -117,12 +135,15 @@ export class CogniveAlertFeed extends CogniveElement {
   static override properties = {
     ...CogniveElement.properties,
     limit: { type: Number },
+    traceHrefTemplate: { type: String, attribute: "trace-href-template" },
     alerts: { state: true },
     error: { state: true },
     liveState: { state: true },
   };
 
   declare limit: number | undefined;
+  /** A link to a trace, `{id}` standing for its id (e.g. `#/traces/{id}`); without it trace ids are text. */
+  declare traceHrefTemplate: string | undefined;
   declare alerts: AlertItem[] | null;
   declare error: unknown;
   declare liveState: LiveState;
@@ -275,9 +296,16 @@ export class CogniveAlertFeed extends CogniveElement {
       <span class="what">${describeAlert(a)}</span>
       <time datetime=${a.time} title=${formatTime(Date.parse(a.time))}>${relativeTime(a.time, now)}</time>
       <span class="meta"
-        >${[a.team && `team ${a.team}`, a.traceId && `trace ${a.traceId.slice(0, 8)}…`].filter(Boolean).join(" · ")}</span
+        >${a.team ? `team ${a.team}` : nothing}${a.team && a.traceId ? " · " : nothing}${a.traceId ? this.renderTrace(a.traceId) : nothing}</span
       >
     </li>`;
+  }
+
+  private renderTrace(traceId: string): TemplateResult {
+    const text = `trace ${traceId.slice(0, 8)}…`;
+    if (!this.traceHrefTemplate) return html`${text}`;
+    const href = this.traceHrefTemplate.replaceAll("{id}", encodeURIComponent(traceId));
+    return html`<a href=${href} part="trace-link" title="Open trace ${traceId}">${text}</a>`;
   }
 }
 

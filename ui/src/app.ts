@@ -389,7 +389,7 @@ export class CogniveApp extends CogniveElement {
         return this.renderBudgets();
       case "alerts":
         return html`<h1>Alerts</h1>
-          <cognive-alert-feed limit="50"></cognive-alert-feed>`;
+          <cognive-alert-feed limit="50" trace-href-template="#/traces/{id}"></cognive-alert-feed>`;
     }
   }
 

@@ -283,9 +283,19 @@ describe.skipIf(missingChromium())("the UI in Chromium", () => {
 
       await page.locator("cognive-app nav a", { hasText: "Alerts" }).click();
       await page.waitForURL("**/#/alerts");
-      await page.locator("cognive-alert-feed").waitFor();
-      await page.waitForTimeout(1000);
+      const stored = (await getJson(`${api}/alerts?limit=50`)).body.alerts;
+      expect(stored.length).toBeGreaterThan(0);
+      const feed = page.locator("cognive-alert-feed li[data-id]");
+      await expect.poll(() => feed.count(), { timeout: 15_000 }).toBe(Math.min(50, stored.length));
+      expect(await feed.first().getAttribute("data-id")).toBe(stored[0].id);
+      await page.waitForTimeout(500);
       await screenshot(page, "alerts");
+
+      // An alert's trace opens in the waterfall.
+      const withTrace = stored.find((a: any) => a.traceId);
+      await page.locator(`cognive-alert-feed li[data-id="${withTrace.id}"] a`).click();
+      await page.waitForURL(`**/#/traces/${withTrace.traceId}`);
+      await page.locator("cognive-trace-view [role=row][data-span-id]").first().waitFor();
       expect(errors).toEqual([]);
     } finally {
       await page.close();

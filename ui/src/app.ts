@@ -209,12 +209,8 @@ export class CogniveApp extends CogniveElement {
       .gauges {
         display: grid;
         grid-template-columns: repeat(auto-fill, minmax(260px, 1fr));
+        align-items: start;
         gap: 12px;
-      }
-      .gauges > * {
-        border: 1px solid var(--_border);
-        border-radius: var(--_radius);
-        padding: 12px;
       }
       .back {
         display: inline-block;

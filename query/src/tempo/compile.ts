@@ -22,6 +22,11 @@ interface FieldSql {
   numeric: boolean;
   /** The condition for the field being present (attributes only). */
   present?: string;
+  /**
+   * A field of each of the span's events: conditions on it hold when they hold for any one event,
+   * `expr` and `present` naming the lambda variable `name` bound to each element of `array`.
+   */
+  each?: { name: string; array: string };
 }
 
 const STATUS_EXPR =
@@ -77,6 +82,18 @@ export function fieldSql(f: Field, p: Params): FieldSql {
         return { expr: "_RootName", numeric: false };
       case "rootServiceName":
         return { expr: "_RootService", numeric: false };
+      case "spanID":
+        return { expr: "lower(SpanId)", numeric: false };
+      case "parentID":
+        return { expr: "lower(ParentSpanId)", numeric: false };
+      case "traceID":
+        return { expr: "lower(TraceId)", numeric: false };
+      case "instrumentationName":
+        return { expr: "ScopeName", numeric: false };
+      case "instrumentationVersion":
+        return { expr: "ScopeVersion", numeric: false };
+      case "eventName":
+        return { expr: "ev", numeric: false, each: { name: "ev", array: "Events.Name" } };
     }
   }
   const { scope, key } = f;
@@ -86,6 +103,13 @@ export function fieldSql(f: Field, p: Params): FieldSql {
     if (t) return typed(t.column, t.numeric);
   }
   const k = p.bind("String", key);
+  if (scope === "event")
+    return {
+      expr: `ev[${k}]`,
+      numeric: false,
+      present: `mapContains(ev, ${k})`,
+      each: { name: "ev", array: "Events.Attributes" },
+    };
   if (scope === "span")
     return { expr: `SpanAttributes[${k}]`, numeric: false, present: `mapContains(SpanAttributes, ${k})` };
   if (scope === "resource")
@@ -148,18 +172,28 @@ export function filterSql(f: Filter, p: Params): string {
       return `(${filterSql(f.left, p)} OR ${filterSql(f.right, p)})`;
     case "exists": {
       const fs = fieldSql(f.field, p);
-      return fs.present ?? "1";
+      return anyEvent(fs, fs.present ?? "1");
     }
     case "absent": {
       const fs = fieldSql(f.field, p);
-      return fs.present ? `NOT ${fs.present}` : "0";
+      return `NOT ${anyEvent(fs, fs.present ?? "1")}`;
     }
     case "cmp": {
       const fs = fieldSql(f.field, p);
       const c = compare(fs, f.op, f.value, p);
-      return fs.present ? `(${fs.present} AND ${c})` : `(${c})`;
+      return anyEvent(fs, fs.present ? `(${fs.present} AND ${c})` : `(${c})`);
     }
   }
+}
+
+/** A condition on a per-event field holds when it holds for one of the span's events. */
+function anyEvent(fs: FieldSql, cond: string): string {
+  return fs.each ? `arrayExists(${fs.each.name} -> ${cond}, ${fs.each.array})` : cond;
+}
+
+/** Whether a field has one value per span (not one per event), so it can be selected or grouped on. */
+export function perSpan(f: Field, p: Params): boolean {
+  return fieldSql(f, p).each === undefined;
 }
 
 /** Every spanset filter of a query, in order. */

@@ -1,7 +1,7 @@
 import { SPAN_TABLE, type Storage } from "@cognive/collector";
 import { type QueryScope, teamCondition } from "../api/scope.ts";
 import { databaseOf, select } from "../api/sql.ts";
-import { fieldSql, filterSql, isTraceField, Params, usesTraceIntrinsics } from "./compile.ts";
+import { fieldSql, filterSql, isTraceField, Params, perSpan, usesTraceIntrinsics } from "./compile.ts";
 import { type Field, type MetricsStage, parseDuration, TraceQLError, type TraceQuery } from "./traceql.ts";
 
 /** The longest series a range query may ask for, as Prometheus limits points per series. */
@@ -62,6 +62,7 @@ function valueSql(field: Field, p: Params): string {
   if (field.kind === "intrinsic" && field.name !== "duration")
     throw new TraceQLError(`${field.name} is not a number to aggregate`);
   const fs = fieldSql(field, p);
+  if (fs.each) throw new TraceQLError("event fields have a value per event, not per span: aggregate a span field");
   return fs.numeric ? fs.expr : `toFloat64OrNull(${fs.expr})`;
 }
 
@@ -105,7 +106,7 @@ export async function metricsQueryRange(
   const m = q.metrics;
   if (!m) throw new TraceQLError("not a metrics query: end it with a metrics function, e.g. | rate()");
   if (q.spansets.type !== "spanset") throw new TraceQLError("metrics queries take one spanset filter");
-  if (usesTraceIntrinsics(q.spansets.filter) || m.by.some(isTraceField))
+  if (usesTraceIntrinsics(q.spansets.filter) || m.by.some((f) => isTraceField(f) || !perSpan(f, new Params())))
     throw new TraceQLError("metrics queries filter and group on span fields only");
   const startNs = (range.startNs / range.stepNs) * range.stepNs;
   const points = Number((range.endNs - startNs + range.stepNs - 1n) / range.stepNs);

@@ -8,6 +8,7 @@ import {
   filterSql,
   havingSql,
   Params,
+  perSpan,
   spansetFilters,
   usesTraceIntrinsics,
 } from "./compile.ts";
@@ -52,13 +53,13 @@ function dt64(ns: bigint): string {
   return `${s}.${String(ns - s * 1_000_000_000n).padStart(9, "0")}`;
 }
 
-/** Attribute fields shown with each matched span: those the query filters on or selects. */
+/** Attribute fields shown with each matched span: those the query filters on or selects (one value per span). */
 function shownFields(filters: Filter[], selected: Field[]): Field[] {
   const seen = new Set<string>();
   const out: Field[] = [];
   for (const f of [...filters.flatMap(filterFields), ...selected]) {
     const name = fieldName(f);
-    if (name === undefined || seen.has(name)) continue;
+    if (name === undefined || seen.has(name) || !perSpan(f, new Params())) continue;
     seen.add(name);
     out.push(f);
   }

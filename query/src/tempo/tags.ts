@@ -1,7 +1,7 @@
 import { SPAN_TABLE, type Storage } from "@cognive/collector";
 import { type QueryScope, teamCondition } from "../api/scope.ts";
 import { databaseOf, select } from "../api/sql.ts";
-import { fieldSql, filterFields, filterSql, Params, TYPED_SPAN_PRESENT } from "./compile.ts";
+import { fieldSql, filterFields, filterSql, isTraceField, Params, TYPED_SPAN_PRESENT } from "./compile.ts";
 import { type Field, type Filter, parseField, parseTraceQL } from "./traceql.ts";
 
 export interface TagRange {
@@ -22,6 +22,12 @@ export const INTRINSIC_TAGS = [
   "rootName",
   "rootServiceName",
   "traceDuration",
+  "event:name",
+  "instrumentation:name",
+  "instrumentation:version",
+  "span:id",
+  "span:parentID",
+  "trace:id",
 ];
 
 /** Distinct resource and span attribute keys of recent spans (typed GenAI columns included). */
@@ -70,8 +76,6 @@ export function tagField(tag: string): Field | undefined {
   return parseField(tag) ?? (tag.length > 0 ? parseField(`.${tag}`) : undefined);
 }
 
-const TRACE_LEVEL = new Set(["traceDuration", "rootName", "rootServiceName"]);
-
 /** The span-level condition of a (complete) TraceQL `q`, for narrowing tag values; "1" otherwise. */
 function narrowing(q: string | undefined, p: Params): string {
   if (!q) return "1";
@@ -79,12 +83,14 @@ function narrowing(q: string | undefined, p: Params): string {
     const parsed = parseTraceQL(q);
     if (parsed.spansets.type !== "spanset") return "1";
     const filter: Filter = parsed.spansets.filter;
-    if (filterFields(filter).some((f) => f.kind === "intrinsic" && TRACE_LEVEL.has(f.name))) return "1";
+    if (filterFields(filter).some(isTraceField)) return "1";
     return filterSql(filter, p);
   } catch {
     return "1"; // a partial query while the user types: answer without it
   }
 }
+
+const NOT_LISTED = new Set(["duration", "traceDuration", "spanID", "parentID", "traceID"]);
 
 /** Distinct values of one tag, with the kind of value Grafana's editor should write. */
 export async function tagValues(
@@ -94,10 +100,12 @@ export async function tagValues(
   q: string | undefined,
   r: TagRange,
 ): Promise<{ type: "string" | "keyword"; value: string }[]> {
-  if (field.kind === "intrinsic" && (field.name === "duration" || field.name === "traceDuration")) return [];
+  // Durations and ids are not worth listing.
+  if (field.kind === "intrinsic" && NOT_LISTED.has(field.name)) return [];
   const p = new Params();
   let expr: string;
   let present = "1";
+  let arrayJoin = "";
   if (field.kind === "intrinsic" && field.name === "rootName") {
     expr = "toString(SpanName)";
     present = "ParentSpanId = ''";
@@ -108,6 +116,8 @@ export async function tagValues(
     const fs = fieldSql(field, p);
     expr = `toString(${fs.expr})`;
     present = fs.present ?? "1";
+    // Per-event fields: one row per event of each span.
+    if (fs.each) arrayJoin = `ARRAY JOIN ${fs.each.array} AS ${fs.each.name}`;
   }
   const cond = narrowing(q, p);
   const db = databaseOf(storage);
@@ -115,7 +125,7 @@ export async function tagValues(
   const rows = await select<{ v: string }>(
     storage,
     `SELECT DISTINCT ${expr} AS v
-     FROM ${db}.${SPAN_TABLE}
+     FROM ${db}.${SPAN_TABLE} ${arrayJoin}
      WHERE Timestamp >= toDateTime({fromS:UInt32}) AND Timestamp <= toDateTime({toS:UInt32}) AND (${team.sql})
        AND ${present} AND (${cond})
      ORDER BY v

@@ -6,9 +6,9 @@
 
 export type Op = "=" | "!=" | ">" | ">=" | "<" | "<=" | "=~" | "!~";
 
-/** An attribute (`span.x`, `resource.x`, `.x`) or an intrinsic (`name`, `status`, …). */
+/** An attribute (`span.x`, `resource.x`, `event.x`, `.x`) or an intrinsic (`name`, `status`, …). */
 export type Field =
-  | { kind: "attr"; scope: "span" | "resource" | "any"; key: string }
+  | { kind: "attr"; scope: "span" | "resource" | "event" | "any"; key: string }
   | { kind: "intrinsic"; name: Intrinsic };
 
 export type Intrinsic =
@@ -19,7 +19,13 @@ export type Intrinsic =
   | "statusMessage"
   | "traceDuration"
   | "rootName"
-  | "rootServiceName";
+  | "rootServiceName"
+  | "spanID"
+  | "parentID"
+  | "traceID"
+  | "eventName"
+  | "instrumentationName"
+  | "instrumentationVersion";
 
 /** A literal: strings, numbers (durations already in nanoseconds), enum keywords and booleans. */
 export type Value =
@@ -93,6 +99,12 @@ const INTRINSICS: Record<string, Intrinsic> = {
   "trace:rootName": "rootName",
   "trace:rootService": "rootServiceName",
   "trace:rootServiceName": "rootServiceName",
+  "span:id": "spanID",
+  "span:parentID": "parentID",
+  "trace:id": "traceID",
+  "event:name": "eventName",
+  "instrumentation:name": "instrumentationName",
+  "instrumentation:version": "instrumentationVersion",
 };
 
 const KEYWORDS = new Set([
@@ -204,6 +216,7 @@ export function parseField(name: string): Field | undefined {
   if (intrinsic) return { kind: "intrinsic", name: intrinsic };
   if (name.startsWith("span.") && name.length > 5) return { kind: "attr", scope: "span", key: name.slice(5) };
   if (name.startsWith("resource.") && name.length > 9) return { kind: "attr", scope: "resource", key: name.slice(9) };
+  if (name.startsWith("event.") && name.length > 6) return { kind: "attr", scope: "event", key: name.slice(6) };
   if (name.startsWith(".") && name.length > 1) return { kind: "attr", scope: "any", key: name.slice(1) };
   return undefined;
 }

@@ -21,6 +21,8 @@ export interface SpanRow {
   StatusCode?: string;
   StatusMessage?: string;
   events?: { timeNs: bigint; name: string; attributes: Record<string, string> }[];
+  ScopeName?: string;
+  ScopeVersion?: string;
   TeamName?: string;
   Environment?: string;
   AgentName?: string;

@@ -75,6 +75,12 @@ describe("Tempo tag names", () => {
       "rootName",
       "rootServiceName",
       "traceDuration",
+      "event:name",
+      "instrumentation:name",
+      "instrumentation:version",
+      "span:id",
+      "span:parentID",
+      "trace:id",
     ]);
     const scoped = await ok("/api/v2/search/tags?scope=span");
     expect(scoped.scopes.map((s: any) => s.name)).toEqual(["span"]);

@@ -38,17 +38,21 @@ export async function tagNames(storage: Storage, scope: QueryScope, r: TagRange)
   const typedPresent = Object.values(TYPED_SPAN_PRESENT);
   const rows = await select<{ resource: string[]; span: string[] }>(
     storage,
+    // The newest spans only: first the time of the SAMPLE_SPANS-th newest (sorting timestamps alone),
+    // then the keys of the spans since (sorting whole rows with their maps costs ten times more).
     `SELECT
        arraySort(arraySlice(groupUniqArrayArray(arrayConcat(['service.name'], mapKeys(ResourceAttributes))), 1, {limit:UInt32})) AS resource,
        arraySort(arraySlice(groupUniqArrayArray(arrayConcat(
          mapKeys(SpanAttributes),
          arrayFilter((k, present) -> present, {typedKeys:Array(String)}, [${typedPresent.join(", ")}]))), 1, {limit:UInt32})) AS span
-     FROM (
-       SELECT * FROM ${db}.${SPAN_TABLE}
-       WHERE Timestamp >= toDateTime({fromS:UInt32}) AND Timestamp <= toDateTime({toS:UInt32}) AND (${team.sql})
-       ORDER BY Timestamp DESC
-       LIMIT ${SAMPLE_SPANS}
-     )`,
+     FROM ${db}.${SPAN_TABLE}
+     WHERE Timestamp >= greatest(toDateTime64({fromS:UInt32}, 9), (
+         SELECT min(Timestamp) FROM (
+           SELECT Timestamp FROM ${db}.${SPAN_TABLE}
+           WHERE Timestamp >= toDateTime({fromS:UInt32}) AND Timestamp <= toDateTime({toS:UInt32}) AND (${team.sql})
+           ORDER BY Timestamp DESC
+           LIMIT ${SAMPLE_SPANS})))
+       AND Timestamp <= toDateTime({toS:UInt32}) AND (${team.sql})`,
     { ...team.params, typedKeys, fromS: r.fromS, toS: r.toS, limit: r.limit },
   );
   const row = rows[0] ?? { resource: [], span: [] };

@@ -12,7 +12,8 @@ import {
   spansetFilters,
   usesTraceIntrinsics,
 } from "./compile.ts";
-import type { Field, Filter, TraceQuery } from "./traceql.ts";
+import { hasStructure, matchSpans } from "./structural.ts";
+import type { Field, Filter, Spansets, TraceQuery } from "./traceql.ts";
 
 export interface SearchOptions {
   fromS: number;
@@ -115,17 +116,46 @@ export async function searchTraces(storage: Storage, scope: QueryScope, q: Trace
     ORDER BY min(Timestamp) DESC
     LIMIT {limit:UInt32}`;
 
+  // Structural operators relate spans within a trace: every span of each candidate trace is read
+  // with the filters it matches, and the relations are evaluated here.
+  const structuralSql = `
+    SELECT TraceId, SpanId, ParentSpanId, toString(toUnixTimestamp64Nano(Timestamp)) AS StartNs,
+      toString(SpanName) AS Name, toString(Duration) AS Dur,
+      [${conds.map((c) => `if(${c}, 1, 0)`).join(", ")}] AS Leaves, arrayConcat(${attrs.join(", ")}) AS Attrs
+    FROM ${db}.${SPAN_TABLE} ${traceFields}
+    WHERE Timestamp >= fromUnixTimestamp64Nano({spanFromNs:Int64}) AND Timestamp <= toDateTime({toS:UInt32})
+      AND (${team.sql})
+      AND TraceId IN (
+        SELECT TraceId FROM ${db}.${SPAN_TABLE} ${traceFields}
+        WHERE Timestamp >= fromUnixTimestamp64Nano({fromNs:Int64}) AND Timestamp <= toDateTime({toS:UInt32})
+          AND (${team.sql}) AND (${matchAny})
+        GROUP BY TraceId
+        ORDER BY min(Timestamp) DESC
+        LIMIT ${STRUCTURAL_CANDIDATES})`;
+  const structural = hasStructure(q.spansets);
+
   const params = { ...p.values, ...team.params, fromS: opts.fromS, toS: opts.toS, limit: opts.limit, spss: opts.spss };
   let rows: CandidateRow[] = [];
   for (const perResult of [...CUTOFF_TRACES_PER_RESULT, null]) {
     const cutoff = perResult === null ? null : await cutoffNs(storage, scope, opts, opts.limit * perResult);
     if (perResult !== null && cutoff === null) continue; // the range holds fewer traces: read it whole
-    const fromNs = cutoff === null ? BigInt(opts.fromS) * 1_000_000_000n : BigInt(cutoff);
-    rows = await select<CandidateRow>(storage, candidatesSql("fromUnixTimestamp64Nano({fromNs:Int64})"), {
-      ...params,
-      fromNs: String(fromNs),
-      summaryFrom: dt64(fromNs - TRACE_SLACK_NS),
-    });
+    const rangeFromNs = BigInt(opts.fromS) * 1_000_000_000n;
+    const fromNs = cutoff === null ? rangeFromNs : BigInt(cutoff);
+    const windowParams = { ...params, fromNs: String(fromNs), summaryFrom: dt64(fromNs - TRACE_SLACK_NS) };
+    if (structural) {
+      const slackFrom = fromNs - TRACE_SLACK_NS;
+      const spanRows = await select<StructuralRow>(storage, structuralSql, {
+        ...windowParams,
+        spanFromNs: String(slackFrom > rangeFromNs ? slackFrom : rangeFromNs),
+      });
+      rows = structuralMatches(q.spansets, spanRows, opts);
+    } else {
+      rows = await select<CandidateRow>(
+        storage,
+        candidatesSql("fromUnixTimestamp64Nano({fromNs:Int64})"),
+        windowParams,
+      );
+    }
     if (rows.length >= opts.limit || cutoff === null) break;
   }
 
@@ -159,6 +189,48 @@ export async function searchTraces(storage: Storage, scope: QueryScope, q: Trace
   });
   traces.sort((a, b) => (BigInt(b.startTimeUnixNano) > BigInt(a.startTimeUnixNano) ? 1 : -1));
   return { traces, metrics: { inspectedTraces: rows.length } };
+}
+
+interface StructuralRow {
+  TraceId: string;
+  SpanId: string;
+  ParentSpanId: string;
+  StartNs: string;
+  Name: string;
+  Dur: string;
+  Leaves: number[];
+  Attrs: [string, string][];
+}
+
+/** Candidate traces a structural query reads whole, newest first. */
+const STRUCTURAL_CANDIDATES = 10_000;
+
+/** The traces whose spans satisfy a structural query, newest first, at most `limit`, as search rows. */
+function structuralMatches(spansets: Spansets, spanRows: StructuralRow[], opts: SearchOptions): CandidateRow[] {
+  const byTrace = new Map<string, StructuralRow[]>();
+  for (const r of spanRows) {
+    const list = byTrace.get(r.TraceId);
+    if (list) list.push(r);
+    else byTrace.set(r.TraceId, [r]);
+  }
+  const out: (CandidateRow & { traceStart: bigint })[] = [];
+  for (const [traceId, spans] of byTrace) {
+    const matched = matchSpans(
+      spansets,
+      spans.map((s) => ({ spanId: s.SpanId, parentSpanId: s.ParentSpanId, leaves: s.Leaves.map((l) => l === 1) })),
+    );
+    if (matched.size === 0) continue;
+    const shown = [...matched].map((i) => spans[i]).sort((a, b) => (BigInt(a.StartNs) < BigInt(b.StartNs) ? -1 : 1));
+    out.push({
+      TraceId: traceId,
+      FirstNs: shown[0].StartNs,
+      Matched: String(matched.size),
+      Spans: shown.slice(0, opts.spss).map((s) => [s.SpanId, s.Name, s.StartNs, s.Dur, s.Attrs]),
+      traceStart: spans.reduce((m, s) => (BigInt(s.StartNs) < m ? BigInt(s.StartNs) : m), BigInt(spans[0].StartNs)),
+    });
+  }
+  out.sort((a, b) => (a.traceStart > b.traceStart ? -1 : a.traceStart < b.traceStart ? 1 : 0));
+  return out.slice(0, opts.limit).map(({ traceStart: _, ...row }) => row);
 }
 
 /**

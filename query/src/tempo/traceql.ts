@@ -40,7 +40,25 @@ export type Filter =
   | { type: "cmp"; field: Field; op: Op; value: Value }
   | { type: "exists" | "absent"; field: Field };
 
-export type Spansets = { type: "spanset"; filter: Filter } | { type: "and" | "or"; left: Spansets; right: Spansets };
+/**
+ * Spanset expressions. `and`/`or` combine whole traces; the structural operators relate spans of one
+ * trace and yield the right side's spans that have, on the left side, a parent (`>`, child), an
+ * ancestor (`>>`, descendant), a child (`<`, parent), a descendant (`<<`, ancestor) or a sibling (`~`).
+ */
+export type Spansets =
+  | { type: "spanset"; filter: Filter }
+  | { type: "and" | "or"; left: Spansets; right: Spansets }
+  | { type: StructuralOp; left: Spansets; right: Spansets };
+
+export type StructuralOp = "child" | "descendant" | "parent" | "ancestor" | "sibling";
+
+const STRUCTURAL: Record<string, StructuralOp> = {
+  ">": "child",
+  ">>": "descendant",
+  "<": "parent",
+  "<<": "ancestor",
+  "~": "sibling",
+};
 
 export type MetricsFn =
   | "rate"
@@ -140,7 +158,7 @@ type Token =
   | { t: "num"; v: number }
   | { t: "ident"; v: string };
 
-const PUNCT = ["&&", "||", "{", "}", "(", ")", "|", ",", "!"];
+const PUNCT = [">>", "<<", "&&", "||", "{", "}", "(", ")", "|", ",", "!", "~"];
 const OPS: Op[] = ["=~", "!~", "!=", ">=", "<=", "=", ">", "<"];
 
 /** A quoted string starting at `i`: its text and the index after the closing quote. */
@@ -174,7 +192,9 @@ function tokenize(src: string): Token[] {
       i = next;
       continue;
     }
-    const op = OPS.find((o) => src.startsWith(o, i));
+    // `>>` and `<<` (spanset operators) before the comparison operators `>` and `<`.
+    const structural = src.startsWith(">>", i) || src.startsWith("<<", i);
+    const op = structural ? undefined : OPS.find((o) => src.startsWith(o, i));
     if (op) {
       out.push({ t: "op", v: op });
       i += op.length;
@@ -319,12 +339,27 @@ class Parser {
     return left;
   }
   private spansetAnd(): Spansets {
-    let left = this.spansetPrimary();
+    let left = this.spansetStructural();
     while (this.isPunct("&&")) {
       this.pos++;
-      left = { type: "and", left, right: this.spansetPrimary() };
+      left = { type: "and", left, right: this.spansetStructural() };
     }
     return left;
+  }
+  /** Structural operators bind tighter than `&&` and `||`, left to right. */
+  private spansetStructural(): Spansets {
+    let left = this.spansetPrimary();
+    for (;;) {
+      const t = this.peek();
+      const op =
+        (t?.t === "op" && (t.v === ">" || t.v === "<")) ||
+        (t?.t === "punct" && (t.v === ">>" || t.v === "<<" || t.v === "~"))
+          ? STRUCTURAL[t.v]
+          : undefined;
+      if (!op) return left;
+      this.pos++;
+      left = { type: op, left, right: this.spansetPrimary() };
+    }
   }
   private spansetPrimary(): Spansets {
     if (this.isPunct("(")) {

@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createStorage, type Logger, migrate, type Storage, silentLogger } from "@cognive/collector";
 import type { Hono } from "hono";
+import { afterAll, beforeAll } from "vitest";
 import { createQueryApp } from "../../src/app.ts";
 
 /** One row of `otel_traces` as the tests write it; unset columns take the table defaults. */
@@ -59,6 +60,22 @@ export interface Fixture {
   get(path: string): Promise<{ status: number; body: any }>;
   count(table: string): Promise<number>;
   close(): Promise<void>;
+}
+
+/** A fixture for the test file: opened with `rows` inserted (one batch) before its tests, closed after them. */
+export function useFixture(rows: SpanRow[], log: Logger = silentLogger): () => Fixture {
+  let fx: Fixture | undefined;
+  beforeAll(async () => {
+    fx = await openFixture(log);
+    await fx.insert(rows);
+  });
+  afterAll(async () => {
+    await fx?.close();
+  });
+  return () => {
+    if (!fx) throw new Error("fixture not open");
+    return fx;
+  };
 }
 
 export async function openFixture(log: Logger = silentLogger): Promise<Fixture> {

@@ -1,5 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Fixture, INJECTIONS, openFixture, type SpanRow, sec, traceId } from "../api/fixture.ts";
+import { describe, expect, it } from "vitest";
+import { INJECTIONS, type SpanRow, sec, traceId, useFixture } from "../api/fixture.ts";
 
 // TraceQL metrics (`/api/metrics/query_range`), checked against values computed here from the rows.
 const BASE = 1_770_000_000; // a whole minute
@@ -44,18 +44,11 @@ const rows: SpanRow[] = seeds.flatMap((s, i) => [
   },
 ]);
 
-let fx: Fixture;
-beforeAll(async () => {
-  fx = await openFixture();
-  await fx.insert(rows);
-});
-afterAll(async () => {
-  await fx?.close();
-});
+const fixture = useFixture(rows);
 
 const RANGE = `start=${BASE}&end=${BASE + 180}&step=60s`;
 async function metrics(q: string, range = RANGE) {
-  return fx.get(`/api/metrics/query_range?q=${encodeURIComponent(q)}&${range}`);
+  return fixture().get(`/api/metrics/query_range?q=${encodeURIComponent(q)}&${range}`);
 }
 const label = (s: any, key: string) => s.labels.find((l: any) => l.key === key)?.value;
 const ms = (minute: number) => String((BASE + minute * 60) * 1000);
@@ -151,7 +144,7 @@ describe("TraceQL metrics", () => {
   });
 
   it("binds hostile values and keys: they match nothing and the table stays intact", async () => {
-    const before = await fx.count("otel_traces");
+    const before = await fixture().count("otel_traces");
     for (const s of INJECTIONS) {
       const str = JSON.stringify(s);
       for (const q of [`{ span.gen_ai.request.model = ${str} } | rate()`, `{ } | rate() by (span.${str})`]) {
@@ -161,6 +154,6 @@ describe("TraceQL metrics", () => {
           expect(r.body.series.flatMap((x: any) => x.samples).every((x: any) => x.value === 0)).toBe(true);
       }
     }
-    expect(await fx.count("otel_traces")).toBe(before);
+    expect(await fixture().count("otel_traces")).toBe(before);
   });
 });

@@ -1,5 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Fixture, INJECTIONS, openFixture, type SpanRow, sec, traceId } from "../api/fixture.ts";
+import { describe, expect, it } from "vitest";
+import { INJECTIONS, type SpanRow, sec, traceId, useFixture } from "../api/fixture.ts";
 
 // TraceQL's event, instrumentation and id fields: `event:name`, `event.<attr>`, `instrumentation:name`,
 // `instrumentation:version`, `span:id`, `span:parentID`, `trace:id`.
@@ -40,17 +40,10 @@ const rows: SpanRow[] = [
   },
 ];
 
-let fx: Fixture;
-beforeAll(async () => {
-  fx = await openFixture();
-  await fx.insert(rows);
-});
-afterAll(async () => {
-  await fx?.close();
-});
+const fixture = useFixture(rows);
 
 async function ids(q: string): Promise<string[]> {
-  const res = await fx.get(`/api/search?q=${encodeURIComponent(q)}&${RANGE}`);
+  const res = await fixture().get(`/api/search?q=${encodeURIComponent(q)}&${RANGE}`);
   expect(res.status).toBe(200);
   return res.body.traces.map((t: any) => t.traceID).sort();
 }
@@ -78,10 +71,10 @@ describe("TraceQL event, instrumentation and id fields", () => {
   });
 
   it("lists them among the intrinsics and answers their values", async () => {
-    const tags = await fx.get("/api/v2/search/tags?scope=intrinsic");
+    const tags = await fixture().get("/api/v2/search/tags?scope=intrinsic");
     expect(tags.body.scopes[0].tags).toEqual(expect.arrayContaining(["event:name", "instrumentation:name", "span:id"]));
     const values = async (tag: string) =>
-      (await fx.get(`/api/v2/search/tag/${encodeURIComponent(tag)}/values?${RANGE}`)).body.tagValues.map(
+      (await fixture().get(`/api/v2/search/tag/${encodeURIComponent(tag)}/values?${RANGE}`)).body.tagValues.map(
         (v: any) => v.value,
       );
     expect(await values("event:name")).toEqual(["exception", "gen_ai.content.prompt", "retry"]);
@@ -91,13 +84,13 @@ describe("TraceQL event, instrumentation and id fields", () => {
   });
 
   it("keeps per-event fields out of what needs one value per span", async () => {
-    const sel = await fx.get(
+    const sel = await fixture().get(
       `/api/search?q=${encodeURIComponent('{ event:name = "exception" } | select(event.exception.type)')}&${RANGE}`,
     );
     expect(sel.status).toBe(200);
     expect(sel.body.traces.map((t: any) => t.traceID)).toEqual([A]);
     const metrics = (q: string) =>
-      fx.get(`/api/metrics/query_range?q=${encodeURIComponent(q)}&start=${BASE - 60}&end=${BASE + 600}&step=60`);
+      fixture().get(`/api/metrics/query_range?q=${encodeURIComponent(q)}&start=${BASE - 60}&end=${BASE + 600}&step=60`);
     const counted = await metrics('{ event:name = "exception" } | count_over_time()');
     expect(counted.status).toBe(200);
     expect(counted.body.series[0].samples.reduce((n: number, s: any) => n + s.value, 0)).toBe(1);
@@ -106,11 +99,11 @@ describe("TraceQL event, instrumentation and id fields", () => {
   });
 
   it("binds hostile event keys and values", async () => {
-    const before = await fx.count("otel_traces");
+    const before = await fixture().count("otel_traces");
     for (const s of INJECTIONS) {
       expect(await ids(`{ event.${JSON.stringify(s)} = ${JSON.stringify(s)} }`)).toEqual([]);
       expect(await ids(`{ event:name = ${JSON.stringify(s)} }`)).toEqual([]);
     }
-    expect(await fx.count("otel_traces")).toBe(before);
+    expect(await fixture().count("otel_traces")).toBe(before);
   });
 });

@@ -1,7 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { hasStructure, matchSpans, type TreeSpan } from "../../src/tempo/structural.ts";
 import { parseTraceQL, TraceQLError } from "../../src/tempo/traceql.ts";
-import { type Fixture, openFixture, type SpanRow, sec, traceId } from "../api/fixture.ts";
+import { type SpanRow, sec, traceId, useFixture } from "../api/fixture.ts";
 
 //   r (agent)
 //   ├── a (chat)
@@ -105,16 +105,9 @@ describe("Tempo search with structural operators", () => {
     span(B, "2", "1", "execute_tool search", { StatusCode: "Error" }),
     span(B, "3", "1", "chat claude", { GenAiRequestModel: "claude" }),
   ];
-  let fx: Fixture;
-  beforeAll(async () => {
-    fx = await openFixture();
-    await fx.insert(rows);
-  });
-  afterAll(async () => {
-    await fx?.close();
-  });
+  const fixture = useFixture(rows);
   async function search(q: string) {
-    const res = await fx.get(`/api/search?q=${encodeURIComponent(q)}&${RANGE}`);
+    const res = await fixture().get(`/api/search?q=${encodeURIComponent(q)}&${RANGE}`);
     expect(res.status).toBe(200);
     return res.body.traces as any[];
   }

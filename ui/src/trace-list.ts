@@ -29,6 +29,20 @@ export class CogniveTraceList extends CogniveElement {
         align-items: end;
         margin-bottom: 10px;
       }
+      :host {
+        container-type: inline-size;
+      }
+      /* In a narrow container (a phone, a side panel) the secondary columns give way. */
+      @container (max-width: 620px) {
+        .wide {
+          display: none;
+        }
+      }
+      @container (max-width: 420px) {
+        .roomy {
+          display: none;
+        }
+      }
       label {
         display: flex;
         flex-direction: column;
@@ -372,11 +386,11 @@ export class CogniveTraceList extends CogniveElement {
           <thead>
             <tr>
               <th scope="col">Trace</th>
-              <th scope="col">Agent</th>
-              <th scope="col">Started</th>
-              <th scope="col" class="num">Duration</th>
-              <th scope="col" class="num">Spans</th>
-              <th scope="col" class="num">Tokens in/out</th>
+              <th scope="col" class="wide">Agent</th>
+              <th scope="col" class="wide">Started</th>
+              <th scope="col" class="num roomy">Duration</th>
+              <th scope="col" class="num wide">Spans</th>
+              <th scope="col" class="num wide">Tokens in/out</th>
               <th scope="col" class="num">Cost</th>
               <th scope="col">Status</th>
             </tr>
@@ -420,11 +434,11 @@ export class CogniveTraceList extends CogniveElement {
             </button>`
         }
       </td>
-      <td>${t.agents.length > 0 ? t.agents.join(", ") : html`<span class="muted">—</span>`}</td>
-      <td>${formatTime(t.startTimeUnixNano)}</td>
-      <td class="num">${formatDuration(t.durationNs)}</td>
-      <td class="num">${t.spanCount}</td>
-      <td class="num">${formatTokens(t.inputTokens)} / ${formatTokens(t.outputTokens)}</td>
+      <td class="wide">${t.agents.length > 0 ? t.agents.join(", ") : html`<span class="muted">—</span>`}</td>
+      <td class="wide">${formatTime(t.startTimeUnixNano)}</td>
+      <td class="num roomy">${formatDuration(t.durationNs)}</td>
+      <td class="num wide">${t.spanCount}</td>
+      <td class="num wide">${formatTokens(t.inputTokens)} / ${formatTokens(t.outputTokens)}</td>
       <td class="num">${formatCost(t.costUsd)}</td>
       <td>
         ${

@@ -336,6 +336,11 @@ describe.skipIf(missingChromium())("the UI in Chromium", () => {
       await traces.click();
       await page.waitForURL("**/#/traces");
       await page.locator("cognive-trace-list tbody tr").first().waitFor();
+      // The list fits the screen: secondary columns give way, the status column stays in view.
+      const status = page.locator("cognive-trace-list thead th", { hasText: "Status" });
+      const box = await status.boundingBox();
+      expect(box && box.x + box.width).toBeLessThanOrEqual(390);
+      expect(await page.locator("cognive-trace-list thead th", { hasText: "Tokens" }).isVisible()).toBe(false);
       await screenshot(page, "phone-traces");
       expect(errors).toEqual([]);
     } finally {

@@ -13,14 +13,15 @@ import { formatCost, formatPercent } from "./format.ts";
 import { PollingElement } from "./polling.ts";
 import { theme } from "./theme.ts";
 
-const COLUMNS: { key: SortKey; label: string; numeric: boolean }[] = [
+/** `wide`: a secondary column that gives way in a narrow container (a phone, a side panel). */
+const COLUMNS: { key: SortKey; label: string; numeric: boolean; wide?: boolean }[] = [
   { key: "name", label: "Agent", numeric: false },
-  { key: "team", label: "Team", numeric: false },
-  { key: "policy", label: "Declared policy", numeric: false },
-  { key: "models", label: "Observed models · tools", numeric: false },
-  { key: "calls", label: "Calls", numeric: true },
+  { key: "team", label: "Team", numeric: false, wide: true },
+  { key: "policy", label: "Declared policy", numeric: false, wide: true },
+  { key: "models", label: "Observed models · tools", numeric: false, wide: true },
+  { key: "calls", label: "Calls", numeric: true, wide: true },
   { key: "errorRate", label: "Error rate", numeric: true },
-  { key: "spendTodayUsd", label: "Today", numeric: true },
+  { key: "spendTodayUsd", label: "Today", numeric: true, wide: true },
   { key: "spendUsd", label: "In range", numeric: true },
   { key: "violations", label: "Violations", numeric: true },
 ];
@@ -35,6 +36,9 @@ export class CogniveAgentTable extends PollingElement {
   static override styles = [
     theme,
     css`
+      :host {
+        container-type: inline-size;
+      }
       .wrap {
         overflow-x: auto;
         border: 1px solid var(--_border);
@@ -123,6 +127,20 @@ export class CogniveAgentTable extends PollingElement {
       .small {
         font-size: 12px;
       }
+      /* Last, so it wins: in a narrow container the secondary columns give way and cells tighten. */
+      @container (max-width: 640px) {
+        .wide {
+          display: none;
+        }
+        th,
+        td {
+          padding-left: 5px;
+          padding-right: 5px;
+        }
+        thead th {
+          white-space: normal;
+        }
+      }
     `,
   ];
   static override properties = {
@@ -195,7 +213,9 @@ export class CogniveAgentTable extends PollingElement {
           <thead>
             <tr>
               ${COLUMNS.map(
-                (c) => html`<th scope="col" class=${c.numeric ? "num" : ""} aria-sort=${ariaSort(this.sort, c.key)}>
+                (
+                  c,
+                ) => html`<th scope="col" class="${c.numeric ? "num" : ""} ${c.wide ? "wide" : ""}" aria-sort=${ariaSort(this.sort, c.key)}>
                   <button type="button" part="sort-button" @click=${() => this.sortBy(c.key)}>
                     ${c.label}<span class="arrow" aria-hidden="true"
                       >${this.sort.key === c.key ? (this.sort.dir === "asc" ? "▲" : "▼") : ""}</span
@@ -227,9 +247,9 @@ export class CogniveAgentTable extends PollingElement {
           this.choose(a.name);
         }}>${a.name}</button>
       </th>
-      <td>${a.team ?? html`<span class="muted">—</span>`}</td>
-      <td class="small">${this.renderPolicy(a)}</td>
-      <td>
+      <td class="wide">${a.team ?? html`<span class="muted">—</span>`}</td>
+      <td class="small wide">${this.renderPolicy(a)}</td>
+      <td class="wide">
         <div class="chips">
           ${a.models.map(
             (m) =>
@@ -244,9 +264,9 @@ export class CogniveAgentTable extends PollingElement {
           ${a.models.length + a.tools.length === 0 ? html`<span class="muted">—</span>` : nothing}
         </div>
       </td>
-      <td class="num">${a.calls.toLocaleString("en-US")}</td>
+      <td class="num wide">${a.calls.toLocaleString("en-US")}</td>
       <td class="num ${a.errorRate !== null && a.errorRate >= 0.05 ? "bad" : ""}">${formatPercent(a.errorRate)}</td>
-      <td class="num">${formatCost(a.spendTodayUsd)}</td>
+      <td class="num wide">${formatCost(a.spendTodayUsd)}</td>
       <td class="num">${formatCost(a.spendUsd)}</td>
       <td class="num ${a.violations > 0 ? "bad" : ""}">${a.violations}</td>
     </tr>`;

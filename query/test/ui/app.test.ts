@@ -342,6 +342,13 @@ describe.skipIf(missingChromium())("the UI in Chromium", () => {
       expect(box && box.x + box.width).toBeLessThanOrEqual(390);
       expect(await page.locator("cognive-trace-list thead th", { hasText: "Tokens" }).isVisible()).toBe(false);
       await screenshot(page, "phone-traces");
+
+      // So does the agent table: policy, observed models and daily spend give way to violations.
+      await page.goto(`${base}/#/agents`);
+      await page.locator("cognive-agent-table tbody tr").first().waitFor();
+      const violations = await page.locator("cognive-agent-table thead th", { hasText: "Violations" }).boundingBox();
+      expect(violations && violations.x + violations.width).toBeLessThanOrEqual(390);
+      await screenshot(page, "phone-agents");
       expect(errors).toEqual([]);
     } finally {
       await page.close();

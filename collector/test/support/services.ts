@@ -20,7 +20,8 @@ export function missingService(binary: string): string | null {
   return msg;
 }
 
-async function freePort(): Promise<number> {
+/** A port free on loopback right now (the OS picks it). */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
     s.listen(0, "127.0.0.1", () => {

@@ -1,19 +1,9 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { createServer } from "node:net";
 import { join } from "node:path";
 
 const QUERY_DIR = new URL("../..", import.meta.url).pathname;
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-    s.on("error", reject);
-  });
-}
+export { freePort } from "../../../collector/test/support/services.ts";
 
 /** Starts `cognive start` as its own process (the bin users run) and resolves once it is ready. */
 export async function spawnCognive(env: Record<string, string>, nodeArgs: string[] = []): Promise<ChildProcess> {

@@ -62,6 +62,12 @@ export interface Fixture {
   close(): Promise<void>;
 }
 
+/** A logger keeping the warnings (lenient reads log what they swallowed), for tests that assert none happened. */
+export function warningLog(): { log: Logger; warnings: string[] } {
+  const warnings: string[] = [];
+  return { log: { ...silentLogger, warn: (msg, fields) => warnings.push(`${msg} ${String(fields?.err)}`) }, warnings };
+}
+
 /** A fixture for the test file: opened with `rows` inserted (one batch) before its tests, closed after them. */
 export function useFixture(rows: SpanRow[], log: Logger = silentLogger): () => Fixture {
   let fx: Fixture | undefined;

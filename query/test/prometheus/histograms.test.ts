@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { bucketQuantile } from "../../src/prometheus/engine.ts";
-import { type Fixture, INJECTIONS, openFixture, type SpanRow, sec, traceId } from "../api/fixture.ts";
+import { INJECTIONS, type SpanRow, sec, traceId, useFixture } from "../api/fixture.ts";
 
 /** A whole hour, so steps of a minute or more line up. */
 const BASE = 1_699_999_200;
@@ -114,19 +114,12 @@ function expectedQuantile(q: number, values: number[], bounds: number[]): number
   return lower + (bounds[i] - lower) * ((rank - below) / (cumulative[i] - below));
 }
 
-let fx: Fixture;
-beforeAll(async () => {
-  fx = await openFixture();
-  await fx.insert(rows);
-});
-afterAll(async () => {
-  await fx?.close();
-});
+const fixture = useFixture(rows);
 
 type Sample = { metric: Record<string, string>; value: [number, string] };
 
 async function instant(query: string, t: number): Promise<{ resultType: string; result: Sample[] }> {
-  const res = await fx.app.request(`/api/v1/query?${new URLSearchParams({ query, time: String(t) })}`);
+  const res = await fixture().app.request(`/api/v1/query?${new URLSearchParams({ query, time: String(t) })}`);
   const body = await res.json();
   expect(res.status, JSON.stringify(body)).toBe(200);
   return body.data;
@@ -134,7 +127,7 @@ async function instant(query: string, t: number): Promise<{ resultType: string; 
 
 async function range(query: string, start: number, end: number, step: number) {
   const q = new URLSearchParams({ query, start: String(start), end: String(end), step: String(step) });
-  const res = await fx.app.request(`/api/v1/query_range?${q}`);
+  const res = await fixture().app.request(`/api/v1/query_range?${q}`);
   const body = await res.json();
   expect(res.status, JSON.stringify(body)).toBe(200);
   return body.data.result as { metric: Record<string, string>; values: [number, string][] }[];
@@ -291,7 +284,7 @@ describe("histogram_quantile edge cases", () => {
       "histogram_quantile(cognive_llm_calls_total, rate(gen_ai_client_operation_duration_seconds_bucket[5m]))",
       "histogram_quantile(0.5, gen_ai_client_operation_duration_seconds_bucket[5m])",
     ]) {
-      const res = await fx.app.request(`/api/v1/query?${new URLSearchParams({ query, time: String(t) })}`);
+      const res = await fixture().app.request(`/api/v1/query?${new URLSearchParams({ query, time: String(t) })}`);
       expect(res.status, query).toBe(400);
       expect((await res.json()).errorType).toBe("bad_data");
     }
@@ -417,16 +410,16 @@ describe("cognive_agent_runs_total", () => {
 
 describe("discovery", () => {
   it("labels, le values, series and metadata include the histograms and runs", async () => {
-    const labels = await fx.get("/api/v1/labels");
+    const labels = await fixture().get("/api/v1/labels");
     expect(labels.body.data).toContain("le");
-    const le = await fx.get(
+    const le = await fixture().get(
       `/api/v1/label/le/values?${new URLSearchParams({ "match[]": "gen_ai_client_operation_duration_seconds_bucket" })}`,
     );
     expect(le.body.data.map(leKey).sort((a: number, b: number) => a - b)).toEqual([
       ...DURATION_BOUNDS,
       Number.POSITIVE_INFINITY,
     ]);
-    const names = await fx.get("/api/v1/label/__name__/values");
+    const names = await fixture().get("/api/v1/label/__name__/values");
     for (const n of [
       "gen_ai_client_token_usage_bucket",
       "gen_ai_client_token_usage_sum",
@@ -435,7 +428,7 @@ describe("discovery", () => {
       "cognive_agent_runs_total",
     ])
       expect(names.body.data).toContain(n);
-    const series = await fx.get(
+    const series = await fixture().get(
       `/api/v1/series?${new URLSearchParams({ "match[]": 'gen_ai_client_token_usage_bucket{agent="hand",gen_ai_token_type="input"}' })}`,
     );
     expect(series.body.data).toHaveLength(15);
@@ -443,7 +436,7 @@ describe("discovery", () => {
       __name__: "gen_ai_client_token_usage_bucket",
       gen_ai_token_type: "input",
     });
-    const meta = await fx.get("/api/v1/metadata");
+    const meta = await fixture().get("/api/v1/metadata");
     expect(meta.body.data.gen_ai_client_token_usage[0]).toMatchObject({ type: "histogram", unit: "tokens" });
     expect(meta.body.data.gen_ai_client_operation_duration_seconds[0]).toMatchObject({ type: "histogram" });
     expect(meta.body.data.cognive_agent_runs_total[0]).toMatchObject({ type: "counter" });
@@ -461,7 +454,7 @@ describe("discovery", () => {
 
 describe("injection", () => {
   it("hostile label values on histogram selectors match nothing and leave the tables intact", async () => {
-    const before = await fx.count("llm_histogram_1m");
+    const before = await fixture().count("llm_histogram_1m");
     for (const s of INJECTIONS) {
       const value = JSON.stringify(s);
       for (const op of ["=", "=~", "!~"]) {
@@ -470,14 +463,16 @@ describe("injection", () => {
           `gen_ai_client_token_usage_bucket{le${op}${value}}`,
           `cognive_agent_runs_total{team${op}${value}}`,
         ]) {
-          const res = await fx.app.request(`/api/v1/query?${new URLSearchParams({ query, time: String(BASE + 600) })}`);
+          const res = await fixture().app.request(
+            `/api/v1/query?${new URLSearchParams({ query, time: String(BASE + 600) })}`,
+          );
           expect([200, 400], query).toContain(res.status);
           const body = await res.json();
           if (res.status === 200 && op !== "!~") expect(body.data.result, query).toEqual([]);
         }
       }
     }
-    expect(await fx.count("llm_histogram_1m")).toBe(before);
-    expect(await fx.count("otel_traces")).toBe(rows.length);
+    expect(await fixture().count("llm_histogram_1m")).toBe(before);
+    expect(await fixture().count("otel_traces")).toBe(rows.length);
   });
 });

@@ -1,5 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Fixture, INJECTIONS, openFixture, type SpanRow, sec, traceId } from "../api/fixture.ts";
+import { describe, expect, it } from "vitest";
+import { INJECTIONS, type SpanRow, sec, traceId, useFixture } from "../api/fixture.ts";
 
 /** A whole hour, so steps of a minute or more line up. */
 const BASE = 1_699_999_200;
@@ -92,19 +92,12 @@ function windowSum(
     .reduce((a, c) => a + f(c), 0);
 }
 
-let fx: Fixture;
-beforeAll(async () => {
-  fx = await openFixture();
-  await fx.insert(rows);
-});
-afterAll(async () => {
-  await fx?.close();
-});
+const fixture = useFixture(rows);
 
 async function post(path: string, form: Record<string, string | string[]>) {
   const body = new URLSearchParams();
   for (const [k, v] of Object.entries(form)) for (const x of Array.isArray(v) ? v : [v]) body.append(k, x);
-  const res = await fx.app.request(`/api/v1${path}`, { method: "POST", body });
+  const res = await fixture().app.request(`/api/v1${path}`, { method: "POST", body });
   const text = await res.text();
   return { status: res.status, body: JSON.parse(text) };
 }
@@ -127,11 +120,11 @@ describe("probes", () => {
   it("answers Grafana's save & test query 1+1 by POST form and by GET", async () => {
     const expected = { status: "success", data: { resultType: "scalar", result: [4, "2"] } };
     expect(await post("/query", { query: "1+1", time: "4" })).toEqual({ status: 200, body: expected });
-    expect(await fx.get("/api/v1/query?query=1%2B1&time=4")).toEqual({ status: 200, body: expected });
+    expect(await fixture().get("/api/v1/query?query=1%2B1&time=4")).toEqual({ status: 200, body: expected });
   });
 
   it("reports a Prometheus version without Mimir features", async () => {
-    const r = await fx.get("/api/v1/status/buildinfo");
+    const r = await fixture().get("/api/v1/status/buildinfo");
     expect(r.status).toBe(200);
     expect(r.body.status).toBe("success");
     expect(r.body.data.version).toBe("2.53.0");
@@ -139,9 +132,9 @@ describe("probes", () => {
   });
 
   it("answers exemplars, rules and metadata", async () => {
-    expect((await fx.get("/api/v1/query_exemplars?query=x")).body).toEqual({ status: "success", data: [] });
-    expect((await fx.get("/api/v1/rules")).body).toEqual({ status: "success", data: { groups: [] } });
-    const meta = await fx.get("/api/v1/metadata");
+    expect((await fixture().get("/api/v1/query_exemplars?query=x")).body).toEqual({ status: "success", data: [] });
+    expect((await fixture().get("/api/v1/rules")).body).toEqual({ status: "success", data: { groups: [] } });
+    const meta = await fixture().get("/api/v1/metadata");
     expect(meta.body.status).toBe("success");
     expect(Object.keys(meta.body.data).sort()).toEqual([
       "cognive_agent_runs_total",
@@ -481,7 +474,7 @@ describe("errors", () => {
 
 describe("labels, values, series", () => {
   it("lists label names", async () => {
-    const r = await fx.get(`/api/v1/labels?start=${BASE}&end=${BASE + 3600}&limit=40000`);
+    const r = await fixture().get(`/api/v1/labels?start=${BASE}&end=${BASE + 3600}&limit=40000`);
     expect(r.body.status).toBe("success");
     expect(r.body.data).toContain("__name__");
     expect(r.body.data).toContain("gen_ai_request_model");
@@ -489,17 +482,17 @@ describe("labels, values, series", () => {
   });
 
   it("lists label values from the rollup and metric names for __name__", async () => {
-    const models = await fx.get(`/api/v1/label/gen_ai_request_model/values?start=${BASE}&end=${BASE + 3600}`);
+    const models = await fixture().get(`/api/v1/label/gen_ai_request_model/values?start=${BASE}&end=${BASE + 3600}`);
     expect(models.body).toEqual({ status: "success", data: ["claude-sonnet-4", "gpt-4o"] });
-    const names = await fx.get("/api/v1/label/__name__/values");
+    const names = await fixture().get("/api/v1/label/__name__/values");
     expect(names.body.data).toContain("cognive_cost_usd_total");
     const filtered = await post("/label/agent/values", { "match[]": 'cognive_llm_calls_total{team="red"}' });
     expect(filtered.body.data).toEqual(["a1"]);
-    expect((await fx.get("/api/v1/label/nope/values")).body).toEqual({ status: "success", data: [] });
+    expect((await fixture().get("/api/v1/label/nope/values")).body).toEqual({ status: "success", data: [] });
   });
 
   it('lists series; {__name__!=""} means all', async () => {
-    const all = await fx.get(
+    const all = await fixture().get(
       `/api/v1/series?${new URLSearchParams({ "match[]": '{__name__!=""}', start: String(BASE), end: String(BASE + 3600) })}`,
     );
     expect(all.body.status).toBe("success");
@@ -516,7 +509,7 @@ describe("labels, values, series", () => {
 
 describe("injection", () => {
   it("label values and regexes carrying SQL match nothing and leave the tables intact", async () => {
-    const before = await fx.count("llm_rollup_1m");
+    const before = await fixture().count("llm_rollup_1m");
     for (const s of INJECTIONS) {
       for (const op of ["=", "=~"]) {
         const value = JSON.stringify(s);
@@ -529,12 +522,14 @@ describe("injection", () => {
           if (r.status === 200) expect(r.body.data.result, query).toEqual([]);
         }
       }
-      const v = await fx.get(`/api/v1/series?${new URLSearchParams({ "match[]": `{team=${JSON.stringify(s)}}` })}`);
+      const v = await fixture().get(
+        `/api/v1/series?${new URLSearchParams({ "match[]": `{team=${JSON.stringify(s)}}` })}`,
+      );
       expect(v.status).toBe(200);
       expect(v.body.data).toEqual([]);
     }
-    expect(await fx.count("llm_rollup_1m")).toBe(before);
-    expect(await fx.count("otel_traces")).toBe(rows.length);
+    expect(await fixture().count("llm_rollup_1m")).toBe(before);
+    expect(await fixture().count("otel_traces")).toBe(rows.length);
   });
 });
 
@@ -563,7 +558,7 @@ describe("the provisioned dashboard", () => {
       "teams:\n  red: { budgets: { monthly_usd: 10 } }\nagents:\n  a1: { team: red, budgets: { daily_usd: 1 } }\n",
     );
     const log = { error() {}, warn() {}, info() {}, debug() {} };
-    const app = createQueryApp({ storage: fx.storage, log: log as any, governance: { policy } as any });
+    const app = createQueryApp({ storage: fixture().storage, log: log as any, governance: { policy } as any });
     for (const expr of exprs) {
       const query = expr
         .replaceAll("$team", "red|blue")
@@ -583,7 +578,7 @@ describe("the provisioned dashboard", () => {
       ).toBe(true);
     }
     // label_values(cognive_cost_usd_total{team=~"$team"}, agent)
-    const agents = await fx.get(
+    const agents = await fixture().get(
       `/api/v1/label/agent/values?${new URLSearchParams({ "match[]": 'cognive_cost_usd_total{team=~"red|blue"}', start: String(BASE), end: String(BASE + 3600) })}`,
     );
     expect(agents.body.data).toEqual(["a1", "a2"]);
@@ -596,7 +591,7 @@ describe("the provisioned dashboard", () => {
       end: String(BASE + 3600),
       step: "15",
     });
-    const r = await fx.get(`/api/v1/query_range?${q}`);
+    const r = await fixture().get(`/api/v1/query_range?${q}`);
     expect(r.status).toBe(200);
     expect(Number(r.body.data.result[0].values[0][1])).toBeCloseTo(
       windowSum(0, 3600, (c) => c.cost),
@@ -614,7 +609,7 @@ describe("operation duration", () => {
     expect(Number(n.result[0].value[1])).toBe(count);
     // Every seeded span lasts 1000 ns.
     expect(Number(s.result[0].value[1])).toBeCloseTo(count * 1e-6, 12);
-    const meta = await fx.get("/api/v1/metadata?metric=gen_ai_client_operation_duration_seconds");
+    const meta = await fixture().get("/api/v1/metadata?metric=gen_ai_client_operation_duration_seconds");
     expect(meta.body.data).toEqual({
       gen_ai_client_operation_duration_seconds: [expect.objectContaining({ type: "histogram", unit: "seconds" })],
     });
@@ -639,7 +634,7 @@ describe("storage failures", () => {
     const logged: string[] = [];
     const log = { error: (msg: string) => logged.push(msg), warn() {}, info() {}, debug() {} };
     const storage = {
-      ...fx.storage,
+      ...fixture().storage,
       database: "cognive",
       client: {
         query: async () => {
@@ -674,7 +669,7 @@ describe("budget utilization", () => {
     );
     const log = { error() {}, warn() {}, info() {}, debug() {} };
     // Only the policy of the governance runtime is read here.
-    const app = createQueryApp({ storage: fx.storage, log: log as any, governance: { policy } as any });
+    const app = createQueryApp({ storage: fixture().storage, log: log as any, governance: { policy } as any });
     const at = async (query: string, t: number) => {
       const res = await app.request(`/api/v1/query?${new URLSearchParams({ query, time: String(t) })}`);
       expect(res.status).toBe(200);

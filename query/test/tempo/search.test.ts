@@ -1,6 +1,5 @@
-import { type Logger, silentLogger } from "@cognive/collector";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Fixture, INJECTIONS, openFixture, type SpanRow, sec, traceId } from "../api/fixture.ts";
+import { describe, expect, it } from "vitest";
+import { INJECTIONS, type SpanRow, sec, traceId, useFixture, warningLog } from "../api/fixture.ts";
 
 const BASE = 1_750_000_000;
 const A = traceId(1);
@@ -53,20 +52,12 @@ const rows: SpanRow[] = [
 ];
 
 /** Failed reads are answered leniently (empty, 200) and logged; tests assert none happened. */
-const warnings: string[] = [];
-const log: Logger = { ...silentLogger, warn: (msg, fields) => warnings.push(`${msg} ${String(fields?.err)}`) };
+const { log, warnings } = warningLog();
 
-let fx: Fixture;
-beforeAll(async () => {
-  fx = await openFixture(log);
-  await fx.insert(rows);
-});
-afterAll(async () => {
-  await fx?.close();
-});
+const fixture = useFixture(rows, log);
 
 async function search(q: string, extra = RANGE) {
-  const res = await fx.get(`/api/search?q=${encodeURIComponent(q)}&${extra}`);
+  const res = await fixture().get(`/api/search?q=${encodeURIComponent(q)}&${extra}`);
   expect(res.status).toBe(200);
   return res.body as { traces: any[]; metrics: { inspectedTraces: number } };
 }
@@ -145,7 +136,7 @@ describe("Tempo search", () => {
 
   it("supports the legacy tags search", async () => {
     const get = async (qs: string) => {
-      const res = await fx.get(`/api/search?${qs}&${RANGE}`);
+      const res = await fixture().get(`/api/search?${qs}&${RANGE}`);
       expect(res.status).toBe(200);
       return ids(res.body);
     };
@@ -172,13 +163,13 @@ describe("Tempo search", () => {
   });
 
   it("defaults to the last hour", async () => {
-    const res = await fx.get("/api/search?q=%7B%7D");
+    const res = await fixture().get("/api/search?q=%7B%7D");
     expect(res.status).toBe(200);
     expect(res.body.traces).toEqual([]);
   });
 
   it("binds every value and key: SQL fragments match nothing and the tables stay intact", async () => {
-    const before = await fx.count("otel_traces");
+    const before = await fixture().count("otel_traces");
     for (const inj of [...INJECTIONS, "a' OR 1=1 --"]) {
       const v = inj.replace(/\\/g, "\\\\").replace(/"/g, '\\"');
       expect(ids(await search(`{ span.x = "${v}" }`)), inj).toEqual([]);
@@ -190,10 +181,10 @@ describe("Tempo search", () => {
       expect(ids(await search(`{ resource."${key}" != "a" }`))).toEqual([]);
       expect(ids(await search(`{ span.${key} = "a" }`))).toEqual([]);
     }
-    const tags = await fx.get(`/api/search?tags=${encodeURIComponent("x'] OR 1=1 --=a")}&${RANGE}`);
+    const tags = await fixture().get(`/api/search?tags=${encodeURIComponent("x'] OR 1=1 --=a")}&${RANGE}`);
     expect(tags.status).toBe(200);
     expect(tags.body.traces).toEqual([]);
-    expect(await fx.count("otel_traces")).toBe(before);
+    expect(await fixture().count("otel_traces")).toBe(before);
     expect(warnings).toEqual([]);
   });
 });

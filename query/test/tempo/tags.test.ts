@@ -1,6 +1,5 @@
-import { type Logger, silentLogger } from "@cognive/collector";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Fixture, INJECTIONS, openFixture, type SpanRow, sec, traceId } from "../api/fixture.ts";
+import { describe, expect, it } from "vitest";
+import { INJECTIONS, type SpanRow, sec, traceId, useFixture, warningLog } from "../api/fixture.ts";
 
 const now = Math.floor(Date.now() / 1000);
 const rows: SpanRow[] = [
@@ -41,20 +40,12 @@ const rows: SpanRow[] = [
 ];
 
 /** Failed reads are answered leniently (empty, 200) and logged; tests assert none happened. */
-const warnings: string[] = [];
-const log: Logger = { ...silentLogger, warn: (msg, fields) => warnings.push(`${msg} ${String(fields?.err)}`) };
+const { log, warnings } = warningLog();
 
-let fx: Fixture;
-beforeAll(async () => {
-  fx = await openFixture(log);
-  await fx.insert(rows);
-});
-afterAll(async () => {
-  await fx?.close();
-});
+const fixture = useFixture(rows, log);
 
 async function ok(path: string) {
-  const res = await fx.get(path);
+  const res = await fixture().get(path);
   expect(res.status, path).toBe(200);
   return res.body;
 }
@@ -140,7 +131,7 @@ describe("Tempo tag values", () => {
   });
 
   it("binds tag keys: SQL fragments answer no values and the tables stay intact", async () => {
-    const before = await fx.count("otel_traces");
+    const before = await fixture().count("otel_traces");
     for (const inj of [...INJECTIONS, "x'] OR 1=1 --"]) {
       for (const prefix of ["span.", "resource.", ""]) {
         const tag = encodeURIComponent(`${prefix}${inj}`);
@@ -150,7 +141,7 @@ describe("Tempo tag values", () => {
       const q = encodeURIComponent(`{ span.x = "${inj.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}" }`);
       expect((await ok(`/api/v2/search/tag/name/values?q=${q}`)).tagValues, inj).toEqual([]);
     }
-    expect(await fx.count("otel_traces")).toBe(before);
+    expect(await fixture().count("otel_traces")).toBe(before);
     expect(warnings).toEqual([]);
   });
 });

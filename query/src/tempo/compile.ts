@@ -192,8 +192,8 @@ function anyEvent(fs: FieldSql, cond: string): string {
 }
 
 /** Whether a field has one value per span (not one per event), so it can be selected or grouped on. */
-export function perSpan(f: Field, p: Params): boolean {
-  return fieldSql(f, p).each === undefined;
+export function perSpan(f: Field): boolean {
+  return fieldSql(f, new Params()).each === undefined;
 }
 
 /** Every spanset filter of a query, in order. */
@@ -204,6 +204,7 @@ export function spansetFilters(s: Spansets): Filter[] {
 /** The per-trace condition: each spanset as `countIf(filter) > 0`, combined as written. */
 export function havingSql(s: Spansets, conds: string[], counter = { i: 0 }): string {
   if (s.type === "spanset") return `countIf(${conds[counter.i++]}) > 0`;
+  if (s.type !== "and" && s.type !== "or") throw new TraceQLError("structural operators are evaluated per trace");
   const l = havingSql(s.left, conds, counter);
   const r = havingSql(s.right, conds, counter);
   return `(${l} ${s.type === "and" ? "AND" : "OR"} ${r})`;

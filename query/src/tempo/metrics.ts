@@ -106,7 +106,7 @@ export async function metricsQueryRange(
   const m = q.metrics;
   if (!m) throw new TraceQLError("not a metrics query: end it with a metrics function, e.g. | rate()");
   if (q.spansets.type !== "spanset") throw new TraceQLError("metrics queries take one spanset filter");
-  if (usesTraceIntrinsics(q.spansets.filter) || m.by.some((f) => isTraceField(f) || !perSpan(f, new Params())))
+  if (usesTraceIntrinsics(q.spansets.filter) || m.by.some((f) => isTraceField(f) || !perSpan(f)))
     throw new TraceQLError("metrics queries filter and group on span fields only");
   const startNs = (range.startNs / range.stepNs) * range.stepNs;
   const points = Number((range.endNs - startNs + range.stepNs - 1n) / range.stepNs);

@@ -60,7 +60,7 @@ function shownFields(filters: Filter[], selected: Field[]): Field[] {
   const out: Field[] = [];
   for (const f of [...filters.flatMap(filterFields), ...selected]) {
     const name = fieldName(f);
-    if (name === undefined || seen.has(name) || !perSpan(f, new Params())) continue;
+    if (name === undefined || seen.has(name) || !perSpan(f)) continue;
     seen.add(name);
     out.push(f);
   }
@@ -77,7 +77,6 @@ export async function searchTraces(storage: Storage, scope: QueryScope, q: Trace
   const filters = spansetFilters(q.spansets);
   const conds = filters.map((f) => filterSql(f, p));
   const matchAny = conds.length === 1 ? conds[0] : conds.map((c) => `(${c})`).join(" OR ");
-  const having = havingSql(q.spansets, conds);
   const attrs = shownFields(filters, q.select)
     .map((f) => {
       const fs = fieldSql(f, p);
@@ -112,7 +111,7 @@ export async function searchTraces(storage: Storage, scope: QueryScope, q: Trace
     FROM ${db}.${SPAN_TABLE} ${traceFields}
     WHERE Timestamp >= ${fromExpr} AND Timestamp <= toDateTime({toS:UInt32}) AND (${team.sql}) AND (${matchAny})
     GROUP BY TraceId
-    HAVING ${having}
+    HAVING ${havingSql(q.spansets, conds)}
     ORDER BY min(Timestamp) DESC
     LIMIT {limit:UInt32}`;
 

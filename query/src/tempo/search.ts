@@ -137,7 +137,7 @@ export async function searchTraces(storage: Storage, scope: QueryScope, q: Trace
   let rows: CandidateRow[] = [];
   for (const perResult of [...CUTOFF_TRACES_PER_RESULT, null]) {
     const cutoff = perResult === null ? null : await cutoffNs(storage, scope, opts, opts.limit * perResult);
-    if (perResult !== null && cutoff === null) continue; // the range holds fewer traces: read it whole
+    // No cutoff (the range holds fewer traces, or this is the last step): read the whole range.
     const rangeFromNs = BigInt(opts.fromS) * 1_000_000_000n;
     const fromNs = cutoff === null ? rangeFromNs : BigInt(cutoff);
     const windowParams = { ...params, fromNs: String(fromNs), summaryFrom: dt64(fromNs - TRACE_SLACK_NS) };

@@ -1,7 +1,7 @@
-import { LLM_ROLLUP_TABLE, type Storage, TRACE_SUMMARY_TABLE } from "@cognive/collector";
+import { LLM_ROLLUP_TABLE, type Storage } from "@cognive/collector";
 import type { TimeRange } from "./params.ts";
 import { type QueryScope, teamCondition } from "./scope.ts";
-import { databaseOf, num, select } from "./sql.ts";
+import { databaseOf, num, select, summaryRowsOfRange } from "./sql.ts";
 
 export interface OverviewQuery extends TimeRange {
   /** How many agents and models to list. */
@@ -120,11 +120,7 @@ export async function overview(storage: Storage, scope: QueryScope, q: OverviewQ
          toUnixTimestamp64Nano(max(End)) - StartNs64 AS DurationNs64,
          sum(ErrorCount) AS ErrorCount,
          groupUniqArrayArray(Teams) AS Teams
-       FROM ${db}.${TRACE_SUMMARY_TABLE}
-       WHERE TraceId IN (
-         SELECT TraceId FROM ${db}.${TRACE_SUMMARY_TABLE}
-         WHERE Start BETWEEN fromUnixTimestamp64Nano({fromNs:Int64}) AND fromUnixTimestamp64Nano({toNs:Int64})
-       )
+       FROM ${summaryRowsOfRange(db)}
        GROUP BY TraceId
        HAVING StartNs64 BETWEEN {fromNs:Int64} AND {toNs:Int64} AND (${summaryTeam.sql})
      )`,

@@ -1,4 +1,4 @@
-import type { Storage } from "@cognive/collector";
+import { type Storage, TRACE_SUMMARY_TABLE } from "@cognive/collector";
 
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -20,4 +20,18 @@ export async function select<T>(storage: Storage, sql: string, params: Record<st
 /** A UInt64 as JSON (a string) to a number; counts and tokens stay far below 2^53 in practice. */
 export function num(v: string | number | null | undefined): number {
   return v === null || v === undefined ? 0 : Number(v);
+}
+
+/**
+ * The per-trace summary rows of every trace with a row starting in [{fromNs}, {toNs}] (Int64 Unix
+ * nanosecond parameters), for `FROM` … `GROUP BY TraceId`: the summary holds one partial row per
+ * insert, so a trace's figures are re-aggregated across all its rows, and a `HAVING` on the
+ * aggregated start keeps only traces that truly start in the range.
+ */
+export function summaryRowsOfRange(db: string): string {
+  return `${db}.${TRACE_SUMMARY_TABLE}
+    WHERE TraceId IN (
+      SELECT TraceId FROM ${db}.${TRACE_SUMMARY_TABLE}
+      WHERE Start BETWEEN fromUnixTimestamp64Nano({fromNs:Int64}) AND fromUnixTimestamp64Nano({toNs:Int64})
+    )`;
 }

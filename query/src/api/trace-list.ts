@@ -1,8 +1,8 @@
-import { type Storage, TRACE_SUMMARY_TABLE } from "@cognive/collector";
+import type { Storage } from "@cognive/collector";
 import { encodeCursor, type TraceCursor } from "./cursor.ts";
 import type { TimeRange } from "./params.ts";
 import { type QueryScope, teamCondition } from "./scope.ts";
-import { databaseOf, num, select } from "./sql.ts";
+import { databaseOf, num, select, summaryRowsOfRange } from "./sql.ts";
 import type { TraceSummary } from "./trace-detail.ts";
 
 export interface TraceFilter extends TimeRange {
@@ -118,11 +118,7 @@ export async function listTraces(storage: Storage, scope: QueryScope, f: TraceFi
       groupUniqArrayArray(Agents) AS Agents,
       groupUniqArrayArray(Teams) AS Teams,
       groupUniqArrayArray(Models) AS Models
-    FROM ${db}.${TRACE_SUMMARY_TABLE}
-    WHERE TraceId IN (
-      SELECT TraceId FROM ${db}.${TRACE_SUMMARY_TABLE}
-      WHERE Start BETWEEN fromUnixTimestamp64Nano({fromNs:Int64}) AND fromUnixTimestamp64Nano({toNs:Int64})
-    )
+    FROM ${summaryRowsOfRange(db)}
     GROUP BY TraceId
     HAVING ${having.join("\n      AND ")}
     ORDER BY StartNs64 DESC, TraceId DESC

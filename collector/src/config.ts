@@ -24,6 +24,11 @@ export const envSchema = z.object({
   COGNIVE_QUEUE_MAX_ROWS: positiveInt.default(600_000),
   COGNIVE_WRITE_CONCURRENCY: positiveInt.max(16).default(2),
   COGNIVE_DEDUP_CAPACITY: positiveInt.default(2_000_000),
+  COGNIVE_RETRY_WINDOW_MINUTES: positiveInt.default(30),
+  COGNIVE_MAX_TOKENS_PER_CALL: positiveInt.default(100_000_000),
+  COGNIVE_MAX_DAYS_PER_REQUEST: positiveInt.max(90).default(31),
+  COGNIVE_SHUTDOWN_TIMEOUT_SECONDS: positiveInt.default(10),
+  COGNIVE_BUDGET_RECONCILE_SECONDS: z.coerce.number().int().min(0).default(60),
 });
 
 export type EnvConfig = z.infer<typeof envSchema>;

@@ -32,6 +32,16 @@ export function createCollectorMetrics(registry = new Registry()) {
       help: "LLM call spans stored without a cost because no price is known for their model",
       registers: [registry],
     }),
+    spansUsageInvalid: new Counter({
+      name: "cognive_spans_usage_invalid_total",
+      help: "Model calls stored unpriced because their reported token usage was above the plausible ceiling",
+      registers: [registry],
+    }),
+    requestsAborted: new Counter({
+      name: "cognive_otlp_requests_aborted_total",
+      help: "OTLP requests whose client went away before the body was read",
+      registers: [registry],
+    }),
     requests: new Counter({
       name: "cognive_otlp_requests_total",
       help: "OTLP export requests by HTTP status",

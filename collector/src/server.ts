@@ -6,10 +6,10 @@ import { type GovernanceRuntime, registerGovernanceMetrics } from "./governance/
 import type { Logger } from "./log.ts";
 import { type CollectorMetrics, createCollectorMetrics } from "./metrics.ts";
 import { IngestPipeline } from "./pipeline/ingest.ts";
-import type { IngestIdentity } from "./pipeline/normalize.ts";
+import { defaultSpanLimits, type IngestIdentity } from "./pipeline/normalize.ts";
 import type { Policy } from "./policy.ts";
 import { otlpHttpRoutes } from "./receiver/otlp-http.ts";
-import type { Storage } from "./storage/client.ts";
+import { probeStorage, type Storage } from "./storage/client.ts";
 
 export interface Collector {
   app: Hono<{ Bindings: Partial<HttpBindings> }>;
@@ -21,6 +21,14 @@ export interface Collector {
 /** The one identity step of ingest. Keys and teams arrive with multi-tenancy; today all are let in. */
 export function identifyIngest(): IngestIdentity {
   return { team: null };
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
 
 /** Wires receiver → pipeline → writer for one process. */
@@ -45,7 +53,19 @@ export function createCollector(deps: {
     },
     dedupCapacity: config.COGNIVE_DEDUP_CAPACITY,
     policy,
+    retryWindowMinutes: config.COGNIVE_RETRY_WINDOW_MINUTES,
+    limits: {
+      ...defaultSpanLimits,
+      maxTokensPerCall: config.COGNIVE_MAX_TOKENS_PER_CALL,
+      maxDaysPerRequest: config.COGNIVE_MAX_DAYS_PER_REQUEST,
+    },
   });
+  // While storage is failing, a probe every second finds when it is writable again.
+  const probe = () => pipeline.writer.probe();
+  const probeTimer = setInterval(() => {
+    if (!pipeline.writer.healthy) void probe();
+  }, 1000);
+  probeTimer.unref();
   if (deps.governance) {
     pipeline.onCommitted = deps.governance.governance.onCommitted;
     registerGovernanceMetrics(metrics.registry, deps.governance);
@@ -62,11 +82,21 @@ export function createCollector(deps: {
     }),
   );
   app.get("/healthz", (c) => c.json({ status: "ok" }));
-  app.get("/readyz", (c) =>
-    pipeline.writer.healthy
+  // Ready means storage answers now, probed, not that the last export happened to succeed.
+  app.get("/readyz", async (c) => {
+    let problem = pipeline.writer.unavailableReason;
+    if (problem !== null && (await probe())) problem = null;
+    if (problem === null) {
+      try {
+        await withTimeout(probeStorage(storage), 2000);
+      } catch (err) {
+        problem = `storage does not answer: ${err instanceof Error ? err.message.split("\n")[0] : String(err)}`;
+      }
+    }
+    return problem === null
       ? c.json({ status: "ready" })
-      : c.json({ error: { code: "storage_unavailable", message: "the last storage write failed" } }, 503),
-  );
+      : c.json({ error: { code: "storage_unavailable", message: problem } }, 503);
+  });
   app.get("/metrics", async (c) => {
     metrics.queuedRows.set(pipeline.writer.queuedRows);
     return c.body(await metrics.registry.metrics(), 200, { "content-type": metrics.registry.contentType });
@@ -78,5 +108,13 @@ export function createCollector(deps: {
     log.error("collector request failed", { err, path: c.req.path });
     return c.json({ error: { code: "internal", message: "internal error" } }, 500);
   });
-  return { app, pipeline, metrics, close: () => pipeline.close() };
+  return {
+    app,
+    pipeline,
+    metrics,
+    close: () => {
+      clearInterval(probeTimer);
+      return pipeline.close();
+    },
+  };
 }

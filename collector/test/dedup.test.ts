@@ -1,7 +1,13 @@
 import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { SpanDeduper } from "../src/pipeline/dedup.ts";
-import { Batch } from "../src/pipeline/writer.ts";
+import { Part } from "../src/pipeline/writer.ts";
+
+class Batch extends Part {
+  constructor() {
+    super(1, new Set([0]), 0n, 0n);
+  }
+}
 
 const id = () => ({ traceId: randomBytes(16).toString("hex"), spanId: randomBytes(8).toString("hex") });
 
@@ -15,7 +21,7 @@ describe("span de-duplication", () => {
     expect(d.lookup(s.traceId, s.spanId)).toBe(b);
     b.state = "committed";
     d.committed(b);
-    expect(d.lookup(s.traceId, s.spanId)).toBe(true);
+    expect(d.lookup(s.traceId, s.spanId)).toBe("stored");
   });
 
   it("forgets the spans of a failed batch so their retry is written", () => {
@@ -28,6 +34,16 @@ describe("span de-duplication", () => {
     const retry = new Batch();
     d.add([s], retry);
     expect(d.lookup(s.traceId, s.spanId)).toBe(retry);
+  });
+
+  it("remembers spans learned from storage as stored, or recovered from a failed insert", () => {
+    const d = new SpanDeduper(1000);
+    const [a, b, c] = [id(), id(), id()];
+    d.remember([a], "stored");
+    d.remember([b], "recovered");
+    expect(d.lookup(a.traceId, a.spanId)).toBe("stored");
+    expect(d.lookup(b.traceId, b.spanId)).toBe("recovered");
+    expect(d.lookup(c.traceId, c.spanId)).toBeUndefined();
   });
 
   it("tells apart spans that share a span id but not a trace id", () => {

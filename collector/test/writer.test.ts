@@ -3,7 +3,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { silentLogger } from "../src/log.ts";
-import { BackpressureError, GroupCommitWriter } from "../src/pipeline/writer.ts";
+import {
+  BackpressureError,
+  GroupCommitWriter,
+  Part,
+  PermanentWriteError,
+  StorageUnavailableError,
+} from "../src/pipeline/writer.ts";
 import { createStorage, type Storage } from "../src/storage/client.ts";
 
 let storage: Storage;
@@ -37,6 +43,9 @@ async function count(): Promise<number> {
   return Number(((await rs.json()) as { n: string }[])[0].n);
 }
 
+/** A part of `rows` rows on one day. */
+const part = (rows: number, day = 0) => new Part(rows, new Set([day]), 0n, 0n);
+
 describe("group-commit writer", () => {
   it("writes concurrent appends in few inserts and resolves each only after its insert", async () => {
     inserts = [];
@@ -46,7 +55,7 @@ describe("group-commit writer", () => {
       silentLogger,
     );
     const before = await count();
-    const batches = Array.from({ length: 50 }, (_, i) => w.append(`${i}\n${i + 1000}\n`, 2));
+    const batches = Array.from({ length: 50 }, (_, i) => w.append(`${i}\n${i + 1000}\n`, part(2)));
     expect(batches.every((b) => b.state === "open")).toBe(true);
     await Promise.all(batches.map((b) => b.done));
     expect(batches.every((b) => b.state === "committed")).toBe(true);
@@ -61,7 +70,7 @@ describe("group-commit writer", () => {
       { maxBatchRows: 4, maxBatchBytes: 1 << 20, lingerMs: 60_000, maxQueuedRows: 10_000, maxConcurrentWrites: 1 },
       silentLogger,
     );
-    const b = w.append("1\n2\n3\n4\n", 4);
+    const b = w.append("1\n2\n3\n4\n", part(4));
     await b.done;
     expect(inserts).toEqual([4]);
   });
@@ -72,10 +81,10 @@ describe("group-commit writer", () => {
       { maxBatchRows: 1000, maxBatchBytes: 1 << 20, lingerMs: 50, maxQueuedRows: 10, maxConcurrentWrites: 1 },
       silentLogger,
     );
-    const first = w.append("1\n2\n3\n4\n5\n6\n", 6);
-    expect(() => w.append("7\n8\n9\n10\n11\n", 5)).toThrow(BackpressureError);
+    const first = w.append("1\n2\n3\n4\n5\n6\n", part(6));
+    expect(() => w.append("7\n8\n9\n10\n11\n", part(5))).toThrow(BackpressureError);
     await first.done;
-    await w.append("7\n8\n9\n10\n11\n", 5).done;
+    await w.append("7\n8\n9\n10\n11\n", part(5)).done;
   });
 
   it("rejects every request of a failed batch and recovers on the next", async () => {
@@ -85,8 +94,8 @@ describe("group-commit writer", () => {
       silentLogger,
     );
     // The span table does not exist in this database: the insert fails for real.
-    const a = w.append("not a span row\n", 1);
-    const b = w.append("nor this\n", 1);
+    const a = w.append("not a span row\n", part(1));
+    const b = w.append("nor this\n", part(1));
     await expect(a.done).rejects.toThrow();
     await expect(b.done).rejects.toThrow();
     expect(w.healthy).toBe(false);
@@ -109,9 +118,8 @@ describe("group-commit writer", () => {
     const before = await count();
     // Two chunks of 600 KB each: the second no longer fits the first 1 MiB arena.
     const rows = (from: number) => Array.from({ length: 75_000 }, (_, i) => `${from + i}\n`).join("");
-    const first = w.append(rows(1_000_000), 75_000);
-    const second = w.append(rows(2_000_000), 75_000);
-    expect(second).toBe(first);
+    w.append(rows(1_000_000), part(75_000));
+    w.append(rows(2_000_000), part(75_000));
     await w.close();
     expect(inserts).toEqual([150_000]);
     expect((await count()) - before).toBe(150_000);
@@ -124,9 +132,83 @@ describe("group-commit writer", () => {
       { maxBatchRows: 1000, maxBatchBytes: 1 << 20, lingerMs: 60_000, maxQueuedRows: 10_000, maxConcurrentWrites: 1 },
       silentLogger,
     );
-    const b = w.append("42\n", 1);
+    const b = w.append("42\n", part(1));
     await w.close();
     expect(b.state).toBe("committed");
-    expect(() => w.append("43\n", 1)).toThrow(BackpressureError);
+    expect(() => w.append("43\n", part(1))).toThrow(BackpressureError);
+  });
+
+  it("splits a batch the store refuses for its data until the bad request is alone; the others commit", async () => {
+    inserts = [];
+    const real = countingStorage(storage);
+    const picky: typeof storage = {
+      ...real,
+      insertTsv: async (t, c, body) => {
+        if (body.toString().includes("bad")) throw new Error("Code: 41. DB::Exception: Cannot read DateTime");
+        await real.insertTsv(t, c, body);
+      },
+    };
+    const w = new GroupCommitWriter(
+      picky,
+      { maxBatchRows: 1000, maxBatchBytes: 1 << 20, lingerMs: 20, maxQueuedRows: 10_000, maxConcurrentWrites: 1 },
+      silentLogger,
+    );
+    const before = await count();
+    const parts = Array.from({ length: 9 }, (_, i) =>
+      w.append(i === 5 ? "bad\n" : `${i}\n${i + 100}\n`, part(i === 5 ? 1 : 2)),
+    );
+    const settled = await Promise.allSettled(parts.map((p) => p.done));
+    expect(settled.filter((s) => s.status === "fulfilled")).toHaveLength(8);
+    const refused = settled[5];
+    expect(refused.status === "rejected" && refused.reason).toBeInstanceOf(PermanentWriteError);
+    expect((await count()) - before).toBe(16);
+    expect(w.healthy).toBe(true);
+  });
+
+  it("starts a new batch rather than write more days (partitions) in one insert than allowed", async () => {
+    inserts = [];
+    const w = new GroupCommitWriter(
+      countingStorage(storage),
+      {
+        maxBatchRows: 1000,
+        maxBatchBytes: 1 << 20,
+        lingerMs: 20,
+        maxQueuedRows: 10_000,
+        maxConcurrentWrites: 1,
+        maxBatchDays: 3,
+      },
+      silentLogger,
+    );
+    const parts = Array.from({ length: 7 }, (_, i) => w.append(`${i}\n`, part(1, i)));
+    await Promise.all(parts.map((p) => p.done));
+    expect(inserts).toEqual([3, 3, 1]);
+  });
+
+  it("answers every request with a retryable error while storage fails, and again accepts after a probe", async () => {
+    let down = true;
+    const real = countingStorage(storage);
+    const flaky: typeof storage = {
+      ...real,
+      insertTsv: async (t, c, body) => {
+        if (down) throw new Error("Code: 243. DB::Exception: Cannot reserve space: not enough space");
+        await real.insertTsv(t, c, body);
+      },
+    };
+    let full = true;
+    const w = new GroupCommitWriter(
+      flaky,
+      { maxBatchRows: 1000, maxBatchBytes: 1 << 20, lingerMs: 5, maxQueuedRows: 10_000, maxConcurrentWrites: 1 },
+      silentLogger,
+      { checkWritable: async () => (full ? Promise.reject(new Error("still full")) : undefined) },
+    );
+    await expect(w.append("1\n", part(1)).done).rejects.toBeInstanceOf(StorageUnavailableError);
+    expect(w.healthy).toBe(false);
+    expect(() => w.append("2\n", part(1))).toThrow(StorageUnavailableError);
+    expect(await w.probe()).toBe(false);
+    down = false;
+    full = false;
+    expect(await w.probe()).toBe(true);
+    await w.append("3\n", part(1)).done;
+    expect(w.healthy).toBe(true);
   });
 });

@@ -34,12 +34,35 @@ function listen(app: Hono<any>, host: string, port: number): Promise<ServerType>
   });
 }
 
-function closeServer(server: ServerType | undefined): Promise<void> {
+type Closable = ServerType & { closeAllConnections?: () => void; closeIdleConnections?: () => void };
+
+/**
+ * Stops accepting connections and lets requests in flight finish (their answers are sent), for at
+ * most `graceMs`; then drops what is left.
+ */
+function closeServer(server: ServerType | undefined, graceMs = 0): Promise<void> {
   return new Promise((resolve) => {
     if (!server) return resolve();
-    server.close(() => resolve());
-    (server as { closeAllConnections?: () => void }).closeAllConnections?.();
+    const s = server as Closable;
+    const force = setTimeout(() => s.closeAllConnections?.(), graceMs);
+    server.close(() => {
+      clearTimeout(force);
+      resolve();
+    });
+    if (graceMs === 0) s.closeAllConnections?.();
+    else s.closeIdleConnections?.();
   });
+}
+
+/** Resolves when `p` does, or after `ms` with false. */
+function within(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p.then(() => true),
+    new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
 }
 
 /** Starts the collector, the query API, or both in one process, on the configured storage. */
@@ -67,10 +90,23 @@ export async function startCognive(config: EnvConfig, log: Logger, role: Role = 
   const running: Running = {
     storage,
     governance,
+    /**
+     * Graceful stop: no new exports; exports in flight are answered once their spans are written;
+     * governance gets what is left of the shutdown timeout to count them (budgets are rebuilt from
+     * storage at the next start if it runs out). The query port answers probes until the end.
+     */
     async stop() {
-      await closeServer(otlpServer);
+      const deadline = Date.now() + config.COGNIVE_SHUTDOWN_TIMEOUT_SECONDS * 1000;
+      const left = () => Math.max(0, deadline - Date.now());
+      const closingOtlp = closeServer(otlpServer, left());
       await collector?.close();
-      await governance.close();
+      await closingOtlp;
+      if (!(await within(governance.governance.idle(), left()))) {
+        log.warn("shutdown: governance work left unfinished; budgets are rebuilt from storage", {
+          timeoutSeconds: config.COGNIVE_SHUTDOWN_TIMEOUT_SECONDS,
+        });
+      }
+      await within(governance.close(), Math.max(1000, left()));
       await closeServer(queryServer);
       await storage.close();
     },
@@ -78,6 +114,7 @@ export async function startCognive(config: EnvConfig, log: Logger, role: Role = 
   try {
     if (role !== "query") {
       collector = createCollector({ storage, config, policy, log, governance });
+      await collector.pipeline.recoverAtStart();
       otlpServer = await listen(collector.app, config.COGNIVE_HOST, config.COGNIVE_OTLP_PORT);
       running.collector = collector;
       running.otlpPort = (otlpServer.address() as AddressInfo).port;

@@ -1,4 +1,11 @@
-import type { Batch } from "./writer.ts";
+import type { Part } from "./writer.ts";
+
+/** What a remembered span is: a part still being written, stored, or stored by an insert that failed half-way. */
+export type Seen = Part | "stored" | "recovered";
+
+/** Id of keys learned from storage (at start, or after a failed insert): stored, not in flight. */
+const STORED_ID = 1;
+const RECOVERED_ID = 2;
 
 /**
  * Remembers recently written spans so a retried export is stored once.
@@ -8,34 +15,48 @@ import type { Batch } from "./writer.ts";
  * open-addressing tables of typed arrays, outside the garbage-collected heap, because millions of
  * string keys in a Map made major GCs the collector's largest cost. Two generations bound memory:
  * when the young table is half full it becomes the old one and the previous old one is dropped.
- * Each key records the batch that carries it, so a retry arriving while the original is still being
+ * Each key records the part that carries it, so a retry arriving while the original is still being
  * written waits for that same commit instead of being acknowledged early.
  */
 export class SpanDeduper {
   private young: KeyTable;
   private old: KeyTable;
-  /** Batches not yet committed, by id; committed ones are dropped from here. */
-  private readonly pending = new Map<number, Batch>();
-  /** Ids of failed batches whose keys may still sit in a table. */
+  /** Parts not yet committed, by id; committed ones are dropped from here. */
+  private readonly pending = new Map<number, Part>();
+  /** Ids of failed parts whose keys may still sit in a table. */
   private readonly failed = new Set<number>();
-  private nextBatchId = 1;
-  private readonly ids = new WeakMap<Batch, number>();
+  private nextPartId = RECOVERED_ID + 1;
+  private readonly ids = new WeakMap<Part, number>();
 
   constructor(capacity: number) {
     this.young = new KeyTable(capacity);
     this.old = new KeyTable(capacity);
   }
 
-  /** The batch already carrying this span if it is still being written, `true` if committed. */
-  lookup(traceId: string, spanId: string): Batch | true | undefined {
+  /** The part already carrying this span if it is still being written, else whether it is stored. */
+  lookup(traceId: string, spanId: string): Seen | undefined {
     const k = keyOf(traceId, spanId);
     const id = this.young.get(k) || this.old.get(k);
     if (id === 0 || this.failed.has(id)) return undefined;
-    return this.pending.get(id) ?? true;
+    if (id === RECOVERED_ID) return "recovered";
+    return this.pending.get(id) ?? "stored";
   }
 
-  add(spans: { traceId: string; spanId: string }[], batch: Batch): void {
-    const id = this.idOf(batch);
+  /**
+   * Remembers spans found in storage: at start (so a retry after a restart is not stored twice) and
+   * after a failed insert that left them behind (`recovered`: stored, but their request was refused,
+   * so its retry must still count their spend).
+   */
+  remember(spans: Iterable<{ traceId: string; spanId: string }>, how: "stored" | "recovered"): void {
+    const id = how === "stored" ? STORED_ID : RECOVERED_ID;
+    for (const s of spans) {
+      if (this.young.full) this.rotate();
+      this.young.set(keyOf(s.traceId, s.spanId), id);
+    }
+  }
+
+  add(spans: { traceId: string; spanId: string }[], part: Part): void {
+    const id = this.idOf(part);
     for (const s of spans) {
       if (this.young.full) this.rotate();
       const k = keyOf(s.traceId, s.spanId);
@@ -43,14 +64,14 @@ export class SpanDeduper {
     }
   }
 
-  committed(batch: Batch): void {
-    const id = this.ids.get(batch);
+  committed(part: Part): void {
+    const id = this.ids.get(part);
     if (id !== undefined) this.pending.delete(id);
   }
 
-  /** Forgets the spans of a failed batch so that their retry is written. */
-  forget(batch: Batch): void {
-    const id = this.ids.get(batch);
+  /** Forgets the spans of a failed part so that their retry is written. */
+  forget(part: Part): void {
+    const id = this.ids.get(part);
     if (id === undefined) return;
     this.pending.delete(id);
     this.failed.add(id);
@@ -60,12 +81,12 @@ export class SpanDeduper {
     return this.young.count + this.old.count;
   }
 
-  private idOf(batch: Batch): number {
-    let id = this.ids.get(batch);
+  private idOf(part: Part): number {
+    let id = this.ids.get(part);
     if (id === undefined) {
-      id = this.nextBatchId++;
-      this.ids.set(batch, id);
-      if (batch.state !== "committed") this.pending.set(id, batch);
+      id = this.nextPartId++;
+      this.ids.set(part, id);
+      if (part.state !== "committed") this.pending.set(id, part);
     }
     return id;
   }
@@ -116,7 +137,7 @@ function mix(h: number, k: number): number {
   return (Math.imul(y, 5) + 0xe6546b64) >>> 0;
 }
 
-/** Linear-probing hash table of 128-bit keys to batch ids, filled to at most half its slots. */
+/** Linear-probing hash table of 128-bit keys to part ids, filled to at most half its slots. */
 class KeyTable {
   private readonly keys: Uint32Array;
   private readonly values: Uint32Array;

@@ -3,10 +3,18 @@ import type { Logger } from "../log.ts";
 import type { CollectorMetrics } from "../metrics.ts";
 import type { DecodedTraces } from "../otlp/model.ts";
 import type { Policy } from "../policy.ts";
-import type { Storage } from "../storage/client.ts";
+import { probeStorageWrite, type Storage } from "../storage/client.ts";
+import { recentSpanKeys, repairDerived, type SpanKey, storedKeys } from "../storage/repair.ts";
 import { SpanDeduper } from "./dedup.ts";
-import { type GovernedSpan, type IngestIdentity, type NormalizedBatch, normalize } from "./normalize.ts";
-import { type Batch, GroupCommitWriter, type WriterConfig } from "./writer.ts";
+import {
+  defaultSpanLimits,
+  type GovernedSpan,
+  type IngestIdentity,
+  type NormalizedBatch,
+  normalize,
+  type SpanLimits,
+} from "./normalize.ts";
+import { type FailedRows, GroupCommitWriter, Part, type WriterConfig } from "./writer.ts";
 
 export interface IngestResult {
   accepted: number;
@@ -24,6 +32,10 @@ export interface IngestConfig {
   dedupCapacity: number;
   /** Declared agents, for the team of a span whose agent the policy names. */
   policy?: Pick<Policy, "agents">;
+  /** What storage can hold and what usage is plausible. */
+  limits?: SpanLimits;
+  /** Inserts this recent are remembered across a restart, so their retries are not stored twice. */
+  retryWindowMinutes?: number;
 }
 
 /**
@@ -37,7 +49,7 @@ export class IngestPipeline {
   onCommitted: CommittedHook | null = null;
 
   constructor(
-    storage: Storage,
+    private readonly storage: Storage,
     private readonly pricer: Pricer,
     private readonly metrics: CollectorMetrics,
     private readonly log: Logger,
@@ -45,16 +57,90 @@ export class IngestPipeline {
   ) {
     this.dedup = new SpanDeduper(config.dedupCapacity);
     this.writer = new GroupCommitWriter(storage, config.writer, log, {
-      onCommit: (batch, seconds) => {
-        metrics.batchRows.observe(batch.rows);
+      onCommit: (rows, seconds, parts) => {
+        metrics.batchRows.observe(rows);
         metrics.writeSeconds.observe(seconds);
-        this.dedup.committed(batch);
+        for (const p of parts) this.dedup.committed(p);
       },
-      onFailure: (batch) => {
+      onFailure: (parts, err) => {
         metrics.writeFailures.inc();
-        this.dedup.forget(batch);
+        for (const p of parts) this.dedup.forget(p);
+        if (err.name === "PermanentWriteError") {
+          metrics.spansRejected.inc(
+            { reason: "storage_refused" },
+            parts.reduce((n, p) => n + p.rows, 0),
+          );
+        }
       },
+      recover: (failed) => this.recover(failed),
+      checkWritable: () => probeStorageWrite(storage),
     });
+  }
+
+  /**
+   * Before the first request: remembers the spans of recent inserts (a client that did not get its
+   * answer before a restart retries them) and repairs what an insert cut short by a crash left
+   * behind in the derived tables.
+   */
+  async recoverAtStart(): Promise<void> {
+    const minutes = this.config.retryWindowMinutes ?? 30;
+    const keys = await recentSpanKeys(this.storage, minutes, Math.floor(this.config.dedupCapacity / 2));
+    this.dedup.remember(keys, "stored");
+    const since = BigInt(Date.now() - minutes * 60_000) * 1_000_000n;
+    const repaired = await repairDerived(this.storage, since);
+    if (repaired.traces + repaired.minutes > 0) {
+      this.log.warn("storage: derived rows repaired after an interrupted insert", { ...repaired });
+    }
+    if (keys.length > 0) this.log.debug("ingest: recent spans remembered for retries", { spans: keys.length });
+  }
+
+  /**
+   * A failed insert may have left rows behind. Those are remembered as stored (their retry is not
+   * written again, but its spend is counted) and their derived rows made whole; the rest are
+   * returned for a retry or a split.
+   */
+  private async recover(failed: FailedRows): Promise<Map<Part, string>> {
+    const perPart: { part: Part; lines: string[]; keys: SpanKey[] }[] = [];
+    const all: SpanKey[] = [];
+    let minNs = -1n;
+    let maxNs = 0n;
+    for (const part of failed.parts) {
+      const lines = failed.body.toString("utf8", part.start, part.end).split("\n");
+      lines.pop();
+      const keys = lines.map((l) => {
+        const [, traceId, spanId] = l.split("\t", 3);
+        return { traceId, spanId };
+      });
+      perPart.push({ part, lines, keys });
+      all.push(...keys);
+      if (minNs < 0n || part.minNs < minNs) minNs = part.minNs;
+      if (part.maxNs > maxNs) maxNs = part.maxNs;
+    }
+    const stored = await storedKeys(this.storage, all, minNs, maxNs);
+    if (stored.size > 0) {
+      this.dedup.remember(
+        all.filter((k) => stored.has(k.traceId + k.spanId)),
+        "recovered",
+      );
+      const repaired = await repairDerived(this.storage, minNs, maxNs);
+      this.log.warn("storage: a failed insert left spans behind; kept once and derived rows repaired", {
+        spans: stored.size,
+        ...repaired,
+      });
+    }
+    const out = new Map<Part, string>();
+    for (const { part, lines, keys } of perPart) {
+      let left = "";
+      let rows = 0;
+      lines.forEach((l, i) => {
+        if (stored.has(keys[i].traceId + keys[i].spanId)) return;
+        left += `${l}\n`;
+        rows++;
+      });
+      part.rows = rows;
+      out.set(part, left);
+    }
+    return out;
   }
 
   /**
@@ -64,15 +150,24 @@ export class IngestPipeline {
    * would survive into the old generation.
    */
   submit(req: DecodedTraces, identity: IngestIdentity, transport: string): Promise<IngestResult> {
-    const n = normalize(req, identity, this.pricer, BigInt(Date.now()) * 1_000_000n, this.config.policy);
+    const n = normalize(
+      req,
+      identity,
+      this.pricer,
+      BigInt(Date.now()) * 1_000_000n,
+      this.config.policy,
+      this.config.limits ?? defaultSpanLimits,
+    );
     this.metrics.spansReceived.inc({ transport }, n.rows.length + n.rejected);
     if (n.rejected > 0) this.metrics.spansRejected.inc({ reason: "invalid" }, n.rejected);
+    if (n.usageInvalid.size > 0) this.metrics.spansUsageInvalid.inc(n.usageInvalid.size);
 
     // Drop spans already written or in flight; wait for the batches that carry them instead.
     let chunk = "";
     const kept: NormalizedBatch["ids"] = [];
-    const keptRows = new Uint8Array(n.rows.length);
-    const waitFor: Batch[] = [];
+    // Rows whose spend governance counts: new ones, and retries of spans a failed insert left stored.
+    const governRows = new Uint8Array(n.rows.length);
+    const waitFor: Part[] = [];
     const seen = new Set<string>();
     let duplicates = 0;
     let unpriced = 0;
@@ -82,24 +177,26 @@ export class IngestPipeline {
       const key = id.traceId + id.spanId;
       if (prior !== undefined || seen.has(key)) {
         duplicates++;
-        if (prior !== undefined && prior !== true && !waitFor.includes(prior)) waitFor.push(prior);
+        if (prior === "recovered" && !seen.has(key)) governRows[i] = 1;
+        else if (prior instanceof Part && !waitFor.includes(prior)) waitFor.push(prior);
+        seen.add(key);
         continue;
       }
       seen.add(key);
       if (n.unpriced.has(i)) unpriced++;
       chunk += n.rows[i];
       kept.push(id);
-      keptRows[i] = 1;
+      governRows[i] = 1;
     }
     if (kept.length > 0) {
       // Written to bytes at once: a rope of row pieces kept alive until the batch is written
       // would be promoted to the old generation and make every major GC walk it.
-      const batch = this.writer.append(chunk, kept.length);
-      this.dedup.add(kept, batch);
-      waitFor.push(batch);
+      const part = this.writer.append(chunk, new Part(kept.length, n.days, n.minNs, n.maxNs));
+      this.dedup.add(kept, part);
+      waitFor.push(part);
     }
     this.metrics.queuedRows.set(this.writer.queuedRows);
-    const governed = this.onCommitted === null ? [] : n.governed.filter((g) => keptRows[g.row] === 1);
+    const governed = this.onCommitted === null ? [] : n.governed.filter((g) => governRows[g.row] === 1);
     return this.settle(
       waitFor,
       governed,
@@ -114,7 +211,7 @@ export class IngestPipeline {
   }
 
   private async settle(
-    waitFor: Batch[],
+    waitFor: Part[],
     governed: GovernedSpan[],
     result: IngestResult,
     unpriced: number,

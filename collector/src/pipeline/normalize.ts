@@ -11,6 +11,30 @@ export interface IngestIdentity {
   team: string | null;
 }
 
+/** What storage can hold and what a call may plausibly report; spans outside are refused or unpriced. */
+export interface SpanLimits {
+  /** Earliest span, event or end time accepted, in Unix nanoseconds. */
+  minNs: bigint;
+  /** Latest accepted time (exclusive): the span table's DateTime keys end in February 2106. */
+  maxNs: bigint;
+  /** Distinct UTC days one request may write to (each day is a storage partition). */
+  maxDaysPerRequest: number;
+  /** Tokens of one kind above this in one call mark its usage invalid: stored, not priced. */
+  maxTokensPerCall: number;
+}
+
+const NS_PER_DAY = 86_400_000_000_000n;
+
+export const defaultSpanLimits: SpanLimits = {
+  minNs: BigInt(Date.UTC(2000, 0, 1)) * 1_000_000n,
+  maxNs: 4_294_967_296n * 1_000_000_000n,
+  maxDaysPerRequest: 31,
+  maxTokensPerCall: 100_000_000,
+};
+
+/** The attribute that marks a call whose reported usage was implausible and left unpriced. */
+export const USAGE_INVALID_ATTRIBUTE = "cognive.usage.invalid";
+
 /** A span that passed validation, keyed for de-duplication, with its TSV row. */
 export interface NormalizedBatch {
   /** TSV rows, in SPAN_COLUMNS order, each ending in a newline. */
@@ -24,6 +48,13 @@ export interface NormalizedBatch {
   unpriced: Set<number>;
   /** What governance needs of the spans that can spend or call tools, with their row index. */
   governed: GovernedSpan[];
+  /** Indexes into `rows` of model calls whose usage was above the plausible ceiling (stored unpriced). */
+  usageInvalid: Set<number>;
+  /** UTC day numbers (days since the epoch) the rows fall on: the storage partitions they write. */
+  days: Set<number>;
+  /** Earliest and latest span start among `rows`, in Unix nanoseconds. */
+  minNs: bigint;
+  maxNs: bigint;
 }
 
 /** The facts budgets and policies act on, for one model call or tool call. */
@@ -44,13 +75,28 @@ export interface GovernedSpan {
 const MAX_ERRORS = 5;
 const NO_AGENTS: Pick<Policy, "agents"> = { agents: new Map() };
 
-function invalidReason(s: DecodedSpan): string | null {
+function invalidReason(s: DecodedSpan, startNs: bigint, limits: SpanLimits): string | null {
   if (s.invalid) return s.invalid;
+  if (startNs < limits.minNs || startNs >= limits.maxNs)
+    return `span start ${startNs} ns is outside ${rangeText(limits)}`;
+  if (s.endNs !== 0n && (s.endNs < limits.minNs || s.endNs >= limits.maxNs)) {
+    return `span end ${s.endNs} ns is outside ${rangeText(limits)}`;
+  }
+  for (const e of s.events) {
+    if (e.timeNs < limits.minNs || e.timeNs >= limits.maxNs) {
+      return `event "${e.name.slice(0, 64)}" time ${e.timeNs} ns is outside ${rangeText(limits)}`;
+    }
+  }
   // Decoders guarantee lower-case hex, so the length tells the byte count.
   if (s.traceId.length !== 32 || isZeroId(s.traceId)) return `trace id "${s.traceId}" is not 16 non-zero bytes`;
   if (s.spanId.length !== 16 || isZeroId(s.spanId)) return `span id "${s.spanId}" is not 8 non-zero bytes`;
   if (s.parentSpanId !== "" && s.parentSpanId.length !== 16) return `parent span id "${s.parentSpanId}" is not 8 bytes`;
   return null;
+}
+
+function rangeText(limits: SpanLimits): string {
+  const iso = (ns: bigint) => new Date(Number(ns / 1_000_000n)).toISOString();
+  return `the storable range [${iso(limits.minNs)}, ${iso(limits.maxNs)})`;
 }
 
 const str = (v: unknown): string | null => (typeof v === "string" && v !== "" ? v : null);
@@ -67,8 +113,24 @@ export function normalize(
   pricer: Pricer,
   nowNs: bigint,
   policy: Pick<Policy, "agents"> = NO_AGENTS,
+  limits: SpanLimits = defaultSpanLimits,
 ): NormalizedBatch {
-  const out: NormalizedBatch = { rows: [], ids: [], rejected: 0, errors: [], unpriced: new Set(), governed: [] };
+  const out: NormalizedBatch = {
+    rows: [],
+    ids: [],
+    rejected: 0,
+    errors: [],
+    unpriced: new Set(),
+    governed: [],
+    usageInvalid: new Set(),
+    days: new Set(),
+    minNs: 0n,
+    maxNs: 0n,
+  };
+  const reject = (reason: string) => {
+    out.rejected++;
+    if (out.errors.length < MAX_ERRORS) out.errors.push(reason);
+  };
   const traceAgents = collectTraceAgents(req);
   for (const rs of req.resourceSpans) {
     const res = rs.resource;
@@ -82,14 +144,31 @@ export function normalize(
     for (const ss of rs.scopeSpans) {
       const scopeTsv = `${tsvString(ss.scopeName)}\t${tsvString(ss.scopeVersion)}`;
       for (const s of ss.spans) {
-        const reason = invalidReason(s);
+        const startNs = s.startNs > 0n ? s.startNs : nowNs;
+        const reason = invalidReason(s, startNs, limits);
         if (reason !== null) {
-          out.rejected++;
-          if (out.errors.length < MAX_ERRORS) out.errors.push(reason);
+          reject(reason);
           continue;
         }
+        const day = Number(startNs / NS_PER_DAY);
+        if (!out.days.has(day)) {
+          if (out.days.size >= limits.maxDaysPerRequest) {
+            reject(
+              `request spans more than ${limits.maxDaysPerRequest} UTC days; send older spans in requests of their own`,
+            );
+            continue;
+          }
+          out.days.add(day);
+        }
+        if (out.rows.length === 0 || startNs < out.minNs) out.minNs = startNs;
+        if (startNs > out.maxNs) out.maxNs = startNs;
         const facts = extractFacts(s.name, s.attributes, res);
-        const startNs = s.startNs > 0n ? s.startNs : nowNs;
+        let attributes = s.attributes;
+        const implausible = facts.usageRole === "model_call" ? implausibleUsage(facts, limits.maxTokensPerCall) : null;
+        if (implausible !== null) {
+          out.usageInvalid.add(out.rows.length);
+          attributes = { ...s.attributes, [USAGE_INVALID_ATTRIBUTE]: implausible };
+        }
         const durationNs = s.endNs > startNs ? s.endNs - startNs : 0n;
         // extractFacts falls back to the resource's agent itself; the trace's invoke_agent ranks above it.
         const spanAgent = facts.agentName !== resourceAgent ? facts.agentName : str(s.attributes["gen_ai.agent.name"]);
@@ -101,16 +180,20 @@ export function normalize(
         });
         const team = resolveTeam(agent, policy, resourceTeam, identity.team);
         const cost =
-          facts.usageRole === "model_call" ? pricer.price(facts, new Date(Number(startNs / 1_000_000n))) : null;
-        if (facts.usageRole === "model_call" && cost === null) out.unpriced.add(out.rows.length);
+          facts.usageRole === "model_call" && implausible === null
+            ? pricer.price(facts, new Date(Number(startNs / 1_000_000n)))
+            : null;
+        if (facts.usageRole === "model_call" && cost === null && implausible === null)
+          out.unpriced.add(out.rows.length);
+        const usage = implausible === null ? facts : NO_USAGE;
         const row =
           `${tsvNanos(startNs)}\t${s.traceId}\t${s.spanId}\t${s.parentSpanId}\t${tsvString(s.traceState)}\t` +
           `${tsvString(s.name)}\t${SPAN_KIND_NAMES[s.kind] ?? "Unspecified"}\t${serviceTsv}\t${resourceTsv}\t${scopeTsv}\t` +
-          `${tsvMap(s.attributes)}\t${durationNs}\t${STATUS_CODE_NAMES[s.statusCode] ?? "Unset"}\t${tsvString(s.statusMessage)}\t` +
+          `${tsvMap(attributes)}\t${durationNs}\t${STATUS_CODE_NAMES[s.statusCode] ?? "Unset"}\t${tsvString(s.statusMessage)}\t` +
           `${eventsTsv(s)}\t${linksTsv(s)}\t${tsvString(team)}\t${envTsv}\t${tsvString(agent)}\t` +
           `${tsvString(facts.operation ?? "")}\t${tsvString(facts.provider ?? "")}\t${tsvString(facts.requestModel ?? "")}\t` +
-          `${tsvString(facts.responseModel ?? "")}\t${facts.usageRole}\t${tokens(facts.inputTokens)}\t${tokens(facts.outputTokens)}\t` +
-          `${tokens(facts.cacheReadTokens)}\t${tokens(facts.cacheWriteTokens)}\t${tokens(facts.reasoningTokens)}\t` +
+          `${tsvString(facts.responseModel ?? "")}\t${facts.usageRole}\t${tokens(usage.inputTokens)}\t${tokens(usage.outputTokens)}\t` +
+          `${tokens(usage.cacheReadTokens)}\t${tokens(usage.cacheWriteTokens)}\t${tokens(usage.reasoningTokens)}\t` +
           `${tsvString(facts.toolName ?? "")}\t${tsvString(facts.conversationId ?? "")}\t${tsvString(facts.userId ?? "")}\t` +
           (cost === null
             ? "0\t0\t0\t0\t0\t0\n"
@@ -137,6 +220,31 @@ export function normalize(
     }
   }
   return out;
+}
+
+type Usage = Pick<
+  ReturnType<typeof extractFacts>,
+  "inputTokens" | "outputTokens" | "cacheReadTokens" | "cacheWriteTokens" | "reasoningTokens"
+>;
+const NO_USAGE: Usage = {
+  inputTokens: null,
+  outputTokens: null,
+  cacheReadTokens: null,
+  cacheWriteTokens: null,
+  reasoningTokens: null,
+};
+
+const USAGE_KINDS = Object.keys(NO_USAGE) as (keyof Usage)[];
+
+/** Why a call's reported usage cannot be true (a count above the ceiling, or not a finite count), or null. */
+function implausibleUsage(u: Usage, ceiling: number): string | null {
+  for (const kind of USAGE_KINDS) {
+    const n = u[kind];
+    if (n === null) continue;
+    if (!Number.isFinite(n) || n < 0) return `${kind} ${n} is not a token count`;
+    if (n > ceiling) return `${kind} ${n} is above the ${ceiling} tokens-per-call ceiling`;
+  }
+  return null;
 }
 
 function tokens(n: number | null): string {

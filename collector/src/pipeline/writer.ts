@@ -1,5 +1,6 @@
 import type { Logger } from "../log.ts";
 import type { Storage } from "../storage/client.ts";
+import { isPermanentStorageError } from "../storage/errors.ts";
 import { SPAN_COLUMNS, SPAN_TABLE } from "../storage/schema.ts";
 
 export interface WriterConfig {
@@ -13,6 +14,8 @@ export interface WriterConfig {
   maxQueuedRows: number;
   /** Inserts allowed to run at once; more than one lets the store parse one batch while writing another. */
   maxConcurrentWrites: number;
+  /** Distinct days (storage partitions) one insert may touch; ClickHouse refuses more than 100. */
+  maxBatchDays?: number;
 }
 
 export const defaultWriterConfig: WriterConfig = {
@@ -23,7 +26,9 @@ export const defaultWriterConfig: WriterConfig = {
   maxConcurrentWrites: 2,
 };
 
-export type BatchState = "open" | "writing" | "committed" | "failed";
+const DEFAULT_MAX_BATCH_DAYS = 90;
+
+export type PartState = "open" | "writing" | "committed" | "failed";
 
 /**
  * Reusable byte arenas for batches. Allocating a fresh Buffer for every request and batch made
@@ -45,47 +50,99 @@ class ArenaPool {
   }
 }
 
-/** One group commit: the rows of many requests, written by one insert. */
-export class Batch {
-  state: BatchState = "open";
-  /** TSV bytes of the batch: `buf[0, bytes)`. */
-  buf: Buffer | null = null;
-  rows = 0;
-  bytes = 0;
+/** What one request put into a batch; it settles on its own, so a batch can be split on a bad row. */
+export class Part {
+  state: PartState = "open";
   readonly done: Promise<void>;
   resolve!: () => void;
   reject!: (err: Error) => void;
-  constructor() {
+  constructor(
+    /** Rows of this part. */
+    public rows: number,
+    /** Storage partitions (UTC day numbers) the rows write to. */
+    readonly days: ReadonlySet<number>,
+    /** Earliest and latest span start, Unix ns: bounds a look-up of what a failed insert left behind. */
+    readonly minNs: bigint,
+    readonly maxNs: bigint,
+  ) {
     this.done = new Promise<void>((res, rej) => {
       this.resolve = res;
       this.reject = rej;
     });
-    // A batch nobody awaits any more (its requests timed out) must not crash the process.
+    // A part nobody awaits any more (its request timed out) must not crash the process.
     this.done.catch(() => {});
   }
+  /** Byte range of the part's TSV rows in its batch's buffer. */
+  start = 0;
+  end = 0;
+}
+
+/** One group commit: the rows of many requests, written by one insert. */
+export class Batch {
+  buf: Buffer | null = null;
+  rows = 0;
+  bytes = 0;
+  readonly parts: Part[] = [];
+  readonly days = new Set<number>();
 }
 
 export class BackpressureError extends Error {
   override name = "BackpressureError";
 }
 
+/** Storage failed for a reason retrying can fix (down, full, recovering): answer 503. */
+export class StorageUnavailableError extends Error {
+  override name = "StorageUnavailableError";
+}
+
+/** Storage refused these rows themselves: retrying the same request cannot succeed (400). */
+export class PermanentWriteError extends Error {
+  override name = "PermanentWriteError";
+}
+
+/** The rows of a failed insert, as the recovery sees them. */
+export interface FailedRows {
+  parts: Part[];
+  /** TSV of the parts, in order; `Part.start`/`end` index into it. */
+  body: Buffer;
+}
+
 export interface WriterHooks {
-  onCommit?(batch: Batch, seconds: number): void;
-  onFailure?(batch: Batch, err: Error): void;
+  onCommit?(rows: number, seconds: number, parts: readonly Part[]): void;
+  /**
+   * After an insert failed, before anything else is written: finds which rows of the batch reached
+   * storage anyway, makes everything derived from them whole, and returns the rows that did not (as
+   * TSV, per part). Throws when storage cannot be asked; the writer then stays unavailable.
+   */
+  recover?(failed: FailedRows): Promise<Map<Part, string>>;
+  onFailure?(parts: readonly Part[], err: Error): void;
+  /** Throws unless storage takes writes now; used to leave the unavailable state. */
+  checkWritable?(): Promise<void>;
 }
 
 /**
- * Group commit: concurrent requests append rows to the open batch; one insert at a time writes a
- * whole batch, and every request in it is answered only when that insert has returned. While one
+ * Group commit: concurrent requests append rows to the open batch; one insert writes a whole batch,
+ * and each request is answered only when the insert carrying its rows has returned. While one
  * insert runs, the next batch fills, so batches grow with load and inserts stay few and large.
+ *
+ * A failed insert may have left some rows behind (a crash or full disk between the span table and
+ * its views): the `recover` hook settles that before the writer goes on. An insert refused for its
+ * data is split in halves and retried until the request that carries the bad row is alone; only
+ * that request fails (permanently), the others commit. Any other failure makes the writer
+ * unavailable (every request answered 503) until `probe` finds storage writable again.
  */
 export class GroupCommitWriter {
   private open = new Batch();
+  /** Batches closed to new rows, waiting for an insert slot (split halves go first). */
+  private readonly sealed: Batch[] = [];
   private readonly writing = new Set<Batch>();
   private readonly arenas: ArenaPool;
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
-  healthy = true;
+  /** Set while a failed insert is being recovered or storage is failing: nothing new is written. */
+  private unavailable: string | null = null;
+  private recovering = 0;
+  private readonly maxBatchDays: number;
 
   constructor(
     private readonly storage: Storage,
@@ -94,25 +151,59 @@ export class GroupCommitWriter {
     private readonly hooks: WriterHooks = {},
   ) {
     this.arenas = new ArenaPool(Math.min(config.maxBatchBytes, 16 * 1024 * 1024), config.maxConcurrentWrites + 2);
+    this.maxBatchDays = config.maxBatchDays ?? DEFAULT_MAX_BATCH_DAYS;
   }
 
-  /** Rows accepted but not yet committed (open batch plus the one being written). */
+  /** False while storage is failing or a failed insert is being recovered. */
+  get healthy(): boolean {
+    return this.unavailable === null;
+  }
+
+  /** Why the writer refuses rows, or null. */
+  get unavailableReason(): string | null {
+    return this.unavailable;
+  }
+
+  /** Rows accepted but not yet committed (open, sealed and being written). */
   get queuedRows(): number {
     let rows = this.open.rows;
+    for (const b of this.sealed) rows += b.rows;
     for (const b of this.writing) rows += b.rows;
     return rows;
   }
 
-  /** Adds TSV rows to the open batch and returns it; await `batch.done` for the commit. */
-  append(chunk: string, rows: number): Batch {
+  /** Adds one request's TSV rows and returns its part; await `part.done` for the commit. */
+  append(chunk: string, part: Part): Part {
     if (this.closed) throw new BackpressureError("collector is shutting down");
-    if (this.open.rows + rows > this.config.maxQueuedRows && this.open.rows > 0) {
-      throw new BackpressureError(`write queue full (${this.open.rows} rows waiting)`);
+    if (this.unavailable !== null) throw new StorageUnavailableError(this.unavailable);
+    const waiting = this.open.rows + this.sealed.reduce((n, b) => n + b.rows, 0);
+    if (waiting + part.rows > this.config.maxQueuedRows && waiting > 0) {
+      throw new BackpressureError(`write queue full (${waiting} rows waiting)`);
     }
-    const b = this.open;
+    if (this.open.rows > 0 && !this.fitsDays(this.open, part)) this.seal();
+    this.place(this.open, chunk, part);
+    if (this.open.rows >= this.config.maxBatchRows || this.open.bytes >= this.config.maxBatchBytes) this.seal();
+    else if (this.timer === null) this.timer = setTimeout(() => this.onLinger(), this.config.lingerMs);
+    return part;
+  }
+
+  private fitsDays(b: Batch, part: Part): boolean {
+    let extra = 0;
+    for (const d of part.days) if (!b.days.has(d)) extra++;
+    return b.days.size + extra <= this.maxBatchDays;
+  }
+
+  /** Writes a part's rows into a batch's buffer. */
+  private place(b: Batch, chunk: string | Buffer, part: Part): void {
     // UTF-8 takes at most 3 bytes per UTF-16 code unit; count exactly only when that bound does not fit.
     const free = b.buf === null ? 0 : b.buf.length - b.bytes;
-    const room = b.bytes + (chunk.length * 3 <= free ? chunk.length * 3 : Buffer.byteLength(chunk, "utf8"));
+    const size =
+      typeof chunk === "string"
+        ? chunk.length * 3 <= free
+          ? chunk.length * 3
+          : Buffer.byteLength(chunk, "utf8")
+        : chunk.length;
+    const room = b.bytes + size;
     if (b.buf === null) b.buf = this.arenas.take(room);
     else if (room > b.buf.length) {
       const bigger = this.arenas.take(Math.max(room, b.buf.length * 2));
@@ -120,66 +211,204 @@ export class GroupCommitWriter {
       this.arenas.give(b.buf);
       b.buf = bigger;
     }
-    b.bytes += b.buf.write(chunk, b.bytes, "utf8");
-    b.rows += rows;
-    if (b.rows >= this.config.maxBatchRows || b.bytes >= this.config.maxBatchBytes) this.kick();
-    else if (this.timer === null) this.timer = setTimeout(() => this.onLinger(), this.config.lingerMs);
-    return b;
+    part.start = b.bytes;
+    b.bytes += typeof chunk === "string" ? b.buf.write(chunk, b.bytes, "utf8") : chunk.copy(b.buf, b.bytes);
+    part.end = b.bytes;
+    b.rows += part.rows;
+    b.parts.push(part);
+    for (const d of part.days) b.days.add(d);
   }
 
   private onLinger(): void {
     this.timer = null;
-    this.kick();
+    this.seal();
   }
 
-  /** Starts writing the open batch unless the most inserts allowed are already running. */
-  private kick(): void {
-    if (this.writing.size >= this.config.maxConcurrentWrites || this.open.rows === 0) return;
+  /** Closes the open batch to new rows and starts the next insert if a slot is free. */
+  private seal(): void {
     if (this.timer !== null) {
       clearTimeout(this.timer);
       this.timer = null;
     }
-    const batch = this.open;
-    this.open = new Batch();
-    this.writing.add(batch);
-    batch.state = "writing";
-    void this.write(batch);
+    if (this.open.rows > 0) {
+      this.sealed.push(this.open);
+      this.open = new Batch();
+    }
+    this.pump();
+  }
+
+  private pump(): void {
+    while (this.writing.size < this.config.maxConcurrentWrites && this.recovering === 0 && this.sealed.length > 0) {
+      const batch = this.sealed.shift() as Batch;
+      this.writing.add(batch);
+      for (const p of batch.parts) p.state = "writing";
+      void this.write(batch);
+    }
   }
 
   private async write(batch: Batch): Promise<void> {
     const started = performance.now();
     const buf = batch.buf as Buffer;
-    const body = buf.subarray(0, batch.bytes);
     try {
-      await this.storage.insertTsv(SPAN_TABLE, SPAN_COLUMNS, body);
-      batch.state = "committed";
-      this.healthy = true;
-      this.hooks.onCommit?.(batch, (performance.now() - started) / 1000);
-      batch.resolve();
+      await this.storage.insertTsv(SPAN_TABLE, SPAN_COLUMNS, buf.subarray(0, batch.bytes));
+      for (const p of batch.parts) p.state = "committed";
+      this.hooks.onCommit?.(batch.rows, (performance.now() - started) / 1000, batch.parts);
+      for (const p of batch.parts) p.resolve();
     } catch (err) {
-      batch.state = "failed";
-      if (this.healthy) this.log.error("storage write failed", { err, rows: batch.rows });
-      this.healthy = false;
-      this.hooks.onFailure?.(batch, err as Error);
-      batch.reject(err as Error);
+      await this.failed(batch, err as Error);
     } finally {
       this.writing.delete(batch);
       batch.buf = null;
       this.arenas.give(buf);
     }
     // The batch that filled meanwhile goes next: at once if it is full or has waited long enough.
-    if (this.open.rows > 0) {
-      if (this.open.rows >= this.config.maxBatchRows || this.timer === null) this.kick();
+    if (this.open.rows > 0 && (this.open.rows >= this.config.maxBatchRows || this.timer === null)) this.seal();
+    else this.pump();
+  }
+
+  /**
+   * A failed insert: first learn what of it reached storage anyway (nothing else is written
+   * meanwhile), then retry or refuse what did not.
+   */
+  private async failed(batch: Batch, err: Error): Promise<void> {
+    const permanent = isPermanentStorageError(err);
+    this.recovering++;
+    let remaining: Map<Part, string>;
+    try {
+      remaining = this.hooks.recover
+        ? await this.hooks.recover({ parts: batch.parts, body: (batch.buf as Buffer).subarray(0, batch.bytes) })
+        : new Map(batch.parts.map((p) => [p, (batch.buf as Buffer).toString("utf8", p.start, p.end)]));
+    } catch (recoverErr) {
+      // What reached storage is unknown: stay unavailable until a probe can find out.
+      this.recovering--;
+      this.markUnavailable(`storage write failed and its outcome is unknown: ${message(err)}`, err, batch.rows);
+      // Copied: the batch's buffer goes back to the pool.
+      this.pendingRecovery.push(
+        batch.parts.map((p) => ({ part: p, body: Buffer.from((batch.buf as Buffer).subarray(p.start, p.end)) })),
+      );
+      this.log.warn("storage: could not check what a failed insert left behind", { err: recoverErr });
+      this.failParts(batch.parts, new StorageUnavailableError("storage unavailable; retry later"));
+      return;
+    }
+    this.recovering--;
+    // Parts whose rows all reached storage are committed after all.
+    const left: Part[] = [];
+    for (const p of batch.parts) {
+      const rows = remaining.get(p);
+      if (rows === undefined || rows === "") {
+        p.state = "committed";
+        p.resolve();
+      } else left.push(p);
+    }
+    if (left.length === 0) return;
+    if (!permanent) {
+      this.markUnavailable(`storage write failed: ${message(err)}`, err, batch.rows);
+      this.failParts(
+        left,
+        new StorageUnavailableError("storage unavailable; nothing more from this request was stored, retry later"),
+      );
+      return;
+    }
+    if (left.length === 1) {
+      this.log.warn("storage refused a request's spans", { err: message(err), rows: left[0].rows });
+      this.failParts(left, new PermanentWriteError(`storage refused these spans: ${message(err)}`));
+      return;
+    }
+    // Refused for its data: split so the request that carries the bad row ends up alone.
+    const half = Math.ceil(left.length / 2);
+    const halves = [left.slice(0, half), left.slice(half)].map((parts) => {
+      const b = new Batch();
+      for (const p of parts) this.place(b, Buffer.from(remaining.get(p) as string, "utf8"), p);
+      return b;
+    });
+    this.sealed.unshift(...halves);
+  }
+
+  private readonly pendingRecovery: { part: Part; body: Buffer }[][] = [];
+
+  private failParts(parts: readonly Part[], err: Error): void {
+    for (const p of parts) p.state = "failed";
+    this.hooks.onFailure?.(parts, err);
+    for (const p of parts) p.reject(err);
+  }
+
+  private markUnavailable(reason: string, err: Error, rows: number): void {
+    if (this.unavailable === null) this.log.error("storage write failed", { err, rows });
+    this.unavailable = reason;
+    // Rows queued behind the failure are answered now: the client retries them after the outage.
+    const queued = [...this.sealed, this.open];
+    this.sealed.length = 0;
+    this.open = new Batch();
+    for (const b of queued) {
+      if (b.parts.length > 0) this.failParts(b.parts, new StorageUnavailableError("storage unavailable; retry later"));
+      if (b.buf) this.arenas.give(b.buf);
+    }
+  }
+
+  private probing: Promise<boolean> | null = null;
+
+  /**
+   * Checks that storage is writable again (and settles failed inserts whose outcome was unknown);
+   * called by readiness probes, by requests arriving while unavailable, and by a timer. Concurrent
+   * callers share one check. Returns whether rows are accepted.
+   */
+  probe(): Promise<boolean> {
+    if (this.unavailable === null) return Promise.resolve(true);
+    if (this.probing === null) {
+      this.probing = this.runProbe().finally(() => {
+        this.probing = null;
+      });
+    }
+    return this.probing;
+  }
+
+  private async runProbe(): Promise<boolean> {
+    this.recovering++;
+    try {
+      await (this.hooks.checkWritable ?? (() => Promise.resolve()))();
+      while (this.pendingRecovery.length > 0) {
+        const parts = this.pendingRecovery[0];
+        if (this.hooks.recover) {
+          const body = Buffer.concat(parts.map((p) => p.body));
+          let at = 0;
+          for (const p of parts) {
+            p.part.start = at;
+            at += p.body.length;
+            p.part.end = at;
+          }
+          await this.hooks.recover({ parts: parts.map((p) => p.part), body });
+        }
+        this.pendingRecovery.shift();
+      }
+      this.unavailable = null;
+      this.log.info("storage writable again");
+      return true;
+    } catch {
+      return false;
+    } finally {
+      this.recovering--;
+      this.pump();
     }
   }
 
   /** Writes what is queued and refuses new rows. */
   async close(): Promise<void> {
     this.closed = true;
-    while (this.writing.size > 0 || this.open.rows > 0) {
-      const pending = this.open.rows > 0 ? this.open : [...this.writing][0];
-      this.kick();
-      await pending.done.catch(() => {});
+    this.seal();
+    while (this.writing.size > 0 || this.sealed.length > 0) {
+      const pending = [...this.writing].flatMap((b) => b.parts.map((p) => p.done));
+      if (pending.length === 0) {
+        this.pump();
+        if (this.writing.size === 0) break;
+        continue;
+      }
+      await Promise.allSettled(pending);
     }
   }
+}
+
+function message(err: unknown): string {
+  const m = err instanceof Error ? err.message : String(err);
+  const line = m.split("\n")[0];
+  return line.length > 300 ? `${line.slice(0, 300)}…` : line;
 }

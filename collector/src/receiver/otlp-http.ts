@@ -8,7 +8,7 @@ import { decodeTracesProto } from "../otlp/decode-proto.ts";
 import { type DecodedTraces, DecodeError } from "../otlp/model.ts";
 import type { IngestPipeline, IngestResult } from "../pipeline/ingest.ts";
 import type { IngestIdentity } from "../pipeline/normalize.ts";
-import { BackpressureError } from "../pipeline/writer.ts";
+import { BackpressureError, PermanentWriteError, StorageUnavailableError } from "../pipeline/writer.ts";
 import { BadEncodingError, BodyTooLargeError, readBody, UnsupportedEncodingError } from "./body.ts";
 
 export interface OtlpHttpConfig {
@@ -53,6 +53,17 @@ function exportResponse(format: Format, result: IngestResult): Uint8Array | stri
 }
 
 const CONTENT_TYPES: Record<Format, string> = { proto: "application/x-protobuf", json: "application/json" };
+
+/** The client went away while its body was being read. */
+function isAbort(err: unknown): boolean {
+  const e = err as { code?: string; name?: string } | null;
+  return (
+    e?.code === "ECONNRESET" ||
+    e?.code === "ERR_STREAM_PREMATURE_CLOSE" ||
+    e?.name === "AbortError" ||
+    /aborted/i.test(String(err))
+  );
+}
 
 function decode(format: Format, body: Buffer): DecodedTraces {
   return format === "proto" ? decodeTracesProto(body) : decodeTracesJson(body.toString("utf8"));
@@ -100,6 +111,8 @@ export function otlpHttpRoutes(deps: {
     try {
       const source = (c.env?.incoming as AsyncIterable<Uint8Array> | undefined) ?? c.req.raw.body;
       const body = await readBody(source ?? null, c.req.header("content-encoding"), config.maxBodyBytes);
+      // After a storage failure the first request to arrive checks whether storage is back.
+      if (!pipeline.writer.healthy) await pipeline.writer.probe();
       pending = pipeline.submit(decode(format, body), deps.identify(c), format);
     } catch (err) {
       if (err instanceof BodyTooLargeError) return reply(413, statusBody(format, 8, err.message), format);
@@ -108,11 +121,21 @@ export function otlpHttpRoutes(deps: {
         return reply(400, statusBody(format, 3, err.message), format);
       }
       if (err instanceof BackpressureError) return reply(429, statusBody(format, 8, err.message), format, retry);
+      if (err instanceof StorageUnavailableError) return reply(503, statusBody(format, 14, err.message), format, retry);
+      if (isAbort(err)) {
+        metrics.requestsAborted.inc();
+        log.debug("export aborted by the client before its body was read", { err: String(err) });
+        return reply(499, statusBody(format, 1, "client closed the request"), format);
+      }
       throw err;
     }
     try {
       return reply(200, exportResponse(format, await pending), format);
     } catch (err) {
+      if (err instanceof PermanentWriteError) {
+        // Retrying the same spans cannot succeed: a 400 tells the exporter to drop them.
+        return reply(400, statusBody(format, 3, err.message), format);
+      }
       log.debug("export refused: storage unavailable", { err });
       return reply(
         503,

@@ -3,6 +3,7 @@ import { Readable } from "node:stream";
 import { type ClickHouseClient, type ClickHouseClientConfigOptions, createClient } from "@clickhouse/client";
 import { createChdbConnection } from "chdb/connection";
 import type { Logger } from "../log.ts";
+import { SPAN_TABLE, STORAGE_PROBE_TABLE } from "./schema.ts";
 
 export interface StorageConfig {
   /** ClickHouse server URL; when absent, embedded chDB under `dataDir` is used. */
@@ -34,6 +35,23 @@ const READ_SETTINGS = {
   date_time_output_format: "iso",
   session_timezone: "UTC",
 } as const;
+
+/**
+ * Whether storage answers a trivial read now. Unbound, so on chDB it does not wait behind the
+ * process-wide chain of parameterized reads; the span table is named so a missing one fails.
+ */
+export async function probeStorage(storage: Storage): Promise<void> {
+  const rs = await storage.client.query({
+    query: `SELECT 1 FROM ${storage.database}.${SPAN_TABLE} LIMIT 0`,
+    format: "JSONEachRow",
+  });
+  await rs.json();
+}
+
+/** Whether storage takes a write now (a full disk still answers reads). */
+export async function probeStorageWrite(storage: Storage): Promise<void> {
+  await storage.insertTsv(STORAGE_PROBE_TABLE, ["Time"], `${Math.floor(Date.now() / 1000)}\n`);
+}
 
 export function createStorage(config: StorageConfig, log?: Logger): Storage {
   if (!IDENT.test(config.database)) throw new Error(`invalid database name: ${JSON.stringify(config.database)}`);

@@ -18,6 +18,7 @@ export const ALERTS_TABLE = "alerts";
 export const ALERT_DELIVERIES_TABLE = "alert_deliveries";
 export const LLM_HISTOGRAM_TABLE = "llm_histogram_1m";
 export const AGENT_RUNS_TABLE = "agent_runs_1m";
+export const STORAGE_PROBE_TABLE = "storage_probe";
 
 /** OTel GenAI semconv bucket bounds of `gen_ai.client.operation.duration`, in seconds. */
 export const DURATION_BUCKETS_SECONDS = [
@@ -66,6 +67,55 @@ const runsSelect = (where: string) => `
        FROM {db}.${SPAN_TABLE}
        WHERE ParentSpanId = ''${where}
        GROUP BY Minute, TeamName, AgentName, Environment, ServiceName`;
+
+/** The rows each derived table gets from spans; `where` (\`AND …\`) narrows it for a repair. */
+const traceTsSelect = (where: string) => `
+       SELECT TraceId, min(toDateTime(Timestamp)) AS Start, max(toDateTime(Timestamp)) AS End
+       FROM {db}.${SPAN_TABLE} WHERE TraceId != ''${where} GROUP BY TraceId`;
+
+const traceSummarySelect = (where: string) => `
+       SELECT
+         TraceId,
+         min(Timestamp) AS Start,
+         max(Timestamp + toIntervalNanosecond(Duration)) AS End,
+         max(if(ParentSpanId = '', SpanName, '')) AS RootName,
+         max(if(ParentSpanId = '', ServiceName, '')) AS RootService,
+         max(if(ParentSpanId = '', Duration, 0)) AS RootDuration,
+         count() AS SpanCount,
+         countIf(StatusCode = 'Error') AS ErrorCount,
+         sumIf(InputTokens, GenAiUsageRole = 'model_call') AS InputTokens,
+         sumIf(OutputTokens, GenAiUsageRole = 'model_call') AS OutputTokens,
+         sumIf(CostUsd, GenAiUsageRole = 'model_call') AS CostUsd,
+         groupUniqArray(toString(ServiceName)) AS Services,
+         groupUniqArrayIf(toString(AgentName), AgentName != '') AS Agents,
+         groupUniqArrayIf(toString(TeamName), TeamName != '') AS Teams,
+         groupUniqArrayIf(toString(if(GenAiResponseModel != '', GenAiResponseModel, GenAiRequestModel)),
+           GenAiUsageRole = 'model_call' AND (GenAiResponseModel != '' OR GenAiRequestModel != '')) AS Models
+       FROM {db}.${SPAN_TABLE}${where === "" ? "" : ` WHERE 1${where}`} GROUP BY TraceId`;
+
+const rollupSelect = (where: string) => `
+       SELECT
+         toStartOfMinute(Timestamp) AS Minute,
+         TeamName, AgentName,
+         if(GenAiResponseModel != '', GenAiResponseModel, GenAiRequestModel) AS Model,
+         GenAiProvider AS Provider, Environment, ServiceName,
+         count() AS Calls,
+         countIf(StatusCode = 'Error') AS Errors,
+         countIf(Priced = 0) AS Unpriced,
+         sum(InputTokens) AS InputTokens,
+         sum(OutputTokens) AS OutputTokens,
+         sum(CacheReadTokens) AS CacheReadTokens,
+         sum(CacheWriteTokens) AS CacheWriteTokens,
+         sum(ReasoningTokens) AS ReasoningTokens,
+         sum(CostInputUsd) AS CostInputUsd,
+         sum(CostOutputUsd) AS CostOutputUsd,
+         sum(CostCacheReadUsd) AS CostCacheReadUsd,
+         sum(CostCacheWriteUsd) AS CostCacheWriteUsd,
+         sum(CostUsd) AS CostUsd,
+         sum(Duration) AS DurationNs
+       FROM {db}.${SPAN_TABLE}
+       WHERE GenAiUsageRole = 'model_call'${where}
+       GROUP BY Minute, TeamName, AgentName, Model, Provider, Environment, ServiceName`;
 
 export const migrations: Migration[] = [
   {
@@ -146,8 +196,7 @@ export const migrations: Migration[] = [
       SETTINGS merge_selector_base = 20`,
 
       `CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.${TRACE_TS_TABLE}_mv TO {db}.${TRACE_TS_TABLE} AS
-       SELECT TraceId, min(toDateTime(Timestamp)) AS Start, max(toDateTime(Timestamp)) AS End
-       FROM {db}.${SPAN_TABLE} WHERE TraceId != '' GROUP BY TraceId`,
+       ${traceTsSelect("")}`,
 
       `CREATE TABLE IF NOT EXISTS {db}.${TRACE_SUMMARY_TABLE} (
         TraceId String CODEC(ZSTD(1)),
@@ -172,24 +221,7 @@ export const migrations: Migration[] = [
       SETTINGS merge_selector_base = 20`,
 
       `CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.${TRACE_SUMMARY_TABLE}_mv TO {db}.${TRACE_SUMMARY_TABLE} AS
-       SELECT
-         TraceId,
-         min(Timestamp) AS Start,
-         max(Timestamp + toIntervalNanosecond(Duration)) AS End,
-         max(if(ParentSpanId = '', SpanName, '')) AS RootName,
-         max(if(ParentSpanId = '', ServiceName, '')) AS RootService,
-         max(if(ParentSpanId = '', Duration, 0)) AS RootDuration,
-         count() AS SpanCount,
-         countIf(StatusCode = 'Error') AS ErrorCount,
-         sumIf(InputTokens, GenAiUsageRole = 'model_call') AS InputTokens,
-         sumIf(OutputTokens, GenAiUsageRole = 'model_call') AS OutputTokens,
-         sumIf(CostUsd, GenAiUsageRole = 'model_call') AS CostUsd,
-         groupUniqArray(toString(ServiceName)) AS Services,
-         groupUniqArrayIf(toString(AgentName), AgentName != '') AS Agents,
-         groupUniqArrayIf(toString(TeamName), TeamName != '') AS Teams,
-         groupUniqArrayIf(toString(if(GenAiResponseModel != '', GenAiResponseModel, GenAiRequestModel)),
-           GenAiUsageRole = 'model_call' AND (GenAiResponseModel != '' OR GenAiRequestModel != '')) AS Models
-       FROM {db}.${SPAN_TABLE} GROUP BY TraceId`,
+       ${traceSummarySelect("")}`,
 
       `CREATE TABLE IF NOT EXISTS {db}.${LLM_ROLLUP_TABLE} (
         Minute DateTime CODEC(Delta, ZSTD(1)),
@@ -219,28 +251,7 @@ export const migrations: Migration[] = [
       SETTINGS merge_selector_base = 20`,
 
       `CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.${LLM_ROLLUP_TABLE}_mv TO {db}.${LLM_ROLLUP_TABLE} AS
-       SELECT
-         toStartOfMinute(Timestamp) AS Minute,
-         TeamName, AgentName,
-         if(GenAiResponseModel != '', GenAiResponseModel, GenAiRequestModel) AS Model,
-         GenAiProvider AS Provider, Environment, ServiceName,
-         count() AS Calls,
-         countIf(StatusCode = 'Error') AS Errors,
-         countIf(Priced = 0) AS Unpriced,
-         sum(InputTokens) AS InputTokens,
-         sum(OutputTokens) AS OutputTokens,
-         sum(CacheReadTokens) AS CacheReadTokens,
-         sum(CacheWriteTokens) AS CacheWriteTokens,
-         sum(ReasoningTokens) AS ReasoningTokens,
-         sum(CostInputUsd) AS CostInputUsd,
-         sum(CostOutputUsd) AS CostOutputUsd,
-         sum(CostCacheReadUsd) AS CostCacheReadUsd,
-         sum(CostCacheWriteUsd) AS CostCacheWriteUsd,
-         sum(CostUsd) AS CostUsd,
-         sum(Duration) AS DurationNs
-       FROM {db}.${SPAN_TABLE}
-       WHERE GenAiUsageRole = 'model_call'
-       GROUP BY Minute, TeamName, AgentName, Model, Provider, Environment, ServiceName`,
+       ${rollupSelect("")}`,
     ],
   },
   {
@@ -324,6 +335,15 @@ export const migrations: Migration[] = [
        ${runsSelect("")}`,
     ],
   },
+  {
+    version: 4,
+    name: "storage write probe",
+    statements: [
+      // One row per probe while storage is failing: a write is the only proof that a full disk has room again.
+      `CREATE TABLE IF NOT EXISTS {db}.${STORAGE_PROBE_TABLE} (Time DateTime)
+       ENGINE = MergeTree ORDER BY Time TTL Time + INTERVAL 1 DAY`,
+    ],
+  },
 ];
 
 /** Column order of the TSV rows the writer produces for the span table. */
@@ -373,3 +393,93 @@ export const SPAN_COLUMNS = [
   "CostCacheWriteUsd",
   "CostUsd",
 ] as const;
+
+/**
+ * The tables materialized views fill from spans, each with the SELECT its view runs, so a repair
+ * can rebuild some of their rows from the spans alone. `key` says how their rows are keyed.
+ */
+export interface DerivedTable {
+  table: string;
+  key: "trace" | "minute";
+  columns: readonly string[];
+  /** The view's SELECT (with `{db}`), narrowed by `where` (`AND …` on span columns). */
+  select(where: string): string;
+}
+
+export const DERIVED_TABLES: readonly DerivedTable[] = [
+  { table: TRACE_TS_TABLE, key: "trace", columns: ["TraceId", "Start", "End"], select: traceTsSelect },
+  {
+    table: TRACE_SUMMARY_TABLE,
+    key: "trace",
+    columns: [
+      "TraceId",
+      "Start",
+      "End",
+      "RootName",
+      "RootService",
+      "RootDuration",
+      "SpanCount",
+      "ErrorCount",
+      "InputTokens",
+      "OutputTokens",
+      "CostUsd",
+      "Services",
+      "Agents",
+      "Teams",
+      "Models",
+    ],
+    select: traceSummarySelect,
+  },
+  {
+    table: LLM_ROLLUP_TABLE,
+    key: "minute",
+    columns: [
+      "Minute",
+      "TeamName",
+      "AgentName",
+      "Model",
+      "Provider",
+      "Environment",
+      "ServiceName",
+      "Calls",
+      "Errors",
+      "Unpriced",
+      "InputTokens",
+      "OutputTokens",
+      "CacheReadTokens",
+      "CacheWriteTokens",
+      "ReasoningTokens",
+      "CostInputUsd",
+      "CostOutputUsd",
+      "CostCacheReadUsd",
+      "CostCacheWriteUsd",
+      "CostUsd",
+      "DurationNs",
+    ],
+    select: rollupSelect,
+  },
+  {
+    table: LLM_HISTOGRAM_TABLE,
+    key: "minute",
+    columns: [
+      "Minute",
+      "TeamName",
+      "AgentName",
+      "Model",
+      "Provider",
+      "Environment",
+      "ServiceName",
+      "Metric",
+      "Bucket",
+      "Count",
+      "Sum",
+    ],
+    select: histogramSelect,
+  },
+  {
+    table: AGENT_RUNS_TABLE,
+    key: "minute",
+    columns: ["Minute", "TeamName", "AgentName", "Environment", "ServiceName", "Runs"],
+    select: runsSelect,
+  },
+];

@@ -63,7 +63,8 @@ export function tsvStringArray(items: string[]): string {
 export function tsvNanos(ns: bigint): string {
   const s = ns / 1_000_000_000n;
   const frac = Number(ns - s * 1_000_000_000n);
-  return `${s}.${String(frac).padStart(9, "0")}`;
+  // Ten digits of seconds at least: ClickHouse reads a shorter integer part as a date, not a timestamp.
+  return `${String(s).padStart(10, "0")}.${String(frac).padStart(9, "0")}`;
 }
 
 /** A float the way ClickHouse parses it back to the same double. */

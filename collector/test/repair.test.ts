@@ -1,0 +1,130 @@
+import { Pricer } from "@cognive/semconv";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { normalize } from "../src/pipeline/normalize.ts";
+import type { Storage } from "../src/storage/client.ts";
+import { recentSpanKeys, repairDerived, storedKeys } from "../src/storage/repair.ts";
+import { SPAN_COLUMNS, SPAN_TABLE } from "../src/storage/schema.ts";
+import { openTestStorage } from "./support/storage.ts";
+
+let storage: Storage;
+let close: () => Promise<void>;
+beforeAll(async () => {
+  ({ storage, close } = await openTestStorage("repair"));
+});
+afterAll(() => close());
+
+const now = BigInt(Date.now()) * 1_000_000n;
+const hex = (n: number, width: number) => n.toString(16).padStart(width, "0");
+
+/** A trace of one root and `calls` priced model calls, as TSV rows the writer would insert. */
+function traceRows(trace: number, calls: number) {
+  const traceId = hex(trace, 32);
+  const spans = [
+    {
+      spanId: hex(1, 16),
+      parentSpanId: "",
+      name: "invoke_agent a",
+      attributes: { "gen_ai.operation.name": "invoke_agent" },
+    },
+    ...Array.from({ length: calls }, (_, i) => ({
+      spanId: hex(i + 2, 16),
+      parentSpanId: hex(1, 16),
+      name: "chat gpt-4o",
+      attributes: {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "openai",
+        "gen_ai.request.model": "gpt-4o",
+        "gen_ai.usage.input_tokens": 1000,
+        "gen_ai.usage.output_tokens": 100,
+      },
+    })),
+  ].map((s, i) => ({
+    ...s,
+    traceId,
+    traceState: "",
+    kind: 1,
+    startNs: now + BigInt(i),
+    endNs: now + BigInt(i) + 1_000_000n,
+    events: [],
+    links: [],
+    statusCode: 0,
+    statusMessage: "",
+  }));
+  const n = normalize(
+    {
+      resourceSpans: [
+        { resource: { "service.name": "repair" }, scopeSpans: [{ scopeName: "", scopeVersion: "", spans }] },
+      ],
+    },
+    { team: null },
+    new Pricer(),
+    now,
+  );
+  return { traceId, tsv: n.rows.join(""), keys: n.ids.map((s) => ({ traceId: s.traceId, spanId: s.spanId })) };
+}
+
+async function one<T>(sql: string): Promise<T> {
+  const rs = await storage.client.query({ query: sql, format: "JSONEachRow" });
+  return ((await rs.json()) as T[])[0];
+}
+
+const derivedTotals = () =>
+  one<{ calls: string; spans: string; runs: string; hist: string; traces: string }>(`SELECT
+    (SELECT sum(Calls) FROM cognive.llm_rollup_1m) AS calls,
+    (SELECT sum(SpanCount) FROM cognive.trace_summary) AS spans,
+    (SELECT sum(Runs) FROM cognive.agent_runs_1m) AS runs,
+    (SELECT sum(Count) FROM cognive.llm_histogram_1m WHERE Metric = 'duration') AS hist,
+    (SELECT uniqExact(TraceId) FROM cognive.otel_traces_trace_id_ts) AS traces`);
+
+describe("repairing derived tables after an interrupted insert", () => {
+  it("finds nothing to repair when every view saw every span", async () => {
+    const t = traceRows(1, 3);
+    await storage.insertTsv(SPAN_TABLE, SPAN_COLUMNS, t.tsv);
+    expect(await repairDerived(storage, now - 60_000_000_000n)).toEqual({ traces: 0, minutes: 0 });
+  });
+
+  it("rebuilds the summary, lookup and per-minute rows of spans no view saw, and only those", async () => {
+    const before = await derivedTotals();
+    const t = traceRows(2, 4);
+    await storage.insertTsv(SPAN_TABLE, SPAN_COLUMNS, t.tsv);
+    // A crash between the span table and its views: the views' rows of this insert are missing.
+    for (const [table, where] of [
+      ["trace_summary", `TraceId = '${t.traceId}'`],
+      ["otel_traces_trace_id_ts", `TraceId = '${t.traceId}'`],
+      ["llm_rollup_1m", "1"],
+      ["llm_histogram_1m", "1"],
+      ["agent_runs_1m", "1"],
+    ]) {
+      await storage.client.command({ query: `DELETE FROM cognive.${table} WHERE ${where}` });
+    }
+    const result = await repairDerived(storage, now - 60_000_000_000n);
+    expect(result.traces).toBe(1);
+    expect(result.minutes).toBeGreaterThanOrEqual(1);
+    const after = await derivedTotals();
+    // Trace 1 (3 calls + root) and trace 2 (4 calls + root): every figure counts each span once.
+    expect(Number(after.calls)).toBe(7);
+    expect(Number(after.hist)).toBe(7);
+    expect(Number(after.runs)).toBe(2);
+    expect(Number(after.spans)).toBe(Number(before.spans) + 5);
+    expect(Number(after.traces)).toBe(2);
+    const cost = await one<{ spans: number; rollup: number }>(`SELECT
+      (SELECT sum(CostUsd) FROM cognive.otel_traces WHERE GenAiUsageRole = 'model_call') AS spans,
+      (SELECT sum(CostUsd) FROM cognive.llm_rollup_1m) AS rollup`);
+    expect(cost.spans).toBeGreaterThan(0);
+    expect(cost.rollup).toBeCloseTo(cost.spans, 9);
+    expect(await repairDerived(storage, now - 60_000_000_000n)).toEqual({ traces: 0, minutes: 0 });
+  });
+
+  it("tells which spans of a batch are stored, and lists the keys of recent inserts", async () => {
+    const stored = traceRows(3, 2);
+    await storage.insertTsv(SPAN_TABLE, SPAN_COLUMNS, stored.tsv);
+    const missing = traceRows(4, 2);
+    const found = await storedKeys(storage, [...stored.keys, ...missing.keys], now - 1_000n, now + 1_000_000_000n);
+    expect([...found].sort()).toEqual(stored.keys.map((k) => k.traceId + k.spanId).sort());
+    const recent = await recentSpanKeys(storage, 5, 1_000_000);
+    const recentSet = new Set(recent.map((k) => k.traceId + k.spanId));
+    for (const k of stored.keys) expect(recentSet.has(k.traceId + k.spanId)).toBe(true);
+    // Traces 1, 2 and 3: four, five and three spans.
+    expect(recent.length).toBe(4 + 5 + 3);
+  });
+});

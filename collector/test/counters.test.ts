@@ -120,16 +120,22 @@ describe("MemoryCounters", () => {
 
   it("seeds totals (replacing them) and does not report thresholds marked as fired", async () => {
     const c = new MemoryCounters();
-    await c.add("s0", [inc(5)], T);
+    await c.add("s0", [{ ...inc(5), scope: agent("other") }], T);
     await c.seed([
       { scope: agent("a"), window: "day", windowKey: "2025-03-01", usd: 0.7, fired: [0.5] },
       { scope: team("x"), window: "month", windowKey: "2025-03", usd: 12.5 },
+      { scope: agent("other"), window: "day", windowKey: "2025-03-01", usd: 0.7 },
     ]);
     expect(await c.get(agent("a"), "day", "2025-03-01")).toBe(0.7);
     expect(await c.get(team("x"), "month", "2025-03")).toBe(12.5);
+    expect(await c.get(agent("other"), "day", "2025-03-01")).toBe(0.7);
     const [r] = await c.add("s1", [inc(0.15)], T);
     expect(r.totalMicros).toBe(850_000);
     expect(r.crossed).toEqual([0.8]); // 0.5 was already reported before the seed
+    // Thresholds this process reported before a seed stay reported: a seed never re-fires an alert.
+    const [o] = await c.add("s2", [{ ...inc(0.5), scope: agent("other") }], T);
+    expect(o.totalMicros).toBe(1_200_000);
+    expect(o.crossed).toEqual([]);
   });
 
   it("expires a window after its TTL since the last add", async () => {

@@ -81,7 +81,11 @@ export async function startCognive(config: EnvConfig, log: Logger, role: Role = 
   const governance = await startGovernance({
     storage,
     policy,
-    config: { redisUrl: config.REDIS_URL, natsUrl: config.NATS_URL },
+    config: {
+      redisUrl: config.REDIS_URL,
+      natsUrl: config.NATS_URL,
+      reconcileSeconds: config.COGNIVE_BUDGET_RECONCILE_SECONDS,
+    },
     log,
   });
   let collector: Collector | undefined;

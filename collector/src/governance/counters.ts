@@ -215,11 +215,12 @@ export class MemoryCounters implements BudgetCounters {
     return microsToUsd(this.live(counterId(scope, window, windowKey), this.now())?.micros ?? 0);
   }
 
-  /** Sets each given counter to the given total (other counters are left alone). */
+  /** Sets each given counter to the given total (other counters are left alone), adding `fired` to what was reported. */
   async seed(totals: SeedTotal[]): Promise<void> {
     const now = this.now();
     for (const s of totals) {
-      this.set(s.scope, s.window, s.windowKey, usdToMicros(s.usd), s.fired ?? [], false, now);
+      // Thresholds already reported stay reported: a seed never makes an alert fire again.
+      this.set(s.scope, s.window, s.windowKey, usdToMicros(s.usd), s.fired ?? [], true, now);
     }
   }
 

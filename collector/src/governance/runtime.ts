@@ -10,13 +10,15 @@ import { type BudgetCounters, MemoryCounters } from "./counters.ts";
 import { counterClientOptions } from "./counters-redis.ts";
 import { ResilientCounters } from "./counters-resilient.ts";
 import { Governance } from "./engine.ts";
-import { spendSoFar } from "./rebuild.ts";
+import { BudgetReconciler, countersFromStorage } from "./reconcile.ts";
 
 export interface GovernanceConfig {
   /** Shared counters for many collectors; in-process counters when absent. */
   redisUrl?: string;
   /** Alert fan-out over NATS; an in-process bus when absent. */
   natsUrl?: string;
+  /** Seconds between budget reconciliations against storage (0: only at start). */
+  reconcileSeconds?: number;
 }
 
 /** Everything budgets, policies and alerts need in one process, wired together. */
@@ -27,6 +29,7 @@ export interface GovernanceRuntime {
   store: AlertStore;
   governance: Governance;
   deliverer: Deliverer;
+  reconciler: BudgetReconciler;
   close(): Promise<void>;
 }
 
@@ -51,10 +54,9 @@ export async function startGovernance(deps: {
     : config.redisUrl
       ? await ResilientCounters.connect(config.redisUrl, { logger: log })
       : new MemoryCounters();
-  if (!config.redisUrl) {
-    // One embedded process owns the spend: rebuild today's and this month's from storage.
-    await counters.seed(await spendSoFar(storage));
-  }
+  // Counters start where storage says: today's and this month's spend, recent runs, thresholds
+  // already alerted. In memory this rebuilds them; in Redis it only raises counters that fell behind.
+  await counters.seed(await countersFromStorage(storage));
   const bus: AlertBus = config.natsUrl
     ? new NatsBus({ servers: config.natsUrl, log, name: "cognive" })
     : new InProcessBus(log);
@@ -79,6 +81,8 @@ export async function startGovernance(deps: {
     },
   });
   const governance = new Governance(policy, counters, bus, store, log);
+  const reconciler = new BudgetReconciler(storage, counters, log, () => governance.idle());
+  reconciler.start(config.reconcileSeconds ?? 60);
   return {
     policy,
     counters,
@@ -86,7 +90,9 @@ export async function startGovernance(deps: {
     store,
     governance,
     deliverer,
+    reconciler,
     async close() {
+      reconciler.stop();
       await governance.idle();
       await deliverer.close();
       await bus.close();
@@ -127,6 +133,11 @@ export function registerGovernanceMetrics(registry: Registry, rt: GovernanceRunt
     "cognive_budget_counter_fallbacks_total",
     "Budget increments counted locally because Redis was unreachable",
     () => (rt.counters instanceof ResilientCounters ? rt.counters.fallbacks : 0),
+  );
+  gauge(
+    "cognive_budget_drift_corrected_usd_total",
+    "Spend budget counters had missed (Redis loss, crashes, timeouts) and reconciliation restored from storage",
+    () => rt.reconciler.correctedUsd,
   );
   gauge("cognive_alert_bus_pending", "Alerts held while the NATS bus is disconnected", () =>
     rt.bus instanceof NatsBus ? rt.bus.pending : 0,

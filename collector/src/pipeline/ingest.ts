@@ -78,6 +78,14 @@ export class IngestPipeline {
   }
 
   /**
+   * Rebuilding derived rows must not race with inserts, so only the one process that owns embedded
+   * storage does it; collectors sharing a ClickHouse server leave it to an operator.
+   */
+  private get canRepair(): boolean {
+    return this.storage.kind === "chdb";
+  }
+
+  /**
    * Before the first request: remembers the spans of recent inserts (a client that did not get its
    * answer before a restart retries them) and repairs what an insert cut short by a crash left
    * behind in the derived tables.
@@ -86,10 +94,12 @@ export class IngestPipeline {
     const minutes = this.config.retryWindowMinutes ?? 30;
     const keys = await recentSpanKeys(this.storage, minutes, Math.floor(this.config.dedupCapacity / 2));
     this.dedup.remember(keys, "stored");
-    const since = BigInt(Date.now() - minutes * 60_000) * 1_000_000n;
-    const repaired = await repairDerived(this.storage, since);
-    if (repaired.traces + repaired.minutes > 0) {
-      this.log.warn("storage: derived rows repaired after an interrupted insert", { ...repaired });
+    if (this.canRepair) {
+      const since = BigInt(Date.now() - minutes * 60_000) * 1_000_000n;
+      const repaired = await repairDerived(this.storage, since);
+      if (repaired.traces + repaired.minutes > 0) {
+        this.log.warn("storage: derived rows repaired after an interrupted insert", { ...repaired });
+      }
     }
     if (keys.length > 0) this.log.debug("ingest: recent spans remembered for retries", { spans: keys.length });
   }
@@ -122,10 +132,10 @@ export class IngestPipeline {
         all.filter((k) => stored.has(k.traceId + k.spanId)),
         "recovered",
       );
-      const repaired = await repairDerived(this.storage, minNs, maxNs);
-      this.log.warn("storage: a failed insert left spans behind; kept once and derived rows repaired", {
+      const repaired = this.canRepair ? await repairDerived(this.storage, minNs, maxNs) : null;
+      this.log.warn("storage: a failed insert left spans behind; they are kept once", {
         spans: stored.size,
-        ...repaired,
+        repaired,
       });
     }
     const out = new Map<Part, string>();

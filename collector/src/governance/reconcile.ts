@@ -33,14 +33,26 @@ export async function recentRunSpend(storage: Storage, now: Date, minutes: numbe
      LIMIT 100000`,
     { now: chTime(now), minutes },
   );
-  return got.map((r) => ({ scope: { type: "agent", name: r.AgentName }, window: "run", windowKey: r.TraceId, usd: r.Usd }));
+  return got.map((r) => ({
+    scope: { type: "agent", name: r.AgentName },
+    window: "run",
+    windowKey: r.TraceId,
+    usd: r.Usd,
+  }));
 }
 
 /** Thresholds already alerted in the current day and month windows and in recent runs. */
 export async function firedThresholds(storage: Storage, now: Date): Promise<Map<string, number[]>> {
-  const got = await rows<{ ScopeType: string; ScopeName: string; Window: string; TraceId: string; Time: string; T: number[] }>(
+  const got = await rows<{
+    ScopeType: string;
+    ScopeName: string;
+    Window: string;
+    TraceId: string;
+    FirstTime: string;
+    T: number[];
+  }>(
     storage,
-    `SELECT ScopeType, ScopeName, Window, TraceId, toString(min(Time)) AS Time, groupUniqArray(Threshold) AS T
+    `SELECT ScopeType, ScopeName, Window, TraceId, toString(min(Time)) AS FirstTime, groupUniqArray(Threshold) AS T
      FROM ${storage.database}.${ALERTS_TABLE}
      WHERE Kind = 'budget.threshold' AND Time >= toStartOfMonth({now:DateTime64(3, 'UTC')})
      GROUP BY ScopeType, ScopeName, Window, TraceId, toDate(Time)`,
@@ -48,7 +60,7 @@ export async function firedThresholds(storage: Storage, now: Date): Promise<Map<
   );
   const out = new Map<string, number[]>();
   for (const r of got) {
-    const at = new Date(`${r.Time.replace(" ", "T")}Z`);
+    const at = new Date(`${r.FirstTime.replace(" ", "T")}Z`);
     const windowKey = r.Window === "run" ? r.TraceId : r.Window === "day" ? dayKey(at) : monthKey(at);
     const key = seedKey(r.ScopeType, r.ScopeName, r.Window, windowKey);
     // Alerts carry thresholds as percentages; counters take fractions.

@@ -1,0 +1,92 @@
+import type { ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { freePort, spawnCognive, stopProcess } from "../helpers/process.ts";
+import { expectStoredOnce, makeWorkload, POLICY, send, sendUntilAcknowledged } from "./workload.ts";
+
+/** A real `cognive start` process on a data directory that outlives it. */
+async function cognive(dir: string) {
+  const policy = join(dir, "policy.yaml");
+  writeFileSync(policy, POLICY);
+  const env = {
+    COGNIVE_DATA_DIR: join(dir, "data"),
+    COGNIVE_OTLP_PORT: String(await freePort()),
+    COGNIVE_PORT: String(await freePort()),
+    COGNIVE_POLICY: policy,
+  };
+  return {
+    env,
+    otlp: `http://127.0.0.1:${env.COGNIVE_OTLP_PORT}`,
+    api: `http://127.0.0.1:${env.COGNIVE_PORT}`,
+    start: () => spawnCognive(env),
+  };
+}
+
+function killed(proc: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (proc.exitCode !== null || proc.signalCode !== null) return resolve();
+    proc.once("exit", () => resolve());
+    proc.kill("SIGKILL");
+  });
+}
+
+describe("exactly once across crashes and restarts", () => {
+  const dirs: string[] = [];
+  const tempDir = () => {
+    const d = mkdtempSync(join(tmpdir(), "cognive-crash-"));
+    dirs.push(d);
+    return d;
+  };
+  afterAll(() => {
+    for (const d of dirs) rmSync(d, { recursive: true, force: true, maxRetries: 5 });
+  });
+
+  it("kill -9 under load, restart, resend every request: each trace has its spans once, costs and budgets count each call once", async () => {
+    const c = await cognive(tempDir());
+    const work = makeWorkload(80, 1);
+    let proc = await c.start();
+    let acked = 0;
+    const sending = send(c.otlp, work, 8);
+    // Kill once a third is acknowledged, with requests (and inserts) in flight.
+    const poll = setInterval(async () => {
+      const res = await fetch(`${c.otlp}/metrics`).catch(() => null);
+      const line = (await res?.text())?.split("\n").find((l) => l.startsWith("cognive_spans_accepted_total "));
+      acked = Number(line?.split(" ")[1] ?? 0);
+    }, 20);
+    while (acked < (work.length / 3) * 20 && proc.exitCode === null) await new Promise((r) => setTimeout(r, 10));
+    clearInterval(poll);
+    await killed(proc);
+    const first = await sending;
+    expect(first.some((a) => a instanceof Error || a.status !== 200)).toBe(true);
+
+    proc = await c.start();
+    try {
+      await sendUntilAcknowledged(c.otlp, work);
+      await expectStoredOnce(c.api, work, { budget: true });
+      // A client that never saw the answers resends once more: nothing changes.
+      await sendUntilAcknowledged(c.otlp, work);
+      await expectStoredOnce(c.api, work, { budget: true });
+    } finally {
+      await stopProcess(proc);
+    }
+  }, 180_000);
+
+  it("SIGTERM, restart, resend: stored and counted once; the stop answers what it accepted", async () => {
+    const c = await cognive(tempDir());
+    const work = makeWorkload(40, 2);
+    let proc = await c.start();
+    const sending = send(c.otlp, work, 4);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await stopProcess(proc)).toBe(0);
+    await sending;
+    proc = await c.start();
+    try {
+      await sendUntilAcknowledged(c.otlp, work);
+      await expectStoredOnce(c.api, work, { budget: true });
+    } finally {
+      await stopProcess(proc);
+    }
+  }, 180_000);
+});

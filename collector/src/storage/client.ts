@@ -21,6 +21,8 @@ export interface Storage {
   readonly database: string;
   readonly kind: "chdb" | "server";
   insertTsv(table: string, columns: readonly string[], body: Buffer | string): Promise<void>;
+  /** Resolves when storage answers a trivial read on the write path (not queued behind reads). */
+  ping(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -36,16 +38,9 @@ const READ_SETTINGS = {
   session_timezone: "UTC",
 } as const;
 
-/**
- * Whether storage answers a trivial read now. Unbound, so on chDB it does not wait behind the
- * process-wide chain of parameterized reads; the span table is named so a missing one fails.
- */
+/** Whether storage answers now, on the write path: readiness must not wait behind slow reads. */
 export async function probeStorage(storage: Storage): Promise<void> {
-  const rs = await storage.client.query({
-    query: `SELECT 1 FROM ${storage.database}.${SPAN_TABLE} LIMIT 0`,
-    format: "JSONEachRow",
-  });
-  await rs.json();
+  await storage.ping();
 }
 
 /** Whether storage takes a write now (a full disk still answers reads). */
@@ -62,6 +57,10 @@ export function createStorage(config: StorageConfig, log?: Logger): Storage {
 function chdbStorage(config: StorageConfig, log?: Logger): Storage {
   mkdirSync(config.dataDir, { recursive: true });
   const connection = createChdbConnection({ path: config.dataDir });
+  // Writes, and probes, each on a session of their own: one chDB session runs one statement at a
+  // time, so a slow read must not hold up a commit, nor a long insert a readiness probe.
+  const writeConnection = createChdbConnection({ path: config.dataDir });
+  const probeConnection = createChdbConnection({ path: config.dataDir });
   // chdb types the Connection against its own copy of @clickhouse/client-common; the shapes are the same.
   const client = createClient({
     connection: connection as unknown as ClientConnection,
@@ -74,15 +73,21 @@ function chdbStorage(config: StorageConfig, log?: Logger): Storage {
     kind: "chdb",
     async insertTsv(table, columns, body) {
       // rawInsert hands the buffer to chDB's parallel parser without a copy through the client.
-      await connection.chdb.rawInsert({
+      await writeConnection.chdb.rawInsert({
         table: `${config.database}.${table}`,
         columns,
         values: typeof body === "string" ? Buffer.from(body, "utf8") : body,
         format: "TSV",
       });
     },
+    async ping() {
+      // Unbound: parameterized statements share one process-wide queue with the reads.
+      await probeConnection.chdb.queryAsync(`SELECT 1 FROM ${config.database}.${SPAN_TABLE} LIMIT 0`);
+    },
     async close() {
       await client.close();
+      await writeConnection.close();
+      await probeConnection.close();
     },
   };
 }
@@ -104,6 +109,10 @@ function serverStorage(config: StorageConfig): Storage {
         values: Readable.from([body]),
         format: "TabSeparated",
       });
+    },
+    async ping() {
+      const r = await client.ping();
+      if (!r.success) throw r.error;
     },
     async close() {
       await client.close();

@@ -2,7 +2,7 @@ import { spawnSync } from "node:child_process";
 import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { REQUIRE_SERVICES } from "../../../collector/test/support/services.ts";
 import { freePort, spawnCognive, stopProcess } from "../helpers/process.ts";
 import { getJson } from "../helpers/server.ts";

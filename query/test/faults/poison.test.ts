@@ -146,3 +146,29 @@ async function metric(name: string): Promise<number> {
   const line = text.split("\n").find((l) => l.startsWith(`${name} `));
   return line ? Number(line.split(" ")[1]) : 0;
 }
+
+describe("a client that goes away mid-upload", () => {
+  it("is counted as aborted (not a server error) and the next request is served", async () => {
+    const before = await metric("cognive_otlp_requests_aborted_total");
+    const { request } = await import("node:http");
+    await new Promise<void>((resolve) => {
+      const req = request(`${server().otlpUrl}/v1/traces`, {
+        method: "POST",
+        headers: { ...JSON_CT, "content-length": "100000" },
+      });
+      req.on("error", () => resolve());
+      req.write(Buffer.alloc(1000, 32));
+      setTimeout(() => {
+        req.destroy();
+        resolve();
+      }, 100);
+    });
+    const deadline = Date.now() + 5000;
+    while ((await metric("cognive_otlp_requests_aborted_total")) === before && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(await metric("cognive_otlp_requests_aborted_total")).toBe(before + 1);
+    const ok = await postRaw(`${server().otlpUrl}/v1/traces`, body([span()]), JSON_CT);
+    expect(ok.status).toBe(200);
+  });
+});

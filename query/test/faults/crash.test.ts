@@ -79,7 +79,10 @@ describe("exactly once across crashes and restarts", () => {
     let proc = await c.start();
     const sending = send(c.otlp, work, 4);
     await new Promise((r) => setTimeout(r, 300));
+    // A bounded stop: the shutdown timeout (10 s by default) plus the storage close.
+    const stopped = Date.now();
     expect(await stopProcess(proc)).toBe(0);
+    expect(Date.now() - stopped).toBeLessThan(15_000);
     await sending;
     proc = await c.start();
     try {

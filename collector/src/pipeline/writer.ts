@@ -142,6 +142,10 @@ export class GroupCommitWriter {
   /** Set while a failed insert is being recovered or storage is failing: nothing new is written. */
   private unavailable: string | null = null;
   private recovering = 0;
+  /** Inserts whose storage call has not returned yet. */
+  private inserting = 0;
+  private readonly quiet: (() => void)[] = [];
+  private recoveries: Promise<unknown> = Promise.resolve();
   private readonly maxBatchDays: number;
 
   constructor(
@@ -250,12 +254,21 @@ export class GroupCommitWriter {
     const started = performance.now();
     const buf = batch.buf as Buffer;
     try {
-      await this.storage.insertTsv(SPAN_TABLE, SPAN_COLUMNS, buf.subarray(0, batch.bytes));
-      for (const p of batch.parts) p.state = "committed";
-      this.hooks.onCommit?.(batch.rows, (performance.now() - started) / 1000, batch.parts);
-      for (const p of batch.parts) p.resolve();
-    } catch (err) {
-      await this.failed(batch, err as Error);
+      let error: Error | null = null;
+      this.inserting++;
+      try {
+        await this.storage.insertTsv(SPAN_TABLE, SPAN_COLUMNS, buf.subarray(0, batch.bytes));
+      } catch (err) {
+        error = err as Error;
+      } finally {
+        this.inserting--;
+        if (this.inserting === 0) for (const wake of this.quiet.splice(0)) wake();
+      }
+      if (error === null) {
+        for (const p of batch.parts) p.state = "committed";
+        this.hooks.onCommit?.(batch.rows, (performance.now() - started) / 1000, batch.parts);
+        for (const p of batch.parts) p.resolve();
+      } else await this.failed(batch, error);
     } finally {
       this.writing.delete(batch);
       batch.buf = null;
@@ -275,8 +288,11 @@ export class GroupCommitWriter {
     this.recovering++;
     let remaining: Map<Part, string>;
     try {
-      remaining = this.hooks.recover
-        ? await this.hooks.recover({ parts: batch.parts, body: (batch.buf as Buffer).subarray(0, batch.bytes) })
+      const recover = this.hooks.recover;
+      remaining = recover
+        ? await this.exclusive(() =>
+            recover({ parts: batch.parts, body: (batch.buf as Buffer).subarray(0, batch.bytes) }),
+          )
         : new Map(batch.parts.map((p) => [p, (batch.buf as Buffer).toString("utf8", p.start, p.end)]));
     } catch (recoverErr) {
       // What reached storage is unknown: stay unavailable until a probe can find out.
@@ -325,6 +341,20 @@ export class GroupCommitWriter {
   }
 
   private readonly pendingRecovery: { part: Part; body: Buffer }[][] = [];
+
+  /**
+   * Runs one recovery at a time, once no insert is in flight: a repair compares spans with their
+   * derived rows, which an insert still writing its views would make disagree for a moment.
+   * (No new insert starts while `recovering` is set.)
+   */
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.recoveries.then(async () => {
+      if (this.inserting > 0) await new Promise<void>((wake) => this.quiet.push(wake));
+      return fn();
+    });
+    this.recoveries = run.catch(() => {});
+    return run;
+  }
 
   private failParts(parts: readonly Part[], err: Error): void {
     for (const p of parts) p.state = "failed";
@@ -376,7 +406,8 @@ export class GroupCommitWriter {
             at += p.body.length;
             p.part.end = at;
           }
-          await this.hooks.recover({ parts: parts.map((p) => p.part), body });
+          const recover = this.hooks.recover;
+          await this.exclusive(() => recover({ parts: parts.map((p) => p.part), body }));
         }
         this.pendingRecovery.shift();
       }

@@ -168,6 +168,40 @@ describe.skipIf(missingService("redis-server"))("RedisCounters on a real Redis",
     }
   });
 
+  it("times Redis, not a blocked event loop: a reply that arrived while the loop was busy is not a timeout", async () => {
+    const c = await RedisCounters.connect(svc.url, { keyPrefix: `loop${Date.now()}`, commandTimeoutMs: 100 });
+    try {
+      const pending = c.add("s-busy", [dayInc(1, null)], T);
+      // Redis answers within a millisecond; this process is busy far past the timeout meanwhile.
+      const until = Date.now() + 600;
+      while (Date.now() < until) {
+        /* busy */
+      }
+      const [r] = await pending;
+      expect(r.totalMicros).toBe(1_000_000);
+    } finally {
+      await c.close();
+    }
+  });
+
+  it("still times out a Redis that does not answer", async () => {
+    const c = await RedisCounters.connect(svc.url, { keyPrefix: `stall${Date.now()}`, commandTimeoutMs: 100 });
+    const stalled = new Redis(svc.url);
+    try {
+      // A script that keeps Redis busy for ~1 s: nothing else is answered meanwhile.
+      const busy = stalled.eval(
+        "local t = redis.call('TIME'); while true do local n = redis.call('TIME'); if (n[1] - t[1]) * 1000000 + (n[2] - t[2]) > 1000000 then break end end return 1",
+        0,
+      );
+      await new Promise((r) => setTimeout(r, 50));
+      await expect(c.add("s-stalled", [dayInc(1, null)], T)).rejects.toThrow(/did not answer within 100 ms/);
+      await busy;
+    } finally {
+      stalled.disconnect();
+      await c.close();
+    }
+  });
+
   it("seeds by raising counters only and marks seeded thresholds as fired", async () => {
     const keyPrefix = prefix();
     const c = await RedisCounters.connect(svc.url, { keyPrefix, ...SLOW_OK });

@@ -93,19 +93,57 @@ export interface RedisCountersOptions {
   keyPrefix?: string;
   /** How long a counted span key is remembered, in seconds (default 3 days: retries come far sooner). */
   spanTtlSeconds?: number;
+  /** How long Redis may take to answer a command, in ms (default 200); see `redisTimeout`. */
+  commandTimeoutMs?: number;
+}
+
+/**
+ * Rejects when Redis has not answered within `ms`, measured so that a busy event loop is not taken
+ * for a slow Redis: when the timer fires after the loop was blocked, a reply that arrived meanwhile
+ * is read first (immediates run after the I/O poll that delivers it), and only then is it a timeout.
+ */
+export function redisTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let settled = false;
+    const timer = setTimeout(
+      () =>
+        setImmediate(() => {
+          if (settled) return;
+          settled = true;
+          reject(new Error(`Redis did not answer within ${ms} ms`));
+        }),
+      ms,
+    );
+    p.then(
+      (v) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        resolve(v);
+      },
+      (err) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        reject(err);
+      },
+    );
+  });
 }
 
 export interface RedisConnectOptions extends RedisCountersOptions {
-  /** Client-side timeout of each command, in ms (default 200). */
-  commandTimeoutMs?: number;
   /** Further ioredis options. */
   redis?: RedisOptions;
 }
 
-/** The client options for counters: fail fast rather than queue while Redis is unreachable. */
+/**
+ * The client options for counters: fail fast rather than queue while Redis is unreachable. The
+ * client's own timeout is only a backstop for a dead connection: it fires on the event loop's clock,
+ * so commands are timed by `redisTimeout` instead.
+ */
 export function counterClientOptions(commandTimeoutMs = 200, extra: RedisOptions = {}): RedisOptions {
   return {
-    commandTimeout: commandTimeoutMs,
+    commandTimeout: Math.max(5_000, commandTimeoutMs * 10),
     maxRetriesPerRequest: 1,
     enableOfflineQueue: false,
     lazyConnect: true,
@@ -117,6 +155,7 @@ export class RedisCounters implements BudgetCounters {
   private readonly prefix: string;
   private readonly spanTtl: number;
   private readonly scripted: ScriptedRedis;
+  private readonly timeoutMs: number;
 
   /**
    * Uses the given client (its owner closes it unless `ownsClient`). With `enableOfflineQueue: false`
@@ -129,6 +168,7 @@ export class RedisCounters implements BudgetCounters {
   ) {
     this.prefix = options.keyPrefix ?? "cognive:spend";
     this.spanTtl = options.spanTtlSeconds ?? 3 * 86_400;
+    this.timeoutMs = options.commandTimeoutMs ?? 200;
     client.defineCommand("cogniveSpendAdd", { lua: ADD_LUA });
     client.defineCommand("cogniveSpendSeed", { lua: SEED_LUA });
     this.scripted = client as unknown as ScriptedRedis;
@@ -180,7 +220,10 @@ export class RedisCounters implements BudgetCounters {
     }
     argv.push(...ts.map(String));
     const all = [...keys, ...fired];
-    const [applied, out] = await this.scripted.cogniveSpendAdd(all.length, ...all, ...argv);
+    const [applied, out] = await redisTimeout(
+      this.scripted.cogniveSpendAdd(all.length, ...all, ...argv),
+      this.timeoutMs,
+    );
     return {
       applied: applied === 1,
       results: out.map(([total, crossed]) => ({
@@ -196,7 +239,7 @@ export class RedisCounters implements BudgetCounters {
   }
 
   async getMicros(scope: BudgetScope, window: BudgetWindow, windowKey: string): Promise<number> {
-    const v = await this.client.get(this.counterKey(scope, window, windowKey));
+    const v = await redisTimeout(this.client.get(this.counterKey(scope, window, windowKey)), this.timeoutMs);
     return v === null ? 0 : Number(v);
   }
 
@@ -212,7 +255,10 @@ export class RedisCounters implements BudgetCounters {
           this.counterKey(s.scope, s.window, s.windowKey),
           ...normalizeThresholds(s.fired ?? []).map((t) => this.firedKey(s.scope, s.window, s.windowKey, t)),
         ];
-        return this.scripted.cogniveSpendSeed(keys.length, ...keys, usdToMicros(s.usd), windowTtlSeconds(s.window));
+        return redisTimeout(
+          this.scripted.cogniveSpendSeed(keys.length, ...keys, usdToMicros(s.usd), windowTtlSeconds(s.window)),
+          this.timeoutMs,
+        );
       }),
     );
   }

@@ -406,6 +406,9 @@ export interface DerivedTable {
   select(where: string): string;
 }
 
+/** The key of the per-minute model-call rollups: minute × team × agent × model × provider × environment × service. */
+const MODEL_MINUTE_KEY = ["Minute", "TeamName", "AgentName", "Model", "Provider", "Environment", "ServiceName"];
+
 export const DERIVED_TABLES: readonly DerivedTable[] = [
   { table: TRACE_TS_TABLE, key: "trace", columns: ["TraceId", "Start", "End"], select: traceTsSelect },
   {
@@ -434,13 +437,7 @@ export const DERIVED_TABLES: readonly DerivedTable[] = [
     table: LLM_ROLLUP_TABLE,
     key: "minute",
     columns: [
-      "Minute",
-      "TeamName",
-      "AgentName",
-      "Model",
-      "Provider",
-      "Environment",
-      "ServiceName",
+      ...MODEL_MINUTE_KEY,
       "Calls",
       "Errors",
       "Unpriced",
@@ -461,19 +458,7 @@ export const DERIVED_TABLES: readonly DerivedTable[] = [
   {
     table: LLM_HISTOGRAM_TABLE,
     key: "minute",
-    columns: [
-      "Minute",
-      "TeamName",
-      "AgentName",
-      "Model",
-      "Provider",
-      "Environment",
-      "ServiceName",
-      "Metric",
-      "Bucket",
-      "Count",
-      "Sum",
-    ],
+    columns: [...MODEL_MINUTE_KEY, "Metric", "Bucket", "Count", "Sum"],
     select: histogramSelect,
   },
   {

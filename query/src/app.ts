@@ -2,9 +2,11 @@ import type { GovernanceRuntime, Logger, Storage } from "@cognive/collector";
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
-import { ApiError, errorBody } from "./api/errors.ts";
+import { ApiError, errorBody, ReadAbortedError, ReadBusyError, ReadLimitError } from "./api/errors.ts";
+import { readContext, readsOf } from "./api/reads.ts";
 import { apiRoutes } from "./api/routes.ts";
 import { scopeMiddleware } from "./api/scope.ts";
+import { type ReadLimits, readLimits } from "./limits.ts";
 import { prometheusRoutes } from "./prometheus/routes.ts";
 import { tempoRoutes } from "./tempo/routes.ts";
 import { uiRoutes } from "./ui.ts";
@@ -14,6 +16,8 @@ export interface QueryAppDeps {
   log: Logger;
   /** Budget counters, policy and the alert bus; without them the governance endpoints answer 404. */
   governance?: GovernanceRuntime;
+  /** Limits of every read; by default from the environment (`COGNIVE_QUERY_*`, `COGNIVE_TRACEQL_*`). */
+  limits?: ReadLimits;
 }
 
 /** Largest request body the read API accepts; its endpoints take none. */
@@ -21,14 +25,37 @@ export const MAX_BODY_BYTES = 64 * 1024;
 /** Longest request URL (path and query string) the read API accepts. */
 export const MAX_URL_CHARS = 8 * 1024;
 
+/** How long `/readyz` waits for storage before answering 503. */
+export const READY_TIMEOUT_MS = 2_000;
+
+/** Whether `p` resolves within `ms` (a rejection or a later answer is false). */
+async function answersWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([p.then(() => true), late]);
+  } catch {
+    return false;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /**
  * The query process's HTTP app: the native API under `/api/v1`. Every failure answers
  * `{ "error": { "code", "message" } }`; unexpected errors are logged and answered without detail.
  */
 export function createQueryApp(deps: QueryAppDeps): Hono {
   const { log } = deps;
+  // A bad limit in the environment stops start-up here, naming its variable.
+  const limits = deps.limits ?? readLimits();
+  readsOf(deps.storage, limits);
   const app = new Hono();
 
+  // Reads of this request run within this app's limits and stop waiting when its caller goes away.
+  app.use("*", (c, next) => readContext.run({ signal: c.req.raw.signal, limits }, next));
   app.use("*", async (c, next) => {
     if (c.req.url.length > MAX_URL_CHARS) {
       return c.json(errorBody("uri_too_long", `request URL longer than ${MAX_URL_CHARS} characters`), 414);
@@ -50,9 +77,10 @@ export function createQueryApp(deps: QueryAppDeps): Hono {
   app.use("/api/v1/*", scopeMiddleware);
 
   app.get("/healthz", (c) => c.json({ status: "ok" }));
+  // On the store's probe path, never behind reads (nor their chDB parameter queue), and bounded.
   app.get("/readyz", async (c) => {
-    const ping = await deps.storage.client.ping();
-    return ping.success
+    const ready = await answersWithin(deps.storage.ping(), READY_TIMEOUT_MS);
+    return ready
       ? c.json({ status: "ready" })
       : c.json(errorBody("storage_unavailable", "storage does not answer"), 503);
   });
@@ -68,6 +96,12 @@ export function createQueryApp(deps: QueryAppDeps): Hono {
   });
   app.onError((err, c) => {
     if (err instanceof ApiError) return c.json(errorBody(err.code, err.message), err.status);
+    if (err instanceof ReadLimitError) return c.json(errorBody("query_too_large", err.message), 422);
+    if (err instanceof ReadBusyError) {
+      c.header("Retry-After", String(err.retryAfterSeconds));
+      return c.json(errorBody("overloaded", err.message), 503);
+    }
+    if (err instanceof ReadAbortedError) return c.json(errorBody("overloaded", err.message), 503);
     log.error("query API: request failed", { err, method: c.req.method, path: c.req.path });
     return c.json(errorBody("internal", "internal error"), 500);
   });

@@ -108,11 +108,19 @@ const spanSchema = {
   },
 };
 
+const ERROR_DESCRIPTIONS: Record<number, string> = {
+  422: "query_too_large: a read limit stopped the query (time, memory, rows read, result size); narrow the range, add filters or lower the limit",
+  503: "overloaded: too many reads running and waiting; retry after the Retry-After header's seconds",
+};
+
 const errors = (...codes: number[]) =>
   Object.fromEntries(
     codes.map((code) => [
       String(code),
-      { description: "error", content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } } },
+      {
+        description: ERROR_DESCRIPTIONS[code] ?? "error",
+        content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } },
+      },
     ]),
   );
 
@@ -159,7 +167,7 @@ export function openApiDocument(): JsonSchema {
                 nextCursor: { ...nullableStr, description: "pass as cursor for the next page; null on the last" },
               },
             }),
-            ...errors(400, 500),
+            ...errors(400, 422, 500, 503),
           },
         },
       },
@@ -185,7 +193,7 @@ export function openApiDocument(): JsonSchema {
                 summary: { type: "object", properties: summaryProps },
               },
             }),
-            ...errors(400, 404, 500),
+            ...errors(400, 404, 422, 500, 503),
           },
         },
       },
@@ -229,7 +237,7 @@ export function openApiDocument(): JsonSchema {
                 },
               },
             }),
-            ...errors(400, 500),
+            ...errors(400, 422, 500, 503),
           },
         },
       },
@@ -279,7 +287,7 @@ export function openApiDocument(): JsonSchema {
                 topModels: { type: "array", items: { $ref: "#/components/schemas/OverviewTop" } },
               },
             }),
-            ...errors(400, 500),
+            ...errors(400, 422, 500, 503),
           },
         },
       },
@@ -318,7 +326,7 @@ export function openApiDocument(): JsonSchema {
                 },
               },
             }),
-            ...errors(400, 500),
+            ...errors(400, 422, 500, 503),
           },
         },
       },
@@ -328,7 +336,7 @@ export function openApiDocument(): JsonSchema {
           summary:
             "The agent registry: declared policy and observed models, tools, calls, error rate, spend, violations",
           parameters: queryParameters(agentsQuery),
-          responses: { "200": ok({ type: "object", required: ["agents"] }), ...errors(400, 500) },
+          responses: { "200": ok({ type: "object", required: ["agents"] }), ...errors(400, 422, 500, 503) },
         },
       },
       "/budgets": {

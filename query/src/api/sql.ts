@@ -1,4 +1,7 @@
 import { type Storage, TRACE_SUMMARY_TABLE } from "@cognive/collector";
+import type { ReadLimits } from "../limits.ts";
+import { ReadAbortedError, ReadLimitError } from "./errors.ts";
+import { limitsOf, readContext, readsOf } from "./reads.ts";
 
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -8,13 +11,189 @@ export function databaseOf(storage: Storage): string {
   return storage.database;
 }
 
+export interface SelectOptions {
+  /** Stops waiting for this read (besides the request's own signal, which always applies). */
+  signal?: AbortSignal;
+}
+
 /**
  * Runs one read. Values travel only in `params` (bound as `{name:Type}`); `sql` is built from code
  * constants alone. 64-bit integers come back as strings (see the storage client's read settings).
+ *
+ * Every read passes the store's read gate (at most N running, a bounded queue, a bounded wait) and
+ * carries its limits in its own `SETTINGS` clause, so ClickHouse itself stops a read that runs too
+ * long, uses too much memory, reads too many rows or returns too many. (Settings given to the client
+ * would become a `SET` that stays on a chDB connection for every later statement.) A read stopped
+ * by a limit throws `ReadLimitError`; a full gate `ReadBusyError`.
  */
-export async function select<T>(storage: Storage, sql: string, params: Record<string, unknown>): Promise<T[]> {
-  const rs = await storage.client.query({ query: sql, query_params: params, format: "JSONEachRow" });
-  return (await rs.json()) as T[];
+export async function select<T>(
+  storage: Storage,
+  sql: string,
+  params: Record<string, unknown>,
+  opts: SelectOptions = {},
+): Promise<T[]> {
+  if (topLevelClauses(sql).formatAt !== undefined) throw new Error("select() reads JSONEachRow: leave FORMAT out");
+  const reads = readsOf(storage);
+  const limits = limitsOf(storage);
+  const signal = combine(opts.signal, readContext.getStore()?.signal);
+  const query = withReadSettings(sql, readSettings(limits));
+  const release = await reads.gate.acquire(signal);
+  let lease: ReturnType<typeof reads.checkout> | undefined;
+  let healthy = false;
+  try {
+    lease = reads.checkout();
+    const rs = await lease.client.query({ query, query_params: params, format: "JSONEachRow", abort_signal: signal });
+    const rows = (await rs.json()) as T[];
+    healthy = true;
+    return rows;
+  } catch (err) {
+    throw readError(err, limits, signal);
+  } finally {
+    lease?.done(healthy);
+    release();
+  }
+}
+
+function combine(a: AbortSignal | undefined, b: AbortSignal | undefined): AbortSignal | undefined {
+  if (!a) return b;
+  if (!b) return a;
+  return AbortSignal.any([a, b]);
+}
+
+/** The per-read ClickHouse settings of the limits. */
+export function readSettings(limits: ReadLimits): Record<string, number | string> {
+  return {
+    max_execution_time: limits.timeoutSeconds,
+    timeout_overflow_mode: "throw",
+    max_memory_usage: limits.maxMemoryBytes,
+    max_rows_to_read: limits.maxRowsRead,
+    read_overflow_mode: "throw",
+    max_result_rows: limits.maxResultRows,
+    max_result_bytes: limits.maxResultBytes,
+    result_overflow_mode: "throw",
+  };
+}
+
+const WHAT_TO_NARROW = "narrow the time range, add filters or lower the limit";
+
+const bytes = (n: number) =>
+  n >= 1024 ** 3
+    ? `${+(n / 1024 ** 3).toFixed(2)} GiB`
+    : n >= 1024 ** 2
+      ? `${+(n / 1024 ** 2).toFixed(2)} MiB`
+      : `${n} bytes`;
+const count = (n: number) => n.toLocaleString("en-US");
+
+/** A ClickHouse limit error as `ReadLimitError` with a message for the caller; anything else unchanged. */
+export function readError(err: unknown, limits: ReadLimits, signal?: AbortSignal): unknown {
+  if (signal?.aborted) return new ReadAbortedError("the caller went away; the read was abandoned");
+  const code = Number((err as { code?: unknown } | null)?.code);
+  switch (code) {
+    case 159: // TIMEOUT_EXCEEDED
+    case 160: // TOO_SLOW
+      return new ReadLimitError(
+        `the query ran longer than ${limits.timeoutSeconds} s (COGNIVE_QUERY_TIMEOUT_SECONDS); ${WHAT_TO_NARROW}`,
+      );
+    case 241: // MEMORY_LIMIT_EXCEEDED
+      return new ReadLimitError(
+        `the query needed more than ${bytes(limits.maxMemoryBytes)} of memory (COGNIVE_QUERY_MAX_MEMORY_BYTES); ${WHAT_TO_NARROW}`,
+      );
+    case 158: // TOO_MANY_ROWS
+    case 307: // TOO_MANY_BYTES
+      return new ReadLimitError(
+        `the query would read more than ${count(limits.maxRowsRead)} rows (COGNIVE_QUERY_MAX_ROWS_READ); narrow the time range or add filters`,
+      );
+    case 396: // TOO_MANY_ROWS_OR_BYTES
+      return new ReadLimitError(
+        `the query result is larger than ${count(limits.maxResultRows)} rows or ${bytes(limits.maxResultBytes)} (COGNIVE_QUERY_MAX_RESULT_ROWS, COGNIVE_QUERY_MAX_RESULT_BYTES); ${WHAT_TO_NARROW}`,
+      );
+  }
+  return err;
+}
+
+/**
+ * `sql` with `settings` in its trailing `SETTINGS` clause: added, or merged into one the statement
+ * already has (its own values win), before a trailing `FORMAT`, without trailing semicolons.
+ * Keywords are found outside quotes, comments and parentheses.
+ */
+export function withReadSettings(sql: string, settings: Record<string, number | string>): string {
+  const text = sql.replace(/[\s;]+$/, "");
+  const { settingsAt, formatAt } = topLevelClauses(text);
+  const end = formatAt ?? text.length;
+  const head = text.slice(0, end).replace(/\s+$/, "");
+  const tail = formatAt === undefined ? "" : ` ${text.slice(formatAt)}`;
+  // A SETTINGS clause counts only when it ends the statement (not one of a UNION's parts).
+  const trailing =
+    settingsAt !== undefined && settingsAt < end && SETTINGS_CLAUSE.test(head.slice(settingsAt))
+      ? settingsAt
+      : undefined;
+  const own = new Set<string>();
+  if (trailing !== undefined) {
+    for (const m of head.slice(trailing).matchAll(/([A-Za-z_][A-Za-z0-9_]*)\s*=/g)) own.add(m[1].toLowerCase());
+  }
+  const added = Object.entries(settings)
+    .filter(([k]) => !own.has(k.toLowerCase()))
+    .map(([k, v]) => `${k} = ${settingValue(v)}`);
+  if (added.length === 0) return `${head}${tail}`;
+  const clause = trailing !== undefined ? `, ${added.join(", ")}` : `\nSETTINGS ${added.join(", ")}`;
+  return `${head}${clause}${tail}`;
+}
+
+const SETTING = String.raw`[A-Za-z_][A-Za-z0-9_]*\s*=\s*(?:'(?:[^'\\]|\\.)*'|[^,\s]+)`;
+const SETTINGS_CLAUSE = new RegExp(String.raw`^SETTINGS\s+${SETTING}(?:\s*,\s*${SETTING})*$`, "i");
+
+function settingValue(v: number | string): string {
+  if (typeof v === "number") {
+    if (!Number.isFinite(v)) throw new Error(`setting value ${v} is not a finite number`);
+    return String(v);
+  }
+  return `'${v.replace(/\\/g, "\\\\").replace(/'/g, "\\'")}'`;
+}
+
+/** Where the last top-level `SETTINGS` and `FORMAT` keywords start, if any. */
+function topLevelClauses(sql: string): { settingsAt?: number; formatAt?: number } {
+  let depth = 0;
+  let settingsAt: number | undefined;
+  let formatAt: number | undefined;
+  for (let i = 0; i < sql.length; i++) {
+    const ch = sql[i];
+    if (ch === "'" || ch === '"' || ch === "`") {
+      // A quoted string or identifier; a backslash escapes the next character.
+      for (i++; i < sql.length && sql[i] !== ch; i++) if (sql[i] === "\\") i++;
+      continue;
+    }
+    if (ch === "-" && sql[i + 1] === "-") {
+      while (i < sql.length && sql[i] !== "\n") i++;
+      continue;
+    }
+    if (ch === "/" && sql[i + 1] === "*") {
+      const close = sql.indexOf("*/", i + 2);
+      i = close < 0 ? sql.length : close + 1;
+      continue;
+    }
+    if (ch === "{") {
+      // A `{name:Type}` parameter.
+      const close = sql.indexOf("}", i + 1);
+      i = close < 0 ? sql.length : close;
+      continue;
+    }
+    if (ch === "(" || ch === "[") depth++;
+    else if (ch === ")" || ch === "]") depth--;
+    else if (depth === 0 && /[A-Za-z_]/.test(ch) && (i === 0 || !/[A-Za-z0-9_]/.test(sql[i - 1]))) {
+      const word = /^[A-Za-z_][A-Za-z0-9_]*/.exec(sql.slice(i, i + 16))?.[0] ?? "";
+      const upper = word.toUpperCase();
+      // `format(…)` is a function, not the clause.
+      const call = /^\s*\(/.test(sql.slice(i + word.length, i + word.length + 64));
+      if (call) {
+        i += word.length - 1;
+        continue;
+      }
+      if (upper === "SETTINGS") settingsAt = i;
+      else if (upper === "FORMAT") formatAt = i;
+      i += word.length - 1;
+    }
+  }
+  return { settingsAt, formatAt };
 }
 
 /** A UInt64 as JSON (a string) to a number; counts and tokens stay far below 2^53 in practice. */

@@ -19,6 +19,9 @@ export const ALERT_DELIVERIES_TABLE = "alert_deliveries";
 export const LLM_HISTOGRAM_TABLE = "llm_histogram_1m";
 export const AGENT_RUNS_TABLE = "agent_runs_1m";
 export const STORAGE_PROBE_TABLE = "storage_probe";
+export const API_KEYS_TABLE = "api_keys";
+export const API_KEY_USAGE_TABLE = "api_key_usage";
+export const AUDIT_TABLE = "audit_log";
 
 /** OTel GenAI semconv bucket bounds of `gen_ai.client.operation.duration`, in seconds. */
 export const DURATION_BUCKETS_SECONDS = [
@@ -342,6 +345,45 @@ export const migrations: Migration[] = [
       // One row per probe while storage is failing: a write is the only proof that a full disk has room again.
       `CREATE TABLE IF NOT EXISTS {db}.${STORAGE_PROBE_TABLE} (Time DateTime)
        ENGINE = MergeTree ORDER BY Time TTL Time + INTERVAL 1 DAY`,
+    ],
+  },
+  {
+    version: 5,
+    name: "API keys, their last use, and the audit log",
+    statements: [
+      // Append-only: a key's creation is one row, its revocation another; a revoked key stays revoked.
+      `CREATE TABLE IF NOT EXISTS {db}.${API_KEYS_TABLE} (
+        Id String,
+        Hash String,
+        Name String,
+        Role LowCardinality(String),
+        AllTeams UInt8,
+        Teams Array(String),
+        ExpiresAt Nullable(DateTime64(3, 'UTC')),
+        RequestsPerSecond Float64,
+        SpansPerSecond Float64,
+        CreatedAt DateTime64(3, 'UTC'),
+        RevokedAt Nullable(DateTime64(3, 'UTC'))
+      ) ENGINE = MergeTree ORDER BY Id`,
+      `CREATE TABLE IF NOT EXISTS {db}.${API_KEY_USAGE_TABLE} (
+        Id String,
+        LastUsedAt DateTime64(3, 'UTC')
+      ) ENGINE = ReplacingMergeTree(LastUsedAt) ORDER BY Id`,
+      // Hash-chained per writer (Chain): each row's Hash covers the previous row's Hash.
+      `CREATE TABLE IF NOT EXISTS {db}.${AUDIT_TABLE} (
+        Chain LowCardinality(String),
+        Seq UInt64,
+        Id String,
+        Time DateTime64(3, 'UTC'),
+        ActorId String,
+        ActorName String,
+        Source String,
+        Action LowCardinality(String),
+        Target String,
+        Details String,
+        PrevHash String,
+        Hash String
+      ) ENGINE = MergeTree ORDER BY (Chain, Seq)`,
     ],
   },
 ];

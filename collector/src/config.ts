@@ -29,9 +29,32 @@ export const envSchema = z.object({
   COGNIVE_MAX_DAYS_PER_REQUEST: positiveInt.max(90).default(31),
   COGNIVE_SHUTDOWN_TIMEOUT_SECONDS: positiveInt.default(10),
   COGNIVE_BUDGET_RECONCILE_SECONDS: z.coerce.number().int().min(0).default(60),
+  COGNIVE_AUTH: z.enum(["off", "required"]).optional(),
+  COGNIVE_ADMIN_KEY: z.string().min(32, "must be at least 32 characters (use a generated key)").optional(),
+  COGNIVE_RATE_LIMIT_RPS: z.coerce.number().min(0).default(0),
+  COGNIVE_RATE_LIMIT_SPANS_PER_SECOND: z.coerce.number().min(0).default(0),
+  COGNIVE_CORS_ORIGINS: z.string().default(""),
+  COGNIVE_INSTANCE: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,64}$/, "letters, digits, '.', '_' and '-' only")
+    .optional(),
 });
 
 export type EnvConfig = z.infer<typeof envSchema>;
+
+const SECRET_VARIABLES = new Set(["COGNIVE_ADMIN_KEY"]);
+
+const LOOPBACK = new Set(["127.0.0.1", "localhost", "::1", "[::1]"]);
+
+/** Whether the servers listen on loopback only. */
+export function isLoopback(host: string): boolean {
+  return LOOPBACK.has(host) || host.startsWith("127.");
+}
+
+/** Keys are required unless said otherwise; only a loopback-only server runs without them by default. */
+export function authMode(config: Pick<EnvConfig, "COGNIVE_AUTH" | "COGNIVE_HOST">): "off" | "required" {
+  return config.COGNIVE_AUTH ?? (isLoopback(config.COGNIVE_HOST) ? "off" : "required");
+}
 
 export class ConfigError extends Error {
   override name = "ConfigError";
@@ -46,9 +69,10 @@ export function loadEnvConfig(env: Record<string, string | undefined> = process.
   const parsed = envSchema.safeParse(picked);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    throw new ConfigError(
-      `invalid ${String(issue.path[0])}=${JSON.stringify(picked[String(issue.path[0])])}: ${issue.message}`,
-    );
+    const name = String(issue.path[0]);
+    // A secret is never repeated back, not even in an error.
+    const shown = SECRET_VARIABLES.has(name) ? "(hidden)" : JSON.stringify(picked[name]);
+    throw new ConfigError(`invalid ${name}=${shown}: ${issue.message}`);
   }
   return parsed.data;
 }

@@ -1,12 +1,13 @@
 import { Pricer } from "@cognive/semconv";
 import type { HttpBindings } from "@hono/node-server";
 import { Hono } from "hono";
+import type { AuthRuntime } from "./auth/runtime.ts";
 import type { EnvConfig } from "./config.ts";
 import { type GovernanceRuntime, registerGovernanceMetrics } from "./governance/runtime.ts";
 import type { Logger } from "./log.ts";
 import { type CollectorMetrics, createCollectorMetrics } from "./metrics.ts";
 import { IngestPipeline } from "./pipeline/ingest.ts";
-import { defaultSpanLimits, type IngestIdentity } from "./pipeline/normalize.ts";
+import { defaultSpanLimits } from "./pipeline/normalize.ts";
 import type { Policy } from "./policy.ts";
 import { otlpHttpRoutes } from "./receiver/otlp-http.ts";
 import { probeStorage, type Storage } from "./storage/client.ts";
@@ -16,11 +17,6 @@ export interface Collector {
   pipeline: IngestPipeline;
   metrics: CollectorMetrics;
   close(): Promise<void>;
-}
-
-/** The one identity step of ingest. Keys and teams arrive with multi-tenancy; today all are let in. */
-export function identifyIngest(): IngestIdentity {
-  return { team: null };
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
@@ -39,6 +35,8 @@ export function createCollector(deps: {
   log: Logger;
   /** Budgets, policies and alerts on what was stored. */
   governance?: GovernanceRuntime;
+  /** Keys and rate limits: the one identity step of ingest. Without it every request is anonymous. */
+  auth?: AuthRuntime;
 }): Collector {
   const { storage, config, policy, log } = deps;
   const metrics = createCollectorMetrics();
@@ -78,7 +76,7 @@ export function createCollector(deps: {
       metrics,
       log,
       config: { maxBodyBytes: config.COGNIVE_MAX_BODY_BYTES, retryAfterSeconds: 2 },
-      identify: identifyIngest,
+      auth: deps.auth ?? null,
     }),
   );
   app.get("/healthz", (c) => c.json({ status: "ok" }));

@@ -1,6 +1,9 @@
 import type { HttpBindings } from "@hono/node-server";
-import { type Context, Hono } from "hono";
+import { Hono } from "hono";
 import protobuf from "protobufjs/minimal.js";
+import type { Take } from "../auth/ratelimit.ts";
+import { ANONYMOUS, type AuthRuntime } from "../auth/runtime.ts";
+import type { Identity } from "../auth/store.ts";
 import type { Logger } from "../log.ts";
 import type { CollectorMetrics } from "../metrics.ts";
 import { decodeTracesJson } from "../otlp/decode-json.ts";
@@ -54,6 +57,22 @@ function exportResponse(format: Format, result: IngestResult): Uint8Array | stri
 
 const CONTENT_TYPES: Record<Format, string> = { proto: "application/x-protobuf", json: "application/json" };
 
+/** An ingest key writes into its one team whatever the resource claims; an admin key lets the resource say. */
+function ingestIdentity(identity: Identity): IngestIdentity {
+  return { team: identity.role === "ingest" && identity.teams !== "all" ? (identity.teams[0] ?? null) : null };
+}
+
+function countSpans(req: DecodedTraces): number {
+  let n = 0;
+  for (const rs of req.resourceSpans) for (const ss of rs.scopeSpans) n += ss.spans.length;
+  return n;
+}
+
+/** Seconds to wait, whole and at least 1 (OTLP exporters honour Retry-After). */
+function retryAfter(take: Take): Record<string, string> {
+  return { "retry-after": String(Math.max(1, Math.ceil(take.retryAfterSeconds))) };
+}
+
 /** The client went away while its body was being read. */
 function isAbort(err: unknown): boolean {
   const e = err as { code?: string; name?: string } | null;
@@ -75,7 +94,8 @@ export function otlpHttpRoutes(deps: {
   metrics: CollectorMetrics;
   log: Logger;
   config: OtlpHttpConfig;
-  identify: (c: Context) => IngestIdentity;
+  /** Keys and rate limits; without it every request is anonymous and unlimited. */
+  auth: AuthRuntime | null;
 }): Hono<Env> {
   const { pipeline, metrics, log, config } = deps;
   const app = new Hono<Env>();
@@ -99,6 +119,29 @@ export function otlpHttpRoutes(deps: {
         "json",
       );
     }
+    // Who is sending, before a byte of the body is read.
+    let identity = ANONYMOUS;
+    if (deps.auth) {
+      const source = c.env?.incoming?.socket?.remoteAddress ?? "";
+      const outcome = deps.auth.check(c.req.header("authorization"), source);
+      if (!outcome.ok) {
+        return reply(401, statusBody(format, 16, outcome.reason), format, {
+          "www-authenticate": 'Bearer realm="cognive"',
+        });
+      }
+      identity = outcome.identity;
+      if (identity.role !== "ingest" && identity.role !== "admin") {
+        return reply(
+          403,
+          statusBody(format, 7, `a ${identity.role} key cannot write spans; use an ingest key`),
+          format,
+        );
+      }
+      const take = await deps.auth.limit(identity, "requests");
+      if (!take.allowed) {
+        return reply(429, statusBody(format, 8, "request rate limit of this key reached"), format, retryAfter(take));
+      }
+    }
     const declared = Number(c.req.header("content-length") ?? "0");
     if (declared > config.maxBodyBytes) {
       return reply(
@@ -113,7 +156,14 @@ export function otlpHttpRoutes(deps: {
       const body = await readBody(source ?? null, c.req.header("content-encoding"), config.maxBodyBytes);
       // After a storage failure the first request to arrive checks whether storage is back.
       if (!pipeline.writer.healthy) await pipeline.writer.probe();
-      pending = pipeline.submit(decode(format, body), deps.identify(c), format);
+      const decoded = decode(format, body);
+      if (deps.auth) {
+        const take = await deps.auth.limit(identity, "spans", countSpans(decoded));
+        if (!take.allowed) {
+          return reply(429, statusBody(format, 8, "span rate limit of this key reached"), format, retryAfter(take));
+        }
+      }
+      pending = pipeline.submit(decoded, ingestIdentity(identity), format);
     } catch (err) {
       if (err instanceof BodyTooLargeError) return reply(413, statusBody(format, 8, err.message), format);
       if (err instanceof UnsupportedEncodingError) return reply(415, statusBody(format, 3, err.message), format);

@@ -1,5 +1,10 @@
 export * from "./alerts/alert.ts";
 export * from "./alerts/bus.ts";
+export * from "./auth/audit.ts";
+export * from "./auth/keys.ts";
+export * from "./auth/ratelimit.ts";
+export * from "./auth/runtime.ts";
+export * from "./auth/store.ts";
 export * from "./config.ts";
 export type { BudgetCounters, BudgetScope, CounterResult } from "./governance/counters.ts";
 export { BUDGET_OF_WINDOW } from "./governance/engine.ts";

@@ -1,7 +1,9 @@
-import type { GovernanceRuntime, Logger, Storage } from "@cognive/collector";
+import type { AuthRuntime, GovernanceRuntime, Logger, Storage } from "@cognive/collector";
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
+import { adminRoutes } from "./api/admin.ts";
+import { authMiddleware } from "./api/auth.ts";
 import { ApiError, errorBody, ReadAbortedError, ReadBusyError, ReadLimitError } from "./api/errors.ts";
 import { readContext, readsOf } from "./api/reads.ts";
 import { apiRoutes } from "./api/routes.ts";
@@ -18,6 +20,10 @@ export interface QueryAppDeps {
   governance?: GovernanceRuntime;
   /** Limits of every read; by default from the environment (`COGNIVE_QUERY_*`, `COGNIVE_TRACEQL_*`). */
   limits?: ReadLimits;
+  /** Keys, roles and rate limits; without it every caller may read every team (tests, tools). */
+  auth?: AuthRuntime;
+  /** Origins whose pages may call the API from a browser (`COGNIVE_CORS_ORIGINS`); none by default. */
+  corsOrigins?: readonly string[];
 }
 
 /** Largest request body the read API accepts; its endpoints take none. */
@@ -69,11 +75,21 @@ export function createQueryApp(deps: QueryAppDeps): Hono {
       onError: (c) => c.json(errorBody("payload_too_large", `request body larger than ${MAX_BODY_BYTES} bytes`), 413),
     }),
   );
-  // Embeddable parts call the API from other origins with a bearer token, never with cookies.
-  app.use(
-    "/api/v1/*",
-    cors({ origin: "*", allowMethods: ["GET", "POST"], allowHeaders: ["Authorization", "Content-Type"] }),
-  );
+  // Embeddable parts on other origins call the API with a bearer token, never with cookies, and only
+  // from the origins configured: no wildcard, so a page a developer happens to open cannot read it.
+  const origins = new Set(deps.corsOrigins ?? []);
+  if (origins.size > 0) {
+    app.use(
+      "/api/*",
+      cors({
+        origin: (origin) => (origins.has(origin) ? origin : null),
+        allowMethods: ["GET", "POST", "DELETE"],
+        allowHeaders: ["Authorization", "Content-Type"],
+        maxAge: 600,
+      }),
+    );
+  }
+  app.use("*", authMiddleware(deps.auth ?? null));
   app.use("/api/v1/*", scopeMiddleware);
 
   app.get("/healthz", (c) => c.json({ status: "ok" }));
@@ -86,6 +102,7 @@ export function createQueryApp(deps: QueryAppDeps): Hono {
   });
 
   app.route("/api/v1", apiRoutes(deps));
+  app.route("/api/v1", adminRoutes({ storage: deps.storage, auth: deps.auth ?? null }));
   app.route("/api/v1", prometheusRoutes(deps));
   app.route("/", tempoRoutes(deps));
   app.route("/", uiRoutes(log));

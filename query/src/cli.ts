@@ -36,14 +36,6 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`unknown command "${cmd}"\n\n${USAGE}\n`);
     return 2;
   }
-  if (config.COGNIVE_HOST !== "127.0.0.1" && config.COGNIVE_HOST !== "localhost" && config.COGNIVE_HOST !== "::1") {
-    log.warn(
-      "listening beyond loopback without ingest keys or query tokens: anyone who can reach this host can read and write",
-      {
-        host: config.COGNIVE_HOST,
-      },
-    );
-  }
   const running = await startCognive(config, log, role);
   let stopping = false;
   const stop = async (signal: string) => {

@@ -1,5 +1,8 @@
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import {
+  type AuthRuntime,
   type Collector,
   createCollector,
   createStorage,
@@ -9,6 +12,7 @@ import {
   loadPolicy,
   migrate,
   type Storage,
+  startAuth,
   startGovernance,
 } from "@cognive/collector";
 import { type ServerType, serve } from "@hono/node-server";
@@ -65,6 +69,36 @@ function within(p: Promise<unknown>, ms: number): Promise<boolean> {
   ]).finally(() => clearTimeout(timer));
 }
 
+/** The process's configuration and policy as it starts, in the audit log (secrets excluded). */
+async function auditStart(auth: AuthRuntime, config: EnvConfig, role: Role): Promise<void> {
+  const actor = { id: "", name: "cognive" };
+  await auth.audit.append({
+    actor,
+    source: "local",
+    action: "config.start",
+    target: role,
+    details: {
+      auth: auth.mode,
+      host: config.COGNIVE_HOST,
+      otlpPort: config.COGNIVE_OTLP_PORT,
+      port: config.COGNIVE_PORT,
+      storage: config.CLICKHOUSE_URL ? "server" : "embedded",
+      redis: Boolean(config.REDIS_URL),
+      nats: Boolean(config.NATS_URL),
+      adminKeyFromEnvironment: Boolean(config.COGNIVE_ADMIN_KEY),
+      corsOrigins: config.COGNIVE_CORS_ORIGINS,
+    },
+  });
+  const file = config.COGNIVE_POLICY;
+  await auth.audit.append({
+    actor,
+    source: "local",
+    action: "policy.load",
+    target: file ?? "(none)",
+    details: file ? { sha256: createHash("sha256").update(readFileSync(file)).digest("hex") } : {},
+  });
+}
+
 /** Starts the collector, the query API, or both in one process, on the configured storage. */
 export async function startCognive(config: EnvConfig, log: Logger, role: Role = "all"): Promise<Running> {
   if (role !== "all" && !config.CLICKHOUSE_URL) {
@@ -78,6 +112,8 @@ export async function startCognive(config: EnvConfig, log: Logger, role: Role = 
     log,
   );
   if (storage.kind === "chdb") await migrate(storage, log);
+  const auth = await startAuth({ storage, config, log });
+  await auditStart(auth, config, role);
   const governance = await startGovernance({
     storage,
     policy,
@@ -112,12 +148,13 @@ export async function startCognive(config: EnvConfig, log: Logger, role: Role = 
       }
       await within(governance.close(), Math.max(1000, left()));
       await closeServer(queryServer);
+      await auth.close();
       await storage.close();
     },
   };
   try {
     if (role !== "query") {
-      collector = createCollector({ storage, config, policy, log, governance });
+      collector = createCollector({ storage, config, policy, log, governance, auth });
       await collector.pipeline.recoverAtStart();
       otlpServer = await listen(collector.app, config.COGNIVE_HOST, config.COGNIVE_OTLP_PORT);
       running.collector = collector;
@@ -125,7 +162,15 @@ export async function startCognive(config: EnvConfig, log: Logger, role: Role = 
       log.info("OTLP/HTTP receiver listening", { url: `http://${config.COGNIVE_HOST}:${running.otlpPort}/v1/traces` });
     }
     if (role !== "collector") {
-      const app = createQueryApp({ storage, log, governance });
+      const app = createQueryApp({
+        storage,
+        log,
+        governance,
+        auth,
+        corsOrigins: config.COGNIVE_CORS_ORIGINS.split(",")
+          .map((o) => o.trim())
+          .filter((o) => o !== ""),
+      });
       queryServer = await listen(app, config.COGNIVE_HOST, config.COGNIVE_PORT);
       running.queryPort = (queryServer.address() as AddressInfo).port;
       log.info("query API listening", { url: `http://${config.COGNIVE_HOST}:${running.queryPort}/api/v1` });

@@ -3,6 +3,10 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 /** Machine-readable error codes of the native API. */
 export type ErrorCode =
   | "bad_request"
+  | "unauthorized"
+  | "forbidden"
+  | "rate_limited"
+  | "unsupported_media_type"
   | "not_found"
   | "payload_too_large"
   | "uri_too_long"

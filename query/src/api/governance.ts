@@ -1,4 +1,5 @@
 import { type Alert, BUDGET_OF_WINDOW, dayAndMonth, type GovernanceRuntime } from "@cognive/collector";
+import { type QueryScope, scopeAllows } from "./scope.ts";
 
 export type Window = "run" | "day" | "month";
 
@@ -11,8 +12,16 @@ export interface BudgetLine {
   utilization: number;
 }
 
-/** Every declared budget with its current spend: agents' and teams' day and month, and one run when asked. */
-export async function budgetLines(gov: GovernanceRuntime, now: Date, traceId?: string): Promise<BudgetLine[]> {
+/**
+ * Every declared budget the scope may see, with its current spend: agents' and teams' day and month,
+ * and one run when asked. An agent's budgets belong to its declared team (no team: all-team scopes only).
+ */
+export async function budgetLines(
+  gov: GovernanceRuntime,
+  now: Date,
+  traceId: string | undefined,
+  scope: QueryScope,
+): Promise<BudgetLine[]> {
   const keys = dayAndMonth(now);
   const lines: BudgetLine[] = [];
   const add = async (type: "agent" | "team", name: string, window: Window, windowKey: string, limit: number | null) => {
@@ -21,11 +30,13 @@ export async function budgetLines(gov: GovernanceRuntime, now: Date, traceId?: s
     lines.push({ scope: { type, name }, window, windowKey, spendUsd, limitUsd: limit, utilization: spendUsd / limit });
   };
   for (const [name, a] of gov.policy.agents) {
+    if (!scopeAllows(scope, a.team)) continue;
     if (traceId) await add("agent", name, "run", traceId, a.budgets[BUDGET_OF_WINDOW.run]);
     await add("agent", name, "day", keys.day, a.budgets[BUDGET_OF_WINDOW.day]);
     await add("agent", name, "month", keys.month, a.budgets[BUDGET_OF_WINDOW.month]);
   }
   for (const [name, t] of gov.policy.teams) {
+    if (!scopeAllows(scope, name)) continue;
     await add("team", name, "day", keys.day, t.budgets[BUDGET_OF_WINDOW.day]);
     await add("team", name, "month", keys.month, t.budgets[BUDGET_OF_WINDOW.month]);
   }
@@ -45,9 +56,12 @@ export async function budgetCheck(
   agent: string,
   traceId: string | undefined,
   now: Date,
-): Promise<BudgetCheck> {
+  scope: QueryScope,
+): Promise<BudgetCheck | null> {
   const keys = dayAndMonth(now);
   const agentPolicy = gov.policy.agents.get(agent);
+  // Another team's agent is answered as if it did not exist.
+  if (agentPolicy && !scopeAllows(scope, agentPolicy.team)) return null;
   const checks: { type: "agent" | "team"; name: string; window: Window; key: string; limit: number | null }[] = [];
   if (agentPolicy) {
     if (traceId)

@@ -21,7 +21,7 @@ import {
   traceIdParam,
   traceListQuery,
 } from "./schemas.ts";
-import { scopeOf } from "./scope.ts";
+import { scopeAllows, scopeOf } from "./scope.ts";
 import { getTrace } from "./trace-detail.ts";
 import { listTraces } from "./trace-list.ts";
 
@@ -108,19 +108,23 @@ export function apiRoutes({ storage, governance, log }: ApiDeps): Hono {
 
   api.get("/budgets", async (c) => {
     const q = parseQuery(c, budgetsQuery);
-    return c.json({ budgets: await budgetLines(gov(), new Date(), q.traceId) });
+    return c.json({ budgets: await budgetLines(gov(), new Date(), q.traceId, scopeOf(c)) });
   });
 
   api.get("/budget-check", async (c) => {
     const q = parseQuery(c, budgetCheckQuery);
-    return c.json(await budgetCheck(gov(), q.agent, q.traceId, new Date()));
+    const check = await budgetCheck(gov(), q.agent, q.traceId, new Date(), scopeOf(c));
+    if (check === null) throw notFound(`no agent ${JSON.stringify(q.agent)}`);
+    return c.json(check);
   });
 
   api.get("/alerts/stream", (c) => {
     parseQuery(c, emptyQuery);
     const bus = gov().bus;
+    const scope = scopeOf(c);
     return streamSSE(c, async (stream) => {
       const unsubscribe = bus.subscribe((alert) => {
+        if (!scopeAllows(scope, alert.team)) return;
         stream.writeSSE({ event: "alert", id: alert.id, data: JSON.stringify(alert) }).catch(() => unsubscribe());
       });
       stream.onAbort(() => unsubscribe());

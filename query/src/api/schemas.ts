@@ -73,3 +73,9 @@ export const traceIdParam = z
 
 /** Endpoints without query parameters still reject unknown ones. */
 export const emptyQuery = z.strictObject({});
+
+/** Query parameters of `GET /api/v1/audit`. */
+export const auditQuery = z.strictObject({
+  ...timeRangeShape,
+  limit: intParam(1, 10_000, "entries to return, default 1000").optional(),
+});

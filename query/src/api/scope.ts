@@ -33,9 +33,20 @@ export function teamCondition(scope: QueryScope, target: TeamColumn): SqlConditi
   return { sql: `hasAny(${target.array}, {${PARAM}:Array(String)})`, params: { [PARAM]: teams } };
 }
 
-/** The scope of one request. The single place where caller identity will turn into teams. */
-export function resolveScope(_c: Context): QueryScope {
-  return ALL_TEAMS;
+/** The scope of one request: the teams of the caller's key. The single place identity turns into teams. */
+export function resolveScope(c: Context): QueryScope {
+  const identity = c.get("identity");
+  // No identity means the auth step did not run for this route: see nothing rather than everything.
+  if (!identity) return NO_TEAMS;
+  return identity.teams === "all" ? ALL_TEAMS : Object.freeze({ teams: [...identity.teams] });
+}
+
+const NO_TEAMS: QueryScope = Object.freeze({ teams: [] });
+
+/** Whether a scope may see rows of this team (rows with no team: all-team scopes only). */
+export function scopeAllows(scope: QueryScope, team: string | null | undefined): boolean {
+  if (scope.teams === "all") return true;
+  return !!team && scope.teams.includes(team);
 }
 
 declare module "hono" {

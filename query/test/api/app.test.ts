@@ -60,21 +60,31 @@ describe("query app", () => {
     expect(again.status).toBe(304);
   }, 60_000);
 
-  it("lets pages of other origins call the API with a bearer token (CORS), without cookies", async () => {
-    const pre = await fx.app.request("/api/v1/traces", {
-      method: "OPTIONS",
-      headers: {
-        origin: "https://portal.example",
-        "access-control-request-method": "GET",
-        "access-control-request-headers": "authorization",
-      },
-    });
+  it("lets pages of the configured origins call the API with a bearer token (CORS), without cookies, and no others", async () => {
+    const app = createQueryApp({ storage: fx.storage, log: capture, corsOrigins: ["https://portal.example"] });
+    const preflight = (origin: string) =>
+      app.request("/api/v1/traces", {
+        method: "OPTIONS",
+        headers: {
+          origin,
+          "access-control-request-method": "GET",
+          "access-control-request-headers": "authorization",
+        },
+      });
+    const pre = await preflight("https://portal.example");
     expect(pre.status).toBe(204);
-    expect(pre.headers.get("access-control-allow-origin")).toBe("*");
+    expect(pre.headers.get("access-control-allow-origin")).toBe("https://portal.example");
     expect(pre.headers.get("access-control-allow-headers")?.toLowerCase()).toContain("authorization");
     expect(pre.headers.get("access-control-allow-credentials")).toBeNull();
-    const get = await fx.app.request("/api/v1/traces", { headers: { origin: "https://portal.example" } });
-    expect(get.headers.get("access-control-allow-origin")).toBe("*");
+    const get = await app.request("/api/v1/traces", { headers: { origin: "https://portal.example" } });
+    expect(get.headers.get("access-control-allow-origin")).toBe("https://portal.example");
+    // Any other page: no CORS grant, so its browser keeps the answer from it.
+    const evil = await app.request("/api/v1/traces", { headers: { origin: "https://evil.example" } });
+    expect(evil.headers.get("access-control-allow-origin")).toBeNull();
+    expect((await preflight("https://evil.example")).headers.get("access-control-allow-origin")).toBeNull();
+    // Without configured origins there is no wildcard either.
+    const none = await fx.app.request("/api/v1/traces", { headers: { origin: "https://portal.example" } });
+    expect(none.headers.get("access-control-allow-origin")).toBeNull();
   });
 
   it("answers health and readiness with storage reachable", async () => {

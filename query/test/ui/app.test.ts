@@ -23,14 +23,18 @@ describe.skipIf(missingChromium())("the UI in Chromium", () => {
   let browser: Browser | undefined;
   let base = "";
   let api = "";
+  let embedPort = 0;
 
   beforeAll(async () => {
     const ports = { otlp: await freePort(), query: await freePort() };
+    // The embedding page's origin is allowed, as a portal's would be.
+    embedPort = await freePort();
     server = await spawnCognive({
       COGNIVE_DATA_DIR: dataDir,
       COGNIVE_OTLP_PORT: String(ports.otlp),
       COGNIVE_PORT: String(ports.query),
       COGNIVE_POLICY: join(ROOT, "demo/policy.yaml"),
+      COGNIVE_CORS_ORIGINS: `http://127.0.0.1:${embedPort}`,
     });
     base = `http://127.0.0.1:${ports.query}`;
     api = `${base}/api/v1`;
@@ -367,7 +371,7 @@ describe.skipIf(missingChromium())("the UI in Chromium", () => {
         res.writeHead(404).end("not found");
       }
     });
-    const port = await freePort();
+    const port = embedPort;
     await new Promise<void>((resolve) => statics.listen(port, "127.0.0.1", resolve));
     const { page, errors } = await open("/");
     try {

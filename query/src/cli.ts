@@ -1,4 +1,5 @@
 import { ConfigError, createLogger, createStorage, loadEnvConfig, migrate } from "@cognive/collector";
+import { ADMIN_USAGE, auditCommand, keysCommand } from "./admin-cli.ts";
 import { type Role, startCognive } from "./server.ts";
 
 const USAGE = `Usage: cognive <command>
@@ -8,6 +9,7 @@ Commands:
   collector   only the OTLP collector (needs CLICKHOUSE_URL)
   query       only the query API (needs CLICKHOUSE_URL)
   migrate     apply storage migrations and exit
+${ADMIN_USAGE}
   help        this text
 
 Configuration comes from environment variables; see the README.`;
@@ -20,6 +22,9 @@ async function main(argv: string[]): Promise<number> {
   }
   const config = loadEnvConfig();
   const log = createLogger(config.COGNIVE_LOG_LEVEL);
+  const io = { out: (t: string) => process.stdout.write(t), err: (t: string) => process.stderr.write(t) };
+  if (cmd === "keys") return keysCommand(argv.slice(1), config, io);
+  if (cmd === "audit") return auditCommand(argv.slice(1), config, io);
   if (cmd === "migrate") {
     const storage = createStorage(
       { clickhouseUrl: config.CLICKHOUSE_URL, dataDir: config.COGNIVE_DATA_DIR, database: config.COGNIVE_DATABASE },

@@ -1,4 +1,4 @@
-import { type AuthRuntime, auditEntries, type Identity, ROLES, type Storage } from "@cognive/collector";
+import { type AuthRuntime, auditEntries, type Identity, ROLES, type Storage, verifyAudit } from "@cognive/collector";
 import type { Context } from "hono";
 import { Hono } from "hono";
 import { z } from "zod";
@@ -116,6 +116,12 @@ export function adminRoutes(deps: { storage: Storage; auth: AuthRuntime | null }
       details: { name: revoked.name },
     });
     return c.body(null, 204);
+  });
+
+  api.get("/audit/verify", async (c) => {
+    auth();
+    parseQuery(c, emptyQuery);
+    return c.json(await verifyAudit(deps.storage));
   });
 
   api.get("/audit", async (c) => {

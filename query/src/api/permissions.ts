@@ -64,6 +64,7 @@ export const ROUTE_PERMISSIONS: Readonly<Record<string, Permission>> = Object.fr
   "POST /api/v1/keys": "admin",
   "DELETE /api/v1/keys/:id": "admin",
   "GET /api/v1/audit": "admin",
+  "GET /api/v1/audit/verify": "admin",
 });
 
 const GRANTS: Readonly<Record<Role, ReadonlySet<Permission>>> = {

@@ -6,7 +6,21 @@ import type { Storage } from "../storage/client.ts";
 import { AuditLog } from "./audit.ts";
 import { keyFromAuthorization } from "./keys.ts";
 import { MemoryRateLimiter, type RateLimiter, RedisRateLimiter, type Take } from "./ratelimit.ts";
-import { type Identity, KeyStore, type RateLimit } from "./store.ts";
+import { type ApiKey, type Identity, type KeyRegistry, KeyStore, type RateLimit } from "./store.ts";
+
+/** Key records (hashes, never keys) in one Redis hash, so every process sharing Redis knows them. */
+function redisKeyRegistry(client: Redis): KeyRegistry {
+  const HASH = "cognive:keys";
+  return {
+    async put(hash, key) {
+      await client.hset(HASH, key.id, JSON.stringify({ hash, key }));
+    },
+    async all() {
+      const rows = await client.hvals(HASH);
+      return rows.map((r) => JSON.parse(r) as { hash: string; key: ApiKey });
+    },
+  };
+}
 
 /** The caller when keys are not required: everything, as before keys existed. */
 export const ANONYMOUS: Identity = Object.freeze({
@@ -60,10 +74,13 @@ export async function startAuth(deps: { storage: Storage; config: EnvConfig; log
     subscriber.on("message", () => {
       keys.reload().catch(() => {});
     });
-    await subscriber.subscribe("cognive:keys").catch(() => {});
+    // Not awaited: with Redis down at start this would wait for it; the 1 s reload covers the gap.
+    subscriber.subscribe("cognive:keys").catch(() => {});
     keys.onChange = () => {
       publisher?.publish("cognive:keys", "changed").catch(() => {});
     };
+    keys.registry = redisKeyRegistry(client);
+    await keys.reload().catch(() => {});
   }
 
   if (mode === "off") {

@@ -59,6 +59,15 @@ const chTime = (iso: string) => iso.replace("T", " ").replace("Z", "");
 const isoOf = (t: string | null) =>
   t === null || t === "" ? null : new Date(t.includes("T") ? t : `${t.replace(" ", "T")}Z`).toISOString();
 
+/**
+ * Key records shared outside storage (Redis, in scaled mode): processes that do not share a
+ * ClickHouse (or read it with a delay) still know every key and every revocation at once.
+ */
+export interface KeyRegistry {
+  put(hash: string, key: ApiKey): Promise<void>;
+  all(): Promise<{ hash: string; key: ApiKey }[]>;
+}
+
 /** The id of the admin key given in `COGNIVE_ADMIN_KEY` (held in memory only). */
 export const ENV_ADMIN_ID = "env-admin";
 
@@ -74,6 +83,8 @@ export class KeyStore {
   private envAdmin: { hash: string; key: ApiKey } | null = null;
   /** Called after this process changed a key, so other processes can reload at once. */
   onChange: (() => void) | null = null;
+  /** Where keys are also kept for other processes, when configured. */
+  registry: KeyRegistry | null = null;
 
   constructor(
     private readonly storage: Storage,
@@ -149,6 +160,17 @@ export class KeyStore {
       };
       if (r.Hash !== "") next.set(r.Hash, { hash: r.Hash, key });
     }
+    if (this.registry) {
+      try {
+        for (const shared of await this.registry.all()) {
+          const known = next.get(shared.hash);
+          // A revocation known to either side wins.
+          if (!known || (shared.key.revokedAt !== null && known.key.revokedAt === null)) next.set(shared.hash, shared);
+        }
+      } catch {
+        /* the registry is a shortcut; storage remains the record */
+      }
+    }
     this.byHash = next;
   }
 
@@ -194,6 +216,7 @@ export class KeyStore {
       ],
     });
     this.byHash.set(hash, { hash, key: record });
+    await this.registry?.put(hash, record).catch(() => {});
     this.onChange?.();
     return { key, record };
   }
@@ -223,6 +246,7 @@ export class KeyStore {
       ],
     });
     entry.key = { ...entry.key, revokedAt };
+    await this.registry?.put(entry.hash, entry.key).catch(() => {});
     this.onChange?.();
     return entry.key;
   }

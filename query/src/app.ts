@@ -5,7 +5,7 @@ import { cors } from "hono/cors";
 import { adminRoutes } from "./api/admin.ts";
 import { authMiddleware } from "./api/auth.ts";
 import { ApiError, errorBody, ReadAbortedError, ReadBusyError, ReadLimitError } from "./api/errors.ts";
-import { readContext, readsOf } from "./api/reads.ts";
+import { readsOf, withReadContext } from "./api/reads.ts";
 import { apiRoutes } from "./api/routes.ts";
 import { scopeMiddleware } from "./api/scope.ts";
 import { type ReadLimits, readLimits } from "./limits.ts";
@@ -61,7 +61,7 @@ export function createQueryApp(deps: QueryAppDeps): Hono {
   const app = new Hono();
 
   // Reads of this request run within this app's limits and stop waiting when its caller goes away.
-  app.use("*", (c, next) => readContext.run({ signal: c.req.raw.signal, limits }, next));
+  app.use("*", (c, next) => withReadContext({ signal: c.req.raw.signal, limits }, next));
   app.use("*", async (c, next) => {
     if (c.req.url.length > MAX_URL_CHARS) {
       return c.json(errorBody("uri_too_long", `request URL longer than ${MAX_URL_CHARS} characters`), 414);

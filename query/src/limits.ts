@@ -1,3 +1,4 @@
+import { ConfigError } from "@cognive/collector";
 import { z } from "zod";
 
 /**
@@ -21,12 +22,14 @@ export interface ReadLimits {
   queueSize: number;
   /** Longest wait in the queue before a read is refused (503). */
   queueWaitSeconds: number;
-  /** PromQL and TraceQL metrics: series in any one intermediate or final result. */
+  /** PromQL: series of any one selector or result; TraceQL metrics: series of the answer. */
   maxSeries: number;
-  /** PromQL: per-minute samples read from storage, and points (series × steps) of any one result; TraceQL metrics: points. */
+  /** PromQL: per-minute samples read from storage, and points (series × steps) of any one result. */
   maxSamples: number;
   /** Label names and values, series listings, tag values: at most this many, whatever `limit` asks. */
   maxValues: number;
+  /** TraceQL metrics: points (series × steps) of one answer (Tempo's JSON spends ~45 bytes a point). */
+  traceqlMaxPoints: number;
   /** TraceQL structural search (`>`, `>>`, `<`, `<<`, `~`): candidate traces read whole. */
   traceqlMaxTraces: number;
   /** TraceQL structural search: spans of the candidate traces. */
@@ -46,6 +49,7 @@ export const LIMIT_ENV = {
   maxSeries: { env: "COGNIVE_QUERY_MAX_SERIES", default: 10_000 },
   maxSamples: { env: "COGNIVE_QUERY_MAX_SAMPLES", default: 5_000_000 },
   maxValues: { env: "COGNIVE_QUERY_MAX_VALUES", default: 10_000 },
+  traceqlMaxPoints: { env: "COGNIVE_TRACEQL_MAX_POINTS", default: 1_000_000 },
   traceqlMaxTraces: { env: "COGNIVE_TRACEQL_MAX_TRACES", default: 2_000 },
   traceqlMaxSpans: { env: "COGNIVE_TRACEQL_MAX_SPANS", default: 50_000 },
 } as const satisfies Record<keyof ReadLimits, { env: string; default: number }>;
@@ -66,11 +70,13 @@ const SCHEMAS: Record<keyof ReadLimits, z.ZodType<number>> = {
   maxSeries: positiveInt,
   maxSamples: positiveInt,
   maxValues: positiveInt,
+  traceqlMaxPoints: positiveInt,
   traceqlMaxTraces: positiveInt,
   traceqlMaxSpans: positiveInt,
 };
 
-export class LimitsConfigError extends Error {
+/** A bad limit variable; start-up stops with its message, as for any other setting. */
+export class LimitsConfigError extends ConfigError {
   override name = "LimitsConfigError";
 }
 

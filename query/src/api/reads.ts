@@ -90,11 +90,46 @@ export function readsOf(storage: Storage, limits?: ReadLimits): Reads {
   return reads;
 }
 
+/** What the reads of one request share. */
+export interface ReadContext {
+  /** The caller's abort signal: a gone client stops waiting. */
+  signal?: AbortSignal;
+  /** The app's limits. */
+  limits?: ReadLimits;
+  /** The request's slot in the gate, taken by its first read and given back when the request ends. */
+  slot?: Promise<() => void>;
+}
+
+/** Per-request context of reads (see `ReadContext`); outside a request each read takes a slot of its own. */
+export const readContext = new AsyncLocalStorage<ReadContext>();
+
 /**
- * Per-request context of reads: the app's limits, and the caller's abort signal (a gone client
- * stops waiting).
+ * Runs `handle` as one request's reads: the first read waits for a slot in the store's gate and
+ * the request keeps it until `handle` ends, so a request's processing of what it read (evaluation,
+ * formatting, the JSON answer) counts against the gate too, not only its SQL.
  */
-export const readContext = new AsyncLocalStorage<{ signal?: AbortSignal; limits?: ReadLimits }>();
+export async function withReadContext<T>(ctx: ReadContext, handle: () => Promise<T>): Promise<T> {
+  return readContext.run(ctx, async () => {
+    try {
+      return await handle();
+    } finally {
+      ctx.slot?.then(
+        (release) => release(),
+        () => {},
+      );
+    }
+  });
+}
+
+/** Waits for the current request's slot (taking it on its first read), or a slot for this read alone. */
+export async function admit(reads: Reads, signal: AbortSignal | undefined): Promise<() => void> {
+  const ctx = readContext.getStore();
+  if (!ctx) return reads.gate.acquire(signal);
+  ctx.slot ??= reads.gate.acquire(ctx.signal);
+  // Released when the request ends.
+  await ctx.slot;
+  return () => {};
+}
 
 /** The limits of a read now: its app's, else those the store's reads were opened with. */
 export function limitsOf(storage: Storage): ReadLimits {

@@ -1,7 +1,8 @@
 import { type Storage, TRACE_SUMMARY_TABLE } from "@cognive/collector";
 import type { ReadLimits } from "../limits.ts";
 import { ReadAbortedError, ReadLimitError } from "./errors.ts";
-import { limitsOf, readContext, readsOf } from "./reads.ts";
+import { admit, limitsOf, readContext, readsOf } from "./reads.ts";
+import { nextTurn } from "./turn.ts";
 
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -20,8 +21,8 @@ export interface SelectOptions {
  * Runs one read. Values travel only in `params` (bound as `{name:Type}`); `sql` is built from code
  * constants alone. 64-bit integers come back as strings (see the storage client's read settings).
  *
- * Every read passes the store's read gate (at most N running, a bounded queue, a bounded wait) and
- * carries its limits in its own `SETTINGS` clause, so ClickHouse itself stops a read that runs too
+ * Every read passes the store's read gate (at most N running, a bounded queue, a bounded wait; in a
+ * request, the request holds its slot from its first read to its end) and carries its limits in its own `SETTINGS` clause, so ClickHouse itself stops a read that runs too
  * long, uses too much memory, reads too many rows or returns too many. (Settings given to the client
  * would become a `SET` that stays on a chDB connection for every later statement.) A read stopped
  * by a limit throws `ReadLimitError`; a full gate `ReadBusyError`.
@@ -37,13 +38,13 @@ export async function select<T>(
   const limits = limitsOf(storage);
   const signal = combine(opts.signal, readContext.getStore()?.signal);
   const query = withReadSettings(sql, readSettings(limits));
-  const release = await reads.gate.acquire(signal);
+  const release = await admit(reads, signal);
   let lease: ReturnType<typeof reads.checkout> | undefined;
   let healthy = false;
   try {
     lease = reads.checkout();
     const rs = await lease.client.query({ query, query_params: params, format: "JSONEachRow", abort_signal: signal });
-    const rows = (await rs.json()) as T[];
+    const rows = await parseRows<T>(rs.stream() as AsyncIterable<{ json(): unknown }[]>);
     healthy = true;
     return rows;
   } catch (err) {
@@ -52,6 +53,21 @@ export async function select<T>(
     lease?.done(healthy);
     release();
   }
+}
+
+/** Rows parsed between two turns of the event loop. */
+const ROWS_PER_TURN = 5_000;
+
+/** JSONEachRow rows, parsed a few thousand at a time so a large result does not hold up the process. */
+async function parseRows<T>(batches: AsyncIterable<{ json(): unknown }[]>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const rows of batches) {
+    for (const row of rows) {
+      out.push(row.json() as T);
+      if (out.length % ROWS_PER_TURN === 0) await nextTurn();
+    }
+  }
+  return out;
 }
 
 function combine(a: AbortSignal | undefined, b: AbortSignal | undefined): AbortSignal | undefined {

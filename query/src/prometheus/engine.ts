@@ -14,6 +14,7 @@
  */
 
 import { windowStart } from "./budgets.ts";
+import { PromLimits } from "./limits.ts";
 import { isComparison, isSetOp, type Matcher, type Node, PromError, type SelectorNode } from "./promql.ts";
 import type { RawSeries } from "./store.ts";
 
@@ -33,7 +34,14 @@ export type Value =
   | { type: "string"; value: string }
   | { type: "matrix"; series: { labels: Labels; points: [number, number][] }[] };
 
-export type Fetch = (matchers: Matcher[], from: number, to: number) => Promise<RawSeries[]>;
+/** Reads the series of one selector in [from, to], within the query's limits; stops when `signal` fires. */
+export type Fetch = (
+  matchers: Matcher[],
+  from: number,
+  to: number,
+  limits: PromLimits,
+  signal: AbortSignal,
+) => Promise<RawSeries[]>;
 
 /** A series prepared for lookups: prefix sums over its minutes. */
 class Counter {
@@ -91,6 +99,8 @@ function dropName(l: Labels): Labels {
 export interface EvalContext {
   steps: number[];
   fetch: Fetch;
+  /** Series and samples the query may hold (see PromLimits); unbounded when absent. */
+  limits?: { maxSeries: number; maxSamples: number };
 }
 
 /** The time window a selector reads for the given steps. */
@@ -103,20 +113,37 @@ function window(sel: SelectorNode, steps: number[]): [number, number] {
 }
 
 export async function evaluate(node: Node, ctx: EvalContext): Promise<Value> {
+  const limits = new PromLimits(
+    ctx.limits?.maxSeries ?? Number.POSITIVE_INFINITY,
+    ctx.limits?.maxSamples ?? Number.POSITIVE_INFINITY,
+  );
   const data = new Map<SelectorNode, Counter[]>();
   const selectors: SelectorNode[] = [];
   collect(node, selectors);
-  await Promise.all(
-    selectors.map(async (sel) => {
-      const [from, to] = window(sel, ctx.steps);
-      const raw = await ctx.fetch(sel.matchers, from, to);
-      data.set(
-        sel,
-        raw.map((r) => new Counter(r)),
-      );
-    }),
-  );
-  return new Evaluator(ctx.steps, data).eval(node);
+  // The same selector over the same window (`x or x`, `a / ignoring(b) a`) is read once.
+  const reads = new Map<string, { selectors: SelectorNode[]; from: number; to: number }>();
+  for (const sel of selectors) {
+    const [from, to] = window(sel, ctx.steps);
+    const key = JSON.stringify([sel.matchers.map((m) => [m.name, m.op, m.value]), from, to]);
+    const read = reads.get(key);
+    if (read) read.selectors.push(sel);
+    else reads.set(key, { selectors: [sel], from, to });
+  }
+  // One read over a limit ends the query: the others stop waiting.
+  const stop = new AbortController();
+  try {
+    await Promise.all(
+      [...reads.values()].map(async (read) => {
+        const raw = await ctx.fetch(read.selectors[0].matchers, read.from, read.to, limits, stop.signal);
+        const counters = raw.map((r) => new Counter(r));
+        for (const sel of read.selectors) data.set(sel, counters);
+      }),
+    );
+  } catch (err) {
+    stop.abort();
+    throw err;
+  }
+  return new Evaluator(ctx.steps, data, limits).eval(node);
 }
 
 function collect(n: Node, out: SelectorNode[]): void {
@@ -190,6 +217,7 @@ class Evaluator {
   constructor(
     private readonly steps: number[],
     private readonly data: Map<SelectorNode, Counter[]>,
+    private readonly limits: PromLimits,
   ) {}
 
   private vector(n: Node, what: string): Series[] {
@@ -203,7 +231,14 @@ class Evaluator {
     return v.values;
   }
 
+  /** Evaluates a node; every vector it yields is held to the query's series and points limits. */
   eval(n: Node): Value {
+    const v = this.evalNode(n);
+    if (v.type === "vector") this.limits.points(v.series.length, this.steps.length);
+    return v;
+  }
+
+  private evalNode(n: Node): Value {
     switch (n.kind) {
       case "number":
         return { type: "scalar", values: this.steps.map(() => n.value) };
@@ -237,6 +272,7 @@ class Evaluator {
 
   private instant(sel: SelectorNode): Value {
     const counters = this.data.get(sel) ?? [];
+    this.limits.points(counters.length, this.steps.length);
     return {
       type: "vector",
       series: counters.map((c) => ({
@@ -253,6 +289,7 @@ class Evaluator {
     const t = this.steps[0] - sel.offset;
     const r = sel.range as number;
     const counters = this.data.get(sel) ?? [];
+    this.limits.points(counters.length, Math.ceil(r / 60));
     const series = [];
     for (const c of counters) {
       const points: [number, number][] = [];
@@ -271,6 +308,7 @@ class Evaluator {
     }
     const r = sel.range;
     const counters = this.data.get(sel) ?? [];
+    this.limits.points(counters.length, this.steps.length);
     const series = counters.map((c) => ({
       labels: dropName(c.raw.labels),
       values: this.steps.map((step): number | null => {

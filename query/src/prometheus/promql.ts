@@ -66,6 +66,15 @@ const UNIT_SECONDS: Record<string, number> = {
 };
 const DURATION = /^(\d+(ms|[smhdwy]))+$/;
 
+/** Longest query text accepted. */
+export const MAX_QUERY_CHARS = 4096;
+/** Deepest nesting of parentheses, calls, aggregations and unary signs. */
+export const MAX_DEPTH = 64;
+/** Most binary operations, and most series selectors, in one query. */
+export const MAX_TERMS = 100;
+/** Longest duration (range, offset, step): what int64 nanoseconds hold, about 292 years. */
+export const MAX_DURATION_SECONDS = 9_223_372_036;
+
 /** Parses a Prometheus duration (`5m`, `1m0s`, `1h30m`, `500ms`) to seconds, or undefined. */
 export function parseDuration(text: string): number | undefined {
   if (!DURATION.test(text)) return undefined;
@@ -118,13 +127,25 @@ function lex(input: string): Token[] {
     if (/[0-9.]/.test(ch)) {
       const dur = /^(\d+(ms|[smhdwy]))+(?![A-Za-z0-9_])/.exec(input.slice(i));
       if (dur) {
-        out.push({ kind: "dur", text: dur[0], pos: start, num: parseDuration(dur[0]) });
+        const seconds = parseDuration(dur[0]) as number;
+        if (!(seconds <= MAX_DURATION_SECONDS)) {
+          throw new PromError(
+            `parse error at position ${start + 1}: duration ${dur[0]} is out of range (at most about 292 years)`,
+          );
+        }
+        out.push({ kind: "dur", text: dur[0], pos: start, num: seconds });
         i += dur[0].length;
         continue;
       }
       const m = /^(0[xX][0-9a-fA-F]+|(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?)/.exec(input.slice(i));
       if (!m) throw new PromError(`unexpected character '${ch}' at position ${i}`);
-      out.push({ kind: "num", text: m[0], pos: start, num: Number(m[0]) });
+      const value = Number(m[0]);
+      if (!Number.isFinite(value)) {
+        throw new PromError(
+          `parse error at position ${start + 1}: number ${m[0].length > 40 ? `${m[0].slice(0, 40)}…` : m[0]} is out of range (write Inf for infinity)`,
+        );
+      }
+      out.push({ kind: "num", text: m[0], pos: start, num: value });
       i += m[0].length;
       continue;
     }
@@ -225,7 +246,24 @@ export const isSetOp = (op: string) => op === "and" || op === "or" || op === "un
 
 class Parser {
   private i = 0;
+  private depth = 0;
+  private binaries = 0;
+  private selectors = 0;
   constructor(private readonly toks: Token[]) {}
+
+  /** Runs `parse` one nesting level deeper, refusing queries nested deeper than MAX_DEPTH. */
+  private nested<T>(parse: () => T): T {
+    if (++this.depth > MAX_DEPTH) {
+      throw new PromError(
+        `parse error at position ${this.peek().pos + 1}: expression nested deeper than ${MAX_DEPTH} levels`,
+      );
+    }
+    try {
+      return parse();
+    } finally {
+      this.depth--;
+    }
+  }
 
   private peek(): Token {
     return this.toks[this.i];
@@ -266,13 +304,22 @@ class Parser {
   }
 
   private expr(minPrec: number): Node {
+    return this.nested(() => this.exprAt(minPrec));
+  }
+
+  private exprAt(minPrec: number): Node {
     let lhs = this.unary();
     while (true) {
       const op = this.binaryOp();
       if (!op) return lhs;
       const prec = PRECEDENCE[op];
       if (prec < minPrec) return lhs;
-      this.next();
+      const opToken = this.next();
+      if (++this.binaries > MAX_TERMS) {
+        throw new PromError(
+          `parse error at position ${opToken.pos + 1}: more than ${MAX_TERMS} binary operations; split the query or aggregate first`,
+        );
+      }
       let bool = false;
       if (this.isIdent("bool")) {
         if (!isComparison(op)) throw new PromError("bool modifier can only be used on comparison operators");
@@ -296,7 +343,7 @@ class Parser {
   private unary(): Node {
     if (this.isOp("-") || this.isOp("+")) {
       const op = this.next().text as "-" | "+";
-      const expr = this.unary();
+      const expr = this.nested(() => this.unary());
       if (expr.kind === "number") return { kind: "number", value: op === "-" ? -expr.value : expr.value };
       return { kind: "unary", op, expr };
     }
@@ -433,6 +480,10 @@ class Parser {
   }
 
   private selector(name: string | undefined): SelectorNode {
+    if (++this.selectors > MAX_TERMS) {
+      const at = name === undefined ? this.peek().pos : this.toks[this.i - 1].pos;
+      throw new PromError(`parse error at position ${at + 1}: more than ${MAX_TERMS} series selectors in one query`);
+    }
     const matchers: Matcher[] = [];
     if (name !== undefined) matchers.push({ name: "__name__", op: "=", value: name });
     if (this.isOp("{")) {
@@ -492,6 +543,7 @@ export function matches(m: Matcher, value: string): boolean {
 
 export function parsePromQL(input: string): Node {
   if (input.trim() === "") throw new PromError("empty query");
+  if (input.length > MAX_QUERY_CHARS) throw new PromError(`query longer than ${MAX_QUERY_CHARS} characters`);
   return new Parser(lex(input)).parseAll();
 }
 

@@ -1,25 +1,26 @@
 import { type Context, Hono } from "hono";
+import { ReadAbortedError, ReadBusyError, ReadLimitError } from "../api/errors.ts";
+import { limitsOf } from "../api/reads.ts";
 import type { ApiDeps } from "../api/routes.ts";
 import { scopeOf } from "../api/scope.ts";
+import { Turns } from "../api/turn.ts";
 import { BUDGET_HELP, BUDGET_METRIC, budgetLines, fetchBudgets } from "./budgets.ts";
-import { evaluate, type Value } from "./engine.ts";
+import { evaluate, type Fetch, type Value } from "./engine.ts";
 import { formatValue } from "./format.ts";
 import { type Matcher, type Node, PromError, parseDuration, parsePromQL, parseSelector } from "./promql.ts";
 import {
   ALL_LABEL_NAMES,
-  BUCKET_LABEL,
   fetchSeries,
-  LABEL_COLUMNS,
+  labelValues,
   METRICS,
   type RawSeries,
+  readSeries,
   TOKEN_TYPE_LABEL,
   TOKEN_TYPES,
 } from "./store.ts";
 
 /** Most points one range query may return per series, as in Prometheus. */
 export const MAX_POINTS = 11_000;
-/** Longest query text accepted. */
-const MAX_QUERY_CHARS = 4096;
 
 /** What `/status/buildinfo` reports: a Prometheus version, no Mimir features. */
 export const BUILD_INFO = {
@@ -53,21 +54,30 @@ async function paramsOf(c: Context): Promise<Params> {
   };
 }
 
+/** Times from year 1 to 9999, in Unix seconds. */
+const MIN_TIME = -62_135_596_800;
+const MAX_TIME = 253_402_300_799;
+
 /** Unix seconds (decimal) or RFC 3339 to seconds. */
 function parseTime(name: string, text: string | undefined, fallback: number): number {
   if (text === undefined || text === "") return fallback;
-  if (/^[+-]?\d+(\.\d+)?$/.test(text)) return Number(text);
-  if (/^\d{4}-\d{2}-\d{2}T/.test(text)) {
+  let t: number | undefined;
+  if (/^[+-]?\d+(\.\d+)?$/.test(text)) t = Number(text);
+  else if (/^\d{4}-\d{2}-\d{2}T/.test(text)) {
     const ms = Date.parse(text);
-    if (!Number.isNaN(ms)) return ms / 1000;
+    if (!Number.isNaN(ms)) t = ms / 1000;
   }
-  throw new PromError(`invalid parameter "${name}": cannot parse ${JSON.stringify(text)} to a valid timestamp`);
+  if (t === undefined)
+    throw new PromError(`invalid parameter "${name}": cannot parse ${JSON.stringify(text)} to a valid timestamp`);
+  if (!(t >= MIN_TIME && t <= MAX_TIME))
+    throw new PromError(`invalid parameter "${name}": timestamp ${text} is out of range (years 1 to 9999)`);
+  return t;
 }
 
 function parseStep(text: string | undefined): number {
   if (text === undefined || text === "") throw new PromError('invalid parameter "step": missing');
   const n = /^\d+(\.\d+)?$/.test(text) ? Number(text) : parseDuration(text);
-  if (n === undefined)
+  if (n === undefined || !Number.isFinite(n))
     throw new PromError(`invalid parameter "step": cannot parse ${JSON.stringify(text)} to a valid duration`);
   if (!(n > 0))
     throw new PromError("zero or negative query resolution step widths are not accepted. Try a positive integer");
@@ -77,31 +87,36 @@ function parseStep(text: string | undefined): number {
 function parseQueryParam(p: Params): Node {
   const q = p.get("query");
   if (q === undefined) throw new PromError('invalid parameter "query": missing');
-  if (q.length > MAX_QUERY_CHARS) throw new PromError(`query longer than ${MAX_QUERY_CHARS} characters`);
   return parsePromQL(q);
 }
 
 const ts = (t: number) => Math.round(t * 1000) / 1000;
 
-function compareLabels(a: Record<string, string>, b: Record<string, string>): number {
-  const ka = JSON.stringify(Object.entries(a).sort());
-  const kb = JSON.stringify(Object.entries(b).sort());
-  return ka < kb ? -1 : ka > kb ? 1 : 0;
+/** Sorts items by their label sets, each label set turned into a sort key once. */
+function sortByLabels<T>(items: T[], labelsOf: (item: T) => Record<string, string>): T[] {
+  const keyed = items.map((item) => ({ item, key: JSON.stringify(Object.entries(labelsOf(item)).sort()) }));
+  keyed.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  return keyed.map((k) => k.item);
 }
 
-function instantResult(v: Value, t: number) {
+/** Points formatted between two turns of the event loop. */
+const POINTS_PER_TURN = 20_000;
+
+async function instantResult(v: Value, t: number) {
   switch (v.type) {
     case "scalar":
       return { resultType: "scalar", result: [ts(t), formatValue(v.values[0])] };
     case "string":
       return { resultType: "string", result: [ts(t), v.value] };
-    case "matrix":
-      return {
-        resultType: "matrix",
-        result: v.series
-          .sort((a, b) => compareLabels(a.labels, b.labels))
-          .map((s) => ({ metric: s.labels, values: s.points.map(([pt, pv]) => [ts(pt), formatValue(pv)]) })),
-      };
+    case "matrix": {
+      const turns = new Turns(POINTS_PER_TURN);
+      const result = [];
+      for (const s of sortByLabels(v.series, (x) => x.labels)) {
+        result.push({ metric: s.labels, values: s.points.map(([pt, pv]) => [ts(pt), formatValue(pv)]) });
+        await turns.add(s.points.length);
+      }
+      return { resultType: "matrix", result };
+    }
     case "vector": {
       const present = v.series.filter((s) => s.values[0] !== null);
       return {
@@ -112,7 +127,7 @@ function instantResult(v: Value, t: number) {
   }
 }
 
-function rangeResult(v: Value, steps: number[]) {
+async function rangeResult(v: Value, steps: number[]) {
   if (v.type === "string") throw new PromError("range queries cannot return a string");
   if (v.type === "matrix") throw new PromError("a range vector cannot be the result of a range query");
   if (v.type === "scalar") {
@@ -121,14 +136,14 @@ function rangeResult(v: Value, steps: number[]) {
       result: [{ metric: {}, values: steps.map((t, i) => [ts(t), formatValue(v.values[i])]) }],
     };
   }
-  const result = v.series
-    .map((s) => ({
-      metric: s.labels,
-      values: steps.flatMap((t, i) => (s.values[i] === null ? [] : [[ts(t), formatValue(s.values[i] as number)]])),
-    }))
-    .filter((s) => s.values.length > 0)
-    .sort((a, b) => compareLabels(a.metric, b.metric));
-  return { resultType: "matrix", result };
+  const turns = new Turns(POINTS_PER_TURN);
+  const result = [];
+  for (const s of v.series) {
+    const values = steps.flatMap((t, i) => (s.values[i] === null ? [] : [[ts(t), formatValue(s.values[i] as number)]]));
+    if (values.length > 0) result.push({ metric: s.labels, values });
+    await turns.add(steps.length);
+  }
+  return { resultType: "matrix", result: sortByLabels(result, (x) => x.metric) };
 }
 
 function limitOf(p: Params): number {
@@ -143,19 +158,34 @@ export function prometheusRoutes({ storage, log, governance }: ApiDeps): Hono {
   const app = new Hono();
   const policy = governance?.policy;
 
-  /** The rollup's counters and the budget gauge a selector matches. */
-  const fetchAll = async (c: Context, m: Matcher[], from: number, to: number): Promise<RawSeries[]> => {
-    const [counters, budgets] = await Promise.all([
-      fetchSeries(storage, scopeOf(c), m, { from, to }),
-      fetchBudgets(storage, scopeOf(c), policy, m, from, to),
-    ]);
-    return [...counters, ...budgets];
-  };
+  const limits = () => limitsOf(storage);
+
+  /** The rollup's counters and the budget gauge a selector matches, read within the query's limits. */
+  const fetchAll =
+    (c: Context): Fetch =>
+    async (m, from, to, queryLimits, signal) => {
+      const [counters, budgets] = await Promise.all([
+        fetchSeries(storage, scopeOf(c), m, { from, to }, true, { limits: queryLimits, signal }),
+        fetchBudgets(storage, scopeOf(c), policy, m, from, to),
+      ]);
+      return [...counters, ...budgets];
+    };
 
   // Grafana shows only 400, 422 and 503 error bodies; anything unexpected is logged and answered 503.
   const fail = (c: Context, err: unknown) => {
     if (err instanceof PromError) {
       return c.json({ status: "error", errorType: err.errorType, error: err.message }, 400);
+    }
+    // A limit stops the query as an execution error, as Prometheus answers one (422).
+    if (err instanceof ReadLimitError) {
+      return c.json({ status: "error", errorType: "execution", error: err.message }, 422);
+    }
+    if (err instanceof ReadBusyError) {
+      c.header("Retry-After", String(err.retryAfterSeconds));
+      return c.json({ status: "error", errorType: "unavailable", error: err.message }, 503);
+    }
+    if (err instanceof ReadAbortedError) {
+      return c.json({ status: "error", errorType: "canceled", error: err.message }, 503);
     }
     log.error("prometheus API: request failed", { err, method: c.req.method, path: c.req.path });
     return c.json(
@@ -163,11 +193,11 @@ export function prometheusRoutes({ storage, log, governance }: ApiDeps): Hono {
       503,
     );
   };
-  const ok = (c: Context, data: unknown) => c.json({ status: "success", data });
+  const ok = (c: Context, data: unknown, warnings: string[] = []) =>
+    c.json(warnings.length > 0 ? { status: "success", data, warnings } : { status: "success", data });
 
-  /** Series matching any of the `match[]` selectors in the window, or all of them. */
-  const seriesFor = async (c: Context, p: Params): Promise<RawSeries[]> => {
-    // Grafana sends selectors as the user types them: an unparsable one is skipped, not an error.
+  /** The `match[]` selectors; Grafana sends them as the user types: an unparsable one is skipped, not an error. */
+  const selectorsOf = (p: Params): { given: number; selectors: Matcher[][] } => {
     const given = p.all("match[]");
     const selectors = given.flatMap((s) => {
       try {
@@ -176,23 +206,51 @@ export function prometheusRoutes({ storage, log, governance }: ApiDeps): Hono {
         return [];
       }
     });
-    if (given.length > 0 && selectors.length === 0) return [];
+    return { given: given.length, selectors };
+  };
+
+  /** The `start`/`end` window of a metadata request (all time without them), on minute bounds. */
+  const windowOf = (p: Params): { from?: number; to?: number } => {
     const start = p.get("start") ? parseTime("start", p.get("start"), 0) : undefined;
     const end = p.get("end") ? parseTime("end", p.get("end"), 0) : undefined;
     if (start !== undefined && end !== undefined && end < start)
       throw new PromError('invalid parameter "end": end timestamp must not be before start time');
-    const range = { from: start === undefined ? undefined : Math.floor(start / 60) * 60, to: end };
+    return { from: start === undefined ? undefined : Math.floor(start / 60) * 60, to: end };
+  };
+
+  /** How many results a metadata request may return: its `limit`, never more than COGNIVE_QUERY_MAX_VALUES. */
+  const capOf = (p: Params): number => {
+    const limit = limitOf(p);
+    const max = limits().maxValues;
+    return limit > 0 ? Math.min(limit, max) : max;
+  };
+
+  const truncation = (cap: number) =>
+    `results truncated to ${cap} (the request's limit, at most COGNIVE_QUERY_MAX_VALUES); narrow them with match[], start and end`;
+
+  /** Series matching any of the `match[]` selectors in the window, or all of them; at most `cap`. */
+  const seriesFor = async (
+    c: Context,
+    p: Params,
+    cap: number,
+  ): Promise<{ series: RawSeries[]; truncated: boolean }> => {
+    const { given, selectors } = selectorsOf(p);
+    if (given > 0 && selectors.length === 0) return { series: [], truncated: false };
+    const range = windowOf(p);
     const lists = await Promise.all(
       (selectors.length > 0 ? selectors : [[] as Matcher[]]).map((m) =>
-        fetchSeries(storage, scopeOf(c), m, range, false),
+        readSeries(storage, scopeOf(c), m, range, false, { cap }),
       ),
     );
     const budgets = (selectors.length > 0 ? selectors : [[] as Matcher[]]).flatMap((m) =>
       budgetLines(policy, scopeOf(c), m).map((l) => ({ labels: l.labels, minutes: [], increments: [] })),
     );
     const seen = new Map<string, RawSeries>();
-    for (const s of [...lists.flat(), ...budgets]) seen.set(JSON.stringify(Object.entries(s.labels).sort()), s);
-    return [...seen.values()];
+    for (const s of [...lists.flatMap((l) => l.series), ...budgets]) {
+      seen.set(JSON.stringify(Object.entries(s.labels).sort()), s);
+    }
+    const series = [...seen.values()];
+    return { series, truncated: lists.some((l) => l.truncated) || series.length > cap };
   };
 
   const query = async (c: Context) => {
@@ -200,11 +258,8 @@ export function prometheusRoutes({ storage, log, governance }: ApiDeps): Hono {
       const p = await paramsOf(c);
       const node = parseQueryParam(p);
       const t = parseTime("time", p.get("time"), Date.now() / 1000);
-      const v = await evaluate(node, {
-        steps: [t],
-        fetch: (m, from, to) => fetchAll(c, m, from, to),
-      });
-      return ok(c, instantResult(v, t));
+      const v = await evaluate(node, { steps: [t], fetch: fetchAll(c), limits: limits() });
+      return ok(c, await instantResult(v, t));
     } catch (err) {
       return fail(c, err);
     }
@@ -227,11 +282,8 @@ export function prometheusRoutes({ storage, log, governance }: ApiDeps): Hono {
       }
       const steps: number[] = [];
       for (let k = 0; start + k * step <= end + 1e-9; k++) steps.push(start + k * step);
-      const v = await evaluate(node, {
-        steps,
-        fetch: (m, from, to) => fetchAll(c, m, from, to),
-      });
-      return ok(c, rangeResult(v, steps));
+      const v = await evaluate(node, { steps, fetch: fetchAll(c), limits: limits() });
+      return ok(c, await rangeResult(v, steps));
     } catch (err) {
       return fail(c, err);
     }
@@ -243,14 +295,18 @@ export function prometheusRoutes({ storage, log, governance }: ApiDeps): Hono {
   app.on(["GET", "POST"], "/labels", async (c) => {
     try {
       const p = await paramsOf(c);
-      const limit = limitOf(p);
+      const cap = capOf(p);
       let names = ALL_LABEL_NAMES;
+      const warnings: string[] = [];
       if (p.all("match[]").length > 0) {
+        const { series, truncated } = await seriesFor(c, p, limits().maxValues);
         const present = new Set<string>();
-        for (const s of await seriesFor(c, p)) for (const k of Object.keys(s.labels)) present.add(k);
+        for (const s of series) for (const k of Object.keys(s.labels)) present.add(k);
         names = [...present].sort();
+        if (truncated) warnings.push(truncation(limits().maxValues));
       }
-      return ok(c, limit > 0 ? names.slice(0, limit) : names);
+      if (names.length > cap) warnings.push(truncation(cap));
+      return ok(c, names.slice(0, cap), warnings);
     } catch (err) {
       return fail(c, err);
     }
@@ -259,28 +315,31 @@ export function prometheusRoutes({ storage, log, governance }: ApiDeps): Hono {
   app.on(["GET", "POST"], "/label/:name/values", async (c) => {
     try {
       const p = await paramsOf(c);
-      const limit = limitOf(p);
+      const cap = capOf(p);
       const name = c.req.param("name");
+      const { given, selectors } = selectorsOf(p);
       let values: string[];
-      if (name === "__name__" && p.all("match[]").length === 0) values = [...METRICS.map((m) => m.name), BUDGET_METRIC];
-      else if (name === "window" && p.all("match[]").length === 0) values = ["day", "month"];
-      else if (name === TOKEN_TYPE_LABEL && p.all("match[]").length === 0) values = [...TOKEN_TYPES];
-      else if (
-        name === "__name__" ||
-        name === TOKEN_TYPE_LABEL ||
-        name === BUCKET_LABEL ||
-        name === "window" ||
-        name in LABEL_COLUMNS
-      ) {
-        const set = new Set<string>();
-        for (const s of await seriesFor(c, p)) {
-          const v = s.labels[name];
-          if (v !== undefined && v !== "") set.add(v);
+      let truncated = false;
+      if (name === "__name__" && given === 0) values = [...METRICS.map((m) => m.name), BUDGET_METRIC];
+      else if (name === "window" && given === 0) values = ["day", "month"];
+      else if (name === TOKEN_TYPE_LABEL && given === 0) values = [...TOKEN_TYPES];
+      else if (given > 0 && selectors.length === 0) values = [];
+      else {
+        // Distinct values from the store (never whole series), and those of the declared budgets.
+        const found = await labelValues(storage, scopeOf(c), name, selectors, windowOf(p), cap);
+        truncated = found.truncated;
+        const set = new Set(found.values);
+        for (const m of selectors.length > 0 ? selectors : [[] as Matcher[]]) {
+          for (const l of budgetLines(policy, scopeOf(c), m)) {
+            const v = (l.labels as Record<string, string | undefined>)[name];
+            if (v) set.add(v);
+          }
         }
         values = [...set];
-      } else values = [];
+      }
       values.sort();
-      return ok(c, limit > 0 ? values.slice(0, limit) : values);
+      if (truncated || values.length > cap) return ok(c, values.slice(0, cap), [truncation(cap)]);
+      return ok(c, values);
     } catch (err) {
       return fail(c, err);
     }
@@ -290,9 +349,13 @@ export function prometheusRoutes({ storage, log, governance }: ApiDeps): Hono {
     try {
       const p = await paramsOf(c);
       if (p.all("match[]").length === 0) throw new PromError("no match[] parameter provided");
-      const limit = limitOf(p);
-      const labels = (await seriesFor(c, p)).map((s) => s.labels).sort(compareLabels);
-      return ok(c, limit > 0 ? labels.slice(0, limit) : labels);
+      const cap = capOf(p);
+      const { series, truncated } = await seriesFor(c, p, cap);
+      const labels = sortByLabels(
+        series.map((s) => s.labels),
+        (x) => x,
+      );
+      return ok(c, labels.slice(0, cap), truncated ? [truncation(cap)] : []);
     } catch (err) {
       return fail(c, err);
     }

@@ -9,6 +9,7 @@ import {
 import { type QueryScope, teamCondition } from "../api/scope.ts";
 import { databaseOf, num, select } from "../api/sql.ts";
 import { formatValue } from "./format.ts";
+import type { PromLimits } from "./limits.ts";
 import { type Matcher, matches, PromError } from "./promql.ts";
 
 /** Prometheus label name → rollup column. Only these labels are read from the store. */
@@ -73,6 +74,9 @@ export const HISTOGRAMS: HistogramDef[] = [
     ],
   },
 ];
+
+/** Most stored rows (buckets) of one histogram per label set and minute. */
+const MAX_BUCKETS = Math.max(...HISTOGRAMS.map((h) => h.bounds.length + 1));
 
 /** `le` label values of a histogram's buckets, in order, ending with +Inf. */
 export const bucketLabels = (h: HistogramDef): string[] => [...h.bounds.map(formatValue), "+Inf"];
@@ -238,9 +242,9 @@ function conditions(
   return q;
 }
 
-async function run<T>(storage: Storage, sql: string, q: Query): Promise<T[]> {
+async function run<T>(storage: Storage, sql: string, q: Query, signal?: AbortSignal): Promise<T[]> {
   try {
-    return await select<T>(storage, sql, q.params);
+    return await select<T>(storage, sql, q.params, { signal });
   } catch (err) {
     // The store's RE2 can reject a pattern JavaScript accepted; that is the caller's error.
     if (q.regex && /regexp|regular expression|re2/i.test(String(err))) {
@@ -262,25 +266,64 @@ function baseLabels(r: LabelRow, labels: LabelName[]): { labels: Record<string, 
   return { labels: out, key: labels.map((l) => out[l] ?? "").join("\u0000") };
 }
 
+/** How a read may grow: within a query's limits (over them it fails), or up to `cap` series (the rest left out). */
+export interface ReadOptions {
+  limits?: PromLimits;
+  cap?: number;
+  signal?: AbortSignal;
+}
+
 /** Collects per-minute increments into series keyed by metric, fixed labels and row labels. */
 class SeriesSet {
   private readonly byKey = new Map<string, RawSeries>();
+  /** Series were left out: more matched than `cap`. */
+  truncated = false;
+  constructor(private readonly opts: ReadOptions = {}) {}
   add(c: Candidate, base: { labels: Record<string, string>; key: string }, minute: number, inc: number): void {
     const key = `${c.metric.name}\u0000${c.tokenType ?? ""}\u0000${c.bucket?.le ?? ""}\u0000${base.key}`;
     let s = this.byKey.get(key);
     if (!s) {
+      if (this.opts.cap !== undefined && this.byKey.size >= this.opts.cap) {
+        this.truncated = true;
+        return;
+      }
+      this.opts.limits?.series(this.byKey.size + 1);
       const labels: Record<string, string> = { __name__: c.metric.name, ...base.labels };
       if (c.tokenType) labels[TOKEN_TYPE_LABEL] = c.tokenType;
       if (c.bucket) labels[BUCKET_LABEL] = c.bucket.le;
       s = { labels, minutes: [], increments: [] };
       this.byKey.set(key, s);
     }
+    this.opts.limits?.read(1);
     s.minutes.push(minute);
     s.increments.push(inc);
+  }
+  get limits(): PromLimits | undefined {
+    return this.opts.limits;
+  }
+  get signal(): AbortSignal | undefined {
+    return this.opts.signal;
   }
   values(): RawSeries[] {
     return [...this.byKey.values()];
   }
+}
+
+/**
+ * The row limit of a read whose rows each add at least one sample per `rowsPerSample` rows: one row
+ * more than the samples left allow, so reaching it means the query would read too many. None
+ * without limits.
+ */
+function rowLimit(out: SeriesSet, rowsPerSample: number): number | undefined {
+  const limits = out.limits;
+  return limits ? Math.floor(limits.samplesLeft * rowsPerSample) + 1 : undefined;
+}
+
+const limitSql = (n: number | undefined) => (n === undefined ? "" : `\n    LIMIT ${n}`);
+
+/** Fails the query when a read returned as many rows as its limit: there were more. */
+function checkRows(out: SeriesSet, rows: unknown[], limit: number | undefined): void {
+  if (out.limits && limit !== undefined && rows.length >= limit) throw out.limits.tooManySamplesRead();
 }
 
 interface RollupRow extends LabelRow {
@@ -302,6 +345,7 @@ async function fetchRollup(
   out: SeriesSet,
 ): Promise<void> {
   const columns = Object.values(LABEL_COLUMNS).join(", ");
+  const limit = rowLimit(out, 1 / candidates.length);
   const sql = `
     SELECT ${columns},${perMinute ? " toUnixTimestamp(Minute) AS M," : ""}
       sum(Calls) AS Calls, sum(Errors) AS Errors, sum(CostUsd) AS CostUsd,
@@ -311,8 +355,10 @@ async function fetchRollup(
     FROM ${databaseOf(storage)}.${LLM_ROLLUP_TABLE}
     WHERE ${q.where.join(" AND ")}
     GROUP BY ${columns}${perMinute ? ", M" : ""}
-    ORDER BY ${columns}${perMinute ? ", M" : ""}`;
-  for (const r of await run<RollupRow>(storage, sql, q)) {
+    ORDER BY ${columns}${perMinute ? ", M" : ""}${limitSql(limit)}`;
+  const rows = await run<RollupRow>(storage, sql, q, out.signal);
+  checkRows(out, rows, limit);
+  for (const r of rows) {
     const base = baseLabels(r, LABELS);
     for (const c of candidates) {
       const column = c.tokenType
@@ -335,13 +381,16 @@ async function fetchRuns(
   out: SeriesSet,
 ): Promise<void> {
   const columns = RUN_LABELS.map((l) => LABEL_COLUMNS[l]).join(", ");
+  const limit = rowLimit(out, 1 / candidates.length);
   const sql = `
     SELECT ${columns},${perMinute ? " toUnixTimestamp(Minute) AS M," : ""} sum(Runs) AS Runs
     FROM ${databaseOf(storage)}.${AGENT_RUNS_TABLE}
     WHERE ${q.where.join(" AND ")}
     GROUP BY ${columns}${perMinute ? ", M" : ""}
-    ORDER BY ${columns}${perMinute ? ", M" : ""}`;
-  for (const r of await run<RunRow>(storage, sql, q)) {
+    ORDER BY ${columns}${perMinute ? ", M" : ""}${limitSql(limit)}`;
+  const rows = await run<RunRow>(storage, sql, q, out.signal);
+  checkRows(out, rows, limit);
+  for (const r of rows) {
     const base = baseLabels(r, RUN_LABELS);
     for (const c of candidates) out.add(c, base, num(r.M), num(r.Runs));
   }
@@ -372,17 +421,21 @@ async function fetchHistograms(
     for (const s of def.stored) if (s.tokenType === c.tokenType) stored.set(s.metric, { def, tokenType: s.tokenType });
   }
   const columns = Object.values(LABEL_COLUMNS).join(", ");
+  const limit = rowLimit(out, MAX_BUCKETS);
   const sql = `
     SELECT ${columns},${perMinute ? " toUnixTimestamp(Minute) AS M," : ""} Metric, Bucket,
       sum(Count) AS Count, sum(Sum) AS Sum
     FROM ${databaseOf(storage)}.${LLM_HISTOGRAM_TABLE}
     WHERE ${q.where.join(" AND ")} AND Metric IN {metrics:Array(String)}
     GROUP BY ${columns},${perMinute ? " M," : ""} Metric, Bucket
-    ORDER BY ${columns},${perMinute ? " M," : ""} Metric, Bucket`;
-  const rows = await run<HistogramRow>(storage, sql, {
-    ...q,
-    params: { ...q.params, metrics: [...stored.keys()] },
-  });
+    ORDER BY ${columns},${perMinute ? " M," : ""} Metric, Bucket${limitSql(limit)}`;
+  const rows = await run<HistogramRow>(
+    storage,
+    sql,
+    { ...q, params: { ...q.params, metrics: [...stored.keys()] } },
+    out.signal,
+  );
+  checkRows(out, rows, limit);
 
   // Rows arrive ordered by labels, minute, metric: one group per (labels, minute, metric).
   const flush = (group: HistogramRow[]) => {
@@ -430,14 +483,32 @@ export async function fetchSeries(
   matchers: Matcher[],
   range: { from?: number; to?: number },
   perMinute = true,
+  opts: ReadOptions = {},
 ): Promise<RawSeries[]> {
-  // Labels the store does not have are empty on every series.
-  const known = new Set<string>(["__name__", TOKEN_TYPE_LABEL, BUCKET_LABEL, ...LABELS]);
-  for (const m of matchers) {
-    if (!known.has(m.name) && !matches(m, "")) return [];
-  }
+  return (await readSeries(storage, scope, matchers, range, perMinute, opts)).series;
+}
+
+/** Labels the store has; any other label is empty on every series. */
+const KNOWN_LABELS = new Set<string>(["__name__", TOKEN_TYPE_LABEL, BUCKET_LABEL, ...LABELS]);
+
+/** Whether a matcher needs a label the store does not have to be non-empty: then nothing matches. */
+const matchesNothing = (matchers: Matcher[]) => matchers.some((m) => !KNOWN_LABELS.has(m.name) && !matches(m, ""));
+
+/**
+ * `fetchSeries` with its reading bounds: within `opts.limits` (over them it throws `ReadLimitError`),
+ * or at most `opts.cap` series (`truncated` tells that more matched).
+ */
+export async function readSeries(
+  storage: Storage,
+  scope: QueryScope,
+  matchers: Matcher[],
+  range: { from?: number; to?: number },
+  perMinute: boolean,
+  opts: ReadOptions,
+): Promise<{ series: RawSeries[]; truncated: boolean }> {
+  if (matchesNothing(matchers)) return { series: [], truncated: false };
   const candidates = candidateSeries(matchers);
-  const out = new SeriesSet();
+  const out = new SeriesSet(opts);
   const reads: Promise<void>[] = [];
   const readers = {
     rollup: { labels: LABELS, read: fetchRollup },
@@ -451,5 +522,81 @@ export async function fetchSeries(
     if (q) reads.push(read(storage, q, mine, perMinute, out));
   }
   await Promise.all(reads);
-  return out.values();
+  return { series: out.values(), truncated: out.truncated };
+}
+
+const SOURCES = {
+  rollup: { table: LLM_ROLLUP_TABLE, labels: LABELS },
+  runs: { table: AGENT_RUNS_TABLE, labels: RUN_LABELS },
+  histogram: { table: LLM_HISTOGRAM_TABLE, labels: LABELS },
+} as const;
+
+/** The stored histogram metric a histogram candidate is read from. */
+function storedMetric(c: Candidate): string | undefined {
+  return c.metric.histogram?.def.stored.find((s) => s.tokenType === c.tokenType)?.metric;
+}
+
+/**
+ * Values of one label on the series any of `selectors` match (all series when none is given) with
+ * data in the range, sorted, at most `limit` (`truncated` tells that there were more). Reads
+ * distinct values, never whole series: a label column is read with `SELECT DISTINCT … LIMIT`; the
+ * metric name, token type and `le` come from which metrics have rows.
+ */
+export async function labelValues(
+  storage: Storage,
+  scope: QueryScope,
+  name: string,
+  selectors: Matcher[][],
+  range: { from?: number; to?: number },
+  limit: number,
+): Promise<{ values: string[]; truncated: boolean }> {
+  const db = databaseOf(storage);
+  const found = new Set<string>();
+  const reads: Promise<void>[] = [];
+  const column = name in LABEL_COLUMNS ? LABEL_COLUMNS[name as LabelName] : undefined;
+  const fixed = name === "__name__" || name === TOKEN_TYPE_LABEL || name === BUCKET_LABEL;
+  if (!column && !fixed) return { values: [], truncated: false };
+  for (const matchers of selectors.length > 0 ? selectors : [[]]) {
+    if (matchesNothing(matchers)) continue;
+    const candidates = candidateSeries(matchers);
+    for (const [source, { table, labels }] of Object.entries(SOURCES)) {
+      const mine = candidates.filter((c) => c.metric.source === source);
+      if (mine.length === 0) continue;
+      const q = conditions(scope, matchers, range, [...labels]);
+      if (!q) continue;
+      const where = [...q.where];
+      const params = { ...q.params };
+      if (source === "histogram") {
+        where.push("Metric IN {metrics:Array(String)}");
+        params.metrics = [...new Set(mine.map(storedMetric).filter((m) => m !== undefined))];
+      }
+      const from = `FROM ${db}.${table} WHERE ${where.join(" AND ")}`;
+      if (column) {
+        if (!(labels as readonly string[]).includes(name)) continue;
+        const sql = `SELECT DISTINCT toString(${column}) AS v ${from} AND ${column} != '' ORDER BY v LIMIT {lim:UInt32}`;
+        reads.push(
+          run<{ v: string }>(storage, sql, { ...q, params: { ...params, lim: limit + 1 } }).then((rows) => {
+            for (const r of rows) found.add(r.v);
+          }),
+        );
+        continue;
+      }
+      // Which of the candidates have rows: the histogram's stored metrics, or any row at all.
+      const sql =
+        source === "histogram" ? `SELECT DISTINCT toString(Metric) AS v ${from}` : `SELECT '' AS v ${from} LIMIT 1`;
+      reads.push(
+        run<{ v: string }>(storage, sql, { ...q, params }).then((rows) => {
+          const present = new Set(rows.map((r) => r.v));
+          for (const c of mine) {
+            if (rows.length === 0 || (source === "histogram" && !present.has(storedMetric(c) ?? ""))) continue;
+            const v = name === "__name__" ? c.metric.name : name === TOKEN_TYPE_LABEL ? c.tokenType : c.bucket?.le;
+            if (v) found.add(v);
+          }
+        }),
+      );
+    }
+  }
+  await Promise.all(reads);
+  const values = [...found].sort();
+  return { values: values.slice(0, limit), truncated: values.length > limit };
 }

@@ -1,4 +1,13 @@
-import { type Field, type Filter, type Op, type Spansets, TraceQLError, type Value } from "./traceql.ts";
+import {
+  type Field,
+  type Filter,
+  literalPosition,
+  type Op,
+  type Spansets,
+  TraceQLError,
+  TraceQLLimitError,
+  type Value,
+} from "./traceql.ts";
 
 /**
  * Compiles TraceQL filters to ClickHouse conditions over the span table (plus the per-trace
@@ -10,7 +19,11 @@ export class Params {
   private n = 0;
   bind(type: "String" | "Float64", value: unknown): string {
     const name = `tq${this.n++}`;
-    this.values[name] = value;
+    if (type === "Float64" && typeof value === "number") {
+      if (!Number.isFinite(value)) throw new TraceQLLimitError(`number ${value} is out of range`);
+      // As text: the store's binder refuses JavaScript numbers of integral value beyond 2^53.
+      this.values[name] = String(value);
+    } else this.values[name] = value;
     return `{${name}:${type}}`;
   }
 }
@@ -20,6 +33,8 @@ interface FieldSql {
   expr: string;
   /** Numeric columns compare as numbers; strings as text. */
   numeric: boolean;
+  /** A 64-bit integer column (durations, token counts): numbers beyond what it holds are refused. */
+  integer?: boolean;
   /** The condition for the field being present (attributes only). */
   present?: string;
   /**
@@ -59,7 +74,7 @@ export const TYPED_SPAN_PRESENT: Record<string, string> = Object.fromEntries(
 function typed(column: string, numeric: boolean): FieldSql {
   // Served from the typed column alone: it holds the normalized value (whatever convention the span
   // used), and leaving the attribute map unread is what keeps GenAI searches fast.
-  if (numeric) return { expr: `toFloat64(${column})`, numeric: true, present: `${column} != 0` };
+  if (numeric) return { expr: `toFloat64(${column})`, numeric: true, integer: true, present: `${column} != 0` };
   return { expr: `toString(${column})`, numeric: false, present: `toString(${column}) != ''` };
 }
 
@@ -73,11 +88,11 @@ export function fieldSql(f: Field, p: Params): FieldSql {
       case "kind":
         return { expr: KIND_EXPR, numeric: false };
       case "duration":
-        return { expr: "toFloat64(Duration)", numeric: true };
+        return { expr: "toFloat64(Duration)", numeric: true, integer: true };
       case "statusMessage":
         return { expr: "StatusMessage", numeric: false };
       case "traceDuration":
-        return { expr: "toFloat64(_TraceDuration)", numeric: true };
+        return { expr: "toFloat64(_TraceDuration)", numeric: true, integer: true };
       case "rootName":
         return { expr: "_RootName", numeric: false };
       case "rootServiceName":
@@ -134,7 +149,27 @@ function valueText(v: Value): string {
   return v.type === "bool" ? String(v.value) : String(v.value);
 }
 
-function compare(f: FieldSql, op: Op, v: Value, p: Params): string {
+/** What 64-bit integer columns hold: the least signed and the greatest unsigned value. */
+const INTEGER_MIN = -(2 ** 63);
+const INTEGER_MAX = 2 ** 64 - 1;
+
+/** The field as TraceQL writes it. */
+export function fieldText(f: Field): string {
+  if (f.kind === "intrinsic") return f.name;
+  return f.scope === "any" ? `.${f.key}` : `${f.scope}.${f.key}`;
+}
+
+/** Refuses a number an integer column cannot hold: the comparison would mean nothing. */
+function checkRange(fs: FieldSql, field: Field, n: number, v: Value): void {
+  if (!fs.integer || (n >= INTEGER_MIN && n <= INTEGER_MAX)) return;
+  const pos = literalPosition(v);
+  const at = pos === undefined ? "" : ` at position ${pos}`;
+  throw new TraceQLLimitError(
+    `number ${n}${at} is out of range for ${fieldText(field)} (a 64-bit integer, at most 18446744073709551615)`,
+  );
+}
+
+function compare(f: FieldSql, field: Field, op: Op, v: Value, p: Params): string {
   if (op === "=~" || op === "!~") {
     // TraceQL regexes match the whole value. A pattern that does not even compile here is a query
     // error (a partial one, typically), not a store failure.
@@ -149,12 +184,14 @@ function compare(f: FieldSql, op: Op, v: Value, p: Params): string {
   }
   const sqlOp = SQL_OPS[op];
   if (v.type === "number") {
+    checkRange(f, field, v.value, v);
     const lhs = f.numeric ? f.expr : `toFloat64OrNull(${f.expr})`;
     return `ifNull(${lhs} ${sqlOp} ${p.bind("Float64", v.value)}, 0)`;
   }
   if (f.numeric) {
     const n = Number(valueText(v));
     if (!Number.isFinite(n)) return op === "!=" ? "1" : "0";
+    checkRange(f, field, n, v);
     return `${f.expr} ${sqlOp} ${p.bind("Float64", n)}`;
   }
   return `${f.expr} ${sqlOp} ${p.bind("String", valueText(v))}`;
@@ -180,7 +217,7 @@ export function filterSql(f: Filter, p: Params): string {
     }
     case "cmp": {
       const fs = fieldSql(f.field, p);
-      const c = compare(fs, f.op, f.value, p);
+      const c = compare(fs, f.field, f.op, f.value, p);
       return anyEvent(fs, fs.present ? `(${fs.present} AND ${c})` : `(${c})`);
     }
   }

@@ -1,13 +1,16 @@
 import { SPAN_TABLE, type Storage } from "@cognive/collector";
+import { ReadLimitError } from "../api/errors.ts";
+import { limitsOf } from "../api/reads.ts";
 import { type QueryScope, teamCondition } from "../api/scope.ts";
 import { databaseOf, select } from "../api/sql.ts";
+import { Turns } from "../api/turn.ts";
 import { fieldSql, filterSql, isTraceField, Params, perSpan, usesTraceIntrinsics } from "./compile.ts";
 import { type Field, type MetricsStage, parseDuration, TraceQLError, type TraceQuery } from "./traceql.ts";
 
 /** The longest series a range query may ask for, as Prometheus limits points per series. */
 export const MAX_POINTS = 11_000;
-/** Rows of (step × series) one query may return. */
-const MAX_ROWS = 200_000;
+
+const count = (n: number) => n.toLocaleString("en-US");
 
 export interface MetricsRange {
   startNs: bigint;
@@ -118,6 +121,14 @@ export async function metricsQueryRange(
   const labels = m.by.map((f) => `toString(${fieldSql(f, p).expr})`);
   const aggregate = aggregateSql(m, p, Number(range.stepNs) / 1e9);
   const team = teamCondition(scope, { column: "TeamName" });
+  const limits = limitsOf(storage);
+  const variants = m.fn === "quantile_over_time" ? m.quantiles : [null];
+  // Every (series, step) with spans is a row: one more than the points allowed means too many.
+  const maxRows = Math.floor(limits.traceqlMaxPoints / variants.length) + 1;
+  const tooMany = () =>
+    new ReadLimitError(
+      `the query would return more than ${count(limits.traceqlMaxPoints)} points (COGNIVE_TRACEQL_MAX_POINTS) or ${count(limits.maxSeries)} series (COGNIVE_QUERY_MAX_SERIES); use a larger step, a shorter range, or group by fewer fields`,
+    );
   const rows = await select<Row>(
     storage,
     `SELECT
@@ -129,12 +140,19 @@ export async function metricsQueryRange(
        AND (${team.sql}) AND (${filter})
      GROUP BY Bucket, Labels
      ORDER BY Labels, Bucket
-     LIMIT ${MAX_ROWS}`,
-    { ...p.values, ...team.params, startNs: String(startNs), endNs: String(range.endNs), stepNs: String(range.stepNs) },
+     LIMIT {maxRows:UInt64}`,
+    {
+      ...p.values,
+      ...team.params,
+      startNs: String(startNs),
+      endNs: String(range.endNs),
+      stepNs: String(range.stepNs),
+      maxRows,
+    },
   );
+  if (rows.length >= maxRows) throw tooMany();
 
   const counts = m.fn === "rate" || m.fn === "count_over_time";
-  const variants = m.fn === "quantile_over_time" ? m.quantiles : [null];
   const bySeries = new Map<string, { labels: string[]; values: Map<number, (number | null)[]> }>();
   for (const r of rows) {
     const key = JSON.stringify(r.Labels);
@@ -145,9 +163,19 @@ export async function metricsQueryRange(
     }
     s.values.set(Number(r.Bucket), r.Values);
   }
+  // Counts have a sample at every step, with spans or not.
+  const series = bySeries.size * variants.length;
+  if (
+    series > limits.maxSeries ||
+    (counts ? series * points : rows.length * variants.length) > limits.traceqlMaxPoints
+  ) {
+    throw tooMany();
+  }
   const timestampMs = (i: number) => String((startNs + BigInt(i) * range.stepNs) / 1_000_000n);
-  const series: MetricsSeries[] = [];
+  const out: MetricsSeries[] = [];
+  const turns = new Turns(20_000);
   for (const s of bySeries.values()) {
+    await turns.add(points * variants.length);
     variants.forEach((quantile, vi) => {
       const samples: MetricsSeries["samples"] = [];
       for (let i = 0; i < points; i++) {
@@ -156,7 +184,7 @@ export async function metricsQueryRange(
           samples.push({ timestampMs: timestampMs(i), value: v });
         else if (counts) samples.push({ timestampMs: timestampMs(i), value: 0 });
       }
-      series.push({
+      out.push({
         labels: [
           ...m.by.map((f, i) => ({ key: fieldLabel(f), value: { stringValue: s.labels[i] || "nil" } })),
           ...(quantile === null ? [] : [{ key: "p", value: { doubleValue: quantile } }]),
@@ -165,5 +193,5 @@ export async function metricsQueryRange(
       });
     });
   }
-  return { series };
+  return { series: out };
 }

@@ -2,6 +2,7 @@ import type { Logger } from "@cognive/collector";
 import type { Context } from "hono";
 import { Hono } from "hono";
 import { badRequest, notFound } from "../api/errors.ts";
+import { limitsOf } from "../api/reads.ts";
 import type { ApiDeps } from "../api/routes.ts";
 import { scopeMiddleware, scopeOf } from "../api/scope.ts";
 import { legacyQuery } from "./legacy.ts";
@@ -10,7 +11,7 @@ import { encodeTrace, encodeTraceByIdResponse, resourceSpansJson } from "./otlp.
 import { searchTraces } from "./search.ts";
 import { decodeTag, INTRINSIC_TAGS, tagField, tagNames, tagValues } from "./tags.ts";
 import { getTempoTrace } from "./trace.ts";
-import { parseTraceQL, TraceQLError, type TraceQuery } from "./traceql.ts";
+import { parseTraceQL, TraceQLError, TraceQLLimitError, type TraceQuery } from "./traceql.ts";
 
 /** The Tempo version reported to Grafana; ≥ 2.7.0 turns on the v2 trace-by-id and tag APIs. */
 export const TEMPO_VERSION = "2.7.0-cognive";
@@ -91,7 +92,8 @@ export function tempoRoutes({ storage, log }: ApiDeps): Hono {
         q !== undefined && q.trim() !== ""
           ? parseTraceQL(q)
           : legacyQuery(c.req.query("tags") ?? "", c.req.query("minDuration"), c.req.query("maxDuration"));
-    } catch {
+    } catch (err) {
+      if (err instanceof TraceQLLimitError) throw badRequest(`invalid TraceQL query: ${err.message}`);
       return c.json(EMPTY_SEARCH); // Grafana sends partial queries while the user types
     }
     const opts = {
@@ -106,7 +108,12 @@ export function tempoRoutes({ storage, log }: ApiDeps): Hono {
   const tagRange = (c: Context) => {
     const range =
       c.req.query("start") === undefined ? { ...timeRange(c), fromS: timeRange(c).toS - 86_400 } : timeRange(c);
-    return { ...range, fromS: Math.max(0, range.fromS), limit: intParam(c.req.query("limit"), 1000, 1, 10_000) };
+    const max = limitsOf(storage).maxValues;
+    return {
+      ...range,
+      fromS: Math.max(0, range.fromS),
+      limit: intParam(c.req.query("limit"), Math.min(1000, max), 1, max),
+    };
   };
   const noTags = { resource: [] as string[], span: [] as string[] };
 
@@ -166,6 +173,8 @@ async function lenient<T>(log: Logger, what: string, run: () => Promise<T>, empt
   try {
     return await run();
   } catch (err) {
+    // Refused for its size (or a number out of range): the user must see why, not an empty answer.
+    if (err instanceof TraceQLLimitError) throw badRequest(`invalid TraceQL query: ${err.message}`);
     if (err instanceof TraceQLError) return empty;
     if (!(err instanceof Error) || !QUERY_TEXT_ERROR.test(err.message)) throw err;
     log.warn(`tempo ${what}: query rejected by the store`, { err });

@@ -1,6 +1,9 @@
 import { SPAN_TABLE, type Storage, TRACE_SUMMARY_TABLE } from "@cognive/collector";
+import { ReadLimitError } from "../api/errors.ts";
+import { limitsOf } from "../api/reads.ts";
 import { type QueryScope, teamCondition } from "../api/scope.ts";
 import { databaseOf, num, select } from "../api/sql.ts";
+import type { ReadLimits } from "../limits.ts";
 import {
   fieldName,
   fieldSql,
@@ -130,13 +133,19 @@ export async function searchTraces(storage: Storage, scope: QueryScope, q: Trace
           AND (${team.sql}) AND (${matchAny})
         GROUP BY TraceId
         ORDER BY min(Timestamp) DESC
-        LIMIT ${STRUCTURAL_CANDIDATES})`;
+        LIMIT {maxTraces:UInt32})
+    LIMIT {maxSpans:UInt32}`;
   const structural = hasStructure(q.spansets);
+  const limits = limitsOf(storage);
 
   const params = { ...p.values, ...team.params, fromS: opts.fromS, toS: opts.toS, limit: opts.limit, spss: opts.spss };
   let rows: CandidateRow[] = [];
-  for (const perResult of [...CUTOFF_TRACES_PER_RESULT, null]) {
-    const cutoff = perResult === null ? null : await cutoffNs(storage, scope, opts, opts.limit * perResult);
+  // Structural queries read whole traces: only as many of the newest as the limits allow.
+  const ladder = structural
+    ? structuralLadder(opts.limit, limits.traceqlMaxTraces)
+    : [...CUTOFF_TRACES_PER_RESULT.map((k) => opts.limit * k), null];
+  for (const traces of ladder) {
+    const cutoff = traces === null ? null : await cutoffNs(storage, scope, opts, traces);
     // No cutoff (the range holds fewer traces, or this is the last step): read the whole range.
     const rangeFromNs = BigInt(opts.fromS) * 1_000_000_000n;
     const fromNs = cutoff === null ? rangeFromNs : BigInt(cutoff);
@@ -146,7 +155,15 @@ export async function searchTraces(storage: Storage, scope: QueryScope, q: Trace
       const spanRows = await select<StructuralRow>(storage, structuralSql, {
         ...windowParams,
         spanFromNs: String(slackFrom > rangeFromNs ? slackFrom : rangeFromNs),
+        maxTraces: limits.traceqlMaxTraces + 1,
+        maxSpans: limits.traceqlMaxSpans + 1,
       });
+      const over = overStructuralLimits(spanRows, limits);
+      if (over) {
+        // A wider window than the last is over the limits: what the last found are the newest matches.
+        if (rows.length > 0) break;
+        throw over;
+      }
       rows = structuralMatches(q.spansets, spanRows, opts);
     } else {
       rows = await select<CandidateRow>(
@@ -201,8 +218,31 @@ interface StructuralRow {
   Attrs: [string, string][];
 }
 
-/** Candidate traces a structural query reads whole, newest first. */
-const STRUCTURAL_CANDIDATES = 10_000;
+/**
+ * How many of the newest traces a structural search looks at, step by step while it finds fewer
+ * than `limit`: a few per wanted result, then more, never more than most of COGNIVE_TRACEQL_MAX_TRACES
+ * (candidates are picked by span time, so a window of n traces can hold a few more).
+ */
+function structuralLadder(limit: number, maxTraces: number): number[] {
+  const top = Math.max(1, Math.floor(maxTraces * 0.8));
+  return [...new Set([limit * 5, limit * 50, top].map((n) => Math.min(n, top)))].sort((a, b) => a - b);
+}
+
+/** Whether a structural read went over its limits: too many candidate traces, or spans of them. */
+function overStructuralLimits(spanRows: StructuralRow[], limits: ReadLimits): ReadLimitError | undefined {
+  const narrow = "narrow the time range or make the spanset filters more selective";
+  if (spanRows.length > limits.traceqlMaxSpans) {
+    return new ReadLimitError(
+      `the structural query would read more than ${limits.traceqlMaxSpans.toLocaleString("en-US")} spans of candidate traces (COGNIVE_TRACEQL_MAX_SPANS); ${narrow}`,
+    );
+  }
+  if (new Set(spanRows.map((r) => r.TraceId)).size > limits.traceqlMaxTraces) {
+    return new ReadLimitError(
+      `the structural query would read more than ${limits.traceqlMaxTraces.toLocaleString("en-US")} candidate traces (COGNIVE_TRACEQL_MAX_TRACES); ${narrow}`,
+    );
+  }
+  return undefined;
+}
 
 /** The traces whose spans satisfy a structural query, newest first, at most `limit`, as search rows. */
 function structuralMatches(spansets: Spansets, spanRows: StructuralRow[], opts: SearchOptions): CandidateRow[] {

@@ -99,6 +99,34 @@ export class TraceQLError extends Error {
   override name = "TraceQLError";
 }
 
+/**
+ * A query refused for its size rather than its syntax: too long, nested too deeply, too many
+ * conditions or spansets, or a number out of range. Unlike other parse errors (which search answers
+ * with no traces, as Grafana sends partial queries while the user types) it is always a 400.
+ */
+export class TraceQLLimitError extends TraceQLError {
+  override name = "TraceQLLimitError";
+}
+
+/** Longest query text accepted. */
+export const MAX_QUERY_CHARS = 4096;
+/** Deepest nesting of parentheses. */
+export const MAX_DEPTH = 64;
+/** Most conditions, and most spanset filters, in one query. */
+export const MAX_TERMS = 100;
+
+/** Where each parsed literal starts in its query (0-based), for messages about it. */
+const LITERAL_POSITIONS = new WeakMap<Value, number>();
+
+/** Where a literal of a parsed query starts (1-based), if it came from query text. */
+export function literalPosition(v: Value): number | undefined {
+  const pos = LITERAL_POSITIONS.get(v);
+  return pos === undefined ? undefined : pos + 1;
+}
+
+/** A number literal as written, shortened for a message. */
+const shown = (text: string) => (text.length > 40 ? `${text.slice(0, 40)}…` : text);
+
 const INTRINSICS: Record<string, Intrinsic> = {
   name: "name",
   status: "status",
@@ -151,12 +179,14 @@ export function parseDuration(text: string): number | undefined {
   return pos > 0 && pos === text.length ? total : undefined;
 }
 
-type Token =
+/** `pos`: where the token starts in the query (0-based). */
+type Token = (
   | { t: "punct"; v: string }
   | { t: "op"; v: Op }
   | { t: "str"; v: string }
   | { t: "num"; v: number }
-  | { t: "ident"; v: string };
+  | { t: "ident"; v: string }
+) & { pos: number };
 
 const PUNCT = [">>", "<<", "&&", "||", "{", "}", "(", ")", "|", ",", "!", "~"];
 const OPS: Op[] = ["=~", "!~", "!=", ">=", "<=", "=", ">", "<"];
@@ -188,7 +218,7 @@ function tokenize(src: string): Token[] {
     }
     if (ch === '"' || ch === "`") {
       const [str, next] = readString(src, i);
-      out.push({ t: "str", v: str });
+      out.push({ t: "str", v: str, pos: i });
       i = next;
       continue;
     }
@@ -196,13 +226,13 @@ function tokenize(src: string): Token[] {
     const structural = src.startsWith(">>", i) || src.startsWith("<<", i);
     const op = structural ? undefined : OPS.find((o) => src.startsWith(o, i));
     if (op) {
-      out.push({ t: "op", v: op });
+      out.push({ t: "op", v: op, pos: i });
       i += op.length;
       continue;
     }
     const p = PUNCT.find((o) => src.startsWith(o, i));
     if (p) {
-      out.push({ t: "punct", v: p });
+      out.push({ t: "punct", v: p, pos: i });
       i += p.length;
       continue;
     }
@@ -210,7 +240,10 @@ function tokenize(src: string): Token[] {
     if (num) {
       const d = /[a-zµ]/.test(num[0]) ? parseDuration(num[0].replace(/^-/, "")) : Number(num[0]);
       if (d === undefined) throw new TraceQLError(`bad number ${num[0]}`);
-      out.push({ t: "num", v: num[0].startsWith("-") && /[a-zµ]/.test(num[0]) ? -d : d });
+      if (!Number.isFinite(d)) {
+        throw new TraceQLLimitError(`number ${shown(num[0])} at position ${i + 1} is out of range`);
+      }
+      out.push({ t: "num", v: num[0].startsWith("-") && /[a-zµ]/.test(num[0]) ? -d : d, pos: i });
       i += num[0].length;
       continue;
     }
@@ -218,11 +251,12 @@ function tokenize(src: string): Token[] {
     if (id) {
       i += id[0].length;
       // A quoted attribute name: span."a b", resource.`x`, ."y"
+      const start = i - id[0].length;
       if (id[0].endsWith(".") && (src[i] === '"' || src[i] === "`")) {
         const [key, next] = readString(src, i);
-        out.push({ t: "ident", v: id[0] + key });
+        out.push({ t: "ident", v: id[0] + key, pos: start });
         i = next;
-      } else out.push({ t: "ident", v: id[0] });
+      } else out.push({ t: "ident", v: id[0], pos: start });
       continue;
     }
     throw new TraceQLError(`unexpected character ${JSON.stringify(ch)}`);
@@ -243,7 +277,28 @@ export function parseField(name: string): Field | undefined {
 
 class Parser {
   private pos = 0;
+  private depth = 0;
+  private conditions = 0;
+  private spansets = 0;
   constructor(private readonly toks: Token[]) {}
+
+  /** 1-based position of the current token (or of the end), for messages. */
+  private at(): number {
+    const t = this.toks[this.pos] ?? this.toks[this.toks.length - 1];
+    return (t?.pos ?? 0) + 1;
+  }
+
+  /** Runs `parse` inside one more level of parentheses, refusing more than MAX_DEPTH. */
+  private nested<T>(parse: () => T): T {
+    if (++this.depth > MAX_DEPTH) {
+      throw new TraceQLLimitError(`parentheses nested deeper than ${MAX_DEPTH} levels at position ${this.at()}`);
+    }
+    try {
+      return parse();
+    } finally {
+      this.depth--;
+    }
+  }
 
   private peek(): Token | undefined {
     return this.toks[this.pos];
@@ -363,10 +418,15 @@ class Parser {
   }
   private spansetPrimary(): Spansets {
     if (this.isPunct("(")) {
-      this.pos++;
-      const inner = this.spansetOr();
-      this.expect(")");
-      return inner;
+      return this.nested(() => {
+        this.pos++;
+        const inner = this.spansetOr();
+        this.expect(")");
+        return inner;
+      });
+    }
+    if (++this.spansets > MAX_TERMS) {
+      throw new TraceQLLimitError(`more than ${MAX_TERMS} spanset filters ({…}) at position ${this.at()}`);
     }
     this.expect("{");
     if (this.isPunct("}")) {
@@ -396,10 +456,15 @@ class Parser {
   }
   private primary(): Filter {
     if (this.isPunct("(")) {
-      this.pos++;
-      const inner = this.or();
-      this.expect(")");
-      return inner;
+      return this.nested(() => {
+        this.pos++;
+        const inner = this.or();
+        this.expect(")");
+        return inner;
+      });
+    }
+    if (++this.conditions > MAX_TERMS) {
+      throw new TraceQLLimitError(`more than ${MAX_TERMS} conditions at position ${this.at()}`);
     }
     const t = this.toks[this.pos++];
     if (t?.t === "ident" && (t.v === "true" || t.v === "false") && !(this.peek()?.t === "op")) {
@@ -424,7 +489,11 @@ class Parser {
     const t = this.toks[this.pos++];
     if (!t) throw new TraceQLError("expected a value");
     if (t.t === "str") return { type: "string", value: t.v };
-    if (t.t === "num") return { type: "number", value: t.v };
+    if (t.t === "num") {
+      const v: Value = { type: "number", value: t.v };
+      LITERAL_POSITIONS.set(v, t.pos);
+      return v;
+    }
     if (t.t === "ident" && (t.v === "true" || t.v === "false")) return { type: "bool", value: t.v === "true" };
     if (t.t === "ident" && KEYWORDS.has(t.v)) return { type: "keyword", value: t.v };
     throw new TraceQLError("expected a value");
@@ -433,6 +502,7 @@ class Parser {
 
 /** Parses a TraceQL query; throws `TraceQLError` for anything outside the supported subset. */
 export function parseTraceQL(src: string): TraceQuery {
+  if (src.length > MAX_QUERY_CHARS) throw new TraceQLLimitError(`query longer than ${MAX_QUERY_CHARS} characters`);
   const toks = tokenize(src);
   if (toks.length === 0) return { spansets: { type: "spanset", filter: { type: "true" } }, select: [] };
   return new Parser(toks).query();

@@ -26,6 +26,18 @@ interface Overview {
   topAgents: OverviewTop[];
   topModels: OverviewTop[];
 }
+/** Who the app is signed in as (`GET /api/v1/whoami`). */
+interface WhoAmI {
+  id: string;
+  name: string;
+  role: string;
+  teams: "all" | string[];
+  authRequired: boolean;
+}
+
+/** Where a key typed into the sign-in screen is kept: this tab only, gone when it closes. */
+const KEY_STORAGE = "cognive.key";
+
 interface BudgetLine {
   scope: { type: "agent" | "team"; name: string };
   window: string;
@@ -86,6 +98,45 @@ export class CogniveApp extends CogniveElement {
         background: color-mix(in srgb, var(--_accent) 18%, transparent);
         color: var(--_accent);
         font-weight: 600;
+      }
+      .who {
+        margin-left: auto;
+        display: flex;
+        align-items: center;
+        gap: 8px;
+        font-size: 12px;
+        color: var(--_muted);
+      }
+      .who button,
+      .sign-in button {
+        border: 1px solid var(--_border);
+        border-radius: var(--_radius);
+        background: none;
+        color: inherit;
+        padding: 4px 10px;
+        cursor: pointer;
+      }
+      .sign-in {
+        max-width: 420px;
+        margin: 40px auto;
+        display: flex;
+        flex-direction: column;
+        gap: 8px;
+      }
+      .sign-in input {
+        font: inherit;
+        padding: 6px 8px;
+        border: 1px solid var(--_border);
+        border-radius: var(--_radius);
+        background: var(--_bg);
+        color: inherit;
+      }
+      .sign-in-error {
+        color: var(--_error);
+      }
+      .sign-in .hint {
+        color: var(--_muted);
+        font-size: 12px;
       }
       .menu {
         display: none;
@@ -243,6 +294,9 @@ export class CogniveApp extends CogniveElement {
     _overview: { state: true },
     _budgets: { state: true },
     _error: { state: true },
+    _who: { state: true },
+    _auth: { state: true },
+    _signInError: { state: true },
   };
 
   declare _route: Route;
@@ -250,6 +304,10 @@ export class CogniveApp extends CogniveElement {
   declare _overview: Overview | undefined;
   declare _budgets: BudgetLine[] | undefined;
   declare _error: unknown;
+  declare _who: WhoAmI | undefined;
+  /** checking → open (no keys needed) | signed-in | signed-out (the sign-in screen). */
+  declare _auth: "checking" | "open" | "signed-in" | "signed-out";
+  declare _signInError: string | undefined;
 
   private abort: AbortController | undefined;
   private readonly onHash = () => this.navigate(parseRoute(location.hash), true);
@@ -258,6 +316,7 @@ export class CogniveApp extends CogniveElement {
     super();
     this._route = parseRoute(typeof location === "undefined" ? "" : location.hash);
     this._menuOpen = false;
+    this._auth = "checking";
     // Parts inside the app announce choices; the app turns them into navigation.
     this.addEventListener("cognive-agent-select", (e) => {
       const agent = (e as CustomEvent<{ agent?: string }>).detail?.agent;
@@ -279,7 +338,55 @@ export class CogniveApp extends CogniveElement {
   override connectedCallback(): void {
     super.connectedCallback();
     window.addEventListener("hashchange", this.onHash);
-    this.navigate(parseRoute(location.hash), false);
+    // A key from an earlier sign-in in this tab, unless the page gave one.
+    const kept = sessionStorage.getItem(KEY_STORAGE);
+    if (!this.getAttribute("token") && kept) this.setAttribute("token", kept);
+    void this.checkAuth().then(() => this.navigate(parseRoute(location.hash), false));
+  }
+
+  /** Asks the server who this key (or no key) is: the app opens, or shows the sign-in screen. */
+  private async checkAuth(): Promise<void> {
+    try {
+      this._who = await this.api.get<WhoAmI>("/api/v1/whoami");
+      this._auth = this._who.authRequired ? "signed-in" : "open";
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 401) {
+        // A kept key that no longer works (revoked, expired) is dropped.
+        sessionStorage.removeItem(KEY_STORAGE);
+        this.removeAttribute("token");
+        this._who = undefined;
+        this._auth = "signed-out";
+      } else {
+        // Unreachable or an older server: let the views say what is wrong.
+        this._auth = "open";
+      }
+    }
+  }
+
+  private async signIn(e: Event): Promise<void> {
+    e.preventDefault();
+    const input = this.renderRoot.querySelector<HTMLInputElement>("#key");
+    const key = input?.value.trim() ?? "";
+    if (!key) return;
+    this.setAttribute("token", key);
+    this._signInError = undefined;
+    await this.checkAuth();
+    if (this._auth === "signed-in" || this._auth === "open") {
+      sessionStorage.setItem(KEY_STORAGE, key);
+      this.navigate(parseRoute(location.hash), true);
+    } else {
+      this._signInError = "That key was not accepted: check it, or ask an admin for a new one.";
+      void this.updateComplete.then(() => this.renderRoot.querySelector<HTMLInputElement>("#key")?.focus());
+    }
+  }
+
+  private signOut(): void {
+    sessionStorage.removeItem(KEY_STORAGE);
+    this.removeAttribute("token");
+    this._who = undefined;
+    this._overview = undefined;
+    this._budgets = undefined;
+    this._auth = "signed-out";
   }
 
   override disconnectedCallback(): void {
@@ -296,6 +403,7 @@ export class CogniveApp extends CogniveElement {
     document.title = `${label} · Cognive`;
     this.abort?.abort();
     this.abort = new AbortController();
+    if (this._auth === "checking" || this._auth === "signed-out") return;
     if (route.view === "overview") void this.loadOverview(this.abort.signal);
     if (route.view === "budgets") void this.loadBudgets(this.abort.signal);
     // After a navigation, keyboard and screen-reader users land on the new view, not the old link.
@@ -326,7 +434,36 @@ export class CogniveApp extends CogniveElement {
     location.hash = `#/${this._route.view}?${params}`;
   }
 
+  private renderSignIn(): TemplateResult {
+    return html`<header part="header"><a class="brand" href="#/overview">Cog<span>nive</span></a></header>
+      <main id="main" tabindex="-1" part="main" data-view="sign-in">
+        <form class="sign-in" part="sign-in" @submit=${(e: Event) => this.signIn(e)}>
+          <h1>Sign in</h1>
+          <p>This Cognive requires an API key. Paste a viewer or admin key (it starts with <code>cgv_</code>).</p>
+          <label for="key">API key</label>
+          <input id="key" name="key" type="password" autocomplete="off" spellcheck="false" required />
+          ${this._signInError ? html`<p class="sign-in-error" role="alert">${this._signInError}</p>` : nothing}
+          <button type="submit">Sign in</button>
+          <p class="hint">The key is kept for this browser tab only.</p>
+        </form>
+      </main>`;
+  }
+
+  private renderWho(): TemplateResult | typeof nothing {
+    const who = this._who;
+    if (this._auth !== "signed-in" || !who) return nothing;
+    const teams = who.teams === "all" ? "all teams" : who.teams.join(", ");
+    return html`<div class="who" part="who">
+      <span title="Signed in as ${who.name} (${who.role}) for ${teams}"
+        ><strong>${who.name}</strong> · ${who.role} · ${teams}</span
+      >
+      <button type="button" class="sign-out" @click=${() => this.signOut()}>Sign out</button>
+    </div>`;
+  }
+
   override render(): TemplateResult {
+    if (this._auth === "checking") return html`${this.renderLoading("Connecting…")}`;
+    if (this._auth === "signed-out") return this.renderSignIn();
     const r = this._route;
     return html`
       <header part="header">
@@ -350,6 +487,7 @@ export class CogniveApp extends CogniveElement {
             )}
           </ul>
         </nav>
+        ${this.renderWho()}
       </header>
       <main id="main" tabindex="-1" part="main" data-view=${r.traceId ? "trace" : r.view}>${this.renderView(r)}</main>
     `;

@@ -40,6 +40,10 @@ describe("query app", () => {
     const page = await res.text();
     expect(page).toContain('<script type="module" src="/ui/cognive-ui.js"></script>');
     expect(page).toContain("<cognive-app></cognive-app>");
+    // Scripts only from this server, never framed, no sniffing (the Chromium tests run under this policy).
+    expect(res.headers.get("content-security-policy")).toMatch(/script-src 'self';/);
+    expect(res.headers.get("content-security-policy")).toMatch(/frame-ancestors 'none'/);
+    expect(res.headers.get("x-content-type-options")).toBe("nosniff");
   });
 
   it("serves the UI bundle gzipped or plain, with an ETag that answers 304", async () => {

@@ -133,7 +133,9 @@ export async function startAuth(deps: { storage: Storage; config: EnvConfig; log
     check(authorization, source) {
       const presented = keyFromAuthorization(authorization);
       if (presented === null) {
-        if (authorization) return failed(source, "unsupported Authorization header: use Bearer <key> or Basic");
+        // "Bearer " with nothing after it (a provisioned header whose key is unset) is no key at all.
+        const empty = !authorization || /^\s*(bearer|basic)?\s*$/i.test(authorization);
+        if (!empty) return failed(source, "unsupported Authorization header: use Bearer <key> or Basic");
         return mode === "off" ? { ok: true, identity: ANONYMOUS } : { ok: false, reason: "an API key is required" };
       }
       const identity = keys.authenticate(presented);

@@ -111,6 +111,7 @@ describe("Grafana's data sources with a key", () => {
     const doc = parse(readFileSync(new URL("provisioning/datasources/cognive.yaml", DEPLOY), "utf8"));
     for (const ds of doc.datasources) {
       expect(ds.jsonData.httpHeaderName1, ds.name).toBe("Authorization");
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana's own ${VAR} substitution, not a template
       expect(ds.secureJsonData.httpHeaderValue1, ds.name).toBe("Bearer ${COGNIVE_GRAFANA_KEY}");
     }
   });

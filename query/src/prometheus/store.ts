@@ -301,6 +301,9 @@ class SeriesSet {
   get limits(): PromLimits | undefined {
     return this.opts.limits;
   }
+  get cap(): number | undefined {
+    return this.opts.cap;
+  }
   get signal(): AbortSignal | undefined {
     return this.opts.signal;
   }
@@ -310,20 +313,24 @@ class SeriesSet {
 }
 
 /**
- * The row limit of a read whose rows each add at least one sample per `rowsPerSample` rows: one row
- * more than the samples left allow, so reaching it means the query would read too many. None
- * without limits.
+ * The row limit of a read. Within a query's limits: one row more than the samples left allow (each
+ * row adds at least one sample per `rowsPerSample` rows), so reaching it means the query would read
+ * too many. Listing series up to a cap (rows of distinct label sets, no minutes): enough rows for
+ * `cap` series (each adds at least one per `rowsPerSample` rows), and one more. None otherwise.
  */
-function rowLimit(out: SeriesSet, rowsPerSample: number): number | undefined {
-  const limits = out.limits;
-  return limits ? Math.floor(limits.samplesLeft * rowsPerSample) + 1 : undefined;
+function rowLimit(out: SeriesSet, rowsPerSample: number, perMinute: boolean): number | undefined {
+  if (out.limits) return Math.floor(out.limits.samplesLeft * rowsPerSample) + 1;
+  if (out.cap !== undefined && !perMinute) return Math.ceil(out.cap * Math.max(1, rowsPerSample)) + 1;
+  return undefined;
 }
 
 const limitSql = (n: number | undefined) => (n === undefined ? "" : `\n    LIMIT ${n}`);
 
-/** Fails the query when a read returned as many rows as its limit: there were more. */
+/** A read that returned as many rows as its limit had more: over the query's limits, or a cut listing. */
 function checkRows(out: SeriesSet, rows: unknown[], limit: number | undefined): void {
-  if (out.limits && limit !== undefined && rows.length >= limit) throw out.limits.tooManySamplesRead();
+  if (limit === undefined || rows.length < limit) return;
+  if (out.limits) throw out.limits.tooManySamplesRead();
+  out.truncated = true;
 }
 
 interface RollupRow extends LabelRow {
@@ -345,7 +352,7 @@ async function fetchRollup(
   out: SeriesSet,
 ): Promise<void> {
   const columns = Object.values(LABEL_COLUMNS).join(", ");
-  const limit = rowLimit(out, 1 / candidates.length);
+  const limit = rowLimit(out, 1 / candidates.length, perMinute);
   const sql = `
     SELECT ${columns},${perMinute ? " toUnixTimestamp(Minute) AS M," : ""}
       sum(Calls) AS Calls, sum(Errors) AS Errors, sum(CostUsd) AS CostUsd,
@@ -381,7 +388,7 @@ async function fetchRuns(
   out: SeriesSet,
 ): Promise<void> {
   const columns = RUN_LABELS.map((l) => LABEL_COLUMNS[l]).join(", ");
-  const limit = rowLimit(out, 1 / candidates.length);
+  const limit = rowLimit(out, 1 / candidates.length, perMinute);
   const sql = `
     SELECT ${columns},${perMinute ? " toUnixTimestamp(Minute) AS M," : ""} sum(Runs) AS Runs
     FROM ${databaseOf(storage)}.${AGENT_RUNS_TABLE}
@@ -421,7 +428,7 @@ async function fetchHistograms(
     for (const s of def.stored) if (s.tokenType === c.tokenType) stored.set(s.metric, { def, tokenType: s.tokenType });
   }
   const columns = Object.values(LABEL_COLUMNS).join(", ");
-  const limit = rowLimit(out, MAX_BUCKETS);
+  const limit = rowLimit(out, MAX_BUCKETS, perMinute);
   const sql = `
     SELECT ${columns},${perMinute ? " toUnixTimestamp(Minute) AS M," : ""} Metric, Bucket,
       sum(Count) AS Count, sum(Sum) AS Sum

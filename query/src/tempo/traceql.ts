@@ -236,14 +236,18 @@ function tokenize(src: string): Token[] {
       i += p.length;
       continue;
     }
-    const num = /^-?\d+(?:\.\d+)?(?:(?:ns|us|µs|ms|s|m|h)(?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h))*)?/.exec(src.slice(i));
+    // A number (with an exponent, as Tempo reads `1e23`) or a duration (`1m30s`).
+    const num = /^-?\d+(?:\.\d+)?(?:[eE][+-]?\d+|(?:ns|us|µs|ms|s|m|h)(?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h))*)?/.exec(
+      src.slice(i),
+    );
     if (num) {
-      const d = /[a-zµ]/.test(num[0]) ? parseDuration(num[0].replace(/^-/, "")) : Number(num[0]);
+      const duration = /(?:ns|us|µs|ms|s|m|h)$/.test(num[0]);
+      const d = duration ? parseDuration(num[0].replace(/^-/, "")) : Number(num[0]);
       if (d === undefined) throw new TraceQLError(`bad number ${num[0]}`);
       if (!Number.isFinite(d)) {
         throw new TraceQLLimitError(`number ${shown(num[0])} at position ${i + 1} is out of range`);
       }
-      out.push({ t: "num", v: num[0].startsWith("-") && /[a-zµ]/.test(num[0]) ? -d : d, pos: i });
+      out.push({ t: "num", v: num[0].startsWith("-") && duration ? -d : d, pos: i });
       i += num[0].length;
       continue;
     }

@@ -1,6 +1,7 @@
 import { Pricer } from "@cognive/semconv";
 import type { HttpBindings } from "@hono/node-server";
 import { Hono } from "hono";
+import { Gauge } from "prom-client";
 import type { AuthRuntime } from "./auth/runtime.ts";
 import type { EnvConfig } from "./config.ts";
 import { type GovernanceRuntime, registerGovernanceMetrics } from "./governance/runtime.ts";
@@ -64,6 +65,19 @@ export function createCollector(deps: {
     if (!pipeline.writer.healthy) void probe();
   }, 1000);
   probeTimer.unref();
+  if (deps.auth) {
+    const auth = deps.auth;
+    new Gauge({
+      name: "cognive_rate_limited_total",
+      help: "Requests refused with 429 by per-key rate limits (query API and ingest), by kind of limit",
+      labelNames: ["kind"],
+      registers: [metrics.registry],
+      collect() {
+        this.set({ kind: "requests" }, auth.limited.requests);
+        this.set({ kind: "spans" }, auth.limited.spans);
+      },
+    });
+  }
   if (deps.governance) {
     pipeline.onCommitted = deps.governance.governance.onCommitted;
     registerGovernanceMetrics(metrics.registry, deps.governance);

@@ -395,6 +395,9 @@ describe("revocation, expiry and rate limits", () => {
     expect(limited.length).toBeGreaterThanOrEqual(30);
     expect(answers.filter((r) => r.status === 200).length).toBeGreaterThanOrEqual(5);
     expect(Number(limited[0].headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+    const metrics = await (await fetch(`${server.otlpUrl}/metrics`)).text();
+    const counted = Number(/cognive_rate_limited_total\{kind="requests"\} (\d+)/.exec(metrics)?.[1]);
+    expect(counted).toBeGreaterThanOrEqual(limited.length);
   });
 
   it("refuses keys that cannot be made: an ingest key of two teams, a form post, an expiry in the past", async () => {

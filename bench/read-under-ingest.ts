@@ -139,7 +139,10 @@ async function main() {
   try {
     const loadStartS = Math.floor(Date.now() / 1000) - 60;
     let loaded = 0;
-    const load = await ingest(tpl, otlpPort, () => (loaded = (requestNo - 1) * tpl.spans) >= SPANS);
+    const load = await ingest(tpl, otlpPort, () => {
+      loaded = (requestNo - 1) * tpl.spans;
+      return loaded >= SPANS;
+    });
     process.stdout.write(`  loaded ${loaded} spans in ${load.seconds.toFixed(1)} s (${load.spansPerSecond} spans/s)\n`);
     const window = () => [loadStartS, Math.ceil(Date.now() / 1000)] as const;
 

@@ -16,6 +16,7 @@ export * from "./otlp/decode-json.ts";
 export * from "./otlp/decode-proto.ts";
 export * from "./otlp/model.ts";
 export * from "./policy.ts";
+export { repairAtStart } from "./pipeline/ingest.ts";
 export * from "./server.ts";
 export * from "./storage/alerts.ts";
 export * from "./storage/client.ts";

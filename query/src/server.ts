@@ -12,6 +12,7 @@ import {
   loadPolicy,
   migrate,
   type Storage,
+  repairAtStart,
   startAuth,
   startGovernance,
 } from "@cognive/collector";
@@ -111,7 +112,11 @@ export async function startCognive(config: EnvConfig, log: Logger, role: Role = 
     { clickhouseUrl: config.CLICKHOUSE_URL, dataDir: config.COGNIVE_DATA_DIR, database: config.COGNIVE_DATABASE },
     log,
   );
-  if (storage.kind === "chdb") await migrate(storage, log);
+  if (storage.kind === "chdb") {
+    await migrate(storage, log);
+    // Before budgets are rebuilt from the rollups: a crash mid-insert may have left them short.
+    await repairAtStart(storage, log, config.COGNIVE_RETRY_WINDOW_MINUTES);
+  }
   const auth = await startAuth({ storage, config, log });
   await auditStart(auth, config, role);
   const governance = await startGovernance({

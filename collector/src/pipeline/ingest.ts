@@ -5,6 +5,19 @@ import type { DecodedTraces } from "../otlp/model.ts";
 import type { Policy } from "../policy.ts";
 import { probeStorageWrite, type Storage } from "../storage/client.ts";
 import { recentSpanKeys, repairDerived, type SpanKey, storedKeys } from "../storage/repair.ts";
+
+/**
+ * At start, before anything reads the derived tables: repairs what an insert cut short by a crash
+ * left behind in the last `minutes` (embedded storage only, where no other process is writing).
+ */
+export async function repairAtStart(storage: Storage, log: Logger, minutes: number): Promise<void> {
+  if (storage.kind !== "chdb") return;
+  const since = BigInt(Date.now() - minutes * 60_000) * 1_000_000n;
+  const repaired = await repairDerived(storage, since);
+  if (repaired.traces + repaired.minutes > 0) {
+    log.warn("storage: derived rows repaired after an interrupted insert", { ...repaired });
+  }
+}
 import { SpanDeduper } from "./dedup.ts";
 import {
   defaultSpanLimits,
@@ -86,21 +99,14 @@ export class IngestPipeline {
   }
 
   /**
-   * Before the first request: remembers the spans of recent inserts (a client that did not get its
-   * answer before a restart retries them) and repairs what an insert cut short by a crash left
-   * behind in the derived tables.
+   * Before the first request: remembers the spans of recent inserts, since a client that did not get
+   * its answer before a restart retries them. (Derived rows are repaired earlier, before budgets are
+   * rebuilt from them: see `repairAtStart`.)
    */
   async recoverAtStart(): Promise<void> {
     const minutes = this.config.retryWindowMinutes ?? 30;
     const keys = await recentSpanKeys(this.storage, minutes, Math.floor(this.config.dedupCapacity / 2));
     this.dedup.remember(keys, "stored");
-    if (this.canRepair) {
-      const since = BigInt(Date.now() - minutes * 60_000) * 1_000_000n;
-      const repaired = await repairDerived(this.storage, since);
-      if (repaired.traces + repaired.minutes > 0) {
-        this.log.warn("storage: derived rows repaired after an interrupted insert", { ...repaired });
-      }
-    }
     if (keys.length > 0) this.log.debug("ingest: recent spans remembered for retries", { spans: keys.length });
   }
 

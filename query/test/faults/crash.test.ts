@@ -2,6 +2,7 @@ import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createStorage } from "@cognive/collector";
 import { afterAll, describe, expect, it } from "vitest";
 import { freePort, spawnCognive, stopProcess } from "../helpers/process.ts";
 import { expectStoredOnce, makeWorkload, POLICY, send, sendUntilAcknowledged } from "./workload.ts";
@@ -84,6 +85,36 @@ describe("exactly once across crashes and restarts", () => {
     expect(await stopProcess(proc)).toBe(0);
     expect(Date.now() - stopped).toBeLessThan(15_000);
     await sending;
+    proc = await c.start();
+    try {
+      await sendUntilAcknowledged(c.otlp, work);
+      await expectStoredOnce(c.api, work, { budget: true });
+    } finally {
+      await stopProcess(proc);
+    }
+  }, 180_000);
+
+  it("repairs at start what a crash between the span table and its views left, before budgets are rebuilt", async () => {
+    const c = await cognive(tempDir());
+    const work = makeWorkload(20, 3);
+    let proc = await c.start();
+    await sendUntilAcknowledged(c.otlp, work);
+    expect(await stopProcess(proc)).toBe(0);
+    // As a kill -9 after the span table's part but before its views' parts: the derived rows are gone.
+    const storage = createStorage({ dataDir: c.env.COGNIVE_DATA_DIR, database: "cognive" });
+    try {
+      for (const table of [
+        "llm_rollup_1m",
+        "llm_histogram_1m",
+        "agent_runs_1m",
+        "trace_summary",
+        "otel_traces_trace_id_ts",
+      ]) {
+        await storage.client.command({ query: `TRUNCATE TABLE cognive.${table}` });
+      }
+    } finally {
+      await storage.close();
+    }
     proc = await c.start();
     try {
       await sendUntilAcknowledged(c.otlp, work);

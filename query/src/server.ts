@@ -11,8 +11,8 @@ import {
   type Logger,
   loadPolicy,
   migrate,
-  type Storage,
   repairAtStart,
+  type Storage,
   startAuth,
   startGovernance,
 } from "@cognive/collector";

@@ -18,6 +18,7 @@ export async function repairAtStart(storage: Storage, log: Logger, minutes: numb
     log.warn("storage: derived rows repaired after an interrupted insert", { ...repaired });
   }
 }
+
 import { SpanDeduper } from "./dedup.ts";
 import {
   defaultSpanLimits,

@@ -4,13 +4,13 @@
  * stored row count is checked against the acknowledged spans.
  *   npm run bench:ingest -- [--seconds 20] [--connections 8] [--traces-per-request 64] [--cpu-prof DIR] [--node-arg=--flag …]
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { Agent } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { createStorage } from "@cognive/collector";
-import { freePort, machine, peakRssMiB, percentile, ROOT, serverPids, spawnCognive, stopProcess } from "./lib.ts";
+import { freePort, machine, peakRssMiB, percentile, report, serverPids, spawnCognive, stopProcess } from "./lib.ts";
 import { buildTemplate, patched, send } from "./workload.ts";
 
 const { values: args } = parseArgs({
@@ -152,18 +152,8 @@ async function main() {
     ["server peak RSS", `${peakRss} MiB`],
     ["storage inserts", `${inserts}, mean ${meanBatchRows} rows, mean ${meanWriteMs.toFixed(0)} ms`],
     ["bench client CPU", `${result.clientCpuSeconds.toFixed(1)} s of ${measuredSeconds.toFixed(1)} s`],
-    [
-      "machine",
-      `${result.machine.cores} × ${result.machine.cpuModel}, ${result.machine.memoryGiB} GiB, Node ${result.machine.node}`,
-    ],
   ];
-  const w = Math.max(...rows.map((r) => r[0].length));
-  process.stdout.write(`\n${rows.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join("\n")}\n`);
-  const outDir = join(ROOT, "bench", "out");
-  mkdirSync(outDir, { recursive: true });
-  const file = join(outDir, `ingest-${result.date.replace(/[:.]/g, "-")}.json`);
-  writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
-  process.stdout.write(`\nwritten: ${file}\n`);
+  report("ingest", rows, result);
   if (stored !== acked) process.exitCode = 1;
 }
 

@@ -1,5 +1,6 @@
-import { readFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
+import { join } from "node:path";
 
 export const ROOT = new URL("..", import.meta.url).pathname;
 
@@ -41,3 +42,24 @@ export function percentile(sorted: number[], p: number): number {
 }
 
 export { freePort, spawnCognive, stopProcess } from "../query/test/helpers/process.ts";
+
+/** Prints a two-column table ending with the machine, and writes the result as JSON under bench/out. */
+export function report(
+  name: string,
+  rows: [string, string][],
+  result: { date: string; machine: ReturnType<typeof machine> },
+): string {
+  const m = result.machine;
+  const all: [string, string][] = [
+    ...rows,
+    ["machine", `${m.cores} × ${m.cpuModel}, ${m.memoryGiB} GiB, Node ${m.node}`],
+  ];
+  const w = Math.max(...all.map((r) => r[0].length));
+  process.stdout.write(`\n${all.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join("\n")}\n`);
+  const outDir = join(ROOT, "bench", "out");
+  mkdirSync(outDir, { recursive: true });
+  const file = join(outDir, `${name}-${result.date.replace(/[:.]/g, "-")}.json`);
+  writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+  process.stdout.write(`\nwritten: ${file}\n`);
+  return file;
+}

@@ -8,12 +8,12 @@
  *       list, tag values) while ingest runs.
  *   npm run bench:read-under-ingest -- [--spans 300000] [--seconds 15] [--connections 4] [--read-loops 4] [--requests 40]
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { Agent } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { freePort, machine, peakRssMiB, percentile, ROOT, serverPids, spawnCognive, stopProcess } from "./lib.ts";
+import { freePort, machine, peakRssMiB, percentile, report, serverPids, spawnCognive, stopProcess } from "./lib.ts";
 import { buildTemplate, patched, send, type Template } from "./workload.ts";
 
 const { values: args } = parseArgs({
@@ -268,18 +268,8 @@ async function main() {
       ]),
       ["ingest while timing reads", `${backgroundIngest.spansPerSecond} spans/s`],
       ["server peak RSS", `${peakRss} MiB`],
-      [
-        "machine",
-        `${result.machine.cores} × ${result.machine.cpuModel}, ${result.machine.memoryGiB} GiB, Node ${result.machine.node}`,
-      ],
     ];
-    const w = Math.max(...rows.map((r) => r[0].length));
-    process.stdout.write(`\n${rows.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join("\n")}\n`);
-    const outDir = join(ROOT, "bench", "out");
-    mkdirSync(outDir, { recursive: true });
-    const file = join(outDir, `read-under-ingest-${result.date.replace(/[:.]/g, "-")}.json`);
-    writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
-    process.stdout.write(`\nwritten: ${file}\n`);
+    report("read-under-ingest", rows, result);
   } finally {
     await stopProcess(child);
     rmSync(dataDir, { recursive: true, force: true });

@@ -6,6 +6,7 @@ import { generateKey, silentLogger } from "@cognive/collector";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ROUTE_PERMISSIONS } from "../../src/api/permissions.ts";
 import { createQueryApp } from "../../src/app.ts";
+import { agentRunBody } from "../helpers/agent-run.ts";
 import { postRaw } from "../helpers/http.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 
@@ -39,55 +40,8 @@ async function api(path: string, key: string | null, init: RequestInit = {}): Pr
   return fetch(`${server.queryUrl}${path}`, { ...init, headers });
 }
 
-function spans(traceId: string, service: string, agent: string, model: string, claimedTeam: string) {
-  const t = BigInt(Date.now()) * 1_000_000n;
-  const attr = (key: string, v: string | number) => ({
-    key,
-    value: typeof v === "number" ? { intValue: String(v) } : { stringValue: v },
-  });
-  return Buffer.from(
-    JSON.stringify({
-      resourceSpans: [
-        {
-          resource: { attributes: [attr("service.name", service), attr("cognive.team", claimedTeam)] },
-          scopeSpans: [
-            {
-              spans: [
-                {
-                  traceId,
-                  spanId: "00000000000000a1",
-                  name: `invoke_agent ${agent}`,
-                  kind: 1,
-                  startTimeUnixNano: String(t),
-                  endTimeUnixNano: String(t + 2_000_000n),
-                  attributes: [attr("gen_ai.operation.name", "invoke_agent"), attr("gen_ai.agent.name", agent)],
-                },
-                {
-                  traceId,
-                  spanId: "00000000000000a2",
-                  parentSpanId: "00000000000000a1",
-                  name: `chat ${model}`,
-                  kind: 3,
-                  startTimeUnixNano: String(t + 1000n),
-                  endTimeUnixNano: String(t + 1_000_000n),
-                  attributes: [
-                    attr("gen_ai.operation.name", "chat"),
-                    attr("gen_ai.provider.name", "openai"),
-                    attr("gen_ai.request.model", model),
-                    attr("gen_ai.agent.name", agent),
-                    attr("gen_ai.usage.input_tokens", 1000),
-                    attr("gen_ai.usage.output_tokens", 100),
-                  ],
-                  status: { code: 2, message: "upstream failed" },
-                },
-              ],
-            },
-          ],
-        },
-      ],
-    }),
-  );
-}
+const spans = (traceId: string, service: string, agent: string, model: string, claimedTeam: string) =>
+  agentRunBody({ traceId, service, agent, model, claimedTeam, error: true });
 
 /** Example requests of every route that reads tenant data; `carries`: whether it names services, agents or teams at all. */
 function readRequests(): Record<string, { paths: string[]; body?: string; carries: boolean }> {

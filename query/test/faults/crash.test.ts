@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { createStorage } from "@cognive/collector";
 import { afterAll, describe, expect, it } from "vitest";
 import { freePort, spawnCognive, stopProcess } from "../helpers/process.ts";
-import { expectStoredOnce, makeWorkload, POLICY, send, sendUntilAcknowledged } from "./workload.ts";
+import { expectStoredOnce, makeWorkload, POLICY, send, sendUntilAcknowledged, type Workload } from "./workload.ts";
 
 /** A real `cognive start` process on a data directory that outlives it. */
 async function cognive(dir: string) {
@@ -23,6 +23,19 @@ async function cognive(dir: string) {
     api: `http://127.0.0.1:${env.COGNIVE_PORT}`,
     start: () => spawnCognive(env),
   };
+}
+
+/** Starts the process again, resends every request `times` times, and checks each is stored and counted once. */
+async function restartAndResend(c: Awaited<ReturnType<typeof cognive>>, work: Workload, times = 1): Promise<void> {
+  const proc = await c.start();
+  try {
+    for (let i = 0; i < times; i++) {
+      await sendUntilAcknowledged(c.otlp, work);
+      await expectStoredOnce(c.api, work, { budget: true });
+    }
+  } finally {
+    await stopProcess(proc);
+  }
 }
 
 function killed(proc: ChildProcess): Promise<void> {
@@ -47,7 +60,7 @@ describe("exactly once across crashes and restarts", () => {
   it("kill -9 under load, restart, resend every request: each trace has its spans once, costs and budgets count each call once", async () => {
     const c = await cognive(tempDir());
     const work = makeWorkload(80, 1);
-    let proc = await c.start();
+    const proc = await c.start();
     let acked = 0;
     const sending = send(c.otlp, work, 8);
     // Kill once a third is acknowledged, with requests (and inserts) in flight.
@@ -62,22 +75,14 @@ describe("exactly once across crashes and restarts", () => {
     const first = await sending;
     expect(first.some((a) => a instanceof Error || a.status !== 200)).toBe(true);
 
-    proc = await c.start();
-    try {
-      await sendUntilAcknowledged(c.otlp, work);
-      await expectStoredOnce(c.api, work, { budget: true });
-      // A client that never saw the answers resends once more: nothing changes.
-      await sendUntilAcknowledged(c.otlp, work);
-      await expectStoredOnce(c.api, work, { budget: true });
-    } finally {
-      await stopProcess(proc);
-    }
+    // A client that never saw the answers resends once more: nothing changes.
+    await restartAndResend(c, work, 2);
   }, 180_000);
 
   it("SIGTERM, restart, resend: stored and counted once; the stop answers what it accepted", async () => {
     const c = await cognive(tempDir());
     const work = makeWorkload(40, 2);
-    let proc = await c.start();
+    const proc = await c.start();
     const sending = send(c.otlp, work, 4);
     await new Promise((r) => setTimeout(r, 300));
     // A bounded stop: the shutdown timeout (10 s by default) plus the storage close.
@@ -85,19 +90,13 @@ describe("exactly once across crashes and restarts", () => {
     expect(await stopProcess(proc)).toBe(0);
     expect(Date.now() - stopped).toBeLessThan(15_000);
     await sending;
-    proc = await c.start();
-    try {
-      await sendUntilAcknowledged(c.otlp, work);
-      await expectStoredOnce(c.api, work, { budget: true });
-    } finally {
-      await stopProcess(proc);
-    }
+    await restartAndResend(c, work);
   }, 180_000);
 
   it("repairs at start what a crash between the span table and its views left, before budgets are rebuilt", async () => {
     const c = await cognive(tempDir());
     const work = makeWorkload(20, 3);
-    let proc = await c.start();
+    const proc = await c.start();
     await sendUntilAcknowledged(c.otlp, work);
     expect(await stopProcess(proc)).toBe(0);
     // As a kill -9 after the span table's part but before its views' parts: the derived rows are gone.
@@ -115,12 +114,6 @@ describe("exactly once across crashes and restarts", () => {
     } finally {
       await storage.close();
     }
-    proc = await c.start();
-    try {
-      await sendUntilAcknowledged(c.otlp, work);
-      await expectStoredOnce(c.api, work, { budget: true });
-    } finally {
-      await stopProcess(proc);
-    }
+    await restartAndResend(c, work);
   }, 180_000);
 });

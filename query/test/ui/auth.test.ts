@@ -8,6 +8,7 @@ import { generateKey } from "@cognive/collector";
 import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { formatCost } from "../../../ui/src/format.ts";
+import { agentRunBody } from "../helpers/agent-run.ts";
 import { postRaw } from "../helpers/http.ts";
 import { freePort, spawnCognive, stopProcess } from "../helpers/process.ts";
 import { launchChromium, missingChromium, screenshot, watchErrors } from "./browser.ts";
@@ -33,53 +34,8 @@ describe.skipIf(missingChromium())("the UI when keys are required", () => {
     return { status: res.status, body: await res.json() };
   };
 
-  function run(traceId: string, service: string, agent: string, tokens: number): Buffer {
-    const t = BigInt(Date.now()) * 1_000_000n;
-    const attr = (key: string, v: string | number) => ({
-      key,
-      value: typeof v === "number" ? { intValue: String(v) } : { stringValue: v },
-    });
-    return Buffer.from(
-      JSON.stringify({
-        resourceSpans: [
-          {
-            resource: { attributes: [attr("service.name", service)] },
-            scopeSpans: [
-              {
-                spans: [
-                  {
-                    traceId,
-                    spanId: "00000000000000b1",
-                    name: `invoke_agent ${agent}`,
-                    kind: 1,
-                    startTimeUnixNano: String(t),
-                    endTimeUnixNano: String(t + 5_000_000n),
-                    attributes: [attr("gen_ai.operation.name", "invoke_agent"), attr("gen_ai.agent.name", agent)],
-                  },
-                  {
-                    traceId,
-                    spanId: "00000000000000b2",
-                    parentSpanId: "00000000000000b1",
-                    name: "chat gpt-4o",
-                    kind: 3,
-                    startTimeUnixNano: String(t + 1000n),
-                    endTimeUnixNano: String(t + 4_000_000n),
-                    attributes: [
-                      attr("gen_ai.operation.name", "chat"),
-                      attr("gen_ai.provider.name", "openai"),
-                      attr("gen_ai.request.model", "gpt-4o"),
-                      attr("gen_ai.usage.input_tokens", tokens),
-                      attr("gen_ai.usage.output_tokens", 100),
-                    ],
-                  },
-                ],
-              },
-            ],
-          },
-        ],
-      }),
-    );
-  }
+  const run = (traceId: string, service: string, agent: string, inputTokens: number) =>
+    agentRunBody({ traceId, service, agent, model: "gpt-4o", inputTokens });
 
   beforeAll(async () => {
     writeFileSync(

@@ -211,6 +211,22 @@ describe("keys and roles", () => {
     expect(otlp.status).toBe(403);
   });
 
+  it("refuses oversized headers (a key-stuffing attempt) with 431 before any route runs", async () => {
+    const { request } = await import("node:http");
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = request(`${server.queryUrl}/api/v1/whoami`, {
+        headers: { authorization: `Bearer ${"A".repeat(20_000)}` },
+      });
+      req.on("response", (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on("error", reject);
+      req.end();
+    });
+    expect(status).toBe(431);
+  });
+
   it("accepts the key as the password of HTTP Basic, as Grafana sends it", async () => {
     const basic = Buffer.from(`grafana:${keys["viewer-alpha"]}`).toString("base64");
     const res = await fetch(`${server.queryUrl}/api/v1/whoami`, { headers: { authorization: `Basic ${basic}` } });

@@ -1,7 +1,9 @@
 import { z } from "zod";
+import { newKeyBody } from "./admin.ts";
 import {
   agentsQuery,
   alertsQuery,
+  auditQuery,
   budgetCheckQuery,
   budgetsQuery,
   costsQuery,
@@ -109,8 +111,41 @@ const spanSchema = {
 };
 
 const ERROR_DESCRIPTIONS: Record<number, string> = {
+  401: "unauthorized: no key, or a key that is unknown, revoked or expired (the same answer for each)",
+  403: "forbidden: this key's role may not call this endpoint",
+  429: "rate_limited: this key's request rate limit; retry after the Retry-After header's seconds",
   422: "query_too_large: a read limit stopped the query (time, memory, rows read, result size); narrow the range, add filters or lower the limit",
   503: "overloaded: too many reads running and waiting; retry after the Retry-After header's seconds",
+};
+
+/** A request body's JSON Schema from its zod schema. */
+function bodySchema(schema: z.ZodType): JsonSchema {
+  const { $schema: _, ...rest } = z.toJSONSchema(schema, { io: "input", unrepresentable: "any" }) as JsonSchema;
+  return rest;
+}
+
+const teamsSchema = { oneOf: [{ const: "all" }, { type: "array", items: str }] };
+const keySchema = {
+  type: "object",
+  properties: {
+    id: str,
+    name: str,
+    role: { enum: ["ingest", "viewer", "admin"] },
+    teams: teamsSchema,
+    expiresAt: nullableStr,
+    rateLimit: {
+      type: "object",
+      properties: { requestsPerSecond: { type: ["number", "null"] }, spansPerSecond: { type: ["number", "null"] } },
+    },
+    createdAt: str,
+    revokedAt: nullableStr,
+    lastUsedAt: nullableStr,
+  },
+};
+const whoAmISchema = {
+  type: "object",
+  required: ["id", "name", "role", "teams", "authRequired"],
+  properties: { id: str, name: str, role: str, teams: teamsSchema, authRequired: { type: "boolean" } },
 };
 
 const errors = (...codes: number[]) =>
@@ -373,11 +408,85 @@ export function openApiDocument(): JsonSchema {
           responses: { "200": { description: "text/event-stream" }, ...errors(404) },
         },
       },
+      "/whoami": {
+        get: {
+          operationId: "whoAmI",
+          summary: "The calling key: id, name, role, teams, and whether the server requires keys",
+          responses: { "200": ok(whoAmISchema), ...errors(401, 429) },
+        },
+      },
+      "/keys": {
+        get: {
+          operationId: "listKeys",
+          summary: "Every key (admin): never the key itself",
+          responses: {
+            "200": ok({
+              type: "object",
+              required: ["keys"],
+              properties: { keys: { type: "array", items: keySchema } },
+            }),
+            ...errors(401, 403, 429),
+          },
+        },
+        post: {
+          operationId: "createKey",
+          summary: "Creates a key (admin); the answer is the only time the key itself is shown",
+          requestBody: {
+            required: true,
+            content: { "application/json": { schema: bodySchema(newKeyBody) } },
+          },
+          responses: {
+            "201": {
+              description: "Created",
+              content: {
+                "application/json": {
+                  schema: { allOf: [keySchema, { type: "object", required: ["key"], properties: { key: str } }] },
+                },
+              },
+            },
+            ...errors(400, 401, 403, 415, 429),
+          },
+        },
+      },
+      "/keys/{id}": {
+        delete: {
+          operationId: "revokeKey",
+          summary: "Revokes a key at once in every process (admin)",
+          parameters: [{ name: "id", in: "path", required: true, schema: str }],
+          responses: { "204": { description: "Revoked" }, ...errors(401, 403, 404, 429) },
+        },
+      },
+      "/audit": {
+        get: {
+          operationId: "listAudit",
+          summary: "Audit log entries in a time range, oldest first (admin)",
+          parameters: queryParameters(auditQuery),
+          responses: { "200": ok({ type: "object", required: ["entries"] }), ...errors(400, 401, 403, 429) },
+        },
+      },
+      "/audit/verify": {
+        get: {
+          operationId: "verifyAudit",
+          summary: "Checks the audit log's hash chains: { ok, chains, entries, broken? } (admin)",
+          responses: { "200": ok({ type: "object", required: ["ok", "chains", "entries"] }), ...errors(401, 403, 429) },
+        },
+      },
       "/openapi.json": {
-        get: { operationId: "getOpenApi", summary: "This document", responses: { "200": ok({ type: "object" }) } },
+        get: {
+          operationId: "getOpenApi",
+          summary: "This document",
+          security: [],
+          responses: { "200": ok({ type: "object" }) },
+        },
       },
     },
+    // Keys are required when the server says so (COGNIVE_AUTH): as a bearer token, or as the Basic password.
+    security: [{ bearer: [] }, { basic: [] }],
     components: {
+      securitySchemes: {
+        bearer: { type: "http", scheme: "bearer", description: "an API key (cgv_…)" },
+        basic: { type: "http", scheme: "basic", description: "any user name, the API key as the password" },
+      },
       schemas: {
         Error: errorSchema,
         Span: spanSchema,

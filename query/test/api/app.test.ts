@@ -152,13 +152,35 @@ describe("query app", () => {
       "/agents",
       "/alerts",
       "/alerts/stream",
+      "/audit",
+      "/audit/verify",
       "/budget-check",
       "/budgets",
       "/costs",
+      "/keys",
+      "/keys/{id}",
       "/openapi.json",
       "/overview",
       "/traces",
       "/traces/{traceId}",
+      "/whoami",
+    ]);
+    // Every native route of the app is described (the Prometheus API under /api/v1 has its own docs).
+    const { ROUTE_PERMISSIONS } = await import("../../src/api/permissions.ts");
+    const described = new Set(
+      Object.entries(doc.paths).flatMap(([p, ops]) =>
+        Object.keys(ops as object).map((m) => `${m.toUpperCase()} /api/v1${p.replace(/\{(\w+)\}/g, ":$1")}`),
+      ),
+    );
+    const prometheus =
+      /^(GET|POST) \/api\/v1\/(query|query_range|labels|label|series|metadata|query_exemplars|rules|status)/;
+    const native = Object.keys(ROUTE_PERMISSIONS).filter((r) => r.includes(" /api/v1/") && !prometheus.test(r));
+    expect(native.filter((r) => !described.has(r))).toEqual([]);
+    expect(doc.components.securitySchemes.bearer.scheme).toBe("bearer");
+    expect(doc.paths["/keys"].post.requestBody.content["application/json"].schema.properties.role.enum).toEqual([
+      "ingest",
+      "viewer",
+      "admin",
     ]);
     const names = (p: string) => doc.paths[p].get.parameters.map((x: any) => x.name).sort();
     expect(names("/traces")).toEqual(

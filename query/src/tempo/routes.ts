@@ -39,8 +39,6 @@ export function timeRange(c: Context): { fromS: number; toS: number } {
   return { fromS, toS };
 }
 
-const EMPTY_SEARCH = { traces: [], metrics: { inspectedTraces: 0 } };
-
 export function tempoRoutes({ storage, log }: ApiDeps): Hono {
   const tempo = new Hono();
   // Only on this API's own paths: the app mounts it at "/", next to the native API's `/api/v1`.
@@ -93,15 +91,26 @@ export function tempoRoutes({ storage, log }: ApiDeps): Hono {
           ? parseTraceQL(q)
           : legacyQuery(c.req.query("tags") ?? "", c.req.query("minDuration"), c.req.query("maxDuration"));
     } catch (err) {
-      if (err instanceof TraceQLLimitError) throw badRequest(`invalid TraceQL query: ${err.message}`);
-      return c.json(EMPTY_SEARCH); // Grafana sends partial queries while the user types
+      // The user sees why: a positioned message, as Tempo answers. (Autocomplete stays lenient below.)
+      if (err instanceof TraceQLError) throw badRequest(`invalid TraceQL query: ${err.message}`);
+      throw err;
     }
     const opts = {
       ...timeRange(c),
       limit: intParam(c.req.query("limit"), 20, 1, 1000),
       spss: intParam(c.req.query("spss"), 3, 1, 1000),
     };
-    return c.json(await lenient(log, "search", () => searchTraces(storage, scopeOf(c), query, opts), EMPTY_SEARCH));
+    try {
+      return c.json(await searchTraces(storage, scopeOf(c), query, opts));
+    } catch (err) {
+      if (err instanceof TraceQLError) throw badRequest(`invalid TraceQL query: ${err.message}`);
+      if (err instanceof Error && QUERY_TEXT_ERROR.test(err.message)) {
+        throw badRequest(
+          "invalid TraceQL query: a regular expression the store cannot run (RE2 syntax: no lookaround, no backreferences)",
+        );
+      }
+      throw err;
+    }
   });
 
   /** Tag listings look back a day unless told otherwise, so autocomplete works on quiet systems. */

@@ -203,7 +203,7 @@ function readString(src: string, i: number): [string, number] {
       s += e === "n" ? "\n" : e === "t" ? "\t" : e;
     } else s += src[j];
   }
-  if (j >= src.length) throw new TraceQLError("unterminated string");
+  if (j >= src.length) throw new TraceQLError(`unterminated string starting at position ${i + 1}`);
   return [s, j + 1];
 }
 
@@ -243,7 +243,7 @@ function tokenize(src: string): Token[] {
     if (num) {
       const duration = /(?:ns|us|µs|ms|s|m|h)$/.test(num[0]);
       const d = duration ? parseDuration(num[0].replace(/^-/, "")) : Number(num[0]);
-      if (d === undefined) throw new TraceQLError(`bad number ${num[0]}`);
+      if (d === undefined) throw new TraceQLError(`bad number ${num[0]} at position ${i + 1}`);
       if (!Number.isFinite(d)) {
         throw new TraceQLLimitError(`number ${shown(num[0])} at position ${i + 1} is out of range`);
       }
@@ -263,7 +263,7 @@ function tokenize(src: string): Token[] {
       } else out.push({ t: "ident", v: id[0], pos: start });
       continue;
     }
-    throw new TraceQLError(`unexpected character ${JSON.stringify(ch)}`);
+    throw new TraceQLError(`unexpected character ${JSON.stringify(ch)} at position ${i + 1}`);
   }
   return out;
 }
@@ -285,6 +285,11 @@ class Parser {
   private conditions = 0;
   private spansets = 0;
   constructor(private readonly toks: Token[]) {}
+
+  /** Where parsing stopped, for messages: a position, or the end of the query. */
+  where(): string {
+    return this.pos >= this.toks.length ? "at the end of the query" : `at position ${this.at()}`;
+  }
 
   /** 1-based position of the current token (or of the end), for messages. */
   private at(): number {
@@ -509,5 +514,14 @@ export function parseTraceQL(src: string): TraceQuery {
   if (src.length > MAX_QUERY_CHARS) throw new TraceQLLimitError(`query longer than ${MAX_QUERY_CHARS} characters`);
   const toks = tokenize(src);
   if (toks.length === 0) return { spansets: { type: "spanset", filter: { type: "true" } }, select: [] };
-  return new Parser(toks).query();
+  const parser = new Parser(toks);
+  try {
+    return parser.query();
+  } catch (err) {
+    // Every parse error names where it happened: the token the parser stopped at.
+    if (err instanceof TraceQLError && !/\bposition \d+|end of the query/.test(err.message)) {
+      throw new (err.constructor as typeof TraceQLError)(`${err.message} ${parser.where()}`);
+    }
+    throw err;
+  }
 }

@@ -7,6 +7,7 @@ const positiveInt = z.coerce.number().int().positive();
 export const envSchema = z.object({
   COGNIVE_HOST: z.string().min(1).default("127.0.0.1"),
   COGNIVE_OTLP_PORT: port.default(4318),
+  COGNIVE_GRPC_PORT: port.default(4317),
   COGNIVE_PORT: port.default(3300),
   COGNIVE_DATA_DIR: z.string().min(1).default("./data"),
   COGNIVE_DATABASE: z

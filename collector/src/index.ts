@@ -17,6 +17,7 @@ export * from "./otlp/decode-proto.ts";
 export * from "./otlp/model.ts";
 export { repairAtStart } from "./pipeline/ingest.ts";
 export * from "./policy.ts";
+export * from "./receiver/otlp-grpc.ts";
 export * from "./server.ts";
 export * from "./storage/alerts.ts";
 export * from "./storage/client.ts";

@@ -5,14 +5,17 @@ import {
   type AuthRuntime,
   type Collector,
   createCollector,
+  createOtlpGrpcServer,
   createStorage,
   type EnvConfig,
   type GovernanceRuntime,
   type Logger,
+  listenGrpc,
   loadPolicy,
   migrate,
   repairAtStart,
   type Storage,
+  shutdownGrpc,
   startAuth,
   startGovernance,
 } from "@cognive/collector";
@@ -26,6 +29,7 @@ export interface Running {
   governance: GovernanceRuntime;
   collector?: Collector;
   otlpPort?: number;
+  grpcPort?: number;
   queryPort?: number;
   stop(): Promise<void>;
 }
@@ -82,6 +86,7 @@ async function auditStart(auth: AuthRuntime, config: EnvConfig, role: Role): Pro
       auth: auth.mode,
       host: config.COGNIVE_HOST,
       otlpPort: config.COGNIVE_OTLP_PORT,
+      grpcPort: config.COGNIVE_GRPC_PORT,
       port: config.COGNIVE_PORT,
       storage: config.CLICKHOUSE_URL ? "server" : "embedded",
       redis: Boolean(config.REDIS_URL),
@@ -131,6 +136,7 @@ export async function startCognive(config: EnvConfig, log: Logger, role: Role = 
   });
   let collector: Collector | undefined;
   let otlpServer: ServerType | undefined;
+  let grpcServer: ReturnType<typeof createOtlpGrpcServer> | undefined;
   let queryServer: ServerType | undefined;
   const running: Running = {
     storage,
@@ -144,8 +150,10 @@ export async function startCognive(config: EnvConfig, log: Logger, role: Role = 
       const deadline = Date.now() + config.COGNIVE_SHUTDOWN_TIMEOUT_SECONDS * 1000;
       const left = () => Math.max(0, deadline - Date.now());
       const closingOtlp = closeServer(otlpServer, left());
+      const closingGrpc = shutdownGrpc(grpcServer, left());
       await collector?.close();
       await closingOtlp;
+      await closingGrpc;
       if (!(await within(governance.governance.idle(), left()))) {
         log.warn("shutdown: governance work left unfinished; budgets are rebuilt from storage", {
           timeoutSeconds: config.COGNIVE_SHUTDOWN_TIMEOUT_SECONDS,
@@ -165,6 +173,15 @@ export async function startCognive(config: EnvConfig, log: Logger, role: Role = 
       running.collector = collector;
       running.otlpPort = (otlpServer.address() as AddressInfo).port;
       log.info("OTLP/HTTP receiver listening", { url: `http://${config.COGNIVE_HOST}:${running.otlpPort}/v1/traces` });
+      grpcServer = createOtlpGrpcServer({
+        pipeline: collector.pipeline,
+        metrics: collector.metrics,
+        log,
+        config: { maxBodyBytes: config.COGNIVE_MAX_BODY_BYTES, retryAfterSeconds: 2 },
+        auth,
+      });
+      running.grpcPort = await listenGrpc(grpcServer, config.COGNIVE_HOST, config.COGNIVE_GRPC_PORT);
+      log.info("OTLP/gRPC receiver listening", { address: `${config.COGNIVE_HOST}:${running.grpcPort}` });
     }
     if (role !== "collector") {
       const app = createQueryApp({

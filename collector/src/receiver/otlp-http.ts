@@ -3,16 +3,15 @@ import { Hono } from "hono";
 import protobuf from "protobufjs/minimal.js";
 import type { Take } from "../auth/ratelimit.ts";
 import { ANONYMOUS, type AuthRuntime } from "../auth/runtime.ts";
-import type { Identity } from "../auth/store.ts";
 import type { Logger } from "../log.ts";
 import type { CollectorMetrics } from "../metrics.ts";
 import { decodeTracesJson } from "../otlp/decode-json.ts";
 import { decodeTracesProto } from "../otlp/decode-proto.ts";
 import { type DecodedTraces, DecodeError } from "../otlp/model.ts";
 import type { IngestPipeline, IngestResult } from "../pipeline/ingest.ts";
-import type { IngestIdentity } from "../pipeline/normalize.ts";
 import { BackpressureError, PermanentWriteError, StorageUnavailableError } from "../pipeline/writer.ts";
 import { BadEncodingError, BodyTooLargeError, readBody, UnsupportedEncodingError } from "./body.ts";
+import { countSpans, exportResponseProto, ingestIdentity } from "./otlp-common.ts";
 
 export interface OtlpHttpConfig {
   /** Largest accepted body in bytes, compressed or decompressed. */
@@ -39,34 +38,15 @@ function statusBody(format: Format, code: number, message: string): Uint8Array |
 
 /** ExportTraceServiceResponse, with partial_success only when something was rejected. */
 function exportResponse(format: Format, result: IngestResult): Uint8Array | string {
-  const partial = result.rejected > 0;
-  if (format === "json") {
-    return JSON.stringify(
-      partial ? { partialSuccess: { rejectedSpans: String(result.rejected), errorMessage: result.errorMessage } } : {},
-    );
-  }
-  if (!partial) return new Uint8Array(0);
-  const inner = protobuf.Writer.create()
-    .uint32(8)
-    .int64(result.rejected)
-    .uint32(18)
-    .string(result.errorMessage)
-    .finish();
-  return protobuf.Writer.create().uint32(10).bytes(inner).finish();
+  if (format === "proto") return exportResponseProto(result);
+  return JSON.stringify(
+    result.rejected > 0
+      ? { partialSuccess: { rejectedSpans: String(result.rejected), errorMessage: result.errorMessage } }
+      : {},
+  );
 }
 
 const CONTENT_TYPES: Record<Format, string> = { proto: "application/x-protobuf", json: "application/json" };
-
-/** An ingest key writes into its one team whatever the resource claims; an admin key lets the resource say. */
-function ingestIdentity(identity: Identity): IngestIdentity {
-  return { team: identity.role === "ingest" && identity.teams !== "all" ? (identity.teams[0] ?? null) : null };
-}
-
-function countSpans(req: DecodedTraces): number {
-  let n = 0;
-  for (const rs of req.resourceSpans) for (const ss of rs.scopeSpans) n += ss.spans.length;
-  return n;
-}
 
 /** Seconds to wait, whole and at least 1 (OTLP exporters honour Retry-After). */
 function retryAfter(take: Take): Record<string, string> {

@@ -15,13 +15,14 @@ describe("keys never reach the logs", () => {
 
   it("logs no key at debug level through start, key management, use, misuse, revocation and stop", async () => {
     const admin = generateKey().key;
-    const ports = { otlp: await freePort(), query: await freePort() };
+    const ports = { otlp: await freePort(), grpc: await freePort(), query: await freePort() };
     const child = spawn(process.execPath, [BIN, "start"], {
       env: {
         ...process.env,
         COGNIVE_LOG_LEVEL: "debug",
         COGNIVE_DATA_DIR: join(dir, "data"),
         COGNIVE_OTLP_PORT: String(ports.otlp),
+        COGNIVE_GRPC_PORT: String(ports.grpc),
         COGNIVE_PORT: String(ports.query),
         COGNIVE_AUTH: "required",
         COGNIVE_ADMIN_KEY: admin,

@@ -1,18 +1,45 @@
+import { Metadata } from "@grpc/grpc-js";
 import { context, type Span, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
+import { OTLPTraceExporter as GrpcExporter } from "@opentelemetry/exporter-trace-otlp-grpc";
 import { OTLPTraceExporter as JsonExporter } from "@opentelemetry/exporter-trace-otlp-http";
 import { OTLPTraceExporter as ProtoExporter } from "@opentelemetry/exporter-trace-otlp-proto";
 import { resourceFromAttributes } from "@opentelemetry/resources";
 import { BasicTracerProvider, BatchSpanProcessor } from "@opentelemetry/sdk-trace-base";
 
-export type Encoding = "json" | "proto";
+export type Encoding = "json" | "proto" | "grpc";
+
+export interface ExportOptions {
+  compression?: "gzip";
+  /** An `Authorization` value: an HTTP header, or gRPC metadata. */
+  authorization?: string;
+}
+
+function exporterFor(encoding: Encoding, otlpUrl: string, opts: ExportOptions) {
+  // The exporters type `compression` as their own string enum, whose values are these strings.
+  const compressed = opts.compression ? { compression: opts.compression as never } : {};
+  if (encoding === "grpc") {
+    const metadata = new Metadata();
+    if (opts.authorization) metadata.set("authorization", opts.authorization);
+    return new GrpcExporter({ url: otlpUrl, metadata, ...compressed });
+  }
+  const url = `${otlpUrl}/v1/traces`;
+  const headers: Record<string, string> = opts.authorization ? { authorization: opts.authorization } : {};
+  const config = { url, headers, ...compressed };
+  return encoding === "json" ? new JsonExporter(config) : new ProtoExporter(config);
+}
 
 /**
- * A tracer provider exporting with the official OTLP/HTTP exporter of the given encoding, batched
- * as agents run it in production (a trace's spans usually travel together).
+ * A tracer provider exporting with the official OTLP exporter of the given encoding (OTLP/HTTP
+ * JSON or protobuf to the HTTP base URL, OTLP/gRPC to the gRPC URL), batched as agents run it in
+ * production (a trace's spans usually travel together).
  */
-export function otelProvider(encoding: Encoding, otlpUrl: string, resource: Record<string, string>) {
-  const url = `${otlpUrl}/v1/traces`;
-  const exporter = encoding === "json" ? new JsonExporter({ url }) : new ProtoExporter({ url });
+export function otelProvider(
+  encoding: Encoding,
+  otlpUrl: string,
+  resource: Record<string, string>,
+  opts: ExportOptions = {},
+) {
+  const exporter = exporterFor(encoding, otlpUrl, opts);
   return new BasicTracerProvider({
     resource: resourceFromAttributes(resource),
     spanProcessors: [new BatchSpanProcessor(exporter, { scheduledDelayMillis: 50 })],

@@ -1,14 +1,19 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { join } from "node:path";
+import { freePort } from "../../../collector/test/support/services.ts";
 
 const QUERY_DIR = new URL("../..", import.meta.url).pathname;
 
-export { freePort } from "../../../collector/test/support/services.ts";
+export { freePort };
 
-/** Starts `cognive start` as its own process (the bin users run) and resolves once it is ready. */
+/**
+ * Starts `cognive start` as its own process (the bin users run) and resolves once it is ready.
+ * The OTLP/gRPC port is a free one unless `env` names it, so that processes never collide on 4317.
+ */
 export async function spawnCognive(env: Record<string, string>, nodeArgs: string[] = []): Promise<ChildProcess> {
+  const grpcPort = env.COGNIVE_GRPC_PORT ?? String(await freePort());
   const child = spawn(process.execPath, [...nodeArgs, join(QUERY_DIR, "bin/cognive.js"), "start"], {
-    env: { ...process.env, COGNIVE_LOG_LEVEL: "warn", ...env },
+    env: { ...process.env, COGNIVE_LOG_LEVEL: "warn", ...env, COGNIVE_GRPC_PORT: grpcPort },
     stdio: ["ignore", "inherit", "inherit"],
   });
   const deadline = Date.now() + 60_000;

@@ -8,6 +8,8 @@ import { type Running, startCognive } from "../../src/server.ts";
 export interface TestServer {
   running: Running;
   otlpUrl: string;
+  /** OTLP/gRPC endpoint as exporters take it: `http://127.0.0.1:<port>`. */
+  grpcUrl: string;
   queryUrl: string;
   dataDir: string;
   stop(opts?: { keepData?: boolean }): Promise<void>;
@@ -19,6 +21,7 @@ export async function startTestServer(env: Record<string, string> = {}, dataDir?
   const config = loadEnvConfig({
     COGNIVE_HOST: "127.0.0.1",
     COGNIVE_OTLP_PORT: "0",
+    COGNIVE_GRPC_PORT: "0",
     COGNIVE_PORT: "0",
     COGNIVE_DATA_DIR: dir,
     ...env,
@@ -27,6 +30,7 @@ export async function startTestServer(env: Record<string, string> = {}, dataDir?
   return {
     running,
     otlpUrl: `http://127.0.0.1:${running.otlpPort}`,
+    grpcUrl: `http://127.0.0.1:${running.grpcPort}`,
     queryUrl: `http://127.0.0.1:${running.queryPort}`,
     dataDir: dir,
     async stop(opts) {

@@ -1,0 +1,191 @@
+import * as grpc from "@grpc/grpc-js";
+import protobuf from "protobufjs/minimal.js";
+import { ANONYMOUS, type AuthRuntime } from "../auth/runtime.ts";
+import type { Logger } from "../log.ts";
+import type { CollectorMetrics } from "../metrics.ts";
+import { decodeTracesProto } from "../otlp/decode-proto.ts";
+import { DecodeError } from "../otlp/model.ts";
+import type { IngestPipeline, IngestResult } from "../pipeline/ingest.ts";
+import { BackpressureError, PermanentWriteError, StorageUnavailableError } from "../pipeline/writer.ts";
+import { countSpans, exportResponseProto, ingestIdentity } from "./otlp-common.ts";
+
+export interface OtlpGrpcConfig {
+  /** Largest accepted message in bytes, compressed or decompressed (grpc-js enforces it: RESOURCE_EXHAUSTED). */
+  maxBodyBytes: number;
+  /** Seconds a client is told to wait (RetryInfo) when storage is busy or down. */
+  retryAfterSeconds: number;
+}
+
+export const TRACE_EXPORT_PATH = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+
+const raw = (b: Buffer): Buffer => b;
+
+/**
+ * TraceService with the message left as bytes: the same decoder as OTLP/HTTP reads it, so an
+ * undecodable message is INVALID_ARGUMENT (a throwing grpc-js deserializer would answer INTERNAL).
+ */
+const traceService: grpc.ServiceDefinition = {
+  Export: {
+    path: TRACE_EXPORT_PATH,
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: raw,
+    requestDeserialize: raw,
+    responseSerialize: raw,
+    responseDeserialize: raw,
+  },
+};
+
+/** `grpc-status-details-bin`: google.rpc.Status{code, message, details: [Any(google.rpc.RetryInfo)]}. */
+export function retryStatusDetails(code: grpc.status, message: string, delaySeconds: number): Buffer {
+  const seconds = Math.floor(delaySeconds);
+  const nanos = Math.round((delaySeconds - seconds) * 1e9);
+  const duration = protobuf.Writer.create();
+  if (seconds > 0) duration.uint32(8).int64(seconds);
+  if (nanos > 0) duration.uint32(16).int32(nanos);
+  const retryInfo = protobuf.Writer.create().uint32(10).bytes(duration.finish()).finish();
+  const any = protobuf.Writer.create()
+    .uint32(10)
+    .string("type.googleapis.com/google.rpc.RetryInfo")
+    .uint32(18)
+    .bytes(retryInfo)
+    .finish();
+  return Buffer.from(
+    protobuf.Writer.create().uint32(8).int32(code).uint32(18).string(message).uint32(26).bytes(any).finish(),
+  );
+}
+
+/** The peer's address without its port ("127.0.0.1:5123" → "127.0.0.1", "::1:5123" → "::1"). */
+function peerAddress(peer: string): string {
+  return peer.replace(/^\[?(.*?)\]?:\d+$/, "$1");
+}
+
+/** OTLP/gRPC trace receiver: `opentelemetry.proto.collector.trace.v1.TraceService/Export`. */
+export function createOtlpGrpcServer(deps: {
+  pipeline: IngestPipeline;
+  metrics: CollectorMetrics;
+  log: Logger;
+  config: OtlpGrpcConfig;
+  /** Keys and rate limits; without it every request is anonymous and unlimited. */
+  auth: AuthRuntime | null;
+}): grpc.Server {
+  const { pipeline, metrics, log, config } = deps;
+  const server = new grpc.Server({
+    "grpc.max_receive_message_length": config.maxBodyBytes,
+    "grpc.max_send_message_length": 4 * 1024 * 1024,
+  });
+
+  const answer = (
+    callback: grpc.sendUnaryData<Buffer>,
+    code: grpc.status,
+    message: string,
+    retryAfterSeconds?: number,
+  ) => {
+    metrics.requests.inc({ signal: "traces", status: grpc.status[code] ?? String(code) });
+    const metadata = new grpc.Metadata();
+    if (retryAfterSeconds !== undefined) {
+      metadata.set("grpc-status-details-bin", retryStatusDetails(code, message, retryAfterSeconds));
+    }
+    callback({ code, details: message, metadata });
+  };
+  const whole = (seconds: number) => Math.max(1, Math.ceil(seconds));
+
+  const exportTraces = async (call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
+    const { UNAUTHENTICATED, PERMISSION_DENIED, RESOURCE_EXHAUSTED, INVALID_ARGUMENT, UNAVAILABLE } = grpc.status;
+    let identity = ANONYMOUS;
+    if (deps.auth) {
+      const header = call.metadata.get("authorization")[0];
+      const outcome = deps.auth.check(typeof header === "string" ? header : undefined, peerAddress(call.getPeer()));
+      if (!outcome.ok) return answer(callback, UNAUTHENTICATED, outcome.reason);
+      identity = outcome.identity;
+      if (identity.role !== "ingest" && identity.role !== "admin") {
+        return answer(callback, PERMISSION_DENIED, `a ${identity.role} key cannot write spans; use an ingest key`);
+      }
+      const take = await deps.auth.limit(identity, "requests");
+      if (!take.allowed) {
+        return answer(
+          callback,
+          RESOURCE_EXHAUSTED,
+          "request rate limit of this key reached",
+          whole(take.retryAfterSeconds),
+        );
+      }
+    }
+    let pending: Promise<IngestResult>;
+    try {
+      // After a storage failure the first request to arrive checks whether storage is back.
+      if (!pipeline.writer.healthy) await pipeline.writer.probe();
+      const decoded = decodeTracesProto(call.request);
+      if (deps.auth) {
+        const take = await deps.auth.limit(identity, "spans", countSpans(decoded));
+        if (!take.allowed) {
+          return answer(
+            callback,
+            RESOURCE_EXHAUSTED,
+            "span rate limit of this key reached",
+            whole(take.retryAfterSeconds),
+          );
+        }
+      }
+      pending = pipeline.submit(decoded, ingestIdentity(identity), "grpc");
+    } catch (err) {
+      if (err instanceof DecodeError) return answer(callback, INVALID_ARGUMENT, err.message);
+      if (err instanceof BackpressureError || err instanceof StorageUnavailableError) {
+        return answer(callback, UNAVAILABLE, err.message, config.retryAfterSeconds);
+      }
+      throw err;
+    }
+    let result: IngestResult;
+    try {
+      result = await pending;
+    } catch (err) {
+      // Retrying the same spans cannot succeed: INVALID_ARGUMENT tells the exporter to drop them.
+      if (err instanceof PermanentWriteError) return answer(callback, INVALID_ARGUMENT, err.message);
+      log.debug("export refused: storage unavailable", { err });
+      return answer(
+        callback,
+        UNAVAILABLE,
+        "storage unavailable; nothing from this request was stored, retry later",
+        config.retryAfterSeconds,
+      );
+    }
+    metrics.requests.inc({ signal: "traces", status: "OK" });
+    callback(null, Buffer.from(exportResponseProto(result)));
+  };
+
+  server.addService(traceService, {
+    Export: (call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
+      exportTraces(call, callback).catch((err) => {
+        log.error("OTLP/gRPC export failed", { err });
+        answer(callback, grpc.status.INTERNAL, "internal error");
+      });
+    },
+  });
+  return server;
+}
+
+/** Binds plaintext HTTP/2 on host:port (0 = any free port) and resolves with the port bound. */
+export function listenGrpc(server: grpc.Server, host: string, port: number): Promise<number> {
+  const bare = host.replace(/^\[(.*)\]$/, "$1");
+  const address = bare.includes(":") ? `[${bare}]:${port}` : `${bare}:${port}`;
+  return new Promise((resolve, reject) => {
+    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, bound) =>
+      err ? reject(err) : resolve(bound),
+    );
+  });
+}
+
+/** Stops taking calls and lets calls in flight be answered, for at most `graceMs`; then drops them. */
+export function shutdownGrpc(server: grpc.Server | undefined, graceMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    if (!server) return resolve();
+    const force = setTimeout(() => {
+      server.forceShutdown();
+      resolve();
+    }, graceMs);
+    server.tryShutdown(() => {
+      clearTimeout(force);
+      resolve();
+    });
+  });
+}

@@ -1,0 +1,99 @@
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { calcPrice } from "@pydantic/genai-prices";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startTestServer, type TestServer } from "../../query/test/helpers/server.ts";
+import { EXAMPLES_DIR, exampleEnv, modelCalls, run, waitForTrace } from "./helpers.ts";
+
+const SERVICE_NAME = "python-grpc-example";
+/** In CI every example must run: a missing Python or a failed install fails instead of skipping. */
+const REQUIRED = process.env.COGNIVE_REQUIRE_SERVICES === "1";
+const PYTHON = process.env.PYTHON || "python3";
+const hasPython = spawnSync(PYTHON, ["--version"], { stdio: "ignore" }).status === 0;
+if (!hasPython && !REQUIRED) console.warn(`python-grpc example: skipped, ${PYTHON} is not available`);
+
+describe.skipIf(!hasPython && !REQUIRED)("python-grpc example: the Python SDK on its default protocol", () => {
+  let venv: string | undefined;
+  let unavailable: string | undefined;
+  let cognive: TestServer | undefined;
+
+  beforeAll(async () => {
+    cognive = await startTestServer();
+    venv = mkdtempSync(join(tmpdir(), "cognive-python-grpc-"));
+    try {
+      console.log(`python-grpc example: creating a venv in ${venv}`);
+      const made = await run(PYTHON, ["-m", "venv", venv], { timeoutMs: 60_000 });
+      if (made.code !== 0) throw new Error(`${PYTHON} -m venv failed: ${made.stderr}`);
+      console.log("python-grpc example: pip install -r python-grpc/requirements.txt …");
+      const started = Date.now();
+      const pip = await run(
+        join(venv, "bin", "python"),
+        [
+          "-m",
+          "pip",
+          "install",
+          "--disable-pip-version-check",
+          "--progress-bar",
+          "off",
+          "-r",
+          join(EXAMPLES_DIR, "python-grpc", "requirements.txt"),
+        ],
+        { timeoutMs: 180_000, echo: true },
+      );
+      if (pip.code !== 0) throw new Error(`pip install failed (exit ${pip.code}): ${pip.stderr}`);
+      console.log(`python-grpc example: installed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    } catch (err) {
+      if (REQUIRED) throw err;
+      unavailable = String(err);
+      console.warn(`python-grpc example: skipped, the Python environment could not be set up: ${unavailable}`);
+    }
+  }, 300_000);
+
+  afterAll(async () => {
+    await cognive?.stop();
+    if (venv) rmSync(venv, { recursive: true, force: true, maxRetries: 5 });
+  });
+
+  it("exports a chat span over OTLP/gRPC with no protocol set; Cognive stores and prices it", async (ctx) => {
+    if (unavailable) ctx.skip(`the Python environment could not be set up: ${unavailable}`);
+    const env = {
+      ...exampleEnv(cognive!.grpcUrl, "http://127.0.0.1:9"),
+      // The SDK's defaults: what the environment running the tests says about protocols is removed
+      // (undefined, not empty: an empty OTEL_EXPORTER_OTLP_INSECURE means "use TLS" to the Python SDK).
+      OTEL_EXPORTER_OTLP_PROTOCOL: undefined,
+      OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: undefined,
+      OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: undefined,
+      OTEL_EXPORTER_OTLP_INSECURE: undefined,
+      OTEL_EXPORTER_OTLP_TRACES_INSECURE: undefined,
+    };
+    const result = await run(join(venv!, "bin", "python"), [join(EXAMPLES_DIR, "python-grpc", "send_span.py")], {
+      env,
+      timeoutMs: 30_000,
+    });
+    expect(result.code, result.stderr).toBe(0);
+    const traceId = /exported trace ([0-9a-f]{32})/.exec(result.stdout)?.[1];
+    expect(traceId, result.stdout).toBeDefined();
+
+    const trace = await waitForTrace(cognive!.queryUrl, SERVICE_NAME);
+    expect(trace.traceId).toBe(traceId);
+    const calls = modelCalls(trace);
+    expect(calls).toHaveLength(1);
+    expect(calls[0].kind).toMatch(/client/i);
+    expect(calls[0].genAi).toMatchObject({
+      operation: "chat",
+      provider: "openai",
+      requestModel: "gpt-4o-mini",
+      inputTokens: 1200,
+      outputTokens: 300,
+      priced: true,
+    });
+    const price = calcPrice({ input_tokens: 1200, output_tokens: 300 }, "gpt-4o-mini", { providerId: "openai" });
+    expect(calls[0].genAi.costUsd).toBeCloseTo(price!.total_price, 12);
+    expect(trace.summary.costUsd).toBeCloseTo(price!.total_price, 12);
+
+    const metrics = await (await fetch(`${cognive!.otlpUrl}/metrics`)).text();
+    expect(metrics).toMatch(/cognive_spans_received_total\{transport="grpc"\} 1/);
+  }, 45_000);
+});

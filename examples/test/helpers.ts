@@ -1,4 +1,6 @@
 import { spawn } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { calcPrice } from "@pydantic/genai-prices";
@@ -138,4 +140,36 @@ export function expectOnePricedCall(
   expect(trace.summary.outputTokens).toBe(FAKE_USAGE.completion_tokens);
   expect(trace.summary.costUsd).toBeCloseTo(cost, 12);
   return call;
+}
+
+/**
+ * A virtual environment with an example's requirements installed from PyPI, in a temporary folder:
+ * the venv's python, or the reason it could not be set up (which fails the run when `required`).
+ */
+export async function pythonVenv(
+  python: string,
+  example: string,
+  required: boolean,
+): Promise<{ dir: string; python?: string; unavailable?: string }> {
+  const dir = mkdtempSync(join(tmpdir(), `cognive-${example}-`));
+  try {
+    console.log(`${example} example: creating a venv in ${dir}`);
+    const made = await run(python, ["-m", "venv", dir], { timeoutMs: 60_000 });
+    if (made.code !== 0) throw new Error(`${python} -m venv failed: ${made.stderr}`);
+    console.log(`${example} example: pip install -r ${example}/requirements.txt …`);
+    const started = Date.now();
+    const requirements = join(EXAMPLES_DIR, example, "requirements.txt");
+    const pip = await run(
+      join(dir, "bin", "python"),
+      ["-m", "pip", "install", "--disable-pip-version-check", "--progress-bar", "off", "-r", requirements],
+      { timeoutMs: 180_000, echo: true },
+    );
+    if (pip.code !== 0) throw new Error(`pip install failed (exit ${pip.code}): ${pip.stderr}`);
+    console.log(`${example} example: installed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    return { dir, python: join(dir, "bin", "python") };
+  } catch (err) {
+    if (required) throw err;
+    console.warn(`${example} example: skipped, the Python environment could not be set up: ${String(err)}`);
+    return { dir, unavailable: String(err) };
+  }
 }

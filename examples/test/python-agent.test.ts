@@ -1,11 +1,10 @@
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestServer, type TestServer } from "../../query/test/helpers/server.ts";
 import { FAKE_ANSWER, FAKE_RESPONSE_MODEL, FAKE_USAGE, type FakeLlm, startFakeLlm } from "./fake-llm.ts";
-import { EXAMPLES_DIR, exampleEnv, expectOnePricedCall, run, waitForTrace } from "./helpers.ts";
+import { EXAMPLES_DIR, exampleEnv, expectOnePricedCall, pythonVenv, run, waitForTrace } from "./helpers.ts";
 
 const SERVICE_NAME = "python-agent-example";
 /** In CI every example must run: a missing Python or a failed install fails instead of skipping. */
@@ -22,34 +21,9 @@ describe.skipIf(!hasPython && !REQUIRED)("python-agent example", () => {
 
   beforeAll(async () => {
     [cognive, llm] = await Promise.all([startTestServer(), startFakeLlm()]);
-    venv = mkdtempSync(join(tmpdir(), "cognive-python-agent-"));
-    try {
-      console.log(`python-agent example: creating a venv in ${venv}`);
-      const made = await run(PYTHON, ["-m", "venv", venv], { timeoutMs: 60_000 });
-      if (made.code !== 0) throw new Error(`${PYTHON} -m venv failed: ${made.stderr}`);
-      console.log("python-agent example: pip install -r python-agent/requirements.txt …");
-      const started = Date.now();
-      const pip = await run(
-        join(venv, "bin", "python"),
-        [
-          "-m",
-          "pip",
-          "install",
-          "--disable-pip-version-check",
-          "--progress-bar",
-          "off",
-          "-r",
-          join(EXAMPLES_DIR, "python-agent", "requirements.txt"),
-        ],
-        { timeoutMs: 180_000, echo: true },
-      );
-      if (pip.code !== 0) throw new Error(`pip install failed (exit ${pip.code}): ${pip.stderr}`);
-      console.log(`python-agent example: installed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-    } catch (err) {
-      if (REQUIRED) throw err;
-      unavailable = String(err);
-      console.warn(`python-agent example: skipped, the Python environment could not be set up: ${unavailable}`);
-    }
+    const env = await pythonVenv(PYTHON, "python-agent", REQUIRED);
+    venv = env.dir;
+    unavailable = env.unavailable;
   }, 300_000);
 
   afterAll(async () => {

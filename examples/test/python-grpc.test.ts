@@ -1,11 +1,10 @@
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { calcPrice } from "@pydantic/genai-prices";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestServer, type TestServer } from "../../query/test/helpers/server.ts";
-import { EXAMPLES_DIR, exampleEnv, modelCalls, run, waitForTrace } from "./helpers.ts";
+import { EXAMPLES_DIR, exampleEnv, modelCalls, pythonVenv, run, waitForTrace } from "./helpers.ts";
 
 const SERVICE_NAME = "python-grpc-example";
 /** In CI every example must run: a missing Python or a failed install fails instead of skipping. */
@@ -21,34 +20,9 @@ describe.skipIf(!hasPython && !REQUIRED)("python-grpc example: the Python SDK on
 
   beforeAll(async () => {
     cognive = await startTestServer();
-    venv = mkdtempSync(join(tmpdir(), "cognive-python-grpc-"));
-    try {
-      console.log(`python-grpc example: creating a venv in ${venv}`);
-      const made = await run(PYTHON, ["-m", "venv", venv], { timeoutMs: 60_000 });
-      if (made.code !== 0) throw new Error(`${PYTHON} -m venv failed: ${made.stderr}`);
-      console.log("python-grpc example: pip install -r python-grpc/requirements.txt …");
-      const started = Date.now();
-      const pip = await run(
-        join(venv, "bin", "python"),
-        [
-          "-m",
-          "pip",
-          "install",
-          "--disable-pip-version-check",
-          "--progress-bar",
-          "off",
-          "-r",
-          join(EXAMPLES_DIR, "python-grpc", "requirements.txt"),
-        ],
-        { timeoutMs: 180_000, echo: true },
-      );
-      if (pip.code !== 0) throw new Error(`pip install failed (exit ${pip.code}): ${pip.stderr}`);
-      console.log(`python-grpc example: installed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-    } catch (err) {
-      if (REQUIRED) throw err;
-      unavailable = String(err);
-      console.warn(`python-grpc example: skipped, the Python environment could not be set up: ${unavailable}`);
-    }
+    const env = await pythonVenv(PYTHON, "python-grpc", REQUIRED);
+    venv = env.dir;
+    unavailable = env.unavailable;
   }, 300_000);
 
   afterAll(async () => {

@@ -140,7 +140,7 @@ describe("Grafana's data sources with a key", () => {
       const none = await fetch(`${server.queryUrl}${call.path}`, init());
       expect(none.status, `${call.method} ${call.path} without a key`).toBe(open ? 200 : 401);
     }
-  });
+  }, 30_000);
 });
 
 describe.skipIf(missingService("promtool"))("promtool with a key", () => {

@@ -192,7 +192,7 @@ describe("keys and roles", () => {
       "content-type": "application/json",
     });
     expect(otlp.status).toBe(401);
-  });
+  }, 30_000);
 
   it("refuses a role what it may not do with 403", async () => {
     for (const [route, permission] of Object.entries(ROUTE_PERMISSIONS)) {
@@ -209,7 +209,7 @@ describe("keys and roles", () => {
       authorization: `Bearer ${keys["viewer-all"]}`,
     });
     expect(otlp.status).toBe(403);
-  });
+  }, 30_000);
 
   it("refuses oversized headers (a key-stuffing attempt) with 431 before any route runs", async () => {
     const { request } = await import("node:http");
@@ -331,7 +331,7 @@ describe("team isolation", () => {
     expect(allText).toContain(trace);
     expect(alphaText).not.toContain(trace);
     expect(alphaText).not.toContain("bravo");
-  });
+  }, 30_000);
 });
 
 describe("revocation, expiry and rate limits", () => {

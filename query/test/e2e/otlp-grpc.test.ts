@@ -262,7 +262,7 @@ describe("official OTLP/gRPC exporter → collector → query API", () => {
       // The server stops inflating at the limit: nowhere near the gigabyte the bomb holds.
       expect(process.memoryUsage().rss - before).toBeLessThan(256 * 1024 * 1024);
       expect((await exportRaw(client, Buffer.alloc(0))).code).toBe(grpc.status.OK);
-    });
+    }, 60_000); // gzipping the gigabyte takes seconds on a busy 2-core machine
 
     it("answers UNAVAILABLE with RetryInfo while storage fails, stores nothing, and stores the retry", async () => {
       const storage = server.running.storage;

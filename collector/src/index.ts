@@ -1,5 +1,6 @@
 export * from "./alerts/alert.ts";
 export * from "./alerts/bus.ts";
+export * from "./async.ts";
 export * from "./auth/audit.ts";
 export * from "./auth/keys.ts";
 export * from "./auth/ratelimit.ts";

@@ -2,6 +2,7 @@ import { Pricer } from "@cognive/semconv";
 import type { HttpBindings } from "@hono/node-server";
 import { Hono } from "hono";
 import { Gauge } from "prom-client";
+import { answersWithin } from "./async.ts";
 import type { AuthRuntime } from "./auth/runtime.ts";
 import type { EnvConfig } from "./config.ts";
 import { type GovernanceRuntime, registerGovernanceMetrics } from "./governance/runtime.ts";
@@ -18,14 +19,6 @@ export interface Collector {
   pipeline: IngestPipeline;
   metrics: CollectorMetrics;
   close(): Promise<void>;
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
 
 /** Wires receiver → pipeline → writer for one process. */
@@ -98,12 +91,8 @@ export function createCollector(deps: {
   app.get("/readyz", async (c) => {
     let problem = pipeline.writer.unavailableReason;
     if (problem !== null && (await probe())) problem = null;
-    if (problem === null) {
-      try {
-        await withTimeout(probeStorage(storage), 2000);
-      } catch (err) {
-        problem = `storage does not answer: ${err instanceof Error ? err.message.split("\n")[0] : String(err)}`;
-      }
+    if (problem === null && !(await answersWithin(probeStorage(storage), 2000))) {
+      problem = "storage does not answer within 2 s";
     }
     return problem === null
       ? c.json({ status: "ready" })

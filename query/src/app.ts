@@ -1,4 +1,4 @@
-import type { AuthRuntime, GovernanceRuntime, Logger, Storage } from "@cognive/collector";
+import { type AuthRuntime, answersWithin, type GovernanceRuntime, type Logger, type Storage } from "@cognive/collector";
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
@@ -33,21 +33,6 @@ export const MAX_URL_CHARS = 8 * 1024;
 
 /** How long `/readyz` waits for storage before answering 503. */
 export const READY_TIMEOUT_MS = 2_000;
-
-/** Whether `p` resolves within `ms` (a rejection or a later answer is false). */
-async function answersWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<boolean>((resolve) => {
-    timer = setTimeout(() => resolve(false), ms);
-  });
-  try {
-    return await Promise.race([p.then(() => true), late]);
-  } catch {
-    return false;
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /**
  * The query process's HTTP app: the native API under `/api/v1`. Every failure answers

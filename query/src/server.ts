@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import {
   type AuthRuntime,
+  answersWithin,
   type Collector,
   createCollector,
   createOtlpGrpcServer,
@@ -61,17 +62,6 @@ function closeServer(server: ServerType | undefined, graceMs = 0): Promise<void>
     if (graceMs === 0) s.closeAllConnections?.();
     else s.closeIdleConnections?.();
   });
-}
-
-/** Resolves when `p` does, or after `ms` with false. */
-function within(p: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    p.then(() => true),
-    new Promise<boolean>((resolve) => {
-      timer = setTimeout(() => resolve(false), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
 }
 
 /** The process's configuration and policy as it starts, in the audit log (secrets excluded). */
@@ -154,12 +144,12 @@ export async function startCognive(config: EnvConfig, log: Logger, role: Role = 
       await collector?.close();
       await closingOtlp;
       await closingGrpc;
-      if (!(await within(governance.governance.idle(), left()))) {
+      if (!(await answersWithin(governance.governance.idle(), left()))) {
         log.warn("shutdown: governance work left unfinished; budgets are rebuilt from storage", {
           timeoutSeconds: config.COGNIVE_SHUTDOWN_TIMEOUT_SECONDS,
         });
       }
-      await within(governance.close(), Math.max(1000, left()));
+      await answersWithin(governance.close(), Math.max(1000, left()));
       await closeServer(queryServer);
       await auth.close();
       await storage.close();

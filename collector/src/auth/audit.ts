@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from "node:crypto";
 import type { Storage } from "../storage/client.ts";
 import { AUDIT_TABLE } from "../storage/schema.ts";
+import { chTime, queryRows } from "../storage/sql.ts";
 
 /**
  * The audit log: an append-only table of admin actions in which every entry carries the hash of the
@@ -74,8 +75,6 @@ interface Row {
   Hash: string;
 }
 
-const chTime = (iso: string) => iso.replace("T", " ").replace("Z", "");
-
 function fromRow(r: Row): AuditEntry {
   let details: Record<string, unknown>;
   try {
@@ -111,13 +110,12 @@ export class AuditLog {
   ) {}
 
   private async last(): Promise<{ seq: number; hash: string }> {
-    const rs = await this.storage.client.query({
-      query: `SELECT Seq, Hash FROM ${this.storage.database}.${AUDIT_TABLE}
-              WHERE Chain = {chain:String} ORDER BY Seq DESC LIMIT 1`,
-      query_params: { chain: this.chain },
-      format: "JSONEachRow",
-    });
-    const rows = (await rs.json()) as { Seq: string; Hash: string }[];
+    const rows = await queryRows<{ Seq: string; Hash: string }>(
+      this.storage,
+      `SELECT Seq, Hash FROM ${this.storage.database}.${AUDIT_TABLE}
+       WHERE Chain = {chain:String} ORDER BY Seq DESC LIMIT 1`,
+      { chain: this.chain },
+    );
     return rows.length === 0 ? { seq: 0, hash: GENESIS } : { seq: Number(rows[0].Seq), hash: rows[0].Hash };
   }
 
@@ -172,14 +170,15 @@ export class AuditLog {
 
 /** Entries with a time in [from, to], oldest first, across all chains. */
 export async function auditEntries(storage: Storage, from: Date, to: Date, limit = 1000): Promise<AuditEntry[]> {
-  const rs = await storage.client.query({
-    query: `${SELECT} FROM ${storage.database}.${AUDIT_TABLE}
+  return (
+    await queryRows<Row>(
+      storage,
+      `${SELECT} FROM ${storage.database}.${AUDIT_TABLE}
             WHERE Time BETWEEN {from:DateTime64(3, 'UTC')} AND {to:DateTime64(3, 'UTC')}
             ORDER BY Time, Chain, Seq LIMIT {limit:UInt32}`,
-    query_params: { from: chTime(from.toISOString()), to: chTime(to.toISOString()), limit },
-    format: "JSONEachRow",
-  });
-  return ((await rs.json()) as Row[]).map(fromRow);
+      { from: chTime(from), to: chTime(to), limit },
+    )
+  ).map(fromRow);
 }
 
 export interface VerifyResult {
@@ -192,11 +191,9 @@ export interface VerifyResult {
 
 /** Checks every chain from its first entry: sequence without gaps, each link, each hash. */
 export async function verifyAudit(storage: Storage): Promise<VerifyResult> {
-  const rs = await storage.client.query({
-    query: `${SELECT} FROM ${storage.database}.${AUDIT_TABLE} ORDER BY Chain, Seq`,
-    format: "JSONEachRow",
-  });
-  const rows = ((await rs.json()) as Row[]).map(fromRow);
+  const rows = (
+    await queryRows<Row>(storage, `${SELECT} FROM ${storage.database}.${AUDIT_TABLE} ORDER BY Chain, Seq`)
+  ).map(fromRow);
   const chains = new Set<string>();
   let prev: AuditEntry | null = null;
   for (const e of rows) {

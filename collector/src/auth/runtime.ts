@@ -60,15 +60,12 @@ export async function startAuth(deps: { storage: Storage; config: EnvConfig; log
   const audit = new AuditLog(storage, config.COGNIVE_INSTANCE ?? hostname());
 
   let limiter: RateLimiter = new MemoryRateLimiter();
-  let publisher: Redis | null = null;
   let subscriber: Redis | null = null;
   if (config.REDIS_URL) {
     const client = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
     client.on("error", () => {});
     limiter = new RedisRateLimiter(client);
     // A key created or revoked in one process is re-read at once by the others.
-    publisher = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
-    publisher.on("error", () => {});
     subscriber = new Redis(config.REDIS_URL);
     subscriber.on("error", () => {});
     subscriber.on("message", () => {
@@ -77,7 +74,7 @@ export async function startAuth(deps: { storage: Storage; config: EnvConfig; log
     // Not awaited: with Redis down at start this would wait for it; the 1 s reload covers the gap.
     subscriber.subscribe("cognive:keys").catch(() => {});
     keys.onChange = () => {
-      publisher?.publish("cognive:keys", "changed").catch(() => {});
+      client.publish("cognive:keys", "changed").catch(() => {});
     };
     keys.registry = redisKeyRegistry(client);
     await keys.reload().catch(() => {});
@@ -153,7 +150,6 @@ export async function startAuth(deps: { storage: Storage; config: EnvConfig; log
     async close() {
       await keys.stop();
       await limiter.close();
-      publisher?.disconnect();
       subscriber?.disconnect();
     },
   };

@@ -1,6 +1,7 @@
 import type { Logger } from "../log.ts";
 import type { Storage } from "../storage/client.ts";
 import { API_KEY_USAGE_TABLE, API_KEYS_TABLE } from "../storage/schema.ts";
+import { chTime, queryRows } from "../storage/sql.ts";
 import { generateKey, hashKey, isWellFormedKey, newKeyId, type Role, sameHash, type Teams } from "./keys.ts";
 
 /** Per-key rate limits; null fields fall back to the defaults. */
@@ -54,7 +55,6 @@ interface Row {
   LastUsedAt: string | null;
 }
 
-const chTime = (iso: string) => iso.replace("T", " ").replace("Z", "");
 /** A stored time (`YYYY-MM-DD hh:mm:ss.sss` in UTC, or ISO) as ISO. */
 const isoOf = (t: string | null) =>
   t === null || t === "" ? null : new Date(t.includes("T") ? t : `${t.replace(" ", "T")}Z`).toISOString();
@@ -128,8 +128,9 @@ export class KeyStore {
   /** Re-reads every key from storage. */
   async reload(): Promise<void> {
     const db = this.storage.database;
-    const rs = await this.storage.client.query({
-      query: `SELECT k.Id AS Id, anyIf(k.Hash, k.Hash != '') AS Hash, anyIf(k.Name, k.Hash != '') AS Name, anyIf(k.Role, k.Hash != '') AS Role,
+    const rows = await queryRows<Row>(
+      this.storage,
+      `SELECT k.Id AS Id, anyIf(k.Hash, k.Hash != '') AS Hash, anyIf(k.Name, k.Hash != '') AS Name, anyIf(k.Role, k.Hash != '') AS Role,
                 anyIf(k.AllTeams, k.Hash != '') AS AllTeams, anyIf(k.Teams, k.Hash != '') AS Teams, anyIf(k.ExpiresAt, k.Hash != '') AS ExpiresAt,
                 anyIf(k.RequestsPerSecond, k.Hash != '') AS RequestsPerSecond, anyIf(k.SpansPerSecond, k.Hash != '') AS SpansPerSecond,
                 toString(min(k.CreatedAt)) AS CreatedAt,
@@ -139,9 +140,7 @@ export class KeyStore {
               LEFT JOIN ${db}.${API_KEY_USAGE_TABLE} AS u ON u.Id = k.Id
               GROUP BY k.Id
               SETTINGS join_use_nulls = 1`,
-      format: "JSONEachRow",
-    });
-    const rows = (await rs.json()) as Row[];
+    );
     const next = new Map<string, { hash: string; key: ApiKey }>();
     for (const r of rows) {
       const key: ApiKey = {
@@ -268,7 +267,7 @@ export class KeyStore {
   /** Writes last-used times (at most once per refresh interval per key). */
   private async flushUsage(): Promise<void> {
     if (this.used.size === 0) return;
-    const values = [...this.used].map(([Id, t]) => ({ Id, LastUsedAt: chTime(new Date(t).toISOString()) }));
+    const values = [...this.used].map(([Id, t]) => ({ Id, LastUsedAt: chTime(new Date(t)) }));
     this.used.clear();
     await this.storage.client.insert({
       table: `${this.storage.database}.${API_KEY_USAGE_TABLE}`,

@@ -1,5 +1,6 @@
 import type { Storage } from "../storage/client.ts";
 import { LLM_ROLLUP_TABLE } from "../storage/schema.ts";
+import { chTime, queryRows } from "../storage/sql.ts";
 import { dayKey, monthKey } from "./windows.ts";
 
 export interface SpendTotal {
@@ -20,17 +21,16 @@ export function dayAndMonth(at: Date): { day: string; month: string } {
  */
 export async function spendSoFar(storage: Storage, now: Date = new Date()): Promise<SpendTotal[]> {
   const { day, month } = dayAndMonth(now);
-  const rs = await storage.client.query({
-    query: `SELECT AgentName, TeamName,
+  const rows = await queryRows<{ AgentName: string; TeamName: string; DayUsd: number; MonthUsd: number }>(
+    storage,
+    `SELECT AgentName, TeamName,
                    sumIf(CostUsd, toDate(Minute) = toDate({now:DateTime64(3, 'UTC')})) AS DayUsd,
                    sum(CostUsd) AS MonthUsd
             FROM ${storage.database}.${LLM_ROLLUP_TABLE}
             WHERE Minute >= toStartOfMonth({now:DateTime64(3, 'UTC')}) AND Minute <= {now:DateTime64(3, 'UTC')}
             GROUP BY AgentName, TeamName`,
-    query_params: { now: now.toISOString().replace("T", " ").replace("Z", "") },
-    format: "JSONEachRow",
-  });
-  const rows = (await rs.json()) as { AgentName: string; TeamName: string; DayUsd: number; MonthUsd: number }[];
+    { now: chTime(now) },
+  );
   const byScope = new Map<string, SpendTotal>();
   const add = (type: "agent" | "team", name: string, window: "day" | "month", windowKey: string, usd: number) => {
     if (name === "" || usd === 0) return;

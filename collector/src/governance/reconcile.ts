@@ -1,6 +1,7 @@
 import type { Logger } from "../log.ts";
 import type { Storage } from "../storage/client.ts";
 import { ALERTS_TABLE, SPAN_TABLE } from "../storage/schema.ts";
+import { chTime, queryRows } from "../storage/sql.ts";
 import type { BudgetCounters, SeedTotal } from "./counters.ts";
 import { spendSoFar } from "./rebuild.ts";
 import { dayKey, monthKey } from "./windows.ts";
@@ -12,17 +13,10 @@ import { dayKey, monthKey } from "./windows.ts";
  * counter that is below storage's total to that total, and logs the drift it corrected.
  */
 
-async function rows<T>(storage: Storage, query: string, params: Record<string, unknown>): Promise<T[]> {
-  const rs = await storage.client.query({ query, query_params: params, format: "JSONEachRow" });
-  return (await rs.json()) as T[];
-}
-
-const chTime = (d: Date) => d.toISOString().replace("T", " ").replace("Z", "");
-
 /** Spend per agent of the runs (traces) with model calls in the last `minutes`, over the whole run. */
 export async function recentRunSpend(storage: Storage, now: Date, minutes: number): Promise<SeedTotal[]> {
   const db = storage.database;
-  const got = await rows<{ AgentName: string; TraceId: string; Usd: number }>(
+  const got = await queryRows<{ AgentName: string; TraceId: string; Usd: number }>(
     storage,
     `SELECT AgentName, TraceId, sum(CostUsd) AS Usd FROM ${db}.${SPAN_TABLE}
      WHERE GenAiUsageRole = 'model_call' AND AgentName != '' AND TraceId IN (
@@ -43,7 +37,7 @@ export async function recentRunSpend(storage: Storage, now: Date, minutes: numbe
 
 /** Thresholds already alerted in the current day and month windows and in recent runs. */
 export async function firedThresholds(storage: Storage, now: Date): Promise<Map<string, number[]>> {
-  const got = await rows<{
+  const got = await queryRows<{
     ScopeType: string;
     ScopeName: string;
     Window: string;

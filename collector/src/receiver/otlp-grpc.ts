@@ -24,7 +24,7 @@ const raw = (b: Buffer): Buffer => b;
  * TraceService with the message left as bytes: the same decoder as OTLP/HTTP reads it, so an
  * undecodable message is INVALID_ARGUMENT (a throwing grpc-js deserializer would answer INTERNAL).
  */
-const traceService: grpc.ServiceDefinition = {
+export const traceServiceDefinition: grpc.ServiceDefinition = {
   Export: {
     path: TRACE_EXPORT_PATH,
     requestStream: false,
@@ -153,7 +153,7 @@ export function createOtlpGrpcServer(deps: {
     callback(null, Buffer.from(exportResponseProto(result)));
   };
 
-  server.addService(traceService, {
+  server.addService(traceServiceDefinition, {
     Export: (call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
       exportTraces(call, callback).catch((err) => {
         log.error("OTLP/gRPC export failed", { err });

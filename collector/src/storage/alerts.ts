@@ -2,14 +2,10 @@ import type { Alert } from "../alerts/alert.ts";
 import type { DeliveryOutcome } from "../alerts/sinks.ts";
 import type { Storage } from "./client.ts";
 import { ALERT_DELIVERIES_TABLE, ALERTS_TABLE } from "./schema.ts";
+import { chTime } from "./sql.ts";
 
 /** Alerts are stored as raised; optional fields are kept empty or zero. */
 export type StoredAlert = Alert;
-
-/** ClickHouse DateTime64(3) text from an ISO time. */
-function chTime(iso: string): string {
-  return new Date(iso).toISOString().replace("T", " ").replace("Z", "");
-}
 
 /** Writes alerts and delivery outcomes; the same alert stored by several collectors collapses to one. */
 export class AlertStore {

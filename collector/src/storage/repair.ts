@@ -8,6 +8,7 @@ import {
   TRACE_SUMMARY_TABLE,
   TRACE_TS_TABLE,
 } from "./schema.ts";
+import { queryRows } from "./sql.ts";
 
 /**
  * Keeping the tables derived from spans (trace lookup, trace summary, per-minute rollups) equal to
@@ -27,11 +28,6 @@ export interface RepairResult {
   minutes: number;
 }
 
-async function rows<T>(storage: Storage, query: string, params: Record<string, unknown>): Promise<T[]> {
-  const rs = await storage.client.query({ query, query_params: params, format: "JSONEachRow" });
-  return (await rs.json()) as T[];
-}
-
 const NS_PER_MINUTE = 60_000_000_000n;
 
 /** Which of these spans (with starts in [minNs, maxNs]) storage already holds, as `traceId + spanId`. */
@@ -48,7 +44,7 @@ export async function storedKeys(
   const db = storage.database;
   // Chunked so one look-up never carries megabytes of parameters.
   for (let i = 0; i < traceIds.length; i += 5_000) {
-    const got = await rows<{ TraceId: string; SpanId: string }>(
+    const got = await queryRows<{ TraceId: string; SpanId: string }>(
       storage,
       `SELECT TraceId, SpanId FROM ${db}.${SPAN_TABLE}
        WHERE Timestamp BETWEEN fromUnixTimestamp64Nano({from:Int64}) AND fromUnixTimestamp64Nano({to:Int64})
@@ -69,7 +65,7 @@ export async function storedKeys(
  */
 export async function recentSpanKeys(storage: Storage, minutes: number, limit: number): Promise<SpanKey[]> {
   const db = storage.database;
-  const got = await rows<{ TraceId: string; SpanId: string }>(
+  const got = await queryRows<{ TraceId: string; SpanId: string }>(
     storage,
     `SELECT TraceId, SpanId FROM ${db}.${SPAN_TABLE}
      WHERE _part IN (
@@ -95,7 +91,7 @@ export async function repairDerived(storage: Storage, fromNs: bigint, toNs?: big
   const range = { from: String(from), to: String(to) };
   const inRange = "Timestamp BETWEEN fromUnixTimestamp64Nano({from:Int64}) AND fromUnixTimestamp64Nano({to:Int64})";
   const tracesInRange = `SELECT DISTINCT TraceId FROM ${db}.${SPAN_TABLE} WHERE ${inRange}`;
-  const traces = await rows<{ TraceId: string }>(
+  const traces = await queryRows<{ TraceId: string }>(
     storage,
     `SELECT s.TraceId AS TraceId FROM (
        SELECT TraceId, count() AS n FROM ${db}.${SPAN_TABLE} WHERE TraceId IN (${tracesInRange}) GROUP BY TraceId
@@ -111,7 +107,7 @@ export async function repairDerived(storage: Storage, fromNs: bigint, toNs?: big
   );
   const minuteRange =
     "Minute BETWEEN toDateTime(intDiv({from:Int64}, 1000000000)) AND toDateTime(intDiv({to:Int64}, 1000000000))";
-  const minutes = await rows<{ M: number }>(
+  const minutes = await queryRows<{ M: number }>(
     storage,
     `SELECT s.M AS M FROM (
        SELECT toUnixTimestamp(toStartOfMinute(Timestamp)) AS M,

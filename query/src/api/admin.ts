@@ -1,8 +1,7 @@
 import { type AuthRuntime, auditEntries, type Identity, ROLES, type Storage, verifyAudit } from "@cognive/collector";
-import type { Context } from "hono";
 import { Hono } from "hono";
 import { z } from "zod";
-import { identityOf } from "./auth.ts";
+import { clientAddress, identityOf } from "./auth.ts";
 import { ApiError, badRequest, notFound } from "./errors.ts";
 import { parseQuery } from "./params.ts";
 import { auditQuery, emptyQuery } from "./schemas.ts";
@@ -31,11 +30,6 @@ export const newKeyBody = z
     message: "an ingest key belongs to exactly one team",
     path: ["teams"],
   });
-
-function clientAddress(c: Context): string {
-  const incoming = (c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)?.incoming;
-  return incoming?.socket?.remoteAddress ?? "";
-}
 
 const actorOf = (id: Identity) => ({ id: id.keyId, name: id.name });
 

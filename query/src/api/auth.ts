@@ -18,7 +18,8 @@ export function routeKey(c: Context): string | null {
   return `${c.req.method === "HEAD" ? "GET" : c.req.method} ${last.path}`;
 }
 
-function clientAddress(c: Context): string {
+/** The client's address, for audit entries and failed-sign-in counts. */
+export function clientAddress(c: Context): string {
   const incoming = (c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)?.incoming;
   return incoming?.socket?.remoteAddress ?? "";
 }

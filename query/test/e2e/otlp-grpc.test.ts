@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import http2 from "node:http2";
 import { createGzip } from "node:zlib";
-import { generateKey, TRACE_EXPORT_PATH } from "@cognive/collector";
+import { generateKey, TRACE_EXPORT_PATH, traceServiceDefinition } from "@cognive/collector";
 import * as grpc from "@grpc/grpc-js";
 import protobuf from "protobufjs/minimal.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -13,21 +13,8 @@ const MAX_BODY = 2 * 1024 * 1024;
 
 // --- a raw OTLP/gRPC client: the message is whatever bytes the test gives it -----------------------
 
+const TraceClient = grpc.makeGenericClientConstructor(traceServiceDefinition, "TraceService");
 const raw = (b: Buffer) => b;
-const TraceClient = grpc.makeGenericClientConstructor(
-  {
-    Export: {
-      path: TRACE_EXPORT_PATH,
-      requestStream: false,
-      responseStream: false,
-      requestSerialize: raw,
-      requestDeserialize: raw,
-      responseSerialize: raw,
-      responseDeserialize: raw,
-    },
-  },
-  "TraceService",
-);
 
 interface Answer {
   code: grpc.status;

@@ -84,6 +84,23 @@ describe("key store and audit log on real storage", () => {
     }
   });
 
+  it("does not let a reload that read before a revocation or a creation undo it", async () => {
+    const s = new KeyStore(storage, silentLogger);
+    await s.start();
+    try {
+      const old = await s.create({ name: "old", role: "viewer", teams: ["alpha"] });
+      await s.reload();
+      const reading = s.reload(); // its snapshot is taken before the changes below land
+      await s.revoke(old.record.id);
+      const fresh = await s.create({ name: "fresh", role: "viewer", teams: ["alpha"] });
+      await reading;
+      expect(s.authenticate(old.key)).toBeNull();
+      expect(s.authenticate(fresh.key)?.name).toBe("fresh");
+    } finally {
+      await s.stop();
+    }
+  });
+
   it("accepts the bootstrap admin key from the environment without storing it", async () => {
     const s = new KeyStore(storage, silentLogger);
     const { key } = generateKey();

@@ -68,6 +68,12 @@ export interface KeyRegistry {
   all(): Promise<{ hash: string; key: ApiKey }[]>;
 }
 
+/** Adds a key record to a set of them; a revocation known to either side wins. */
+function merge(into: Map<string, { hash: string; key: ApiKey }>, entry: { hash: string; key: ApiKey }): void {
+  const known = into.get(entry.hash);
+  if (!known || (entry.key.revokedAt !== null && known.key.revokedAt === null)) into.set(entry.hash, entry);
+}
+
 /** The id of the admin key given in `COGNIVE_ADMIN_KEY` (held in memory only). */
 export const ENV_ADMIN_ID = "env-admin";
 
@@ -161,15 +167,14 @@ export class KeyStore {
     }
     if (this.registry) {
       try {
-        for (const shared of await this.registry.all()) {
-          const known = next.get(shared.hash);
-          // A revocation known to either side wins.
-          if (!known || (shared.key.revokedAt !== null && known.key.revokedAt === null)) next.set(shared.hash, shared);
-        }
+        for (const shared of await this.registry.all()) merge(next, shared);
       } catch {
         /* the registry is a shortcut; storage remains the record */
       }
     }
+    // What this process already knows stays: a key created or revoked while this reload was reading
+    // is not undone by a snapshot taken before it (keys are never deleted, so nothing is lost).
+    for (const known of this.byHash.values()) merge(next, known);
     this.byHash = next;
   }
 
@@ -244,10 +249,12 @@ export class KeyStore {
         },
       ],
     });
-    entry.key = { ...entry.key, revokedAt };
-    await this.registry?.put(entry.hash, entry.key).catch(() => {});
+    // Into the map in use now: a reload may have replaced the one the entry was found in.
+    const revoked = { hash: entry.hash, key: { ...entry.key, revokedAt } };
+    this.byHash.set(entry.hash, revoked);
+    await this.registry?.put(revoked.hash, revoked.key).catch(() => {});
     this.onChange?.();
-    return entry.key;
+    return revoked.key;
   }
 
   /** The identity of a presented key, or null: unknown, malformed, revoked or expired alike. */

@@ -1,3 +1,4 @@
+import { answersWithin } from "../async.ts";
 import type { Logger } from "../log.ts";
 import type { Storage } from "../storage/client.ts";
 import { isPermanentStorageError } from "../storage/errors.ts";
@@ -27,6 +28,8 @@ export const defaultWriterConfig: WriterConfig = {
 };
 
 const DEFAULT_MAX_BATCH_DAYS = 90;
+/** Longest a write probe may take before storage counts as still unavailable. */
+const PROBE_TIMEOUT_MS = 2_000;
 
 export type PartState = "open" | "writing" | "committed" | "failed";
 
@@ -395,7 +398,9 @@ export class GroupCommitWriter {
   private async runProbe(): Promise<boolean> {
     this.recovering++;
     try {
-      await (this.hooks.checkWritable ?? (() => Promise.resolve()))();
+      // Bounded: a store that hangs on a full disk must answer 503, not hold every request waiting here.
+      const check = (this.hooks.checkWritable ?? (() => Promise.resolve()))();
+      if (!(await answersWithin(check, PROBE_TIMEOUT_MS))) return false;
       while (this.pendingRecovery.length > 0) {
         const parts = this.pendingRecovery[0];
         if (this.hooks.recover) {

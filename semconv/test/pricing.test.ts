@@ -251,7 +251,7 @@ describe("Pricer with genai-prices", () => {
       }
     }
     expect(compared).toBeGreaterThan(10_000);
-  });
+  }, 60_000); // every bundled model × usages × dates: seconds on a busy 2-core machine
 });
 
 describe("Pricer overrides", () => {

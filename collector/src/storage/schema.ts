@@ -22,6 +22,16 @@ export const STORAGE_PROBE_TABLE = "storage_probe";
 export const API_KEYS_TABLE = "api_keys";
 export const API_KEY_USAGE_TABLE = "api_key_usage";
 export const AUDIT_TABLE = "audit_log";
+export const LOGS_TABLE = "otel_logs";
+export const METRICS_TABLES = {
+  gauge: "otel_metrics_gauge",
+  sum: "otel_metrics_sum",
+  histogram: "otel_metrics_histogram",
+  exponentialHistogram: "otel_metrics_exp_histogram",
+  summary: "otel_metrics_summary",
+} as const;
+/** Days metric points are kept unless COGNIVE_METRICS_RETENTION_DAYS says otherwise. */
+export const DEFAULT_METRICS_RETENTION_DAYS = 30;
 
 /** OTel GenAI semconv bucket bounds of `gen_ai.client.operation.duration`, in seconds. */
 export const DURATION_BUCKETS_SECONDS = [
@@ -384,6 +394,212 @@ export const migrations: Migration[] = [
         PrevHash String,
         Hash String
       ) ENGINE = MergeTree ORDER BY (Chain, Seq)`,
+    ],
+  },
+  {
+    version: 6,
+    name: "OTLP log records (the ClickHouse exporter's otel_logs columns, plus team)",
+    statements: [
+      `CREATE TABLE IF NOT EXISTS {db}.${LOGS_TABLE} (
+        Timestamp DateTime64(9) CODEC(Delta(8), ZSTD(1)),
+        TimestampTime DateTime DEFAULT toDateTime(Timestamp),
+        TraceId String CODEC(ZSTD(1)),
+        SpanId String CODEC(ZSTD(1)),
+        TraceFlags UInt8,
+        SeverityText LowCardinality(String) CODEC(ZSTD(1)),
+        SeverityNumber UInt8,
+        ServiceName LowCardinality(String) CODEC(ZSTD(1)),
+        Body String CODEC(ZSTD(1)),
+        ResourceSchemaUrl LowCardinality(String) CODEC(ZSTD(1)),
+        ResourceAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+        ScopeSchemaUrl LowCardinality(String) CODEC(ZSTD(1)),
+        ScopeName String CODEC(ZSTD(1)),
+        ScopeVersion LowCardinality(String) CODEC(ZSTD(1)),
+        ScopeAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+        LogAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+        EventName String CODEC(ZSTD(1)),
+        TeamName LowCardinality(String) CODEC(ZSTD(1)),
+        INDEX idx_trace_id TraceId TYPE bloom_filter(0.001) GRANULARITY 1,
+        INDEX idx_log_attr_key mapKeys(LogAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+        INDEX idx_log_attr_value mapValues(LogAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+        INDEX idx_event_name EventName TYPE set(256) GRANULARITY 4,
+        INDEX idx_body Body TYPE tokenbf_v1(32768, 3, 0) GRANULARITY 8
+      ) ENGINE = MergeTree
+      PARTITION BY toDate(TimestampTime)
+      ORDER BY (ServiceName, TimestampTime, Timestamp)
+      SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1`,
+    ],
+  },
+  {
+    version: 7,
+    name: "OTLP metric points (the ClickHouse exporter's otel_metrics_* columns, plus team), with their own retention",
+    statements: [
+      `CREATE TABLE IF NOT EXISTS {db}.${METRICS_TABLES.gauge} (
+        ResourceAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+        ResourceSchemaUrl String CODEC(ZSTD(1)),
+        ScopeName String CODEC(ZSTD(1)),
+        ScopeVersion String CODEC(ZSTD(1)),
+        ScopeAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+        ScopeDroppedAttrCount UInt32 CODEC(ZSTD(1)),
+        ScopeSchemaUrl String CODEC(ZSTD(1)),
+        ServiceName LowCardinality(String) CODEC(ZSTD(1)),
+        MetricName String CODEC(ZSTD(1)),
+        MetricDescription String CODEC(ZSTD(1)),
+        MetricUnit String CODEC(ZSTD(1)),
+        Attributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+        StartTimeUnix DateTime64(9) CODEC(Delta, ZSTD(1)),
+        TimeUnix DateTime64(9) CODEC(Delta, ZSTD(1)),
+        Value Float64 CODEC(ZSTD(1)),
+        Flags UInt32 CODEC(ZSTD(1)),
+        Exemplars Nested (
+          FilteredAttributes Map(LowCardinality(String), String),
+          TimeUnix DateTime64(9),
+          Value Float64,
+          SpanId String,
+          TraceId String
+        ) CODEC(ZSTD(1)),
+        TeamName LowCardinality(String) CODEC(ZSTD(1))
+      ) ENGINE = MergeTree
+      PARTITION BY toDate(TimeUnix)
+      ORDER BY (TeamName, ServiceName, MetricName, Attributes, toUnixTimestamp64Nano(TimeUnix))
+      TTL toDateTime(TimeUnix) + INTERVAL ${DEFAULT_METRICS_RETENTION_DAYS} DAY
+      SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1`,
+      `CREATE TABLE IF NOT EXISTS {db}.${METRICS_TABLES.sum} (
+        ResourceAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+        ResourceSchemaUrl String CODEC(ZSTD(1)),
+        ScopeName String CODEC(ZSTD(1)),
+        ScopeVersion String CODEC(ZSTD(1)),
+        ScopeAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+        ScopeDroppedAttrCount UInt32 CODEC(ZSTD(1)),
+        ScopeSchemaUrl String CODEC(ZSTD(1)),
+        ServiceName LowCardinality(String) CODEC(ZSTD(1)),
+        MetricName String CODEC(ZSTD(1)),
+        MetricDescription String CODEC(ZSTD(1)),
+        MetricUnit String CODEC(ZSTD(1)),
+        Attributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+        StartTimeUnix DateTime64(9) CODEC(Delta, ZSTD(1)),
+        TimeUnix DateTime64(9) CODEC(Delta, ZSTD(1)),
+        Value Float64 CODEC(ZSTD(1)),
+        Flags UInt32 CODEC(ZSTD(1)),
+        Exemplars Nested (
+          FilteredAttributes Map(LowCardinality(String), String),
+          TimeUnix DateTime64(9),
+          Value Float64,
+          SpanId String,
+          TraceId String
+        ) CODEC(ZSTD(1)),
+        AggregationTemporality Int32 CODEC(ZSTD(1)),
+        IsMonotonic Boolean CODEC(Delta, ZSTD(1)),
+        TeamName LowCardinality(String) CODEC(ZSTD(1))
+      ) ENGINE = MergeTree
+      PARTITION BY toDate(TimeUnix)
+      ORDER BY (TeamName, ServiceName, MetricName, Attributes, toUnixTimestamp64Nano(TimeUnix))
+      TTL toDateTime(TimeUnix) + INTERVAL ${DEFAULT_METRICS_RETENTION_DAYS} DAY
+      SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1`,
+      `CREATE TABLE IF NOT EXISTS {db}.${METRICS_TABLES.histogram} (
+        ResourceAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+        ResourceSchemaUrl String CODEC(ZSTD(1)),
+        ScopeName String CODEC(ZSTD(1)),
+        ScopeVersion String CODEC(ZSTD(1)),
+        ScopeAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+        ScopeDroppedAttrCount UInt32 CODEC(ZSTD(1)),
+        ScopeSchemaUrl String CODEC(ZSTD(1)),
+        ServiceName LowCardinality(String) CODEC(ZSTD(1)),
+        MetricName String CODEC(ZSTD(1)),
+        MetricDescription String CODEC(ZSTD(1)),
+        MetricUnit String CODEC(ZSTD(1)),
+        Attributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+        StartTimeUnix DateTime64(9) CODEC(Delta, ZSTD(1)),
+        TimeUnix DateTime64(9) CODEC(Delta, ZSTD(1)),
+        Count UInt64 CODEC(Delta, ZSTD(1)),
+        Sum Float64 CODEC(ZSTD(1)),
+        BucketCounts Array(UInt64) CODEC(ZSTD(1)),
+        ExplicitBounds Array(Float64) CODEC(ZSTD(1)),
+        Exemplars Nested (
+          FilteredAttributes Map(LowCardinality(String), String),
+          TimeUnix DateTime64(9),
+          Value Float64,
+          SpanId String,
+          TraceId String
+        ) CODEC(ZSTD(1)),
+        Flags UInt32 CODEC(ZSTD(1)),
+        Min Float64 CODEC(ZSTD(1)),
+        Max Float64 CODEC(ZSTD(1)),
+        AggregationTemporality Int32 CODEC(ZSTD(1)),
+        TeamName LowCardinality(String) CODEC(ZSTD(1))
+      ) ENGINE = MergeTree
+      PARTITION BY toDate(TimeUnix)
+      ORDER BY (TeamName, ServiceName, MetricName, Attributes, toUnixTimestamp64Nano(TimeUnix))
+      TTL toDateTime(TimeUnix) + INTERVAL ${DEFAULT_METRICS_RETENTION_DAYS} DAY
+      SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1`,
+      `CREATE TABLE IF NOT EXISTS {db}.${METRICS_TABLES.exponentialHistogram} (
+        ResourceAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+        ResourceSchemaUrl String CODEC(ZSTD(1)),
+        ScopeName String CODEC(ZSTD(1)),
+        ScopeVersion String CODEC(ZSTD(1)),
+        ScopeAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+        ScopeDroppedAttrCount UInt32 CODEC(ZSTD(1)),
+        ScopeSchemaUrl String CODEC(ZSTD(1)),
+        ServiceName LowCardinality(String) CODEC(ZSTD(1)),
+        MetricName String CODEC(ZSTD(1)),
+        MetricDescription String CODEC(ZSTD(1)),
+        MetricUnit String CODEC(ZSTD(1)),
+        Attributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+        StartTimeUnix DateTime64(9) CODEC(Delta, ZSTD(1)),
+        TimeUnix DateTime64(9) CODEC(Delta, ZSTD(1)),
+        Count UInt64 CODEC(Delta, ZSTD(1)),
+        Sum Float64 CODEC(ZSTD(1)),
+        Scale Int32 CODEC(ZSTD(1)),
+        ZeroCount UInt64 CODEC(ZSTD(1)),
+        PositiveOffset Int32 CODEC(ZSTD(1)),
+        PositiveBucketCounts Array(UInt64) CODEC(ZSTD(1)),
+        NegativeOffset Int32 CODEC(ZSTD(1)),
+        NegativeBucketCounts Array(UInt64) CODEC(ZSTD(1)),
+        Exemplars Nested (
+          FilteredAttributes Map(LowCardinality(String), String),
+          TimeUnix DateTime64(9),
+          Value Float64,
+          SpanId String,
+          TraceId String
+        ) CODEC(ZSTD(1)),
+        Flags UInt32 CODEC(ZSTD(1)),
+        Min Float64 CODEC(ZSTD(1)),
+        Max Float64 CODEC(ZSTD(1)),
+        AggregationTemporality Int32 CODEC(ZSTD(1)),
+        TeamName LowCardinality(String) CODEC(ZSTD(1))
+      ) ENGINE = MergeTree
+      PARTITION BY toDate(TimeUnix)
+      ORDER BY (TeamName, ServiceName, MetricName, Attributes, toUnixTimestamp64Nano(TimeUnix))
+      TTL toDateTime(TimeUnix) + INTERVAL ${DEFAULT_METRICS_RETENTION_DAYS} DAY
+      SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1`,
+      `CREATE TABLE IF NOT EXISTS {db}.${METRICS_TABLES.summary} (
+        ResourceAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+        ResourceSchemaUrl String CODEC(ZSTD(1)),
+        ScopeName String CODEC(ZSTD(1)),
+        ScopeVersion String CODEC(ZSTD(1)),
+        ScopeAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+        ScopeDroppedAttrCount UInt32 CODEC(ZSTD(1)),
+        ScopeSchemaUrl String CODEC(ZSTD(1)),
+        ServiceName LowCardinality(String) CODEC(ZSTD(1)),
+        MetricName String CODEC(ZSTD(1)),
+        MetricDescription String CODEC(ZSTD(1)),
+        MetricUnit String CODEC(ZSTD(1)),
+        Attributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+        StartTimeUnix DateTime64(9) CODEC(Delta, ZSTD(1)),
+        TimeUnix DateTime64(9) CODEC(Delta, ZSTD(1)),
+        Count UInt64 CODEC(Delta, ZSTD(1)),
+        Sum Float64 CODEC(ZSTD(1)),
+        ValueAtQuantiles Nested (
+          Quantile Float64,
+          Value Float64
+        ) CODEC(ZSTD(1)),
+        Flags UInt32 CODEC(ZSTD(1)),
+        TeamName LowCardinality(String) CODEC(ZSTD(1))
+      ) ENGINE = MergeTree
+      PARTITION BY toDate(TimeUnix)
+      ORDER BY (TeamName, ServiceName, MetricName, Attributes, toUnixTimestamp64Nano(TimeUnix))
+      TTL toDateTime(TimeUnix) + INTERVAL ${DEFAULT_METRICS_RETENTION_DAYS} DAY
+      SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1`,
     ],
   },
 ];

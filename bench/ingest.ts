@@ -1,8 +1,10 @@
 /**
  * OTLP/protobuf ingest benchmark, end to end: a real `cognive start` process, realistic agent traces
- * from concurrent keep-alive connections, a 200 counted only once spans are durable; at the end the
+ * from concurrent keep-alive connections, a success counted only once spans are durable; at the end the
  * stored row count is checked against the acknowledged spans.
- *   npm run bench:ingest -- [--seconds 20] [--connections 8] [--traces-per-request 64] [--cpu-prof DIR] [--node-arg=--flag …]
+ * `--protocol both` runs the same workload over OTLP/HTTP and then OTLP/gRPC, each on a fresh server,
+ * and prints them side by side.
+ *   npm run bench:ingest -- [--protocol http|grpc|both] [--seconds 20] [--connections 8] [--traces-per-request 64] [--cpu-prof DIR] [--node-arg=--flag …]
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { Agent } from "node:http";
@@ -10,6 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { createStorage } from "@cognive/collector";
+import * as grpc from "@grpc/grpc-js";
 import { freePort, machine, peakRssMiB, percentile, report, serverPids, spawnCognive, stopProcess } from "./lib.ts";
 import { buildTemplate, patched, send } from "./workload.ts";
 
@@ -19,6 +22,7 @@ const { values: args } = parseArgs({
     warmup: { type: "string", default: "3" },
     connections: { type: "string", default: "8" },
     "traces-per-request": { type: "string", default: "64" },
+    protocol: { type: "string", default: "http" },
     "cpu-prof": { type: "string" },
     "node-arg": { type: "string", multiple: true, default: [] },
   },
@@ -27,21 +31,80 @@ const SECONDS = Number(args.seconds);
 const WARMUP = Number(args.warmup);
 const CONNECTIONS = Number(args.connections);
 const TRACES = Number(args["traces-per-request"]);
+const PROTOCOLS = args.protocol === "both" ? (["http", "grpc"] as const) : ([args.protocol] as ("http" | "grpc")[]);
+if (PROTOCOLS.some((p) => p !== "http" && p !== "grpc")) throw new Error("--protocol is http, grpc or both");
+const TRACE_EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
 
-async function main() {
-  const tpl = buildTemplate(TRACES);
+type Protocol = "http" | "grpc";
+type Sender = (body: Buffer) => Promise<{ ok: boolean; retry: boolean; detail: string }>;
+
+/** One exporter per connection: keep-alive HTTP/1.1 sockets, or gRPC channels of their own (as separate exporters would). */
+function senders(protocol: Protocol, otlpPort: number, grpcPort: number): { next(): Sender; close(): void } {
+  if (protocol === "http") {
+    const agent = new Agent({ keepAlive: true, maxSockets: CONNECTIONS });
+    const sender: Sender = async (body) => {
+      const res = await send(
+        agent,
+        otlpPort,
+        "POST",
+        "/v1/traces",
+        { "content-type": "application/x-protobuf", "content-length": body.length },
+        body,
+      );
+      const ok = res.status === 200 && res.body.length === 0;
+      return { ok, retry: res.status === 429 || res.status === 503, detail: `${res.status}: ${res.body.toString()}` };
+    };
+    return { next: () => sender, close: () => agent.destroy() };
+  }
+  const clients: grpc.Client[] = [];
+  return {
+    next() {
+      const client = new grpc.Client(`127.0.0.1:${grpcPort}`, grpc.credentials.createInsecure(), {
+        "grpc.use_local_subchannel_pool": 1,
+        "grpc.max_send_message_length": -1,
+      });
+      clients.push(client);
+      return (body) =>
+        new Promise((resolve) => {
+          client.makeUnaryRequest(
+            TRACE_EXPORT,
+            (b: Buffer) => b,
+            (b: Buffer) => b,
+            body,
+            (err, reply) => {
+              if (err) {
+                const retry = err.code === grpc.status.UNAVAILABLE || err.code === grpc.status.RESOURCE_EXHAUSTED;
+                resolve({ ok: false, retry, detail: `${grpc.status[err.code]}: ${err.details}` });
+              } else resolve({ ok: (reply?.length ?? 0) === 0, retry: false, detail: "partial success" });
+            },
+          );
+        });
+    },
+    close: () => {
+      for (const c of clients) c.close();
+    },
+  };
+}
+
+async function runOnce(protocol: Protocol, tpl: ReturnType<typeof buildTemplate>) {
   const dataDir = mkdtempSync(join(tmpdir(), "cognive-bench-"));
   const otlpPort = await freePort();
+  const grpcPort = await freePort();
   const queryPort = await freePort();
   process.stdout.write(
-    `ingest bench: ${tpl.spans} spans/request (${(tpl.payload.length / 1024).toFixed(0)} KiB), ` +
-      `${CONNECTIONS} connections, ${WARMUP}s warm-up + ${SECONDS}s\n`,
+    `ingest bench over ${protocol === "http" ? "OTLP/HTTP protobuf" : "OTLP/gRPC"}: ${tpl.spans} spans/request ` +
+      `(${(tpl.payload.length / 1024).toFixed(0)} KiB), ${CONNECTIONS} connections, ${WARMUP}s warm-up + ${SECONDS}s\n`,
   );
   const child = await spawnCognive(
-    { COGNIVE_DATA_DIR: dataDir, COGNIVE_OTLP_PORT: String(otlpPort), COGNIVE_PORT: String(queryPort) },
+    {
+      COGNIVE_DATA_DIR: dataDir,
+      COGNIVE_OTLP_PORT: String(otlpPort),
+      COGNIVE_GRPC_PORT: String(grpcPort),
+      COGNIVE_PORT: String(queryPort),
+    },
     [...(args["cpu-prof"] ? ["--cpu-prof", `--cpu-prof-dir=${args["cpu-prof"]}`] : []), ...(args["node-arg"] ?? [])],
   );
-  const agent = new Agent({ keepAlive: true, maxSockets: CONNECTIONS });
+  const transport = senders(protocol, otlpPort, grpcPort);
   let requestNo = 1;
   let acked = 0;
   let measuredAcked = 0;
@@ -54,22 +117,13 @@ async function main() {
   let lastReport = started;
 
   async function worker() {
+    const sender = transport.next();
     while (performance.now() < end) {
       const body = patched(tpl, requestNo++);
       const t0 = performance.now();
-      const res = await send(
-        agent,
-        otlpPort,
-        "POST",
-        "/v1/traces",
-        {
-          "content-type": "application/x-protobuf",
-          "content-length": body.length,
-        },
-        body,
-      );
+      const res = await sender(body);
       const t1 = performance.now();
-      if (res.status === 200 && res.body.length === 0) {
+      if (res.ok) {
         acked += tpl.spans;
         if (t0 >= warmEnd) {
           measuredAcked += tpl.spans;
@@ -77,8 +131,7 @@ async function main() {
         }
       } else {
         refused++;
-        if (res.status !== 429 && res.status !== 503)
-          throw new Error(`unexpected ${res.status}: ${res.body.toString()}`);
+        if (!res.retry) throw new Error(`unexpected ${res.detail}`);
         await new Promise((r) => setTimeout(r, 100));
       }
       if (t1 - lastReport > 2000) {
@@ -97,7 +150,7 @@ async function main() {
   const clientCpu = process.cpuUsage(cpuBefore);
   const pids = serverPids(child.pid ?? 0);
   const peakRss = Math.max(...pids.map((p) => (p ? peakRssMiB(p) : 0)).filter((n) => !Number.isNaN(n)));
-  agent.destroy();
+  transport.close();
   const metricsText = await (await fetch(`http://127.0.0.1:${otlpPort}/metrics`)).text();
   const metric = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, "m").exec(metricsText)?.[1] ?? Number.NaN);
   const inserts = metric("cognive_write_batch_rows_count");
@@ -121,8 +174,9 @@ async function main() {
   rmSync(dataDir, { recursive: true, force: true });
 
   latencies.sort((a, b) => a - b);
-  const result = {
+  return {
     bench: "ingest",
+    protocol,
     date: new Date().toISOString(),
     stopSeconds,
     machine: machine(),
@@ -146,22 +200,35 @@ async function main() {
     meanInsertMs: meanWriteMs,
     clientCpuSeconds: (clientCpu.user + clientCpu.system) / 1e6,
   };
-  const rows: [string, string][] = [
-    ["acknowledged spans/s", String(result.spansPerSecond)],
-    ["acknowledged spans (total)", String(acked)],
-    ["rows stored", `${stored} ${stored === acked ? "(= acknowledged)" : "(MISMATCH)"}`],
-    ["stop after the load (SIGTERM → exit)", `${stopSeconds.toFixed(1)} s`],
-    ["requests refused (429/503)", String(refused)],
-    ["request latency p50", `${result.latencyMs.p50.toFixed(1)} ms`],
-    ["request latency p99", `${result.latencyMs.p99.toFixed(1)} ms`],
-    ["server peak RSS", `${peakRss} MiB`],
-    ["storage inserts", `${inserts}, mean ${meanBatchRows} rows, mean ${meanWriteMs.toFixed(0)} ms`],
-    ["bench client CPU", `${result.clientCpuSeconds.toFixed(1)} s of ${measuredSeconds.toFixed(1)} s`],
-  ];
-  report("ingest", rows, result);
-  if (stored !== acked) process.exitCode = 1;
 }
 
+async function main() {
+  const tpl = buildTemplate(TRACES);
+  const results = [];
+  for (const protocol of PROTOCOLS) results.push(await runOnce(protocol, tpl));
+  const column = (f: (r: (typeof results)[number]) => string) => results.map(f).join("  |  ");
+  const rows: [string, string][] = [
+    ["protocol", column((r) => (r.protocol === "http" ? "OTLP/HTTP protobuf" : "OTLP/gRPC"))],
+    ["acknowledged spans/s", column((r) => String(r.spansPerSecond))],
+    ["acknowledged spans (total)", column((r) => String(r.acknowledgedSpans))],
+    [
+      "rows stored",
+      column((r) => `${r.storedRows} ${r.storedMatchesAcknowledged ? "(= acknowledged)" : "(MISMATCH)"}`),
+    ],
+    ["stop after the load (SIGTERM → exit)", column((r) => `${r.stopSeconds.toFixed(1)} s`)],
+    ["requests refused (retryable)", column((r) => String(r.refusedRequests))],
+    ["request latency p50", column((r) => `${r.latencyMs.p50.toFixed(1)} ms`)],
+    ["request latency p99", column((r) => `${r.latencyMs.p99.toFixed(1)} ms`)],
+    ["server peak RSS", column((r) => `${r.serverPeakRssMiB} MiB`)],
+    [
+      "storage inserts",
+      column((r) => `${r.storageInserts}, mean ${r.meanBatchRows} rows, mean ${r.meanInsertMs.toFixed(0)} ms`),
+    ],
+    ["bench client CPU", column((r) => `${r.clientCpuSeconds.toFixed(1)} s of ${r.params.seconds} s`)],
+  ];
+  report("ingest", rows, { ...results[0], runs: results });
+  if (results.some((r) => !r.storedMatchesAcknowledged)) process.exitCode = 1;
+}
 main().catch((err) => {
   process.stderr.write(`${(err as Error).stack}\n`);
   process.exit(1);

@@ -124,7 +124,7 @@ describe("absent and absent_over_time", () => {
 });
 
 describe("label_replace and label_join", () => {
-  it("replaces with $1, ${1} and named groups, anchored, keeping the metric name", async () => {
+  it("replaces with $1, $-braces and named groups, anchored, keeping the metric name", async () => {
     expect(await vec(`label_replace(${host1}, "host", "$1", "instance", "(.*):.*")`)).toEqual([
       "{__name__=m,host=host-1,instance=host-1:9090,job=api} 6",
     ]);
@@ -169,6 +169,7 @@ describe("label_replace and label_join", () => {
   it("expands templates as Go's Regexp.Expand does", () => {
     const groups = ["all", "one", ""];
     const g = (i: number) => groups[i] ?? null;
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: Go's template syntax, not JavaScript's
     expect(expandTemplate("$1-${1}-$$-$-${x", g, {}, 2)).toBe("one-one-$-$-${x");
     expect(expandTemplate("<$2><$9><$name>", g, { name: 1 }, 2)).toBe("<><><one>");
   });

@@ -47,17 +47,27 @@ export const TOKEN_BUCKETS = [
 const durationBoundsNs = `[${DURATION_BUCKETS_SECONDS.map((s) => Math.round(s * 1e9)).join(", ")}]`;
 const tokenBounds = `[${TOKEN_BUCKETS.join(", ")}]`;
 
+/** The model a call used: the response's when it names one, else the request's (costs, overview and alerts group by it). */
+const MODEL = "if(GenAiResponseModel != '', GenAiResponseModel, GenAiRequestModel) AS Model";
+/** Both models as sent, each its own column (and Prometheus label) since migration 11, so neither splits the other's series. */
+const BOTH_MODELS = "GenAiRequestModel AS RequestModel, GenAiResponseModel AS ResponseModel";
+
 /**
  * Per-minute histogram rows from model-call spans: one observation of the duration, and of input and
  * output tokens when the call reported any (a zero is "no usage reported", not an observation).
  * Sum is in the metric's unit (nanoseconds, tokens) so it stays an exact integer.
  */
-const histogramSelect = (where: string) => `
+const histogramSelect = (where: string, models = true) => `
        SELECT
          toStartOfMinute(Timestamp) AS Minute,
          TeamName, AgentName,
-         if(GenAiResponseModel != '', GenAiResponseModel, GenAiRequestModel) AS Model,
-         GenAiProvider AS Provider, Environment, ServiceName,
+         ${MODEL},
+         GenAiProvider AS Provider, Environment, ServiceName,${
+           models
+             ? `
+         ${BOTH_MODELS},`
+             : ""
+         }
          tupleElement(obs, 1) AS Metric,
          tupleElement(obs, 2) AS Bucket,
          count() AS Count,
@@ -69,7 +79,7 @@ const histogramSelect = (where: string) => `
          tuple('output_tokens', toUInt8(arrayCount(b -> b < OutputTokens, ${tokenBounds})), toUInt64(OutputTokens))
        ]) AS obs
        WHERE GenAiUsageRole = 'model_call'${where}
-       GROUP BY Minute, TeamName, AgentName, Model, Provider, Environment, ServiceName, Metric, Bucket`;
+       GROUP BY Minute, TeamName, AgentName, Model, Provider, Environment, ServiceName,${models ? " RequestModel, ResponseModel," : ""} Metric, Bucket`;
 
 /** Per-minute agent runs: one agent run is one trace (as per-run budgets count it), counted at its root span. */
 const runsSelect = (where: string) => `
@@ -106,12 +116,17 @@ const traceSummarySelect = (where: string) => `
            GenAiUsageRole = 'model_call' AND (GenAiResponseModel != '' OR GenAiRequestModel != '')) AS Models
        FROM {db}.${SPAN_TABLE}${where === "" ? "" : ` WHERE 1${where}`} GROUP BY TraceId`;
 
-const rollupSelect = (where: string) => `
+const rollupSelect = (where: string, models = true) => `
        SELECT
          toStartOfMinute(Timestamp) AS Minute,
          TeamName, AgentName,
-         if(GenAiResponseModel != '', GenAiResponseModel, GenAiRequestModel) AS Model,
-         GenAiProvider AS Provider, Environment, ServiceName,
+         ${MODEL},
+         GenAiProvider AS Provider, Environment, ServiceName,${
+           models
+             ? `
+         ${BOTH_MODELS},`
+             : ""
+         }
          count() AS Calls,
          countIf(StatusCode = 'Error') AS Errors,
          countIf(Priced = 0) AS Unpriced,
@@ -128,7 +143,92 @@ const rollupSelect = (where: string) => `
          sum(Duration) AS DurationNs
        FROM {db}.${SPAN_TABLE}
        WHERE GenAiUsageRole = 'model_call'${where}
-       GROUP BY Minute, TeamName, AgentName, Model, Provider, Environment, ServiceName`;
+       GROUP BY Minute, TeamName, AgentName, Model, Provider, Environment, ServiceName${models ? ", RequestModel, ResponseModel" : ""}`;
+
+/**
+ * The tables materialized views fill from spans, each with the SELECT its view runs, so a repair
+ * can rebuild some of their rows from the spans alone. `key` says how their rows are keyed.
+ */
+export interface DerivedTable {
+  table: string;
+  key: "trace" | "minute";
+  columns: readonly string[];
+  /** The view's SELECT (with `{db}`), narrowed by `where` (`AND …` on span columns). */
+  select(where: string): string;
+}
+
+/** The key of the per-minute model-call rollups: minute × team × agent × model × provider × environment × service × request and response model. */
+const MODEL_MINUTE_KEY = [
+  "Minute",
+  "TeamName",
+  "AgentName",
+  "Model",
+  "Provider",
+  "Environment",
+  "ServiceName",
+  "RequestModel",
+  "ResponseModel",
+];
+
+export const DERIVED_TABLES: readonly DerivedTable[] = [
+  { table: TRACE_TS_TABLE, key: "trace", columns: ["TraceId", "Start", "End"], select: traceTsSelect },
+  {
+    table: TRACE_SUMMARY_TABLE,
+    key: "trace",
+    columns: [
+      "TraceId",
+      "Start",
+      "End",
+      "RootName",
+      "RootService",
+      "RootDuration",
+      "SpanCount",
+      "ErrorCount",
+      "InputTokens",
+      "OutputTokens",
+      "CostUsd",
+      "Services",
+      "Agents",
+      "Teams",
+      "Models",
+    ],
+    select: traceSummarySelect,
+  },
+  {
+    table: LLM_ROLLUP_TABLE,
+    key: "minute",
+    columns: [
+      ...MODEL_MINUTE_KEY,
+      "Calls",
+      "Errors",
+      "Unpriced",
+      "InputTokens",
+      "OutputTokens",
+      "CacheReadTokens",
+      "CacheWriteTokens",
+      "ReasoningTokens",
+      "CostInputUsd",
+      "CostOutputUsd",
+      "CostCacheReadUsd",
+      "CostCacheWriteUsd",
+      "CostUsd",
+      "DurationNs",
+    ],
+    select: rollupSelect,
+  },
+  {
+    table: LLM_HISTOGRAM_TABLE,
+    key: "minute",
+    columns: [...MODEL_MINUTE_KEY, "Metric", "Bucket", "Count", "Sum"],
+    select: histogramSelect,
+  },
+  {
+    table: AGENT_RUNS_TABLE,
+    key: "minute",
+    columns: ["Minute", "TeamName", "AgentName", "Environment", "ServiceName", "Runs"],
+    select: runsSelect,
+  },
+];
 
 export const migrations: Migration[] = [
   {
@@ -264,7 +364,7 @@ export const migrations: Migration[] = [
       SETTINGS merge_selector_base = 20`,
 
       `CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.${LLM_ROLLUP_TABLE}_mv TO {db}.${LLM_ROLLUP_TABLE} AS
-       ${rollupSelect("")}`,
+       ${rollupSelect("", false)}`,
     ],
   },
   {
@@ -337,13 +437,16 @@ export const migrations: Migration[] = [
       // past this point does not count the stored spans twice. (Spans written between the backfill and
       // the view's creation by a collector that is already running are not counted: migrate first.)
       `INSERT INTO {db}.${LLM_HISTOGRAM_TABLE} (Minute, TeamName, AgentName, Model, Provider, Environment, ServiceName, Metric, Bucket, Count, Sum)
-       ${histogramSelect(`
-         AND (SELECT count() FROM {db}.${LLM_HISTOGRAM_TABLE}) = 0`)}`,
+       ${histogramSelect(
+         `
+         AND (SELECT count() FROM {db}.${LLM_HISTOGRAM_TABLE}) = 0`,
+         false,
+       )}`,
       `INSERT INTO {db}.${AGENT_RUNS_TABLE} (Minute, TeamName, AgentName, Environment, ServiceName, Runs)
        ${runsSelect(`
          AND (SELECT count() FROM {db}.${AGENT_RUNS_TABLE}) = 0`)}`,
       `CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.${LLM_HISTOGRAM_TABLE}_mv TO {db}.${LLM_HISTOGRAM_TABLE} AS
-       ${histogramSelect("")}`,
+       ${histogramSelect("", false)}`,
       `CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.${AGENT_RUNS_TABLE}_mv TO {db}.${AGENT_RUNS_TABLE} AS
        ${runsSelect("")}`,
     ],
@@ -602,6 +705,39 @@ export const migrations: Migration[] = [
       SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1`,
     ],
   },
+  // Versions 8 to 10 are taken by other changes.
+  {
+    version: 11,
+    name: "request and response model as their own rollup columns, rebuilt from stored spans",
+    statements: [
+      // The views stop first so nothing is written while the rows are rebuilt (migrate before ingesting).
+      `DROP VIEW IF EXISTS {db}.${LLM_ROLLUP_TABLE}_mv`,
+      `DROP VIEW IF EXISTS {db}.${LLM_HISTOGRAM_TABLE}_mv`,
+      // In the sorting key: a SummingMergeTree would otherwise keep one arbitrary value per key.
+      `ALTER TABLE {db}.${LLM_ROLLUP_TABLE}
+         ADD COLUMN IF NOT EXISTS RequestModel LowCardinality(String) AFTER ServiceName,
+         ADD COLUMN IF NOT EXISTS ResponseModel LowCardinality(String) AFTER RequestModel,
+         MODIFY ORDER BY (Minute, TeamName, AgentName, Model, Provider, Environment, ServiceName, RequestModel, ResponseModel)`,
+      `ALTER TABLE {db}.${LLM_HISTOGRAM_TABLE}
+         ADD COLUMN IF NOT EXISTS RequestModel LowCardinality(String) AFTER ServiceName,
+         ADD COLUMN IF NOT EXISTS ResponseModel LowCardinality(String) AFTER RequestModel,
+         MODIFY ORDER BY (Minute, Metric, TeamName, AgentName, Model, Provider, Environment, ServiceName, Bucket, RequestModel, ResponseModel)`,
+      // Every minute that has model calls is rebuilt whole from its spans, so a re-run rebuilds the
+      // same rows again instead of adding to them.
+      ...[LLM_ROLLUP_TABLE, LLM_HISTOGRAM_TABLE].flatMap((table) => {
+        const d = DERIVED_TABLES.find((t) => t.table === table) as DerivedTable;
+        return [
+          `DELETE FROM {db}.${table} WHERE Minute IN (
+             SELECT DISTINCT toStartOfMinute(Timestamp) FROM {db}.${SPAN_TABLE} WHERE GenAiUsageRole = 'model_call')`,
+          `INSERT INTO {db}.${table} (${d.columns.join(", ")}) ${d.select("")}`,
+        ];
+      }),
+      `CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.${LLM_ROLLUP_TABLE}_mv TO {db}.${LLM_ROLLUP_TABLE} AS
+       ${rollupSelect("")}`,
+      `CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.${LLM_HISTOGRAM_TABLE}_mv TO {db}.${LLM_HISTOGRAM_TABLE} AS
+       ${histogramSelect("")}`,
+    ],
+  },
 ];
 
 /** Column order of the TSV rows the writer produces for the span table. */
@@ -651,78 +787,3 @@ export const SPAN_COLUMNS = [
   "CostCacheWriteUsd",
   "CostUsd",
 ] as const;
-
-/**
- * The tables materialized views fill from spans, each with the SELECT its view runs, so a repair
- * can rebuild some of their rows from the spans alone. `key` says how their rows are keyed.
- */
-export interface DerivedTable {
-  table: string;
-  key: "trace" | "minute";
-  columns: readonly string[];
-  /** The view's SELECT (with `{db}`), narrowed by `where` (`AND …` on span columns). */
-  select(where: string): string;
-}
-
-/** The key of the per-minute model-call rollups: minute × team × agent × model × provider × environment × service. */
-const MODEL_MINUTE_KEY = ["Minute", "TeamName", "AgentName", "Model", "Provider", "Environment", "ServiceName"];
-
-export const DERIVED_TABLES: readonly DerivedTable[] = [
-  { table: TRACE_TS_TABLE, key: "trace", columns: ["TraceId", "Start", "End"], select: traceTsSelect },
-  {
-    table: TRACE_SUMMARY_TABLE,
-    key: "trace",
-    columns: [
-      "TraceId",
-      "Start",
-      "End",
-      "RootName",
-      "RootService",
-      "RootDuration",
-      "SpanCount",
-      "ErrorCount",
-      "InputTokens",
-      "OutputTokens",
-      "CostUsd",
-      "Services",
-      "Agents",
-      "Teams",
-      "Models",
-    ],
-    select: traceSummarySelect,
-  },
-  {
-    table: LLM_ROLLUP_TABLE,
-    key: "minute",
-    columns: [
-      ...MODEL_MINUTE_KEY,
-      "Calls",
-      "Errors",
-      "Unpriced",
-      "InputTokens",
-      "OutputTokens",
-      "CacheReadTokens",
-      "CacheWriteTokens",
-      "ReasoningTokens",
-      "CostInputUsd",
-      "CostOutputUsd",
-      "CostCacheReadUsd",
-      "CostCacheWriteUsd",
-      "CostUsd",
-      "DurationNs",
-    ],
-    select: rollupSelect,
-  },
-  {
-    table: LLM_HISTOGRAM_TABLE,
-    key: "minute",
-    columns: [...MODEL_MINUTE_KEY, "Metric", "Bucket", "Count", "Sum"],
-    select: histogramSelect,
-  },
-  {
-    table: AGENT_RUNS_TABLE,
-    key: "minute",
-    columns: ["Minute", "TeamName", "AgentName", "Environment", "ServiceName", "Runs"],
-    select: runsSelect,
-  },
-];

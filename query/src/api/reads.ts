@@ -26,6 +26,8 @@ export interface Lease {
  */
 export class Reads {
   readonly gate: ReadGate;
+  /** Statements read from this store so far: how a test sees that a refused query read nothing. */
+  statements = 0;
   private readonly idle: Storage[] = [];
   private closed = false;
 

@@ -43,6 +43,7 @@ export async function select<T>(
   let healthy = false;
   try {
     lease = reads.checkout();
+    reads.statements++;
     const rs = await lease.client.query({ query, query_params: params, format: "JSONEachRow", abort_signal: signal });
     const rows = await parseRows<T>(rs.stream() as AsyncIterable<{ json(): unknown }[]>);
     healthy = true;

@@ -14,8 +14,17 @@
  */
 
 import { windowStart } from "./budgets.ts";
+import { formatValue } from "./format.ts";
 import { PromLimits } from "./limits.ts";
-import { isComparison, isSetOp, type Matcher, type Node, PromError, type SelectorNode } from "./promql.ts";
+import {
+  compileRegex,
+  isComparison,
+  isSetOp,
+  type Matcher,
+  type Node,
+  PromError,
+  type SelectorNode,
+} from "./promql.ts";
 import type { RawSeries } from "./store.ts";
 
 /** Lookback of an instant selector, as in Prometheus. */
@@ -169,6 +178,95 @@ function collect(n: Node, out: SelectorNode[]): void {
 }
 
 const RANGE_FUNCS = new Set(["rate", "increase", "irate", "delta", "idelta"]);
+
+/** Functions of the samples in a range window, as Prometheus defines them. */
+const OVER_TIME: Record<string, (xs: number[], phi: number) => number> = {
+  avg_over_time: (xs) => xs.reduce((a, b) => a + b, 0) / xs.length,
+  min_over_time: (xs) => xs.reduce((a, b) => (b < a || Number.isNaN(a) ? b : a)),
+  max_over_time: (xs) => xs.reduce((a, b) => (b > a || Number.isNaN(a) ? b : a)),
+  sum_over_time: (xs) => xs.reduce((a, b) => a + b, 0),
+  count_over_time: (xs) => xs.length,
+  last_over_time: (xs) => xs[xs.length - 1],
+  present_over_time: () => 1,
+  stddev_over_time: (xs) => Math.sqrt(variance(xs)),
+  stdvar_over_time: (xs) => variance(xs),
+  quantile_over_time: (xs, phi) => quantile(phi, xs),
+  changes: (xs) =>
+    xs.reduce((n, x, i) => n + (i > 0 && x !== xs[i - 1] && !(Number.isNaN(x) && Number.isNaN(xs[i - 1])) ? 1 : 0), 0),
+  resets: (xs) => xs.reduce((n, x, i) => n + (i > 0 && x < xs[i - 1] ? 1 : 0), 0),
+};
+
+/** Population variance, as stdvar and stddev compute it. */
+function variance(xs: number[]): number {
+  const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+  return xs.reduce((a, b) => a + (b - mean) ** 2, 0) / xs.length;
+}
+
+/** The labels `absent()` gives: those of the selector's equality matchers (a label matched twice is left out). */
+function absentLabels(n: Node | undefined): Labels {
+  if (n?.kind !== "selector") return {};
+  const out: Labels = {};
+  const seen = new Set<string>();
+  for (const m of n.matchers) {
+    if (m.name === "__name__") continue;
+    if (m.op === "=" && !seen.has(m.name)) {
+      seen.add(m.name);
+      if (m.value !== "") out[m.name] = m.value;
+    } else delete out[m.name];
+  }
+  return out;
+}
+
+/**
+ * Go's Regexp.Expand, as label_replace uses it: `$1`, `${1}`, `$name`, `${name}`, `$$`. A name is
+ * the longest run of letters, digits and underscores (so `$1x` is the group named "1x"); an unknown
+ * group expands to nothing, a malformed reference leaves the `$` as is.
+ */
+export function expandTemplate(
+  template: string,
+  group: (i: number) => string | null,
+  named: Record<string, number>,
+  groups: number,
+): string {
+  let out = "";
+  let i = 0;
+  while (i < template.length) {
+    const d = template.indexOf("$", i);
+    if (d < 0) {
+      out += template.slice(i);
+      break;
+    }
+    out += template.slice(i, d);
+    i = d + 1;
+    if (template[i] === "$") {
+      out += "$";
+      i++;
+      continue;
+    }
+    const braced = template[i] === "{";
+    const m = /^[A-Za-z0-9_]+/.exec(template.slice(braced ? i + 1 : i));
+    if (!m || (braced && template[i + 1 + m[0].length] !== "}")) {
+      out += "$";
+      continue;
+    }
+    i += m[0].length + (braced ? 2 : 0);
+    const idx = /^\d+$/.test(m[0]) ? Number(m[0]) : named[m[0]];
+    if (idx !== undefined && idx <= groups) out += group(idx) ?? "";
+  }
+  return out;
+}
+
+/** A float as Go's FormatFloat(f, 'f', -1, 64) writes it (count_values' label): never an exponent. */
+export function plainFloat(v: number): string {
+  const s = formatValue(v);
+  const m = /^(-?)(\d+)(?:\.(\d+))?e([+-]\d+)$/.exec(s);
+  if (!m) return s;
+  const digits = m[2] + (m[3] ?? "");
+  const point = m[2].length + Number(m[4]);
+  if (point <= 0) return `${m[1]}0.${"0".repeat(-point)}${digits}`;
+  if (point >= digits.length) return m[1] + digits + "0".repeat(point - digits.length);
+  return `${m[1]}${digits.slice(0, point)}.${digits.slice(point)}`;
+}
 const MATH: Record<string, (v: number) => number> = {
   abs: Math.abs,
   ceil: Math.ceil,
@@ -282,6 +380,15 @@ class Evaluator {
     };
   }
 
+  /** The per-minute samples of a series in the window (t − r, t], t already shifted by the offset. */
+  private samples(c: Counter, t: number, r: number): [number, number][] {
+    const points: [number, number][] = [];
+    for (let m = Math.floor(t / 60) * 60; m > t - r; m -= 60) {
+      if (c.exists(m, r)) points.unshift([m, c.value(m)]);
+    }
+    return points;
+  }
+
   /** A range selector as a query result (instant queries only): the per-minute samples. */
   private matrix(sel: SelectorNode): Value {
     if (this.steps.length !== 1)
@@ -292,13 +399,66 @@ class Evaluator {
     this.limits.points(counters.length, Math.ceil(r / 60));
     const series = [];
     for (const c of counters) {
-      const points: [number, number][] = [];
-      for (let m = Math.floor(t / 60) * 60; m > t - r; m -= 60) {
-        if (c.exists(m, r)) points.unshift([m + sel.offset, c.value(m)]);
-      }
+      const points = this.samples(c, t, r).map(([m, v]): [number, number] => [m + sel.offset, v]);
       if (points.length > 0) series.push({ labels: c.raw.labels, points });
     }
     return { type: "matrix", series };
+  }
+
+  /**
+   * `*_over_time`, `changes`, `resets` and `absent_over_time`: a function of each series' samples in
+   * the window ending at each step. Every step reads up to r/60 samples, counted as points.
+   */
+  private overTime(func: string, args: Node[]): Value {
+    const sel = args[args.length - 1] as SelectorNode;
+    const phi = func === "quantile_over_time" ? this.scalar(args[0], "in quantile_over_time()") : undefined;
+    const r = sel.range as number;
+    const counters = this.data.get(sel) ?? [];
+    this.limits.points(counters.length, this.steps.length * Math.ceil(r / 60));
+    const window = (c: Counter, i: number) => this.samples(c, this.steps[i] - sel.offset, r);
+    if (func === "absent_over_time") {
+      const values = this.steps.map((_, i) => (counters.some((c) => window(c, i).length > 0) ? null : 1));
+      return { type: "vector", series: values.some((v) => v !== null) ? [{ labels: absentLabels(sel), values }] : [] };
+    }
+    const f = OVER_TIME[func];
+    return {
+      type: "vector",
+      series: counters.map((c) => ({
+        // As in Prometheus, only last_over_time keeps the metric name.
+        labels: func === "last_over_time" ? c.raw.labels : dropName(c.raw.labels),
+        values: this.steps.map((_, i) => {
+          const w = window(c, i);
+          return w.length === 0
+            ? null
+            : f(
+                w.map(([, v]) => v),
+                phi?.[i] ?? Number.NaN,
+              );
+        }),
+      })),
+    };
+  }
+
+  /** Series relabelled per `relabel`; two series ending with the same labels at one step is an error, as in Prometheus. */
+  private relabel(series: Series[], relabel: (l: Labels) => Labels): Value {
+    const out = new Map<string, Series>();
+    for (const s of series) {
+      const labels = relabel(s.labels);
+      const key = labelKey(labels);
+      const prev = out.get(key);
+      if (!prev) {
+        out.set(key, { labels, values: [...s.values] });
+        continue;
+      }
+      s.values.forEach((v, i) => {
+        if (v === null) return;
+        if (prev.values[i] !== null) {
+          throw new PromError("vector cannot contain metrics with the same labelset", "execution");
+        }
+        prev.values[i] = v;
+      });
+    }
+    return { type: "vector", series: [...out.values()] };
   }
 
   private rangeFunc(func: string, args: Node[]): Value {
@@ -331,6 +491,7 @@ class Evaluator {
 
   private call(func: string, args: Node[]): Value {
     if (RANGE_FUNCS.has(func)) return this.rangeFunc(func, args);
+    if (func in OVER_TIME || func === "absent_over_time") return this.overTime(func, args);
     const arity = (n: number, m = n) => {
       if (args.length < n || args.length > m) throw new PromError(`wrong number of arguments for ${func}()`);
     };
@@ -386,8 +547,54 @@ class Evaluator {
         // Order matters only for an instant query's vector; a range query's series are sorted by labels.
         const series = [...this.vector(args[0], `in ${func}()`)];
         const sign = func === "sort" ? 1 : -1;
-        series.sort((a, b) => sign * ((a.values[0] ?? Number.NaN) - (b.values[0] ?? Number.NaN)) || 0);
+        // NaN (and no value) last either way, as in Prometheus.
+        series.sort((a, b) => {
+          const x = a.values[0] ?? Number.NaN;
+          const y = b.values[0] ?? Number.NaN;
+          if (Number.isNaN(x) || Number.isNaN(y)) return Number(Number.isNaN(x)) - Number(Number.isNaN(y));
+          return sign * (x - y);
+        });
         return { type: "vector", series };
+      }
+      case "timestamp": {
+        arity(1);
+        const arg = args[0];
+        const series = this.vector(arg, "in timestamp()");
+        // A selector's samples are at minute starts; any other expression's values are at the step.
+        const at = (i: number) =>
+          arg.kind === "selector" ? Math.floor((this.steps[i] - arg.offset) / 60) * 60 : this.steps[i];
+        return mapVec(series, (_, i) => at(i));
+      }
+      case "absent": {
+        arity(1);
+        const series = this.vector(args[0], "in absent()");
+        const values = this.steps.map((_, i) => (series.some((s) => s.values[i] !== null) ? null : 1));
+        return {
+          type: "vector",
+          series: values.some((v) => v !== null) ? [{ labels: absentLabels(args[0]), values }] : [],
+        };
+      }
+      case "label_replace": {
+        arity(5);
+        const [dst, replacement, src, regex] = args.slice(1).map((a) => (a as { value: string }).value);
+        const re = compileRegex(regex, "label_replace()");
+        const named = re.namedGroups() as Record<string, number>;
+        const groups = re.groupCount();
+        return this.relabel(this.vector(args[0], "in label_replace()"), (l) => {
+          const m = re.matcher(l[src] ?? "");
+          if (!m.matches()) return l;
+          const value = expandTemplate(replacement, (i) => m.group(i), named, groups);
+          const { [dst]: _, ...rest } = l;
+          return value === "" ? rest : { ...rest, [dst]: value };
+        });
+      }
+      case "label_join": {
+        const [dst, sep, ...srcs] = args.slice(1).map((a) => (a as { value: string }).value);
+        return this.relabel(this.vector(args[0], "in label_join()"), (l) => {
+          const value = srcs.map((k) => l[k] ?? "").join(sep);
+          const { [dst]: _, ...rest } = l;
+          return value === "" ? rest : { ...rest, [dst]: value };
+        });
       }
       case "histogram_quantile": {
         arity(2);
@@ -405,7 +612,8 @@ class Evaluator {
 
   private aggregate(n: Extract<Node, { kind: "agg" }>): Value {
     const input = this.vector(n.expr, `in ${n.op}()`);
-    const param = n.param ? this.scalar(n.param, `as the parameter of ${n.op}()`) : undefined;
+    const param =
+      n.param && n.op !== "count_values" ? this.scalar(n.param, `as the parameter of ${n.op}()`) : undefined;
     const groupLabels = (l: Labels): Labels => {
       const out: Labels = {};
       if (n.without) {
@@ -425,6 +633,28 @@ class Evaluator {
         groups.set(key, g);
       }
       g.members.push(s);
+    }
+
+    if (n.op === "count_values") {
+      // One series per group and value, counting the members with that value at each step.
+      const label = (n.param as { value: string }).value;
+      const out = new Map<string, Series>();
+      for (const g of groups.values()) {
+        for (const s of g.members) {
+          s.values.forEach((v, i) => {
+            if (v === null) return;
+            const labels = { ...g.labels, [label]: plainFloat(v) };
+            const key = labelKey(labels);
+            let o = out.get(key);
+            if (!o) {
+              o = { labels, values: this.steps.map(() => null) };
+              out.set(key, o);
+            }
+            o.values[i] = (o.values[i] ?? 0) + 1;
+          });
+        }
+      }
+      return { type: "vector", series: [...out.values()] };
     }
 
     if (n.op === "topk" || n.op === "bottomk") {

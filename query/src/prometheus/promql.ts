@@ -1,8 +1,12 @@
 /**
  * A small PromQL parser: the subset Grafana dashboards use (selectors, range vectors, offset,
  * functions, aggregations, binary operators with on/ignoring and bool). Anything else is a parse
- * error, reported as `bad_data`.
+ * error, reported as `bad_data`. Types are checked as the tree is built (function names, argument
+ * counts and types, operand types, literal label names and regexes), so a query that cannot run is
+ * refused before anything is read.
  */
+
+import { RE2JS } from "re2js";
 
 export class PromError extends Error {
   constructor(
@@ -20,7 +24,7 @@ export interface Matcher {
   op: MatchOp;
   value: string;
   /** For regex matchers: the compiled, fully anchored pattern. */
-  re?: RegExp;
+  re?: RE2JS;
 }
 
 export interface SelectorNode {
@@ -219,8 +223,9 @@ export const AGGREGATIONS = new Set([
   "topk",
   "bottomk",
   "quantile",
+  "count_values",
 ]);
-const PARAM_AGGS = new Set(["topk", "bottomk", "quantile"]);
+const PARAM_AGGS = new Set(["topk", "bottomk", "quantile", "count_values"]);
 const COMPARISONS = new Set(["==", "!=", ">", "<", ">=", "<="]);
 const PRECEDENCE: Record<string, number> = {
   or: 1,
@@ -243,6 +248,122 @@ const PRECEDENCE: Record<string, number> = {
 
 export const isComparison = (op: string) => COMPARISONS.has(op);
 export const isSetOp = (op: string) => op === "and" || op === "or" || op === "unless";
+
+/** What an expression evaluates to: "vector" is an instant vector, "matrix" a range vector. */
+export type ValueType = "scalar" | "vector" | "matrix" | "string";
+const TYPE_NAMES: Record<ValueType, string> = {
+  scalar: "scalar",
+  vector: "instant vector",
+  matrix: "range vector",
+  string: "string",
+};
+
+/**
+ * A function's signature, as Prometheus declares it: argument types, and `variadic` optional
+ * arguments of the last type (−1: any number; the last type may then also be absent).
+ */
+export interface FunctionDef {
+  args: ValueType[];
+  variadic?: number;
+  returns: ValueType;
+}
+
+const vectorFn: FunctionDef = { args: ["vector"], returns: "vector" };
+const rangeFn: FunctionDef = { args: ["matrix"], returns: "vector" };
+
+/** Every function the engine evaluates. */
+export const FUNCTIONS: Record<string, FunctionDef> = {
+  abs: vectorFn,
+  ceil: vectorFn,
+  floor: vectorFn,
+  sqrt: vectorFn,
+  exp: vectorFn,
+  ln: vectorFn,
+  log2: vectorFn,
+  log10: vectorFn,
+  sgn: vectorFn,
+  sort: vectorFn,
+  sort_desc: vectorFn,
+  timestamp: vectorFn,
+  absent: vectorFn,
+  clamp: { args: ["vector", "scalar", "scalar"], returns: "vector" },
+  clamp_min: { args: ["vector", "scalar"], returns: "vector" },
+  clamp_max: { args: ["vector", "scalar"], returns: "vector" },
+  round: { args: ["vector", "scalar"], variadic: 1, returns: "vector" },
+  vector: { args: ["scalar"], returns: "vector" },
+  scalar: { args: ["vector"], returns: "scalar" },
+  time: { args: [], returns: "scalar" },
+  histogram_quantile: { args: ["scalar", "vector"], returns: "vector" },
+  label_replace: { args: ["vector", "string", "string", "string", "string"], returns: "vector" },
+  label_join: { args: ["vector", "string", "string", "string"], variadic: -1, returns: "vector" },
+  rate: rangeFn,
+  increase: rangeFn,
+  irate: rangeFn,
+  delta: rangeFn,
+  idelta: rangeFn,
+  changes: rangeFn,
+  resets: rangeFn,
+  absent_over_time: rangeFn,
+  avg_over_time: rangeFn,
+  min_over_time: rangeFn,
+  max_over_time: rangeFn,
+  sum_over_time: rangeFn,
+  count_over_time: rangeFn,
+  last_over_time: rangeFn,
+  present_over_time: rangeFn,
+  stddev_over_time: rangeFn,
+  stdvar_over_time: rangeFn,
+  quantile_over_time: { args: ["scalar", "matrix"], returns: "vector" },
+};
+
+const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+const types = new WeakMap<Node, ValueType>();
+
+/** The type of a parsed expression. */
+export function typeOf(n: Node): ValueType {
+  const known = types.get(n);
+  if (known) return known;
+  let t: ValueType;
+  switch (n.kind) {
+    case "number":
+      t = "scalar";
+      break;
+    case "string":
+      t = "string";
+      break;
+    case "selector":
+      t = n.range === undefined ? "vector" : "matrix";
+      break;
+    case "call":
+      t = FUNCTIONS[n.func]?.returns ?? "vector";
+      break;
+    case "agg":
+      t = "vector";
+      break;
+    case "binary":
+      t = typeOf(n.lhs) === "scalar" && typeOf(n.rhs) === "scalar" ? "scalar" : "vector";
+      break;
+    case "unary":
+      t = typeOf(n.expr);
+      break;
+  }
+  types.set(n, t);
+  return t;
+}
+
+/**
+ * Compiles a PromQL regex as Prometheus does: RE2 syntax, anchored at both ends, `.` matching
+ * newlines. RE2 runs in linear time, so no pattern can make a match backtrack for long.
+ */
+export function compileRegex(pattern: string, what: string): RE2JS {
+  try {
+    return RE2JS.compile(`^(?s:${pattern})$`);
+  } catch (err) {
+    const why = (err as { getDescription?: () => string }).getDescription?.() ?? "cannot be parsed";
+    const shown = pattern.length > 80 ? `${pattern.slice(0, 80)}…` : pattern;
+    throw new PromError(`invalid regular expression in ${what} ${JSON.stringify(shown)}: ${why}`);
+  }
+}
 
 class Parser {
   private i = 0;
@@ -336,15 +457,23 @@ class Parser {
       }
       // `^` is right-associative, everything else left-associative.
       const rhs = this.expr(op === "^" ? prec : prec + 1);
+      checkBinary(op, lhs, rhs, bool, matching !== undefined, opToken.pos + 1);
       lhs = { kind: "binary", op, lhs, rhs, bool, matching };
     }
   }
 
   private unary(): Node {
     if (this.isOp("-") || this.isOp("+")) {
-      const op = this.next().text as "-" | "+";
+      const opToken = this.next();
+      const op = opToken.text as "-" | "+";
       const expr = this.nested(() => this.unary());
       if (expr.kind === "number") return { kind: "number", value: op === "-" ? -expr.value : expr.value };
+      const t = typeOf(expr);
+      if (t !== "scalar" && t !== "vector") {
+        throw new PromError(
+          `parse error at position ${opToken.pos + 1}: unary expression only allowed on expressions of type scalar or instant vector, got ${TYPE_NAMES[t]}`,
+        );
+      }
       return { kind: "unary", op, expr };
     }
     return this.power();
@@ -353,8 +482,10 @@ class Parser {
   private power(): Node {
     const base = this.postfix();
     if (this.isOp("^")) {
-      this.next();
-      return { kind: "binary", op: "^", lhs: base, rhs: this.unary(), bool: false };
+      const opToken = this.next();
+      const rhs = this.unary();
+      checkBinary("^", base, rhs, false, false, opToken.pos + 1);
+      return { kind: "binary", op: "^", lhs: base, rhs, bool: false };
     }
     return base;
   }
@@ -422,7 +553,7 @@ class Parser {
       if (AGGREGATIONS.has(t.text) && (this.isOp("(") || this.isIdent("by") || this.isIdent("without"))) {
         return this.aggregation(t.text);
       }
-      if (this.isOp("(")) return this.call(t.text);
+      if (this.isOp("(")) return this.call(t);
       return this.selector(t.text);
     }
     throw this.unexpected(t, "an expression");
@@ -457,9 +588,17 @@ class Parser {
       param = this.expr(0);
       this.expect(",");
     }
+    const exprAt = this.peek().pos + 1;
     const expr = this.expr(0);
     if (this.isOp(",")) throw new PromError(`too many arguments for aggregation ${op}`);
     this.expect(")");
+    expectType(expr, "vector", `aggregation expression`, exprAt);
+    if (param) {
+      expectType(param, op === "count_values" ? "string" : "scalar", "aggregation parameter", exprAt);
+      if (op === "count_values" && param.kind === "string" && !LABEL_NAME.test(param.value)) {
+        throw new PromError(`invalid label name ${JSON.stringify(param.value)} in count_values()`);
+      }
+    }
     if (!hasGrouping && (this.isIdent("by") || this.isIdent("without"))) {
       without = this.next().text === "without";
       grouping = this.labelList();
@@ -467,7 +606,14 @@ class Parser {
     return { kind: "agg", op, param, grouping, without, expr };
   }
 
-  private call(func: string): Node {
+  private call(name: Token): Node {
+    const func = name.text;
+    const def = FUNCTIONS[func];
+    if (!def) {
+      throw new PromError(
+        `parse error at position ${name.pos + 1}: unknown function with name ${JSON.stringify(func)}`,
+      );
+    }
     this.expect("(");
     const args: Node[] = [];
     while (!this.isOp(")")) {
@@ -476,6 +622,7 @@ class Parser {
       else if (!this.isOp(")")) throw this.unexpected(this.peek(), "',' or ')'");
     }
     this.next();
+    checkCall(func, def, args, name.pos + 1);
     return { kind: "call", func, args };
   }
 
@@ -510,21 +657,8 @@ class Parser {
   }
 }
 
-/** Regex features RE2 (the store's engine) lacks: lookaround and backreferences. */
-const NOT_RE2 = /\(\?<?[=!]|\\[1-9]|\\k</;
-
 export function makeMatcher(name: string, op: MatchOp, value: string): Matcher {
-  if (op === "=~" || op === "!~") {
-    if (NOT_RE2.test(value)) throw new PromError(`unsupported regular expression ${JSON.stringify(value)}`);
-    // A leading (?i), common in dashboards, is RE2 syntax JavaScript spells as a flag.
-    const insensitive = value.startsWith("(?i)");
-    const body = insensitive ? value.slice(4) : value;
-    try {
-      return { name, op, value, re: new RegExp(`^(?:${body})$`, insensitive ? "si" : "s") };
-    } catch {
-      throw new PromError(`invalid regular expression ${JSON.stringify(value)}`);
-    }
-  }
+  if (op === "=~" || op === "!~") return { name, op, value, re: compileRegex(value, `the matcher on ${name}`) };
   return { name, op, value };
 }
 
@@ -535,9 +669,78 @@ export function matches(m: Matcher, value: string): boolean {
     case "!=":
       return value !== m.value;
     case "=~":
-      return (m.re as RegExp).test(value);
+      return (m.re as RE2JS).matches(value);
     case "!~":
-      return !(m.re as RegExp).test(value);
+      return !(m.re as RE2JS).matches(value);
+  }
+}
+
+/** Refuses an argument of the wrong type, as Prometheus words it. */
+function expectType(n: Node, want: ValueType, context: string, pos: number): void {
+  const got = typeOf(n);
+  if (got !== want) {
+    throw new PromError(
+      `parse error at position ${pos}: expected type ${TYPE_NAMES[want]} in ${context}, got ${TYPE_NAMES[got]}`,
+    );
+  }
+}
+
+/** Argument count and types of a call, and its literal label names and regexes. */
+function checkCall(func: string, def: FunctionDef, args: Node[], pos: number): void {
+  const at = `parse error at position ${pos}`;
+  const n = def.args.length;
+  if (!def.variadic) {
+    if (args.length !== n) {
+      throw new PromError(`${at}: expected ${n} argument(s) in call to ${JSON.stringify(func)}, got ${args.length}`);
+    }
+  } else if (args.length < n - 1) {
+    throw new PromError(
+      `${at}: expected at least ${n - 1} argument(s) in call to ${JSON.stringify(func)}, got ${args.length}`,
+    );
+  } else if (def.variadic > 0 && args.length > n - 1 + def.variadic) {
+    throw new PromError(
+      `${at}: expected at most ${n - 1 + def.variadic} argument(s) in call to ${JSON.stringify(func)}, got ${args.length}`,
+    );
+  }
+  args.forEach((a, i) => {
+    expectType(a, def.args[Math.min(i, n - 1)], `call to function ${JSON.stringify(func)}`, pos);
+  });
+  // String arguments are always literals: their label names and regexes are checked now.
+  const str = (i: number) => (args[i] as { value: string }).value;
+  const labelName = (i: number, what: string) => {
+    if (!LABEL_NAME.test(str(i))) {
+      throw new PromError(`invalid ${what} label name in ${func}(): ${JSON.stringify(str(i))}`);
+    }
+  };
+  if (func === "label_replace") {
+    labelName(1, "destination");
+    compileRegex(str(4), "label_replace()");
+  } else if (func === "label_join") {
+    labelName(1, "destination");
+    for (let i = 3; i < args.length; i++) labelName(i, "source");
+  }
+}
+
+/** Operand types of a binary operation, as Prometheus checks them. */
+function checkBinary(op: string, lhs: Node, rhs: Node, bool: boolean, matching: boolean, pos: number): void {
+  const lt = typeOf(lhs);
+  const rt = typeOf(rhs);
+  const at = `parse error at position ${pos}`;
+  for (const t of [lt, rt]) {
+    if (t !== "scalar" && t !== "vector") {
+      throw new PromError(
+        `${at}: binary expression must contain only scalar and instant vector types, got ${TYPE_NAMES[t]}`,
+      );
+    }
+  }
+  if (isComparison(op) && !bool && lt === "scalar" && rt === "scalar") {
+    throw new PromError(`${at}: comparisons between scalars must use BOOL modifier`);
+  }
+  if (isSetOp(op) && (lt === "scalar" || rt === "scalar")) {
+    throw new PromError(`${at}: set operator ${JSON.stringify(op)} not allowed in binary scalar expression`);
+  }
+  if (matching && (lt === "scalar" || rt === "scalar")) {
+    throw new PromError(`${at}: vector matching only allowed between instant vectors`);
   }
 }
 

@@ -7,7 +7,7 @@ import { Turns } from "../api/turn.ts";
 import { BUDGET_HELP, BUDGET_METRIC, budgetLines, fetchBudgets } from "./budgets.ts";
 import { evaluate, type Fetch, type Value } from "./engine.ts";
 import { formatValue } from "./format.ts";
-import { type Matcher, type Node, PromError, parseDuration, parsePromQL, parseSelector } from "./promql.ts";
+import { type Matcher, type Node, PromError, parseDuration, parsePromQL, parseSelector, typeOf } from "./promql.ts";
 import {
   ALL_LABEL_NAMES,
   fetchSeries,
@@ -174,7 +174,10 @@ export function prometheusRoutes({ storage, log, governance }: ApiDeps): Hono {
   // Grafana shows only 400, 422 and 503 error bodies; anything unexpected is logged and answered 503.
   const fail = (c: Context, err: unknown) => {
     if (err instanceof PromError) {
-      return c.json({ status: "error", errorType: err.errorType, error: err.message }, 400);
+      return c.json(
+        { status: "error", errorType: err.errorType, error: err.message },
+        err.errorType === "execution" ? 422 : 400,
+      );
     }
     // A limit stops the query as an execution error, as Prometheus answers one (422).
     if (err instanceof ReadLimitError) {
@@ -269,6 +272,12 @@ export function prometheusRoutes({ storage, log, governance }: ApiDeps): Hono {
     try {
       const p = await paramsOf(c);
       const node = parseQueryParam(p);
+      const type = typeOf(node);
+      if (type !== "scalar" && type !== "vector") {
+        throw new PromError(
+          `invalid expression type "${type === "matrix" ? "range vector" : "string"}" for range query, must be Scalar or instant Vector`,
+        );
+      }
       const start = parseTime("start", p.get("start"), Number.NaN);
       const end = parseTime("end", p.get("end"), Number.NaN);
       if (Number.isNaN(start)) throw new PromError('invalid parameter "start": missing');

@@ -12,11 +12,16 @@ import { formatValue } from "./format.ts";
 import type { PromLimits } from "./limits.ts";
 import { type Matcher, matches, PromError } from "./promql.ts";
 
-/** Prometheus label name → rollup column. Only these labels are read from the store. */
+/**
+ * Prometheus label name → rollup column. Only these labels are read from the store. The request and
+ * response models are separate labels (the semconv attributes), so a call whose response names a
+ * dated model version does not leave its request model's series.
+ */
 export const LABEL_COLUMNS = {
   team: "TeamName",
   agent: "AgentName",
-  gen_ai_request_model: "Model",
+  gen_ai_request_model: "RequestModel",
+  gen_ai_response_model: "ResponseModel",
   gen_ai_provider_name: "Provider",
   environment: "Environment",
   service_name: "ServiceName",

@@ -12,8 +12,8 @@ const skip = missingService("promtool");
 describe.skipIf(skip)("promtool against the Prometheus API", () => {
   const server = useTestServer();
 
-  /** `calls` model calls of 1 s each, or one call per entry of `durationsMs`. */
-  async function ingest(model: string, calls: number, durationsMs: number[] = []) {
+  /** `calls` model calls of 1 s each, or one call per entry of `durationsMs`; a response model when given. */
+  async function ingest(model: string, calls: number, durationsMs: number[] = [], responseModel?: string) {
     const traceId = randomBytes(16).toString("hex");
     const now = BigInt(Date.now()) * 1_000_000n;
     const endOf = (i: number) =>
@@ -35,6 +35,7 @@ describe.skipIf(skip)("promtool against the Prometheus API", () => {
                   { key: "gen_ai.operation.name", value: { stringValue: "chat" } },
                   { key: "gen_ai.provider.name", value: { stringValue: "openai" } },
                   { key: "gen_ai.request.model", value: { stringValue: model } },
+                  ...(responseModel ? [{ key: "gen_ai.response.model", value: { stringValue: responseModel } }] : []),
                   { key: "gen_ai.usage.input_tokens", value: { intValue: "1000" } },
                   { key: "gen_ai.usage.output_tokens", value: { intValue: "100" } },
                 ],
@@ -103,5 +104,41 @@ describe.skipIf(skip)("promtool against the Prometheus API", () => {
     };
     expect(await quantile(0.5)).toBeCloseTo(0.02, 9);
     expect(await quantile(0.95)).toBeCloseTo(0.072, 9);
+  });
+
+  it("runs label_replace and absent, and splits no request model by its response model", async () => {
+    await ingest("fn-model", 2, [], "fn-model-2024-08-06");
+    await ingest("fn-model", 1);
+    const url = server().queryUrl;
+    const replaced = await promtool([
+      "query",
+      "instant",
+      url,
+      'label_replace(sum by (gen_ai_request_model) (increase(cognive_llm_calls_total{gen_ai_request_model="fn-model"}[10m])), "family", "$1", "gen_ai_request_model", "([a-z]+)-.*")',
+    ]);
+    expect(replaced.trim()).toMatch(/^\{family="fn", gen_ai_request_model="fn-model"\} => 3 @\[/);
+    const byResponse = await promtool([
+      "query",
+      "instant",
+      url,
+      'sum by (gen_ai_response_model) (increase(cognive_llm_calls_total{gen_ai_request_model="fn-model"}[10m]))',
+    ]);
+    expect(byResponse).toMatch(/\{gen_ai_response_model="fn-model-2024-08-06"\} => 2 @\[/);
+    expect(byResponse).toMatch(/^\{\} => 1 @\[/m);
+    const absent = await promtool(["query", "instant", url, 'absent(cognive_llm_calls_total{agent="nobody"})']);
+    expect(absent.trim()).toMatch(/^\{agent="nobody"\} => 1 @\[/);
+    const present = await promtool([
+      "query",
+      "instant",
+      url,
+      'absent(cognive_llm_calls_total{gen_ai_request_model="fn-model"})',
+    ]);
+    expect(present.trim()).toBe("");
+  });
+
+  it("gets a parse error for an unknown function", async () => {
+    await expect(promtool(["query", "instant", server().queryUrl, "nope(cognive_llm_calls_total)"])).rejects.toThrow(
+      /bad_data|unknown function/,
+    );
   });
 });

@@ -54,7 +54,8 @@ describe("parser", () => {
   });
 
   it("respects precedence and associativity", () => {
-    const n = parsePromQL("1 + 2 * 3 ^ 2 ^ 0.5 or vector(0)") as Extract<Node, { kind: "binary" }>;
+    // A scalar on either side of a set operator is an error, so the left side is a vector.
+    const n = parsePromQL("x + 2 * 3 ^ 2 ^ 0.5 or vector(0)") as Extract<Node, { kind: "binary" }>;
     expect(n.op).toBe("or");
     const sum = n.lhs as Extract<Node, { kind: "binary" }>;
     expect(sum.op).toBe("+");

@@ -11,7 +11,7 @@ import { encodeTrace, encodeTraceByIdResponse, resourceSpansJson } from "./otlp.
 import { searchTraces } from "./search.ts";
 import { decodeTag, INTRINSIC_TAGS, tagField, tagNames, tagValues } from "./tags.ts";
 import { getTempoTrace } from "./trace.ts";
-import { atPosition, parseTraceQL, TraceQLError, TraceQLLimitError, type TraceQuery } from "./traceql.ts";
+import { parseTraceQL, TraceQLError, TraceQLLimitError, type TraceQuery } from "./traceql.ts";
 
 /** The Tempo version reported to Grafana; ≥ 2.7.0 turns on the v2 trace-by-id and tag APIs. */
 export const TEMPO_VERSION = "2.7.0-cognive";
@@ -94,11 +94,6 @@ export function tempoRoutes({ storage, log }: ApiDeps): Hono {
       // The user sees why: a positioned message, as Tempo answers. (Autocomplete stays lenient below.)
       if (err instanceof TraceQLError) throw badRequest(`invalid TraceQL query: ${err.message}`);
       throw err;
-    }
-    if (query.metrics) {
-      throw badRequest(
-        `invalid TraceQL query: a metrics function${atPosition(query.metrics)} makes a metrics query: ask /api/metrics/query_range or /api/metrics/query, not search`,
-      );
     }
     const opts = {
       ...timeRange(c),

@@ -115,6 +115,11 @@ function checkStageFields(stages: Stage[]): void {
 export async function searchTraces(storage: Storage, scope: QueryScope, q: TraceQuery, opts: SearchOptions) {
   const db = databaseOf(storage);
   const p = new Params();
+  if (q.metrics) {
+    throw new TraceQLError(
+      `a metrics function${atPosition(q.metrics)} makes a metrics query: ask /api/metrics/query_range or /api/metrics/query, not search`,
+    );
+  }
   const stages = q.stages ?? [];
   checkStageFields(stages);
   const filters = spansetFilters(q.spansets);

@@ -31,6 +31,7 @@ const READ_ROUTES = [
   "GET /api/search/tag/:tag/values",
   "GET /api/v2/search/tag/:tag/values",
   "GET /api/metrics/query_range",
+  "GET /api/metrics/query",
   // Prometheus API
   "GET /api/v1/query",
   "POST /api/v1/query",

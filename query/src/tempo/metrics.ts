@@ -4,8 +4,16 @@ import { limitsOf } from "../api/reads.ts";
 import { type QueryScope, teamCondition } from "../api/scope.ts";
 import { databaseOf, select } from "../api/sql.ts";
 import { Turns } from "../api/turn.ts";
-import { fieldSql, filterSql, isTraceField, Params, perSpan, usesTraceIntrinsics } from "./compile.ts";
-import { type Field, type MetricsStage, parseDuration, TraceQLError, type TraceQuery } from "./traceql.ts";
+import { fieldSql, fieldText, filterFields, filterSql, isTraceField, Params, perSpan } from "./compile.ts";
+import {
+  atPosition,
+  type Field,
+  type MetricsStage,
+  parseDuration,
+  type Spansets,
+  TraceQLError,
+  type TraceQuery,
+} from "./traceql.ts";
 
 /** The longest series a range query may ask for, as Prometheus limits points per series. */
 export const MAX_POINTS = 11_000;
@@ -53,19 +61,79 @@ export function parseStep(raw: string | undefined, startNs: bigint, endNs: bigin
   return BigInt(Math.round(ns));
 }
 
-/** The field as TraceQL writes it, for series labels. */
-function fieldLabel(f: Field): string {
-  if (f.kind === "intrinsic") return f.name;
-  return f.scope === "any" ? `.${f.key}` : `${f.scope}.${f.key}`;
+/**
+ * Tempo's metrics time range: `end` (default now), `start` (default `since` before the earlier of
+ * `end` and now; `since` defaults to 1h). Each time is Unix seconds, milliseconds, nanoseconds or RFC 3339.
+ */
+export function metricsBounds(
+  params: { start?: string; end?: string; since?: string },
+  nowNs = BigInt(Date.now()) * 1_000_000n,
+): { startNs: bigint; endNs: bigint } {
+  let sinceNs = 3_600_000_000_000n;
+  if (params.since !== undefined && params.since !== "") {
+    const d = parseDuration(params.since);
+    if (d === undefined || !(d > 0)) {
+      throw new TraceQLError(
+        `invalid since ${JSON.stringify(params.since.slice(0, 40))}: expected a duration such as 1h`,
+      );
+    }
+    sinceNs = BigInt(Math.round(d));
+  }
+  const endNs = parseTime(params.end, nowNs);
+  const startNs = parseTime(params.start, (endNs < nowNs ? endNs : nowNs) - sinceNs);
+  return { startNs, endNs };
 }
+
+/**
+ * Refuses, with where it is, what a metrics query cannot do here: no metrics function, more than one
+ * spanset filter, stages before the metrics function, or whole-trace and per-event fields.
+ */
+function checkMetricsQuery(q: TraceQuery): {
+  m: MetricsStage;
+  filter: Extract<Spansets, { type: "spanset" }>["filter"];
+} {
+  const m = q.metrics;
+  if (!m)
+    throw new TraceQLError(
+      "not a metrics query: end it with a metrics function, e.g. | rate(), at the end of the query",
+    );
+  if (q.spansets.type !== "spanset") {
+    throw new TraceQLError(
+      `metrics over several spanset filters (${q.spansets.type === "and" ? "&&" : q.spansets.type === "or" ? "||" : "a structural operator"}${atPosition(q.spansets)}) are not supported: use one {…} filter`,
+    );
+  }
+  const stage = q.stages?.[0];
+  if (stage) {
+    throw new TraceQLError(
+      `pipeline stages before a metrics function (${stage.type === "aggregate" ? `${stage.fn}()` : `${stage.type}()`}${atPosition(stage)}) are not supported in metrics queries`,
+    );
+  }
+  const traceField = filterFields(q.spansets.filter).find(isTraceField);
+  if (traceField) {
+    throw new TraceQLError(
+      `${fieldText(traceField)}${atPosition(traceField)} is a whole-trace field: metrics queries filter on span fields only`,
+    );
+  }
+  const badBy = m.by.find((f) => isTraceField(f) || !perSpan(f));
+  if (badBy) {
+    throw new TraceQLError(`${fieldText(badBy)}${atPosition(badBy)}: metrics queries group on span fields only`);
+  }
+  return { m, filter: q.spansets.filter };
+}
+
+/** The field as TraceQL writes it, for series labels. */
+const fieldLabel = fieldText;
 
 /** The measured value as Float64 SQL; durations in seconds, as Tempo reports them. */
 function valueSql(field: Field, p: Params): string {
   if (field.kind === "intrinsic" && field.name === "duration") return "Duration / 1e9";
   if (field.kind === "intrinsic" && field.name !== "duration")
-    throw new TraceQLError(`${field.name} is not a number to aggregate`);
+    throw new TraceQLError(`${field.name}${atPosition(field)} is not a number to aggregate`);
   const fs = fieldSql(field, p);
-  if (fs.each) throw new TraceQLError("event fields have a value per event, not per span: aggregate a span field");
+  if (fs.each)
+    throw new TraceQLError(
+      `${fieldText(field)}${atPosition(field)} has a value per event, not per span: aggregate a span field`,
+    );
   return fs.numeric ? fs.expr : `toFloat64OrNull(${fs.expr})`;
 }
 
@@ -106,18 +174,52 @@ export async function metricsQueryRange(
   q: TraceQuery,
   range: MetricsRange,
 ): Promise<{ series: MetricsSeries[] }> {
-  const m = q.metrics;
-  if (!m) throw new TraceQLError("not a metrics query: end it with a metrics function, e.g. | rate()");
-  if (q.spansets.type !== "spanset") throw new TraceQLError("metrics queries take one spanset filter");
-  if (usesTraceIntrinsics(q.spansets.filter) || m.by.some((f) => isTraceField(f) || !perSpan(f)))
-    throw new TraceQLError("metrics queries filter and group on span fields only");
-  const startNs = (range.startNs / range.stepNs) * range.stepNs;
+  // Steps are aligned to multiples of the step, as Tempo aligns them.
+  return runMetrics(storage, scope, q, { ...range, startNs: (range.startNs / range.stepNs) * range.stepNs });
+}
+
+/** One value per series of an instant query, as Tempo's JSON writes it (zero values and empty labels left out). */
+export interface InstantSeries {
+  labels?: MetricsSeries["labels"];
+  value?: number;
+}
+
+/**
+ * An instant TraceQL metrics query: the range query over [start, end) in one step of end − start
+ * (not aligned), each series' single value.
+ */
+export async function metricsQueryInstant(
+  storage: Storage,
+  scope: QueryScope,
+  q: TraceQuery,
+  range: { startNs: bigint; endNs: bigint },
+): Promise<{ series: InstantSeries[]; metrics: Record<string, never> }> {
+  if (range.endNs <= range.startNs) throw new TraceQLError("end must be after start");
+  const { series } = await runMetrics(storage, scope, q, { ...range, stepNs: range.endNs - range.startNs });
+  return {
+    series: series.flatMap((s) => {
+      const value = s.samples[0]?.value;
+      if (value === undefined) return [];
+      return [{ ...(s.labels.length ? { labels: s.labels } : {}), ...(value !== 0 ? { value } : {}) }];
+    }),
+    metrics: {},
+  };
+}
+
+async function runMetrics(
+  storage: Storage,
+  scope: QueryScope,
+  q: TraceQuery,
+  range: MetricsRange,
+): Promise<{ series: MetricsSeries[] }> {
+  const { m, filter: spansetFilter } = checkMetricsQuery(q);
+  const startNs = range.startNs;
   const points = Number((range.endNs - startNs + range.stepNs - 1n) / range.stepNs);
   if (range.endNs <= range.startNs) throw new TraceQLError("end must be after start");
   if (points > MAX_POINTS) throw new TraceQLError(`too many points (${points}): use a larger step`);
 
   const p = new Params();
-  const filter = filterSql(q.spansets.filter, p);
+  const filter = filterSql(spansetFilter, p);
   const labels = m.by.map((f) => `toString(${fieldSql(f, p).expr})`);
   const aggregate = aggregateSql(m, p, Number(range.stepNs) / 1e9);
   const team = teamCondition(scope, { column: "TeamName" });

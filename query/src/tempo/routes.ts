@@ -6,7 +6,7 @@ import { limitsOf } from "../api/reads.ts";
 import type { ApiDeps } from "../api/routes.ts";
 import { scopeMiddleware, scopeOf } from "../api/scope.ts";
 import { legacyQuery } from "./legacy.ts";
-import { metricsQueryRange, parseStep, parseTime } from "./metrics.ts";
+import { metricsBounds, metricsQueryInstant, metricsQueryRange, parseStep } from "./metrics.ts";
 import { encodeTrace, encodeTraceByIdResponse, resourceSpansJson } from "./otlp.ts";
 import { searchTraces } from "./search.ts";
 import { decodeTag, INTRINSIC_TAGS, tagField, tagNames, tagValues } from "./tags.ts";
@@ -153,17 +153,39 @@ export function tempoRoutes({ storage, log }: ApiDeps): Hono {
   tempo.get("/api/v2/search/tag/:tag/values", async (c) => c.json({ tagValues: await values(c) }));
 
   // TraceQL metrics (`{…} | rate() by (…)`): unlike search, a query error is the user's to see.
+  // The query comes as `q` or (as Grafana sends it) `query`, `q` winning, as Tempo reads them.
+  const metricsRequest = (c: Context) => {
+    const query = parseTraceQL(c.req.query("q") ?? c.req.query("query") ?? "");
+    const bounds = metricsBounds({ start: c.req.query("start"), end: c.req.query("end"), since: c.req.query("since") });
+    return { query, ...bounds };
+  };
+  const metricsError = (err: unknown) => {
+    if (err instanceof TraceQLError) return badRequest(`invalid TraceQL metrics query: ${err.message}`);
+    if (err instanceof Error && QUERY_TEXT_ERROR.test(err.message)) {
+      return badRequest(
+        "invalid TraceQL metrics query: a regular expression the store cannot run (RE2 syntax: no lookaround, no backreferences)",
+      );
+    }
+    return err;
+  };
+
   tempo.get("/api/metrics/query_range", async (c) => {
     try {
-      const query = parseTraceQL(c.req.query("q") ?? "");
-      const nowNs = BigInt(Date.now()) * 1_000_000n;
-      const endNs = parseTime(c.req.query("end"), nowNs);
-      const startNs = parseTime(c.req.query("start"), endNs - 3_600_000_000_000n);
+      const { query, startNs, endNs } = metricsRequest(c);
       const stepNs = parseStep(c.req.query("step"), startNs, endNs);
       return c.json(await metricsQueryRange(storage, scopeOf(c), query, { startNs, endNs, stepNs }));
     } catch (err) {
-      if (err instanceof TraceQLError) throw badRequest(`invalid TraceQL metrics query: ${err.message}`);
-      throw err;
+      throw metricsError(err);
+    }
+  });
+
+  // Instant TraceQL metrics: one value per series over [start, end).
+  tempo.get("/api/metrics/query", async (c) => {
+    try {
+      const { query, startNs, endNs } = metricsRequest(c);
+      return c.json(await metricsQueryInstant(storage, scopeOf(c), query, { startNs, endNs }));
+    } catch (err) {
+      throw metricsError(err);
     }
   });
 

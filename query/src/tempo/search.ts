@@ -7,16 +7,27 @@ import type { ReadLimits } from "../limits.ts";
 import {
   fieldName,
   fieldSql,
+  fieldText,
   filterFields,
   filterSql,
   havingSql,
+  isTraceField,
   Params,
   perSpan,
   spansetFilters,
   usesTraceIntrinsics,
 } from "./compile.ts";
+import { evaluateStages, type KeyValueJson, stageFields } from "./pipeline.ts";
 import { hasStructure, matchSpans } from "./structural.ts";
-import type { Field, Filter, Spansets, TraceQuery } from "./traceql.ts";
+import {
+  atPosition,
+  type Field,
+  type Filter,
+  type Spansets,
+  type Stage,
+  TraceQLError,
+  type TraceQuery,
+} from "./traceql.ts";
 
 export interface SearchOptions {
   fromS: number;
@@ -32,6 +43,19 @@ interface CandidateRow {
   FirstNs: string;
   Matched: string;
   Spans: MatchedSpan[];
+}
+
+/** One spanset of a found trace: its first `spss` spans, how many matched, what pipeline stages added. */
+interface FoundSpanset {
+  spans: MatchedSpan[];
+  matched: number;
+  attributes: KeyValueJson[];
+}
+
+interface FoundTrace {
+  TraceId: string;
+  FirstNs: string;
+  spansets: FoundSpanset[];
 }
 
 interface SummaryRow {
@@ -57,11 +81,11 @@ function dt64(ns: bigint): string {
   return `${s}.${String(ns - s * 1_000_000_000n).padStart(9, "0")}`;
 }
 
-/** Attribute fields shown with each matched span: those the query filters on or selects (one value per span). */
-function shownFields(filters: Filter[], selected: Field[]): Field[] {
+/** Attribute fields shown with each matched span: those the query filters on, selects, groups or aggregates (one value per span). */
+function shownFields(filters: Filter[], selected: Field[], stages: Stage[]): Field[] {
   const seen = new Set<string>();
   const out: Field[] = [];
-  for (const f of [...filters.flatMap(filterFields), ...selected]) {
+  for (const f of [...filters.flatMap(filterFields), ...selected, ...stageFields(stages)]) {
     const name = fieldName(f);
     if (name === undefined || seen.has(name) || !perSpan(f)) continue;
     seen.add(name);
@@ -70,17 +94,44 @@ function shownFields(filters: Filter[], selected: Field[]): Field[] {
   return out;
 }
 
+/** Refuses, before any read, stage fields that have no single value per span (event fields). */
+function checkStageFields(stages: Stage[]): void {
+  for (const s of stages) {
+    if (s.type === "coalesce") continue;
+    const f = s.field;
+    if (f && !perSpan(f)) {
+      throw new TraceQLError(
+        `${fieldText(f)}${atPosition(f)} has a value per event, not per span: ${s.type === "by" ? "by()" : `${s.fn}()`} takes a span field`,
+      );
+    }
+  }
+}
+
 /**
  * Tempo search: traces in the range with at least one span per spanset (combined as written),
- * newest first, each with up to `spss` matching spans (earliest first).
+ * newest first, each with up to `spss` matching spans (earliest first). Pipeline stages (`by()`,
+ * `coalesce()`, `count() > n`, …) reshape each trace's spansets; a trace none is left of is not found.
  */
 export async function searchTraces(storage: Storage, scope: QueryScope, q: TraceQuery, opts: SearchOptions) {
   const db = databaseOf(storage);
   const p = new Params();
+  if (q.metrics) {
+    throw new TraceQLError(
+      `a metrics function${atPosition(q.metrics)} makes a metrics query: ask /api/metrics/query_range or /api/metrics/query, not search`,
+    );
+  }
+  const stages = q.stages ?? [];
+  checkStageFields(stages);
   const filters = spansetFilters(q.spansets);
   const conds = filters.map((f) => filterSql(f, p));
   const matchAny = conds.length === 1 ? conds[0] : conds.map((c) => `(${c})`).join(" OR ");
-  const attrs = shownFields(filters, q.select)
+  const valueFields = stageFields(stages);
+  // Each span's value of every field the stages read, as text (null when absent).
+  const stageValues = valueFields.map((f) => {
+    const fs = fieldSql(f, p);
+    return `if(${fs.present ?? "1"}, toString(${fs.expr}), NULL)`;
+  });
+  const attrs = shownFields(filters, q.select, stages)
     .map((f) => {
       const fs = fieldSql(f, p);
       const key = p.bind("String", fieldName(f));
@@ -88,7 +139,7 @@ export async function searchTraces(storage: Storage, scope: QueryScope, q: Trace
     })
     .concat(["CAST([], 'Array(Tuple(String, String))')"]);
   const team = teamCondition(scope, { column: "TeamName" });
-  const wholeTrace = filters.some(usesTraceIntrinsics);
+  const wholeTrace = filters.some(usesTraceIntrinsics) || valueFields.some(isTraceField);
   // The earliest `spss` matching spans of each trace, kept sorted by start while aggregating.
   const start = "toUnixTimestamp64Nano(Timestamp)";
   const span = `tuple(${start}, tuple(SpanId, toString(SpanName), toString(${start}), toString(Duration), arrayConcat(${attrs.join(", ")})))`;
@@ -118,30 +169,34 @@ export async function searchTraces(storage: Storage, scope: QueryScope, q: Trace
     ORDER BY min(Timestamp) DESC
     LIMIT {limit:UInt32}`;
 
-  // Structural operators relate spans within a trace: every span of each candidate trace is read
-  // with the filters it matches, and the relations are evaluated here.
-  const structuralSql = `
+  // Structural operators and pipeline stages are evaluated here, trace by trace: the spans of each
+  // candidate trace are read with the filters they match (every span when structural, as relations
+  // involve them all; else the matching ones) and the values the stages read.
+  const structural = hasStructure(q.spansets);
+  const inMemory = structural || stages.length > 0;
+  const spanSql = `
     SELECT TraceId, SpanId, ParentSpanId, toString(toUnixTimestamp64Nano(Timestamp)) AS StartNs,
       toString(SpanName) AS Name, toString(Duration) AS Dur,
-      [${conds.map((c) => `if(${c}, 1, 0)`).join(", ")}] AS Leaves, arrayConcat(${attrs.join(", ")}) AS Attrs
+      [${conds.map((c) => `if(${c}, 1, 0)`).join(", ")}] AS Leaves, arrayConcat(${attrs.join(", ")}) AS Attrs,
+      [${stageValues.join(", ")}]::Array(Nullable(String)) AS Vals
     FROM ${db}.${SPAN_TABLE} ${traceFields}
     WHERE Timestamp >= fromUnixTimestamp64Nano({spanFromNs:Int64}) AND Timestamp <= toDateTime({toS:UInt32})
-      AND (${team.sql})
+      AND (${team.sql}) ${structural ? "" : `AND (${matchAny})`}
       AND TraceId IN (
         SELECT TraceId FROM ${db}.${SPAN_TABLE} ${traceFields}
         WHERE Timestamp >= fromUnixTimestamp64Nano({fromNs:Int64}) AND Timestamp <= toDateTime({toS:UInt32})
           AND (${team.sql}) AND (${matchAny})
         GROUP BY TraceId
+        ${structural ? "" : `HAVING ${havingSql(q.spansets, conds)}`}
         ORDER BY min(Timestamp) DESC
         LIMIT {maxTraces:UInt32})
     LIMIT {maxSpans:UInt32}`;
-  const structural = hasStructure(q.spansets);
   const limits = limitsOf(storage);
 
   const params = { ...p.values, ...team.params, fromS: opts.fromS, toS: opts.toS, limit: opts.limit, spss: opts.spss };
-  let rows: CandidateRow[] = [];
-  // Structural queries read whole traces: only as many of the newest as the limits allow.
-  const ladder = structural
+  let rows: FoundTrace[] = [];
+  // Structural and pipeline queries read whole traces: only as many of the newest as the limits allow.
+  const ladder = inMemory
     ? structuralLadder(opts.limit, limits.traceqlMaxTraces)
     : [...CUTOFF_TRACES_PER_RESULT.map((k) => opts.limit * k), null];
   for (const traces of ladder) {
@@ -150,27 +205,32 @@ export async function searchTraces(storage: Storage, scope: QueryScope, q: Trace
     const rangeFromNs = BigInt(opts.fromS) * 1_000_000_000n;
     const fromNs = cutoff === null ? rangeFromNs : BigInt(cutoff);
     const windowParams = { ...params, fromNs: String(fromNs), summaryFrom: dt64(fromNs - TRACE_SLACK_NS) };
-    if (structural) {
+    if (inMemory) {
       const slackFrom = fromNs - TRACE_SLACK_NS;
-      const spanRows = await select<StructuralRow>(storage, structuralSql, {
+      const spanRows = await select<SpanRow>(storage, spanSql, {
         ...windowParams,
         spanFromNs: String(slackFrom > rangeFromNs ? slackFrom : rangeFromNs),
         maxTraces: limits.traceqlMaxTraces + 1,
         maxSpans: limits.traceqlMaxSpans + 1,
       });
-      const over = overStructuralLimits(spanRows, limits);
+      const over = overInMemoryLimits(spanRows, limits, structural ? "structural query" : "query's pipeline");
       if (over) {
         // A wider window than the last is over the limits: what the last found are the newest matches.
         if (rows.length > 0) break;
         throw over;
       }
-      rows = structuralMatches(q.spansets, spanRows, opts);
+      rows = inMemoryMatches(q.spansets, stages, valueFields, spanRows, opts);
     } else {
-      rows = await select<CandidateRow>(
+      const found = await select<CandidateRow>(
         storage,
         candidatesSql("fromUnixTimestamp64Nano({fromNs:Int64})"),
         windowParams,
       );
+      rows = found.map((r) => ({
+        TraceId: r.TraceId,
+        FirstNs: r.FirstNs,
+        spansets: [{ spans: r.Spans, matched: num(r.Matched), attributes: [] }],
+      }));
     }
     if (rows.length >= opts.limit || cutoff === null) break;
   }
@@ -187,27 +247,26 @@ export async function searchTraces(storage: Storage, scope: QueryScope, q: Trace
       ...(s?.RootName ? { rootTraceName: s.RootName } : {}),
       startTimeUnixNano: s?.StartNs ?? r.FirstNs,
       durationMs: Math.floor(num(s?.DurationNs ?? "0") / 1e6),
-      spanSets: [
-        {
-          spans: r.Spans.map(([spanID, name, start, dur, attributes]) => ({
-            spanID,
-            name,
-            startTimeUnixNano: start,
-            durationNanos: dur,
-            ...(attributes.length
-              ? { attributes: attributes.map(([key, v]) => ({ key, value: { stringValue: v } })) }
-              : {}),
-          })),
-          matched: num(r.Matched),
-        },
-      ],
+      spanSets: r.spansets.map((set) => ({
+        spans: set.spans.map(([spanID, name, start, dur, attributes]) => ({
+          spanID,
+          name,
+          startTimeUnixNano: start,
+          durationNanos: dur,
+          ...(attributes.length
+            ? { attributes: attributes.map(([key, v]) => ({ key, value: { stringValue: v } })) }
+            : {}),
+        })),
+        matched: set.matched,
+        ...(set.attributes.length ? { attributes: set.attributes } : {}),
+      })),
     };
   });
   traces.sort((a, b) => (BigInt(b.startTimeUnixNano) > BigInt(a.startTimeUnixNano) ? 1 : -1));
   return { traces, metrics: { inspectedTraces: rows.length } };
 }
 
-interface StructuralRow {
+interface SpanRow {
   TraceId: string;
   SpanId: string;
   ParentSpanId: string;
@@ -216,6 +275,7 @@ interface StructuralRow {
   Dur: string;
   Leaves: number[];
   Attrs: [string, string][];
+  Vals: (string | null)[];
 }
 
 /**
@@ -228,44 +288,69 @@ function structuralLadder(limit: number, maxTraces: number): number[] {
   return [...new Set([limit * 5, limit * 50, top].map((n) => Math.min(n, top)))].sort((a, b) => a - b);
 }
 
-/** Whether a structural read went over its limits: too many candidate traces, or spans of them. */
-function overStructuralLimits(spanRows: StructuralRow[], limits: ReadLimits): ReadLimitError | undefined {
+/** Whether a read of whole traces went over its limits: too many candidate traces, or spans of them. */
+function overInMemoryLimits(spanRows: SpanRow[], limits: ReadLimits, what: string): ReadLimitError | undefined {
   const narrow = "narrow the time range or make the spanset filters more selective";
   if (spanRows.length > limits.traceqlMaxSpans) {
     return new ReadLimitError(
-      `the structural query would read more than ${limits.traceqlMaxSpans.toLocaleString("en-US")} spans of candidate traces (COGNIVE_TRACEQL_MAX_SPANS); ${narrow}`,
+      `the ${what} would read more than ${limits.traceqlMaxSpans.toLocaleString("en-US")} spans of candidate traces (COGNIVE_TRACEQL_MAX_SPANS); ${narrow}`,
     );
   }
   if (new Set(spanRows.map((r) => r.TraceId)).size > limits.traceqlMaxTraces) {
     return new ReadLimitError(
-      `the structural query would read more than ${limits.traceqlMaxTraces.toLocaleString("en-US")} candidate traces (COGNIVE_TRACEQL_MAX_TRACES); ${narrow}`,
+      `the ${what} would read more than ${limits.traceqlMaxTraces.toLocaleString("en-US")} candidate traces (COGNIVE_TRACEQL_MAX_TRACES); ${narrow}`,
     );
   }
   return undefined;
 }
 
-/** The traces whose spans satisfy a structural query, newest first, at most `limit`, as search rows. */
-function structuralMatches(spansets: Spansets, spanRows: StructuralRow[], opts: SearchOptions): CandidateRow[] {
-  const byTrace = new Map<string, StructuralRow[]>();
+/**
+ * The traces whose spans satisfy a structural query or are left spansets by the pipeline stages,
+ * newest first, at most `limit`, each spanset with its earliest `spss` spans.
+ */
+function inMemoryMatches(
+  spansets: Spansets,
+  stages: Stage[],
+  valueFields: Field[],
+  spanRows: SpanRow[],
+  opts: SearchOptions,
+): FoundTrace[] {
+  const byTrace = new Map<string, SpanRow[]>();
   for (const r of spanRows) {
     const list = byTrace.get(r.TraceId);
     if (list) list.push(r);
     else byTrace.set(r.TraceId, [r]);
   }
-  const out: (CandidateRow & { traceStart: bigint })[] = [];
-  for (const [traceId, spans] of byTrace) {
+  const out: (FoundTrace & { traceStart: bigint })[] = [];
+  const byStart = (a: SpanRow, b: SpanRow) => (BigInt(a.StartNs) < BigInt(b.StartNs) ? -1 : 1);
+  for (const [traceId, unsorted] of byTrace) {
+    // Earliest first, so each spanset shows its earliest spans and `by()` groups come in order of appearance.
+    const spans = [...unsorted].sort(byStart);
     const matched = matchSpans(
       spansets,
       spans.map((s) => ({ spanId: s.SpanId, parentSpanId: s.ParentSpanId, leaves: s.Leaves.map((l) => l === 1) })),
     );
     if (matched.size === 0) continue;
-    const shown = [...matched].map((i) => spans[i]).sort((a, b) => (BigInt(a.StartNs) < BigInt(b.StartNs) ? -1 : 1));
+    const sets = evaluateStages(
+      stages,
+      valueFields,
+      [...matched].sort((a, b) => a - b),
+      (i, f) => spans[i].Vals[f] ?? null,
+    );
+    if (sets.length === 0) continue;
+    for (const set of sets) set.spans.sort((a, b) => a - b);
     out.push({
       TraceId: traceId,
-      FirstNs: shown[0].StartNs,
-      Matched: String(matched.size),
-      Spans: shown.slice(0, opts.spss).map((s) => [s.SpanId, s.Name, s.StartNs, s.Dur, s.Attrs]),
-      traceStart: spans.reduce((m, s) => (BigInt(s.StartNs) < m ? BigInt(s.StartNs) : m), BigInt(spans[0].StartNs)),
+      FirstNs: spans[sets.reduce((m, s) => Math.min(m, s.spans[0]), spans.length - 1)].StartNs,
+      spansets: sets.map((set) => ({
+        spans: set.spans.slice(0, opts.spss).map((i) => {
+          const s = spans[i];
+          return [s.SpanId, s.Name, s.StartNs, s.Dur, s.Attrs] as MatchedSpan;
+        }),
+        matched: set.spans.length,
+        attributes: set.attributes,
+      })),
+      traceStart: BigInt(spans[0].StartNs),
     });
   }
   out.sort((a, b) => (a.traceStart > b.traceStart ? -1 : a.traceStart < b.traceStart ? 1 : 0));

@@ -1,7 +1,8 @@
 /**
  * A small TraceQL parser: spanset filters (`{ … }`) joined by `&&`/`||`, inside each filter
- * comparisons joined by `&&`/`||`/parentheses, `| select(…)` pipeline stages and a final metrics
- * stage (`| rate() by (…)`, `| quantile_over_time(duration, .95)`, …).
+ * comparisons joined by `&&`/`||`/parentheses, pipeline stages (`| select(…)`, `| by(…)`,
+ * `| coalesce()`, `| count() > 2`, `| avg(duration) > 1s`, …) and a final metrics stage
+ * (`| rate() by (…)`, `| quantile_over_time(duration, .95)`, …).
  */
 
 export type Op = "=" | "!=" | ">" | ">=" | "<" | "<=" | "=~" | "!~";
@@ -79,11 +80,40 @@ export interface MetricsStage {
   by: Field[];
 }
 
+export type AggregateFn = "count" | "avg" | "min" | "max" | "sum";
+export type CompareOp = Exclude<Op, "=~" | "!~">;
+
+/**
+ * A pipeline stage that reshapes each trace's spansets: `by(f)` splits them per value of f,
+ * `coalesce()` merges them back, an aggregate comparison (`count() > 2`, `avg(duration) > 1s`)
+ * keeps those whose aggregate satisfies it. (`select(…)` only adds fields: see `TraceQuery.select`.)
+ */
+export type Stage =
+  | { type: "by"; field: Field }
+  | { type: "coalesce" }
+  | { type: "aggregate"; fn: AggregateFn; field?: Field; op: CompareOp; value: number };
+
 export interface TraceQuery {
   spansets: Spansets;
   select: Field[];
+  /** The reshaping stages in order; absent when there are none. */
+  stages?: Stage[];
   metrics?: MetricsStage;
 }
+
+const AGGREGATES = new Set<string>(["count", "avg", "min", "max", "sum"]);
+/** Intrinsics an aggregate can measure: the others are not numbers. */
+const NUMERIC_INTRINSICS = new Set<Intrinsic>(["duration", "traceDuration"]);
+
+/** TraceQL that Tempo has and this server does not, named in the error instead of a bare syntax error. */
+const UNSUPPORTED_STAGES: Record<string, string> = {
+  histogram_over_time: "the metrics function histogram_over_time()",
+  compare: "the metrics function compare()",
+  topk: "topk()",
+  bottomk: "bottomk()",
+  with: "query hints (with(…))",
+};
+const UNSUPPORTED_SCOPES = ["link.", "link:", "instrumentation.", "parent.", "trace:", "span:", "event:"];
 
 const METRICS_FNS = new Set<string>([
   "rate",
@@ -122,6 +152,21 @@ const LITERAL_POSITIONS = new WeakMap<Value, number>();
 export function literalPosition(v: Value): number | undefined {
   const pos = LITERAL_POSITIONS.get(v);
   return pos === undefined ? undefined : pos + 1;
+}
+
+/** Where parsed nodes (stages, fields, spanset operators) start in their query (0-based). */
+const NODE_POSITIONS = new WeakMap<object, number>();
+
+/** Where a node of a parsed query (a stage, a field, a spanset operator) starts (1-based), if known. */
+export function positionOf(node: object): number | undefined {
+  const pos = NODE_POSITIONS.get(node);
+  return pos === undefined ? undefined : pos + 1;
+}
+
+/** " at position N" for a parsed node, or "" when it did not come from query text. */
+export function atPosition(node: object): string {
+  const pos = positionOf(node);
+  return pos === undefined ? "" : ` at position ${pos}`;
 }
 
 /** A number literal as written, shortened for a message. */
@@ -187,6 +232,9 @@ type Token = (
   | { t: "num"; v: number }
   | { t: "ident"; v: string }
 ) & { pos: number };
+
+const STAGES =
+  "(select(), by(), coalesce(), count() / avg() / min() / max() / sum() compared with a number, or a metrics function such as rate())";
 
 const PUNCT = [">>", "<<", "&&", "||", "{", "}", "(", ")", "|", ",", "!", "~"];
 const OPS: Op[] = ["=~", "!~", "!=", ">=", "<=", "=", ">", "<"];
@@ -324,37 +372,110 @@ class Parser {
   query(): TraceQuery {
     const spansets = this.spansetOr();
     const select: Field[] = [];
+    const stages: Stage[] = [];
     let metrics: MetricsStage | undefined;
     while (this.isPunct("|") && !metrics) {
       this.pos++;
       const t = this.peek();
+      const start = t?.pos ?? 0;
       if (t?.t === "ident" && METRICS_FNS.has(t.v)) {
         this.pos++;
         metrics = this.metricsStage(t.v as MetricsFn);
+        NODE_POSITIONS.set(metrics, start);
         continue;
       }
-      if (t?.t !== "ident" || t.v !== "select")
-        throw new TraceQLError("a pipeline stage is select() or a metrics function (rate, count_over_time, …)");
+      if (t?.t !== "ident") throw new TraceQLError(`expected a pipeline stage ${STAGES}`);
       this.pos++;
+      const stage = this.stage(t.v);
+      if (stage) {
+        NODE_POSITIONS.set(stage, start);
+        stages.push(stage);
+        continue;
+      }
       this.expect("(");
       select.push(...this.fields("select()"));
       this.expect(")");
     }
-    if (this.pos < this.toks.length) throw new TraceQLError("unexpected trailing input");
-    return metrics ? { spansets, select, metrics } : { spansets, select };
+    if (this.pos < this.toks.length)
+      throw new TraceQLError(metrics ? "nothing may follow a metrics function" : "unexpected input");
+    return {
+      spansets,
+      select,
+      ...(stages.length ? { stages } : {}),
+      ...(metrics ? { metrics } : {}),
+    };
+  }
+
+  /** A stage after `|` named `name` (already read); undefined for select(), which the caller reads. */
+  private stage(name: string): Stage | undefined {
+    if (name === "select") return undefined;
+    const unsupported = UNSUPPORTED_STAGES[name];
+    if (unsupported) {
+      this.pos--;
+      throw new TraceQLError(`${unsupported} is not supported`);
+    }
+    if (name === "coalesce") {
+      this.expect("(");
+      this.expect(")");
+      return { type: "coalesce" };
+    }
+    if (name === "by") {
+      this.expect("(");
+      const [field, ...more] = this.fields("by()");
+      if (more.length) throw new TraceQLError(`by() takes one field${atPosition(more[0])}`);
+      this.expect(")");
+      return { type: "by", field };
+    }
+    if (!AGGREGATES.has(name)) {
+      this.pos--;
+      throw new TraceQLError(`unknown pipeline stage ${JSON.stringify(name)}: expected ${STAGES}`);
+    }
+    const fn = name as AggregateFn;
+    this.expect("(");
+    let field: Field | undefined;
+    if (fn === "count") {
+      if (!this.isPunct(")")) throw new TraceQLError("count() takes no argument");
+    } else {
+      const f = this.peek();
+      field = f?.t === "ident" ? parseField(f.v) : undefined;
+      if (!field) throw new TraceQLError(`expected a field in ${fn}()`);
+      if (field.kind === "intrinsic" && !NUMERIC_INTRINSICS.has(field.name)) {
+        throw new TraceQLError(`${fn}() needs a number, and ${f?.t === "ident" ? f.v : ""} is not one`);
+      }
+      NODE_POSITIONS.set(field, f?.pos ?? 0);
+      this.pos++;
+    }
+    this.expect(")");
+    const o = this.peek();
+    if (o?.t !== "op") throw new TraceQLError(`expected a comparison after ${fn}(), e.g. ${fn}() > 2`);
+    if (o.v === "=~" || o.v === "!~") throw new TraceQLError(`${fn}() compares with = != > >= < <=, not ${o.v}`);
+    this.pos++;
+    const v = this.peek();
+    if (v?.t !== "num") throw new TraceQLError(`expected a number or a duration to compare ${fn}() with`);
+    this.pos++;
+    return { type: "aggregate", fn, ...(field ? { field } : {}), op: o.v, value: v.v };
   }
 
   /** One or more comma-separated fields. */
   private fields(where: string): Field[] {
     const out: Field[] = [];
     for (;;) {
-      const f = this.toks[this.pos++];
+      const f = this.peek();
       const field = f?.t === "ident" ? parseField(f.v) : undefined;
-      if (!field) throw new TraceQLError(`expected a field in ${where}`);
+      if (!field) throw new TraceQLError(this.notAField(`expected a field in ${where}`));
+      NODE_POSITIONS.set(field, f?.pos ?? 0);
+      this.pos++;
       out.push(field);
       if (this.isPunct(",")) this.pos++;
       else return out;
     }
+  }
+
+  /** The message for a token that is not a field: names a scope Tempo has and this server does not. */
+  private notAField(expected: string): string {
+    const t = this.peek();
+    const scope = t?.t === "ident" ? UNSUPPORTED_SCOPES.find((p) => t.v.startsWith(p)) : undefined;
+    return scope && t?.t === "ident" ? `${t.v} is not supported (no ${scope.slice(0, -1)} fields here)` : expected;
   }
 
   private metricsStage(fn: MetricsFn): MetricsStage {
@@ -362,9 +483,11 @@ class Parser {
     let field: Field | undefined;
     const quantiles: number[] = [];
     if (fn !== "rate" && fn !== "count_over_time") {
-      const f = this.toks[this.pos++];
+      const f = this.peek();
       field = f?.t === "ident" ? parseField(f.v) : undefined;
-      if (!field) throw new TraceQLError(`expected a field in ${fn}()`);
+      if (!field) throw new TraceQLError(this.notAField(`expected a field in ${fn}()`));
+      NODE_POSITIONS.set(field, f?.pos ?? 0);
+      this.pos++;
       if (fn === "quantile_over_time") {
         while (this.isPunct(",")) {
           this.pos++;
@@ -397,16 +520,20 @@ class Parser {
   private spansetOr(): Spansets {
     let left = this.spansetAnd();
     while (this.isPunct("||")) {
+      const at = this.peek()?.pos ?? 0;
       this.pos++;
       left = { type: "or", left, right: this.spansetAnd() };
+      NODE_POSITIONS.set(left, at);
     }
     return left;
   }
   private spansetAnd(): Spansets {
     let left = this.spansetStructural();
     while (this.isPunct("&&")) {
+      const at = this.peek()?.pos ?? 0;
       this.pos++;
       left = { type: "and", left, right: this.spansetStructural() };
+      NODE_POSITIONS.set(left, at);
     }
     return left;
   }
@@ -420,9 +547,14 @@ class Parser {
         (t?.t === "punct" && (t.v === ">>" || t.v === "<<" || t.v === "~"))
           ? STRUCTURAL[t.v]
           : undefined;
-      if (!op) return left;
+      if (!op) {
+        if (t?.t === "punct" && t.v === "!")
+          throw new TraceQLError("negated structural operators (!>, !>>, !<, !<<, !~) are not supported");
+        return left;
+      }
       this.pos++;
       left = { type: op, left, right: this.spansetPrimary() };
+      NODE_POSITIONS.set(left, t?.pos ?? 0);
     }
   }
   private spansetPrimary(): Spansets {
@@ -480,7 +612,11 @@ class Parser {
       return { type: t.v === "true" ? "true" : "false" };
     }
     const field = t?.t === "ident" ? parseField(t.v) : undefined;
-    if (!field) throw new TraceQLError("expected a field");
+    if (!field) {
+      this.pos--;
+      throw new TraceQLError(this.notAField("expected a field"));
+    }
+    NODE_POSITIONS.set(field, t?.pos ?? 0);
     const o = this.peek();
     if (o?.t !== "op") return { type: "exists", field };
     this.pos++;
@@ -495,8 +631,9 @@ class Parser {
     return { type: "cmp", field, op: o.v, value: this.value() };
   }
   private value(): Value {
-    const t = this.toks[this.pos++];
+    const t = this.peek();
     if (!t) throw new TraceQLError("expected a value");
+    this.pos++;
     if (t.t === "str") return { type: "string", value: t.v };
     if (t.t === "num") {
       const v: Value = { type: "number", value: t.v };
@@ -505,6 +642,7 @@ class Parser {
     }
     if (t.t === "ident" && (t.v === "true" || t.v === "false")) return { type: "bool", value: t.v === "true" };
     if (t.t === "ident" && KEYWORDS.has(t.v)) return { type: "keyword", value: t.v };
+    this.pos--;
     throw new TraceQLError("expected a value");
   }
 }

@@ -86,6 +86,10 @@ function readRequests(): Record<string, { paths: string[]; body?: string; carrie
       paths: [`/api/metrics/query_range?q=${q("{} | count_over_time() by (resource.service.name)")}&${range}&step=60`],
       carries: true,
     },
+    "GET /api/metrics/query": {
+      paths: [`/api/metrics/query?query=${q("{} | count_over_time() by (resource.service.name)")}&${range}`],
+      carries: true,
+    },
     "GET /api/v1/query": { paths: [`/api/v1/query?${prom.query}`], carries: true },
     "POST /api/v1/query": { paths: ["/api/v1/query"], body: prom.query, carries: true },
     "GET /api/v1/query_range": { paths: [`/api/v1/query_range?${prom.range}`], carries: true },

@@ -157,3 +157,116 @@ describe("TraceQL metrics", () => {
     expect(await fixture().count("otel_traces")).toBe(before);
   });
 });
+
+describe("TraceQL metrics errors", () => {
+  it("names where a metrics query goes wrong and what is not supported", async () => {
+    const cases: [string, RegExp][] = [
+      ["{ kind = client }", /not a metrics query: .* at the end of the query/],
+      ["{ .a = 1 } && { .b = 2 } | rate()", /several spanset filters \(&& at position 12\) are not supported/],
+      ["{ .a = 1 } > { .b = 2 } | rate()", /several spanset filters \(a structural operator at position 12\)/],
+      ["{ } | count() > 1 | rate()", /pipeline stages before a metrics function \(count\(\) at position 7\)/],
+      ["{ traceDuration > 1s } | rate()", /traceDuration at position 3 is a whole-trace field/],
+      ["{ } | rate() by (rootName)", /rootName at position 18: metrics queries group on span fields only/],
+      ["{ } | avg_over_time(name)", /name at position 21 is not a number to aggregate/],
+      ["{ } | avg_over_time(event.x)", /event.x at position 21 has a value per event/],
+      ["{ } | rate() | select(.a)", /nothing may follow a metrics function at position 14/],
+      ["{ } | histogram_over_time(duration)", /histogram_over_time\(\) is not supported at position 7/],
+      ["{ } | rate(", /expected \) at the end of the query/],
+      ['{ name =~ "(?=chat)" } | rate()', /RE2/],
+    ];
+    for (const [q, message] of cases) {
+      for (const path of ["/api/metrics/query_range", "/api/metrics/query"]) {
+        const r = await fixture().get(`${path}?q=${encodeURIComponent(q)}&start=${BASE}&end=${BASE + 180}`);
+        expect(r.status, `${path} ${q}`).toBe(400);
+        expect(r.body.error.message, `${path} ${q}`).toMatch(/^invalid TraceQL metrics query: /);
+        expect(r.body.error.message, `${path} ${q}`).toMatch(message);
+      }
+    }
+  });
+});
+
+describe("Instant TraceQL metrics (/api/metrics/query)", () => {
+  // Over [BASE, BASE+180): 15 client spans; models 5 each; services triage-bot (i = 0, 4, 8, 12) 4
+  // and support-bot 11; input tokens at most 150; durations 100 + (137 i mod 900) ms, at most 981 ms (i = 13).
+  const WHOLE = `start=${BASE}&end=${BASE + 180}`;
+  async function instant(params: string) {
+    const r = await fixture().get(`/api/metrics/query?${params}`);
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    return r.body;
+  }
+  const q = (s: string) => `q=${encodeURIComponent(s)}`;
+  const byLabel = (series: any[]) =>
+    [...series].sort((a, b) =>
+      String(a.labels?.[0]?.value.stringValue).localeCompare(b.labels?.[0]?.value.stringValue),
+    );
+
+  it("answers one value per series over the whole range, in Tempo's JSON", async () => {
+    expect(await instant(`${q("{ kind = client } | count_over_time()")}&${WHOLE}`)).toEqual({
+      series: [{ value: 15 }],
+      metrics: {},
+    });
+    const bySvc = await instant(`${q("{ kind = client } | count_over_time() by (resource.service.name)")}&${WHOLE}`);
+    expect(byLabel(bySvc.series)).toEqual([
+      { labels: [{ key: "resource.service.name", value: { stringValue: "support-bot" } }], value: 11 },
+      { labels: [{ key: "resource.service.name", value: { stringValue: "triage-bot" } }], value: 4 },
+    ]);
+    const rate = await instant(`${q("{ kind = client } | rate()")}&${WHOLE}`);
+    expect(rate.series[0].value).toBeCloseTo(15 / 180, 12);
+    expect((await instant(`${q("{ } | max_over_time(span.gen_ai.usage.input_tokens)")}&${WHOLE}`)).series).toEqual([
+      { value: 150 },
+    ]);
+    expect((await instant(`${q("{ kind = client } | max_over_time(duration)")}&${WHOLE}`)).series).toEqual([
+      { value: 0.981 },
+    ]);
+    const models = await instant(
+      `${q("{ kind = client } | count_over_time() by (span.gen_ai.request.model)")}&${WHOLE}`,
+    );
+    expect(models.series.map((s: any) => s.value)).toEqual([5, 5, 5]);
+    expect(await instant(`${q('{ name = "nothing" } | count_over_time()')}&${WHOLE}`)).toEqual({
+      series: [],
+      metrics: {},
+    });
+  });
+
+  it("reads the query from q or, as Grafana sends it, query (q wins), and start, end and since as Tempo does", async () => {
+    const expected = { series: [{ value: 15 }], metrics: {} };
+    const text = "{ kind = client } | count_over_time()";
+    expect(await instant(`query=${encodeURIComponent(text)}&${WHOLE}`)).toEqual(expected);
+    expect(await instant(`query=${encodeURIComponent("{ broken")}&${q(text)}&${WHOLE}`)).toEqual(expected);
+    for (const range of [
+      `start=${BASE}.0&end=${BASE + 180}.0`,
+      `start=${BASE}000000000&end=${BASE + 180}000000000`,
+      `start=${new Date(BASE * 1000).toISOString()}&end=${new Date((BASE + 180) * 1000).toISOString()}`,
+      `end=${BASE + 180}&since=3m`,
+    ]) {
+      expect(await instant(`${q(text)}&${range}`), range).toEqual(expected);
+    }
+    // since=2m: [BASE+60, BASE+180) holds minutes 1 and 2, 10 calls.
+    expect(await instant(`${q(text)}&end=${BASE + 180}&since=2m`)).toEqual({ series: [{ value: 10 }], metrics: {} });
+  });
+
+  it("refuses bad ranges and hostile input with 400, and the table stays intact", async () => {
+    const text = q("{} | rate()");
+    for (const params of [
+      `${text}&start=${BASE}&end=${BASE}`,
+      `${text}&start=${BASE + 10}&end=${BASE}`,
+      `${text}&start=yesterday&end=${BASE}`,
+      `${text}&end=${BASE}&since=forever`,
+      // More conditions than a query may hold.
+      `q=${encodeURIComponent(`{ ${".a = 1 && ".repeat(101)}.a = 1 } | rate()`)}&${WHOLE}`,
+    ]) {
+      const r = await fixture().get(`/api/metrics/query?${params}`);
+      expect(r.status, params.slice(0, 80)).toBe(400);
+    }
+    const before = await fixture().count("otel_traces");
+    for (const s of INJECTIONS) {
+      const str = JSON.stringify(s);
+      const r = await fixture().get(
+        `/api/metrics/query?${q(`{ span.gen_ai.request.model = ${str} } | count_over_time() by (span.${str})`)}&${WHOLE}`,
+      );
+      expect(r.status, s).toBe(200);
+      expect(r.body.series, s).toEqual([]);
+    }
+    expect(await fixture().count("otel_traces")).toBe(before);
+  });
+});

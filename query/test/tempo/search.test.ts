@@ -157,7 +157,7 @@ describe("Tempo search", () => {
   it("answers partial, unparsable and unsupported queries with 400 and where it stopped", async () => {
     const cases: [string, RegExp][] = [
       ["{", /expected a field at the end of the query/],
-      ["{ span.", /expected a field at the end of the query/],
+      ["{ span.", /expected a field at position 3/],
       ['{ name = "x', /unterminated string starting at position 10/],
       ["{ span.foo = }", /expected a value/],
       ["{ .a = 1 } |", /pipeline stage .* at the end of the query/],

@@ -41,7 +41,16 @@ describe("TraceQL parser", () => {
   });
 
   it("rejects partial and unsupported input with TraceQLError", () => {
-    for (const q of ["{", "{ .a = ", '{ .a = "x', "{ foo = 1 }", "{ .a = 1 } | count() > 2", "{ .a = 1 } }", "#"]) {
+    for (const q of [
+      "{",
+      "{ .a = ",
+      '{ .a = "x',
+      "{ foo = 1 }",
+      "{ .a = 1 } | count() >",
+      "{ .a = 1 } | topk(2)",
+      "{ .a = 1 } }",
+      "#",
+    ]) {
       expect(() => parseTraceQL(q), q).toThrow(TraceQLError);
     }
   });

@@ -111,7 +111,9 @@ export async function metricsQueryRange(
   if (q.spansets.type !== "spanset") throw new TraceQLError("metrics queries take one spanset filter");
   if (usesTraceIntrinsics(q.spansets.filter) || m.by.some((f) => isTraceField(f) || !perSpan(f)))
     throw new TraceQLError("metrics queries filter and group on span fields only");
-  const startNs = (range.startNs / range.stepNs) * range.stepNs;
+  // Aligned to the step, except for an instant query (one step spanning the range), as Tempo does.
+  const instant = range.endNs - range.startNs === range.stepNs;
+  const startNs = instant ? range.startNs : (range.startNs / range.stepNs) * range.stepNs;
   const points = Number((range.endNs - startNs + range.stepNs - 1n) / range.stepNs);
   if (range.endNs <= range.startNs) throw new TraceQLError("end must be after start");
   if (points > MAX_POINTS) throw new TraceQLError(`too many points (${points}): use a larger step`);

@@ -217,6 +217,16 @@ describe("TraceQL metrics", () => {
         .reduce((n: number, s: { value?: number }) => n + (s.value ?? 0), 0);
     expect(total("svc-alpha")).toBe(2);
     expect(total("svc-beta")).toBe(1);
+    // tempo-cli sends no step: the HTTP API's default step applies.
+    const noStep = await client.call(
+      "MetricsQueryRange",
+      { query: q, start: String(start), end: String(end) },
+      grafana(),
+    );
+    expect(noStep.code, noStep.details).toBe(grpc.status.OK);
+    const samples = noStep.messages.flatMap((m) => m.series).flatMap((s) => s.samples);
+    expect(samples.length).toBeGreaterThanOrEqual(2 * 50);
+    expect(samples.reduce((n: number, s: { value?: number }) => n + (s.value ?? 0), 0)).toBe(3);
   });
 
   it("answers MetricsQueryInstant with one value per series over the whole range", async () => {

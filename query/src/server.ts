@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
+import type { Server as HttpServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import {
   type AuthRuntime,
@@ -20,9 +21,12 @@ import {
   startAuth,
   startGovernance,
 } from "@cognive/collector";
+import * as grpc from "@grpc/grpc-js";
 import { type ServerType, serve } from "@hono/node-server";
 import type { Hono } from "hono";
 import { createQueryApp } from "./app.ts";
+import { shareWithH2 } from "./shared-port.ts";
+import { createStreamingServer } from "./tempo/streaming.ts";
 import { warmUi } from "./ui.ts";
 
 export interface Running {
@@ -128,6 +132,7 @@ export async function startCognive(config: EnvConfig, log: Logger, role: Role = 
   let otlpServer: ServerType | undefined;
   let grpcServer: ReturnType<typeof createOtlpGrpcServer> | undefined;
   let queryServer: ServerType | undefined;
+  let streamingServer: grpc.Server | undefined;
   const running: Running = {
     storage,
     governance,
@@ -150,6 +155,7 @@ export async function startCognive(config: EnvConfig, log: Logger, role: Role = 
         });
       }
       await answersWithin(governance.close(), Math.max(1000, left()));
+      streamingServer?.forceShutdown();
       await closeServer(queryServer);
       await auth.close();
       await storage.close();
@@ -185,6 +191,10 @@ export async function startCognive(config: EnvConfig, log: Logger, role: Role = 
       });
       queryServer = await listen(app, config.COGNIVE_HOST, config.COGNIVE_PORT);
       running.queryPort = (queryServer.address() as AddressInfo).port;
+      // Tempo's streaming gRPC API on the same port, as Grafana dials it.
+      streamingServer = createStreamingServer({ fetch: app.fetch, log });
+      const injector = streamingServer.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+      shareWithH2(queryServer as HttpServer, (socket) => injector.injectConnection(socket));
       log.info("query API listening", { url: `http://${config.COGNIVE_HOST}:${running.queryPort}/api/v1` });
       // Built now rather than on the first page load; a failure is logged and retried per request.
       void warmUi(log).then(

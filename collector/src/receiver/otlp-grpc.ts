@@ -56,7 +56,7 @@ export function retryStatusDetails(code: grpc.status, message: string, delaySeco
 }
 
 /** The peer's address without its port ("127.0.0.1:5123" → "127.0.0.1", "::1:5123" → "::1"). */
-function peerAddress(peer: string): string {
+export function peerAddress(peer: string): string {
   return peer.replace(/^\[?(.*?)\]?:\d+$/, "$1");
 }
 

@@ -68,6 +68,21 @@ export const ROUTE_PERMISSIONS: Readonly<Record<string, Permission>> = Object.fr
   "GET /api/v1/audit/verify": "admin",
 });
 
+/**
+ * Tempo's streaming gRPC methods (served on the query port) and the route each is answered by: the
+ * route's permission, team scope and limits apply to the call unchanged.
+ */
+export const GRPC_ROUTES: Readonly<Record<string, string>> = Object.freeze({
+  "/tempopb.StreamingQuerier/Search": "GET /api/search",
+  "/tempopb.StreamingQuerier/SearchTags": "GET /api/search/tags",
+  "/tempopb.StreamingQuerier/SearchTagsV2": "GET /api/v2/search/tags",
+  "/tempopb.StreamingQuerier/SearchTagValues": "GET /api/search/tag/:tag/values",
+  "/tempopb.StreamingQuerier/SearchTagValuesV2": "GET /api/v2/search/tag/:tag/values",
+  "/tempopb.StreamingQuerier/MetricsQueryRange": "GET /api/metrics/query_range",
+  // One step over the whole range (Tempo's instant query is the same).
+  "/tempopb.StreamingQuerier/MetricsQueryInstant": "GET /api/metrics/query",
+});
+
 const GRANTS: Readonly<Record<Role, ReadonlySet<Permission>>> = {
   ingest: new Set(["identified", "budget"]),
   viewer: new Set(["identified", "budget", "read"]),

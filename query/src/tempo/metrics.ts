@@ -174,8 +174,13 @@ export async function metricsQueryRange(
   q: TraceQuery,
   range: MetricsRange,
 ): Promise<{ series: MetricsSeries[] }> {
-  // Steps are aligned to multiples of the step, as Tempo aligns them.
-  return runMetrics(storage, scope, q, { ...range, startNs: (range.startNs / range.stepNs) * range.stepNs });
+  // Steps are aligned to multiples of the step, as Tempo aligns them, except for an instant query
+  // (one step spanning the range, Tempo's IsInstant).
+  const instant = range.endNs - range.startNs === range.stepNs;
+  return runMetrics(storage, scope, q, {
+    ...range,
+    startNs: instant ? range.startNs : (range.startNs / range.stepNs) * range.stepNs,
+  });
 }
 
 /** One value per series of an instant query, as Tempo's JSON writes it (zero values and empty labels left out). */

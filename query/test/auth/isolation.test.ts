@@ -3,12 +3,14 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { generateKey, silentLogger } from "@cognive/collector";
+import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ROUTE_PERMISSIONS } from "../../src/api/permissions.ts";
+import { GRPC_ROUTES, ROUTE_PERMISSIONS } from "../../src/api/permissions.ts";
 import { createQueryApp } from "../../src/app.ts";
 import { agentRunBody } from "../helpers/agent-run.ts";
 import { postRaw } from "../helpers/http.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
+import { streamingClient } from "../helpers/tempo-grpc.ts";
 
 /**
  * Two teams' data behind keys: every route of the query app, taken from its route table, is called
@@ -110,6 +112,34 @@ function readRequests(): Record<string, { paths: string[]; body?: string; carrie
   };
 }
 
+/** Example calls of every streaming gRPC method (Tempo's, on the query port), as `readRequests`. */
+function grpcReadRequests(): Record<string, { requests: Record<string, unknown>[]; carries: boolean }> {
+  const range = { start: now() - 3600, end: now() + 60 };
+  const ns = { start: String(BigInt(range.start) * 1_000_000_000n), end: String(BigInt(range.end) * 1_000_000_000n) };
+  const metrics = "{} | count_over_time() by (resource.service.name)";
+  return {
+    Search: {
+      requests: [
+        { Query: "{}", ...range, Limit: 50 },
+        { ...range, Limit: 50 },
+      ],
+      carries: true,
+    },
+    SearchTags: { requests: [range], carries: false },
+    SearchTagsV2: { requests: [range], carries: false },
+    SearchTagValues: {
+      requests: ["service.name", "gen_ai.agent.name"].map((tagName) => ({ tagName, ...range })),
+      carries: true,
+    },
+    SearchTagValuesV2: {
+      requests: ["resource.service.name", "span.gen_ai.request.model"].map((tagName) => ({ tagName, ...range })),
+      carries: true,
+    },
+    MetricsQueryRange: { requests: [{ query: metrics, ...ns, step: String(60_000_000_000n) }], carries: true },
+    MetricsQueryInstant: { requests: [{ query: metrics, ...ns }], carries: true },
+  };
+}
+
 /** A request to any declared route, with its parameters filled in. */
 function anyRequest(route: string): { method: string; path: string } {
   const [method, pattern] = route.split(" ");
@@ -173,6 +203,9 @@ describe("the route table", () => {
       .filter(([, p]) => p === "read")
       .map(([r]) => r);
     expect(reads.filter((r) => !(r in readRequests()))).toEqual([]);
+    // Every streaming gRPC method answers through a read route, and has an example call below.
+    for (const [method, route] of Object.entries(GRPC_ROUTES)) expect(ROUTE_PERMISSIONS[route], method).toBe("read");
+    expect(Object.keys(GRPC_ROUTES).map((m) => m.split("/").at(-1))).toEqual(Object.keys(grpcReadRequests()));
   });
 });
 
@@ -196,6 +229,23 @@ describe("keys and roles", () => {
       "content-type": "application/json",
     });
     expect(otlp.status).toBe(401);
+  }, 30_000);
+
+  it("refuses every streaming gRPC call without a valid key, or from an ingest key", async () => {
+    const client = streamingClient(server.queryUrl);
+    try {
+      for (const [method, ex] of Object.entries(grpcReadRequests())) {
+        for (const key of [null, generateKey().key, "not-a-key"]) {
+          const answer = await client.call(method, ex.requests[0], key ? { authorization: `Bearer ${key}` } : {});
+          expect(answer.code, `${method} with ${key}`).toBe(grpc.status.UNAUTHENTICATED);
+          expect(answer.details).not.toContain("cgv_");
+        }
+        const ingest = await client.call(method, ex.requests[0], { authorization: `Bearer ${keys["ingest-alpha"]}` });
+        expect(ingest.code, method).toBe(grpc.status.PERMISSION_DENIED);
+      }
+    } finally {
+      client.close();
+    }
   }, 30_000);
 
   it("refuses a role what it may not do with 403", async () => {
@@ -270,6 +320,35 @@ describe("team isolation", () => {
           ).toBe(true);
         }
       }
+    }
+  }, 60_000);
+
+  it("shows a team-alpha viewer nothing of team bravo through any streaming gRPC method", async () => {
+    const client = streamingClient(server.queryUrl);
+    // As Grafana sends it: the key as Basic's password, its org header and user agent.
+    const grafana = (key: string) => ({
+      authorization: `Basic ${Buffer.from(`grafana:${key}`).toString("base64")}`,
+      "x-scope-orgid": "bravo",
+      "user-agent": "Grafana/12.1.0",
+    });
+    try {
+      for (const [method, ex] of Object.entries(grpcReadRequests())) {
+        for (const request of ex.requests) {
+          const mine = await client.call(method, request, grafana(keys["viewer-alpha"]));
+          const text = JSON.stringify(mine.messages);
+          expect(mine.code, `${method} ${JSON.stringify(request)}: ${mine.details}`).toBe(grpc.status.OK);
+          for (const marker of BRAVO_MARKERS) expect(text, `${method} shows ${marker}`).not.toContain(marker);
+          if (ex.carries) {
+            const all = JSON.stringify((await client.call(method, request, grafana(keys["viewer-all"]))).messages);
+            expect(
+              BRAVO_MARKERS.some((m) => all.includes(m)),
+              `${method} as viewer-all: ${all.slice(0, 300)}`,
+            ).toBe(true);
+          }
+        }
+      }
+    } finally {
+      client.close();
     }
   }, 60_000);
 

@@ -204,7 +204,7 @@ async function runOnce(protocol: Protocol, tpl: ReturnType<typeof buildTemplate>
 
 async function main() {
   const tpl = buildTemplate(TRACES);
-  const results = [];
+  const results: Awaited<ReturnType<typeof runOnce>>[] = [];
   for (const protocol of PROTOCOLS) results.push(await runOnce(protocol, tpl));
   const column = (f: (r: (typeof results)[number]) => string) => results.map(f).join("  |  ");
   const rows: [string, string][] = [
@@ -226,7 +226,8 @@ async function main() {
     ],
     ["bench client CPU", column((r) => `${r.clientCpuSeconds.toFixed(1)} s of ${r.params.seconds} s`)],
   ];
-  report("ingest", rows, { ...results[0], runs: results });
+  const summary = { ...results[0], runs: results };
+  report("ingest", rows, summary);
   if (results.some((r) => !r.storedMatchesAcknowledged)) process.exitCode = 1;
 }
 main().catch((err) => {

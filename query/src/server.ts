@@ -4,6 +4,7 @@ import type { AddressInfo } from "node:net";
 import {
   type AuthRuntime,
   answersWithin,
+  applyMetricsRetention,
   type Collector,
   createCollector,
   createOtlpGrpcServer,
@@ -109,6 +110,7 @@ export async function startCognive(config: EnvConfig, log: Logger, role: Role = 
   );
   if (storage.kind === "chdb") {
     await migrate(storage, log);
+    await applyMetricsRetention(storage, config.COGNIVE_METRICS_RETENTION_DAYS, log);
     // Before budgets are rebuilt from the rollups: a crash mid-insert may have left them short.
     await repairAtStart(storage, log, config.COGNIVE_RETRY_WINDOW_MINUTES);
   }

@@ -9,10 +9,12 @@ import { type GovernanceRuntime, registerGovernanceMetrics } from "./governance/
 import type { Logger } from "./log.ts";
 import { type CollectorMetrics, createCollectorMetrics } from "./metrics.ts";
 import { IngestPipeline } from "./pipeline/ingest.ts";
+import { MetricsPipeline } from "./pipeline/metrics-ingest.ts";
 import { defaultSpanLimits } from "./pipeline/normalize.ts";
 import type { Policy } from "./policy.ts";
 import { type OtlpSignal, traceSignal } from "./receiver/otlp-common.ts";
 import { otlpHttpRoutes } from "./receiver/otlp-http.ts";
+import { metricsSignal } from "./receiver/otlp-metrics.ts";
 import { probeStorage, type Storage } from "./storage/client.ts";
 
 export interface Collector {
@@ -78,7 +80,8 @@ export function createCollector(deps: {
     pipeline.onCommitted = deps.governance.governance.onCommitted;
     registerGovernanceMetrics(metrics.registry, deps.governance);
   }
-  const signals: OtlpSignal<any>[] = [traceSignal(pipeline)];
+  const metricsPipeline = new MetricsPipeline(storage, metrics, log, policy);
+  const signals: OtlpSignal<any>[] = [traceSignal(pipeline), metricsSignal(metricsPipeline)];
   const app = new Hono<{ Bindings: Partial<HttpBindings> }>();
   app.route(
     "/",

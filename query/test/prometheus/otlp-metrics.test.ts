@@ -1,0 +1,369 @@
+import { randomBytes } from "node:crypto";
+import * as grpc from "@grpc/grpc-js";
+import { OTLPMetricExporter as GrpcMetricExporter } from "@opentelemetry/exporter-metrics-otlp-grpc";
+import { OTLPMetricExporter as ProtoMetricExporter } from "@opentelemetry/exporter-metrics-otlp-proto";
+import { resourceFromAttributes } from "@opentelemetry/resources";
+import { MeterProvider, MetricReader, type PushMetricExporter } from "@opentelemetry/sdk-metrics";
+import { describe, expect, it } from "vitest";
+import { agentRunBody } from "../helpers/agent-run.ts";
+import { postRaw } from "../helpers/http.ts";
+import { getJson, useTestServer } from "../helpers/server.ts";
+
+/** Twenty minutes ago on a minute boundary: recent enough for the metrics retention and the lookback. */
+const BASE = Math.floor(Date.now() / 60_000) * 60 - 20 * 60;
+/** A point's time: `m` minutes and 5 s after BASE, in Unix ns. */
+const at = (m: number) => `${BASE + m * 60 + 5}000000000`;
+const sv = (key: string, v: string) => ({ key, value: { stringValue: v } });
+
+function body(service: string, metrics: unknown[], extra: { key: string; value: unknown }[] = []): Buffer {
+  return Buffer.from(
+    JSON.stringify({
+      resourceMetrics: [
+        {
+          resource: { attributes: [sv("service.name", service), sv("cognive.team", "alpha"), ...extra] },
+          scopeMetrics: [{ scope: { name: "test" }, metrics }],
+        },
+      ],
+    }),
+  );
+}
+
+const cumulative = (points: [number, number][], start: string) =>
+  points.map(([m, v]) => ({
+    startTimeUnixNano: start,
+    timeUnixNano: at(m),
+    asInt: String(v),
+    attributes: [sv("route", "/a")],
+  }));
+
+const METRICS = [
+  {
+    name: "app.requests",
+    unit: "{request}",
+    description: "Requests served.",
+    sum: {
+      isMonotonic: true,
+      aggregationTemporality: 2,
+      dataPoints: [
+        ...cumulative(
+          [
+            [0, 100],
+            [1, 110],
+            [2, 130],
+            [3, 160],
+            [4, 200],
+          ],
+          `${BASE - 7200}000000000`,
+        ),
+        // A restart: a new start time and the count from zero.
+        ...cumulative(
+          [
+            [5, 7],
+            [6, 17],
+          ],
+          `${BASE + 5 * 60}000000000`,
+        ),
+      ],
+    },
+  },
+  {
+    name: "jobs.done",
+    sum: {
+      isMonotonic: true,
+      aggregationTemporality: "AGGREGATION_TEMPORALITY_DELTA",
+      dataPoints: [1, 2, 3, 4].map((v, m) => ({ timeUnixNano: at(m), asDouble: v })),
+    },
+  },
+  {
+    name: "queue.depth",
+    unit: "{item}",
+    gauge: { dataPoints: [5, 8, 3].map((v, m) => ({ timeUnixNano: at(m), asInt: String(v) })) },
+  },
+  { name: "cache.hit", unit: "1", gauge: { dataPoints: [{ timeUnixNano: at(0), asDouble: 0.75 }] } },
+  {
+    name: "gen_ai.client.operation.duration",
+    unit: "s",
+    histogram: {
+      aggregationTemporality: 2,
+      dataPoints: [
+        [1, 0, 0, 0.5],
+        [2, 1, 0, 4],
+        [2, 1, 1, 14],
+      ].map(([a, b, c, sum], m) => ({
+        startTimeUnixNano: `${BASE}000000000`,
+        timeUnixNano: at(m),
+        count: String(a + b + c),
+        sum,
+        bucketCounts: [a, b, c].map(String),
+        explicitBounds: [1, 5],
+        attributes: [sv("gen_ai.request.model", "gpt-4o-mini")],
+      })),
+    },
+  },
+  {
+    name: "exp.latency",
+    unit: "ms",
+    exponentialHistogram: {
+      aggregationTemporality: 1,
+      dataPoints: [
+        {
+          timeUnixNano: at(0),
+          count: "4",
+          sum: 9,
+          scale: 0,
+          zeroCount: "1",
+          positive: { offset: 0, bucketCounts: ["1", "2"] },
+        },
+      ],
+    },
+  },
+  {
+    name: "rpc.duration",
+    unit: "s",
+    summary: {
+      dataPoints: [
+        {
+          startTimeUnixNano: `${BASE}000000000`,
+          timeUnixNano: at(0),
+          count: "10",
+          sum: 3,
+          quantileValues: [
+            { quantile: 0.5, value: 0.2 },
+            { quantile: 0.99, value: 1.5 },
+          ],
+        },
+      ],
+    },
+  },
+];
+
+class OnceReader extends MetricReader {
+  protected async onForceFlush(): Promise<void> {}
+  protected async onShutdown(): Promise<void> {}
+}
+
+/** One collection of an SDK counter and histogram, exported by an official exporter; resolves with its result code. */
+async function exportWith(exporter: PushMetricExporter, service: string): Promise<{ code: number; error?: Error }> {
+  const reader = new OnceReader();
+  const provider = new MeterProvider({
+    resource: resourceFromAttributes({ "service.name": service }),
+    readers: [reader],
+  });
+  const meter = provider.getMeter("sdk-test");
+  meter.createCounter("sdk.calls", { unit: "{call}" }).add(3, { path: "/x" });
+  meter.createHistogram("sdk.latency", { unit: "ms" }).record(12);
+  const { resourceMetrics } = await reader.collect();
+  const result = await new Promise<{ code: number; error?: Error }>((resolve) =>
+    exporter.export(resourceMetrics, resolve),
+  );
+  await exporter.shutdown();
+  await provider.shutdown();
+  return result;
+}
+
+describe("OTLP metrics through the receivers and the Prometheus API", () => {
+  const server = useTestServer();
+  const prom = async (query: string, time: number) => {
+    const { status, body } = await getJson(
+      `${server().queryUrl}/api/v1/query?query=${encodeURIComponent(query)}&time=${time}`,
+    );
+    expect(status, JSON.stringify(body)).toBe(200);
+    return body.data.result as { metric: Record<string, string>; value: [number, string] }[];
+  };
+  const value = async (query: string, time: number) => {
+    const r = await prom(query, time);
+    expect(r, query).toHaveLength(1);
+    return Number(r[0].value[1]);
+  };
+
+  it("POST /v1/metrics stores every kind and answers OK once stored", async () => {
+    const res = await postRaw(`${server().otlpUrl}/v1/metrics`, body("svc-m", METRICS), {
+      "content-type": "application/json",
+    });
+    expect(res.status, res.body.toString()).toBe(200);
+    expect(JSON.parse(res.body.toString())).toEqual({});
+  });
+
+  it("a counter reads by its Prometheus name; increase() is exact across a reset, for cumulative and delta points", async () => {
+    const [r] = await prom("app_requests_total", BASE + 6 * 60);
+    expect(r.metric).toEqual({
+      __name__: "app_requests_total",
+      route: "/a",
+      service_name: "svc-m",
+      job: "svc-m",
+      team: "alpha",
+      cognive_source: "otlp_metrics",
+    });
+    expect(await value("increase(app_requests_total[3m])", BASE + 4 * 60)).toBe(20 + 30 + 40);
+    expect(await value("increase(app_requests_total[3m])", BASE + 6 * 60)).toBe(40 + 7 + 10);
+    expect(await value("rate(app_requests_total[3m])", BASE + 4 * 60)).toBeCloseTo(90 / 180, 12);
+    expect(await value("increase(jobs_done_total[3m])", BASE + 3 * 60)).toBe(2 + 3 + 4);
+  });
+
+  it("gauges read as their last value; a unit of 1 on a gauge is _ratio", async () => {
+    expect(await value("queue_depth", BASE + 60 + 30)).toBe(8);
+    expect(await value("queue_depth", BASE + 2 * 60 + 30)).toBe(3);
+    expect(await value("cache_hit_ratio", BASE + 30)).toBe(0.75);
+  });
+
+  it("histograms (explicit and exponential) are _bucket{le}, _sum and _count; summaries quantile series", async () => {
+    const h = "gen_ai_client_operation_duration_seconds";
+    const src = '{cognive_source="otlp_metrics"}';
+    expect(await value(`increase(${h}_count${src}[2m])`, BASE + 2 * 60)).toBe(3);
+    expect(await value(`increase(${h}_sum${src}[2m])`, BASE + 2 * 60)).toBe(13.5);
+    const buckets = await prom(`increase(${h}_bucket${src}[3m])`, BASE + 2 * 60);
+    expect(Object.fromEntries(buckets.map((b) => [b.metric.le, Number(b.value[1])]))).toEqual({
+      "1": 2,
+      "5": 3,
+      "+Inf": 4,
+    });
+    expect(buckets[0].metric.gen_ai_request_model).toBe("gpt-4o-mini");
+    expect(await value(`histogram_quantile(0.5, sum by (le) (increase(${h}_bucket${src}[3m])))`, BASE + 2 * 60)).toBe(
+      1,
+    );
+
+    const exp = await prom("increase(exp_latency_milliseconds_bucket[2m])", BASE + 30);
+    // Scale 0: bucket i covers (2^i, 2^(i+1)]; the zero bucket is below every bound.
+    expect(Object.fromEntries(exp.map((b) => [b.metric.le, Number(b.value[1])]))).toEqual({
+      "2": 2,
+      "4": 4,
+      "+Inf": 4,
+    });
+    expect(await value("increase(exp_latency_milliseconds_count[2m])", BASE + 30)).toBe(4);
+
+    const q = await prom("rpc_duration_seconds", BASE + 30);
+    expect(Object.fromEntries(q.map((s) => [s.metric.quantile, Number(s.value[1])]))).toEqual({
+      "0.5": 0.2,
+      "0.99": 1.5,
+    });
+    expect(await value("rpc_duration_seconds_count", BASE + 30)).toBe(10);
+  });
+
+  it("the GenAI metrics of both sources stand side by side, told apart by cognive_source, so neither is counted twice", async () => {
+    const run = agentRunBody({
+      traceId: randomBytes(16).toString("hex"),
+      service: "svc-m",
+      agent: "a",
+      model: "gpt-4o-mini",
+    });
+    expect((await postRaw(`${server().otlpUrl}/v1/traces`, run, { "content-type": "application/json" })).status).toBe(
+      200,
+    );
+    const now = Math.floor(Date.now() / 1000) + 60;
+    const h = "gen_ai_client_operation_duration_seconds_count";
+    const by = await prom(`sum by (cognive_source) (${h})`, now);
+    expect(Object.fromEntries(by.map((s) => [s.metric.cognive_source, Number(s.value[1])]))).toEqual({
+      otlp_metrics: 4,
+      spans: 1,
+    });
+    expect(await value(`sum(${h}{cognive_source="spans"})`, now)).toBe(1);
+    expect(await value(`sum(${h}{cognive_source="otlp_metrics"})`, now)).toBe(4);
+    // Every span-derived series carries its source too.
+    const [calls] = await prom("cognive_llm_calls_total", now);
+    expect(calls.metric.cognive_source).toBe("spans");
+    expect(await prom('cognive_llm_calls_total{cognive_source="otlp_metrics"}', now)).toEqual([]);
+  });
+
+  it("stored metrics appear in the metadata endpoints", async () => {
+    const api = `${server().queryUrl}/api/v1`;
+    const names = (await getJson(`${api}/label/__name__/values`)).body.data;
+    expect(names).toEqual(
+      expect.arrayContaining([
+        "app_requests_total",
+        "queue_depth",
+        "exp_latency_milliseconds_bucket",
+        "rpc_duration_seconds_sum",
+        "cognive_llm_calls_total",
+      ]),
+    );
+    const labels = (await getJson(`${api}/labels`)).body.data;
+    expect(labels).toEqual(
+      expect.arrayContaining(["route", "cognive_source", "job", "quantile", "gen_ai_request_model"]),
+    );
+    const series = (await getJson(`${api}/series?match[]=${encodeURIComponent('{__name__=~"app_.*"}')}`)).body.data;
+    expect(series).toEqual([
+      {
+        __name__: "app_requests_total",
+        route: "/a",
+        service_name: "svc-m",
+        job: "svc-m",
+        team: "alpha",
+        cognive_source: "otlp_metrics",
+      },
+    ]);
+    const routes = (await getJson(`${api}/label/route/values?match[]=app_requests_total`)).body.data;
+    expect(routes).toEqual(["/a"]);
+    const sources = (await getJson(`${api}/label/cognive_source/values`)).body.data;
+    expect(sources).toEqual(["otlp_metrics", "spans"]);
+    const meta = (await getJson(`${api}/metadata`)).body.data;
+    expect(meta.app_requests_total).toEqual([{ type: "counter", help: "Requests served.", unit: "" }]);
+    expect(meta.exp_latency_milliseconds[0].type).toBe("histogram");
+    expect(meta.rpc_duration_seconds[0].type).toBe("summary");
+    expect(meta.queue_depth[0].type).toBe("gauge");
+  });
+
+  it("rejected points are reported in partial_success; undecodable bodies get 400 and nothing else is lost", async () => {
+    const url = `${server().otlpUrl}/v1/metrics`;
+    const bad = body("svc-m", [
+      {
+        name: "partly.bad",
+        sum: {
+          isMonotonic: true,
+          aggregationTemporality: 1,
+          dataPoints: [
+            { timeUnixNano: at(1), asInt: "2" },
+            { timeUnixNano: "18446744073709551615", asInt: "1" },
+            { timeUnixNano: at(1), asDouble: "NaN" },
+          ],
+        },
+      },
+    ]);
+    const res = await postRaw(url, bad, { "content-type": "application/json" });
+    expect(res.status).toBe(200);
+    const answer = JSON.parse(res.body.toString());
+    expect(answer.partialSuccess.rejectedDataPoints).toBe("2");
+    expect(answer.partialSuccess.errorMessage).toMatch(/DateTime64.*finite|finite.*DateTime64/s);
+    expect(await value("increase(partly_bad_total[2m])", BASE + 60)).toBe(2);
+
+    for (const [ct, payload] of [
+      ["application/x-protobuf", Buffer.from([0x0a, 0xff, 0xff, 0xff, 0x0f, 1])],
+      ["application/json", Buffer.from('{"resourceMetrics":{"oops":1}}')],
+      ["application/json", Buffer.from("'; DROP TABLE otel_metrics_sum; --")],
+    ] as const) {
+      const r = await postRaw(url, payload, { "content-type": ct });
+      expect(r.status, payload.toString()).toBe(400);
+    }
+    // Injection in names and attributes is only data.
+    const sneaky = body("svc-x'); DROP TABLE x; --", [
+      {
+        name: "evil'\"name\\",
+        gauge: { dataPoints: [{ timeUnixNano: at(0), asInt: "1", attributes: [sv("k'}", "v'\t\n")] }] },
+      },
+    ]);
+    expect((await postRaw(url, sneaky, { "content-type": "application/json" })).status).toBe(200);
+    const [s] = await prom('{__name__="evil_name_"}', BASE + 30);
+    expect(s.metric).toMatchObject({ k__: "v'\t\n", service_name: "svc-x'); DROP TABLE x; --" });
+  });
+
+  it("the official OTLP metrics exporters (gRPC and HTTP/protobuf) export successfully and their metrics are queryable", async () => {
+    const viaGrpc = await exportWith(
+      new GrpcMetricExporter({ url: server().grpcUrl, credentials: grpc.credentials.createInsecure() }),
+      "svc-grpc",
+    );
+    expect(viaGrpc.error).toBeUndefined();
+    expect(viaGrpc.code).toBe(0);
+    const viaProto = await exportWith(new ProtoMetricExporter({ url: `${server().otlpUrl}/v1/metrics` }), "svc-proto");
+    expect(viaProto.error).toBeUndefined();
+    expect(viaProto.code).toBe(0);
+    const now = Math.floor(Date.now() / 1000) + 60;
+    const calls = await prom("sum by (service_name) (sdk_calls_total)", now);
+    expect(Object.fromEntries(calls.map((s) => [s.metric.service_name, Number(s.value[1])]))).toEqual({
+      "svc-grpc": 3,
+      "svc-proto": 3,
+    });
+    expect(await value('sum(sdk_latency_milliseconds_count{service_name="svc-grpc"})', now)).toBe(1);
+    const metrics = await (await fetch(`${server().otlpUrl}/metrics`)).text();
+    expect(metrics).toMatch(/cognive_metric_points_received_total\{transport="grpc"\} 2/);
+    expect(metrics).toMatch(/cognive_otlp_requests_total\{signal="metrics",status="OK"\} 1/);
+  });
+});

@@ -23,6 +23,7 @@ export { repairAtStart } from "./pipeline/ingest.ts";
 export * from "./policy.ts";
 export * from "./receiver/otlp-common.ts";
 export * from "./receiver/otlp-grpc.ts";
+export { METRICS_EXPORT_PATH } from "./receiver/otlp-metrics.ts";
 export * from "./server.ts";
 export * from "./storage/alerts.ts";
 export * from "./storage/client.ts";

@@ -1,13 +1,15 @@
 import { randomBytes } from "node:crypto";
+import { METRICS_EXPORT_PATH } from "@cognive/collector";
 import * as grpc from "@grpc/grpc-js";
 import { OTLPMetricExporter as GrpcMetricExporter } from "@opentelemetry/exporter-metrics-otlp-grpc";
 import { OTLPMetricExporter as ProtoMetricExporter } from "@opentelemetry/exporter-metrics-otlp-proto";
 import { resourceFromAttributes } from "@opentelemetry/resources";
 import { MeterProvider, MetricReader, type PushMetricExporter } from "@opentelemetry/sdk-metrics";
+import protobuf from "protobufjs/minimal.js";
 import { describe, expect, it } from "vitest";
 import { agentRunBody } from "../helpers/agent-run.ts";
 import { postRaw } from "../helpers/http.ts";
-import { getJson, useTestServer } from "../helpers/server.ts";
+import { getJson, type TestServer, useTestServer } from "../helpers/server.ts";
 
 /** Twenty minutes ago on a minute boundary: recent enough for the metrics retention and the lookback. */
 const BASE = Math.floor(Date.now() / 60_000) * 60 - 20 * 60;
@@ -136,6 +138,14 @@ const METRICS = [
     },
   },
 ];
+
+/** An instant query a minute from now. */
+async function prom(server: () => TestServer, query: string) {
+  const t = Math.floor(Date.now() / 1000) + 60;
+  const { body } = await getJson(`${server().queryUrl}/api/v1/query?query=${encodeURIComponent(query)}&time=${t}`);
+  expect(body.status, JSON.stringify(body)).toBe("success");
+  return body.data.result as { metric: Record<string, string>; value: [number, string] }[];
+}
 
 class OnceReader extends MetricReader {
   protected async onForceFlush(): Promise<void> {}
@@ -365,5 +375,108 @@ describe("OTLP metrics through the receivers and the Prometheus API", () => {
     const metrics = await (await fetch(`${server().otlpUrl}/metrics`)).text();
     expect(metrics).toMatch(/cognive_metric_points_received_total\{transport="grpc"\} 2/);
     expect(metrics).toMatch(/cognive_otlp_requests_total\{signal="metrics",status="OK"\} 1/);
+  });
+});
+
+describe("MetricsService/Export over gRPC on bad input and storage failure", () => {
+  const server = useTestServer();
+  const call = (
+    message: Buffer,
+  ): Promise<{ code: grpc.status; details: string; response?: Buffer; metadata?: grpc.Metadata }> => {
+    const client = new grpc.Client(new URL(server().grpcUrl).host, grpc.credentials.createInsecure());
+    return new Promise((resolve) => {
+      client.makeUnaryRequest(
+        METRICS_EXPORT_PATH,
+        (b: Buffer) => b,
+        (b: Buffer) => b,
+        message,
+        new grpc.Metadata(),
+        { deadline: Date.now() + 30_000 },
+        (err, res) => {
+          client.close();
+          resolve(
+            err
+              ? { code: err.code, details: err.details, metadata: err.metadata }
+              : { code: grpc.status.OK, details: "", response: res },
+          );
+        },
+      );
+    });
+  };
+  /** An ExportMetricsServiceRequest with one delta sum point per value, in protobuf. */
+  const sumRequest = (name: string, values: number[], timeNs = BigInt(Date.now()) * 1_000_000n) => {
+    const sum = protobuf.Writer.create();
+    for (const v of values) {
+      const p = protobuf.Writer.create()
+        .uint32(25)
+        .fixed32(Number(timeNs & 0xffffffffn))
+        .fixed32(Number(timeNs >> 32n))
+        .uint32(33)
+        .double(v)
+        .finish();
+      sum.uint32(10).bytes(p);
+    }
+    sum.uint32(16).int32(1).uint32(24).bool(true);
+    const metric = protobuf.Writer.create().uint32(10).string(name).uint32(58).bytes(sum.finish()).finish();
+    const scope = protobuf.Writer.create().uint32(18).bytes(metric).finish();
+    return Buffer.from(
+      protobuf.Writer.create().uint32(10).bytes(protobuf.Writer.create().uint32(18).bytes(scope).finish()).finish(),
+    );
+  };
+
+  it("garbage and 10k-deep kvlists are INVALID_ARGUMENT; the server keeps serving", async () => {
+    expect((await call(Buffer.from("garbage, not protobuf"))).code).toBe(grpc.status.INVALID_ARGUMENT);
+    let v = protobuf.Writer.create().uint32(10).string("leaf").finish();
+    for (let i = 0; i < 10_000; i++) {
+      const kv = protobuf.Writer.create().uint32(10).string("k").uint32(18).bytes(v).finish();
+      v = protobuf.Writer.create().uint32(50).bytes(protobuf.Writer.create().uint32(10).bytes(kv).finish()).finish();
+    }
+    const attr = protobuf.Writer.create().uint32(10).string("deep").uint32(18).bytes(v).finish();
+    const resource = protobuf.Writer.create().uint32(10).bytes(attr).finish();
+    const deep = Buffer.from(
+      protobuf.Writer.create().uint32(10).bytes(protobuf.Writer.create().uint32(10).bytes(resource).finish()).finish(),
+    );
+    const answer = await call(deep);
+    expect(answer.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(answer.details).toMatch(/nested too deeply/);
+    expect((await call(sumRequest("still.serving", [1]))).code).toBe(grpc.status.OK);
+  });
+
+  it("rejected points come back in partial_success (rejected_data_points)", async () => {
+    const answer = await call(sumRequest("grpc.partial", [1, Number.NaN, -1]));
+    expect(answer.code).toBe(grpc.status.OK);
+    const r = protobuf.Reader.create(answer.response as Buffer);
+    expect(r.uint32()).toBe(10);
+    const inner = protobuf.Reader.create(r.bytes());
+    expect(inner.uint32()).toBe(8);
+    expect(Number(inner.int64())).toBe(2);
+  });
+
+  it("UNAVAILABLE with RetryInfo (and 503 over HTTP) while storage fails; the retry is stored", async () => {
+    const storage = server().running.storage;
+    const name = `down.${randomBytes(4).toString("hex")}`;
+    await storage.client.command({
+      query: "RENAME TABLE cognive.otel_metrics_sum TO cognive.otel_metrics_sum_offline",
+    });
+    let failed: Awaited<ReturnType<typeof call>>;
+    let http: Awaited<ReturnType<typeof postRaw>>;
+    try {
+      failed = await call(sumRequest(name, [5]));
+      http = await postRaw(`${server().otlpUrl}/v1/metrics`, sumRequest(name, [5]), {
+        "content-type": "application/x-protobuf",
+      });
+    } finally {
+      await storage.client.command({
+        query: "RENAME TABLE cognive.otel_metrics_sum_offline TO cognive.otel_metrics_sum",
+      });
+    }
+    expect(failed.code).toBe(grpc.status.UNAVAILABLE);
+    const details = failed.metadata?.get("grpc-status-details-bin")[0] as Buffer;
+    expect(details.toString("latin1")).toContain("type.googleapis.com/google.rpc.RetryInfo");
+    expect(http.status).toBe(503);
+    expect(http.headers["retry-after"]).toBeDefined();
+    expect((await call(sumRequest(name, [5]))).code).toBe(grpc.status.OK);
+    const stored = await prom(server, `sum(${name.replace(".", "_")}_total)`);
+    expect(stored.map((s) => Number(s.value[1]))).toEqual([5]);
   });
 });

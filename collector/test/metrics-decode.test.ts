@@ -285,7 +285,7 @@ describe("OTLP metrics decoders on hostile input", () => {
     // JSON.parse copes; the decoder stops at its depth bound (deeper values read as null) and keeps the request.
     const d = decodeMetricsJson(text);
     expect(d.resourceMetrics[0].resource.deep).toBeTypeOf("object");
-  });
+  }, 30_000); // building a 10k-deep message by hand copies it at every level: seconds on a busy machine
 
   it("reject only the point whose bucket array is huge, keeping memory bounded", () => {
     const w = protobuf.Writer.create();

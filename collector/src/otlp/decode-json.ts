@@ -15,6 +15,16 @@ import {
  * `invalid` so that only it is rejected.
  */
 export function decodeTracesJson(text: string): DecodedTraces {
+  const doc = parseOtlpJson(text);
+  const rs = doc.resourceSpans ?? doc.resource_spans;
+  if (rs === undefined) return { resourceSpans: [] };
+  return { resourceSpans: list(rs, "resourceSpans").map(resourceSpans) };
+}
+
+export type Obj = Record<string, unknown>;
+
+/** An OTLP/JSON request body: an object, else a DecodeError. */
+export function parseOtlpJson(text: string): Obj {
   let doc: unknown;
   try {
     doc = JSON.parse(text);
@@ -22,12 +32,8 @@ export function decodeTracesJson(text: string): DecodedTraces {
     throw new DecodeError(`invalid JSON: ${(err as Error).message}`);
   }
   if (!isObject(doc)) throw new DecodeError("invalid OTLP/JSON: the body must be an object");
-  const rs = doc.resourceSpans ?? doc.resource_spans;
-  if (rs === undefined) return { resourceSpans: [] };
-  return { resourceSpans: list(rs, "resourceSpans").map(resourceSpans) };
+  return doc;
 }
-
-export type Obj = Record<string, unknown>;
 export const isObject = (v: unknown): v is Obj => typeof v === "object" && v !== null && !Array.isArray(v);
 
 export function list(v: unknown, field: string): unknown[] {

@@ -1,4 +1,15 @@
-import { attrs, attrsOrProblem, hexId, isObject, list, nanos, type Obj, obj, str } from "./decode-json.ts";
+import {
+  attrs,
+  attrsOrProblem,
+  hexId,
+  isObject,
+  list,
+  nanos,
+  type Obj,
+  obj,
+  parseOtlpJson,
+  str,
+} from "./decode-json.ts";
 import {
   type DecodedBuckets,
   type DecodedExemplar,
@@ -11,20 +22,13 @@ import {
   MAX_POINT_BUCKETS,
   type MetricKind,
 } from "./metrics-model.ts";
-import { DecodeError } from "./model.ts";
 
 /**
  * Decodes OTLP/JSON metrics. A body whose overall shape is wrong is a DecodeError (→ 400); a data
  * point with one bad field is marked `invalid` so that only it is rejected.
  */
 export function decodeMetricsJson(text: string): DecodedMetrics {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch (err) {
-    throw new DecodeError(`invalid JSON: ${(err as Error).message}`);
-  }
-  if (!isObject(doc)) throw new DecodeError("invalid OTLP/JSON: the body must be an object");
+  const doc = parseOtlpJson(text);
   const rm = doc.resourceMetrics ?? doc.resource_metrics;
   return { resourceMetrics: list(rm, "resourceMetrics").map(resourceMetrics) };
 }

@@ -1,12 +1,13 @@
 import type { Attrs } from "@cognive/semconv";
-import protobuf from "protobufjs/minimal.js";
 import {
+  decodeRequest,
   expect,
   type Reader,
   readBytesHex,
   readFixed64,
   readKeyValue,
   readResource,
+  readScope,
   readString,
   skip,
   sub,
@@ -27,22 +28,7 @@ import { DecodeError } from "./model.ts";
 
 /** Decodes an OTLP ExportMetricsServiceRequest with the same wire walker as traces. */
 export function decodeMetricsProto(body: Uint8Array): DecodedMetrics {
-  const buf = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-  const r = protobuf.Reader.create(buf);
-  const resourceMetrics: DecodedResourceMetrics[] = [];
-  try {
-    while (r.pos < r.len) {
-      const tag = r.uint32();
-      if (tag >>> 3 === 1) {
-        expect(tag, 2);
-        resourceMetrics.push(readResourceMetrics(r, sub(r)));
-      } else skip(r, tag);
-    }
-  } catch (err) {
-    if (err instanceof DecodeError) throw err;
-    throw new DecodeError(`invalid protobuf: ${(err as Error).message}`);
-  }
-  return { resourceMetrics };
+  return { resourceMetrics: decodeRequest(body, readResourceMetrics) };
 }
 
 function readResourceMetrics(r: Reader, end: number): DecodedResourceMetrics {
@@ -76,14 +62,7 @@ function readScopeMetrics(r: Reader, end: number): DecodedScopeMetrics {
     switch (tag >>> 3) {
       case 1: {
         expect(tag, 2);
-        const scopeEnd = sub(r);
-        while (r.pos < scopeEnd) {
-          const t = r.uint32();
-          if (t === ((1 << 3) | 2)) out.scopeName = readString(r);
-          else if (t === ((2 << 3) | 2)) out.scopeVersion = readString(r);
-          else if (t === ((3 << 3) | 2)) readKeyValue(r, sub(r), out.scopeAttributes, 0);
-          else skip(r, t);
-        }
+        ({ name: out.scopeName, version: out.scopeVersion } = readScope(r, sub(r), out.scopeAttributes));
         break;
       }
       case 2:

@@ -21,22 +21,30 @@ type NativeBuffer = Buffer & { utf8Slice(start: number, end: number): string };
  * objects and converting them) keeps one allocation per value and makes ids hex in one step.
  */
 export function decodeTracesProto(body: Uint8Array): DecodedTraces {
+  return { resourceSpans: decodeRequest(body, readResourceSpans) };
+}
+
+/**
+ * The repeated field 1 of an Export<Signal>ServiceRequest, each read by `read`; anything malformed
+ * is a DecodeError.
+ */
+export function decodeRequest<T>(body: Uint8Array, read: (r: Reader, end: number) => T): T[] {
   const buf = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
   const r = protobuf.Reader.create(buf);
-  const resourceSpans: DecodedResourceSpans[] = [];
+  const out: T[] = [];
   try {
     while (r.pos < r.len) {
       const tag = r.uint32();
       if (tag >>> 3 === 1) {
         expect(tag, 2);
-        resourceSpans.push(readResourceSpans(r, sub(r)));
+        out.push(read(r, sub(r)));
       } else skip(r, tag);
     }
   } catch (err) {
     if (err instanceof DecodeError) throw err;
     throw new DecodeError(`invalid protobuf: ${(err as Error).message}`);
   }
-  return { resourceSpans };
+  return out;
 }
 
 /** Reads a length prefix and returns the end offset of the sub-message. */
@@ -110,6 +118,19 @@ export function readResource(r: Reader, end: number): Attrs {
   return attrs;
 }
 
+/** An InstrumentationScope's name and version; its attributes too when `attributes` is given. */
+export function readScope(r: Reader, end: number, attributes?: Attrs): { name: string; version: string } {
+  const scope = { name: "", version: "" };
+  while (r.pos < end) {
+    const t = r.uint32();
+    if (t === ((1 << 3) | 2)) scope.name = readString(r);
+    else if (t === ((2 << 3) | 2)) scope.version = readString(r);
+    else if (attributes && t === ((3 << 3) | 2)) readKeyValue(r, sub(r), attributes, 0);
+    else skip(r, t);
+  }
+  return scope;
+}
+
 function readScopeSpans(r: Reader, end: number): DecodedScopeSpans {
   let scopeName = "";
   let scopeVersion = "";
@@ -119,13 +140,7 @@ function readScopeSpans(r: Reader, end: number): DecodedScopeSpans {
     switch (tag >>> 3) {
       case 1: {
         expect(tag, 2);
-        const scopeEnd = sub(r);
-        while (r.pos < scopeEnd) {
-          const t = r.uint32();
-          if (t === ((1 << 3) | 2)) scopeName = readString(r);
-          else if (t === ((2 << 3) | 2)) scopeVersion = readString(r);
-          else skip(r, t);
-        }
+        ({ name: scopeName, version: scopeVersion } = readScope(r, sub(r)));
         break;
       }
       case 2:

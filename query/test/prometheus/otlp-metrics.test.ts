@@ -139,13 +139,22 @@ const METRICS = [
   },
 ];
 
-/** An instant query a minute from now. */
-async function prom(server: () => TestServer, query: string) {
-  const t = Math.floor(Date.now() / 1000) + 60;
+/** An instant query, a minute from now unless `t` says when. */
+async function prom(server: () => TestServer, query: string, t = Math.floor(Date.now() / 1000) + 60) {
   const { body } = await getJson(`${server().queryUrl}/api/v1/query?query=${encodeURIComponent(query)}&time=${t}`);
   expect(body.status, JSON.stringify(body)).toBe("success");
   return body.data.result as { metric: Record<string, string>; value: [number, string] }[];
 }
+
+/** The labels of the app.requests series: its attributes, the resource's and the source. */
+const APP_REQUESTS = {
+  __name__: "app_requests_total",
+  route: "/a",
+  service_name: "svc-m",
+  job: "svc-m",
+  team: "alpha",
+  cognive_source: "otlp_metrics",
+};
 
 class OnceReader extends MetricReader {
   protected async onForceFlush(): Promise<void> {}
@@ -173,15 +182,9 @@ async function exportWith(exporter: PushMetricExporter, service: string): Promis
 
 describe("OTLP metrics through the receivers and the Prometheus API", () => {
   const server = useTestServer();
-  const prom = async (query: string, time: number) => {
-    const { status, body } = await getJson(
-      `${server().queryUrl}/api/v1/query?query=${encodeURIComponent(query)}&time=${time}`,
-    );
-    expect(status, JSON.stringify(body)).toBe(200);
-    return body.data.result as { metric: Record<string, string>; value: [number, string] }[];
-  };
+  const promAt = (query: string, time: number) => prom(server, query, time);
   const value = async (query: string, time: number) => {
-    const r = await prom(query, time);
+    const r = await promAt(query, time);
     expect(r, query).toHaveLength(1);
     return Number(r[0].value[1]);
   };
@@ -195,15 +198,8 @@ describe("OTLP metrics through the receivers and the Prometheus API", () => {
   });
 
   it("a counter reads by its Prometheus name; increase() is exact across a reset, for cumulative and delta points", async () => {
-    const [r] = await prom("app_requests_total", BASE + 6 * 60);
-    expect(r.metric).toEqual({
-      __name__: "app_requests_total",
-      route: "/a",
-      service_name: "svc-m",
-      job: "svc-m",
-      team: "alpha",
-      cognive_source: "otlp_metrics",
-    });
+    const [r] = await promAt("app_requests_total", BASE + 6 * 60);
+    expect(r.metric).toEqual(APP_REQUESTS);
     expect(await value("increase(app_requests_total[3m])", BASE + 4 * 60)).toBe(20 + 30 + 40);
     expect(await value("increase(app_requests_total[3m])", BASE + 6 * 60)).toBe(40 + 7 + 10);
     expect(await value("rate(app_requests_total[3m])", BASE + 4 * 60)).toBeCloseTo(90 / 180, 12);
@@ -221,7 +217,7 @@ describe("OTLP metrics through the receivers and the Prometheus API", () => {
     const src = '{cognive_source="otlp_metrics"}';
     expect(await value(`increase(${h}_count${src}[2m])`, BASE + 2 * 60)).toBe(3);
     expect(await value(`increase(${h}_sum${src}[2m])`, BASE + 2 * 60)).toBe(13.5);
-    const buckets = await prom(`increase(${h}_bucket${src}[3m])`, BASE + 2 * 60);
+    const buckets = await promAt(`increase(${h}_bucket${src}[3m])`, BASE + 2 * 60);
     expect(Object.fromEntries(buckets.map((b) => [b.metric.le, Number(b.value[1])]))).toEqual({
       "1": 2,
       "5": 3,
@@ -232,7 +228,7 @@ describe("OTLP metrics through the receivers and the Prometheus API", () => {
       1,
     );
 
-    const exp = await prom("increase(exp_latency_milliseconds_bucket[2m])", BASE + 30);
+    const exp = await promAt("increase(exp_latency_milliseconds_bucket[2m])", BASE + 30);
     // Scale 0: bucket i covers (2^i, 2^(i+1)]; the zero bucket is below every bound.
     expect(Object.fromEntries(exp.map((b) => [b.metric.le, Number(b.value[1])]))).toEqual({
       "2": 2,
@@ -241,7 +237,7 @@ describe("OTLP metrics through the receivers and the Prometheus API", () => {
     });
     expect(await value("increase(exp_latency_milliseconds_count[2m])", BASE + 30)).toBe(4);
 
-    const q = await prom("rpc_duration_seconds", BASE + 30);
+    const q = await promAt("rpc_duration_seconds", BASE + 30);
     expect(Object.fromEntries(q.map((s) => [s.metric.quantile, Number(s.value[1])]))).toEqual({
       "0.5": 0.2,
       "0.99": 1.5,
@@ -261,7 +257,7 @@ describe("OTLP metrics through the receivers and the Prometheus API", () => {
     );
     const now = Math.floor(Date.now() / 1000) + 60;
     const h = "gen_ai_client_operation_duration_seconds_count";
-    const by = await prom(`sum by (cognive_source) (${h})`, now);
+    const by = await promAt(`sum by (cognive_source) (${h})`, now);
     expect(Object.fromEntries(by.map((s) => [s.metric.cognive_source, Number(s.value[1])]))).toEqual({
       otlp_metrics: 4,
       spans: 1,
@@ -269,9 +265,9 @@ describe("OTLP metrics through the receivers and the Prometheus API", () => {
     expect(await value(`sum(${h}{cognive_source="spans"})`, now)).toBe(1);
     expect(await value(`sum(${h}{cognive_source="otlp_metrics"})`, now)).toBe(4);
     // Every span-derived series carries its source too.
-    const [calls] = await prom("cognive_llm_calls_total", now);
+    const [calls] = await promAt("cognive_llm_calls_total", now);
     expect(calls.metric.cognive_source).toBe("spans");
-    expect(await prom('cognive_llm_calls_total{cognive_source="otlp_metrics"}', now)).toEqual([]);
+    expect(await promAt('cognive_llm_calls_total{cognive_source="otlp_metrics"}', now)).toEqual([]);
   });
 
   it("stored metrics appear in the metadata endpoints", async () => {
@@ -291,16 +287,7 @@ describe("OTLP metrics through the receivers and the Prometheus API", () => {
       expect.arrayContaining(["route", "cognive_source", "job", "quantile", "gen_ai_request_model"]),
     );
     const series = (await getJson(`${api}/series?match[]=${encodeURIComponent('{__name__=~"app_.*"}')}`)).body.data;
-    expect(series).toEqual([
-      {
-        __name__: "app_requests_total",
-        route: "/a",
-        service_name: "svc-m",
-        job: "svc-m",
-        team: "alpha",
-        cognive_source: "otlp_metrics",
-      },
-    ]);
+    expect(series).toEqual([APP_REQUESTS]);
     const routes = (await getJson(`${api}/label/route/values?match[]=app_requests_total`)).body.data;
     expect(routes).toEqual(["/a"]);
     const sources = (await getJson(`${api}/label/cognive_source/values`)).body.data;
@@ -351,7 +338,7 @@ describe("OTLP metrics through the receivers and the Prometheus API", () => {
       },
     ]);
     expect((await postRaw(url, sneaky, { "content-type": "application/json" })).status).toBe(200);
-    const [s] = await prom('{__name__="evil_name_"}', BASE + 30);
+    const [s] = await promAt('{__name__="evil_name_"}', BASE + 30);
     expect(s.metric).toMatchObject({ k__: "v'\t\n", service_name: "svc-x'); DROP TABLE x; --" });
   });
 
@@ -366,7 +353,7 @@ describe("OTLP metrics through the receivers and the Prometheus API", () => {
     expect(viaProto.error).toBeUndefined();
     expect(viaProto.code).toBe(0);
     const now = Math.floor(Date.now() / 1000) + 60;
-    const calls = await prom("sum by (service_name) (sdk_calls_total)", now);
+    const calls = await promAt("sum by (service_name) (sdk_calls_total)", now);
     expect(Object.fromEntries(calls.map((s) => [s.metric.service_name, Number(s.value[1])]))).toEqual({
       "svc-grpc": 3,
       "svc-proto": 3,
@@ -440,7 +427,7 @@ describe("MetricsService/Export over gRPC on bad input and storage failure", () 
     expect(answer.code).toBe(grpc.status.INVALID_ARGUMENT);
     expect(answer.details).toMatch(/nested too deeply/);
     expect((await call(sumRequest("still.serving", [1]))).code).toBe(grpc.status.OK);
-  });
+  }, 30_000); // building a 10k-deep message by hand copies it at every level: seconds on a busy machine
 
   it("rejected points come back in partial_success (rejected_data_points)", async () => {
     const answer = await call(sumRequest("grpc.partial", [1, Number.NaN, -1]));

@@ -7,7 +7,8 @@
  * monotonic sum; histograms are `_bucket{le}`, `_sum`, `_count` (exponential ones too, their
  * buckets turned into `le` bounds), summaries `{quantile}`, `_sum`, `_count`. Labels: the data
  * point's attributes (sanitized the same way), `service_name`, `job` (service.namespace/service.name),
- * `instance` (service.instance.id), `team`, and `cognive_source="otlp_metrics"`.
+ * `instance` (service.instance.id), `team`, and `cognive_source="otlp_metrics"`. Names starting
+ * `cognive_` are Cognive's own span-derived series: a stored metric whose name would start so is not served.
  *
  * The engine works on per-minute increments (see engine.ts). Counters: a cumulative point adds
  * its growth since the point before (a drop, or a new start time, is a reset: the whole value
@@ -176,7 +177,9 @@ async function catalog(
     params,
     { signal },
   );
-  return rows.map((r) => entryOf(r.K, r.N, r.U, r.D, r.M === true || r.M === 1));
+  return rows
+    .map((r) => entryOf(r.K, r.N, r.U, r.D, r.M === true || r.M === 1))
+    .filter((e) => !e.family.startsWith(RESERVED_PREFIX));
 }
 
 /** The matchers on one label. */
@@ -187,10 +190,18 @@ export function splitSource(matchers: Matcher[]): { spans: boolean; otlp: boolea
   const src = on(matchers, SOURCE_LABEL);
   return {
     spans: src.every((m) => matches(m, SOURCE_SPANS)),
-    otlp: src.every((m) => matches(m, SOURCE_OTLP)),
+    otlp: src.every((m) => matches(m, SOURCE_OTLP)) && !reservedName(matchers),
     rest: matchers.filter((m) => m.name !== SOURCE_LABEL),
   };
 }
+
+/**
+ * `cognive_…` names belong to the span-derived series: a selector naming one exactly does not look
+ * for stored OTLP metrics at all (it saves the catalog read on every dashboard query).
+ */
+export const RESERVED_PREFIX = "cognive_";
+const reservedName = (matchers: Matcher[]) =>
+  on(matchers, "__name__").some((m) => m.op === "=" && m.value.startsWith(RESERVED_PREFIX));
 
 /** Labels fixed by the row rather than by the point's attributes. */
 const FIXED = new Set(["__name__", "service_name", "job", "instance", "team", SOURCE_LABEL, "le", "quantile"]);

@@ -119,6 +119,11 @@ const METRICS = [
       ],
     },
   },
+  // Would be named like a span-derived series: `cognive_` names are Cognive's own, so it is not served.
+  {
+    name: "cognive.llm.calls",
+    sum: { isMonotonic: true, aggregationTemporality: 1, dataPoints: [{ timeUnixNano: at(19), asInt: "100" }] },
+  },
   {
     name: "rpc.duration",
     unit: "s",
@@ -268,6 +273,7 @@ describe("OTLP metrics through the receivers and the Prometheus API", () => {
     const [calls] = await promAt("cognive_llm_calls_total", now);
     expect(calls.metric.cognive_source).toBe("spans");
     expect(await promAt('cognive_llm_calls_total{cognive_source="otlp_metrics"}', now)).toEqual([]);
+    expect(await value("sum(cognive_llm_calls_total)", now)).toBe(1);
   });
 
   it("stored metrics appear in the metadata endpoints", async () => {

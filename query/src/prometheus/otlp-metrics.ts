@@ -556,13 +556,17 @@ export async function allLabelValues(
   return { values: values.slice(0, limit), truncated: truncated || values.length > limit };
 }
 
-/** Metadata of the stored OTLP metric families, by family name. */
+/** How far back metadata looks for stored metrics: /metadata has no time range, and must not scan them all. */
+export const METADATA_LOOKBACK_SECONDS = 86_400;
+
+/** Metadata of the OTLP metric families stored in the last day, by family name. */
 export async function otlpMetadata(
   storage: Storage,
   scope: QueryScope,
 ): Promise<Record<string, { type: string; help: string; unit: string }>> {
   const out: Record<string, { type: string; help: string; unit: string }> = {};
-  for (const e of await catalog(storage, scope, {})) {
+  const from = Math.floor(Date.now() / 1000) - METADATA_LOOKBACK_SECONDS;
+  for (const e of await catalog(storage, scope, { from })) {
     out[e.family] ??= { type: e.type, help: e.description, unit: unitWord(e.unit, e.type) };
   }
   return out;

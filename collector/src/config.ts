@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { DEFAULT_METRICS_RETENTION_DAYS } from "./storage/schema.ts";
 
 const port = z.coerce.number().int().min(0).max(65535);
 const positiveInt = z.coerce.number().int().positive();
@@ -25,6 +26,8 @@ export const envSchema = z.object({
   COGNIVE_QUEUE_MAX_ROWS: positiveInt.default(600_000),
   COGNIVE_WRITE_CONCURRENCY: positiveInt.max(16).default(2),
   COGNIVE_DEDUP_CAPACITY: positiveInt.default(2_000_000),
+  /** Days OTLP metric points are kept (the metrics tables' TTL, changed at start when it differs). */
+  COGNIVE_METRICS_RETENTION_DAYS: positiveInt.max(36_500).default(DEFAULT_METRICS_RETENTION_DAYS),
   COGNIVE_RETRY_WINDOW_MINUTES: positiveInt.default(30),
   COGNIVE_MAX_TOKENS_PER_CALL: positiveInt.default(100_000_000),
   COGNIVE_MAX_DAYS_PER_REQUEST: positiveInt.max(90).default(31),

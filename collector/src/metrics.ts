@@ -37,6 +37,23 @@ export function createCollectorMetrics(registry = new Registry()) {
       help: "Model calls stored unpriced because their reported token usage was above the plausible ceiling",
       registers: [registry],
     }),
+    metricPointsReceived: new Counter({
+      name: "cognive_metric_points_received_total",
+      help: "OTLP metric data points received in requests that could be decoded",
+      labelNames: ["transport"],
+      registers: [registry],
+    }),
+    metricPointsAccepted: new Counter({
+      name: "cognive_metric_points_accepted_total",
+      help: "OTLP metric data points acknowledged after being written to storage",
+      registers: [registry],
+    }),
+    metricPointsRejected: new Counter({
+      name: "cognive_metric_points_rejected_total",
+      help: "OTLP metric data points refused, by reason",
+      labelNames: ["reason"],
+      registers: [registry],
+    }),
     requestsAborted: new Counter({
       name: "cognive_otlp_requests_aborted_total",
       help: "OTLP requests whose client went away before the body was read",

@@ -9,14 +9,19 @@ import { type GovernanceRuntime, registerGovernanceMetrics } from "./governance/
 import type { Logger } from "./log.ts";
 import { type CollectorMetrics, createCollectorMetrics } from "./metrics.ts";
 import { IngestPipeline } from "./pipeline/ingest.ts";
+import { MetricsPipeline } from "./pipeline/metrics-ingest.ts";
 import { defaultSpanLimits } from "./pipeline/normalize.ts";
 import type { Policy } from "./policy.ts";
+import { type OtlpSignal, traceSignal } from "./receiver/otlp-common.ts";
 import { otlpHttpRoutes } from "./receiver/otlp-http.ts";
+import { metricsSignal } from "./receiver/otlp-metrics.ts";
 import { probeStorage, type Storage } from "./storage/client.ts";
 
 export interface Collector {
   app: Hono<{ Bindings: Partial<HttpBindings> }>;
   pipeline: IngestPipeline;
+  /** What the OTLP receivers (HTTP and gRPC) accept; a new signal is one more entry. */
+  signals: OtlpSignal<any>[];
   metrics: CollectorMetrics;
   close(): Promise<void>;
 }
@@ -75,11 +80,13 @@ export function createCollector(deps: {
     pipeline.onCommitted = deps.governance.governance.onCommitted;
     registerGovernanceMetrics(metrics.registry, deps.governance);
   }
+  const metricsPipeline = new MetricsPipeline(storage, metrics, log, policy);
+  const signals: OtlpSignal<any>[] = [traceSignal(pipeline), metricsSignal(metricsPipeline)];
   const app = new Hono<{ Bindings: Partial<HttpBindings> }>();
   app.route(
     "/",
     otlpHttpRoutes({
-      pipeline,
+      signals,
       metrics,
       log,
       config: { maxBodyBytes: config.COGNIVE_MAX_BODY_BYTES, retryAfterSeconds: 2 },
@@ -112,6 +119,7 @@ export function createCollector(deps: {
   return {
     app,
     pipeline,
+    signals,
     metrics,
     close: () => {
       clearInterval(probeTimer);

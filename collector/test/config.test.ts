@@ -17,5 +17,13 @@ describe("environment configuration", () => {
     expect(() => loadEnvConfig({ CLICKHOUSE_URL: "not a url" })).toThrow(/CLICKHOUSE_URL/);
     expect(() => loadEnvConfig({ COGNIVE_DATABASE: "x; DROP TABLE y" })).toThrow(/COGNIVE_DATABASE/);
     expect(() => loadEnvConfig({ COGNIVE_LOG_LEVEL: "loud" })).toThrow(ConfigError);
+    for (const days of ["0", "-3", "1.5", "forever", "99999"]) {
+      expect(() => loadEnvConfig({ COGNIVE_METRICS_RETENTION_DAYS: days })).toThrow(/COGNIVE_METRICS_RETENTION_DAYS/);
+    }
+  });
+
+  it("keeps metric points 30 days unless COGNIVE_METRICS_RETENTION_DAYS says otherwise", () => {
+    expect(loadEnvConfig({}).COGNIVE_METRICS_RETENTION_DAYS).toBe(30);
+    expect(loadEnvConfig({ COGNIVE_METRICS_RETENTION_DAYS: "90" }).COGNIVE_METRICS_RETENTION_DAYS).toBe(90);
   });
 });

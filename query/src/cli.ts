@@ -1,4 +1,11 @@
-import { ConfigError, createLogger, createStorage, loadEnvConfig, migrate } from "@cognive/collector";
+import {
+  applyMetricsRetention,
+  ConfigError,
+  createLogger,
+  createStorage,
+  loadEnvConfig,
+  migrate,
+} from "@cognive/collector";
 import { ADMIN_USAGE, auditCommand, keysCommand } from "./admin-cli.ts";
 import { type Role, startCognive } from "./server.ts";
 
@@ -31,6 +38,7 @@ async function main(argv: string[]): Promise<number> {
       log,
     );
     const n = await migrate(storage, log);
+    await applyMetricsRetention(storage, config.COGNIVE_METRICS_RETENTION_DAYS, log);
     log.info(`migrations applied: ${n}`);
     await storage.close();
     return 0;

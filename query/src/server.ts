@@ -5,6 +5,7 @@ import type { AddressInfo } from "node:net";
 import {
   type AuthRuntime,
   answersWithin,
+  applyMetricsRetention,
   type Collector,
   createCollector,
   createOtlpGrpcServer,
@@ -113,6 +114,7 @@ export async function startCognive(config: EnvConfig, log: Logger, role: Role = 
   );
   if (storage.kind === "chdb") {
     await migrate(storage, log);
+    await applyMetricsRetention(storage, config.COGNIVE_METRICS_RETENTION_DAYS, log);
     // Before budgets are rebuilt from the rollups: a crash mid-insert may have left them short.
     await repairAtStart(storage, log, config.COGNIVE_RETRY_WINDOW_MINUTES);
   }
@@ -170,7 +172,7 @@ export async function startCognive(config: EnvConfig, log: Logger, role: Role = 
       running.otlpPort = (otlpServer.address() as AddressInfo).port;
       log.info("OTLP/HTTP receiver listening", { url: `http://${config.COGNIVE_HOST}:${running.otlpPort}/v1/traces` });
       grpcServer = createOtlpGrpcServer({
-        pipeline: collector.pipeline,
+        signals: collector.signals,
         metrics: collector.metrics,
         log,
         config: { maxBodyBytes: config.COGNIVE_MAX_BODY_BYTES, retryAfterSeconds: 2 },

@@ -15,6 +15,16 @@ import {
  * `invalid` so that only it is rejected.
  */
 export function decodeTracesJson(text: string): DecodedTraces {
+  const doc = parseOtlpJson(text);
+  const rs = doc.resourceSpans ?? doc.resource_spans;
+  if (rs === undefined) return { resourceSpans: [] };
+  return { resourceSpans: list(rs, "resourceSpans").map(resourceSpans) };
+}
+
+export type Obj = Record<string, unknown>;
+
+/** An OTLP/JSON request body: an object, else a DecodeError. */
+export function parseOtlpJson(text: string): Obj {
   let doc: unknown;
   try {
     doc = JSON.parse(text);
@@ -22,26 +32,22 @@ export function decodeTracesJson(text: string): DecodedTraces {
     throw new DecodeError(`invalid JSON: ${(err as Error).message}`);
   }
   if (!isObject(doc)) throw new DecodeError("invalid OTLP/JSON: the body must be an object");
-  const rs = doc.resourceSpans ?? doc.resource_spans;
-  if (rs === undefined) return { resourceSpans: [] };
-  return { resourceSpans: list(rs, "resourceSpans").map(resourceSpans) };
+  return doc;
 }
+export const isObject = (v: unknown): v is Obj => typeof v === "object" && v !== null && !Array.isArray(v);
 
-type Obj = Record<string, unknown>;
-const isObject = (v: unknown): v is Obj => typeof v === "object" && v !== null && !Array.isArray(v);
-
-function list(v: unknown, field: string): unknown[] {
+export function list(v: unknown, field: string): unknown[] {
   if (v === undefined || v === null) return [];
   if (!Array.isArray(v)) throw new DecodeError(`invalid OTLP/JSON: ${field} must be an array`);
   return v;
 }
 
-function obj(v: unknown, field: string): Obj {
+export function obj(v: unknown, field: string): Obj {
   if (!isObject(v)) throw new DecodeError(`invalid OTLP/JSON: ${field} must be an object`);
   return v;
 }
 
-function str(v: unknown): string {
+export function str(v: unknown): string {
   return typeof v === "string" ? v : "";
 }
 
@@ -64,7 +70,7 @@ function scopeSpansOf(v: unknown): DecodedScopeSpans {
 
 const HEX_ID = /^[0-9a-fA-F]*$/;
 
-function hexId(v: unknown, field: string, problems: string[]): string {
+export function hexId(v: unknown, field: string, problems: string[]): string {
   if (v === undefined || v === null || v === "") return "";
   if (typeof v !== "string" || !HEX_ID.test(v)) {
     problems.push(`${field} is not a hex string`);
@@ -73,7 +79,7 @@ function hexId(v: unknown, field: string, problems: string[]): string {
   return v.toLowerCase();
 }
 
-function nanos(v: unknown, field: string, problems: string[]): bigint {
+export function nanos(v: unknown, field: string, problems: string[]): bigint {
   if (v === undefined || v === null) return 0n;
   if (typeof v === "number" && Number.isSafeInteger(v) && v >= 0) return BigInt(v);
   if (typeof v === "string" && /^\d{1,20}$/.test(v)) return BigInt(v);
@@ -142,7 +148,7 @@ function span(v: unknown): DecodedSpan {
   return s;
 }
 
-function attrsOrProblem(v: unknown, field: string, problems: string[]): Attrs {
+export function attrsOrProblem(v: unknown, field: string, problems: string[]): Attrs {
   if (v === undefined || v === null) return {};
   if (!Array.isArray(v)) {
     problems.push(`${field} must be an array`);
@@ -151,7 +157,7 @@ function attrsOrProblem(v: unknown, field: string, problems: string[]): Attrs {
   return attrs(v);
 }
 
-function attrs(v: unknown): Attrs {
+export function attrs(v: unknown): Attrs {
   const out: Attrs = {};
   if (!Array.isArray(v)) return out;
   for (const kv of v) {

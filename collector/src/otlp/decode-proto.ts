@@ -11,7 +11,7 @@ import {
   DecodeError,
 } from "./model.ts";
 
-type Reader = protobuf.Reader;
+export type Reader = protobuf.Reader;
 /** Node's Buffer has a native utf8Slice that skips toString's argument checks. */
 type NativeBuffer = Buffer & { utf8Slice(start: number, end: number): string };
 
@@ -21,58 +21,66 @@ type NativeBuffer = Buffer & { utf8Slice(start: number, end: number): string };
  * objects and converting them) keeps one allocation per value and makes ids hex in one step.
  */
 export function decodeTracesProto(body: Uint8Array): DecodedTraces {
+  return { resourceSpans: decodeRequest(body, readResourceSpans) };
+}
+
+/**
+ * The repeated field 1 of an Export<Signal>ServiceRequest, each read by `read`; anything malformed
+ * is a DecodeError.
+ */
+export function decodeRequest<T>(body: Uint8Array, read: (r: Reader, end: number) => T): T[] {
   const buf = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
   const r = protobuf.Reader.create(buf);
-  const resourceSpans: DecodedResourceSpans[] = [];
+  const out: T[] = [];
   try {
     while (r.pos < r.len) {
       const tag = r.uint32();
       if (tag >>> 3 === 1) {
         expect(tag, 2);
-        resourceSpans.push(readResourceSpans(r, sub(r)));
+        out.push(read(r, sub(r)));
       } else skip(r, tag);
     }
   } catch (err) {
     if (err instanceof DecodeError) throw err;
     throw new DecodeError(`invalid protobuf: ${(err as Error).message}`);
   }
-  return { resourceSpans };
+  return out;
 }
 
 /** Reads a length prefix and returns the end offset of the sub-message. */
-function sub(r: Reader): number {
+export function sub(r: Reader): number {
   const len = r.uint32();
   const end = r.pos + len;
   if (end > r.len) throw new DecodeError(`invalid protobuf: length ${len} past end of buffer at ${r.pos}`);
   return end;
 }
 
-function skip(r: Reader, tag: number): void {
+export function skip(r: Reader, tag: number): void {
   r.skipType(tag & 7, 0, tag >>> 3);
 }
 
 /** Checks the wire type of a known field so a type confusion is an error, not garbage. */
-function expect(tag: number, wireType: number): void {
+export function expect(tag: number, wireType: number): void {
   if ((tag & 7) !== wireType) {
     throw new DecodeError(`invalid protobuf: field ${tag >>> 3} has wire type ${tag & 7}, expected ${wireType}`);
   }
 }
 
-function readBytesHex(r: Reader): string {
+export function readBytesHex(r: Reader): string {
   const end = sub(r);
   const s = toHex(r.buf, r.pos, end);
   r.pos = end;
   return s;
 }
 
-function readString(r: Reader): string {
+export function readString(r: Reader): string {
   const end = sub(r);
   const start = r.pos;
   r.pos = end;
   return start === end ? "" : (r.buf as NativeBuffer).utf8Slice(start, end);
 }
 
-function readFixed64(r: Reader): bigint {
+export function readFixed64(r: Reader): bigint {
   const lo = r.fixed32();
   const hi = r.fixed32();
   return (BigInt(hi) << 32n) | BigInt(lo);
@@ -100,7 +108,7 @@ function readResourceSpans(r: Reader, end: number): DecodedResourceSpans {
   return { resource, scopeSpans };
 }
 
-function readResource(r: Reader, end: number): Attrs {
+export function readResource(r: Reader, end: number): Attrs {
   const attrs: Attrs = {};
   while (r.pos < end) {
     const tag = r.uint32();
@@ -108,6 +116,19 @@ function readResource(r: Reader, end: number): Attrs {
     else skip(r, tag);
   }
   return attrs;
+}
+
+/** An InstrumentationScope's name and version; its attributes too when `attributes` is given. */
+export function readScope(r: Reader, end: number, attributes?: Attrs): { name: string; version: string } {
+  const scope = { name: "", version: "" };
+  while (r.pos < end) {
+    const t = r.uint32();
+    if (t === ((1 << 3) | 2)) scope.name = readString(r);
+    else if (t === ((2 << 3) | 2)) scope.version = readString(r);
+    else if (attributes && t === ((3 << 3) | 2)) readKeyValue(r, sub(r), attributes, 0);
+    else skip(r, t);
+  }
+  return scope;
 }
 
 function readScopeSpans(r: Reader, end: number): DecodedScopeSpans {
@@ -119,13 +140,7 @@ function readScopeSpans(r: Reader, end: number): DecodedScopeSpans {
     switch (tag >>> 3) {
       case 1: {
         expect(tag, 2);
-        const scopeEnd = sub(r);
-        while (r.pos < scopeEnd) {
-          const t = r.uint32();
-          if (t === ((1 << 3) | 2)) scopeName = readString(r);
-          else if (t === ((2 << 3) | 2)) scopeVersion = readString(r);
-          else skip(r, t);
-        }
+        ({ name: scopeName, version: scopeVersion } = readScope(r, sub(r)));
         break;
       }
       case 2:
@@ -275,7 +290,7 @@ function readLink(r: Reader, end: number): DecodedLink {
 
 const MAX_DEPTH = 16;
 
-function readKeyValue(r: Reader, end: number, into: Attrs, depth: number): void {
+export function readKeyValue(r: Reader, end: number, into: Attrs, depth: number): void {
   let key = "";
   let value: AttrValue = null;
   while (r.pos < end) {

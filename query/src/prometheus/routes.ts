@@ -7,17 +7,18 @@ import { Turns } from "../api/turn.ts";
 import { BUDGET_HELP, BUDGET_METRIC, budgetLines, fetchBudgets } from "./budgets.ts";
 import { evaluate, type Fetch, type Value } from "./engine.ts";
 import { formatValue } from "./format.ts";
-import { type Matcher, type Node, PromError, parseDuration, parsePromQL, parseSelector, typeOf } from "./promql.ts";
 import {
-  ALL_LABEL_NAMES,
-  fetchSeries,
-  labelValues,
-  METRICS,
-  type RawSeries,
-  readSeries,
-  TOKEN_TYPE_LABEL,
-  TOKEN_TYPES,
-} from "./store.ts";
+  allLabelValues,
+  fetchAllSeries,
+  otlpLabelNames,
+  otlpMetadata,
+  readAllSeries,
+  SOURCE_LABEL,
+  SOURCE_OTLP,
+  SOURCE_SPANS,
+} from "./otlp-metrics.ts";
+import { type Matcher, type Node, PromError, parseDuration, parsePromQL, parseSelector, typeOf } from "./promql.ts";
+import { ALL_LABEL_NAMES, METRICS, type RawSeries, TOKEN_TYPE_LABEL, TOKEN_TYPES } from "./store.ts";
 
 /** Most points one range query may return per series, as in Prometheus. */
 export const MAX_POINTS = 11_000;
@@ -165,7 +166,7 @@ export function prometheusRoutes({ storage, log, governance }: ApiDeps): Hono {
     (c: Context): Fetch =>
     async (m, from, to, queryLimits, signal) => {
       const [counters, budgets] = await Promise.all([
-        fetchSeries(storage, scopeOf(c), m, { from, to }, true, { limits: queryLimits, signal }),
+        fetchAllSeries(storage, scopeOf(c), m, { from, to }, { limits: queryLimits, signal }),
         fetchBudgets(storage, scopeOf(c), policy, m, from, to),
       ]);
       return [...counters, ...budgets];
@@ -242,7 +243,7 @@ export function prometheusRoutes({ storage, log, governance }: ApiDeps): Hono {
     const range = windowOf(p);
     const lists = await Promise.all(
       (selectors.length > 0 ? selectors : [[] as Matcher[]]).map((m) =>
-        readSeries(storage, scopeOf(c), m, range, false, { cap }),
+        readAllSeries(storage, scopeOf(c), m, range, false, { cap }),
       ),
     );
     const budgets = (selectors.length > 0 ? selectors : [[] as Matcher[]]).flatMap((m) =>
@@ -305,7 +306,8 @@ export function prometheusRoutes({ storage, log, governance }: ApiDeps): Hono {
     try {
       const p = await paramsOf(c);
       const cap = capOf(p);
-      let names = ALL_LABEL_NAMES;
+      const otlpNames = await otlpLabelNames(storage, scopeOf(c), windowOf(p), limits().maxValues);
+      let names = [...new Set([...ALL_LABEL_NAMES, SOURCE_LABEL, ...otlpNames])].sort();
       const warnings: string[] = [];
       if (p.all("match[]").length > 0) {
         const { series, truncated } = await seriesFor(c, p, limits().maxValues);
@@ -329,13 +331,17 @@ export function prometheusRoutes({ storage, log, governance }: ApiDeps): Hono {
       const { given, selectors } = selectorsOf(p);
       let values: string[];
       let truncated = false;
-      if (name === "__name__" && given === 0) values = [...METRICS.map((m) => m.name), BUDGET_METRIC];
+      if (name === "__name__" && given === 0) {
+        const stored = await allLabelValues(storage, scopeOf(c), name, [], windowOf(p), cap);
+        values = [...new Set([...METRICS.map((m) => m.name), BUDGET_METRIC, ...stored.values])];
+        truncated = stored.truncated;
+      } else if (name === SOURCE_LABEL && given === 0) values = [SOURCE_OTLP, SOURCE_SPANS];
       else if (name === "window" && given === 0) values = ["day", "month"];
       else if (name === TOKEN_TYPE_LABEL && given === 0) values = [...TOKEN_TYPES];
       else if (given > 0 && selectors.length === 0) values = [];
       else {
         // Distinct values from the store (never whole series), and those of the declared budgets.
-        const found = await labelValues(storage, scopeOf(c), name, selectors, windowOf(p), cap);
+        const found = await allLabelValues(storage, scopeOf(c), name, selectors, windowOf(p), cap);
         truncated = found.truncated;
         const set = new Set(found.values);
         for (const m of selectors.length > 0 ? selectors : [[] as Matcher[]]) {
@@ -370,7 +376,7 @@ export function prometheusRoutes({ storage, log, governance }: ApiDeps): Hono {
     }
   });
 
-  app.get("/metadata", (c) => {
+  app.get("/metadata", async (c) => {
     try {
       const url = new URL(c.req.url);
       const only = url.searchParams.get("metric");
@@ -387,6 +393,12 @@ export function prometheusRoutes({ storage, log, governance }: ApiDeps): Hono {
       }
       if ((!only || only === BUDGET_METRIC) && !(limit > 0 && Object.keys(data).length >= limit)) {
         data[BUDGET_METRIC] = [{ type: "gauge", help: BUDGET_HELP, unit: "ratio" }];
+      }
+      // Stored OTLP metrics; a family also served from spans keeps the span-derived description.
+      for (const [family, meta] of Object.entries(await otlpMetadata(storage, scopeOf(c)))) {
+        if ((only && family !== only) || family in data) continue;
+        if (limit > 0 && Object.keys(data).length >= limit) break;
+        data[family] = [meta];
       }
       return ok(c, data);
     } catch (err) {

@@ -52,7 +52,8 @@ function readRequests(): Record<string, { paths: string[]; body?: string; carrie
   const prom = {
     query: `query=${q("sum by (service_name, team, agent, gen_ai_request_model) (cognive_llm_calls_total)")}`,
     range: `query=${q("sum by (service_name, team, agent) (rate(cognive_cost_usd_total[5m]))")}&${range}&step=60`,
-    series: `match[]=${q("cognive_llm_calls_total")}&${range}`,
+    series: `match[]=${q("cognive_llm_calls_total")}&match[]=${q("example_requests_total")}&${range}`,
+    otlp: `query=${q("sum by (service_name, team, team_marker) (example_requests_total)")}`,
   };
   return {
     "GET /api/v1/traces": { paths: ["/api/v1/traces", `/api/v1/traces?from=${now() - 3600}`], carries: true },
@@ -92,14 +93,19 @@ function readRequests(): Record<string, { paths: string[]; body?: string; carrie
       paths: [`/api/metrics/query?query=${q("{} | count_over_time() by (resource.service.name)")}&${range}`],
       carries: true,
     },
-    "GET /api/v1/query": { paths: [`/api/v1/query?${prom.query}`], carries: true },
+    "GET /api/v1/query": {
+      paths: [`/api/v1/query?${prom.query}`, `/api/v1/query?${prom.otlp}`],
+      carries: true,
+    },
     "POST /api/v1/query": { paths: ["/api/v1/query"], body: prom.query, carries: true },
     "GET /api/v1/query_range": { paths: [`/api/v1/query_range?${prom.range}`], carries: true },
     "POST /api/v1/query_range": { paths: ["/api/v1/query_range"], body: prom.range, carries: true },
     "GET /api/v1/labels": { paths: ["/api/v1/labels"], carries: false },
     "POST /api/v1/labels": { paths: ["/api/v1/labels"], body: "", carries: false },
     "GET /api/v1/label/:name/values": {
-      paths: ["service_name", "agent", "team", "gen_ai_request_model"].map((l) => `/api/v1/label/${l}/values?${range}`),
+      paths: ["service_name", "agent", "team", "gen_ai_request_model", "team_marker"].map(
+        (l) => `/api/v1/label/${l}/values?${range}`,
+      ),
       carries: true,
     },
     "POST /api/v1/label/:name/values": { paths: ["/api/v1/label/team/values"], body: range, carries: true },
@@ -184,6 +190,41 @@ beforeAll(async () => {
   expect(
     (await send(keys["ingest-bravo"], spans(traces.bravo, "svc-bravo", "bravo-agent", "gpt-4o-mini", "alpha"))).status,
   ).toBe(200);
+  // OTLP metrics of each team, served through the Prometheus API beside the span-derived series.
+  for (const team of ["alpha", "bravo"]) {
+    const metric = {
+      resourceMetrics: [
+        {
+          resource: { attributes: [{ key: "service.name", value: { stringValue: `svc-${team}` } }] },
+          scopeMetrics: [
+            {
+              metrics: [
+                {
+                  name: "example.requests",
+                  sum: {
+                    isMonotonic: true,
+                    aggregationTemporality: 1,
+                    dataPoints: [
+                      {
+                        timeUnixNano: `${now()}000000000`,
+                        asInt: "3",
+                        attributes: [{ key: "team.marker", value: { stringValue: team } }],
+                      },
+                    ],
+                  },
+                },
+              ],
+            },
+          ],
+        },
+      ],
+    };
+    const res = await postRaw(`${server.otlpUrl}/v1/metrics`, Buffer.from(JSON.stringify(metric)), {
+      "content-type": "application/json",
+      authorization: `Bearer ${keys[`ingest-${team}`]}`,
+    });
+    expect(res.status).toBe(200);
+  }
   await server.running.governance.governance.idle();
 }, 60_000);
 

@@ -141,4 +141,51 @@ describe.skipIf(skip)("promtool against the Prometheus API", () => {
       /bad_data|unknown function/,
     );
   });
+
+  it("queries a stored OTLP metric by its Prometheus name, and lists its series", async () => {
+    const t = `${Math.floor(Date.now() / 1000) - 60}000000000`;
+    const metrics = {
+      resourceMetrics: [
+        {
+          resource: { attributes: [{ key: "service.name", value: { stringValue: "promtool-otlp" } }] },
+          scopeMetrics: [
+            {
+              metrics: [
+                {
+                  name: "agent.tool.calls",
+                  unit: "{call}",
+                  sum: {
+                    isMonotonic: true,
+                    aggregationTemporality: 1,
+                    dataPoints: [
+                      {
+                        timeUnixNano: t,
+                        asInt: "4",
+                        attributes: [{ key: "tool.name", value: { stringValue: "search" } }],
+                      },
+                    ],
+                  },
+                },
+              ],
+            },
+          ],
+        },
+      ],
+    };
+    const res = await postRaw(`${server().otlpUrl}/v1/metrics`, Buffer.from(JSON.stringify(metrics)), {
+      "content-type": "application/json",
+    });
+    expect(res.status).toBe(200);
+    const url = server().queryUrl;
+    const instant = await promtool([
+      "query",
+      "instant",
+      url,
+      "sum by (tool_name) (increase(agent_tool_calls_total[10m]))",
+    ]);
+    expect(instant).toMatch(/\{tool_name="search"\} => 4 @\[/);
+    const series = await promtool(["query", "series", url, "--match=agent_tool_calls_total"]);
+    expect(series).toMatch(/cognive_source="otlp_metrics"/);
+    expect(series).toMatch(/service_name="promtool-otlp"/);
+  });
 });

@@ -401,6 +401,7 @@ describe("cognive_agent_runs_total", () => {
       team: "t1",
       environment: "prod",
       service_name: "svc",
+      cognive_source: "spans",
     });
     // A run has no model: a matcher that needs one matches no run.
     expect((await instant('cognive_agent_runs_total{gen_ai_request_model="m-a"}', BASE + t)).result).toEqual([]);

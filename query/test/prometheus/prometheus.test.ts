@@ -303,6 +303,7 @@ describe("instant queries", () => {
       gen_ai_provider_name: "anthropic",
       environment: "prod",
       service_name: "svc",
+      cognive_source: "spans",
     });
     // The counter accumulates from where reading starts: the 5-minute lookback plus the hour a quiet series stays.
     expect(Number(data.result[0].value[1])).toBe(

@@ -18,6 +18,7 @@ export * from "./otlp/decode-proto.ts";
 export * from "./otlp/model.ts";
 export { repairAtStart } from "./pipeline/ingest.ts";
 export * from "./policy.ts";
+export * from "./receiver/otlp-common.ts";
 export * from "./receiver/otlp-grpc.ts";
 export * from "./server.ts";
 export * from "./storage/alerts.ts";

@@ -11,12 +11,15 @@ import { type CollectorMetrics, createCollectorMetrics } from "./metrics.ts";
 import { IngestPipeline } from "./pipeline/ingest.ts";
 import { defaultSpanLimits } from "./pipeline/normalize.ts";
 import type { Policy } from "./policy.ts";
+import { type OtlpSignal, traceSignal } from "./receiver/otlp-common.ts";
 import { otlpHttpRoutes } from "./receiver/otlp-http.ts";
 import { probeStorage, type Storage } from "./storage/client.ts";
 
 export interface Collector {
   app: Hono<{ Bindings: Partial<HttpBindings> }>;
   pipeline: IngestPipeline;
+  /** What the OTLP receivers (HTTP and gRPC) accept; a new signal is one more entry. */
+  signals: OtlpSignal<any>[];
   metrics: CollectorMetrics;
   close(): Promise<void>;
 }
@@ -75,11 +78,12 @@ export function createCollector(deps: {
     pipeline.onCommitted = deps.governance.governance.onCommitted;
     registerGovernanceMetrics(metrics.registry, deps.governance);
   }
+  const signals: OtlpSignal<any>[] = [traceSignal(pipeline)];
   const app = new Hono<{ Bindings: Partial<HttpBindings> }>();
   app.route(
     "/",
     otlpHttpRoutes({
-      pipeline,
+      signals,
       metrics,
       log,
       config: { maxBodyBytes: config.COGNIVE_MAX_BODY_BYTES, retryAfterSeconds: 2 },
@@ -112,6 +116,7 @@ export function createCollector(deps: {
   return {
     app,
     pipeline,
+    signals,
     metrics,
     close: () => {
       clearInterval(probeTimer);

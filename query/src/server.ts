@@ -164,7 +164,7 @@ export async function startCognive(config: EnvConfig, log: Logger, role: Role = 
       running.otlpPort = (otlpServer.address() as AddressInfo).port;
       log.info("OTLP/HTTP receiver listening", { url: `http://${config.COGNIVE_HOST}:${running.otlpPort}/v1/traces` });
       grpcServer = createOtlpGrpcServer({
-        pipeline: collector.pipeline,
+        signals: collector.signals,
         metrics: collector.metrics,
         log,
         config: { maxBodyBytes: config.COGNIVE_MAX_BODY_BYTES, retryAfterSeconds: 2 },

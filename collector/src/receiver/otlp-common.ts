@@ -1,15 +1,44 @@
 import protobuf from "protobufjs/minimal.js";
 import type { Identity } from "../auth/store.ts";
+import { decodeTracesJson } from "../otlp/decode-json.ts";
+import { decodeTracesProto } from "../otlp/decode-proto.ts";
 import type { DecodedTraces } from "../otlp/model.ts";
-import type { IngestResult } from "../pipeline/ingest.ts";
+import type { IngestPipeline, IngestResult } from "../pipeline/ingest.ts";
 import type { IngestIdentity } from "../pipeline/normalize.ts";
 
-/** What the OTLP receivers (HTTP and gRPC) share: the identity step's team, span counts, the answer. */
+/** What the OTLP receivers (HTTP and gRPC) share: the identity step's team, the signals, the answer. */
 
 /** An ingest key writes into its one team whatever the resource claims; an admin key lets the resource say. */
 export function ingestIdentity(identity: Identity): IngestIdentity {
   return { team: identity.role === "ingest" && identity.teams !== "all" ? (identity.teams[0] ?? null) : null };
 }
+
+/**
+ * One OTLP signal as both receivers serve it: `POST /v1/<name>` and `<grpcPath>`. Everything else
+ * (content types, auth, rate limits, size limits, decompression, status mapping) is shared.
+ */
+export interface OtlpSignal<D = unknown> {
+  /** HTTP path segment (`/v1/<name>`) and the `signal` label of the request metric. */
+  name: string;
+  /** The gRPC method, e.g. `/opentelemetry.proto.collector.trace.v1.TraceService/Export`. */
+  grpcPath: string;
+  /** What the items are called in messages ("spans", "log records"). */
+  items: string;
+  /** The JSON name of the partial_success count (`rejectedSpans`, `rejectedLogRecords`, `rejectedDataPoints`). */
+  rejectedField: string;
+  decodeProto(body: Uint8Array): D;
+  decodeJson(text: string): D;
+  /** Items of a request, charged to the key's item rate limit when `limitItems` is set. */
+  count(req: D): number;
+  /** The per-key item limit the items count toward; absent: only the request limit applies. */
+  limitItems?: "spans";
+  /** The writer whose health gates the request: after a failure the next request probes it first. */
+  writer: { readonly healthy: boolean; probe(): Promise<boolean> };
+  /** Queues the request; resolves once every accepted item is durable. */
+  submit(req: D, identity: IngestIdentity, transport: string): Promise<IngestResult>;
+}
+
+export const TRACE_EXPORT_PATH = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
 
 export function countSpans(req: DecodedTraces): number {
   let n = 0;
@@ -17,7 +46,25 @@ export function countSpans(req: DecodedTraces): number {
   return n;
 }
 
-/** ExportTraceServiceResponse in protobuf, with partial_success only when something was rejected. */
+export function traceSignal(pipeline: IngestPipeline): OtlpSignal<DecodedTraces> {
+  return {
+    name: "traces",
+    grpcPath: TRACE_EXPORT_PATH,
+    items: "spans",
+    rejectedField: "rejectedSpans",
+    decodeProto: decodeTracesProto,
+    decodeJson: decodeTracesJson,
+    count: countSpans,
+    limitItems: "spans",
+    writer: pipeline.writer,
+    submit: (req, identity, transport) => pipeline.submit(req, identity, transport),
+  };
+}
+
+/**
+ * Export<Signal>ServiceResponse in protobuf, with partial_success only when something was rejected.
+ * Every signal's partial success is {rejected_<items>=1 int64, error_message=2}.
+ */
 export function exportResponseProto(result: IngestResult): Uint8Array {
   if (result.rejected <= 0) return new Uint8Array(0);
   const inner = protobuf.Writer.create()
@@ -27,4 +74,13 @@ export function exportResponseProto(result: IngestResult): Uint8Array {
     .string(result.errorMessage)
     .finish();
   return protobuf.Writer.create().uint32(10).bytes(inner).finish();
+}
+
+/** The same response in OTLP/JSON. */
+export function exportResponseJson(signal: OtlpSignal, result: IngestResult): string {
+  return JSON.stringify(
+    result.rejected > 0
+      ? { partialSuccess: { [signal.rejectedField]: String(result.rejected), errorMessage: result.errorMessage } }
+      : {},
+  );
 }

@@ -3,11 +3,10 @@ import protobuf from "protobufjs/minimal.js";
 import { ANONYMOUS, type AuthRuntime } from "../auth/runtime.ts";
 import type { Logger } from "../log.ts";
 import type { CollectorMetrics } from "../metrics.ts";
-import { decodeTracesProto } from "../otlp/decode-proto.ts";
 import { DecodeError } from "../otlp/model.ts";
-import type { IngestPipeline, IngestResult } from "../pipeline/ingest.ts";
+import type { IngestResult } from "../pipeline/ingest.ts";
 import { BackpressureError, PermanentWriteError, StorageUnavailableError } from "../pipeline/writer.ts";
-import { countSpans, exportResponseProto, ingestIdentity } from "./otlp-common.ts";
+import { exportResponseProto, ingestIdentity, type OtlpSignal, TRACE_EXPORT_PATH } from "./otlp-common.ts";
 
 export interface OtlpGrpcConfig {
   /** Largest accepted message in bytes, compressed or decompressed (grpc-js enforces it: RESOURCE_EXHAUSTED). */
@@ -16,25 +15,27 @@ export interface OtlpGrpcConfig {
   retryAfterSeconds: number;
 }
 
-export const TRACE_EXPORT_PATH = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
-
 const raw = (b: Buffer): Buffer => b;
 
 /**
- * TraceService with the message left as bytes: the same decoder as OTLP/HTTP reads it, so an
- * undecodable message is INVALID_ARGUMENT (a throwing grpc-js deserializer would answer INTERNAL).
+ * An OTLP `Export` service with the message left as bytes: the same decoder as OTLP/HTTP reads it,
+ * so an undecodable message is INVALID_ARGUMENT (a throwing grpc-js deserializer would answer INTERNAL).
  */
-export const traceServiceDefinition: grpc.ServiceDefinition = {
-  Export: {
-    path: TRACE_EXPORT_PATH,
-    requestStream: false,
-    responseStream: false,
-    requestSerialize: raw,
-    requestDeserialize: raw,
-    responseSerialize: raw,
-    responseDeserialize: raw,
-  },
-};
+export function exportServiceDefinition(path: string): grpc.ServiceDefinition {
+  return {
+    Export: {
+      path,
+      requestStream: false,
+      responseStream: false,
+      requestSerialize: raw,
+      requestDeserialize: raw,
+      responseSerialize: raw,
+      responseDeserialize: raw,
+    },
+  };
+}
+
+export const traceServiceDefinition = exportServiceDefinition(TRACE_EXPORT_PATH);
 
 /** `grpc-status-details-bin`: google.rpc.Status{code, message, details: [Any(google.rpc.RetryInfo)]}. */
 export function retryStatusDetails(code: grpc.status, message: string, delaySeconds: number): Buffer {
@@ -60,28 +61,29 @@ function peerAddress(peer: string): string {
   return peer.replace(/^\[?(.*?)\]?:\d+$/, "$1");
 }
 
-/** OTLP/gRPC trace receiver: `opentelemetry.proto.collector.trace.v1.TraceService/Export`. */
+/** OTLP/gRPC receiver: each signal's `…Service/Export` (`opentelemetry.proto.collector.<signal>.v1`). */
 export function createOtlpGrpcServer(deps: {
-  pipeline: IngestPipeline;
+  signals: readonly OtlpSignal<any>[];
   metrics: CollectorMetrics;
   log: Logger;
   config: OtlpGrpcConfig;
   /** Keys and rate limits; without it every request is anonymous and unlimited. */
   auth: AuthRuntime | null;
 }): grpc.Server {
-  const { pipeline, metrics, log, config } = deps;
+  const { metrics, log, config } = deps;
   const server = new grpc.Server({
     "grpc.max_receive_message_length": config.maxBodyBytes,
     "grpc.max_send_message_length": 4 * 1024 * 1024,
   });
 
   const answer = (
+    signal: OtlpSignal<any>,
     callback: grpc.sendUnaryData<Buffer>,
     code: grpc.status,
     message: string,
     retryAfterSeconds?: number,
   ) => {
-    metrics.requests.inc({ signal: "traces", status: grpc.status[code] ?? String(code) });
+    metrics.requests.inc({ signal: signal.name, status: grpc.status[code] ?? String(code) });
     const metadata = new grpc.Metadata();
     if (retryAfterSeconds !== undefined) {
       metadata.set("grpc-status-details-bin", retryStatusDetails(code, message, retryAfterSeconds));
@@ -90,20 +92,30 @@ export function createOtlpGrpcServer(deps: {
   };
   const whole = (seconds: number) => Math.max(1, Math.ceil(seconds));
 
-  const exportTraces = async (call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
+  const exportSignal = async <D>(
+    signal: OtlpSignal<D>,
+    call: grpc.ServerUnaryCall<Buffer, Buffer>,
+    callback: grpc.sendUnaryData<Buffer>,
+  ) => {
     const { UNAUTHENTICATED, PERMISSION_DENIED, RESOURCE_EXHAUSTED, INVALID_ARGUMENT, UNAVAILABLE } = grpc.status;
     let identity = ANONYMOUS;
     if (deps.auth) {
       const header = call.metadata.get("authorization")[0];
       const outcome = deps.auth.check(typeof header === "string" ? header : undefined, peerAddress(call.getPeer()));
-      if (!outcome.ok) return answer(callback, UNAUTHENTICATED, outcome.reason);
+      if (!outcome.ok) return answer(signal, callback, UNAUTHENTICATED, outcome.reason);
       identity = outcome.identity;
       if (identity.role !== "ingest" && identity.role !== "admin") {
-        return answer(callback, PERMISSION_DENIED, `a ${identity.role} key cannot write spans; use an ingest key`);
+        return answer(
+          signal,
+          callback,
+          PERMISSION_DENIED,
+          `a ${identity.role} key cannot write ${signal.items}; use an ingest key`,
+        );
       }
       const take = await deps.auth.limit(identity, "requests");
       if (!take.allowed) {
         return answer(
+          signal,
           callback,
           RESOURCE_EXHAUSTED,
           "request rate limit of this key reached",
@@ -114,24 +126,25 @@ export function createOtlpGrpcServer(deps: {
     let pending: Promise<IngestResult>;
     try {
       // After a storage failure the first request to arrive checks whether storage is back.
-      if (!pipeline.writer.healthy) await pipeline.writer.probe();
-      const decoded = decodeTracesProto(call.request);
-      if (deps.auth) {
-        const take = await deps.auth.limit(identity, "spans", countSpans(decoded));
+      if (!signal.writer.healthy) await signal.writer.probe();
+      const decoded = signal.decodeProto(call.request);
+      if (deps.auth && signal.limitItems) {
+        const take = await deps.auth.limit(identity, signal.limitItems, signal.count(decoded));
         if (!take.allowed) {
           return answer(
+            signal,
             callback,
             RESOURCE_EXHAUSTED,
-            "span rate limit of this key reached",
+            `${signal.limitItems.replace(/s$/, "")} rate limit of this key reached`,
             whole(take.retryAfterSeconds),
           );
         }
       }
-      pending = pipeline.submit(decoded, ingestIdentity(identity), "grpc");
+      pending = signal.submit(decoded, ingestIdentity(identity), "grpc");
     } catch (err) {
-      if (err instanceof DecodeError) return answer(callback, INVALID_ARGUMENT, err.message);
+      if (err instanceof DecodeError) return answer(signal, callback, INVALID_ARGUMENT, err.message);
       if (err instanceof BackpressureError || err instanceof StorageUnavailableError) {
-        return answer(callback, UNAVAILABLE, err.message, config.retryAfterSeconds);
+        return answer(signal, callback, UNAVAILABLE, err.message, config.retryAfterSeconds);
       }
       throw err;
     }
@@ -139,28 +152,31 @@ export function createOtlpGrpcServer(deps: {
     try {
       result = await pending;
     } catch (err) {
-      // Retrying the same spans cannot succeed: INVALID_ARGUMENT tells the exporter to drop them.
-      if (err instanceof PermanentWriteError) return answer(callback, INVALID_ARGUMENT, err.message);
+      // Retrying the same items cannot succeed: INVALID_ARGUMENT tells the exporter to drop them.
+      if (err instanceof PermanentWriteError) return answer(signal, callback, INVALID_ARGUMENT, err.message);
       log.debug("export refused: storage unavailable", { err });
       return answer(
+        signal,
         callback,
         UNAVAILABLE,
         "storage unavailable; nothing from this request was stored, retry later",
         config.retryAfterSeconds,
       );
     }
-    metrics.requests.inc({ signal: "traces", status: "OK" });
+    metrics.requests.inc({ signal: signal.name, status: "OK" });
     callback(null, Buffer.from(exportResponseProto(result)));
   };
 
-  server.addService(traceServiceDefinition, {
-    Export: (call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
-      exportTraces(call, callback).catch((err) => {
-        log.error("OTLP/gRPC export failed", { err });
-        answer(callback, grpc.status.INTERNAL, "internal error");
-      });
-    },
-  });
+  for (const signal of deps.signals) {
+    server.addService(exportServiceDefinition(signal.grpcPath), {
+      Export: (call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
+        exportSignal(signal, call, callback).catch((err) => {
+          log.error("OTLP/gRPC export failed", { err, signal: signal.name });
+          answer(signal, callback, grpc.status.INTERNAL, "internal error");
+        });
+      },
+    });
+  }
   return server;
 }
 

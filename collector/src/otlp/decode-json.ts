@@ -27,21 +27,21 @@ export function decodeTracesJson(text: string): DecodedTraces {
   return { resourceSpans: list(rs, "resourceSpans").map(resourceSpans) };
 }
 
-type Obj = Record<string, unknown>;
-const isObject = (v: unknown): v is Obj => typeof v === "object" && v !== null && !Array.isArray(v);
+export type Obj = Record<string, unknown>;
+export const isObject = (v: unknown): v is Obj => typeof v === "object" && v !== null && !Array.isArray(v);
 
-function list(v: unknown, field: string): unknown[] {
+export function list(v: unknown, field: string): unknown[] {
   if (v === undefined || v === null) return [];
   if (!Array.isArray(v)) throw new DecodeError(`invalid OTLP/JSON: ${field} must be an array`);
   return v;
 }
 
-function obj(v: unknown, field: string): Obj {
+export function obj(v: unknown, field: string): Obj {
   if (!isObject(v)) throw new DecodeError(`invalid OTLP/JSON: ${field} must be an object`);
   return v;
 }
 
-function str(v: unknown): string {
+export function str(v: unknown): string {
   return typeof v === "string" ? v : "";
 }
 
@@ -64,7 +64,7 @@ function scopeSpansOf(v: unknown): DecodedScopeSpans {
 
 const HEX_ID = /^[0-9a-fA-F]*$/;
 
-function hexId(v: unknown, field: string, problems: string[]): string {
+export function hexId(v: unknown, field: string, problems: string[]): string {
   if (v === undefined || v === null || v === "") return "";
   if (typeof v !== "string" || !HEX_ID.test(v)) {
     problems.push(`${field} is not a hex string`);
@@ -73,7 +73,7 @@ function hexId(v: unknown, field: string, problems: string[]): string {
   return v.toLowerCase();
 }
 
-function nanos(v: unknown, field: string, problems: string[]): bigint {
+export function nanos(v: unknown, field: string, problems: string[]): bigint {
   if (v === undefined || v === null) return 0n;
   if (typeof v === "number" && Number.isSafeInteger(v) && v >= 0) return BigInt(v);
   if (typeof v === "string" && /^\d{1,20}$/.test(v)) return BigInt(v);
@@ -91,7 +91,13 @@ const KINDS: Record<string, number> = {
 };
 const STATUS: Record<string, number> = { STATUS_CODE_UNSET: 0, STATUS_CODE_OK: 1, STATUS_CODE_ERROR: 2 };
 
-function enumValue(v: unknown, names: Record<string, number>, max: number, field: string, problems: string[]): number {
+export function enumValue(
+  v: unknown,
+  names: Record<string, number>,
+  max: number,
+  field: string,
+  problems: string[],
+): number {
   if (v === undefined || v === null) return 0;
   if (typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= max) return v;
   if (typeof v === "string" && v in names) return names[v];
@@ -142,7 +148,7 @@ function span(v: unknown): DecodedSpan {
   return s;
 }
 
-function attrsOrProblem(v: unknown, field: string, problems: string[]): Attrs {
+export function attrsOrProblem(v: unknown, field: string, problems: string[]): Attrs {
   if (v === undefined || v === null) return {};
   if (!Array.isArray(v)) {
     problems.push(`${field} must be an array`);
@@ -151,7 +157,7 @@ function attrsOrProblem(v: unknown, field: string, problems: string[]): Attrs {
   return attrs(v);
 }
 
-function attrs(v: unknown): Attrs {
+export function attrs(v: unknown): Attrs {
   const out: Attrs = {};
   if (!Array.isArray(v)) return out;
   for (const kv of v) {
@@ -161,7 +167,7 @@ function attrs(v: unknown): Attrs {
   return out;
 }
 
-function anyValue(v: unknown, depth: number): AttrValue {
+export function anyValue(v: unknown, depth: number): AttrValue {
   if (!isObject(v) || depth > 16) return null;
   if (v.stringValue !== undefined) return String(v.stringValue);
   if (v.boolValue !== undefined) return v.boolValue === true || v.boolValue === "true";

@@ -11,7 +11,7 @@ import {
   DecodeError,
 } from "./model.ts";
 
-type Reader = protobuf.Reader;
+export type Reader = protobuf.Reader;
 /** Node's Buffer has a native utf8Slice that skips toString's argument checks. */
 type NativeBuffer = Buffer & { utf8Slice(start: number, end: number): string };
 
@@ -40,39 +40,39 @@ export function decodeTracesProto(body: Uint8Array): DecodedTraces {
 }
 
 /** Reads a length prefix and returns the end offset of the sub-message. */
-function sub(r: Reader): number {
+export function sub(r: Reader): number {
   const len = r.uint32();
   const end = r.pos + len;
   if (end > r.len) throw new DecodeError(`invalid protobuf: length ${len} past end of buffer at ${r.pos}`);
   return end;
 }
 
-function skip(r: Reader, tag: number): void {
+export function skip(r: Reader, tag: number): void {
   r.skipType(tag & 7, 0, tag >>> 3);
 }
 
 /** Checks the wire type of a known field so a type confusion is an error, not garbage. */
-function expect(tag: number, wireType: number): void {
+export function expect(tag: number, wireType: number): void {
   if ((tag & 7) !== wireType) {
     throw new DecodeError(`invalid protobuf: field ${tag >>> 3} has wire type ${tag & 7}, expected ${wireType}`);
   }
 }
 
-function readBytesHex(r: Reader): string {
+export function readBytesHex(r: Reader): string {
   const end = sub(r);
   const s = toHex(r.buf, r.pos, end);
   r.pos = end;
   return s;
 }
 
-function readString(r: Reader): string {
+export function readString(r: Reader): string {
   const end = sub(r);
   const start = r.pos;
   r.pos = end;
   return start === end ? "" : (r.buf as NativeBuffer).utf8Slice(start, end);
 }
 
-function readFixed64(r: Reader): bigint {
+export function readFixed64(r: Reader): bigint {
   const lo = r.fixed32();
   const hi = r.fixed32();
   return (BigInt(hi) << 32n) | BigInt(lo);
@@ -100,7 +100,7 @@ function readResourceSpans(r: Reader, end: number): DecodedResourceSpans {
   return { resource, scopeSpans };
 }
 
-function readResource(r: Reader, end: number): Attrs {
+export function readResource(r: Reader, end: number): Attrs {
   const attrs: Attrs = {};
   while (r.pos < end) {
     const tag = r.uint32();
@@ -273,9 +273,10 @@ function readLink(r: Reader, end: number): DecodedLink {
   return link;
 }
 
-const MAX_DEPTH = 16;
+/** Deepest AnyValue nesting accepted (arrays and kvlists). */
+export const MAX_DEPTH = 16;
 
-function readKeyValue(r: Reader, end: number, into: Attrs, depth: number): void {
+export function readKeyValue(r: Reader, end: number, into: Attrs, depth: number): void {
   let key = "";
   let value: AttrValue = null;
   while (r.pos < end) {
@@ -287,7 +288,7 @@ function readKeyValue(r: Reader, end: number, into: Attrs, depth: number): void 
   if (key !== "") into[key] = value;
 }
 
-function readAnyValue(r: Reader, end: number, depth: number): AttrValue {
+export function readAnyValue(r: Reader, end: number, depth: number): AttrValue {
   if (depth > MAX_DEPTH) throw new DecodeError("invalid protobuf: attribute values nested too deeply");
   let value: AttrValue = null;
   while (r.pos < end) {

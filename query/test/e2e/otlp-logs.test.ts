@@ -15,6 +15,7 @@ import {
 } from "@opentelemetry/sdk-logs";
 import protobuf from "protobufjs/minimal.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { retryDelaySeconds } from "../helpers/grpc-status.ts";
 import { type Encoding, otelProvider } from "../helpers/otel.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 
@@ -431,6 +432,29 @@ describe("OTLP logs: official exporters → collector → native and Tempo trace
     expect(rejectedOf(r.response as Buffer)).toBe(2);
     const rows = await storedLogs(server, "TraceId = {t:String}", { t: traceId });
     expect(rows.map((x) => [x.Body, x.EventName])).toEqual([["grpc kept", "custom.event"]]);
+  });
+
+  it("answers 503 / UNAVAILABLE with a retry delay while storage fails, stores nothing, and stores the retry", async () => {
+    const storage = server.running.storage;
+    const traceId = newTraceId();
+    const message = logsRequest([{ traceId, body: stringBody("during outage") }]);
+    await storage.client.command({ query: "RENAME TABLE cognive.otel_logs TO cognive.otel_logs_offline" });
+    let http: Response;
+    let failed: Answer;
+    try {
+      http = await postLogs(server, message, "application/x-protobuf");
+      failed = await exportLogsGrpc(client, message);
+    } finally {
+      await storage.client.command({ query: "RENAME TABLE cognive.otel_logs_offline TO cognive.otel_logs" });
+    }
+    expect(http.status).toBe(503);
+    expect(http.headers.get("retry-after")).toBe("2");
+    expect(failed.code).toBe(grpc.status.UNAVAILABLE);
+    expect(retryDelaySeconds(failed.metadata)).toBe(2);
+    expect(await storedLogs(server, "TraceId = {t:String}", { t: traceId })).toHaveLength(0);
+
+    expect((await exportLogsGrpc(client, message)).code).toBe(grpc.status.OK);
+    expect(await storedLogs(server, "TraceId = {t:String}", { t: traceId })).toHaveLength(1);
   });
 
   it("rejects undecodable, wrongly typed, too deep and oversize input, and keeps serving", async () => {

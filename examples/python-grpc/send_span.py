@@ -44,34 +44,15 @@ OUTPUT_MESSAGES = [
 ]
 
 
-class RecordingExporter(SpanExporter):
-    """Passes spans to the real exporter and remembers what it answered."""
+class Recording:
+    """Passes spans or log records to the real exporter and remembers what it answered."""
 
-    def __init__(self, inner: SpanExporter) -> None:
+    def __init__(self, inner: SpanExporter | LogRecordExporter) -> None:
         self.inner = inner
-        self.results: list[SpanExportResult] = []
+        self.results: list[SpanExportResult | LogRecordExportResult] = []
 
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        result = self.inner.export(spans)
-        self.results.append(result)
-        return result
-
-    def shutdown(self) -> None:
-        self.inner.shutdown()
-
-    def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        return self.inner.force_flush(timeout_millis)
-
-
-class RecordingLogExporter(LogRecordExporter):
-    """Passes log records to the real exporter and remembers what it answered."""
-
-    def __init__(self, inner: LogRecordExporter) -> None:
-        self.inner = inner
-        self.results: list[LogRecordExportResult] = []
-
-    def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
-        result = self.inner.export(batch)
+    def export(self, batch: Sequence[ReadableSpan] | Sequence[ReadableLogRecord]):
+        result = self.inner.export(batch)  # type: ignore[arg-type]
         self.results.append(result)
         return result
 
@@ -97,12 +78,12 @@ def main() -> int:
     failures = FailureLog()
     logging.getLogger("opentelemetry").addHandler(failures)
 
-    exporter = RecordingExporter(OTLPSpanExporter())
+    exporter = Recording(OTLPSpanExporter())
     resource = Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME") or SERVICE_NAME})
     provider = TracerProvider(resource=resource)
     provider.add_span_processor(BatchSpanProcessor(exporter))
     tracer = provider.get_tracer("python-grpc-example", "1.0.0")
-    log_exporter = RecordingLogExporter(OTLPLogExporter())
+    log_exporter = Recording(OTLPLogExporter())
     logs = LoggerProvider(resource=resource)
     logs.add_log_record_processor(BatchLogRecordProcessor(log_exporter))
     logger = logs.get_logger("python-grpc-example", "1.0.0")

@@ -733,13 +733,7 @@ export class CogniveTraceView extends CogniveElement {
                 <span class="muted">+${formatDuration(Number(BigInt(l.timeUnixNano) - spanStart))}</span>
               </div>
               ${l.body ? html`<pre>${pretty(l.body)}</pre>` : nothing}
-              ${
-                Object.keys(l.attributes).length > 0
-                  ? html`<pre>${Object.entries(l.attributes)
-                      .map(([k, v]) => `${k}: ${pretty(v)}`)
-                      .join("\n")}</pre>`
-                  : nothing
-              }`,
+              ${attrBlock(l.attributes)}`,
             )}`
           : nothing
       }
@@ -751,13 +745,7 @@ export class CogniveTraceView extends CogniveElement {
                 <b>${e.name}</b>
                 <span class="muted">+${formatDuration(Number(BigInt(e.timeUnixNano) - spanStart))}</span>
               </div>
-              ${
-                Object.keys(e.attributes).length > 0
-                  ? html`<pre>${Object.entries(e.attributes)
-                      .map(([k, v]) => `${k}: ${pretty(v)}`)
-                      .join("\n")}</pre>`
-                  : nothing
-              }`,
+              ${attrBlock(e.attributes)}`,
             )}`
           : nothing
       }
@@ -769,6 +757,12 @@ export class CogniveTraceView extends CogniveElement {
       </details>
     </section>`;
   }
+}
+
+/** An event's or log record's attributes, one `key: value` a line; nothing when it has none. */
+function attrBlock(attrs: Record<string, string>): TemplateResult | typeof nothing {
+  const entries = Object.entries(attrs);
+  return entries.length > 0 ? html`<pre>${entries.map(([k, v]) => `${k}: ${pretty(v)}`).join("\n")}</pre>` : nothing;
 }
 
 /** JSON values indented for reading; anything else as it is. */

@@ -15,13 +15,7 @@ import {
  * `invalid` so that only it is rejected.
  */
 export function decodeTracesJson(text: string): DecodedTraces {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch (err) {
-    throw new DecodeError(`invalid JSON: ${(err as Error).message}`);
-  }
-  if (!isObject(doc)) throw new DecodeError("invalid OTLP/JSON: the body must be an object");
+  const doc = parseDocument(text);
   const rs = doc.resourceSpans ?? doc.resource_spans;
   if (rs === undefined) return { resourceSpans: [] };
   return { resourceSpans: list(rs, "resourceSpans").map(resourceSpans) };
@@ -29,6 +23,18 @@ export function decodeTracesJson(text: string): DecodedTraces {
 
 export type Obj = Record<string, unknown>;
 export const isObject = (v: unknown): v is Obj => typeof v === "object" && v !== null && !Array.isArray(v);
+
+/** The request body as an object; anything else is a DecodeError. */
+export function parseDocument(text: string): Obj {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (err) {
+    throw new DecodeError(`invalid JSON: ${(err as Error).message}`);
+  }
+  if (!isObject(doc)) throw new DecodeError("invalid OTLP/JSON: the body must be an object");
+  return doc;
+}
 
 export function list(v: unknown, field: string): unknown[] {
   if (v === undefined || v === null) return [];

@@ -1,5 +1,4 @@
 import type { Attrs } from "@cognive/semconv";
-import protobuf from "protobufjs/minimal.js";
 import {
   anyValue,
   attrsOrProblem,
@@ -10,9 +9,11 @@ import {
   nanos,
   type Obj,
   obj,
+  parseDocument,
   str,
 } from "./decode-json.ts";
 import {
+  decodeExportRequest,
   expect,
   MAX_DEPTH,
   type Reader,
@@ -35,22 +36,7 @@ import {
 
 /** Decodes an OTLP ExportLogsServiceRequest (protobuf), in the style of `decodeTracesProto`. */
 export function decodeLogsProto(body: Uint8Array): DecodedLogs {
-  const buf = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-  const r = protobuf.Reader.create(buf);
-  const resourceLogs: DecodedResourceLogs[] = [];
-  try {
-    while (r.pos < r.len) {
-      const tag = r.uint32();
-      if (tag >>> 3 === 1) {
-        expect(tag, 2);
-        resourceLogs.push(readResourceLogs(r, sub(r)));
-      } else skip(r, tag);
-    }
-  } catch (err) {
-    if (err instanceof DecodeError) throw err;
-    throw new DecodeError(`invalid protobuf: ${(err as Error).message}`);
-  }
-  return { resourceLogs };
+  return { resourceLogs: decodeExportRequest(body, readResourceLogs) };
 }
 
 function readResourceLogs(r: Reader, end: number): DecodedResourceLogs {
@@ -194,13 +180,7 @@ function readLogRecord(r: Reader, end: number): DecodedLogRecord {
  * with one bad field is marked `invalid` so that only it is rejected.
  */
 export function decodeLogsJson(text: string): DecodedLogs {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch (err) {
-    throw new DecodeError(`invalid JSON: ${(err as Error).message}`);
-  }
-  if (!isObject(doc)) throw new DecodeError("invalid OTLP/JSON: the body must be an object");
+  const doc = parseDocument(text);
   const rl = doc.resourceLogs ?? doc.resource_logs;
   return { resourceLogs: list(rl, "resourceLogs").map(resourceLogsJson) };
 }

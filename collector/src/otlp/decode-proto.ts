@@ -21,22 +21,30 @@ type NativeBuffer = Buffer & { utf8Slice(start: number, end: number): string };
  * objects and converting them) keeps one allocation per value and makes ids hex in one step.
  */
 export function decodeTracesProto(body: Uint8Array): DecodedTraces {
+  return { resourceSpans: decodeExportRequest(body, readResourceSpans) };
+}
+
+/**
+ * The field every OTLP Export<Signal>ServiceRequest has, `repeated Resource<Signal> resource_<signal> = 1`,
+ * each read by `read`; anything the reader cannot make sense of is a DecodeError.
+ */
+export function decodeExportRequest<T>(body: Uint8Array, read: (r: Reader, end: number) => T): T[] {
   const buf = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
   const r = protobuf.Reader.create(buf);
-  const resourceSpans: DecodedResourceSpans[] = [];
+  const out: T[] = [];
   try {
     while (r.pos < r.len) {
       const tag = r.uint32();
       if (tag >>> 3 === 1) {
         expect(tag, 2);
-        resourceSpans.push(readResourceSpans(r, sub(r)));
+        out.push(read(r, sub(r)));
       } else skip(r, tag);
     }
   } catch (err) {
     if (err instanceof DecodeError) throw err;
     throw new DecodeError(`invalid protobuf: ${(err as Error).message}`);
   }
-  return { resourceSpans };
+  return out;
 }
 
 /** Reads a length prefix and returns the end offset of the sub-message. */

@@ -6,7 +6,7 @@ import * as grpc from "@grpc/grpc-js";
 import protobuf from "protobufjs/minimal.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AGENT_RUN_CALLS, expectAgentRunStored } from "../helpers/agent-run-check.ts";
-import { retryDelaySeconds } from "../helpers/grpc-status.ts";
+import { type Answer, retryDelaySeconds, unaryExport } from "../helpers/grpc.ts";
 import { emitAgentRun, otelProvider } from "../helpers/otel.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 
@@ -15,14 +15,6 @@ const MAX_BODY = 2 * 1024 * 1024;
 // --- a raw OTLP/gRPC client: the message is whatever bytes the test gives it -----------------------
 
 const TraceClient = grpc.makeGenericClientConstructor(traceServiceDefinition, "TraceService");
-const raw = (b: Buffer) => b;
-
-interface Answer {
-  code: grpc.status;
-  details: string;
-  response?: Buffer;
-  metadata?: grpc.Metadata;
-}
 
 function rawClient(grpcUrl: string): grpc.Client {
   return new TraceClient(new URL(grpcUrl).host, grpc.credentials.createInsecure(), {
@@ -31,24 +23,7 @@ function rawClient(grpcUrl: string): grpc.Client {
 }
 
 function exportRaw(client: grpc.Client, message: Buffer, key?: string): Promise<Answer> {
-  const metadata = new grpc.Metadata();
-  if (key) metadata.set("authorization", `Bearer ${key}`);
-  return new Promise((resolve) => {
-    client.makeUnaryRequest(
-      TRACE_EXPORT_PATH,
-      raw,
-      raw,
-      message,
-      metadata,
-      { deadline: Date.now() + 30_000 },
-      (err, res) =>
-        resolve(
-          err
-            ? { code: err.code, details: err.details, metadata: err.metadata }
-            : { code: grpc.status.OK, details: "", response: res },
-        ),
-    );
-  });
+  return unaryExport(client, TRACE_EXPORT_PATH, message, key);
 }
 
 // --- ExportTraceServiceRequest in protobuf, written by hand ---------------------------------------

@@ -15,14 +15,12 @@ import {
 } from "@opentelemetry/sdk-logs";
 import protobuf from "protobufjs/minimal.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { retryDelaySeconds } from "../helpers/grpc-status.ts";
+import { type Answer, retryDelaySeconds, unaryExport } from "../helpers/grpc.ts";
 import { type Encoding, otelProvider } from "../helpers/otel.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 
 // The official OTel JS log exporters (devDependencies of this workspace) are the clients here:
 // what they send is what agents send, in each of the three encodings.
-
-const raw = (b: Buffer): Buffer => b;
 
 /** ExportResult of the exporters (@opentelemetry/core's SUCCESS is 0). */
 interface ExportResult {
@@ -236,32 +234,8 @@ function rejectedOf(response: Buffer): number {
   return Number(inner.int64());
 }
 
-interface Answer {
-  code: grpc.status;
-  details: string;
-  response?: Buffer;
-  metadata?: grpc.Metadata;
-}
-
 function exportLogsGrpc(client: grpc.Client, message: Buffer, key?: string): Promise<Answer> {
-  const metadata = new grpc.Metadata();
-  if (key) metadata.set("authorization", `Bearer ${key}`);
-  return new Promise((resolve) => {
-    client.makeUnaryRequest(
-      LOGS_EXPORT_PATH,
-      raw,
-      raw,
-      message,
-      metadata,
-      { deadline: Date.now() + 30_000 },
-      (err, res) =>
-        resolve(
-          err
-            ? { code: err.code, details: err.details, metadata: err.metadata }
-            : { code: grpc.status.OK, details: "", response: res },
-        ),
-    );
-  });
+  return unaryExport(client, LOGS_EXPORT_PATH, message, key);
 }
 
 function postLogs(server: TestServer, body: Uint8Array | string, contentType: string, key?: string) {

@@ -1,5 +1,30 @@
-import type * as grpc from "@grpc/grpc-js";
+import * as grpc from "@grpc/grpc-js";
 import protobuf from "protobufjs/minimal.js";
+
+/** What a unary call answered: its status, and the response bytes when OK. */
+export interface Answer {
+  code: grpc.status;
+  details: string;
+  response?: Buffer;
+  metadata?: grpc.Metadata;
+}
+
+const raw = (b: Buffer): Buffer => b;
+
+/** One OTLP Export call with the message as bytes (as written by hand), optionally with a key. */
+export function unaryExport(client: grpc.Client, path: string, message: Buffer, key?: string): Promise<Answer> {
+  const metadata = new grpc.Metadata();
+  if (key) metadata.set("authorization", `Bearer ${key}`);
+  return new Promise((resolve) => {
+    client.makeUnaryRequest(path, raw, raw, message, metadata, { deadline: Date.now() + 30_000 }, (err, res) =>
+      resolve(
+        err
+          ? { code: err.code, details: err.details, metadata: err.metadata }
+          : { code: grpc.status.OK, details: "", response: res },
+      ),
+    );
+  });
+}
 
 /** google.rpc.RetryInfo's delay in seconds from the `grpc-status-details-bin` trailer, or null. */
 export function retryDelaySeconds(metadata: grpc.Metadata | undefined): number | null {

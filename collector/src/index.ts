@@ -14,6 +14,7 @@ export * from "./governance/runtime.ts";
 export * from "./log.ts";
 export * from "./metrics.ts";
 export { decodeTracesJson } from "./otlp/decode-json.ts";
+export { decodeLogsJson, decodeLogsProto } from "./otlp/decode-logs.ts";
 export { decodeMetricsJson } from "./otlp/decode-metrics-json.ts";
 export { decodeMetricsProto } from "./otlp/decode-metrics-proto.ts";
 export { decodeTracesProto } from "./otlp/decode-proto.ts";

@@ -54,6 +54,23 @@ export function createCollectorMetrics(registry = new Registry()) {
       labelNames: ["reason"],
       registers: [registry],
     }),
+    logsReceived: new Counter({
+      name: "cognive_log_records_received_total",
+      help: "Log records received in OTLP requests that could be decoded",
+      labelNames: ["transport"],
+      registers: [registry],
+    }),
+    logsAccepted: new Counter({
+      name: "cognive_log_records_accepted_total",
+      help: "Log records acknowledged after being written to storage",
+      registers: [registry],
+    }),
+    logsRejected: new Counter({
+      name: "cognive_log_records_rejected_total",
+      help: "Log records refused, by reason",
+      labelNames: ["reason"],
+      registers: [registry],
+    }),
     requestsAborted: new Counter({
       name: "cognive_otlp_requests_aborted_total",
       help: "OTLP requests whose client went away before the body was read",

@@ -9,10 +9,11 @@ import { type GovernanceRuntime, registerGovernanceMetrics } from "./governance/
 import type { Logger } from "./log.ts";
 import { type CollectorMetrics, createCollectorMetrics } from "./metrics.ts";
 import { IngestPipeline } from "./pipeline/ingest.ts";
+import { LogPipeline } from "./pipeline/logs.ts";
 import { MetricsPipeline } from "./pipeline/metrics-ingest.ts";
 import { defaultSpanLimits } from "./pipeline/normalize.ts";
 import type { Policy } from "./policy.ts";
-import { type OtlpSignal, traceSignal } from "./receiver/otlp-common.ts";
+import { logSignal, type OtlpSignal, traceSignal } from "./receiver/otlp-common.ts";
 import { otlpHttpRoutes } from "./receiver/otlp-http.ts";
 import { metricsSignal } from "./receiver/otlp-metrics.ts";
 import { probeStorage, type Storage } from "./storage/client.ts";
@@ -40,27 +41,33 @@ export function createCollector(deps: {
   const { storage, config, policy, log } = deps;
   const metrics = createCollectorMetrics();
   const pricer = new Pricer(policy.priceOverrides);
+  const writer = {
+    maxBatchRows: config.COGNIVE_BATCH_MAX_ROWS,
+    maxBatchBytes: 64 * 1024 * 1024,
+    lingerMs: config.COGNIVE_BATCH_LINGER_MS,
+    maxQueuedRows: config.COGNIVE_QUEUE_MAX_ROWS,
+    maxConcurrentWrites: config.COGNIVE_WRITE_CONCURRENCY,
+  };
+  const limits = {
+    ...defaultSpanLimits,
+    maxTokensPerCall: config.COGNIVE_MAX_TOKENS_PER_CALL,
+    maxDaysPerRequest: config.COGNIVE_MAX_DAYS_PER_REQUEST,
+  };
   const pipeline = new IngestPipeline(storage, pricer, metrics, log, {
-    writer: {
-      maxBatchRows: config.COGNIVE_BATCH_MAX_ROWS,
-      maxBatchBytes: 64 * 1024 * 1024,
-      lingerMs: config.COGNIVE_BATCH_LINGER_MS,
-      maxQueuedRows: config.COGNIVE_QUEUE_MAX_ROWS,
-      maxConcurrentWrites: config.COGNIVE_WRITE_CONCURRENCY,
-    },
+    writer,
     dedupCapacity: config.COGNIVE_DEDUP_CAPACITY,
     policy,
     retryWindowMinutes: config.COGNIVE_RETRY_WINDOW_MINUTES,
-    limits: {
-      ...defaultSpanLimits,
-      maxTokensPerCall: config.COGNIVE_MAX_TOKENS_PER_CALL,
-      maxDaysPerRequest: config.COGNIVE_MAX_DAYS_PER_REQUEST,
-    },
+    limits,
   });
+  const logs = new LogPipeline(storage, metrics, log, writer, policy, limits);
+  const metricsPipeline = new MetricsPipeline(storage, metrics, log, policy);
   // While storage is failing, a probe every second finds when it is writable again.
   const probe = () => pipeline.writer.probe();
   const probeTimer = setInterval(() => {
     if (!pipeline.writer.healthy) void probe();
+    if (!logs.writer.healthy) void logs.writer.probe();
+    if (!metricsPipeline.writer.healthy) void metricsPipeline.writer.probe();
   }, 1000);
   probeTimer.unref();
   if (deps.auth) {
@@ -80,8 +87,7 @@ export function createCollector(deps: {
     pipeline.onCommitted = deps.governance.governance.onCommitted;
     registerGovernanceMetrics(metrics.registry, deps.governance);
   }
-  const metricsPipeline = new MetricsPipeline(storage, metrics, log, policy);
-  const signals: OtlpSignal<any>[] = [traceSignal(pipeline), metricsSignal(metricsPipeline)];
+  const signals: OtlpSignal<any>[] = [traceSignal(pipeline), logSignal(logs), metricsSignal(metricsPipeline)];
   const app = new Hono<{ Bindings: Partial<HttpBindings> }>();
   app.route(
     "/",
@@ -123,7 +129,7 @@ export function createCollector(deps: {
     metrics,
     close: () => {
       clearInterval(probeTimer);
-      return pipeline.close();
+      return Promise.all([pipeline.close(), logs.close()]).then(() => {});
     },
   };
 }

@@ -1,13 +1,16 @@
-"""One GenAI chat span sent to Cognive with the OpenTelemetry SDK on its default protocol, OTLP/gRPC.
+"""One GenAI chat span, and its messages as a log event, sent to Cognive with the OpenTelemetry SDK on
+its default protocol, OTLP/gRPC.
 
-Nothing here names a protocol, a port or a path: the exporter reads ``OTEL_EXPORTER_OTLP_ENDPOINT``
+Nothing here names a protocol, a port or a path: the exporters read ``OTEL_EXPORTER_OTLP_ENDPOINT``
 (default ``http://localhost:4317``) and ``OTEL_EXPORTER_OTLP_HEADERS`` as every OTel SDK does.
+Inside the chat span, a ``gen_ai.client.inference.operation.details`` event carries the input and
+output messages as structured attributes (the GenAI conventions' opt-in content capture).
 
     pip install -r requirements.txt
     OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4317 python send_span.py
 
-Exits 0 only if the export was acknowledged: ``force_flush()`` returned True, the exporter
-reported success for every batch and logged no failure.
+Exits 0 only if both exports were acknowledged: ``force_flush()`` returned True, each exporter
+reported success for every batch and none logged a failure.
 """
 
 from __future__ import annotations
@@ -17,7 +20,10 @@ import os
 import sys
 from typing import Sequence
 
+from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk._logs import LoggerProvider, ReadableLogRecord
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter, LogRecordExportResult
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
@@ -25,16 +31,28 @@ from opentelemetry.trace import SpanKind
 
 SERVICE_NAME = "python-grpc-example"
 
+INPUT_MESSAGES = [
+    {"role": "system", "parts": [{"type": "text", "content": "You answer in one sentence."}]},
+    {"role": "user", "parts": [{"type": "text", "content": "Where is my order #42?"}]},
+]
+OUTPUT_MESSAGES = [
+    {
+        "role": "assistant",
+        "parts": [{"type": "text", "content": "Order #42 shipped today."}],
+        "finish_reason": "stop",
+    }
+]
 
-class RecordingExporter(SpanExporter):
-    """Passes spans to the real exporter and remembers what it answered."""
 
-    def __init__(self, inner: SpanExporter) -> None:
+class Recording:
+    """Passes spans or log records to the real exporter and remembers what it answered."""
+
+    def __init__(self, inner: SpanExporter | LogRecordExporter) -> None:
         self.inner = inner
-        self.results: list[SpanExportResult] = []
+        self.results: list[SpanExportResult | LogRecordExportResult] = []
 
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        result = self.inner.export(spans)
+    def export(self, batch: Sequence[ReadableSpan] | Sequence[ReadableLogRecord]):
+        result = self.inner.export(batch)  # type: ignore[arg-type]
         self.results.append(result)
         return result
 
@@ -60,11 +78,15 @@ def main() -> int:
     failures = FailureLog()
     logging.getLogger("opentelemetry").addHandler(failures)
 
-    exporter = RecordingExporter(OTLPSpanExporter())
+    exporter = Recording(OTLPSpanExporter())
     resource = Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME") or SERVICE_NAME})
     provider = TracerProvider(resource=resource)
     provider.add_span_processor(BatchSpanProcessor(exporter))
     tracer = provider.get_tracer("python-grpc-example", "1.0.0")
+    log_exporter = Recording(OTLPLogExporter())
+    logs = LoggerProvider(resource=resource)
+    logs.add_log_record_processor(BatchLogRecordProcessor(log_exporter))
+    logger = logs.get_logger("python-grpc-example", "1.0.0")
 
     with tracer.start_as_current_span("chat gpt-4o-mini", kind=SpanKind.CLIENT) as span:
         span.set_attributes(
@@ -77,13 +99,35 @@ def main() -> int:
                 "gen_ai.usage.output_tokens": 300,
             }
         )
+        # Emitted in the span's context, so the record carries its trace and span id.
+        logger.emit(
+            event_name="gen_ai.client.inference.operation.details",
+            attributes={
+                "gen_ai.operation.name": "chat",
+                "gen_ai.provider.name": "openai",
+                "gen_ai.request.model": "gpt-4o-mini",
+                "gen_ai.input.messages": INPUT_MESSAGES,
+                "gen_ai.output.messages": OUTPUT_MESSAGES,
+            },
+        )
         trace_id = format(span.get_span_context().trace_id, "032x")
 
     flushed = provider.force_flush()
+    logs_flushed = logs.force_flush()
     provider.shutdown()
+    logs.shutdown()
     ok = flushed and exporter.results and all(r is SpanExportResult.SUCCESS for r in exporter.results)
-    if not ok or failures.messages:
-        print(f"export failed: flushed={flushed} results={exporter.results} log={failures.messages}", file=sys.stderr)
+    logs_ok = (
+        logs_flushed
+        and log_exporter.results
+        and all(r is LogRecordExportResult.SUCCESS for r in log_exporter.results)
+    )
+    if not ok or not logs_ok or failures.messages:
+        print(
+            f"export failed: flushed={flushed} results={exporter.results} "
+            f"logs_flushed={logs_flushed} log_results={log_exporter.results} log={failures.messages}",
+            file=sys.stderr,
+        )
         return 1
     print(f"exported trace {trace_id}")
     return 0

@@ -30,7 +30,7 @@ describe.skipIf(!hasPython && !REQUIRED)("python-grpc example: the Python SDK on
     if (venv) rmSync(venv, { recursive: true, force: true, maxRetries: 5 });
   });
 
-  it("exports a chat span over OTLP/gRPC with no protocol set; Cognive stores and prices it", async (ctx) => {
+  it("exports a chat span and its messages event over OTLP/gRPC with no protocol set; Cognive stores, prices and attaches them", async (ctx) => {
     if (unavailable) ctx.skip(`the Python environment could not be set up: ${unavailable}`);
     const env = {
       ...exampleEnv(cognive!.grpcUrl, "http://127.0.0.1:9"),
@@ -39,8 +39,11 @@ describe.skipIf(!hasPython && !REQUIRED)("python-grpc example: the Python SDK on
       OTEL_EXPORTER_OTLP_PROTOCOL: undefined,
       OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: undefined,
       OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: undefined,
+      OTEL_EXPORTER_OTLP_LOGS_PROTOCOL: undefined,
+      OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: undefined,
       OTEL_EXPORTER_OTLP_INSECURE: undefined,
       OTEL_EXPORTER_OTLP_TRACES_INSECURE: undefined,
+      OTEL_EXPORTER_OTLP_LOGS_INSECURE: undefined,
     };
     const result = await run(join(venv!, "bin", "python"), [join(EXAMPLES_DIR, "python-grpc", "send_span.py")], {
       env,
@@ -67,7 +70,25 @@ describe.skipIf(!hasPython && !REQUIRED)("python-grpc example: the Python SDK on
     expect(calls[0].genAi.costUsd).toBeCloseTo(price!.total_price, 12);
     expect(trace.summary.costUsd).toBeCloseTo(price!.total_price, 12);
 
+    // The log exporter's event, stored before its OK (the script exited 0 only on success), is on the span.
+    const detail = await (await fetch(`${cognive!.queryUrl}/api/v1/traces/${traceId}`)).json();
+    const chat = detail.spans.find((s: { spanId: string }) => s.spanId === calls[0].spanId);
+    expect(chat.logs.map((l: { eventName: string }) => l.eventName)).toEqual([
+      "gen_ai.client.inference.operation.details",
+    ]);
+    expect(chat.messages).toEqual({
+      input: [
+        { role: "system", parts: [{ type: "text", content: "You answer in one sentence." }] },
+        { role: "user", parts: [{ type: "text", content: "Where is my order #42?" }] },
+      ],
+      output: [
+        { role: "assistant", parts: [{ type: "text", content: "Order #42 shipped today." }], finish_reason: "stop" },
+      ],
+      systemInstructions: [],
+    });
+
     const metrics = await (await fetch(`${cognive!.otlpUrl}/metrics`)).text();
     expect(metrics).toMatch(/cognive_spans_received_total\{transport="grpc"\} 1/);
+    expect(metrics).toMatch(/cognive_log_records_received_total\{transport="grpc"\} 1/);
   }, 45_000);
 });

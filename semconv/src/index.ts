@@ -1,3 +1,4 @@
+export * from "./events.ts";
 export { extractFacts } from "./facts.ts";
 export * from "./names.ts";
 export { PRICES_PROVIDER_IDS, Pricer } from "./pricing.ts";

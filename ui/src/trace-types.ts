@@ -6,6 +6,35 @@ export interface ApiSpanEvent {
   attributes: Record<string, string>;
 }
 
+export interface ApiSpanLog {
+  timeUnixNano: string;
+  severityText: string;
+  eventName: string;
+  body: string;
+  attributes: Record<string, string>;
+}
+
+/** A captured GenAI message: `{role, parts[]}` as in `gen_ai.input.messages`. */
+export interface ApiGenAiMessage {
+  role: string;
+  parts: { type: string; [key: string]: unknown }[];
+  name?: string;
+  finish_reason?: string;
+}
+
+export interface ApiCapturedMessages {
+  input: ApiGenAiMessage[];
+  output: ApiGenAiMessage[];
+  systemInstructions: { type: string; [key: string]: unknown }[];
+}
+
+export interface ApiSpanScore {
+  name: string;
+  value: number | null;
+  label: string | null;
+  explanation: string | null;
+}
+
 export interface ApiSpanGenAi {
   operation: string | null;
   provider: string | null;
@@ -37,6 +66,38 @@ export interface ApiSpan {
   resource: Record<string, string>;
   events: ApiSpanEvent[];
   genAi: ApiSpanGenAi;
+  /** Absent from servers older than log ingest. */
+  logs?: ApiSpanLog[];
+  messages?: ApiCapturedMessages | null;
+  scores?: ApiSpanScore[];
+}
+
+const MESSAGE_ATTRIBUTES = [
+  ["input", "gen_ai.input.messages"],
+  ["output", "gen_ai.output.messages"],
+  ["systemInstructions", "gen_ai.system_instructions"],
+] as const;
+
+/**
+ * Captured content as [label, text] pairs: the span's content attributes, plus the messages its
+ * GenAI log events carried where the span has no such attribute.
+ */
+export function capturedContent(s: ApiSpan, isContentKey: (key: string) => boolean): [string, string][] {
+  const out = Object.entries(s.attributes)
+    .filter(([k]) => isContentKey(k))
+    .sort(([a], [b]) => (a < b ? -1 : 1));
+  for (const [field, key] of MESSAGE_ATTRIBUTES) {
+    const list = s.messages?.[field] ?? [];
+    if (list.length > 0 && s.attributes[key] === undefined) out.push([`${key} (log events)`, JSON.stringify(list)]);
+  }
+  return out;
+}
+
+/** A score as one line: `name: value (label)`. */
+export function scoreText(sc: ApiSpanScore): string {
+  const value = sc.value === null ? "" : String(sc.value);
+  const label = sc.label ? (value ? ` (${sc.label})` : sc.label) : "";
+  return `${sc.name || "score"}: ${value}${label}` + (sc.explanation ? ` — ${sc.explanation}` : "");
 }
 
 export interface ApiTraceSummary {

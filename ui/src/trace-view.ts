@@ -2,7 +2,7 @@ import { css, html, nothing, type PropertyValues, type TemplateResult } from "li
 import { CogniveElement } from "./base.ts";
 import { formatCost, formatDuration, formatTime, formatTokens } from "./format.ts";
 import { theme } from "./theme.ts";
-import { type ApiSpan, type ApiTraceDetail, modelOf } from "./trace-types.ts";
+import { type ApiSpan, type ApiTraceDetail, capturedContent, modelOf, scoreText } from "./trace-types.ts";
 import { barGeometry, buildSpanTree, rowWindow, type SpanTree, type TreeNode, visibleRows } from "./tree.ts";
 
 /** Fixed row height: the virtual list's geometry is rows × this, so a row never grows. */
@@ -674,9 +674,9 @@ export class CogniveTraceView extends CogniveElement {
     const g = s.genAi;
     const t0 = this.tree?.startNs ?? 0n;
     const spanStart = BigInt(s.startTimeUnixNano);
-    const content = Object.entries(s.attributes)
-      .filter(([k]) => CONTENT_KEY.test(k))
-      .sort(([a], [b]) => (a < b ? -1 : 1));
+    const content = capturedContent(s, (k) => CONTENT_KEY.test(k));
+    const logs = s.logs ?? [];
+    const scores = s.scores ?? [];
     const attrs = Object.entries(s.attributes)
       .filter(([k]) => !CONTENT_KEY.test(k))
       .sort(([a], [b]) => (a < b ? -1 : 1));
@@ -712,9 +712,29 @@ export class CogniveTraceView extends CogniveElement {
         ${fact("conversation", g.conversationId)}
       </dl>
       ${
+        scores.length > 0
+          ? html`<h4>Scores (${scores.length})</h4>
+            <ul part="scores">${scores.map((sc) => html`<li>${scoreText(sc)}</li>`)}</ul>`
+          : nothing
+      }
+      ${
         content.length > 0
           ? html`<h4>Captured content</h4>
             ${content.map(([k, v]) => html`<div class="muted">${k}</div><pre part="content">${pretty(v)}</pre>`)}`
+          : nothing
+      }
+      ${
+        logs.length > 0
+          ? html`<h4>Logs (${logs.length})</h4>
+            ${logs.map(
+              (l) => html`<div part="log">
+                <b>${l.eventName || l.severityText || "log"}</b>
+                ${l.eventName && l.severityText ? html`<span class="muted">${l.severityText}</span>` : nothing}
+                <span class="muted">+${formatDuration(Number(BigInt(l.timeUnixNano) - spanStart))}</span>
+              </div>
+              ${l.body ? html`<pre>${pretty(l.body)}</pre>` : nothing}
+              ${attrBlock(l.attributes)}`,
+            )}`
           : nothing
       }
       ${
@@ -725,13 +745,7 @@ export class CogniveTraceView extends CogniveElement {
                 <b>${e.name}</b>
                 <span class="muted">+${formatDuration(Number(BigInt(e.timeUnixNano) - spanStart))}</span>
               </div>
-              ${
-                Object.keys(e.attributes).length > 0
-                  ? html`<pre>${Object.entries(e.attributes)
-                      .map(([k, v]) => `${k}: ${pretty(v)}`)
-                      .join("\n")}</pre>`
-                  : nothing
-              }`,
+              ${attrBlock(e.attributes)}`,
             )}`
           : nothing
       }
@@ -743,6 +757,12 @@ export class CogniveTraceView extends CogniveElement {
       </details>
     </section>`;
   }
+}
+
+/** An event's or log record's attributes, one `key: value` a line; nothing when it has none. */
+function attrBlock(attrs: Record<string, string>): TemplateResult | typeof nothing {
+  const entries = Object.entries(attrs);
+  return entries.length > 0 ? html`<pre>${entries.map(([k, v]) => `${k}: ${pretty(v)}`).join("\n")}</pre>` : nothing;
 }
 
 /** JSON values indented for reading; anything else as it is. */

@@ -97,7 +97,13 @@ const KINDS: Record<string, number> = {
 };
 const STATUS: Record<string, number> = { STATUS_CODE_UNSET: 0, STATUS_CODE_OK: 1, STATUS_CODE_ERROR: 2 };
 
-function enumValue(v: unknown, names: Record<string, number>, max: number, field: string, problems: string[]): number {
+export function enumValue(
+  v: unknown,
+  names: Record<string, number>,
+  max: number,
+  field: string,
+  problems: string[],
+): number {
   if (v === undefined || v === null) return 0;
   if (typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= max) return v;
   if (typeof v === "string" && v in names) return names[v];
@@ -167,7 +173,7 @@ export function attrs(v: unknown): Attrs {
   return out;
 }
 
-function anyValue(v: unknown, depth: number): AttrValue {
+export function anyValue(v: unknown, depth: number): AttrValue {
   if (!isObject(v) || depth > 16) return null;
   if (v.stringValue !== undefined) return String(v.stringValue);
   if (v.boolValue !== undefined) return v.boolValue === true || v.boolValue === "true";

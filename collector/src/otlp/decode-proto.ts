@@ -288,7 +288,8 @@ function readLink(r: Reader, end: number): DecodedLink {
   return link;
 }
 
-const MAX_DEPTH = 16;
+/** Deepest AnyValue nesting accepted (arrays and kvlists). */
+export const MAX_DEPTH = 16;
 
 export function readKeyValue(r: Reader, end: number, into: Attrs, depth: number): void {
   let key = "";
@@ -302,7 +303,7 @@ export function readKeyValue(r: Reader, end: number, into: Attrs, depth: number)
   if (key !== "") into[key] = value;
 }
 
-function readAnyValue(r: Reader, end: number, depth: number): AttrValue {
+export function readAnyValue(r: Reader, end: number, depth: number): AttrValue {
   if (depth > MAX_DEPTH) throw new DecodeError("invalid protobuf: attribute values nested too deeply");
   let value: AttrValue = null;
   while (r.pos < end) {

@@ -1,4 +1,4 @@
-import type { Attrs } from "@cognive/semconv";
+import type { Attrs, AttrValue } from "@cognive/semconv";
 
 /** One span as decoded from OTLP, before validation. Ids are lower-case hex ("" when absent). */
 export interface DecodedSpan {
@@ -55,3 +55,40 @@ export class DecodeError extends Error {
 
 export const SPAN_KIND_NAMES = ["Unspecified", "Internal", "Server", "Client", "Producer", "Consumer"] as const;
 export const STATUS_CODE_NAMES = ["Unset", "Ok", "Error"] as const;
+
+/** One OTLP LogRecord as decoded, before validation. Ids are lower-case hex ("" when absent). */
+export interface DecodedLogRecord {
+  timeNs: bigint;
+  observedNs: bigint;
+  severityNumber: number;
+  severityText: string;
+  body: AttrValue;
+  attributes: Attrs;
+  droppedAttributesCount: number;
+  flags: number;
+  traceId: string;
+  spanId: string;
+  /** LogRecord.event_name (field 12); "" when unset. */
+  eventName: string;
+  /** Set by a decoder when one field of this record was unusable; the record is then rejected alone. */
+  invalid?: string;
+}
+
+export interface DecodedScopeLogs {
+  scopeName: string;
+  scopeVersion: string;
+  scopeAttributes: Attrs;
+  schemaUrl: string;
+  records: DecodedLogRecord[];
+}
+
+export interface DecodedResourceLogs {
+  resource: Attrs;
+  schemaUrl: string;
+  scopeLogs: DecodedScopeLogs[];
+}
+
+/** An OTLP ExportLogsServiceRequest. */
+export interface DecodedLogs {
+  resourceLogs: DecodedResourceLogs[];
+}

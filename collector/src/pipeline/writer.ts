@@ -19,6 +19,14 @@ export interface WriterConfig {
   maxBatchDays?: number;
 }
 
+/** The table a writer inserts into, and its TSV columns in order. */
+export interface WriteTarget {
+  table: string;
+  columns: readonly string[];
+}
+
+export const SPAN_TARGET: WriteTarget = { table: SPAN_TABLE, columns: SPAN_COLUMNS };
+
 export const defaultWriterConfig: WriterConfig = {
   maxBatchRows: 100_000,
   maxBatchBytes: 64 * 1024 * 1024,
@@ -156,6 +164,7 @@ export class GroupCommitWriter {
     private readonly config: WriterConfig,
     private readonly log: Logger,
     private readonly hooks: WriterHooks = {},
+    private readonly target: WriteTarget = SPAN_TARGET,
   ) {
     this.arenas = new ArenaPool(Math.min(config.maxBatchBytes, 16 * 1024 * 1024), config.maxConcurrentWrites + 2);
     this.maxBatchDays = config.maxBatchDays ?? DEFAULT_MAX_BATCH_DAYS;
@@ -260,7 +269,7 @@ export class GroupCommitWriter {
       let error: Error | null = null;
       this.inserting++;
       try {
-        await this.storage.insertTsv(SPAN_TABLE, SPAN_COLUMNS, buf.subarray(0, batch.bytes));
+        await this.storage.insertTsv(this.target.table, this.target.columns, buf.subarray(0, batch.bytes));
       } catch (err) {
         error = err as Error;
       } finally {
@@ -329,8 +338,12 @@ export class GroupCommitWriter {
       return;
     }
     if (left.length === 1) {
-      this.log.warn("storage refused a request's spans", { err: message(err), rows: left[0].rows });
-      this.failParts(left, new PermanentWriteError(`storage refused these spans: ${message(err)}`));
+      this.log.warn("storage refused a request's rows", {
+        table: this.target.table,
+        err: message(err),
+        rows: left[0].rows,
+      });
+      this.failParts(left, new PermanentWriteError(`storage refused these rows: ${message(err)}`));
       return;
     }
     // Refused for its data: split so the request that carries the bad row ends up alone.

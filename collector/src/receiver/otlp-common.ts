@@ -1,9 +1,11 @@
 import protobuf from "protobufjs/minimal.js";
 import type { Identity } from "../auth/store.ts";
 import { decodeTracesJson } from "../otlp/decode-json.ts";
+import { decodeLogsJson, decodeLogsProto } from "../otlp/decode-logs.ts";
 import { decodeTracesProto } from "../otlp/decode-proto.ts";
-import type { DecodedTraces } from "../otlp/model.ts";
+import type { DecodedLogs, DecodedTraces } from "../otlp/model.ts";
 import type { IngestPipeline, IngestResult } from "../pipeline/ingest.ts";
+import { countLogRecords, type LogPipeline } from "../pipeline/logs.ts";
 import type { IngestIdentity } from "../pipeline/normalize.ts";
 
 /** What the OTLP receivers (HTTP and gRPC) share: the identity step's team, the signals, the answer. */
@@ -39,6 +41,7 @@ export interface OtlpSignal<D = unknown> {
 }
 
 export const TRACE_EXPORT_PATH = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+export const LOGS_EXPORT_PATH = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
 
 export function countSpans(req: DecodedTraces): number {
   let n = 0;
@@ -56,6 +59,21 @@ export function traceSignal(pipeline: IngestPipeline): OtlpSignal<DecodedTraces>
     decodeJson: decodeTracesJson,
     count: countSpans,
     limitItems: "spans",
+    writer: pipeline.writer,
+    submit: (req, identity, transport) => pipeline.submit(req, identity, transport),
+  };
+}
+
+/** Logs count toward the key's request limit only (the item limit is a span budget). */
+export function logSignal(pipeline: LogPipeline): OtlpSignal<DecodedLogs> {
+  return {
+    name: "logs",
+    grpcPath: LOGS_EXPORT_PATH,
+    items: "log records",
+    rejectedField: "rejectedLogRecords",
+    decodeProto: decodeLogsProto,
+    decodeJson: decodeLogsJson,
+    count: countLogRecords,
     writer: pipeline.writer,
     submit: (req, identity, transport) => pipeline.submit(req, identity, transport),
   };

@@ -87,6 +87,43 @@ const spanSchema = {
       type: "array",
       items: { type: "object", properties: { timeUnixNano: nsString, name: str, attributes: strMap } },
     },
+    logs: {
+      type: "array",
+      description: "OTLP log records carrying this span's trace and span id, in time order",
+      items: {
+        type: "object",
+        properties: {
+          timeUnixNano: nsString,
+          severityText: str,
+          eventName: { ...str, description: "the record's event_name, else its event.name attribute" },
+          body: { ...str, description: "maps and arrays as JSON text" },
+          attributes: strMap,
+        },
+      },
+    },
+    messages: {
+      type: ["object", "null"],
+      description:
+        "captured GenAI messages, from the span's gen_ai.input.messages / gen_ai.output.messages / gen_ai.system_instructions attributes and its GenAI log events (current and legacy shapes), as {role, parts[]}",
+      properties: {
+        input: { type: "array", items: { type: "object" } },
+        output: { type: "array", items: { type: "object" } },
+        systemInstructions: { type: "array", items: { type: "object" } },
+      },
+    },
+    scores: {
+      type: "array",
+      description: "gen_ai.evaluation.result events of this span",
+      items: {
+        type: "object",
+        properties: {
+          name: str,
+          value: { type: ["number", "null"] },
+          label: nullableStr,
+          explanation: nullableStr,
+        },
+      },
+    },
     genAi: {
       type: "object",
       properties: {

@@ -1,5 +1,12 @@
-import { SPAN_TABLE, type Storage, TRACE_TS_TABLE } from "@cognive/collector";
-import type { GenAiFacts } from "@cognive/semconv";
+import { LOGS_TABLE, SPAN_TABLE, type Storage, TRACE_TS_TABLE } from "@cognive/collector";
+import {
+  type GenAiFacts,
+  type GenAiMessage,
+  type GenAiPart,
+  type GenAiScore,
+  genAiEventContent,
+  genAiEventScore,
+} from "@cognive/semconv";
 import { type QueryScope, teamCondition } from "./scope.ts";
 import { databaseOf, num, select } from "./sql.ts";
 import { type StatusCode, statusCode } from "./status.ts";
@@ -8,6 +15,25 @@ export interface SpanEvent {
   timeUnixNano: string;
   name: string;
   attributes: Record<string, string>;
+}
+
+/** An OTLP log record carrying this span's trace and span id. */
+export interface SpanLog {
+  timeUnixNano: string;
+  severityText: string;
+  eventName: string;
+  body: string;
+  attributes: Record<string, string>;
+}
+
+/**
+ * The messages captured for a span: from its `gen_ai.input.messages` / `gen_ai.output.messages` /
+ * `gen_ai.system_instructions` attributes, and from its GenAI log events (current and legacy shapes).
+ */
+export interface CapturedMessages {
+  input: GenAiMessage[];
+  output: GenAiMessage[];
+  systemInstructions: GenAiPart[];
 }
 
 /** A span's GenAI facts as the API shows them: the normalized facts plus the computed cost. */
@@ -29,6 +55,12 @@ export interface Span {
   resource: Record<string, string>;
   events: SpanEvent[];
   genAi: SpanGenAi;
+  /** Log records attached to this span, in time order. */
+  logs: SpanLog[];
+  /** Captured GenAI messages, or null when the span has none. */
+  messages: CapturedMessages | null;
+  /** Evaluations of this span (`gen_ai.evaluation.result` events). */
+  scores: GenAiScore[];
 }
 
 export interface TraceSummary {
@@ -84,6 +116,34 @@ interface SpanRow {
   TraceState: string;
 }
 
+interface LogRow {
+  SpanId: string;
+  TimeNs: string;
+  SeverityText: string;
+  EventName: string;
+  Body: string;
+  LogAttributes: Record<string, string>;
+}
+
+/** Log records read per trace at most; a trace with more shows the earliest. */
+export const MAX_LOGS_PER_TRACE = 10_000;
+
+/**
+ * The trace's log records that name a span. Evaluations may arrive long after the span, so the
+ * window runs a day past the trace's end (partitions are days; the trace id's bloom filter does the rest).
+ */
+function logsSql(db: string, scopeSql: string): string {
+  return `
+    WITH (SELECT (min(Start), max(End)) FROM ${db}.${TRACE_TS_TABLE} WHERE TraceId = {traceId:String}) AS range
+    SELECT SpanId, toString(toUnixTimestamp64Nano(Timestamp)) AS TimeNs, SeverityText, EventName, Body, LogAttributes
+    FROM ${db}.${LOGS_TABLE}
+    WHERE TraceId = {traceId:String} AND SpanId != ''
+      AND TimestampTime BETWEEN range.1 - INTERVAL 1 MINUTE AND range.2 + INTERVAL 1 DAY
+      AND (${scopeSql})
+    ORDER BY Timestamp
+    LIMIT ${MAX_LOGS_PER_TRACE}`;
+}
+
 /**
  * Reads one trace's spans. The trace-id → time-range lookup bounds the read to the trace's own
  * minutes (and so its partitions); ±1 minute covers the lookup's whole-second rounding.
@@ -134,6 +194,9 @@ function toSpan(r: SpanRow): Span {
       name: r.EventNames[i] ?? "",
       attributes: r.EventAttributes[i] ?? {},
     })),
+    logs: [],
+    messages: null,
+    scores: [],
     genAi: {
       operation: orNull(r.GenAiOperation),
       provider: orNull(r.GenAiProvider),
@@ -211,11 +274,71 @@ export async function readTrace(
   traceId: string,
 ): Promise<{ trace: TraceDetail; extras: Map<string, SpanOtlpExtras> } | undefined> {
   const team = teamCondition(scope, { column: "TeamName" });
-  const rows = await select<SpanRow>(storage, spansSql(databaseOf(storage), team.sql), { ...team.params, traceId });
+  const db = databaseOf(storage);
+  const params = { ...team.params, traceId };
+  const [rows, logs] = await Promise.all([
+    select<SpanRow>(storage, spansSql(db, team.sql), params),
+    select<LogRow>(storage, logsSql(db, team.sql), params),
+  ]);
   if (rows.length === 0) return undefined;
   const spans = rows.map(toSpan);
+  attachLogs(spans, logs);
   const extras = new Map(
     rows.map((r) => [r.SpanId, { scopeName: r.ScopeName, scopeVersion: r.ScopeVersion, traceState: r.TraceState }]),
   );
   return { trace: { traceId, spans, summary: summarize(spans) }, extras };
+}
+
+const CONTENT_ATTRIBUTES = {
+  input: "gen_ai.input.messages",
+  output: "gen_ai.output.messages",
+  systemInstructions: "gen_ai.system_instructions",
+} as const;
+
+/** A stored JSON array attribute, or [] when it is absent or not a JSON array. */
+function jsonArray<T>(v: string | undefined): T[] {
+  if (!v) return [];
+  try {
+    const parsed = JSON.parse(v);
+    return Array.isArray(parsed) ? parsed : [];
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Gives each span its log records, its captured messages (attributes first, then events in time
+ * order, which add only what the attributes did not carry) and its evaluation scores.
+ */
+export function attachLogs(spans: Span[], logs: LogRow[]): void {
+  const byId = new Map(spans.map((s) => [s.spanId, s]));
+  for (const s of spans) {
+    const m: CapturedMessages = {
+      input: jsonArray(s.attributes[CONTENT_ATTRIBUTES.input]),
+      output: jsonArray(s.attributes[CONTENT_ATTRIBUTES.output]),
+      systemInstructions: jsonArray(s.attributes[CONTENT_ATTRIBUTES.systemInstructions]),
+    };
+    if (m.input.length + m.output.length + m.systemInstructions.length > 0) s.messages = m;
+  }
+  for (const l of logs) {
+    const span = byId.get(l.SpanId);
+    if (!span) continue;
+    span.logs.push({
+      timeUnixNano: l.TimeNs,
+      severityText: l.SeverityText,
+      eventName: l.EventName,
+      body: l.Body,
+      attributes: l.LogAttributes,
+    });
+    const score = genAiEventScore(l.EventName, l.LogAttributes);
+    if (score) span.scores.push(score);
+    const content = genAiEventContent(l.EventName, l.LogAttributes, l.Body);
+    if (!content) continue;
+    const m = span.messages ?? { input: [], output: [], systemInstructions: [] };
+    const fromAttributes = (k: keyof typeof CONTENT_ATTRIBUTES) => span.attributes[CONTENT_ATTRIBUTES[k]] !== undefined;
+    if (!fromAttributes("input")) m.input.push(...content.input);
+    if (!fromAttributes("output")) m.output.push(...content.output);
+    if (!fromAttributes("systemInstructions")) m.systemInstructions.push(...content.systemInstructions);
+    if (m.input.length + m.output.length + m.systemInstructions.length > 0) span.messages = m;
+  }
 }

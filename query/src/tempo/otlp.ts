@@ -1,5 +1,5 @@
 import protobuf from "protobufjs/minimal.js";
-import type { Span, SpanOtlpExtras, TraceDetail } from "../api/trace-detail.ts";
+import type { Span, SpanEvent, SpanOtlpExtras, TraceDetail } from "../api/trace-detail.ts";
 
 /** OTLP span kinds by stored name (exporters store `Client` or `SPAN_KIND_CLIENT`). */
 const KINDS: Record<string, number> = { internal: 1, server: 2, client: 3, producer: 4, consumer: 5 };
@@ -77,6 +77,27 @@ function keyValues(w: protobuf.Writer, field: number, attrs: Record<string, stri
   }
 }
 
+/**
+ * The span's events and, as events too, its log records (Tempo has no logs): named by their event
+ * name or "log", with the body and severity beside their attributes. In time order.
+ */
+export function tempoEvents(s: Span): SpanEvent[] {
+  if (s.logs.length === 0) return s.events;
+  const fromLogs = s.logs.map((l) => ({
+    timeUnixNano: l.timeUnixNano,
+    name: l.eventName || "log",
+    attributes: {
+      ...l.attributes,
+      ...(l.body !== "" ? { body: l.body } : {}),
+      ...(l.severityText !== "" ? { severity: l.severityText } : {}),
+    },
+  }));
+  return [...s.events, ...fromLogs].sort((a, b) => {
+    const d = BigInt(a.timeUnixNano) - BigInt(b.timeUnixNano);
+    return d < 0n ? -1 : d > 0n ? 1 : 0;
+  });
+}
+
 function writeSpan(w: protobuf.Writer, trace: TempoTrace, s: Span): void {
   w.uint32(10).bytes(hexBytes(trace.traceId));
   w.uint32(18).bytes(hexBytes(s.spanId));
@@ -89,7 +110,7 @@ function writeSpan(w: protobuf.Writer, trace: TempoTrace, s: Span): void {
   fixed64(w, 7, BigInt(s.startTimeUnixNano));
   fixed64(w, 8, endNs(s));
   keyValues(w, 9, s.attributes);
-  for (const e of s.events) {
+  for (const e of tempoEvents(s)) {
     w.uint32(90).fork();
     fixed64(w, 1, BigInt(e.timeUnixNano));
     w.uint32(18).string(e.name);
@@ -162,7 +183,7 @@ export function resourceSpansJson(trace: TempoTrace) {
         startTimeUnixNano: s.startTimeUnixNano,
         endTimeUnixNano: String(endNs(s)),
         attributes: jsonAttrs(s.attributes),
-        events: s.events.map((e) => ({
+        events: tempoEvents(s).map((e) => ({
           timeUnixNano: e.timeUnixNano,
           name: e.name,
           attributes: jsonAttrs(e.attributes),

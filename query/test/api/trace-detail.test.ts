@@ -187,6 +187,9 @@ describe("GET /api/v1/traces/{traceId}", () => {
         priced: true,
         usageRole: "model_call",
       },
+      logs: [],
+      messages: null,
+      scores: [],
     });
   });
 

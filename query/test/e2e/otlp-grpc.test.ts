@@ -6,6 +6,7 @@ import * as grpc from "@grpc/grpc-js";
 import protobuf from "protobufjs/minimal.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AGENT_RUN_CALLS, expectAgentRunStored } from "../helpers/agent-run-check.ts";
+import { type Answer, retryDelaySeconds, unaryExport } from "../helpers/grpc.ts";
 import { emitAgentRun, otelProvider } from "../helpers/otel.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 
@@ -14,14 +15,6 @@ const MAX_BODY = 2 * 1024 * 1024;
 // --- a raw OTLP/gRPC client: the message is whatever bytes the test gives it -----------------------
 
 const TraceClient = grpc.makeGenericClientConstructor(traceServiceDefinition, "TraceService");
-const raw = (b: Buffer) => b;
-
-interface Answer {
-  code: grpc.status;
-  details: string;
-  response?: Buffer;
-  metadata?: grpc.Metadata;
-}
 
 function rawClient(grpcUrl: string): grpc.Client {
   return new TraceClient(new URL(grpcUrl).host, grpc.credentials.createInsecure(), {
@@ -30,24 +23,7 @@ function rawClient(grpcUrl: string): grpc.Client {
 }
 
 function exportRaw(client: grpc.Client, message: Buffer, key?: string): Promise<Answer> {
-  const metadata = new grpc.Metadata();
-  if (key) metadata.set("authorization", `Bearer ${key}`);
-  return new Promise((resolve) => {
-    client.makeUnaryRequest(
-      TRACE_EXPORT_PATH,
-      raw,
-      raw,
-      message,
-      metadata,
-      { deadline: Date.now() + 30_000 },
-      (err, res) =>
-        resolve(
-          err
-            ? { code: err.code, details: err.details, metadata: err.metadata }
-            : { code: grpc.status.OK, details: "", response: res },
-        ),
-    );
-  });
+  return unaryExport(client, TRACE_EXPORT_PATH, message, key);
 }
 
 // --- ExportTraceServiceRequest in protobuf, written by hand ---------------------------------------
@@ -93,43 +69,6 @@ function chatExport(traceId: string, service: string, claimedTeam?: string): Buf
     .bytes(scopeSpans)
     .finish();
   return Buffer.from(protobuf.Writer.create().uint32(10).bytes(resourceSpans).finish());
-}
-
-/** google.rpc.RetryInfo's delay in seconds from the `grpc-status-details-bin` trailer, or null. */
-function retryDelaySeconds(metadata: grpc.Metadata | undefined): number | null {
-  const bin = metadata?.get("grpc-status-details-bin")[0];
-  if (!Buffer.isBuffer(bin)) return null;
-  const status = protobuf.Reader.create(bin);
-  while (status.pos < status.len) {
-    const tag = status.uint32();
-    if (tag >>> 3 !== 3) {
-      status.skipType(tag & 7);
-      continue;
-    }
-    const any = protobuf.Reader.create(status.bytes());
-    let typeUrl = "";
-    let value: Uint8Array = new Uint8Array(0);
-    while (any.pos < any.len) {
-      const t = any.uint32();
-      if (t === 10) typeUrl = any.string();
-      else if (t === 18) value = any.bytes();
-      else any.skipType(t & 7);
-    }
-    if (typeUrl !== "type.googleapis.com/google.rpc.RetryInfo") continue;
-    const info = protobuf.Reader.create(value);
-    info.uint32(); // retry_delay = 1
-    const duration = protobuf.Reader.create(info.bytes());
-    let seconds = 0;
-    let nanos = 0;
-    while (duration.pos < duration.len) {
-      const t = duration.uint32();
-      if (t === 8) seconds = Number(duration.int64());
-      else if (t === 16) nanos = duration.int32();
-      else duration.skipType(t & 7);
-    }
-    return seconds + nanos / 1e9;
-  }
-  return null;
 }
 
 async function storedSpans(server: TestServer, traceId: string): Promise<number> {

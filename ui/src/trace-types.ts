@@ -1,9 +1,12 @@
 /** Shapes of the native API's trace answers (`GET /api/v1/traces` and `/api/v1/traces/{id}`). */
 
+/** An attribute value as sent: ints beyond 2^53 as decimal strings, arrays and kvlists as JSON. */
+export type AttrJson = string | number | boolean | null | AttrJson[] | { [key: string]: AttrJson };
+
 export interface ApiSpanEvent {
   timeUnixNano: string;
   name: string;
-  attributes: Record<string, string>;
+  attributes: Record<string, AttrJson>;
 }
 
 export interface ApiSpanGenAi {
@@ -33,8 +36,8 @@ export interface ApiSpan {
   startTimeUnixNano: string;
   durationNs: string;
   status: { code: "unset" | "ok" | "error"; message: string };
-  attributes: Record<string, string>;
-  resource: Record<string, string>;
+  attributes: Record<string, AttrJson>;
+  resource: Record<string, AttrJson>;
   events: ApiSpanEvent[];
   genAi: ApiSpanGenAi;
 }

@@ -602,6 +602,20 @@ export const migrations: Migration[] = [
       SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1`,
     ],
   },
+  {
+    version: 8,
+    name: "the OTLP type of each non-string span, resource, event and link attribute",
+    // The string maps stay as the ClickHouse exporter writes them (Grafana's ClickHouse data source
+    // reads them); beside each, the AnyValue field number (ATTR_TYPE) of its non-string keys only.
+    // Rows written before read as strings: an empty map (event and link maps are sized to their Nested).
+    statements: [
+      `ALTER TABLE {db}.${SPAN_TABLE}
+         ADD COLUMN IF NOT EXISTS ResourceAttributeTypes Map(LowCardinality(String), UInt8) CODEC(ZSTD(1)),
+         ADD COLUMN IF NOT EXISTS SpanAttributeTypes Map(LowCardinality(String), UInt8) CODEC(ZSTD(1)),
+         ADD COLUMN IF NOT EXISTS \`Events.AttributeTypes\` Array(Map(LowCardinality(String), UInt8)) CODEC(ZSTD(1)),
+         ADD COLUMN IF NOT EXISTS \`Links.AttributeTypes\` Array(Map(LowCardinality(String), UInt8)) CODEC(ZSTD(1))`,
+    ],
+  },
 ];
 
 /** Column order of the TSV rows the writer produces for the span table. */
@@ -650,6 +664,10 @@ export const SPAN_COLUMNS = [
   "CostCacheReadUsd",
   "CostCacheWriteUsd",
   "CostUsd",
+  "ResourceAttributeTypes",
+  "SpanAttributeTypes",
+  "Events.AttributeTypes",
+  "Links.AttributeTypes",
 ] as const;
 
 /**

@@ -1,5 +1,6 @@
 import { SPAN_TABLE, type Storage, TRACE_TS_TABLE } from "@cognive/collector";
-import type { GenAiFacts } from "@cognive/semconv";
+import type { AttrTypes, AttrValue, GenAiFacts } from "@cognive/semconv";
+import { typedAttrs } from "./attr-values.ts";
 import { type QueryScope, teamCondition } from "./scope.ts";
 import { databaseOf, num, select } from "./sql.ts";
 import { type StatusCode, statusCode } from "./status.ts";
@@ -7,7 +8,7 @@ import { type StatusCode, statusCode } from "./status.ts";
 export interface SpanEvent {
   timeUnixNano: string;
   name: string;
-  attributes: Record<string, string>;
+  attributes: Record<string, AttrValue>;
 }
 
 /** A span's GenAI facts as the API shows them: the normalized facts plus the computed cost. */
@@ -25,8 +26,9 @@ export interface Span {
   startTimeUnixNano: string;
   durationNs: string;
   status: { code: StatusCode; message: string };
-  attributes: Record<string, string>;
-  resource: Record<string, string>;
+  /** Typed as sent: ints and doubles as numbers (ints beyond 2^53 as decimal strings), arrays and kvlists as JSON. */
+  attributes: Record<string, AttrValue>;
+  resource: Record<string, AttrValue>;
   events: SpanEvent[];
   genAi: SpanGenAi;
 }
@@ -64,6 +66,9 @@ interface SpanRow {
   EventTimes: string[];
   EventNames: string[];
   EventAttributes: Record<string, string>[];
+  SpanAttributeTypes: AttrTypes;
+  ResourceAttributeTypes: AttrTypes;
+  EventAttributeTypes: AttrTypes[];
   GenAiOperation: string;
   GenAiProvider: string;
   GenAiRequestModel: string;
@@ -99,6 +104,7 @@ function spansSql(db: string, scopeSql: string): string {
       arrayMap(t -> toString(toUnixTimestamp64Nano(t)), Events.Timestamp) AS EventTimes,
       Events.Name AS EventNames,
       Events.Attributes AS EventAttributes,
+      SpanAttributeTypes, ResourceAttributeTypes, Events.AttributeTypes AS EventAttributeTypes,
       GenAiOperation, GenAiProvider, GenAiRequestModel, GenAiResponseModel,
       toString(GenAiUsageRole) AS GenAiUsageRole,
       toString(InputTokens) AS InputTokens, toString(OutputTokens) AS OutputTokens,
@@ -127,12 +133,12 @@ function toSpan(r: SpanRow): Span {
     startTimeUnixNano: r.StartNs,
     durationNs: r.Duration,
     status: { code: statusCode(r.StatusCode), message: r.StatusMessage },
-    attributes: r.SpanAttributes,
-    resource: r.ResourceAttributes,
+    attributes: typedAttrs(r.SpanAttributes, r.SpanAttributeTypes),
+    resource: typedAttrs(r.ResourceAttributes, r.ResourceAttributeTypes),
     events: r.EventTimes.map((t, i) => ({
       timeUnixNano: t,
       name: r.EventNames[i] ?? "",
-      attributes: r.EventAttributes[i] ?? {},
+      attributes: typedAttrs(r.EventAttributes[i] ?? {}, r.EventAttributeTypes[i]),
     })),
     genAi: {
       operation: orNull(r.GenAiOperation),
@@ -197,11 +203,18 @@ export async function getTrace(storage: Storage, scope: QueryScope, traceId: str
   return (await readTrace(storage, scope, traceId))?.trace;
 }
 
-/** What the native API leaves out of a span but OTLP carries: its instrumentation scope and trace state. */
+/**
+ * What the native API leaves out of a span but OTLP carries: its instrumentation scope, trace state,
+ * and the stored attribute types (which tell a whole double from an int, bytes from a string).
+ */
 export interface SpanOtlpExtras {
   scopeName: string;
   scopeVersion: string;
   traceState: string;
+  attributeTypes?: AttrTypes;
+  resourceTypes?: AttrTypes;
+  /** Per event, in the span's event order. */
+  eventAttributeTypes?: AttrTypes[];
 }
 
 /** One trace and each span's OTLP-only fields (by span id), in one read. */
@@ -215,7 +228,17 @@ export async function readTrace(
   if (rows.length === 0) return undefined;
   const spans = rows.map(toSpan);
   const extras = new Map(
-    rows.map((r) => [r.SpanId, { scopeName: r.ScopeName, scopeVersion: r.ScopeVersion, traceState: r.TraceState }]),
+    rows.map((r) => [
+      r.SpanId,
+      {
+        scopeName: r.ScopeName,
+        scopeVersion: r.ScopeVersion,
+        traceState: r.TraceState,
+        attributeTypes: r.SpanAttributeTypes,
+        resourceTypes: r.ResourceAttributeTypes,
+        eventAttributeTypes: r.EventAttributeTypes,
+      },
+    ]),
   );
   return { trace: { traceId, spans, summary: summarize(spans) }, extras };
 }

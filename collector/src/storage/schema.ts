@@ -607,13 +607,15 @@ export const migrations: Migration[] = [
     name: "the OTLP type of each non-string span, resource, event and link attribute",
     // The string maps stay as the ClickHouse exporter writes them (Grafana's ClickHouse data source
     // reads them); beside each, the AnyValue field number (ATTR_TYPE) of its non-string keys only.
-    // Rows written before read as strings: an empty map (event and link maps are sized to their Nested).
+    // Rows written before, or by writers that know nothing of them, read as strings: empty maps.
+    // The event and link type maps are not Nested subcolumns (`Events.…`): ClickHouse would then
+    // refuse a JSONEachRow insert that leaves them out, and readers pad them to the events' count.
     statements: [
       `ALTER TABLE {db}.${SPAN_TABLE}
          ADD COLUMN IF NOT EXISTS ResourceAttributeTypes Map(LowCardinality(String), UInt8) CODEC(ZSTD(1)),
          ADD COLUMN IF NOT EXISTS SpanAttributeTypes Map(LowCardinality(String), UInt8) CODEC(ZSTD(1)),
-         ADD COLUMN IF NOT EXISTS \`Events.AttributeTypes\` Array(Map(LowCardinality(String), UInt8)) CODEC(ZSTD(1)),
-         ADD COLUMN IF NOT EXISTS \`Links.AttributeTypes\` Array(Map(LowCardinality(String), UInt8)) CODEC(ZSTD(1))`,
+         ADD COLUMN IF NOT EXISTS EventAttributeTypes Array(Map(LowCardinality(String), UInt8)) CODEC(ZSTD(1)),
+         ADD COLUMN IF NOT EXISTS LinkAttributeTypes Array(Map(LowCardinality(String), UInt8)) CODEC(ZSTD(1))`,
     ],
   },
 ];
@@ -666,8 +668,8 @@ export const SPAN_COLUMNS = [
   "CostUsd",
   "ResourceAttributeTypes",
   "SpanAttributeTypes",
-  "Events.AttributeTypes",
-  "Links.AttributeTypes",
+  "EventAttributeTypes",
+  "LinkAttributeTypes",
 ] as const;
 
 /**

@@ -104,7 +104,7 @@ function spansSql(db: string, scopeSql: string): string {
       arrayMap(t -> toString(toUnixTimestamp64Nano(t)), Events.Timestamp) AS EventTimes,
       Events.Name AS EventNames,
       Events.Attributes AS EventAttributes,
-      SpanAttributeTypes, ResourceAttributeTypes, Events.AttributeTypes AS EventAttributeTypes,
+      SpanAttributeTypes, ResourceAttributeTypes, EventAttributeTypes,
       GenAiOperation, GenAiProvider, GenAiRequestModel, GenAiResponseModel,
       toString(GenAiUsageRole) AS GenAiUsageRole,
       toString(InputTokens) AS InputTokens, toString(OutputTokens) AS OutputTokens,

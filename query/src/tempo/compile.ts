@@ -131,7 +131,13 @@ export function fieldSql(f: Field, p: Params): FieldSql {
       numeric: false,
       present: `mapContains(ev, ${k})`,
       type: `evt[${k}]`,
-      each: { name: "ev", array: "Events.Attributes", typeName: "evt", typeArray: "Events.AttributeTypes" },
+      // Padded: rows written without types hold fewer type maps than events.
+      each: {
+        name: "ev",
+        array: "Events.Attributes",
+        typeName: "evt",
+        typeArray: "arrayResize(EventAttributeTypes, length(Events.Attributes))",
+      },
     };
   if (scope === "span")
     return {

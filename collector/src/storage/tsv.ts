@@ -53,16 +53,18 @@ export function tsvMap(attrs: Attrs): string {
 }
 
 /**
- * The type map stored beside an attribute map: the OTLP type code of each non-string attribute
- * (`types` as the decoder saw them, else inferred from the value).
+ * The type map stored beside an attribute map: the OTLP type code of each non-string attribute,
+ * `types` as a decoder saw them (its keys are all in `attrs`), else inferred from the values.
  */
 export function tsvTypes(attrs: Attrs, types: AttrTypes | undefined): string {
   let out = "{";
+  if (types !== undefined) {
+    for (const k in types) out += `${out.length > 1 ? "," : ""}${quotedString(k)}:${types[k]}`;
+    return `${out}}`;
+  }
   for (const k in attrs) {
-    const t = types?.[k] ?? inferAttrType(attrs[k]);
-    if (t <= ATTR_TYPE.string) continue;
-    if (out.length > 1) out += ",";
-    out += `${quotedString(k)}:${t}`;
+    const t = inferAttrType(attrs[k]);
+    if (t > ATTR_TYPE.string) out += `${out.length > 1 ? "," : ""}${quotedString(k)}:${t}`;
   }
   return `${out}}`;
 }

@@ -56,7 +56,8 @@ export function typedAttrs(values: Record<string, string>, types: AttrTypes | un
     break;
   }
   if (!typed) return values;
-  const out: Record<string, AttrValue> = {};
+  // No prototype: a key named `__proto__` stays an attribute.
+  const out: Record<string, AttrValue> = Object.create(null);
   for (const k in values) out[k] = typedValue(values[k], types[k]);
   return out;
 }

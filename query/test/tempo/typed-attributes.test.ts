@@ -154,11 +154,15 @@ beforeAll(async () => {
   expect(old.length).toBe(SPAN_COLUMNS.length - 4);
   await storage.insertTsv(SPAN_TABLE, old, rawRow(TRACE_OLD, "{'t.int':'42','t.flag':'true'}")(old));
   // Type maps that do not fit their values, keys with no value, unknown codes, hostile keys.
-  const hostile = rawRow(TRACE_HOSTILE, "{'a':'abc','b':'[oops','c':'[1]','d':'x','e':'1.5','f':'1e999999'}", {
-    SpanAttributeTypes: "{'a':3,'b':5,'c':6,'d':99,'e':2,'f':4,'zz':3,'q\\'k\\tx':2,'':4}",
-    EventAttributeTypes: "[{'a':4,'b':6}]",
-    ResourceAttributeTypes: "{'service.name':3}",
-  });
+  const hostile = rawRow(
+    TRACE_HOSTILE,
+    "{'a':'abc','b':'[oops','c':'[1]','d':'x','e':'1.5','f':'1e999999','__proto__':'7'}",
+    {
+      SpanAttributeTypes: "{'a':3,'b':5,'c':6,'d':99,'e':2,'f':4,'zz':3,'q\\'k\\tx':2,'':4,'__proto__':3}",
+      EventAttributeTypes: "[{'a':4,'b':6}]",
+      ResourceAttributeTypes: "{'service.name':3}",
+    },
+  );
   await storage.insertTsv(SPAN_TABLE, SPAN_COLUMNS, hostile(SPAN_COLUMNS));
 }, 60_000);
 
@@ -323,6 +327,9 @@ describe("typed attributes through the Tempo API", () => {
   it("a type map that does not fit its values leaves them the stored strings", async () => {
     const strings = { a: "abc", b: "[oops", c: "[1]", d: "x", e: "1.5", f: "1e999999" };
     const native = (await (await get(`/api/v1/traces/${TRACE_HOSTILE}`)).json()).spans[0];
+    // `__proto__` is an attribute like any other, typed as its map says.
+    expect(Object.getOwnPropertyDescriptor(native.attributes, "__proto__")?.value).toBe(7);
+    delete native.attributes.__proto__;
     expect(native.attributes).toEqual(strings);
     expect(native.resource).toEqual({ "service.name": SERVICE });
     const res = await get(`/api/v2/traces/${TRACE_HOSTILE}`, "application/protobuf");
@@ -330,11 +337,14 @@ describe("typed attributes through the Tempo API", () => {
       proto.trace.v1.TracesData.decode(traceField(new Uint8Array(await res.arrayBuffer()))),
     );
     expect(decodedAttrs(span.attributes)).toEqual(
-      Object.fromEntries(Object.entries(strings).map(([k, v]) => [k, { stringValue: v }])),
+      Object.fromEntries([
+        ...Object.entries(strings).map(([k, v]) => [k, { stringValue: v }]),
+        ["__proto__", { intValue: "7" }],
+      ]),
     );
     expect(decodedAttrs(resource.attributes)).toEqual({ "service.name": { stringValue: SERVICE } });
     const json = await (await get(`/api/v2/traces/${TRACE_HOSTILE}`)).json();
-    expect(onlySpan(json.trace).span.attributes).toHaveLength(6);
+    expect(onlySpan(json.trace).span.attributes).toHaveLength(7);
   });
 
   it("huge arrays and kvlists round-trip whole", async () => {

@@ -329,8 +329,7 @@ describe("typed attributes through the Tempo API", () => {
     const native = (await (await get(`/api/v1/traces/${TRACE_HOSTILE}`)).json()).spans[0];
     // `__proto__` is an attribute like any other, typed as its map says.
     expect(Object.getOwnPropertyDescriptor(native.attributes, "__proto__")?.value).toBe(7);
-    delete native.attributes.__proto__;
-    expect(native.attributes).toEqual(strings);
+    expect(Object.fromEntries(Object.entries(native.attributes).filter(([k]) => k !== "__proto__"))).toEqual(strings);
     expect(native.resource).toEqual({ "service.name": SERVICE });
     const res = await get(`/api/v2/traces/${TRACE_HOSTILE}`, "application/protobuf");
     const { resource, span } = onlySpan(

@@ -1,3 +1,4 @@
+export { ATTR_TYPE, type AttrTypes, inferAttrType } from "./attr-types.ts";
 export * from "./events.ts";
 export { extractFacts } from "./facts.ts";
 export * from "./names.ts";

@@ -1,9 +1,12 @@
 /** Shapes of the native API's trace answers (`GET /api/v1/traces` and `/api/v1/traces/{id}`). */
 
+/** An attribute value as sent: ints beyond 2^53 as decimal strings, arrays and kvlists as JSON. */
+export type AttrJson = string | number | boolean | null | AttrJson[] | { [key: string]: AttrJson };
+
 export interface ApiSpanEvent {
   timeUnixNano: string;
   name: string;
-  attributes: Record<string, string>;
+  attributes: Record<string, AttrJson>;
 }
 
 export interface ApiSpanLog {
@@ -62,8 +65,8 @@ export interface ApiSpan {
   startTimeUnixNano: string;
   durationNs: string;
   status: { code: "unset" | "ok" | "error"; message: string };
-  attributes: Record<string, string>;
-  resource: Record<string, string>;
+  attributes: Record<string, AttrJson>;
+  resource: Record<string, AttrJson>;
   events: ApiSpanEvent[];
   genAi: ApiSpanGenAi;
   /** Absent from servers older than log ingest. */
@@ -83,9 +86,10 @@ const MESSAGE_ATTRIBUTES = [
  * GenAI log events carried where the span has no such attribute.
  */
 export function capturedContent(s: ApiSpan, isContentKey: (key: string) => boolean): [string, string][] {
-  const out = Object.entries(s.attributes)
+  const out: [string, string][] = Object.entries(s.attributes)
     .filter(([k]) => isContentKey(k))
-    .sort(([a], [b]) => (a < b ? -1 : 1));
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)]);
   for (const [field, key] of MESSAGE_ATTRIBUTES) {
     const list = s.messages?.[field] ?? [];
     if (list.length > 0 && s.attributes[key] === undefined) out.push([`${key} (log events)`, JSON.stringify(list)]);

@@ -2,7 +2,14 @@ import { css, html, nothing, type PropertyValues, type TemplateResult } from "li
 import { CogniveElement } from "./base.ts";
 import { formatCost, formatDuration, formatTime, formatTokens } from "./format.ts";
 import { theme } from "./theme.ts";
-import { type ApiSpan, type ApiTraceDetail, capturedContent, modelOf, scoreText } from "./trace-types.ts";
+import {
+  type ApiSpan,
+  type ApiTraceDetail,
+  type AttrJson,
+  capturedContent,
+  modelOf,
+  scoreText,
+} from "./trace-types.ts";
 import { barGeometry, buildSpanTree, rowWindow, type SpanTree, type TreeNode, visibleRows } from "./tree.ts";
 
 /** Fixed row height: the virtual list's geometry is rows × this, so a row never grows. */
@@ -750,23 +757,29 @@ export class CogniveTraceView extends CogniveElement {
           : nothing
       }
       <h4>Attributes (${attrs.length})</h4>
-      ${attrs.length > 0 ? html`<dl>${attrs.map(([k, v]) => html`<dt>${k}</dt><dd>${v}</dd>`)}</dl>` : html`<div class="muted">none</div>`}
+      ${attrs.length > 0 ? html`<dl>${attrs.map(([k, v]) => html`<dt>${k}</dt><dd>${text(v)}</dd>`)}</dl>` : html`<div class="muted">none</div>`}
       <details>
         <summary><h4 style="display:inline">Resource (${Object.keys(s.resource).length})</h4></summary>
-        <dl>${Object.entries(s.resource).map(([k, v]) => html`<dt>${k}</dt><dd>${v}</dd>`)}</dl>
+        <dl>${Object.entries(s.resource).map(([k, v]) => html`<dt>${k}</dt><dd>${text(v)}</dd>`)}</dl>
       </details>
     </section>`;
   }
 }
 
 /** An event's or log record's attributes, one `key: value` a line; nothing when it has none. */
-function attrBlock(attrs: Record<string, string>): TemplateResult | typeof nothing {
+function attrBlock(attrs: Record<string, AttrJson>): TemplateResult | typeof nothing {
   const entries = Object.entries(attrs);
   return entries.length > 0 ? html`<pre>${entries.map(([k, v]) => `${k}: ${pretty(v)}`).join("\n")}</pre>` : nothing;
 }
 
+/** An attribute value on one line: arrays and kvlists as JSON. */
+function text(v: AttrJson): string {
+  return typeof v === "object" && v !== null ? JSON.stringify(v) : String(v);
+}
+
 /** JSON values indented for reading; anything else as it is. */
-function pretty(v: string): string {
+function pretty(v: AttrJson): string {
+  if (typeof v !== "string") return typeof v === "object" && v !== null ? JSON.stringify(v, null, 2) : String(v);
   const t = v.trim();
   if (!(t.startsWith("{") || t.startsWith("["))) return v;
   try {

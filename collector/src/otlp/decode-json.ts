@@ -1,4 +1,4 @@
-import type { Attrs, AttrValue } from "@cognive/semconv";
+import { ATTR_TYPE, type Attrs, type AttrTypes, type AttrValue } from "@cognive/semconv";
 import {
   type DecodedEvent,
   type DecodedLink,
@@ -53,9 +53,10 @@ export function str(v: unknown): string {
 
 function resourceSpans(v: unknown): DecodedResourceSpans {
   const o = obj(v, "resourceSpans[]");
-  const resource = o.resource === undefined ? {} : attrs(obj(o.resource, "resource").attributes);
+  const resourceTypes: AttrTypes = {};
+  const resource = o.resource === undefined ? {} : attrs(obj(o.resource, "resource").attributes, resourceTypes);
   const scopeSpans = list(o.scopeSpans ?? o.scope_spans, "scopeSpans").map(scopeSpansOf);
-  return { resource, scopeSpans };
+  return { resource, resourceTypes, scopeSpans };
 }
 
 function scopeSpansOf(v: unknown): DecodedScopeSpans {
@@ -115,6 +116,7 @@ function span(v: unknown): DecodedSpan {
   const o = obj(v, "spans[]");
   const problems: string[] = [];
   const status = isObject(o.status) ? o.status : {};
+  const attributeTypes: AttrTypes = {};
   const s: DecodedSpan = {
     traceId: hexId(o.traceId ?? o.trace_id, "traceId", problems),
     spanId: hexId(o.spanId ?? o.span_id, "spanId", problems),
@@ -124,7 +126,8 @@ function span(v: unknown): DecodedSpan {
     kind: enumValue(o.kind, KINDS, 5, "kind", problems),
     startNs: nanos(o.startTimeUnixNano ?? o.start_time_unix_nano, "startTimeUnixNano", problems),
     endNs: nanos(o.endTimeUnixNano ?? o.end_time_unix_nano, "endTimeUnixNano", problems),
-    attributes: attrsOrProblem(o.attributes, "attributes", problems),
+    attributes: attrsOrProblem(o.attributes, "attributes", problems, attributeTypes),
+    attributeTypes,
     events: [],
     links: [],
     statusCode: enumValue(status.code, STATUS, 2, "status.code", problems),
@@ -133,20 +136,24 @@ function span(v: unknown): DecodedSpan {
   if (o.name !== undefined && typeof o.name !== "string") problems.push("name is not a string");
   for (const e of Array.isArray(o.events) ? o.events : []) {
     if (!isObject(e)) continue;
+    const types: AttrTypes = {};
     const ev: DecodedEvent = {
       timeNs: nanos(e.timeUnixNano ?? e.time_unix_nano, "events.timeUnixNano", problems),
       name: str(e.name),
-      attributes: attrsOrProblem(e.attributes, "events.attributes", problems),
+      attributes: attrsOrProblem(e.attributes, "events.attributes", problems, types),
+      attributeTypes: types,
     };
     s.events.push(ev);
   }
   for (const l of Array.isArray(o.links) ? o.links : []) {
     if (!isObject(l)) continue;
+    const types: AttrTypes = {};
     const link: DecodedLink = {
       traceId: hexId(l.traceId ?? l.trace_id, "links.traceId", problems),
       spanId: hexId(l.spanId ?? l.span_id, "links.spanId", problems),
       traceState: str(l.traceState ?? l.trace_state),
-      attributes: attrsOrProblem(l.attributes, "links.attributes", problems),
+      attributes: attrsOrProblem(l.attributes, "links.attributes", problems, types),
+      attributeTypes: types,
     };
     s.links.push(link);
   }
@@ -154,23 +161,38 @@ function span(v: unknown): DecodedSpan {
   return s;
 }
 
-export function attrsOrProblem(v: unknown, field: string, problems: string[]): Attrs {
+export function attrsOrProblem(v: unknown, field: string, problems: string[], types: AttrTypes = {}): Attrs {
   if (v === undefined || v === null) return {};
   if (!Array.isArray(v)) {
     problems.push(`${field} must be an array`);
     return {};
   }
-  return attrs(v);
+  return attrs(v, types);
 }
 
-export function attrs(v: unknown): Attrs {
+export function attrs(v: unknown, types: AttrTypes = {}): Attrs {
   const out: Attrs = {};
   if (!Array.isArray(v)) return out;
   for (const kv of v) {
     if (!isObject(kv) || typeof kv.key !== "string" || kv.key === "") continue;
-    out[kv.key] = anyValue(kv.value, 0);
+    const value = anyValue(kv.value, 0);
+    out[kv.key] = value;
+    const type = value === null ? 0 : typeOf(kv.value as Obj);
+    if (type > ATTR_TYPE.string) types[kv.key] = type;
+    else if (types[kv.key] !== undefined) delete types[kv.key]; // a repeated key: the last one wins
   }
   return out;
+}
+
+/** The type an AnyValue object says it holds (anyValue reads the same fields in the same order). */
+function typeOf(v: Obj): number {
+  if (v.stringValue !== undefined) return ATTR_TYPE.string;
+  if (v.boolValue !== undefined) return ATTR_TYPE.bool;
+  if (v.intValue !== undefined) return ATTR_TYPE.int;
+  if (v.doubleValue !== undefined) return ATTR_TYPE.double;
+  if (isObject(v.arrayValue)) return ATTR_TYPE.array;
+  if (isObject(v.kvlistValue)) return ATTR_TYPE.kvlist;
+  return ATTR_TYPE.bytes;
 }
 
 export function anyValue(v: unknown, depth: number): AttrValue {

@@ -1,4 +1,4 @@
-import type { Attrs, AttrValue } from "@cognive/semconv";
+import { ATTR_TYPE, type Attrs, type AttrTypes, type AttrValue } from "@cognive/semconv";
 import protobuf from "protobufjs/minimal.js";
 import { toHex } from "./hex.ts";
 import {
@@ -87,14 +87,15 @@ export function readFixed64(r: Reader): bigint {
 }
 
 function readResourceSpans(r: Reader, end: number): DecodedResourceSpans {
-  let resource: Attrs = {};
+  const resource: Attrs = {};
+  const resourceTypes: AttrTypes = {};
   const scopeSpans: DecodedScopeSpans[] = [];
   while (r.pos < end) {
     const tag = r.uint32();
     switch (tag >>> 3) {
       case 1: {
         expect(tag, 2);
-        resource = readResource(r, sub(r));
+        readResource(r, sub(r), resource, resourceTypes);
         break;
       }
       case 2:
@@ -105,14 +106,13 @@ function readResourceSpans(r: Reader, end: number): DecodedResourceSpans {
         skip(r, tag);
     }
   }
-  return { resource, scopeSpans };
+  return { resource, resourceTypes, scopeSpans };
 }
 
-export function readResource(r: Reader, end: number): Attrs {
-  const attrs: Attrs = {};
+export function readResource(r: Reader, end: number, attrs: Attrs = {}, types?: AttrTypes): Attrs {
   while (r.pos < end) {
     const tag = r.uint32();
-    if (tag === ((1 << 3) | 2)) readKeyValue(r, sub(r), attrs, 0);
+    if (tag === ((1 << 3) | 2)) readKeyValue(r, sub(r), attrs, 0, types);
     else skip(r, tag);
   }
   return attrs;
@@ -165,6 +165,7 @@ function readSpan(r: Reader, end: number): DecodedSpan {
     startNs: 0n,
     endNs: 0n,
     attributes: {},
+    attributeTypes: {},
     events: [],
     links: [],
     statusCode: 0,
@@ -207,7 +208,7 @@ function readSpan(r: Reader, end: number): DecodedSpan {
         break;
       case 9:
         expect(tag, 2);
-        readKeyValue(r, sub(r), span.attributes, 0);
+        readKeyValue(r, sub(r), span.attributes, 0, span.attributeTypes);
         break;
       case 11:
         expect(tag, 2);
@@ -237,7 +238,7 @@ function readSpan(r: Reader, end: number): DecodedSpan {
 }
 
 function readEvent(r: Reader, end: number): DecodedEvent {
-  const ev: DecodedEvent = { timeNs: 0n, name: "", attributes: {} };
+  const ev: DecodedEvent = { timeNs: 0n, name: "", attributes: {}, attributeTypes: {} };
   while (r.pos < end) {
     const tag = r.uint32();
     switch (tag >>> 3) {
@@ -251,7 +252,7 @@ function readEvent(r: Reader, end: number): DecodedEvent {
         break;
       case 3:
         expect(tag, 2);
-        readKeyValue(r, sub(r), ev.attributes, 0);
+        readKeyValue(r, sub(r), ev.attributes, 0, ev.attributeTypes);
         break;
       default:
         skip(r, tag);
@@ -261,7 +262,7 @@ function readEvent(r: Reader, end: number): DecodedEvent {
 }
 
 function readLink(r: Reader, end: number): DecodedLink {
-  const link: DecodedLink = { traceId: "", spanId: "", traceState: "", attributes: {} };
+  const link: DecodedLink = { traceId: "", spanId: "", traceState: "", attributes: {}, attributeTypes: {} };
   while (r.pos < end) {
     const tag = r.uint32();
     switch (tag >>> 3) {
@@ -279,7 +280,7 @@ function readLink(r: Reader, end: number): DecodedLink {
         break;
       case 4:
         expect(tag, 2);
-        readKeyValue(r, sub(r), link.attributes, 0);
+        readKeyValue(r, sub(r), link.attributes, 0, link.attributeTypes);
         break;
       default:
         skip(r, tag);
@@ -291,21 +292,32 @@ function readLink(r: Reader, end: number): DecodedLink {
 /** Deepest AnyValue nesting accepted (arrays and kvlists). */
 export const MAX_DEPTH = 16;
 
-export function readKeyValue(r: Reader, end: number, into: Attrs, depth: number): void {
+/** The type of the AnyValue readAnyValue read last (its outermost value once it returns); 0 when empty. */
+let lastType = 0;
+
+export function readKeyValue(r: Reader, end: number, into: Attrs, depth: number, types?: AttrTypes): void {
   let key = "";
   let value: AttrValue = null;
+  let type = 0;
   while (r.pos < end) {
     const tag = r.uint32();
     if (tag === ((1 << 3) | 2)) key = readString(r);
-    else if (tag === ((2 << 3) | 2)) value = readAnyValue(r, sub(r), depth + 1);
-    else skip(r, tag);
+    else if (tag === ((2 << 3) | 2)) {
+      value = readAnyValue(r, sub(r), depth + 1);
+      type = lastType;
+    } else skip(r, tag);
   }
-  if (key !== "") into[key] = value;
+  if (key === "") return;
+  into[key] = value;
+  if (types === undefined) return;
+  if (type > ATTR_TYPE.string) types[key] = type;
+  else if (types[key] !== undefined) delete types[key]; // a repeated key: the last one wins, type included
 }
 
 export function readAnyValue(r: Reader, end: number, depth: number): AttrValue {
   if (depth > MAX_DEPTH) throw new DecodeError("invalid protobuf: attribute values nested too deeply");
   let value: AttrValue = null;
+  let type = 0;
   while (r.pos < end) {
     const tag = r.uint32();
     switch (tag) {
@@ -348,8 +360,11 @@ export function readAnyValue(r: Reader, end: number, depth: number): AttrValue {
         break;
       default:
         skip(r, tag);
+        continue;
     }
+    type = tag >>> 3; // the field numbers are the ATTR_TYPE codes
   }
+  lastType = type;
   return value;
 }
 

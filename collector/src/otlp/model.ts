@@ -1,4 +1,4 @@
-import type { Attrs, AttrValue } from "@cognive/semconv";
+import type { Attrs, AttrTypes, AttrValue } from "@cognive/semconv";
 
 /** One span as decoded from OTLP, before validation. Ids are lower-case hex ("" when absent). */
 export interface DecodedSpan {
@@ -11,6 +11,8 @@ export interface DecodedSpan {
   startNs: bigint;
   endNs: bigint;
   attributes: Attrs;
+  /** The OTLP type of each non-string attribute; without it types are inferred from the values. */
+  attributeTypes?: AttrTypes;
   events: DecodedEvent[];
   links: DecodedLink[];
   statusCode: number;
@@ -23,6 +25,7 @@ export interface DecodedEvent {
   timeNs: bigint;
   name: string;
   attributes: Attrs;
+  attributeTypes?: AttrTypes;
 }
 
 export interface DecodedLink {
@@ -30,6 +33,7 @@ export interface DecodedLink {
   spanId: string;
   traceState: string;
   attributes: Attrs;
+  attributeTypes?: AttrTypes;
 }
 
 export interface DecodedScopeSpans {
@@ -40,6 +44,7 @@ export interface DecodedScopeSpans {
 
 export interface DecodedResourceSpans {
   resource: Attrs;
+  resourceTypes?: AttrTypes;
   scopeSpans: DecodedScopeSpans[];
 }
 

@@ -1,9 +1,16 @@
 import { type Attrs, extractFacts, type Pricer } from "@cognive/semconv";
 import { resolveAgent, resolveTeam } from "../governance/resolve.ts";
 import { isZeroId } from "../otlp/hex.ts";
-import { type DecodedSpan, type DecodedTraces, SPAN_KIND_NAMES, STATUS_CODE_NAMES } from "../otlp/model.ts";
+import {
+  type DecodedEvent,
+  type DecodedLink,
+  type DecodedSpan,
+  type DecodedTraces,
+  SPAN_KIND_NAMES,
+  STATUS_CODE_NAMES,
+} from "../otlp/model.ts";
 import type { Policy } from "../policy.ts";
-import { quotedString, tsvFloat, tsvMap, tsvNanos, tsvString, tsvStringArray } from "../storage/tsv.ts";
+import { quotedString, tsvFloat, tsvMap, tsvNanos, tsvString, tsvStringArray, tsvTypes } from "../storage/tsv.ts";
 
 /** Who sent a request, from the one identity step of ingest. */
 export interface IngestIdentity {
@@ -139,6 +146,7 @@ export function normalize(
     const resourceAgent = str(res["gen_ai.agent.name"]);
     const environment = str(res["deployment.environment.name"]) ?? str(res["deployment.environment"]) ?? "";
     const resourceTsv = tsvMap(res);
+    const resourceTypesTsv = tsvTypes(res, rs.resourceTypes);
     const serviceTsv = tsvString(serviceName);
     const envTsv = tsvString(environment);
     for (const ss of rs.scopeSpans) {
@@ -196,9 +204,10 @@ export function normalize(
           `${tokens(usage.cacheReadTokens)}\t${tokens(usage.cacheWriteTokens)}\t${tokens(usage.reasoningTokens)}\t` +
           `${tsvString(facts.toolName ?? "")}\t${tsvString(facts.conversationId ?? "")}\t${tsvString(facts.userId ?? "")}\t` +
           (cost === null
-            ? "0\t0\t0\t0\t0\t0\n"
+            ? "0\t0\t0\t0\t0\t0\t"
             : `1\t${tsvFloat(cost.inputUsd)}\t${tsvFloat(cost.outputUsd)}\t${tsvFloat(cost.cacheReadUsd)}\t` +
-              `${tsvFloat(cost.cacheWriteUsd)}\t${tsvFloat(cost.totalUsd)}\n`);
+              `${tsvFloat(cost.cacheWriteUsd)}\t${tsvFloat(cost.totalUsd)}\t`) +
+          `${resourceTypesTsv}\t${tsvTypes(attributes, s.attributeTypes)}\t${typesTsv(s.events)}\t${typesTsv(s.links)}\n`;
         if (facts.usageRole === "model_call" || facts.toolName !== null) {
           out.governed.push({
             row: out.rows.length,
@@ -263,6 +272,14 @@ function eventsTsv(s: DecodedSpan): string {
     attrs.push(tsvMap(e.attributes));
   }
   return `[${times.join(",")}]\t${tsvStringArray(names)}\t[${attrs.join(",")}]`;
+}
+
+/** The type maps of each event's or link's attributes, as one Array(Map) column. */
+function typesTsv(items: readonly DecodedEvent[] | readonly DecodedLink[]): string {
+  if (items.length === 0) return "[]";
+  let out = "[";
+  for (let i = 0; i < items.length; i++) out += (i ? "," : "") + tsvTypes(items[i].attributes, items[i].attributeTypes);
+  return `${out}]`;
 }
 
 function linksTsv(s: DecodedSpan): string {

@@ -705,7 +705,23 @@ export const migrations: Migration[] = [
       SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1`,
     ],
   },
-  // Versions 8 to 10 are taken by other changes.
+  {
+    version: 8,
+    name: "the OTLP type of each non-string span, resource, event and link attribute",
+    // The string maps stay as the ClickHouse exporter writes them (Grafana's ClickHouse data source
+    // reads them); beside each, the AnyValue field number (ATTR_TYPE) of its non-string keys only.
+    // Rows written before, or by writers that know nothing of them, read as strings: empty maps.
+    // The event and link type maps are not Nested subcolumns (`Events.…`): ClickHouse would then
+    // refuse a JSONEachRow insert that leaves them out, and readers pad them to the events' count.
+    statements: [
+      `ALTER TABLE {db}.${SPAN_TABLE}
+         ADD COLUMN IF NOT EXISTS ResourceAttributeTypes Map(LowCardinality(String), UInt8) CODEC(ZSTD(1)),
+         ADD COLUMN IF NOT EXISTS SpanAttributeTypes Map(LowCardinality(String), UInt8) CODEC(ZSTD(1)),
+         ADD COLUMN IF NOT EXISTS EventAttributeTypes Array(Map(LowCardinality(String), UInt8)) CODEC(ZSTD(1)),
+         ADD COLUMN IF NOT EXISTS LinkAttributeTypes Array(Map(LowCardinality(String), UInt8)) CODEC(ZSTD(1))`,
+    ],
+  },
+  // Versions 9 and 10 are not used.
   {
     version: 11,
     name: "request and response model as their own rollup columns, rebuilt from stored spans",
@@ -786,4 +802,8 @@ export const SPAN_COLUMNS = [
   "CostCacheReadUsd",
   "CostCacheWriteUsd",
   "CostUsd",
+  "ResourceAttributeTypes",
+  "SpanAttributeTypes",
+  "EventAttributeTypes",
+  "LinkAttributeTypes",
 ] as const;

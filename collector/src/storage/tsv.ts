@@ -1,4 +1,4 @@
-import type { Attrs, AttrValue } from "@cognive/semconv";
+import { ATTR_TYPE, type Attrs, type AttrTypes, type AttrValue, inferAttrType } from "@cognive/semconv";
 
 /**
  * TabSeparated encoding for chDB/ClickHouse inserts. Strings in plain fields escape backslash,
@@ -48,6 +48,23 @@ export function tsvMap(attrs: Attrs): string {
     if (!first) out += ",";
     first = false;
     out += `${quotedString(k)}:${quotedString(attrToString(attrs[k]))}`;
+  }
+  return `${out}}`;
+}
+
+/**
+ * The type map stored beside an attribute map: the OTLP type code of each non-string attribute,
+ * `types` as a decoder saw them (its keys are all in `attrs`), else inferred from the values.
+ */
+export function tsvTypes(attrs: Attrs, types: AttrTypes | undefined): string {
+  let out = "{";
+  if (types !== undefined) {
+    for (const k in types) out += `${out.length > 1 ? "," : ""}${quotedString(k)}:${types[k]}`;
+    return `${out}}`;
+  }
+  for (const k in attrs) {
+    const t = inferAttrType(attrs[k]);
+    if (t > ATTR_TYPE.string) out += `${out.length > 1 ? "," : ""}${quotedString(k)}:${t}`;
   }
   return `${out}}`;
 }

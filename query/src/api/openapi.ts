@@ -40,7 +40,12 @@ const int = { type: "integer" };
 const nullableInt = { type: ["integer", "null"] };
 const numType = { type: "number" };
 const nsString = { type: "string", pattern: "^\\d+$", description: "nanoseconds, as a decimal string" };
-const strMap = { type: "object", additionalProperties: { type: "string" } };
+const attrMap = {
+  type: "object",
+  description:
+    "values typed as sent: ints and doubles as numbers (ints beyond 2^53 as decimal strings), arrays and kvlists as JSON",
+  additionalProperties: {},
+};
 const strArray = { type: "array", items: str };
 
 const errorSchema = {
@@ -81,11 +86,11 @@ const spanSchema = {
       type: "object",
       properties: { code: { enum: ["unset", "ok", "error"] }, message: str },
     },
-    attributes: strMap,
-    resource: strMap,
+    attributes: attrMap,
+    resource: attrMap,
     events: {
       type: "array",
-      items: { type: "object", properties: { timeUnixNano: nsString, name: str, attributes: strMap } },
+      items: { type: "object", properties: { timeUnixNano: nsString, name: str, attributes: attrMap } },
     },
     logs: {
       type: "array",
@@ -97,7 +102,7 @@ const spanSchema = {
           severityText: str,
           eventName: { ...str, description: "the record's event_name, else its event.name attribute" },
           body: { ...str, description: "maps and arrays as JSON text" },
-          attributes: strMap,
+          attributes: attrMap,
         },
       },
     },

@@ -1,5 +1,7 @@
 import { LOGS_TABLE, SPAN_TABLE, type Storage, TRACE_TS_TABLE } from "@cognive/collector";
 import {
+  type AttrTypes,
+  type AttrValue,
   type GenAiFacts,
   type GenAiMessage,
   type GenAiPart,
@@ -7,6 +9,7 @@ import {
   genAiEventContent,
   genAiEventScore,
 } from "@cognive/semconv";
+import { typedAttrs } from "./attr-values.ts";
 import { type QueryScope, teamCondition } from "./scope.ts";
 import { databaseOf, num, select } from "./sql.ts";
 import { type StatusCode, statusCode } from "./status.ts";
@@ -14,7 +17,7 @@ import { type StatusCode, statusCode } from "./status.ts";
 export interface SpanEvent {
   timeUnixNano: string;
   name: string;
-  attributes: Record<string, string>;
+  attributes: Record<string, AttrValue>;
 }
 
 /** An OTLP log record carrying this span's trace and span id. */
@@ -51,8 +54,9 @@ export interface Span {
   startTimeUnixNano: string;
   durationNs: string;
   status: { code: StatusCode; message: string };
-  attributes: Record<string, string>;
-  resource: Record<string, string>;
+  /** Typed as sent: ints and doubles as numbers (ints beyond 2^53 as decimal strings), arrays and kvlists as JSON. */
+  attributes: Record<string, AttrValue>;
+  resource: Record<string, AttrValue>;
   events: SpanEvent[];
   genAi: SpanGenAi;
   /** Log records attached to this span, in time order. */
@@ -96,6 +100,9 @@ interface SpanRow {
   EventTimes: string[];
   EventNames: string[];
   EventAttributes: Record<string, string>[];
+  SpanAttributeTypes: AttrTypes;
+  ResourceAttributeTypes: AttrTypes;
+  EventAttributeTypes: AttrTypes[];
   GenAiOperation: string;
   GenAiProvider: string;
   GenAiRequestModel: string;
@@ -159,6 +166,7 @@ function spansSql(db: string, scopeSql: string): string {
       arrayMap(t -> toString(toUnixTimestamp64Nano(t)), Events.Timestamp) AS EventTimes,
       Events.Name AS EventNames,
       Events.Attributes AS EventAttributes,
+      SpanAttributeTypes, ResourceAttributeTypes, EventAttributeTypes,
       GenAiOperation, GenAiProvider, GenAiRequestModel, GenAiResponseModel,
       toString(GenAiUsageRole) AS GenAiUsageRole,
       toString(InputTokens) AS InputTokens, toString(OutputTokens) AS OutputTokens,
@@ -187,12 +195,12 @@ function toSpan(r: SpanRow): Span {
     startTimeUnixNano: r.StartNs,
     durationNs: r.Duration,
     status: { code: statusCode(r.StatusCode), message: r.StatusMessage },
-    attributes: r.SpanAttributes,
-    resource: r.ResourceAttributes,
+    attributes: typedAttrs(r.SpanAttributes, r.SpanAttributeTypes),
+    resource: typedAttrs(r.ResourceAttributes, r.ResourceAttributeTypes),
     events: r.EventTimes.map((t, i) => ({
       timeUnixNano: t,
       name: r.EventNames[i] ?? "",
-      attributes: r.EventAttributes[i] ?? {},
+      attributes: typedAttrs(r.EventAttributes[i] ?? {}, r.EventAttributeTypes[i]),
     })),
     logs: [],
     messages: null,
@@ -260,11 +268,18 @@ export async function getTrace(storage: Storage, scope: QueryScope, traceId: str
   return (await readTrace(storage, scope, traceId))?.trace;
 }
 
-/** What the native API leaves out of a span but OTLP carries: its instrumentation scope and trace state. */
+/**
+ * What the native API leaves out of a span but OTLP carries: its instrumentation scope, trace state,
+ * and the stored attribute types (which tell a whole double from an int, bytes from a string).
+ */
 export interface SpanOtlpExtras {
   scopeName: string;
   scopeVersion: string;
   traceState: string;
+  attributeTypes?: AttrTypes;
+  resourceTypes?: AttrTypes;
+  /** Per event, in the span's event order. */
+  eventAttributeTypes?: AttrTypes[];
 }
 
 /** One trace and each span's OTLP-only fields (by span id), in one read. */
@@ -284,7 +299,17 @@ export async function readTrace(
   const spans = rows.map(toSpan);
   attachLogs(spans, logs);
   const extras = new Map(
-    rows.map((r) => [r.SpanId, { scopeName: r.ScopeName, scopeVersion: r.ScopeVersion, traceState: r.TraceState }]),
+    rows.map((r) => [
+      r.SpanId,
+      {
+        scopeName: r.ScopeName,
+        scopeVersion: r.ScopeVersion,
+        traceState: r.TraceState,
+        attributeTypes: r.SpanAttributeTypes,
+        resourceTypes: r.ResourceAttributeTypes,
+        eventAttributeTypes: r.EventAttributeTypes,
+      },
+    ]),
   );
   return { trace: { traceId, spans, summary: summarize(spans) }, extras };
 }
@@ -296,8 +321,10 @@ const CONTENT_ATTRIBUTES = {
 } as const;
 
 /** A stored JSON array attribute, or [] when it is absent or not a JSON array. */
-function jsonArray<T>(v: string | undefined): T[] {
-  if (!v) return [];
+function jsonArray<T>(v: AttrValue | undefined): T[] {
+  // A typed array attribute arrives as an array; one sent as JSON text, as text.
+  if (Array.isArray(v)) return v as T[];
+  if (typeof v !== "string" || v === "") return [];
   try {
     const parsed = JSON.parse(v);
     return Array.isArray(parsed) ? parsed : [];

@@ -1,3 +1,4 @@
+import { ATTR_TYPE } from "@cognive/semconv";
 import {
   type Field,
   type Filter,
@@ -38,10 +39,16 @@ interface FieldSql {
   /** The condition for the field being present (attributes only). */
   present?: string;
   /**
-   * A field of each of the span's events: conditions on it hold when they hold for any one event,
-   * `expr` and `present` naming the lambda variable `name` bound to each element of `array`.
+   * The stored OTLP type code of an attribute's value (ATTR_TYPE; 0 for a string and for rows written
+   * before types were kept); absent for fields whose type is `numeric`'s.
    */
-  each?: { name: string; array: string };
+  type?: string;
+  /**
+   * A field of each of the span's events: conditions on it hold when they hold for any one event,
+   * `expr` and `present` naming the lambda variable `name` bound to each element of `array`
+   * (and `type` naming `typeName`, bound to each element of `typeArray`).
+   */
+  each?: { name: string; array: string; typeName?: string; typeArray?: string };
 }
 
 const STATUS_EXPR =
@@ -123,17 +130,40 @@ export function fieldSql(f: Field, p: Params): FieldSql {
       expr: `ev[${k}]`,
       numeric: false,
       present: `mapContains(ev, ${k})`,
-      each: { name: "ev", array: "Events.Attributes" },
+      type: `evt[${k}]`,
+      // Padded: rows written without types hold fewer type maps than events.
+      each: {
+        name: "ev",
+        array: "Events.Attributes",
+        typeName: "evt",
+        typeArray: "arrayResize(EventAttributeTypes, length(Events.Attributes))",
+      },
     };
   if (scope === "span")
-    return { expr: `SpanAttributes[${k}]`, numeric: false, present: `mapContains(SpanAttributes, ${k})` };
+    return {
+      expr: `SpanAttributes[${k}]`,
+      numeric: false,
+      present: `mapContains(SpanAttributes, ${k})`,
+      type: `SpanAttributeTypes[${k}]`,
+    };
   if (scope === "resource")
-    return { expr: `ResourceAttributes[${k}]`, numeric: false, present: `mapContains(ResourceAttributes, ${k})` };
+    return {
+      expr: `ResourceAttributes[${k}]`,
+      numeric: false,
+      present: `mapContains(ResourceAttributes, ${k})`,
+      type: `ResourceAttributeTypes[${k}]`,
+    };
   return {
     expr: `if(mapContains(SpanAttributes, ${k}), SpanAttributes[${k}], ResourceAttributes[${k}])`,
     numeric: false,
     present: `(mapContains(SpanAttributes, ${k}) OR mapContains(ResourceAttributes, ${k}))`,
+    type: `if(mapContains(SpanAttributes, ${k}), SpanAttributeTypes[${k}], ResourceAttributeTypes[${k}])`,
   };
+}
+
+/** The SQL of a field's OTLP type code: stored per value for attributes, fixed for other fields. */
+export function typeSql(f: FieldSql): string {
+  return f.type ?? String(f.numeric ? ATTR_TYPE.int : ATTR_TYPE.string);
 }
 
 const SQL_OPS: Record<Exclude<Op, "=~" | "!~">, string> = {
@@ -186,7 +216,13 @@ function compare(f: FieldSql, field: Field, op: Op, v: Value, p: Params): string
   if (v.type === "number") {
     checkRange(f, field, v.value, v);
     const lhs = f.numeric ? f.expr : `toFloat64OrNull(${f.expr})`;
-    return `ifNull(${lhs} ${sqlOp} ${p.bind("Float64", v.value)}, 0)`;
+    const c = `ifNull(${lhs} ${sqlOp} ${p.bind("Float64", v.value)}, 0)`;
+    // As Tempo: a number matches int and double attributes only, never a string that reads as one.
+    return f.type ? `(${f.type} IN (${ATTR_TYPE.int}, ${ATTR_TYPE.double}) AND ${c})` : c;
+  }
+  if (f.type && (v.type === "bool" || v.type === "string")) {
+    const want = v.type === "bool" ? `= ${ATTR_TYPE.bool}` : `<= ${ATTR_TYPE.string}`;
+    return `(${f.type} ${want} AND ${f.expr} ${sqlOp} ${p.bind("String", valueText(v))})`;
   }
   if (f.numeric) {
     const n = Number(valueText(v));
@@ -225,7 +261,11 @@ export function filterSql(f: Filter, p: Params): string {
 
 /** A condition on a per-event field holds when it holds for one of the span's events. */
 function anyEvent(fs: FieldSql, cond: string): string {
-  return fs.each ? `arrayExists(${fs.each.name} -> ${cond}, ${fs.each.array})` : cond;
+  if (!fs.each) return cond;
+  const { name, array, typeName, typeArray } = fs.each;
+  return typeName
+    ? `arrayExists((${name}, ${typeName}) -> ${cond}, ${array}, ${typeArray})`
+    : `arrayExists(${name} -> ${cond}, ${array})`;
 }
 
 /** Whether a field has one value per span (not one per event), so it can be selected or grouped on. */

@@ -1,4 +1,6 @@
+import type { AttrTypes, AttrValue } from "@cognive/semconv";
 import protobuf from "protobufjs/minimal.js";
+import { type AnyValue, anyValue, keyValues as jsonAttrs } from "../api/attr-values.ts";
 import type { Span, SpanEvent, SpanOtlpExtras, TraceDetail } from "../api/trace-detail.ts";
 
 /** OTLP span kinds by stored name (exporters store `Client` or `SPAN_KIND_CLIENT`). */
@@ -22,7 +24,8 @@ interface ScopeGroup {
 }
 
 interface Group {
-  resource: Record<string, string>;
+  resource: Record<string, AttrValue>;
+  resourceTypes: AttrTypes | undefined;
   scopes: ScopeGroup[];
 }
 
@@ -35,13 +38,14 @@ function groups(trace: TempoTrace): Group[] {
   for (const s of trace.spans) {
     const resource = { ...s.resource };
     if (s.serviceName && !resource["service.name"]) resource["service.name"] = s.serviceName;
-    const key = JSON.stringify(Object.entries(resource).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    const { scopeName, scopeVersion, resourceTypes } = extrasOf(trace, s);
+    const sorted = <T>(o: Record<string, T>) => Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    const key = JSON.stringify([sorted(resource), sorted(resourceTypes ?? {})]);
     let g = byKey.get(key);
     if (!g) {
-      g = { resource, scopes: [], byScope: new Map() };
+      g = { resource, resourceTypes, scopes: [], byScope: new Map() };
       byKey.set(key, g);
     }
-    const { scopeName, scopeVersion } = extrasOf(trace, s);
     const scopeKey = JSON.stringify([scopeName, scopeVersion]);
     let sg = g.byScope.get(scopeKey);
     if (!sg) {
@@ -51,7 +55,7 @@ function groups(trace: TempoTrace): Group[] {
     }
     sg.spans.push(s);
   }
-  return [...byKey.values()].map(({ resource, scopes }) => ({ resource, scopes }));
+  return [...byKey.values()].map(({ resource, resourceTypes, scopes }) => ({ resource, resourceTypes, scopes }));
 }
 
 const hexBytes = (hex: string): Uint8Array => Buffer.from(hex.length % 2 === 0 ? hex : `0${hex}`, "hex");
@@ -68,21 +72,53 @@ function fixed64(w: protobuf.Writer, field: number, v: bigint): void {
     .fixed32(hi);
 }
 
-function keyValues(w: protobuf.Writer, field: number, attrs: Record<string, string>): void {
-  for (const [k, v] of Object.entries(attrs)) {
-    w.uint32((field << 3) | 2).fork();
-    w.uint32(10).string(k);
-    w.uint32(18).fork().uint32(10).string(v).ldelim();
+/** An int64 in decimal as the two's-complement halves protobufjs writes as a varint. */
+function int64Bits(decimal: string): { low: number; high: number } {
+  const u = BigInt.asUintN(64, BigInt(decimal));
+  return { low: Number(u & 0xffffffffn), high: Number(u >> 32n) };
+}
+
+/** The body of an OTLP `AnyValue` message, from its OTLP/JSON form (one encoding of values for both answers). */
+function writeAnyValue(w: protobuf.Writer, v: AnyValue): void {
+  if ("stringValue" in v) w.uint32(10).string(v.stringValue);
+  else if ("boolValue" in v) w.uint32(16).bool(v.boolValue);
+  else if ("intValue" in v) w.uint32(24).int64(int64Bits(v.intValue) as unknown as number);
+  else if ("doubleValue" in v) w.uint32(33).double(Number(v.doubleValue));
+  else if ("arrayValue" in v) {
+    w.uint32(42).fork();
+    for (const x of v.arrayValue.values) {
+      w.uint32(10).fork();
+      writeAnyValue(w, x);
+      w.ldelim();
+    }
     w.ldelim();
-  }
+  } else if ("kvlistValue" in v) {
+    w.uint32(50).fork();
+    for (const kv of v.kvlistValue.values) writeKeyValue(w, 1, kv.key, kv.value);
+    w.ldelim();
+  } else if ("bytesValue" in v) w.uint32(58).bytes(Buffer.from(v.bytesValue, "base64"));
+}
+
+function writeKeyValue(w: protobuf.Writer, field: number, key: string, value: AnyValue): void {
+  w.uint32((field << 3) | 2).fork();
+  w.uint32(10).string(key);
+  w.uint32(18).fork();
+  writeAnyValue(w, value);
+  w.ldelim();
+  w.ldelim();
+}
+
+function keyValues(w: protobuf.Writer, field: number, attrs: Record<string, AttrValue>, types?: AttrTypes): void {
+  for (const k in attrs) writeKeyValue(w, field, k, anyValue(attrs[k], types?.[k]));
 }
 
 /**
  * The span's events and, as events too, its log records (Tempo has no logs): named by their event
  * name or "log", with the body and severity beside their attributes. In time order.
  */
-export function tempoEvents(s: Span): SpanEvent[] {
-  if (s.logs.length === 0) return s.events;
+export function tempoEvents(s: Span, extras: SpanOtlpExtras): (SpanEvent & { types?: AttrTypes })[] {
+  const events = s.events.map((e, i) => ({ ...e, types: extras.eventAttributeTypes?.[i] }));
+  if (s.logs.length === 0) return events;
   const fromLogs = s.logs.map((l) => ({
     timeUnixNano: l.timeUnixNano,
     name: l.eventName || "log",
@@ -92,7 +128,7 @@ export function tempoEvents(s: Span): SpanEvent[] {
       ...(l.severityText !== "" ? { severity: l.severityText } : {}),
     },
   }));
-  return [...s.events, ...fromLogs].sort((a, b) => {
+  return [...events, ...fromLogs].sort((a, b) => {
     const d = BigInt(a.timeUnixNano) - BigInt(b.timeUnixNano);
     return d < 0n ? -1 : d > 0n ? 1 : 0;
   });
@@ -109,12 +145,13 @@ function writeSpan(w: protobuf.Writer, trace: TempoTrace, s: Span): void {
   if (kind) w.uint32(48).int32(kind);
   fixed64(w, 7, BigInt(s.startTimeUnixNano));
   fixed64(w, 8, endNs(s));
-  keyValues(w, 9, s.attributes);
-  for (const e of tempoEvents(s)) {
+  const extras = extrasOf(trace, s);
+  keyValues(w, 9, s.attributes, extras.attributeTypes);
+  for (const e of tempoEvents(s, extras)) {
     w.uint32(90).fork();
     fixed64(w, 1, BigInt(e.timeUnixNano));
     w.uint32(18).string(e.name);
-    keyValues(w, 3, e.attributes);
+    keyValues(w, 3, e.attributes, e.types);
     w.ldelim();
   }
   w.uint32(122).fork();
@@ -129,7 +166,7 @@ function writeResourceSpans(w: protobuf.Writer, trace: TempoTrace): void {
   for (const g of groups(trace)) {
     w.uint32(10).fork();
     w.uint32(10).fork();
-    keyValues(w, 1, g.resource);
+    keyValues(w, 1, g.resource, g.resourceTypes);
     w.ldelim();
     for (const sg of g.scopes) {
       w.uint32(18).fork();
@@ -164,13 +201,10 @@ export function encodeTraceByIdResponse(trace: TempoTrace): Uint8Array {
   return w.finish();
 }
 
-const jsonAttrs = (attrs: Record<string, string>) =>
-  Object.entries(attrs).map(([key, v]) => ({ key, value: { stringValue: v } }));
-
 /** OTLP/JSON `resourceSpans` (hex ids, enum numbers, int64 as strings). */
 export function resourceSpansJson(trace: TempoTrace) {
   return groups(trace).map((g) => ({
-    resource: { attributes: jsonAttrs(g.resource) },
+    resource: { attributes: jsonAttrs(g.resource, g.resourceTypes) },
     scopeSpans: g.scopes.map((sg) => ({
       scope: { name: sg.name, ...(sg.version ? { version: sg.version } : {}) },
       spans: sg.spans.map((s) => ({
@@ -182,11 +216,11 @@ export function resourceSpansJson(trace: TempoTrace) {
         kind: kindNumber(s.kind),
         startTimeUnixNano: s.startTimeUnixNano,
         endTimeUnixNano: String(endNs(s)),
-        attributes: jsonAttrs(s.attributes),
-        events: tempoEvents(s).map((e) => ({
+        attributes: jsonAttrs(s.attributes, extrasOf(trace, s).attributeTypes),
+        events: tempoEvents(s, extrasOf(trace, s)).map((e) => ({
           timeUnixNano: e.timeUnixNano,
           name: e.name,
-          attributes: jsonAttrs(e.attributes),
+          attributes: jsonAttrs(e.attributes, e.types),
         })),
         status: {
           ...(STATUS[s.status.code] ? { code: STATUS[s.status.code] } : {}),

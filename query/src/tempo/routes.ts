@@ -149,7 +149,9 @@ export function tempoRoutes({ storage, log }: ApiDeps): Hono {
     return lenient(log, "tag values", () => tagValues(storage, scopeOf(c), field, q, tagRange(c)), []);
   };
 
-  tempo.get("/api/search/tag/:tag/values", async (c) => c.json({ tagValues: (await values(c)).map((v) => v.value) }));
+  tempo.get("/api/search/tag/:tag/values", async (c) =>
+    c.json({ tagValues: [...new Set((await values(c)).map((v) => v.value))] }),
+  );
   tempo.get("/api/v2/search/tag/:tag/values", async (c) => c.json({ tagValues: await values(c) }));
 
   // TraceQL metrics (`{…} | rate() by (…)`): unlike search, a query error is the user's to see.

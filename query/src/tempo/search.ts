@@ -1,4 +1,5 @@
 import { SPAN_TABLE, type Storage, TRACE_SUMMARY_TABLE } from "@cognive/collector";
+import { anyValue, typedValue } from "../api/attr-values.ts";
 import { ReadLimitError } from "../api/errors.ts";
 import { limitsOf } from "../api/reads.ts";
 import { type QueryScope, teamCondition } from "../api/scope.ts";
@@ -15,6 +16,7 @@ import {
   Params,
   perSpan,
   spansetFilters,
+  typeSql,
   usesTraceIntrinsics,
 } from "./compile.ts";
 import { evaluateStages, type KeyValueJson, stageFields } from "./pipeline.ts";
@@ -36,7 +38,9 @@ export interface SearchOptions {
   spss: number;
 }
 
-type MatchedSpan = [string, string, string, string, [string, string][]];
+/** A shown attribute: key, stored text, OTLP type code. */
+type ShownAttr = [string, string, number];
+type MatchedSpan = [string, string, string, string, ShownAttr[]];
 
 interface CandidateRow {
   TraceId: string;
@@ -135,9 +139,9 @@ export async function searchTraces(storage: Storage, scope: QueryScope, q: Trace
     .map((f) => {
       const fs = fieldSql(f, p);
       const key = p.bind("String", fieldName(f));
-      return `if(${fs.present ?? "1"}, [tuple(${key}, toString(${fs.expr}))], [])`;
+      return `if(${fs.present ?? "1"}, [tuple(${key}, toString(${fs.expr}), toUInt8(${typeSql(fs)}))], [])`;
     })
-    .concat(["CAST([], 'Array(Tuple(String, String))')"]);
+    .concat(["CAST([], 'Array(Tuple(String, String, UInt8))')"]);
   const team = teamCondition(scope, { column: "TeamName" });
   const wholeTrace = filters.some(usesTraceIntrinsics) || valueFields.some(isTraceField);
   // The earliest `spss` matching spans of each trace, kept sorted by start while aggregating.
@@ -254,7 +258,7 @@ export async function searchTraces(storage: Storage, scope: QueryScope, q: Trace
           startTimeUnixNano: start,
           durationNanos: dur,
           ...(attributes.length
-            ? { attributes: attributes.map(([key, v]) => ({ key, value: { stringValue: v } })) }
+            ? { attributes: attributes.map(([key, v, t]) => ({ key, value: anyValue(typedValue(v, t), t) })) }
             : {}),
         })),
         matched: set.matched,
@@ -274,7 +278,7 @@ interface SpanRow {
   Name: string;
   Dur: string;
   Leaves: number[];
-  Attrs: [string, string][];
+  Attrs: ShownAttr[];
   Vals: (string | null)[];
 }
 

@@ -1,7 +1,8 @@
 import { SPAN_TABLE, type Storage } from "@cognive/collector";
+import { ATTR_TYPE } from "@cognive/semconv";
 import { type QueryScope, teamCondition } from "../api/scope.ts";
 import { databaseOf, select } from "../api/sql.ts";
-import { fieldSql, filterFields, filterSql, isTraceField, Params, TYPED_SPAN_PRESENT } from "./compile.ts";
+import { fieldSql, filterFields, filterSql, isTraceField, Params, TYPED_SPAN_PRESENT, typeSql } from "./compile.ts";
 import { type Field, type Filter, parseField, parseTraceQL } from "./traceql.ts";
 
 export interface TagRange {
@@ -96,6 +97,15 @@ function narrowing(q: string | undefined, p: Params): string {
 
 const NOT_LISTED = new Set(["duration", "traceDuration", "spanID", "parentID", "traceID"]);
 
+/** Tempo's tag value types by stored OTLP type; arrays, kvlists and bytes list as strings. */
+const VALUE_TYPES: Record<number, "int" | "float" | "bool"> = {
+  [ATTR_TYPE.int]: "int",
+  [ATTR_TYPE.double]: "float",
+  [ATTR_TYPE.bool]: "bool",
+};
+
+export type TagValueType = "string" | "keyword" | "int" | "float" | "bool";
+
 /** Distinct values of one tag, with the kind of value Grafana's editor should write. */
 export async function tagValues(
   storage: Storage,
@@ -103,11 +113,12 @@ export async function tagValues(
   field: Field,
   q: string | undefined,
   r: TagRange,
-): Promise<{ type: "string" | "keyword"; value: string }[]> {
+): Promise<{ type: TagValueType; value: string }[]> {
   // Durations and ids are not worth listing.
   if (field.kind === "intrinsic" && NOT_LISTED.has(field.name)) return [];
   const p = new Params();
   let expr: string;
+  let type = String(ATTR_TYPE.string);
   let present = "1";
   let arrayJoin = "";
   if (field.kind === "intrinsic" && field.name === "rootName") {
@@ -119,27 +130,30 @@ export async function tagValues(
   } else {
     const fs = fieldSql(field, p);
     expr = `toString(${fs.expr})`;
+    type = typeSql(fs);
     present = fs.present ?? "1";
     // Per-event fields: one row per event of each span.
-    if (fs.each) arrayJoin = `ARRAY JOIN ${fs.each.array} AS ${fs.each.name}`;
+    if (fs.each) {
+      const { name, array, typeName, typeArray } = fs.each;
+      arrayJoin = `ARRAY JOIN ${array} AS ${name}${typeName ? `, ${typeArray} AS ${typeName}` : ""}`;
+    }
   }
   const cond = narrowing(q, p);
   const db = databaseOf(storage);
   const team = teamCondition(scope, { column: "TeamName" });
-  const rows = await select<{ v: string }>(
+  const rows = await select<{ v: string; t: number }>(
     storage,
-    `SELECT DISTINCT ${expr} AS v
+    `SELECT DISTINCT ${expr} AS v, toUInt8(${type}) AS t
      FROM ${db}.${SPAN_TABLE} ${arrayJoin}
      WHERE Timestamp >= toDateTime({fromS:UInt32}) AND Timestamp <= toDateTime({toS:UInt32}) AND (${team.sql})
        AND ${present} AND (${cond})
-     ORDER BY v
+     ORDER BY v, t
      LIMIT {limit:UInt32}`,
     { ...p.values, ...team.params, fromS: r.fromS, toS: r.toS, limit: r.limit + 1 },
   );
   const keyword = field.kind === "intrinsic" && (field.name === "status" || field.name === "kind");
   return rows
-    .map((row) => row.v)
-    .filter((v) => v !== "")
+    .filter((row) => row.v !== "")
     .slice(0, r.limit)
-    .map((value) => ({ type: keyword ? "keyword" : "string", value }));
+    .map((row) => ({ type: keyword ? "keyword" : (VALUE_TYPES[row.t] ?? "string"), value: row.v }));
 }

@@ -19,9 +19,13 @@ export interface SpanRow {
   ServiceName?: string;
   ResourceAttributes?: Record<string, string>;
   SpanAttributes?: Record<string, string>;
+  /** The OTLP type codes (ATTR_TYPE) of non-string attributes, as the collector stores them. */
+  SpanAttributeTypes?: Record<string, number>;
+  ResourceAttributeTypes?: Record<string, number>;
   StatusCode?: string;
   StatusMessage?: string;
-  events?: { timeNs: bigint; name: string; attributes: Record<string, string> }[];
+  /** `types`: the OTLP type codes (ATTR_TYPE) of non-string attributes, as the collector stores them. */
+  events?: { timeNs: bigint; name: string; attributes: Record<string, string>; types?: Record<string, number> }[];
   ScopeName?: string;
   ScopeVersion?: string;
   TeamName?: string;
@@ -100,6 +104,7 @@ export async function openFixture(log: Logger = silentLogger): Promise<Fixture> 
         "Events.Timestamp": events.map((e) => dt64(e.timeNs)),
         "Events.Name": events.map((e) => e.name),
         "Events.Attributes": events.map((e) => e.attributes),
+        EventAttributeTypes: events.map((e) => e.types ?? {}),
       }));
       await storage.client.insert({ table: "cognive.otel_traces", values, format: "JSONEachRow" });
     },

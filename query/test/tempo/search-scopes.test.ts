@@ -1,3 +1,4 @@
+import { ATTR_TYPE } from "@cognive/semconv";
 import { describe, expect, it } from "vitest";
 import { INJECTIONS, type SpanRow, sec, traceId, useFixture } from "../api/fixture.ts";
 
@@ -36,7 +37,9 @@ const rows: SpanRow[] = [
     ServiceName: "bot",
     ScopeName: "@cognive/sdk",
     ScopeVersion: "1.0.0",
-    events: [{ timeNs: sec(BASE + 100.5), name: "retry", attributes: { attempt: "2" } }],
+    events: [
+      { timeNs: sec(BASE + 100.5), name: "retry", attributes: { attempt: "2" }, types: { attempt: ATTR_TYPE.int } },
+    ],
   },
 ];
 

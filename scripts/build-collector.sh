@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Builds a stock OpenTelemetry Collector (core components only, examples/collector/builder-config.yaml)
 # with the official builder from the Go module proxy, into a cache outside the repository.
-# Prints the binary's path. Skips the build when the cached binary exists.
+# Prints the binary's path. Skips the build when the cached binary exists; `--path` only prints it.
 set -euo pipefail
 VERSION=0.165.0
 root="$(cd "$(dirname "$0")/.." && pwd)"
 dir="${COGNIVE_OTELCOL_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/cognive/otelcol-$VERSION}"
 bin="$dir/otelcol-cognive"
+if [ "${1:-}" = "--path" ]; then
+  echo "$bin"
+  exit 0
+fi
 if [ -x "$bin" ]; then
   echo "$bin"
   exit 0

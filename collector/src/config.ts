@@ -9,6 +9,9 @@ export const envSchema = z.object({
   COGNIVE_HOST: z.string().min(1).default("127.0.0.1"),
   COGNIVE_OTLP_PORT: port.default(4318),
   COGNIVE_GRPC_PORT: port.default(4317),
+  /** PEM certificate (chain) and private key paths: OTLP/gRPC over TLS when both are set. */
+  COGNIVE_GRPC_TLS_CERT: z.string().min(1).optional(),
+  COGNIVE_GRPC_TLS_KEY: z.string().min(1).optional(),
   COGNIVE_PORT: port.default(3300),
   COGNIVE_DATA_DIR: z.string().min(1).default("./data"),
   COGNIVE_DATABASE: z
@@ -77,6 +80,9 @@ export function loadEnvConfig(env: Record<string, string | undefined> = process.
     // A secret is never repeated back, not even in an error.
     const shown = SECRET_VARIABLES.has(name) ? "(hidden)" : JSON.stringify(picked[name]);
     throw new ConfigError(`invalid ${name}=${shown}: ${issue.message}`);
+  }
+  if ((parsed.data.COGNIVE_GRPC_TLS_CERT === undefined) !== (parsed.data.COGNIVE_GRPC_TLS_KEY === undefined)) {
+    throw new ConfigError("COGNIVE_GRPC_TLS_CERT and COGNIVE_GRPC_TLS_KEY must be set together (or neither)");
   }
   return parsed.data;
 }

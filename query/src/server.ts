@@ -7,11 +7,13 @@ import {
   answersWithin,
   applyMetricsRetention,
   type Collector,
+  ConfigError,
   createCollector,
   createOtlpGrpcServer,
   createStorage,
   type EnvConfig,
   type GovernanceRuntime,
+  type GrpcTls,
   type Logger,
   listenGrpc,
   loadPolicy,
@@ -41,6 +43,20 @@ export interface Running {
 }
 
 export type Role = "all" | "collector" | "query";
+
+/** The OTLP/gRPC certificate and key named by the environment; an unreadable file is a config error. */
+function grpcTls(config: EnvConfig): GrpcTls | undefined {
+  const read = (name: "COGNIVE_GRPC_TLS_CERT" | "COGNIVE_GRPC_TLS_KEY") => {
+    const path = config[name] as string;
+    try {
+      return readFileSync(path);
+    } catch (err) {
+      throw new ConfigError(`cannot read ${name}=${JSON.stringify(path)}: ${(err as Error).message}`);
+    }
+  };
+  if (!config.COGNIVE_GRPC_TLS_CERT) return undefined;
+  return { cert: read("COGNIVE_GRPC_TLS_CERT"), key: read("COGNIVE_GRPC_TLS_KEY") };
+}
 
 function listen(app: Hono<any>, host: string, port: number): Promise<ServerType> {
   return new Promise((resolve, reject) => {
@@ -108,6 +124,7 @@ export async function startCognive(config: EnvConfig, log: Logger, role: Role = 
     );
   }
   const policy = loadPolicy(config.COGNIVE_POLICY);
+  const tls = role !== "query" ? grpcTls(config) : undefined;
   const storage = createStorage(
     { clickhouseUrl: config.CLICKHOUSE_URL, dataDir: config.COGNIVE_DATA_DIR, database: config.COGNIVE_DATABASE },
     log,
@@ -178,8 +195,11 @@ export async function startCognive(config: EnvConfig, log: Logger, role: Role = 
         config: { maxBodyBytes: config.COGNIVE_MAX_BODY_BYTES, retryAfterSeconds: 2 },
         auth,
       });
-      running.grpcPort = await listenGrpc(grpcServer, config.COGNIVE_HOST, config.COGNIVE_GRPC_PORT);
-      log.info("OTLP/gRPC receiver listening", { address: `${config.COGNIVE_HOST}:${running.grpcPort}` });
+      running.grpcPort = await listenGrpc(grpcServer, config.COGNIVE_HOST, config.COGNIVE_GRPC_PORT, tls);
+      log.info("OTLP/gRPC receiver listening", {
+        address: `${config.COGNIVE_HOST}:${running.grpcPort}`,
+        tls: tls !== undefined,
+      });
     }
     if (role !== "collector") {
       const app = createQueryApp({

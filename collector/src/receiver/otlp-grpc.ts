@@ -180,14 +180,21 @@ export function createOtlpGrpcServer(deps: {
   return server;
 }
 
-/** Binds plaintext HTTP/2 on host:port (0 = any free port) and resolves with the port bound. */
-export function listenGrpc(server: grpc.Server, host: string, port: number): Promise<number> {
+/** PEM certificate chain and private key for serving OTLP/gRPC over TLS. */
+export interface GrpcTls {
+  cert: Buffer;
+  key: Buffer;
+}
+
+/** Binds HTTP/2 on host:port (0 = any free port), plaintext or TLS, and resolves with the port bound. */
+export function listenGrpc(server: grpc.Server, host: string, port: number, tls?: GrpcTls): Promise<number> {
   const bare = host.replace(/^\[(.*)\]$/, "$1");
   const address = bare.includes(":") ? `[${bare}]:${port}` : `${bare}:${port}`;
+  const credentials = tls
+    ? grpc.ServerCredentials.createSsl(null, [{ cert_chain: tls.cert, private_key: tls.key }], false)
+    : grpc.ServerCredentials.createInsecure();
   return new Promise((resolve, reject) => {
-    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, bound) =>
-      err ? reject(err) : resolve(bound),
-    );
+    server.bindAsync(address, credentials, (err, bound) => (err ? reject(err) : resolve(bound)));
   });
 }
 

@@ -1,10 +1,15 @@
+import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import http2 from "node:http2";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createGzip } from "node:zlib";
-import { generateKey, TRACE_EXPORT_PATH, traceServiceDefinition } from "@cognive/collector";
+import { ConfigError, generateKey, loadEnvConfig, TRACE_EXPORT_PATH, traceServiceDefinition } from "@cognive/collector";
 import * as grpc from "@grpc/grpc-js";
 import protobuf from "protobufjs/minimal.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { bombs, collectorBody } from "../../../collector/test/support/bombs.ts";
 import { AGENT_RUN_CALLS, expectAgentRunStored } from "../helpers/agent-run-check.ts";
 import { type Answer, retryDelaySeconds, unaryExport } from "../helpers/grpc.ts";
 import { emitAgentRun, otelProvider } from "../helpers/otel.ts";
@@ -16,8 +21,8 @@ const MAX_BODY = 2 * 1024 * 1024;
 
 const TraceClient = grpc.makeGenericClientConstructor(traceServiceDefinition, "TraceService");
 
-function rawClient(grpcUrl: string): grpc.Client {
-  return new TraceClient(new URL(grpcUrl).host, grpc.credentials.createInsecure(), {
+function rawClient(grpcUrl: string, credentials = grpc.credentials.createInsecure()): grpc.Client {
+  return new TraceClient(new URL(grpcUrl).host, credentials, {
     "grpc.max_send_message_length": -1,
   });
 }
@@ -68,6 +73,58 @@ function chatExport(traceId: string, service: string, claimedTeam?: string): Buf
     .uint32(18)
     .bytes(scopeSpans)
     .finish();
+  return Buffer.from(protobuf.Writer.create().uint32(10).bytes(resourceSpans).finish());
+}
+
+/**
+ * Sends `message` as already compressed with `encoding` over plain HTTP/2 (grpc-js compresses only
+ * what it serializes itself) and resolves with the grpc-status.
+ */
+async function exportCompressed(grpcUrl: string, encoding: string, message: Buffer): Promise<number> {
+  const session = http2.connect(grpcUrl);
+  try {
+    const req = session.request({
+      ":method": "POST",
+      ":path": TRACE_EXPORT_PATH,
+      "content-type": "application/grpc",
+      "grpc-encoding": encoding,
+      te: "trailers",
+    });
+    const header = Buffer.alloc(5);
+    header.writeUInt8(1, 0);
+    header.writeUInt32BE(message.length, 1);
+    const status = await new Promise<string | undefined>((resolve, reject) => {
+      let code: string | undefined;
+      req.on("response", (h) => {
+        if (h["grpc-status"] !== undefined) code = String(h["grpc-status"]);
+      });
+      req.on("trailers", (t) => {
+        code = String(t["grpc-status"]);
+      });
+      req.on("error", reject);
+      req.on("close", () => resolve(code));
+      req.resume();
+      req.end(Buffer.concat([header, message]));
+    });
+    return Number(status);
+  } finally {
+    session.close();
+  }
+}
+
+/** An ExportTraceServiceRequest whose one span has an attribute of kvlists nested `depth` deep. */
+function deepKvlistExport(depth: number): Buffer {
+  const span = protobuf.Writer.create();
+  span.uint32(10).bytes(randomBytes(16));
+  span.uint32(18).bytes(randomBytes(8));
+  span.uint32(42).string("deep");
+  // attributes: KeyValue{key, value: AnyValue{kvlist_value: KeyValueList{values: KeyValue{...}}}}
+  span.uint32(74).fork().uint32(10).string("deep");
+  for (let i = 0; i < depth; i++) span.uint32(18).fork().uint32(50).fork().uint32(10).fork().uint32(10).string("k");
+  span.uint32(18).bytes(anyValue("leaf"));
+  for (let i = 0; i < depth * 3 + 1; i++) span.ldelim();
+  const scopeSpans = protobuf.Writer.create().uint32(18).bytes(span.finish()).finish();
+  const resourceSpans = protobuf.Writer.create().uint32(18).bytes(scopeSpans).finish();
   return Buffer.from(protobuf.Writer.create().uint32(10).bytes(resourceSpans).finish());
 }
 
@@ -154,41 +211,38 @@ describe("official OTLP/gRPC exporter → collector → query API", () => {
       const bomb = Buffer.concat(parts);
       expect(bomb.length).toBeLessThan(MAX_BODY);
 
-      // grpc-js compresses only what it serializes itself, so the pre-compressed message goes over plain HTTP/2.
       const before = process.memoryUsage().rss;
-      const session = http2.connect(server.grpcUrl);
-      try {
-        const req = session.request({
-          ":method": "POST",
-          ":path": TRACE_EXPORT_PATH,
-          "content-type": "application/grpc",
-          "grpc-encoding": "gzip",
-          te: "trailers",
-        });
-        const header = Buffer.alloc(5);
-        header.writeUInt8(1, 0);
-        header.writeUInt32BE(bomb.length, 1);
-        const status = await new Promise<string | undefined>((resolve, reject) => {
-          let code: string | undefined;
-          req.on("response", (h) => {
-            if (h["grpc-status"] !== undefined) code = String(h["grpc-status"]);
-          });
-          req.on("trailers", (t) => {
-            code = String(t["grpc-status"]);
-          });
-          req.on("error", reject);
-          req.on("close", () => resolve(code));
-          req.resume();
-          req.end(Buffer.concat([header, bomb]));
-        });
-        expect(Number(status)).toBe(grpc.status.RESOURCE_EXHAUSTED);
-      } finally {
-        session.close();
-      }
+      expect(await exportCompressed(server.grpcUrl, "gzip", bomb)).toBe(grpc.status.RESOURCE_EXHAUSTED);
       // The server stops inflating at the limit: nowhere near the gigabyte the bomb holds.
       expect(process.memoryUsage().rss - before).toBeLessThan(256 * 1024 * 1024);
       expect((await exportRaw(client, Buffer.alloc(0))).code).toBe(grpc.status.OK);
     }, 60_000); // gzipping the gigabyte takes seconds on a busy 2-core machine
+
+    it("answers a deflate bomb RESOURCE_EXHAUSTED and keeps serving", async () => {
+      // grpc-encoding deflate is zlib-wrapped: 64 MiB of zeros in about 64 KiB.
+      const bomb = bombs(64).zlib;
+      expect(bomb.length).toBeLessThan(MAX_BODY);
+      expect(await exportCompressed(server.grpcUrl, "deflate", bomb)).toBe(grpc.status.RESOURCE_EXHAUSTED);
+      const traceId = randomBytes(16).toString("hex");
+      expect((await exportRaw(client, chatExport(traceId, "after-deflate-bomb"))).code).toBe(grpc.status.OK);
+      expect(await storedSpans(server, traceId)).toBe(1);
+    });
+
+    it("answers grpc-encoding zstd UNIMPLEMENTED (grpc-js decodes gzip and deflate only)", async () => {
+      expect(await exportCompressed(server.grpcUrl, "zstd", collectorBody("zstd"))).toBe(grpc.status.UNIMPLEMENTED);
+      expect((await exportRaw(client, Buffer.alloc(0))).code).toBe(grpc.status.OK);
+    });
+
+    it("answers 10,000 nested kvlists INVALID_ARGUMENT without overflowing the stack, and keeps serving", async () => {
+      const deep = deepKvlistExport(10_000);
+      expect(deep.length).toBeLessThan(MAX_BODY);
+      const r = await exportRaw(client, deep);
+      expect(r.code).toBe(grpc.status.INVALID_ARGUMENT);
+      expect(r.details).toMatch(/nest|deep/i);
+      const traceId = randomBytes(16).toString("hex");
+      expect((await exportRaw(client, chatExport(traceId, "after-deep-kvlist"))).code).toBe(grpc.status.OK);
+      expect(await storedSpans(server, traceId)).toBe(1);
+    });
 
     it("answers UNAVAILABLE with RetryInfo while storage fails, stores nothing, and stores the retry", async () => {
       const storage = server.running.storage;
@@ -331,4 +385,66 @@ describe("OTLP/gRPC while stopping", () => {
       await second.stop();
     }
   }, 60_000);
+});
+
+describe("OTLP/gRPC over TLS (COGNIVE_GRPC_TLS_CERT / COGNIVE_GRPC_TLS_KEY)", () => {
+  let dir: string;
+  let server: TestServer;
+  let cert: Buffer;
+
+  beforeAll(async () => {
+    // A self-signed certificate for 127.0.0.1, made for this run.
+    dir = mkdtempSync(join(tmpdir(), "cognive-tls-"));
+    const made = spawnSync(
+      "openssl",
+      [
+        ...["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost"],
+        ...["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+        ...["-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem")],
+      ],
+      { encoding: "utf8" },
+    );
+    expect(made.status, made.stderr).toBe(0);
+    cert = readFileSync(join(dir, "cert.pem"));
+    server = await startTestServer({
+      COGNIVE_GRPC_TLS_CERT: join(dir, "cert.pem"),
+      COGNIVE_GRPC_TLS_KEY: join(dir, "key.pem"),
+    });
+  }, 60_000);
+  afterAll(async () => {
+    await server?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("stores an export from a client trusting the certificate", async () => {
+    const client = rawClient(server.grpcUrl, grpc.credentials.createSsl(cert));
+    try {
+      const traceId = randomBytes(16).toString("hex");
+      const r = await exportRaw(client, chatExport(traceId, "over-tls"));
+      expect(r.code).toBe(grpc.status.OK);
+      expect(await storedSpans(server, traceId)).toBe(1);
+    } finally {
+      client.close();
+    }
+  });
+
+  it("does not answer a plaintext client", async () => {
+    const client = rawClient(server.grpcUrl);
+    try {
+      const r = await exportRaw(client, chatExport(randomBytes(16).toString("hex"), "plaintext"));
+      expect(r.code).toBe(grpc.status.UNAVAILABLE);
+    } finally {
+      client.close();
+    }
+  });
+
+  it("refuses a certificate without its key, and an unreadable file, naming the variable", async () => {
+    expect(() => loadEnvConfig({ COGNIVE_GRPC_TLS_CERT: join(dir, "cert.pem") })).toThrow(
+      /COGNIVE_GRPC_TLS_CERT and COGNIVE_GRPC_TLS_KEY must be set together/,
+    );
+    expect(() => loadEnvConfig({ COGNIVE_GRPC_TLS_KEY: join(dir, "key.pem") })).toThrow(ConfigError);
+    await expect(
+      startTestServer({ COGNIVE_GRPC_TLS_CERT: join(dir, "missing.pem"), COGNIVE_GRPC_TLS_KEY: join(dir, "key.pem") }),
+    ).rejects.toThrow(/cannot read COGNIVE_GRPC_TLS_CERT=.*missing\.pem/);
+  });
 });

@@ -1,15 +1,18 @@
-"""One GenAI chat span, and its messages as a log event, sent to Cognive with the OpenTelemetry SDK on
-its default protocol, OTLP/gRPC.
+"""One GenAI chat span, its messages as a log event and the GenAI client metrics, sent to Cognive with
+the OpenTelemetry SDK on its default protocol, OTLP/gRPC.
 
-Nothing here names a protocol, a port or a path: the exporters read ``OTEL_EXPORTER_OTLP_ENDPOINT``
-(default ``http://localhost:4317``) and ``OTEL_EXPORTER_OTLP_HEADERS`` as every OTel SDK does.
-Inside the chat span, a ``gen_ai.client.inference.operation.details`` event carries the input and
-output messages as structured attributes (the GenAI conventions' opt-in content capture).
+Nothing here names a port or a path: the exporters read ``OTEL_EXPORTER_OTLP_ENDPOINT`` (default
+``http://localhost:4317``) and ``OTEL_EXPORTER_OTLP_HEADERS`` as every OTel SDK does, and
+``OTEL_EXPORTER_OTLP_PROTOCOL`` picks the transport as ``opentelemetry-instrument`` does (``grpc`` when
+unset, or ``http/protobuf``). Inside the chat span, a ``gen_ai.client.inference.operation.details``
+event carries the input and output messages as structured attributes (the GenAI conventions' opt-in
+content capture); the ``gen_ai.client.token.usage`` and ``gen_ai.client.operation.duration``
+histograms record the call as instrumentations do.
 
     pip install -r requirements.txt
     OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4317 python send_span.py
 
-Exits 0 only if both exports were acknowledged: ``force_flush()`` returned True, each exporter
+Exits 0 only if every export was acknowledged: ``force_flush()`` returned True, each exporter
 reported success for every batch and none logged a failure.
 """
 
@@ -20,10 +23,10 @@ import os
 import sys
 from typing import Sequence
 
-from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
-from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk._logs import LoggerProvider, ReadableLogRecord
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter, LogRecordExportResult
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
@@ -42,6 +45,42 @@ OUTPUT_MESSAGES = [
         "finish_reason": "stop",
     }
 ]
+
+
+PROTOCOL = os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL") or "grpc"
+if PROTOCOL == "grpc":
+    from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
+    from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+elif PROTOCOL == "http/protobuf":
+    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+else:
+    sys.exit(f"OTEL_EXPORTER_OTLP_PROTOCOL={PROTOCOL!r}: this example speaks grpc or http/protobuf")
+
+
+class RecordingMetrics(MetricExporter):
+    """The real metric exporter, remembering what it answered (a reader needs a MetricExporter)."""
+
+    def __init__(self, inner: MetricExporter) -> None:
+        super().__init__(
+            preferred_temporality=inner._preferred_temporality,
+            preferred_aggregation=inner._preferred_aggregation,
+        )
+        self.inner = inner
+        self.results: list[MetricExportResult] = []
+
+    def export(self, metrics_data, timeout_millis: float = 10_000, **kwargs) -> MetricExportResult:
+        result = self.inner.export(metrics_data, timeout_millis=timeout_millis, **kwargs)
+        self.results.append(result)
+        return result
+
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        return self.inner.force_flush(timeout_millis)
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs) -> None:
+        self.inner.shutdown(timeout_millis=timeout_millis, **kwargs)
 
 
 class Recording:
@@ -87,6 +126,28 @@ def main() -> int:
     logs = LoggerProvider(resource=resource)
     logs.add_log_record_processor(BatchLogRecordProcessor(log_exporter))
     logger = logs.get_logger("python-grpc-example", "1.0.0")
+    metric_exporter = RecordingMetrics(OTLPMetricExporter())
+    # A long interval: the one export happens at force_flush, after the call.
+    meters = MeterProvider(
+        resource=resource,
+        metric_readers=[PeriodicExportingMetricReader(metric_exporter, export_interval_millis=3_600_000)],
+    )
+    meter = meters.get_meter("python-grpc-example", "1.0.0")
+    token_usage = meter.create_histogram(
+        "gen_ai.client.token.usage",
+        unit="{token}",
+        description="Number of input and output tokens used",
+        explicit_bucket_boundaries_advisory=[1, 4, 16, 64, 256, 1024, 4096, 16384, 65536],
+    )
+    duration = meter.create_histogram(
+        "gen_ai.client.operation.duration", unit="s", description="GenAI operation duration"
+    )
+    call_attributes = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "openai",
+        "gen_ai.request.model": "gpt-4o-mini",
+        "gen_ai.response.model": "gpt-4o-mini",
+    }
 
     with tracer.start_as_current_span("chat gpt-4o-mini", kind=SpanKind.CLIENT) as span:
         span.set_attributes(
@@ -111,25 +172,36 @@ def main() -> int:
             },
         )
         trace_id = format(span.get_span_context().trace_id, "032x")
+    token_usage.record(1200, {**call_attributes, "gen_ai.token.type": "input"})
+    token_usage.record(300, {**call_attributes, "gen_ai.token.type": "output"})
+    duration.record(0.42, call_attributes)
 
     flushed = provider.force_flush()
     logs_flushed = logs.force_flush()
+    metrics_flushed = meters.force_flush()
     provider.shutdown()
     logs.shutdown()
+    meters.shutdown()
     ok = flushed and exporter.results and all(r is SpanExportResult.SUCCESS for r in exporter.results)
     logs_ok = (
         logs_flushed
         and log_exporter.results
         and all(r is LogRecordExportResult.SUCCESS for r in log_exporter.results)
     )
-    if not ok or not logs_ok or failures.messages:
+    metrics_ok = (
+        metrics_flushed
+        and metric_exporter.results
+        and all(r is MetricExportResult.SUCCESS for r in metric_exporter.results)
+    )
+    if not ok or not logs_ok or not metrics_ok or failures.messages:
         print(
-            f"export failed: flushed={flushed} results={exporter.results} "
-            f"logs_flushed={logs_flushed} log_results={log_exporter.results} log={failures.messages}",
+            f"export failed over {PROTOCOL}: flushed={flushed} results={exporter.results} "
+            f"logs_flushed={logs_flushed} log_results={log_exporter.results} "
+            f"metrics_flushed={metrics_flushed} metric_results={metric_exporter.results} log={failures.messages}",
             file=sys.stderr,
         )
         return 1
-    print(f"exported trace {trace_id}")
+    print(f"exported trace {trace_id} over {PROTOCOL}")
     return 0
 
 

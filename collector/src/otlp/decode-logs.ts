@@ -20,8 +20,10 @@ import {
   readAnyValue,
   readBytesHex,
   readFixed64,
+  readGroup,
   readKeyValue,
   readResource,
+  readScope,
   readString,
   skip,
   sub,
@@ -41,57 +43,27 @@ export function decodeLogsProto(body: Uint8Array): DecodedLogs {
 
 function readResourceLogs(r: Reader, end: number): DecodedResourceLogs {
   const out: DecodedResourceLogs = { resource: {}, schemaUrl: "", scopeLogs: [] };
-  while (r.pos < end) {
-    const tag = r.uint32();
-    switch (tag >>> 3) {
-      case 1:
-        expect(tag, 2);
-        out.resource = readResource(r, sub(r));
-        break;
-      case 2:
-        expect(tag, 2);
-        out.scopeLogs.push(readScopeLogs(r, sub(r)));
-        break;
-      case 3:
-        expect(tag, 2);
-        out.schemaUrl = readString(r);
-        break;
-      default:
-        skip(r, tag);
-    }
-  }
+  out.schemaUrl = readGroup(
+    r,
+    end,
+    (e) => {
+      out.resource = readResource(r, e);
+    },
+    (e) => out.scopeLogs.push(readScopeLogs(r, e)),
+  );
   return out;
 }
 
 function readScopeLogs(r: Reader, end: number): DecodedScopeLogs {
   const out: DecodedScopeLogs = { scopeName: "", scopeVersion: "", scopeAttributes: {}, schemaUrl: "", records: [] };
-  while (r.pos < end) {
-    const tag = r.uint32();
-    switch (tag >>> 3) {
-      case 1: {
-        expect(tag, 2);
-        const scopeEnd = sub(r);
-        while (r.pos < scopeEnd) {
-          const t = r.uint32();
-          if (t === ((1 << 3) | 2)) out.scopeName = readString(r);
-          else if (t === ((2 << 3) | 2)) out.scopeVersion = readString(r);
-          else if (t === ((3 << 3) | 2)) readKeyValue(r, sub(r), out.scopeAttributes, 0);
-          else skip(r, t);
-        }
-        break;
-      }
-      case 2:
-        expect(tag, 2);
-        out.records.push(readLogRecord(r, sub(r)));
-        break;
-      case 3:
-        expect(tag, 2);
-        out.schemaUrl = readString(r);
-        break;
-      default:
-        skip(r, tag);
-    }
-  }
+  out.schemaUrl = readGroup(
+    r,
+    end,
+    (e) => {
+      ({ name: out.scopeName, version: out.scopeVersion } = readScope(r, e, out.scopeAttributes));
+    },
+    (e) => out.records.push(readLogRecord(r, e)),
+  );
   return out;
 }
 

@@ -5,6 +5,7 @@ import {
   type Reader,
   readBytesHex,
   readFixed64,
+  readGroup,
   readKeyValue,
   readResource,
   readScope,
@@ -33,50 +34,27 @@ export function decodeMetricsProto(body: Uint8Array): DecodedMetrics {
 
 function readResourceMetrics(r: Reader, end: number): DecodedResourceMetrics {
   const out: DecodedResourceMetrics = { resource: {}, schemaUrl: "", scopeMetrics: [] };
-  while (r.pos < end) {
-    const tag = r.uint32();
-    switch (tag >>> 3) {
-      case 1:
-        expect(tag, 2);
-        out.resource = readResource(r, sub(r));
-        break;
-      case 2:
-        expect(tag, 2);
-        out.scopeMetrics.push(readScopeMetrics(r, sub(r)));
-        break;
-      case 3:
-        expect(tag, 2);
-        out.schemaUrl = readString(r);
-        break;
-      default:
-        skip(r, tag);
-    }
-  }
+  out.schemaUrl = readGroup(
+    r,
+    end,
+    (e) => {
+      out.resource = readResource(r, e);
+    },
+    (e) => out.scopeMetrics.push(readScopeMetrics(r, e)),
+  );
   return out;
 }
 
 function readScopeMetrics(r: Reader, end: number): DecodedScopeMetrics {
   const out: DecodedScopeMetrics = { scopeName: "", scopeVersion: "", scopeAttributes: {}, schemaUrl: "", metrics: [] };
-  while (r.pos < end) {
-    const tag = r.uint32();
-    switch (tag >>> 3) {
-      case 1: {
-        expect(tag, 2);
-        ({ name: out.scopeName, version: out.scopeVersion } = readScope(r, sub(r), out.scopeAttributes));
-        break;
-      }
-      case 2:
-        expect(tag, 2);
-        out.metrics.push(readMetric(r, sub(r)));
-        break;
-      case 3:
-        expect(tag, 2);
-        out.schemaUrl = readString(r);
-        break;
-      default:
-        skip(r, tag);
-    }
-  }
+  out.schemaUrl = readGroup(
+    r,
+    end,
+    (e) => {
+      ({ name: out.scopeName, version: out.scopeVersion } = readScope(r, e, out.scopeAttributes));
+    },
+    (e) => out.metrics.push(readMetric(r, e)),
+  );
   return out;
 }
 

@@ -118,6 +118,25 @@ export function readResource(r: Reader, end: number, attrs: Attrs = {}, types?: 
   return attrs;
 }
 
+/**
+ * Reads a `Resource<Signal>s` or `Scope<Signal>s` message, which share one shape: field 1 the resource
+ * or scope (`head`), field 2 the repeated items (`item`), field 3 the schema url, returned.
+ */
+export function readGroup(r: Reader, end: number, head: (end: number) => void, item: (end: number) => void): string {
+  let schemaUrl = "";
+  while (r.pos < end) {
+    const tag = r.uint32();
+    const field = tag >>> 3;
+    if (field === 1 || field === 2 || field === 3) {
+      expect(tag, 2);
+      if (field === 1) head(sub(r));
+      else if (field === 2) item(sub(r));
+      else schemaUrl = readString(r);
+    } else skip(r, tag);
+  }
+  return schemaUrl;
+}
+
 /** An InstrumentationScope's name and version; its attributes too when `attributes` is given. */
 export function readScope(r: Reader, end: number, attributes?: Attrs): { name: string; version: string } {
   const scope = { name: "", version: "" };

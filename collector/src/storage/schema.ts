@@ -230,6 +230,42 @@ export const DERIVED_TABLES: readonly DerivedTable[] = [
   },
 ];
 
+/** The columns every otel_metrics_* table starts with, as the ClickHouse exporter writes them. */
+const METRIC_COLUMNS = `
+        ResourceAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+        ResourceSchemaUrl String CODEC(ZSTD(1)),
+        ScopeName String CODEC(ZSTD(1)),
+        ScopeVersion String CODEC(ZSTD(1)),
+        ScopeAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+        ScopeDroppedAttrCount UInt32 CODEC(ZSTD(1)),
+        ScopeSchemaUrl String CODEC(ZSTD(1)),
+        ServiceName LowCardinality(String) CODEC(ZSTD(1)),
+        MetricName String CODEC(ZSTD(1)),
+        MetricDescription String CODEC(ZSTD(1)),
+        MetricUnit String CODEC(ZSTD(1)),
+        Attributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+        StartTimeUnix DateTime64(9) CODEC(Delta, ZSTD(1)),
+        TimeUnix DateTime64(9) CODEC(Delta, ZSTD(1)),`;
+const EXEMPLARS = `Exemplars Nested (
+          FilteredAttributes Map(LowCardinality(String), String),
+          TimeUnix DateTime64(9),
+          Value Float64,
+          SpanId String,
+          TraceId String
+        ) CODEC(ZSTD(1)),`;
+
+/** One otel_metrics_* table: the shared columns, the kind's own (`columns`, each ending in a comma), the team. */
+const metricsTable = (
+  table: string,
+  columns: string,
+) => `CREATE TABLE IF NOT EXISTS {db}.${table} (${METRIC_COLUMNS}${columns}
+        TeamName LowCardinality(String) CODEC(ZSTD(1))
+      ) ENGINE = MergeTree
+      PARTITION BY toDate(TimeUnix)
+      ORDER BY (TeamName, ServiceName, MetricName, Attributes, toUnixTimestamp64Nano(TimeUnix))
+      TTL toDateTime(TimeUnix) + INTERVAL ${DEFAULT_METRICS_RETENTION_DAYS} DAY
+      SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1`;
+
 export const migrations: Migration[] = [
   {
     version: 1,
@@ -537,119 +573,38 @@ export const migrations: Migration[] = [
     version: 7,
     name: "OTLP metric points (the ClickHouse exporter's otel_metrics_* columns, plus team), with their own retention",
     statements: [
-      `CREATE TABLE IF NOT EXISTS {db}.${METRICS_TABLES.gauge} (
-        ResourceAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
-        ResourceSchemaUrl String CODEC(ZSTD(1)),
-        ScopeName String CODEC(ZSTD(1)),
-        ScopeVersion String CODEC(ZSTD(1)),
-        ScopeAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
-        ScopeDroppedAttrCount UInt32 CODEC(ZSTD(1)),
-        ScopeSchemaUrl String CODEC(ZSTD(1)),
-        ServiceName LowCardinality(String) CODEC(ZSTD(1)),
-        MetricName String CODEC(ZSTD(1)),
-        MetricDescription String CODEC(ZSTD(1)),
-        MetricUnit String CODEC(ZSTD(1)),
-        Attributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
-        StartTimeUnix DateTime64(9) CODEC(Delta, ZSTD(1)),
-        TimeUnix DateTime64(9) CODEC(Delta, ZSTD(1)),
+      metricsTable(
+        METRICS_TABLES.gauge,
+        `
         Value Float64 CODEC(ZSTD(1)),
         Flags UInt32 CODEC(ZSTD(1)),
-        Exemplars Nested (
-          FilteredAttributes Map(LowCardinality(String), String),
-          TimeUnix DateTime64(9),
-          Value Float64,
-          SpanId String,
-          TraceId String
-        ) CODEC(ZSTD(1)),
-        TeamName LowCardinality(String) CODEC(ZSTD(1))
-      ) ENGINE = MergeTree
-      PARTITION BY toDate(TimeUnix)
-      ORDER BY (TeamName, ServiceName, MetricName, Attributes, toUnixTimestamp64Nano(TimeUnix))
-      TTL toDateTime(TimeUnix) + INTERVAL ${DEFAULT_METRICS_RETENTION_DAYS} DAY
-      SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1`,
-      `CREATE TABLE IF NOT EXISTS {db}.${METRICS_TABLES.sum} (
-        ResourceAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
-        ResourceSchemaUrl String CODEC(ZSTD(1)),
-        ScopeName String CODEC(ZSTD(1)),
-        ScopeVersion String CODEC(ZSTD(1)),
-        ScopeAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
-        ScopeDroppedAttrCount UInt32 CODEC(ZSTD(1)),
-        ScopeSchemaUrl String CODEC(ZSTD(1)),
-        ServiceName LowCardinality(String) CODEC(ZSTD(1)),
-        MetricName String CODEC(ZSTD(1)),
-        MetricDescription String CODEC(ZSTD(1)),
-        MetricUnit String CODEC(ZSTD(1)),
-        Attributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
-        StartTimeUnix DateTime64(9) CODEC(Delta, ZSTD(1)),
-        TimeUnix DateTime64(9) CODEC(Delta, ZSTD(1)),
+        ${EXEMPLARS}`,
+      ),
+      metricsTable(
+        METRICS_TABLES.sum,
+        `
         Value Float64 CODEC(ZSTD(1)),
         Flags UInt32 CODEC(ZSTD(1)),
-        Exemplars Nested (
-          FilteredAttributes Map(LowCardinality(String), String),
-          TimeUnix DateTime64(9),
-          Value Float64,
-          SpanId String,
-          TraceId String
-        ) CODEC(ZSTD(1)),
+        ${EXEMPLARS}
         AggregationTemporality Int32 CODEC(ZSTD(1)),
-        IsMonotonic Boolean CODEC(Delta, ZSTD(1)),
-        TeamName LowCardinality(String) CODEC(ZSTD(1))
-      ) ENGINE = MergeTree
-      PARTITION BY toDate(TimeUnix)
-      ORDER BY (TeamName, ServiceName, MetricName, Attributes, toUnixTimestamp64Nano(TimeUnix))
-      TTL toDateTime(TimeUnix) + INTERVAL ${DEFAULT_METRICS_RETENTION_DAYS} DAY
-      SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1`,
-      `CREATE TABLE IF NOT EXISTS {db}.${METRICS_TABLES.histogram} (
-        ResourceAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
-        ResourceSchemaUrl String CODEC(ZSTD(1)),
-        ScopeName String CODEC(ZSTD(1)),
-        ScopeVersion String CODEC(ZSTD(1)),
-        ScopeAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
-        ScopeDroppedAttrCount UInt32 CODEC(ZSTD(1)),
-        ScopeSchemaUrl String CODEC(ZSTD(1)),
-        ServiceName LowCardinality(String) CODEC(ZSTD(1)),
-        MetricName String CODEC(ZSTD(1)),
-        MetricDescription String CODEC(ZSTD(1)),
-        MetricUnit String CODEC(ZSTD(1)),
-        Attributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
-        StartTimeUnix DateTime64(9) CODEC(Delta, ZSTD(1)),
-        TimeUnix DateTime64(9) CODEC(Delta, ZSTD(1)),
+        IsMonotonic Boolean CODEC(Delta, ZSTD(1)),`,
+      ),
+      metricsTable(
+        METRICS_TABLES.histogram,
+        `
         Count UInt64 CODEC(Delta, ZSTD(1)),
         Sum Float64 CODEC(ZSTD(1)),
         BucketCounts Array(UInt64) CODEC(ZSTD(1)),
         ExplicitBounds Array(Float64) CODEC(ZSTD(1)),
-        Exemplars Nested (
-          FilteredAttributes Map(LowCardinality(String), String),
-          TimeUnix DateTime64(9),
-          Value Float64,
-          SpanId String,
-          TraceId String
-        ) CODEC(ZSTD(1)),
+        ${EXEMPLARS}
         Flags UInt32 CODEC(ZSTD(1)),
         Min Float64 CODEC(ZSTD(1)),
         Max Float64 CODEC(ZSTD(1)),
-        AggregationTemporality Int32 CODEC(ZSTD(1)),
-        TeamName LowCardinality(String) CODEC(ZSTD(1))
-      ) ENGINE = MergeTree
-      PARTITION BY toDate(TimeUnix)
-      ORDER BY (TeamName, ServiceName, MetricName, Attributes, toUnixTimestamp64Nano(TimeUnix))
-      TTL toDateTime(TimeUnix) + INTERVAL ${DEFAULT_METRICS_RETENTION_DAYS} DAY
-      SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1`,
-      `CREATE TABLE IF NOT EXISTS {db}.${METRICS_TABLES.exponentialHistogram} (
-        ResourceAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
-        ResourceSchemaUrl String CODEC(ZSTD(1)),
-        ScopeName String CODEC(ZSTD(1)),
-        ScopeVersion String CODEC(ZSTD(1)),
-        ScopeAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
-        ScopeDroppedAttrCount UInt32 CODEC(ZSTD(1)),
-        ScopeSchemaUrl String CODEC(ZSTD(1)),
-        ServiceName LowCardinality(String) CODEC(ZSTD(1)),
-        MetricName String CODEC(ZSTD(1)),
-        MetricDescription String CODEC(ZSTD(1)),
-        MetricUnit String CODEC(ZSTD(1)),
-        Attributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
-        StartTimeUnix DateTime64(9) CODEC(Delta, ZSTD(1)),
-        TimeUnix DateTime64(9) CODEC(Delta, ZSTD(1)),
+        AggregationTemporality Int32 CODEC(ZSTD(1)),`,
+      ),
+      metricsTable(
+        METRICS_TABLES.exponentialHistogram,
+        `
         Count UInt64 CODEC(Delta, ZSTD(1)),
         Sum Float64 CODEC(ZSTD(1)),
         Scale Int32 CODEC(ZSTD(1)),
@@ -658,51 +613,23 @@ export const migrations: Migration[] = [
         PositiveBucketCounts Array(UInt64) CODEC(ZSTD(1)),
         NegativeOffset Int32 CODEC(ZSTD(1)),
         NegativeBucketCounts Array(UInt64) CODEC(ZSTD(1)),
-        Exemplars Nested (
-          FilteredAttributes Map(LowCardinality(String), String),
-          TimeUnix DateTime64(9),
-          Value Float64,
-          SpanId String,
-          TraceId String
-        ) CODEC(ZSTD(1)),
+        ${EXEMPLARS}
         Flags UInt32 CODEC(ZSTD(1)),
         Min Float64 CODEC(ZSTD(1)),
         Max Float64 CODEC(ZSTD(1)),
-        AggregationTemporality Int32 CODEC(ZSTD(1)),
-        TeamName LowCardinality(String) CODEC(ZSTD(1))
-      ) ENGINE = MergeTree
-      PARTITION BY toDate(TimeUnix)
-      ORDER BY (TeamName, ServiceName, MetricName, Attributes, toUnixTimestamp64Nano(TimeUnix))
-      TTL toDateTime(TimeUnix) + INTERVAL ${DEFAULT_METRICS_RETENTION_DAYS} DAY
-      SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1`,
-      `CREATE TABLE IF NOT EXISTS {db}.${METRICS_TABLES.summary} (
-        ResourceAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
-        ResourceSchemaUrl String CODEC(ZSTD(1)),
-        ScopeName String CODEC(ZSTD(1)),
-        ScopeVersion String CODEC(ZSTD(1)),
-        ScopeAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
-        ScopeDroppedAttrCount UInt32 CODEC(ZSTD(1)),
-        ScopeSchemaUrl String CODEC(ZSTD(1)),
-        ServiceName LowCardinality(String) CODEC(ZSTD(1)),
-        MetricName String CODEC(ZSTD(1)),
-        MetricDescription String CODEC(ZSTD(1)),
-        MetricUnit String CODEC(ZSTD(1)),
-        Attributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
-        StartTimeUnix DateTime64(9) CODEC(Delta, ZSTD(1)),
-        TimeUnix DateTime64(9) CODEC(Delta, ZSTD(1)),
+        AggregationTemporality Int32 CODEC(ZSTD(1)),`,
+      ),
+      metricsTable(
+        METRICS_TABLES.summary,
+        `
         Count UInt64 CODEC(Delta, ZSTD(1)),
         Sum Float64 CODEC(ZSTD(1)),
         ValueAtQuantiles Nested (
           Quantile Float64,
           Value Float64
         ) CODEC(ZSTD(1)),
-        Flags UInt32 CODEC(ZSTD(1)),
-        TeamName LowCardinality(String) CODEC(ZSTD(1))
-      ) ENGINE = MergeTree
-      PARTITION BY toDate(TimeUnix)
-      ORDER BY (TeamName, ServiceName, MetricName, Attributes, toUnixTimestamp64Nano(TimeUnix))
-      TTL toDateTime(TimeUnix) + INTERVAL ${DEFAULT_METRICS_RETENTION_DAYS} DAY
-      SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1`,
+        Flags UInt32 CODEC(ZSTD(1)),`,
+      ),
     ],
   },
   {

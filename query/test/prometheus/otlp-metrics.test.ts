@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { METRICS_EXPORT_PATH } from "@cognive/collector";
 import * as grpc from "@grpc/grpc-js";
 import { OTLPMetricExporter as GrpcMetricExporter } from "@opentelemetry/exporter-metrics-otlp-grpc";
+import { OTLPMetricExporter as JsonMetricExporter } from "@opentelemetry/exporter-metrics-otlp-http";
 import { OTLPMetricExporter as ProtoMetricExporter } from "@opentelemetry/exporter-metrics-otlp-proto";
 import { resourceFromAttributes } from "@opentelemetry/resources";
 import { MeterProvider, MetricReader, type PushMetricExporter } from "@opentelemetry/sdk-metrics";
@@ -348,7 +349,7 @@ describe("OTLP metrics through the receivers and the Prometheus API", () => {
     expect(s.metric).toMatchObject({ k__: "v'\t\n", service_name: "svc-x'); DROP TABLE x; --" });
   });
 
-  it("the official OTLP metrics exporters (gRPC and HTTP/protobuf) export successfully and their metrics are queryable", async () => {
+  it("the official OTLP metrics exporters (gRPC, HTTP/protobuf and HTTP/JSON) export successfully and their metrics are queryable", async () => {
     const viaGrpc = await exportWith(
       new GrpcMetricExporter({ url: server().grpcUrl, credentials: grpc.credentials.createInsecure() }),
       "svc-grpc",
@@ -358,15 +359,21 @@ describe("OTLP metrics through the receivers and the Prometheus API", () => {
     const viaProto = await exportWith(new ProtoMetricExporter({ url: `${server().otlpUrl}/v1/metrics` }), "svc-proto");
     expect(viaProto.error).toBeUndefined();
     expect(viaProto.code).toBe(0);
+    const viaJson = await exportWith(new JsonMetricExporter({ url: `${server().otlpUrl}/v1/metrics` }), "svc-json");
+    expect(viaJson.error).toBeUndefined();
+    expect(viaJson.code).toBe(0);
     const now = Math.floor(Date.now() / 1000) + 60;
     const calls = await promAt("sum by (service_name) (sdk_calls_total)", now);
     expect(Object.fromEntries(calls.map((s) => [s.metric.service_name, Number(s.value[1])]))).toEqual({
       "svc-grpc": 3,
       "svc-proto": 3,
+      "svc-json": 3,
     });
+    expect(await value('sum(sdk_latency_milliseconds_count{service_name="svc-json"})', now)).toBe(1);
     expect(await value('sum(sdk_latency_milliseconds_count{service_name="svc-grpc"})', now)).toBe(1);
     const metrics = await (await fetch(`${server().otlpUrl}/metrics`)).text();
     expect(metrics).toMatch(/cognive_metric_points_received_total\{transport="grpc"\} 2/);
+    expect(metrics).toMatch(/cognive_metric_points_received_total\{transport="json"\} 2/);
     expect(metrics).toMatch(/cognive_otlp_requests_total\{signal="metrics",status="OK"\} 1/);
   });
 });

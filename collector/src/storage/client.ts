@@ -1,7 +1,9 @@
 import { mkdirSync } from "node:fs";
 import { Readable } from "node:stream";
 import { type ClickHouseClient, type ClickHouseClientConfigOptions, createClient } from "@clickhouse/client";
+import { drainPending } from "chdb";
 import { createChdbConnection } from "chdb/connection";
+import { answersWithin } from "../async.ts";
 import type { Logger } from "../log.ts";
 import { SPAN_TABLE, STORAGE_PROBE_TABLE } from "./schema.ts";
 
@@ -54,6 +56,9 @@ export function createStorage(config: StorageConfig, log?: Logger): Storage {
   return chdbStorage(config, log);
 }
 
+/** Longest close() waits for statements still running on the embedded engine. */
+const CLOSE_DRAIN_MS = 10_000;
+
 function chdbStorage(config: StorageConfig, log?: Logger): Storage {
   mkdirSync(config.dataDir, { recursive: true });
   const connection = createChdbConnection({ path: config.dataDir });
@@ -88,6 +93,10 @@ function chdbStorage(config: StorageConfig, log?: Logger): Storage {
       await client.close();
       await writeConnection.close();
       await probeConnection.close();
+      // A statement still running (a bounded probe that timed out, say) keeps the data directory
+      // bound after close() returns; wait for it, a while, so a restart in this process can open it.
+      if (!(await answersWithin(drainPending(), CLOSE_DRAIN_MS)))
+        log?.warn("storage: closed with a statement still running", { dataDir: config.dataDir });
     },
   };
 }

@@ -1,25 +1,20 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadEnvConfig } from "../src/config.ts";
-import { createStorage, type Storage } from "../src/storage/client.ts";
-import { migrate } from "../src/storage/migrate.ts";
+import type { Storage } from "../src/storage/client.ts";
 import { repairDerived } from "../src/storage/repair.ts";
 import { applyRetention, retentionDays, tableTtl } from "../src/storage/retention.ts";
 import { queryRows } from "../src/storage/sql.ts";
+import { openTestStorage } from "./support/storage.ts";
 
 let storage: Storage;
-const dir = mkdtempSync(join(tmpdir(), "cognive-retention-"));
+let close: () => Promise<void>;
 
 beforeAll(async () => {
-  // Migrated only: the defaults of migration 12, not the test fixtures' long retention.
-  storage = createStorage({ dataDir: dir, database: "cognive" });
-  await migrate(storage);
+  // The defaults of migration 12, not the test fixtures' long retention.
+  ({ storage, close } = await openTestStorage("retention", true));
 });
 afterAll(async () => {
-  await storage?.close();
-  rmSync(dir, { recursive: true, force: true, maxRetries: 5 });
+  await close?.();
 });
 
 async function showCreate(table: string): Promise<string> {

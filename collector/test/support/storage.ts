@@ -8,12 +8,18 @@ import { applyRetention } from "../../src/storage/retention.ts";
 /** Retention that keeps the fixtures, which are dated from 2023 on (20000 days is the most allowed). */
 export const FIXTURE_RETENTION = { spans: 20_000, rollups: 20_000 } as const;
 
-/** A migrated embedded store in a temporary directory, keeping dated fixtures, removed by `close`. */
-export async function openTestStorage(name: string): Promise<{ storage: Storage; close(): Promise<void> }> {
+/**
+ * A migrated embedded store in a temporary directory, removed by `close`. It keeps dated fixtures
+ * unless `defaultRetention` asks for the migrations' own TTLs.
+ */
+export async function openTestStorage(
+  name: string,
+  defaultRetention = false,
+): Promise<{ storage: Storage; close(): Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), `cognive-${name}-`));
   const storage = createStorage({ dataDir: dir, database: "cognive" });
   await migrate(storage);
-  await applyRetention(storage, FIXTURE_RETENTION);
+  if (!defaultRetention) await applyRetention(storage, FIXTURE_RETENTION);
   return {
     storage,
     async close() {

@@ -1,8 +1,14 @@
 import { z } from "zod";
-import { DEFAULT_METRICS_RETENTION_DAYS } from "./storage/schema.ts";
+import {
+  DEFAULT_METRICS_RETENTION_DAYS,
+  DEFAULT_RETENTION_DAYS,
+  DEFAULT_ROLLUP_RETENTION_DAYS,
+} from "./storage/schema.ts";
 
 const port = z.coerce.number().int().min(0).max(65535);
 const positiveInt = z.coerce.number().int().positive();
+/** TTL dates are a ClickHouse DateTime, which ends in 2106: a longer retention would wrap round and expire everything. */
+const retentionDays = positiveInt.max(20_000, "must be at most 20000 days (ClickHouse TTL dates end in 2106)");
 
 /** Infrastructure settings, all from the environment; a bad value names its variable. */
 export const envSchema = z.object({
@@ -30,7 +36,13 @@ export const envSchema = z.object({
   COGNIVE_WRITE_CONCURRENCY: positiveInt.max(16).default(2),
   COGNIVE_DEDUP_CAPACITY: positiveInt.default(2_000_000),
   /** Days OTLP metric points are kept (the metrics tables' TTL, changed at start when it differs). */
-  COGNIVE_METRICS_RETENTION_DAYS: positiveInt.max(36_500).default(DEFAULT_METRICS_RETENTION_DAYS),
+  COGNIVE_METRICS_RETENTION_DAYS: retentionDays.default(DEFAULT_METRICS_RETENTION_DAYS),
+  /** Days spans, logs and the trace tables are kept (their TTL, changed at start when it differs). */
+  COGNIVE_RETENTION_DAYS: retentionDays.default(DEFAULT_RETENTION_DAYS),
+  /** Days rollups and alerts are kept; monthly budgets are rebuilt from this month's rollups, so at least 32. */
+  COGNIVE_ROLLUP_RETENTION_DAYS: retentionDays
+    .min(32, "must be at least 32 days (monthly budgets are rebuilt from the current month's rollups)")
+    .default(DEFAULT_ROLLUP_RETENTION_DAYS),
   COGNIVE_RETRY_WINDOW_MINUTES: positiveInt.default(30),
   COGNIVE_MAX_TOKENS_PER_CALL: positiveInt.default(100_000_000),
   COGNIVE_MAX_DAYS_PER_REQUEST: positiveInt.max(90).default(31),

@@ -19,7 +19,26 @@ describe("environment configuration", () => {
     expect(() => loadEnvConfig({ COGNIVE_LOG_LEVEL: "loud" })).toThrow(ConfigError);
     for (const days of ["0", "-3", "1.5", "forever", "99999"]) {
       expect(() => loadEnvConfig({ COGNIVE_METRICS_RETENTION_DAYS: days })).toThrow(/COGNIVE_METRICS_RETENTION_DAYS/);
+      expect(() => loadEnvConfig({ COGNIVE_RETENTION_DAYS: days })).toThrow(/COGNIVE_RETENTION_DAYS/);
+      expect(() => loadEnvConfig({ COGNIVE_ROLLUP_RETENTION_DAYS: days })).toThrow(/COGNIVE_ROLLUP_RETENTION_DAYS/);
     }
+  });
+
+  it("keeps spans and logs 30 days and rollups and alerts 400 unless told otherwise, within what a TTL can say", () => {
+    const d = loadEnvConfig({});
+    expect([d.COGNIVE_RETENTION_DAYS, d.COGNIVE_ROLLUP_RETENTION_DAYS]).toEqual([30, 400]);
+    const c = loadEnvConfig({ COGNIVE_RETENTION_DAYS: "7", COGNIVE_ROLLUP_RETENTION_DAYS: "32" });
+    expect([c.COGNIVE_RETENTION_DAYS, c.COGNIVE_ROLLUP_RETENTION_DAYS]).toEqual([7, 32]);
+    // 100 years past now is beyond ClickHouse's DateTime: the TTL would wrap round and expire everything.
+    for (const name of ["COGNIVE_RETENTION_DAYS", "COGNIVE_ROLLUP_RETENTION_DAYS", "COGNIVE_METRICS_RETENTION_DAYS"]) {
+      expect(() => loadEnvConfig({ [name]: "36500" })).toThrow(
+        new RegExp(`invalid ${name}="36500": must be at most 20000 days`),
+      );
+    }
+    // This month's budgets are rebuilt from its rollups.
+    expect(() => loadEnvConfig({ COGNIVE_ROLLUP_RETENTION_DAYS: "31" })).toThrow(
+      /invalid COGNIVE_ROLLUP_RETENTION_DAYS="31": must be at least 32 days/,
+    );
   });
 
   it("keeps metric points 30 days unless COGNIVE_METRICS_RETENTION_DAYS says otherwise", () => {

@@ -5,7 +5,7 @@ import { decodeMetricsJson } from "../src/otlp/decode-metrics-json.ts";
 import { MetricsPipeline } from "../src/pipeline/metrics-ingest.ts";
 import { PermanentWriteError, StorageUnavailableError } from "../src/pipeline/writer.ts";
 import type { Storage } from "../src/storage/client.ts";
-import { applyMetricsRetention, ttlDays } from "../src/storage/metrics-retention.ts";
+import { applyRetention, ttlDays } from "../src/storage/retention.ts";
 import { METRICS_TABLES } from "../src/storage/schema.ts";
 import { queryRows } from "../src/storage/sql.ts";
 import { openTestStorage } from "./support/storage.ts";
@@ -209,10 +209,10 @@ describe("metric points in storage", () => {
         )
       ).map((r) => ttlDays(r.q));
     expect(await ttl()).toEqual([30, 30, 30, 30, 30]);
-    expect(await applyMetricsRetention(storage, 30)).toEqual([]);
-    expect((await applyMetricsRetention(storage, 7)).sort()).toEqual(Object.values(METRICS_TABLES).sort());
+    expect(await applyRetention(storage, { metrics: 30 })).toEqual([]);
+    expect((await applyRetention(storage, { metrics: 7 })).sort()).toEqual(Object.values(METRICS_TABLES).sort());
     expect(await ttl()).toEqual([7, 7, 7, 7, 7]);
-    expect(await applyMetricsRetention(storage, 7)).toEqual([]);
-    await expect(applyMetricsRetention(storage, 0)).rejects.toThrow(/invalid/);
+    expect(await applyRetention(storage, { metrics: 7 })).toEqual([]);
+    await expect(applyRetention(storage, { metrics: 0 })).rejects.toThrow(/invalid/);
   });
 });

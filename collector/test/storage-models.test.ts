@@ -14,10 +14,12 @@ afterAll(async () => {
 });
 
 let n = 0;
+/** An hour ago on a minute boundary: within every retention, so the TTL (migration 12) keeps it. */
+const RECENT_S = Math.floor(Date.now() / 60_000) * 60 - 3600;
 /** Model calls in one minute: [request model, response model, cost]. */
 async function insert(calls: [string, string, number][]): Promise<void> {
   const values = calls.map(([request, response, cost]) => ({
-    Timestamp: "1700000000.000000000",
+    Timestamp: `${RECENT_S}.000000000`,
     TraceId: "t",
     SpanId: `s${n++}`,
     ParentSpanId: "p",

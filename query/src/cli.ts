@@ -1,10 +1,11 @@
 import {
-  applyMetricsRetention,
+  applyRetention,
   ConfigError,
   createLogger,
   createStorage,
   loadEnvConfig,
   migrate,
+  retentionDays,
 } from "@cognive/collector";
 import { ADMIN_USAGE, auditCommand, keysCommand } from "./admin-cli.ts";
 import { type Role, startCognive } from "./server.ts";
@@ -38,7 +39,7 @@ async function main(argv: string[]): Promise<number> {
       log,
     );
     const n = await migrate(storage, log);
-    await applyMetricsRetention(storage, config.COGNIVE_METRICS_RETENTION_DAYS, log);
+    await applyRetention(storage, retentionDays(config), log);
     log.info(`migrations applied: ${n}`);
     await storage.close();
     return 0;

@@ -5,7 +5,7 @@ import type { AddressInfo } from "node:net";
 import {
   type AuthRuntime,
   answersWithin,
-  applyMetricsRetention,
+  applyRetention,
   type Collector,
   ConfigError,
   createCollector,
@@ -19,6 +19,7 @@ import {
   loadPolicy,
   migrate,
   repairAtStart,
+  retentionDays,
   type Storage,
   shutdownGrpc,
   startAuth,
@@ -131,7 +132,7 @@ export async function startCognive(config: EnvConfig, log: Logger, role: Role = 
   );
   if (storage.kind === "chdb") {
     await migrate(storage, log);
-    await applyMetricsRetention(storage, config.COGNIVE_METRICS_RETENTION_DAYS, log);
+    await applyRetention(storage, retentionDays(config), log);
     // Before budgets are rebuilt from the rollups: a crash mid-insert may have left them short.
     await repairAtStart(storage, log, config.COGNIVE_RETRY_WINDOW_MINUTES);
   }

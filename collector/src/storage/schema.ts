@@ -32,6 +32,38 @@ export const METRICS_TABLES = {
 } as const;
 /** Days metric points are kept unless COGNIVE_METRICS_RETENTION_DAYS says otherwise. */
 export const DEFAULT_METRICS_RETENTION_DAYS = 30;
+/** Days spans, logs and their trace tables are kept unless COGNIVE_RETENTION_DAYS says otherwise. */
+export const DEFAULT_RETENTION_DAYS = 30;
+/** Days per-minute rollups and alerts are kept unless COGNIVE_ROLLUP_RETENTION_DAYS says otherwise. */
+export const DEFAULT_ROLLUP_RETENTION_DAYS = 400;
+
+/** Which setting a table's TTL follows: spans (COGNIVE_RETENTION_DAYS), rollups (…_ROLLUP_…), metrics (…_METRICS_…). */
+export type RetentionGroup = "spans" | "rollups" | "metrics";
+
+/**
+ * The tables that expire, each with the DateTime its TTL counts from (as ClickHouse prints it back).
+ * The trace tables count from a trace's End, so a trace stays findable while any of its spans is kept.
+ * Every one is partitioned by day or month with `ttl_only_drop_parts`: a part goes whole, once its
+ * newest row is past the TTL. Keys, key usage, the audit log and migrations never expire.
+ */
+export const RETENTION_TABLES: readonly { table: string; group: RetentionGroup; ttl: string }[] = [
+  { table: SPAN_TABLE, group: "spans", ttl: "toDateTime(Timestamp)" },
+  { table: LOGS_TABLE, group: "spans", ttl: "TimestampTime" },
+  { table: TRACE_TS_TABLE, group: "spans", ttl: "End" },
+  { table: TRACE_SUMMARY_TABLE, group: "spans", ttl: "toDateTime(End)" },
+  { table: LLM_ROLLUP_TABLE, group: "rollups", ttl: "Minute" },
+  { table: LLM_HISTOGRAM_TABLE, group: "rollups", ttl: "Minute" },
+  { table: AGENT_RUNS_TABLE, group: "rollups", ttl: "Minute" },
+  { table: ALERTS_TABLE, group: "rollups", ttl: "toDateTime(Time)" },
+  { table: ALERT_DELIVERIES_TABLE, group: "rollups", ttl: "toDateTime(Time)" },
+  ...Object.values(METRICS_TABLES).map((table) => ({ table, group: "metrics" as const, ttl: "toDateTime(TimeUnix)" })),
+];
+
+export const DEFAULT_RETENTION: Readonly<Record<RetentionGroup, number>> = {
+  spans: DEFAULT_RETENTION_DAYS,
+  rollups: DEFAULT_ROLLUP_RETENTION_DAYS,
+  metrics: DEFAULT_METRICS_RETENTION_DAYS,
+};
 
 /** OTel GenAI semconv bucket bounds of `gen_ai.client.operation.duration`, in seconds. */
 export const DURATION_BUCKETS_SECONDS = [
@@ -680,6 +712,15 @@ export const migrations: Migration[] = [
       `CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.${LLM_HISTOGRAM_TABLE}_mv TO {db}.${LLM_HISTOGRAM_TABLE} AS
        ${histogramSelect("")}`,
     ],
+  },
+  {
+    version: 12,
+    name: "retention: spans, logs and trace tables 30 days, rollups and alerts 400 days, whole parts dropped",
+    // The defaults; a start (or `cognive migrate`) then sets what COGNIVE_*RETENTION_DAYS say.
+    statements: RETENTION_TABLES.filter((t) => t.group !== "metrics").flatMap((t) => [
+      `ALTER TABLE {db}.${t.table} MODIFY SETTING ttl_only_drop_parts = 1`,
+      `ALTER TABLE {db}.${t.table} MODIFY TTL ${t.ttl} + INTERVAL ${DEFAULT_RETENTION[t.group]} DAY`,
+    ]),
   },
 ];
 

@@ -3,12 +3,23 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createStorage, type Storage } from "../../src/storage/client.ts";
 import { migrate } from "../../src/storage/migrate.ts";
+import { applyRetention } from "../../src/storage/retention.ts";
 
-/** A migrated embedded store in a temporary directory, removed by `close`. */
-export async function openTestStorage(name: string): Promise<{ storage: Storage; close(): Promise<void> }> {
+/** Retention that keeps the fixtures, which are dated from 2023 on (20000 days is the most allowed). */
+export const FIXTURE_RETENTION = { spans: 20_000, rollups: 20_000 } as const;
+
+/**
+ * A migrated embedded store in a temporary directory, removed by `close`. It keeps dated fixtures
+ * unless `defaultRetention` asks for the migrations' own TTLs.
+ */
+export async function openTestStorage(
+  name: string,
+  defaultRetention = false,
+): Promise<{ storage: Storage; close(): Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), `cognive-${name}-`));
   const storage = createStorage({ dataDir: dir, database: "cognive" });
   await migrate(storage);
+  if (!defaultRetention) await applyRetention(storage, FIXTURE_RETENTION);
   return {
     storage,
     async close() {

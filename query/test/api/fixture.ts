@@ -1,9 +1,10 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createStorage, type Logger, migrate, type Storage, silentLogger } from "@cognive/collector";
+import { applyRetention, createStorage, type Logger, migrate, type Storage, silentLogger } from "@cognive/collector";
 import type { Hono } from "hono";
 import { afterAll, beforeAll } from "vitest";
+import { FIXTURE_RETENTION } from "../../../collector/test/support/storage.ts";
 import { createQueryApp } from "../../src/app.ts";
 
 /** One row of `otel_traces` as the tests write it; unset columns take the table defaults. */
@@ -92,6 +93,7 @@ export async function openFixture(log: Logger = silentLogger): Promise<Fixture> 
   const dir = mkdtempSync(join(tmpdir(), "cognive-api-"));
   const storage = createStorage({ dataDir: dir, database: "cognive" });
   await migrate(storage);
+  await applyRetention(storage, FIXTURE_RETENTION);
   const app = createQueryApp({ storage, log });
   return {
     storage,

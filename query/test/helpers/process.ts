@@ -1,10 +1,17 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { join } from "node:path";
 import { freePort } from "../../../collector/test/support/services.ts";
+import { FIXTURE_RETENTION } from "../../../collector/test/support/storage.ts";
 
 const QUERY_DIR = new URL("../..", import.meta.url).pathname;
 
 export { freePort };
+
+/** Settings that keep dated fixtures (from 2023 on) past the default retention. */
+export const FIXTURE_ENV = {
+  COGNIVE_RETENTION_DAYS: String(FIXTURE_RETENTION.spans),
+  COGNIVE_ROLLUP_RETENTION_DAYS: String(FIXTURE_RETENTION.rollups),
+};
 
 /**
  * Starts `cognive start` as its own process (the bin users run) and resolves once it is ready.
@@ -13,7 +20,7 @@ export { freePort };
 export async function spawnCognive(env: Record<string, string>, nodeArgs: string[] = []): Promise<ChildProcess> {
   const grpcPort = env.COGNIVE_GRPC_PORT ?? String(await freePort());
   const child = spawn(process.execPath, [...nodeArgs, join(QUERY_DIR, "bin/cognive.js"), "start"], {
-    env: { ...process.env, COGNIVE_LOG_LEVEL: "warn", ...env, COGNIVE_GRPC_PORT: grpcPort },
+    env: { ...process.env, COGNIVE_LOG_LEVEL: "warn", ...FIXTURE_ENV, ...env, COGNIVE_GRPC_PORT: grpcPort },
     stdio: ["ignore", "inherit", "inherit"],
   });
   const deadline = Date.now() + 60_000;

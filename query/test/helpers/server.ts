@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { loadEnvConfig, silentLogger } from "@cognive/collector";
 import { afterAll, beforeAll } from "vitest";
 import { type Running, startCognive } from "../../src/server.ts";
+import { FIXTURE_ENV } from "./process.ts";
 
 export interface TestServer {
   running: Running;
@@ -24,6 +25,7 @@ export async function startTestServer(env: Record<string, string> = {}, dataDir?
     COGNIVE_GRPC_PORT: "0",
     COGNIVE_PORT: "0",
     COGNIVE_DATA_DIR: dir,
+    ...FIXTURE_ENV,
     ...env,
   });
   const running = await startCognive(config, silentLogger);

@@ -1,0 +1,66 @@
+import type { EnvConfig } from "../config.ts";
+import type { Logger } from "../log.ts";
+import type { Storage } from "./client.ts";
+import { RETENTION_TABLES, type RetentionGroup } from "./schema.ts";
+import { queryRows } from "./sql.ts";
+
+export type RetentionDays = Record<RetentionGroup, number>;
+
+/** The days each table group is kept, from the COGNIVE_*RETENTION_DAYS settings. */
+export function retentionDays(
+  config: Pick<
+    EnvConfig,
+    "COGNIVE_RETENTION_DAYS" | "COGNIVE_ROLLUP_RETENTION_DAYS" | "COGNIVE_METRICS_RETENTION_DAYS"
+  >,
+): RetentionDays {
+  return {
+    spans: config.COGNIVE_RETENTION_DAYS,
+    rollups: config.COGNIVE_ROLLUP_RETENTION_DAYS,
+    metrics: config.COGNIVE_METRICS_RETENTION_DAYS,
+  };
+}
+
+/** The `TTL <expr> + INTERVAL n DAY` a table's definition holds, or null. */
+export function tableTtl(createQuery: string): { expr: string; days: number } | null {
+  const m = /\bTTL\s+(\S+)\s*\+\s*(?:toIntervalDay\((\d+)\)|INTERVAL\s+(\d+)\s+DAY)/i.exec(createQuery);
+  return m ? { expr: m[1], days: Number(m[2] ?? m[3]) } : null;
+}
+
+/** Days of the TTL a table's definition holds, or null. */
+export function ttlDays(createQuery: string): number | null {
+  return tableTtl(createQuery)?.days ?? null;
+}
+
+/**
+ * Makes each table of the given groups keep rows the configured days: a table whose TTL says
+ * otherwise is altered, the others are left alone, so a start with the same settings costs one read.
+ * Returns the tables altered.
+ */
+export async function applyRetention(storage: Storage, days: Partial<RetentionDays>, log?: Logger): Promise<string[]> {
+  const wanted = new Map<string, { ttl: string; days: number }>();
+  for (const t of RETENTION_TABLES) {
+    const d = days[t.group];
+    if (d === undefined) continue;
+    if (!Number.isInteger(d) || d <= 0) throw new Error(`invalid ${t.group} retention: ${d} days`);
+    wanted.set(t.table, { ttl: t.ttl, days: d });
+  }
+  if (wanted.size === 0) return [];
+  const rows = await queryRows<{ name: string; create_table_query: string }>(
+    storage,
+    "SELECT name, create_table_query FROM system.tables WHERE database = {db:String} AND name IN {tables:Array(String)}",
+    { db: storage.database, tables: [...wanted.keys()] },
+  );
+  const altered: string[] = [];
+  for (const r of rows) {
+    const want = wanted.get(r.name);
+    const have = tableTtl(r.create_table_query);
+    if (!want || (have?.expr === want.ttl && have.days === want.days)) continue;
+    // Table and database names are code constants and a checked identifier; days an integer.
+    await storage.client.command({
+      query: `ALTER TABLE ${storage.database}.${r.name} MODIFY TTL ${want.ttl} + INTERVAL ${want.days} DAY`,
+    });
+    altered.push(r.name);
+  }
+  if (altered.length > 0) log?.info("storage: retention changed", { days, tables: altered });
+  return altered;
+}

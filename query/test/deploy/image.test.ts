@@ -4,9 +4,9 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { loadEnvConfig } from "@cognive/collector";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { freePort } from "../helpers/process.ts";
-import { startTestServer, type TestServer } from "../helpers/server.ts";
+import { useTestServer } from "../helpers/server.ts";
 
 /**
  * The Dockerfile read as instructions (no Docker engine runs here, so the image is not built), and
@@ -112,13 +112,7 @@ describe("Dockerfile", () => {
 });
 
 describe("the image's healthcheck script", () => {
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await startTestServer();
-  }, 60_000);
-  afterAll(async () => {
-    await server?.stop();
-  });
+  const cognive = useTestServer();
 
   // Asynchronous: the servers it calls run in this process.
   const run = (vars: Record<string, string>) =>
@@ -129,12 +123,12 @@ describe("the image's healthcheck script", () => {
   const port = (url: string) => new URL(url).port;
 
   it("passes when the OTLP port's /readyz is ready (start, collector)", async () => {
-    expect(await run({ COGNIVE_OTLP_PORT: port(server.otlpUrl), COGNIVE_PORT: "1" })).toBe(0);
+    expect(await run({ COGNIVE_OTLP_PORT: port(cognive().otlpUrl), COGNIVE_PORT: "1" })).toBe(0);
   });
 
   it("falls back to the API port when nothing listens on the OTLP port (query)", async () => {
     const closed = String(await freePort());
-    expect(await run({ COGNIVE_OTLP_PORT: closed, COGNIVE_PORT: port(server.queryUrl) })).toBe(0);
+    expect(await run({ COGNIVE_OTLP_PORT: closed, COGNIVE_PORT: port(cognive().queryUrl) })).toBe(0);
   });
 
   it("fails when nothing listens", async () => {
@@ -150,7 +144,7 @@ describe("the image's healthcheck script", () => {
     await new Promise<void>((r) => notReady.listen(0, "127.0.0.1", r));
     try {
       const p = String((notReady.address() as AddressInfo).port);
-      expect(await run({ COGNIVE_OTLP_PORT: p, COGNIVE_PORT: port(server.queryUrl) })).toBe(1);
+      expect(await run({ COGNIVE_OTLP_PORT: p, COGNIVE_PORT: port(cognive().queryUrl) })).toBe(1);
     } finally {
       notReady.close();
     }

@@ -159,8 +159,8 @@ describe("compose.yaml as written", () => {
     const conf = readFileSync(join(ROOT, "deploy/compose/nginx.conf"), "utf8");
     const collectors = byRole(file, "collector").map(([name]) => name);
     for (const name of collectors) {
-      expect(conf).toContain(`server ${name}:${DEFAULTS.COGNIVE_OTLP_PORT};`);
-      expect(conf).toContain(`server ${name}:${DEFAULTS.COGNIVE_GRPC_PORT};`);
+      expect(conf).toContain(`server ${name}:${DEFAULTS.COGNIVE_OTLP_PORT} resolve;`);
+      expect(conf).toContain(`server ${name}:${DEFAULTS.COGNIVE_GRPC_PORT} resolve;`);
     }
     expect(conf).toContain(`listen ${DEFAULTS.COGNIVE_OTLP_PORT};`);
     expect(conf).toMatch(new RegExp(`listen ${DEFAULTS.COGNIVE_GRPC_PORT};\\s+http2 on;`));

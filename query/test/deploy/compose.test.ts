@@ -196,10 +196,12 @@ function composeConfig(vars: Record<string, string>) {
   for (const [k, v] of Object.entries(process.env)) {
     if (v !== undefined && !/^(COGNIVE_|CLICKHOUSE_|GRAFANA_|COMPOSE_)/.test(k)) env[k] = v;
   }
-  return spawnSync(cmd, [...pre, "--env-file", envFile, "--project-directory", ROOT, "-f", COMPOSE_FILE, "config"], {
+  const r = spawnSync(cmd, [...pre, "--env-file", envFile, "--project-directory", ROOT, "-f", COMPOSE_FILE, "config"], {
     encoding: "utf8",
     env: { ...env, ...vars },
   });
+  if (r.error) throw new Error(`the compose validator (${cmd}) did not run: ${r.error.message}`);
+  return r;
 }
 
 const SECRETS = { COGNIVE_ADMIN_KEY: ADMIN_KEY, CLICKHOUSE_PASSWORD: "b".repeat(48), GRAFANA_ADMIN_PASSWORD: "c" };

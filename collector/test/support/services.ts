@@ -13,9 +13,9 @@ export function haveBinary(name: string): boolean {
 }
 
 /** `describe.skipIf` reason: null when the binary exists (or is required, so a missing one fails). */
-export function missingService(binary: string): string | null {
+export function missingService(binary: string, aptPackage = binary): string | null {
   if (haveBinary(binary) || REQUIRE_SERVICES) return null;
-  const msg = `${binary} not installed: skipping (apt-get install -y ${binary === "redis-server" ? "redis-server" : "nats-server"}; CI sets COGNIVE_REQUIRE_SERVICES=1)`;
+  const msg = `${binary} not installed: skipping (apt-get install -y ${aptPackage}; CI sets COGNIVE_REQUIRE_SERVICES=1)`;
   process.stderr.write(`${msg}\n`);
   return msg;
 }

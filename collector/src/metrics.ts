@@ -1,8 +1,57 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 
+/**
+ * A registry with the standard process and Node.js metrics (`process_cpu_seconds_total`,
+ * `nodejs_heap_size_used_bytes`, ...), unprefixed so stock dashboards and alerts match them.
+ */
+export function processRegistry(): Registry {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  // Gauges named like counters; the same figures stay by type in nodejs_active_{handles,requests,resources}.
+  for (const name of ["nodejs_active_handles_total", "nodejs_active_requests_total", "nodejs_active_resources_total"]) {
+    registry.removeSingleMetric(name);
+  }
+  return registry;
+}
+
+/**
+ * A counter whose value is a running count kept elsewhere, read at scrape time: a number, or one
+ * number per value of `labelName`.
+ */
+export function countedAtScrape(
+  registry: Registry,
+  name: string,
+  help: string,
+  read: () => number | Record<string, number>,
+  labelName?: string,
+): Counter {
+  return new Counter({
+    name,
+    help,
+    labelNames: labelName ? [labelName] : [],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const value = read();
+      if (typeof value === "number") this.inc(value);
+      else for (const [label, n] of Object.entries(value)) this.inc({ [labelName as string]: label }, n);
+    },
+  });
+}
+
+/** Requests refused by per-key rate limits, on whichever port serves the process's metrics. */
+export function registerAuthMetrics(registry: Registry, limited: { requests: number; spans: number }): void {
+  countedAtScrape(
+    registry,
+    "cognive_rate_limited_total",
+    "Requests refused with 429 by per-key rate limits (query API and ingest), by kind of limit",
+    () => ({ requests: limited.requests, spans: limited.spans }),
+    "kind",
+  );
+}
+
 /** The collector's own Prometheus metrics, one registry per process. */
-export function createCollectorMetrics(registry = new Registry()) {
-  collectDefaultMetrics({ register: registry, prefix: "cognive_process_" });
+export function createCollectorMetrics(registry = processRegistry()) {
   return {
     registry,
     spansReceived: new Counter({

@@ -1,13 +1,12 @@
 import { Pricer } from "@cognive/semconv";
 import type { HttpBindings } from "@hono/node-server";
 import { Hono } from "hono";
-import { Gauge } from "prom-client";
 import { answersWithin } from "./async.ts";
 import type { AuthRuntime } from "./auth/runtime.ts";
 import type { EnvConfig } from "./config.ts";
 import { type GovernanceRuntime, registerGovernanceMetrics } from "./governance/runtime.ts";
 import type { Logger } from "./log.ts";
-import { type CollectorMetrics, createCollectorMetrics } from "./metrics.ts";
+import { type CollectorMetrics, createCollectorMetrics, registerAuthMetrics } from "./metrics.ts";
 import { IngestPipeline } from "./pipeline/ingest.ts";
 import { LogPipeline } from "./pipeline/logs.ts";
 import { MetricsPipeline } from "./pipeline/metrics-ingest.ts";
@@ -70,19 +69,7 @@ export function createCollector(deps: {
     if (!metricsPipeline.writer.healthy) void metricsPipeline.writer.probe();
   }, 1000);
   probeTimer.unref();
-  if (deps.auth) {
-    const auth = deps.auth;
-    new Gauge({
-      name: "cognive_rate_limited_total",
-      help: "Requests refused with 429 by per-key rate limits (query API and ingest), by kind of limit",
-      labelNames: ["kind"],
-      registers: [metrics.registry],
-      collect() {
-        this.set({ kind: "requests" }, auth.limited.requests);
-        this.set({ kind: "spans" }, auth.limited.spans);
-      },
-    });
-  }
+  if (deps.auth) registerAuthMetrics(metrics.registry, deps.auth.limited);
   if (deps.governance) {
     pipeline.onCommitted = deps.governance.governance.onCommitted;
     registerGovernanceMetrics(metrics.registry, deps.governance);

@@ -3,6 +3,7 @@ import { Gauge, type Registry } from "prom-client";
 import { type AlertBus, InProcessBus, NatsBus } from "../alerts/bus.ts";
 import { type AlertSink, Deliverer, SlackSink, WebhookSink } from "../alerts/sinks.ts";
 import type { Logger } from "../log.ts";
+import { countedAtScrape } from "../metrics.ts";
 import type { Policy } from "../policy.ts";
 import { AlertStore } from "../storage/alerts.ts";
 import type { Storage } from "../storage/client.ts";
@@ -102,8 +103,9 @@ export async function startGovernance(deps: {
   };
 }
 
-/** Governance figures on the collector's /metrics, read at scrape time. */
+/** Governance figures on the collector's /metrics, read at scrape time; running counts are counters. */
 export function registerGovernanceMetrics(registry: Registry, rt: GovernanceRuntime): void {
+  const counter = (name: string, help: string, read: () => number) => countedAtScrape(registry, name, help, read);
   const gauge = (name: string, help: string, read: () => number) =>
     new Gauge({
       name,
@@ -113,28 +115,28 @@ export function registerGovernanceMetrics(registry: Registry, rt: GovernanceRunt
         this.set(read());
       },
     });
-  gauge(
+  counter(
     "cognive_alerts_raised_total",
     "Alerts raised (budget thresholds and policy violations)",
     () => rt.governance.stats.alertsRaised,
   );
-  gauge(
+  counter(
     "cognive_governance_failures_total",
     "Batches whose budget/policy processing failed",
     () => rt.governance.stats.failures,
   );
   gauge("cognive_alert_deliveries_pending", "Alerts waiting for delivery to sinks", () => rt.deliverer.pending);
-  gauge(
+  counter(
     "cognive_alert_deliveries_dropped_total",
     "Alerts dropped because the delivery queue was full",
     () => rt.deliverer.dropped,
   );
-  gauge(
-    "cognive_budget_counter_fallbacks_total",
+  counter(
+    "cognive_budget_local_increments_total",
     "Budget increments counted locally because Redis was unreachable",
     () => (rt.counters instanceof ResilientCounters ? rt.counters.fallbacks : 0),
   );
-  gauge(
+  counter(
     "cognive_budget_drift_corrected_usd_total",
     "Spend budget counters had missed (Redis loss, crashes, timeouts) and reconciliation restored from storage",
     () => rt.reconciler.correctedUsd,

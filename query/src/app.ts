@@ -2,6 +2,8 @@ import { type AuthRuntime, answersWithin, type GovernanceRuntime, type Logger, t
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
+import { matchedRoutes } from "hono/route";
+import { Counter, Registry } from "prom-client";
 import { adminRoutes } from "./api/admin.ts";
 import { authMiddleware } from "./api/auth.ts";
 import { ApiError, errorBody, ReadAbortedError, ReadBusyError, ReadLimitError } from "./api/errors.ts";
@@ -24,6 +26,8 @@ export interface QueryAppDeps {
   auth?: AuthRuntime;
   /** Origins whose pages may call the API from a browser (`COGNIVE_CORS_ORIGINS`); none by default. */
   corsOrigins?: readonly string[];
+  /** The process's Prometheus registry, served on `GET /metrics`; by default one of this app's own. */
+  metrics?: Registry;
 }
 
 /** Largest request body the read API accepts; its endpoints take none. */
@@ -44,6 +48,22 @@ export function createQueryApp(deps: QueryAppDeps): Hono {
   const limits = deps.limits ?? readLimits();
   readsOf(deps.storage, limits);
   const app = new Hono();
+  const registry = deps.metrics ?? new Registry();
+  const requests = new Counter({
+    name: "cognive_query_requests_total",
+    help: "Query port requests (native, Tempo, Prometheus APIs and UI) by route pattern and HTTP status",
+    labelNames: ["method", "route", "status"],
+    registers: [registry],
+  });
+  // Counted by route pattern, never by raw path, so a scan of odd URLs cannot grow the series.
+  app.use("*", async (c, next) => {
+    await next();
+    const route =
+      matchedRoutes(c)
+        .filter((r) => r.method !== "ALL")
+        .at(-1)?.path ?? "unmatched";
+    requests.inc({ method: route === "unmatched" ? "other" : c.req.method, route, status: String(c.res.status) });
+  });
 
   // Reads of this request run within this app's limits and stop waiting when its caller goes away.
   app.use("*", (c, next) => withReadContext({ signal: c.req.raw.signal, limits }, next));
@@ -85,6 +105,10 @@ export function createQueryApp(deps: QueryAppDeps): Hono {
       ? c.json({ status: "ready" })
       : c.json(errorBody("storage_unavailable", "storage does not answer"), 503);
   });
+
+  // Public like the probes (and like `/metrics` on the OTLP port): process figures and counts per
+  // route, no tenant data, and Prometheus scrapes without a key.
+  app.get("/metrics", async (c) => c.body(await registry.metrics(), 200, { "content-type": registry.contentType }));
 
   app.route("/api/v1", apiRoutes(deps));
   app.route("/api/v1", adminRoutes({ storage: deps.storage, auth: deps.auth ?? null }));

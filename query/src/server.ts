@@ -18,6 +18,8 @@ import {
   listenGrpc,
   loadPolicy,
   migrate,
+  processRegistry,
+  registerAuthMetrics,
   repairAtStart,
   retentionDays,
   type Storage,
@@ -117,6 +119,17 @@ async function auditStart(auth: AuthRuntime, config: EnvConfig, role: Role): Pro
   });
 }
 
+/**
+ * The registry the query port serves: in one process with the collector, the collector's (the same
+ * figures on either port); alone, its own process metrics and rate-limit counts.
+ */
+function queryMetrics(collector: Collector | undefined, auth: AuthRuntime) {
+  if (collector) return collector.metrics.registry;
+  const registry = processRegistry();
+  registerAuthMetrics(registry, auth.limited);
+  return registry;
+}
+
 /** Starts the collector, the query API, or both in one process, on the configured storage. */
 export async function startCognive(config: EnvConfig, log: Logger, role: Role = "all"): Promise<Running> {
   if (role !== "all" && !config.CLICKHOUSE_URL) {
@@ -208,6 +221,7 @@ export async function startCognive(config: EnvConfig, log: Logger, role: Role = 
         log,
         governance,
         auth,
+        metrics: queryMetrics(collector, auth),
         corsOrigins: config.COGNIVE_CORS_ORIGINS.split(",")
           .map((o) => o.trim())
           .filter((o) => o !== ""),

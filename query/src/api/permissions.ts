@@ -4,7 +4,7 @@ import type { Role } from "@cognive/collector";
  * Who may call what: every route of the query app, declared once, here. A route that is not listed
  * is refused to everyone (fail closed), and a test enumerates the app's route table against this list.
  *
- * - `open`: probes and static files, no tenant data; no key needed.
+ * - `open`: probes, process metrics and static files, no tenant data; no key needed.
  * - `identified`: any valid key (who am I).
  * - `budget`: budget-check, for agents (ingest keys) as well as viewers.
  * - `read`: tenant data, scoped to the key's teams.
@@ -52,6 +52,7 @@ const READ_ROUTES = [
 export const ROUTE_PERMISSIONS: Readonly<Record<string, Permission>> = Object.freeze({
   "GET /healthz": "open",
   "GET /readyz": "open",
+  "GET /metrics": "open",
   "GET /": "open",
   "GET /ui/cognive-ui.js": "open",
   "GET /api/v1/openapi.json": "open",

@@ -2,7 +2,8 @@
  * `npm run demo`: a simulated multi-team agent workload sent through @cognive/sdk to a running
  * Cognive — three agents in two teams, five models of two providers (with prompt caching), tool
  * calls, a failing tool, rate-limited calls that are retried, and one run that overspends.
- * Start Cognive first (`npm start`), then run this in another terminal.
+ * Start Cognive first with the demo's budgets (`COGNIVE_POLICY=demo/policy.yaml npm start`), then run
+ * this in another terminal; on a Cognive without budgets it says so and sends nothing.
  *   COGNIVE_OTLP_URL (default http://127.0.0.1:4318), COGNIVE_API_URL (default http://127.0.0.1:3300),
  *   DEMO_RUNS (default 60)
  */
@@ -13,6 +14,7 @@ import { type AgentProfile, anthropicResponse, openaiResponse, PROFILES, pick, s
 const OTLP = process.env.COGNIVE_OTLP_URL ?? "http://127.0.0.1:4318";
 const API = process.env.COGNIVE_API_URL ?? "http://127.0.0.1:3300";
 const RUNS = Number(process.env.DEMO_RUNS ?? 60);
+const START_WITH_POLICY = "COGNIVE_POLICY=demo/policy.yaml npm start";
 
 class RateLimitError extends Error {
   override name = "RateLimitError";
@@ -113,6 +115,16 @@ async function main(): Promise<number> {
     );
     return 1;
   }
+  // Without the demo's policy the Budgets and Alerts views would stay empty: say how to start, send nothing.
+  const budgets = await fetch(`${API}/api/v1/budgets`).catch(() => null);
+  if (budgets?.ok && ((await budgets.json()) as { budgets: unknown[] }).budgets.length === 0) {
+    process.stderr.write(
+      `Cognive at ${API} has no budgets (it was started without a policy), so Budgets and Alerts would stay empty.\n` +
+        `Stop it (Ctrl-C) and start it with the demo's budgets and alert thresholds, then run the demo again:\n\n` +
+        `  ${START_WITH_POLICY}\n`,
+    );
+    return 1;
+  }
   const clients = new Map(
     PROFILES.map((p) => [
       p.agent,
@@ -157,7 +169,7 @@ async function main(): Promise<number> {
   }
   process.stdout.write(
     guardStop === null
-      ? "\nThe overspending run ran to the end: start Cognive with COGNIVE_POLICY=demo/policy.yaml to see the budget guard stop it.\n"
+      ? `\nThe overspending run ran to the end: start Cognive with ${START_WITH_POLICY} to see the budget guard stop it.\n`
       : `\nThe budget guard stopped the overspending run after ${guardStop} of 12 steps.\n`,
   );
   process.stdout.write(

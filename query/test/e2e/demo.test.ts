@@ -57,8 +57,41 @@ describe("npm run demo", () => {
       const alerts = await getJson(`${api}/alerts?limit=1000`);
       const kinds = new Set(alerts.body.alerts.map((a: any) => a.kind));
       expect(kinds.has("budget.threshold")).toBe(true);
+      // The Budgets view has every declared budget, with spend.
+      const budgets = await getJson(`${api}/budgets`);
+      expect(budgets.body.budgets.length).toBeGreaterThanOrEqual(7);
+      expect(budgets.body.budgets.some((b: any) => b.spendUsd > 0)).toBe(true);
     } finally {
       await stopProcess(server);
+    }
+  }, 120_000);
+
+  it("on a Cognive started without a policy (plain npm start) prints the restart line and sends nothing", async () => {
+    const env = {
+      COGNIVE_DATA_DIR: mkdtempSync(join(tmpdir(), "cognive-demo-nopolicy-")),
+      COGNIVE_OTLP_PORT: String(await freePort()),
+      COGNIVE_PORT: String(await freePort()),
+    };
+    const server = await spawnCognive(env);
+    try {
+      const demo = spawnSync(process.execPath, ["--import", "tsx", join(ROOT, "demo/run.ts")], {
+        cwd: ROOT,
+        env: {
+          ...process.env,
+          COGNIVE_OTLP_URL: `http://127.0.0.1:${env.COGNIVE_OTLP_PORT}`,
+          COGNIVE_API_URL: `http://127.0.0.1:${env.COGNIVE_PORT}`,
+        },
+        encoding: "utf8",
+        timeout: 60_000,
+      });
+      expect(demo.status).toBe(1);
+      expect(demo.stderr).toContain("has no budgets");
+      expect(demo.stderr).toContain("\n  COGNIVE_POLICY=demo/policy.yaml npm start\n");
+      const costs = await getJson(`http://127.0.0.1:${env.COGNIVE_PORT}/api/v1/costs?groupBy=agent`);
+      expect(costs.body.series).toEqual([]);
+    } finally {
+      await stopProcess(server);
+      rmSync(env.COGNIVE_DATA_DIR, { recursive: true, force: true, maxRetries: 5 });
     }
   }, 120_000);
 });

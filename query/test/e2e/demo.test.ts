@@ -8,6 +8,20 @@ import { getJson } from "../helpers/server.ts";
 
 const ROOT = new URL("../../..", import.meta.url).pathname;
 
+/** `npm run demo` against the Cognive on these ports, to the end. */
+function runDemo(env: { COGNIVE_OTLP_PORT: string; COGNIVE_PORT: string }) {
+  return spawnSync(process.execPath, ["--import", "tsx", join(ROOT, "demo/run.ts")], {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      COGNIVE_OTLP_URL: `http://127.0.0.1:${env.COGNIVE_OTLP_PORT}`,
+      COGNIVE_API_URL: `http://127.0.0.1:${env.COGNIVE_PORT}`,
+    },
+    encoding: "utf8",
+    timeout: 90_000,
+  });
+}
+
 describe("npm run demo", () => {
   const dataDir = mkdtempSync(join(tmpdir(), "cognive-demo-"));
   afterAll(() => rmSync(dataDir, { recursive: true, force: true, maxRetries: 5 }));
@@ -22,16 +36,7 @@ describe("npm run demo", () => {
     const server = await spawnCognive(env);
     try {
       const started = Date.now();
-      const demo = spawnSync(process.execPath, ["--import", "tsx", join(ROOT, "demo/run.ts")], {
-        cwd: ROOT,
-        env: {
-          ...process.env,
-          COGNIVE_OTLP_URL: `http://127.0.0.1:${env.COGNIVE_OTLP_PORT}`,
-          COGNIVE_API_URL: `http://127.0.0.1:${env.COGNIVE_PORT}`,
-        },
-        encoding: "utf8",
-        timeout: 90_000,
-      });
+      const demo = runDemo(env);
       expect(demo.stderr).toBe("");
       expect(demo.status).toBe(0);
       expect(Date.now() - started).toBeLessThan(60_000);
@@ -74,16 +79,7 @@ describe("npm run demo", () => {
     };
     const server = await spawnCognive(env);
     try {
-      const demo = spawnSync(process.execPath, ["--import", "tsx", join(ROOT, "demo/run.ts")], {
-        cwd: ROOT,
-        env: {
-          ...process.env,
-          COGNIVE_OTLP_URL: `http://127.0.0.1:${env.COGNIVE_OTLP_PORT}`,
-          COGNIVE_API_URL: `http://127.0.0.1:${env.COGNIVE_PORT}`,
-        },
-        encoding: "utf8",
-        timeout: 60_000,
-      });
+      const demo = runDemo(env);
       expect(demo.status).toBe(1);
       expect(demo.stderr).toContain("has no budgets");
       expect(demo.stderr).toContain("\n  COGNIVE_POLICY=demo/policy.yaml npm start\n");

@@ -21,7 +21,7 @@ export interface MigrationPlan {
  * spanning every node (not sharded), so any node reads every row.
  */
 export function migrationPlan(cluster?: string, list: readonly Migration[] = migrations): MigrationPlan {
-  const on = cluster ? ` ON CLUSTER ${checkClusterName(cluster)}` : "";
+  const on = cluster === undefined ? "" : ` ON CLUSTER ${checkClusterName(cluster)}`;
   const engine = (table: string) =>
     cluster ? `ReplicatedMergeTree('/clickhouse/tables/all/{db}/${table}', '{replica}')` : "MergeTree";
   return {
@@ -35,7 +35,7 @@ export function migrationPlan(cluster?: string, list: readonly Migration[] = mig
       ) ENGINE = ${engine(MIGRATION_LOCK_TABLE)} ORDER BY (Holder, Seq)
       TTL toDateTime(Attempt) + INTERVAL 7 DAY`,
     ],
-    migrations: cluster ? clusterMigrations(list, cluster) : [...list],
+    migrations: cluster !== undefined ? clusterMigrations(list, cluster) : [...list],
   };
 }
 

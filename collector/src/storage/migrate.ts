@@ -66,6 +66,7 @@ class MigrationLock {
   constructor(
     private storage: Storage,
     private leaseMs: number,
+    private clustered: boolean,
   ) {}
 
   private async write(until: number, attemptNow: boolean): Promise<void> {
@@ -80,19 +81,22 @@ class MigrationLock {
                   : `(SELECT argMax(Attempt, Seq) FROM ${db}.${MIGRATION_LOCK_TABLE} WHERE Holder = {h:String})`
               }, fromUnixTimestamp64Milli({u:Int64}, 'UTC')`,
       query_params: { h: this.holder, s: this.seq, u: until },
+      // On a cluster a lock row counts once a majority of replicas has it, and reads see only such rows.
+      ...(this.clustered ? { clickhouse_settings: { insert_quorum: "auto", insert_quorum_parallel: 0 as const } } : {}),
     });
   }
 
   /** The holder whose unexpired attempt came first, and until when it holds. */
   private async first(): Promise<{ Holder: string; Until: string } | undefined> {
-    const rows = await queryRows<{ Holder: string; Until: string }>(
-      this.storage,
-      `SELECT Holder, toString(U) AS Until FROM (
+    const rs = await this.storage.client.query({
+      query: `SELECT Holder, toString(U) AS Until FROM (
          SELECT Holder, argMax(Until, Seq) AS U, argMax(Attempt, Seq) AS A FROM {db:Identifier}.${MIGRATION_LOCK_TABLE} GROUP BY Holder)
        WHERE U > now64(3) ORDER BY A, Holder LIMIT 1`,
-      { db: this.storage.database },
-    );
-    return rows[0];
+      query_params: { db: this.storage.database },
+      format: "JSONEachRow",
+      ...(this.clustered ? { clickhouse_settings: { select_sequential_consistency: "1" } } : {}),
+    });
+    return ((await rs.json()) as { Holder: string; Until: string }[])[0];
   }
 
   async acquire(retryMs: number, log?: Logger): Promise<void> {
@@ -129,7 +133,7 @@ export async function migrate(
   const plan = migrationPlan(options.cluster, list);
   const run = (statement: string) => storage.client.command({ query: statement.replaceAll("{db}", db) });
   for (const s of plan.bootstrap) await run(s);
-  const lock = new MigrationLock(storage, options.leaseMs ?? 10 * 60_000);
+  const lock = new MigrationLock(storage, options.leaseMs ?? 10 * 60_000, options.cluster !== undefined);
   await lock.acquire(options.retryMs ?? 1000, log);
   try {
     const rows = await queryRows<{ v: number | string }>(

@@ -47,7 +47,7 @@ const versions = async (s: Storage) =>
     })
   ).map((r) => Number(r.Version));
 
-describe("migrate", () => {
+describe("migrate", { timeout: 60_000 }, () => {
   it("runs exactly the statements the dry run prints, in order", async () => {
     const commands: string[] = [];
     const s = inDatabase("plan_db", commands);
@@ -145,6 +145,15 @@ describe("cluster variant", () => {
     expect(dist).not.toContain("MODIFY ORDER BY");
     const ttl = plan.migrations.find((m) => m.version === 12)?.statements ?? [];
     for (const q of ttl) expect(q).toMatch(/^ALTER TABLE \{db\}\.\w+_local ON CLUSTER c1\s+MODIFY (TTL|SETTING)/);
+  });
+
+  it("is statements ClickHouse's own parser accepts (no server with Keeper here to run them)", async () => {
+    for (const q of all) {
+      const [row] = await queryRows<{ f: string }>(base, "SELECT formatQuery({q:String}) AS f", {
+        q: q.replaceAll("{db}", "cognive"),
+      });
+      if (/^\s*(CREATE|ALTER|DROP|DELETE)/.test(q)) expect(row.f).toContain("ON CLUSTER c1");
+    }
   });
 
   it("rejects a cluster name that is not an identifier, and a statement it cannot rewrite", () => {

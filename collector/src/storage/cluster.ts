@@ -26,7 +26,8 @@ import {
 export const SHARDING_KEYS: Readonly<Record<string, string>> = {
   // One trace on one shard, so the per-trace views see all of a trace's spans.
   [SPAN_TABLE]: "cityHash64(TraceId)",
-  [LOGS_TABLE]: "cityHash64(TraceId)",
+  // Logs outside any trace would all hash the empty id to one shard: those spread at random.
+  [LOGS_TABLE]: "if(TraceId = '', rand64(), cityHash64(TraceId))",
   [TRACE_TS_TABLE]: "cityHash64(TraceId)",
   [TRACE_SUMMARY_TABLE]: "cityHash64(TraceId)",
   // Used by direct inserts (backfills); the views write where the span landed.

@@ -55,6 +55,8 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(renderPlan(migrationPlan(opts.cluster), config.COGNIVE_DATABASE));
       return 0;
     }
+    if (opts.cluster !== undefined && !config.CLICKHOUSE_URL)
+      throw new ConfigError("migrate --cluster needs CLICKHOUSE_URL (embedded storage is a single node)");
     const storage = createStorage(
       { clickhouseUrl: config.CLICKHOUSE_URL, dataDir: config.COGNIVE_DATA_DIR, database: config.COGNIVE_DATABASE },
       log,

@@ -48,5 +48,8 @@ describe("cognive migrate --dry-run", { timeout: 60_000 }, () => {
       expect(run.stdout).toBe("");
       expect(run.stderr).toMatch(/invalid cluster name|unknown or incomplete argument/);
     }
+    const embedded = cli("--cluster", "c1");
+    expect(embedded.status).toBe(1);
+    expect(embedded.stderr).toContain("migrate --cluster needs CLICKHOUSE_URL");
   });
 });

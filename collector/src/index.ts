@@ -28,6 +28,7 @@ export { METRICS_EXPORT_PATH } from "./receiver/otlp-metrics.ts";
 export * from "./server.ts";
 export * from "./storage/alerts.ts";
 export * from "./storage/client.ts";
+export * from "./storage/cluster.ts";
 export * from "./storage/migrate.ts";
 export * from "./storage/retention.ts";
 export * from "./storage/schema.ts";

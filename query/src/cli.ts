@@ -5,6 +5,8 @@ import {
   createStorage,
   loadEnvConfig,
   migrate,
+  migrationPlan,
+  renderPlan,
   retentionDays,
 } from "@cognive/collector";
 import { ADMIN_USAGE, auditCommand, keysCommand } from "./admin-cli.ts";
@@ -17,10 +19,24 @@ Commands:
   collector   only the OTLP collector (needs CLICKHOUSE_URL)
   query       only the query API (needs CLICKHOUSE_URL)
   migrate     apply storage migrations and exit
+                --dry-run        print every statement of every migration (numbered by version); touches no storage
+                --cluster NAME   the ClickHouse cluster variant: ON CLUSTER NAME, Replicated tables, Distributed tables
 ${ADMIN_USAGE}
   help        this text
 
 Configuration comes from environment variables; see the README.`;
+
+function migrateArgs(args: string[]): { dryRun: boolean; cluster?: string } {
+  const out: { dryRun: boolean; cluster?: string } = { dryRun: false };
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === "--dry-run") out.dryRun = true;
+    else if (a === "--cluster" && args[i + 1] !== undefined) out.cluster = args[++i];
+    else if (a.startsWith("--cluster=")) out.cluster = a.slice("--cluster=".length);
+    else throw new ConfigError(`migrate: unknown or incomplete argument "${a}" (expected --dry-run, --cluster NAME)`);
+  }
+  return out;
+}
 
 async function main(argv: string[]): Promise<number> {
   const cmd = argv[0] ?? "start";
@@ -34,12 +50,19 @@ async function main(argv: string[]): Promise<number> {
   if (cmd === "keys") return keysCommand(argv.slice(1), config, io);
   if (cmd === "audit") return auditCommand(argv.slice(1), config, io);
   if (cmd === "migrate") {
+    const opts = migrateArgs(argv.slice(1));
+    if (opts.dryRun) {
+      process.stdout.write(renderPlan(migrationPlan(opts.cluster), config.COGNIVE_DATABASE));
+      return 0;
+    }
+    if (opts.cluster !== undefined && !config.CLICKHOUSE_URL)
+      throw new ConfigError("migrate --cluster needs CLICKHOUSE_URL (embedded storage is a single node)");
     const storage = createStorage(
       { clickhouseUrl: config.CLICKHOUSE_URL, dataDir: config.COGNIVE_DATA_DIR, database: config.COGNIVE_DATABASE },
       log,
     );
-    const n = await migrate(storage, log);
-    await applyRetention(storage, retentionDays(config), log);
+    const n = await migrate(storage, log, undefined, { cluster: opts.cluster });
+    await applyRetention(storage, retentionDays(config), log, opts.cluster);
     log.info(`migrations applied: ${n}`);
     await storage.close();
     return 0;

@@ -1,6 +1,7 @@
 import type { EnvConfig } from "../config.ts";
 import type { Logger } from "../log.ts";
 import type { Storage } from "./client.ts";
+import { checkClusterName } from "./cluster.ts";
 import { RETENTION_TABLES, type RetentionGroup } from "./schema.ts";
 import { queryRows } from "./sql.ts";
 
@@ -36,13 +37,21 @@ export function ttlDays(createQuery: string): number | null {
  * otherwise is altered, the others are left alone, so a start with the same settings costs one read.
  * Returns the tables altered.
  */
-export async function applyRetention(storage: Storage, days: Partial<RetentionDays>, log?: Logger): Promise<string[]> {
+export async function applyRetention(
+  storage: Storage,
+  days: Partial<RetentionDays>,
+  log?: Logger,
+  cluster?: string,
+): Promise<string[]> {
+  // On a cluster the TTL lives on each shard's local table.
+  const suffix = cluster ? "_local" : "";
+  const on = cluster ? ` ON CLUSTER ${checkClusterName(cluster)}` : "";
   const wanted = new Map<string, { ttl: string; days: number }>();
   for (const t of RETENTION_TABLES) {
     const d = days[t.group];
     if (d === undefined) continue;
     if (!Number.isInteger(d) || d <= 0) throw new Error(`invalid ${t.group} retention: ${d} days`);
-    wanted.set(t.table, { ttl: t.ttl, days: d });
+    wanted.set(t.table + suffix, { ttl: t.ttl, days: d });
   }
   if (wanted.size === 0) return [];
   const rows = await queryRows<{ name: string; create_table_query: string }>(
@@ -57,7 +66,7 @@ export async function applyRetention(storage: Storage, days: Partial<RetentionDa
     if (!want || (have?.expr === want.ttl && have.days === want.days)) continue;
     // Table and database names are code constants and a checked identifier; days an integer.
     await storage.client.command({
-      query: `ALTER TABLE ${storage.database}.${r.name} MODIFY TTL ${want.ttl} + INTERVAL ${want.days} DAY`,
+      query: `ALTER TABLE ${storage.database}.${r.name}${on} MODIFY TTL ${want.ttl} + INTERVAL ${want.days} DAY`,
     });
     altered.push(r.name);
   }

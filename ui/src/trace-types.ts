@@ -101,7 +101,7 @@ export function capturedContent(s: ApiSpan, isContentKey: (key: string) => boole
 export function scoreText(sc: ApiSpanScore): string {
   const value = sc.value === null ? "" : String(sc.value);
   const label = sc.label ? (value ? ` (${sc.label})` : sc.label) : "";
-  return `${sc.name || "score"}: ${value}${label}` + (sc.explanation ? ` — ${sc.explanation}` : "");
+  return `${sc.name || "score"}: ${value}${label}${sc.explanation ? ` — ${sc.explanation}` : ""}`;
 }
 
 export interface ApiTraceSummary {

@@ -13,11 +13,15 @@ import {
   createStorage,
   type EnvConfig,
   type GovernanceRuntime,
+  type GovernanceView,
   type GrpcTls,
   type Logger,
   listenGrpc,
   loadPolicy,
   migrate,
+  NatsBus,
+  openBudgetReader,
+  type Policy,
   repairAtStart,
   retentionDays,
   type Storage,
@@ -35,7 +39,8 @@ import { warmUi } from "./ui.ts";
 
 export interface Running {
   storage: Storage;
-  governance: GovernanceRuntime;
+  /** Counting, alerting and delivery: collector processes (and `start`) only. */
+  governance?: GovernanceRuntime;
   collector?: Collector;
   otlpPort?: number;
   grpcPort?: number;
@@ -117,6 +122,30 @@ async function auditStart(auth: AuthRuntime, config: EnvConfig, role: Role): Pro
   });
 }
 
+/**
+ * Governance as a separate query process sees it: budgets from the collectors' Redis counters or,
+ * without Redis, from storage at each read; alerts heard on the collectors' NATS bus.
+ */
+export async function queryGovernance(
+  storage: Storage,
+  policy: Policy,
+  config: EnvConfig,
+  log: Logger,
+): Promise<GovernanceView & { close(): Promise<void> }> {
+  const budgets = await openBudgetReader({ storage, redisUrl: config.REDIS_URL, log });
+  const bus = config.NATS_URL ? new NatsBus({ servers: config.NATS_URL, log, name: "cognive-query" }) : null;
+  if (!bus) log.warn("no NATS_URL: the alert stream of this query process stays empty (GET /api/v1/alerts lists them)");
+  return {
+    policy,
+    budgets: budgets.reader,
+    alerts: { subscribe: (handler) => bus?.subscribe(handler) ?? (() => {}) },
+    async close() {
+      await bus?.close();
+      await budgets.close();
+    },
+  };
+}
+
 /** Starts the collector, the query API, or both in one process, on the configured storage. */
 export async function startCognive(config: EnvConfig, log: Logger, role: Role = "all"): Promise<Running> {
   if (role !== "all" && !config.CLICKHOUSE_URL) {
@@ -138,16 +167,24 @@ export async function startCognive(config: EnvConfig, log: Logger, role: Role = 
   }
   const auth = await startAuth({ storage, config, log });
   await auditStart(auth, config, role);
-  const governance = await startGovernance({
-    storage,
-    policy,
-    config: {
-      redisUrl: config.REDIS_URL,
-      natsUrl: config.NATS_URL,
-      reconcileSeconds: config.COGNIVE_BUDGET_RECONCILE_SECONDS,
-    },
-    log,
-  });
+  // A query process counts nothing and delivers nothing: it reads budgets and listens for alerts.
+  const governance =
+    role === "query"
+      ? undefined
+      : await startGovernance({
+          storage,
+          policy,
+          config: {
+            redisUrl: config.REDIS_URL,
+            natsUrl: config.NATS_URL,
+            reconcileSeconds: config.COGNIVE_BUDGET_RECONCILE_SECONDS,
+          },
+          log,
+        });
+  // What the query API reads: this process's own counters and bus, or read-only ones.
+  const view: GovernanceView & { close(): Promise<void> } = governance
+    ? { policy, budgets: governance.counters, alerts: governance.bus, close: () => governance.close() }
+    : await queryGovernance(storage, policy, config, log);
   let collector: Collector | undefined;
   let otlpServer: ServerType | undefined;
   let grpcServer: ReturnType<typeof createOtlpGrpcServer> | undefined;
@@ -169,12 +206,12 @@ export async function startCognive(config: EnvConfig, log: Logger, role: Role = 
       await collector?.close();
       await closingOtlp;
       await closingGrpc;
-      if (!(await answersWithin(governance.governance.idle(), left()))) {
+      if (governance && !(await answersWithin(governance.governance.idle(), left()))) {
         log.warn("shutdown: governance work left unfinished; budgets are rebuilt from storage", {
           timeoutSeconds: config.COGNIVE_SHUTDOWN_TIMEOUT_SECONDS,
         });
       }
-      await answersWithin(governance.close(), Math.max(1000, left()));
+      await answersWithin(view.close(), Math.max(1000, left()));
       streamingServer?.forceShutdown();
       await closeServer(queryServer);
       await auth.close();
@@ -182,7 +219,7 @@ export async function startCognive(config: EnvConfig, log: Logger, role: Role = 
     },
   };
   try {
-    if (role !== "query") {
+    if (governance) {
       collector = createCollector({ storage, config, policy, log, governance, auth });
       await collector.pipeline.recoverAtStart();
       otlpServer = await listen(collector.app, config.COGNIVE_HOST, config.COGNIVE_OTLP_PORT);
@@ -206,7 +243,7 @@ export async function startCognive(config: EnvConfig, log: Logger, role: Role = 
       const app = createQueryApp({
         storage,
         log,
-        governance,
+        governance: view,
         auth,
         corsOrigins: config.COGNIVE_CORS_ORIGINS.split(",")
           .map((o) => o.trim())

@@ -1,4 +1,4 @@
-import { ALERTS_TABLE, type GovernanceRuntime, LLM_ROLLUP_TABLE, SPAN_TABLE, type Storage } from "@cognive/collector";
+import { ALERTS_TABLE, type GovernanceView, LLM_ROLLUP_TABLE, SPAN_TABLE, type Storage } from "@cognive/collector";
 import { type QueryScope, teamCondition } from "./scope.ts";
 import { databaseOf, num, select } from "./sql.ts";
 
@@ -44,7 +44,7 @@ const iso = (chTime: string) => `${chTime.replace(" ", "T")}Z`;
 export async function listAgents(
   storage: Storage,
   scope: QueryScope,
-  governance: GovernanceRuntime | undefined,
+  governance: GovernanceView | undefined,
   range: { fromNs: bigint; toNs: bigint },
 ): Promise<{ agents: AgentEntry[] }> {
   const db = databaseOf(storage);

@@ -50,12 +50,14 @@ export class StorageBudgetReader implements BudgetReader {
     }
     // A key that is not a window of the calendar names no spend (and never reaches SQL as text).
     if (!(window === "day" ? DAY : MONTH).test(windowKey)) return 0;
-    const start = window === "day" ? windowKey : `${windowKey}-01`;
-    const end = window === "day" ? "addDays(toDate({start:String}), 1)" : "addMonths(toDate({start:String}), 1)";
+    // Bounds as UTC instants: the window is the UTC calendar's whatever the server's time zone.
+    const start = `${window === "day" ? windowKey : `${windowKey}-01`} 00:00:00`;
+    const from = "toDateTime({start:String}, 'UTC')";
+    const end = window === "day" ? `addDays(${from}, 1)` : `addMonths(${from}, 1)`;
     const rows = await queryRows<{ Usd: number }>(
       this.storage,
       `SELECT sum(CostUsd) AS Usd FROM ${db}.${LLM_ROLLUP_TABLE}
-       WHERE ${column} = {name:String} AND Minute >= toDate({start:String}) AND Minute < ${end}`,
+       WHERE ${column} = {name:String} AND Minute >= ${from} AND Minute < ${end}`,
       { name: scope.name, start },
     );
     return Number(rows[0]?.Usd ?? 0);

@@ -142,6 +142,10 @@ describe.skipIf(skip)("the query process's view of governance", () => {
       expect(spend(stored, l.scope.type, l.scope.name, l.window), JSON.stringify(l)).toBeCloseTo(l.spendUsd, 5);
     }
     expect(spend(stored, "team", "bravo", "month")).toBeGreaterThan(0);
+    // The agent registry's "today" is the budgets' day (one calendar, UTC).
+    const agents = (await (await get(fromStorage, "/api/v1/agents", keys["viewer-all"])).json()).agents;
+    const alpha = agents.find((a: { name: string }) => a.name === "alpha-agent");
+    expect(alpha.spendTodayUsd).toBeCloseTo(spend(stored, "agent", "alpha-agent", "day") ?? -1, 6);
   });
 
   it("shows a team-alpha viewer only team alpha's budgets, and another team's agent as unknown", async () => {

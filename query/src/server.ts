@@ -146,6 +146,23 @@ export async function queryGovernance(
   };
 }
 
+/** Whether the policy declares any budget (agent or team, any window). */
+function hasBudgets(policy: Policy): boolean {
+  const any = (b: Record<string, number | null>) => Object.values(b).some((v) => v !== null);
+  return [...policy.agents.values(), ...policy.teams.values()].some((p) => any({ ...p.budgets }));
+}
+
+/**
+ * A separate collector counts budgets in memory without Redis, so two of them would each see only
+ * their own spans and let an agent spend up to twice its budget: refused rather than wrong.
+ */
+function requireSharedCounters(policy: Policy, config: EnvConfig, role: Role): void {
+  if (role !== "collector" || config.REDIS_URL || !hasBudgets(policy)) return;
+  throw new ConfigError(
+    "the policy declares budgets and 'collector' may run as one of many: set REDIS_URL so collectors share budget counters (or run a single 'start' process)",
+  );
+}
+
 /** Starts the collector, the query API, or both in one process, on the configured storage. */
 export async function startCognive(config: EnvConfig, log: Logger, role: Role = "all"): Promise<Running> {
   if (role !== "all" && !config.CLICKHOUSE_URL) {
@@ -154,6 +171,7 @@ export async function startCognive(config: EnvConfig, log: Logger, role: Role = 
     );
   }
   const policy = loadPolicy(config.COGNIVE_POLICY);
+  requireSharedCounters(policy, config, role);
   const tls = role !== "query" ? grpcTls(config) : undefined;
   const storage = createStorage(
     { clickhouseUrl: config.CLICKHOUSE_URL, dataDir: config.COGNIVE_DATA_DIR, database: config.COGNIVE_DATABASE },

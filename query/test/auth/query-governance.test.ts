@@ -7,7 +7,7 @@ import type { Hono } from "hono";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { missingService, type Service, startNats, startRedis } from "../../../collector/test/support/services.ts";
 import { createQueryApp } from "../../src/app.ts";
-import { queryGovernance } from "../../src/server.ts";
+import { queryGovernance, startCognive } from "../../src/server.ts";
 import { agentRunBody } from "../helpers/agent-run.ts";
 import { postRaw } from "../helpers/http.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
@@ -198,5 +198,35 @@ describe.skipIf(skip)("the query process's view of governance", () => {
     await server.running.governance?.deliverer.idle();
     await new Promise((r) => setTimeout(r, 300)); // anything more would be a duplicate
     expect(hook.hits.filter((h) => h.body.includes(trace))).toHaveLength(1);
+  }, 30_000);
+});
+
+describe("a separate collector without Redis", () => {
+  const dir = mkdtempSync(join(tmpdir(), "cognive-collector-redis-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  const start = (policy: string, env: Record<string, string> = {}) => {
+    writeFileSync(join(dir, "policy.yaml"), policy);
+    // Nothing listens on port 9: the check comes before storage is touched.
+    const config = loadEnvConfig({
+      CLICKHOUSE_URL: "http://127.0.0.1:9",
+      COGNIVE_POLICY: join(dir, "policy.yaml"),
+      COGNIVE_DATA_DIR: dir,
+      ...env,
+    });
+    return startCognive(config, silentLogger, "collector");
+  };
+
+  it("refuses to start when the policy declares budgets, naming REDIS_URL", async () => {
+    await expect(start(TWO_TEAMS_POLICY)).rejects.toThrow(/REDIS_URL/);
+    await expect(start("teams:\n  alpha: { budgets: { monthly_usd: 5 } }\n")).rejects.toThrow(/REDIS_URL/);
+  });
+
+  it("starts past the check when nothing is budgeted (and fails later on the unreachable store)", async () => {
+    const err = await start("agents:\n  a: { allowed_models: [gpt-4o] }\n").then(
+      () => null,
+      (e: Error) => e,
+    );
+    expect(err?.message ?? "").not.toMatch(/REDIS_URL/);
   }, 30_000);
 });

@@ -9,6 +9,7 @@ export * from "./auth/store.ts";
 export * from "./config.ts";
 export type { BudgetCounters, BudgetScope, CounterResult } from "./governance/counters.ts";
 export { BUDGET_OF_WINDOW } from "./governance/engine.ts";
+export * from "./governance/reader.ts";
 export { dayAndMonth } from "./governance/rebuild.ts";
 export * from "./governance/runtime.ts";
 export * from "./log.ts";

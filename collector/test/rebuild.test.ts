@@ -1,27 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dayAndMonth, spendSoFar } from "../src/governance/rebuild.ts";
 import type { Storage } from "../src/storage/client.ts";
-import { openTestStorage } from "./support/storage.ts";
+import { modelCallRow, openTestStorage } from "./support/storage.ts";
 
 let storage: Storage;
 let close: () => Promise<void>;
 const NOW = new Date("2026-11-24T15:30:00Z");
 
-/** One priced model-call span, straight into the span table so the rollup view counts it. */
-function span(at: string, agent: string, team: string, cost: number) {
-  return {
-    Timestamp: at.replace("T", " ").replace("Z", ""),
-    TraceId: "0af7651916cd43dd8448eb211c80319c",
-    SpanId: Math.random().toString(16).slice(2, 18).padEnd(16, "0"),
-    SpanName: "chat gpt-4o",
-    ServiceName: "svc",
-    AgentName: agent,
-    TeamName: team,
-    GenAiUsageRole: "model_call",
-    Priced: 1,
-    CostUsd: cost,
-  };
-}
+const span = modelCallRow;
 
 beforeAll(async () => {
   ({ storage, close } = await openTestStorage("rebuild"));

@@ -1,4 +1,4 @@
-import { type AuthRuntime, answersWithin, type GovernanceRuntime, type Logger, type Storage } from "@cognive/collector";
+import { type AuthRuntime, answersWithin, type GovernanceView, type Logger, type Storage } from "@cognive/collector";
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
@@ -18,8 +18,8 @@ import { uiRoutes } from "./ui.ts";
 export interface QueryAppDeps {
   storage: Storage;
   log: Logger;
-  /** Budget counters, policy and the alert bus; without them the governance endpoints answer 404. */
-  governance?: GovernanceRuntime;
+  /** Policy, a read-only budget reader and the alerts to stream; without them the governance endpoints answer 404. */
+  governance?: GovernanceView;
   /** Limits of every read; by default from the environment (`COGNIVE_QUERY_*`, `COGNIVE_TRACEQL_*`). */
   limits?: ReadLimits;
   /** Keys, roles and rate limits; without it every caller may read every team (tests, tools). */

@@ -13,11 +13,15 @@ import {
   createStorage,
   type EnvConfig,
   type GovernanceRuntime,
+  type GovernanceView,
   type GrpcTls,
   type Logger,
   listenGrpc,
   loadPolicy,
   migrate,
+  NatsBus,
+  openBudgetReader,
+  type Policy,
   processRegistry,
   registerAuthMetrics,
   repairAtStart,
@@ -37,7 +41,8 @@ import { warmUi } from "./ui.ts";
 
 export interface Running {
   storage: Storage;
-  governance: GovernanceRuntime;
+  /** Counting, alerting and delivery: collector processes (and `start`) only. */
+  governance?: GovernanceRuntime;
   collector?: Collector;
   otlpPort?: number;
   grpcPort?: number;
@@ -130,6 +135,47 @@ function queryMetrics(collector: Collector | undefined, auth: AuthRuntime) {
   return registry;
 }
 
+/**
+ * Governance as a separate query process sees it: budgets from the collectors' Redis counters or,
+ * without Redis, from storage at each read; alerts heard on the collectors' NATS bus.
+ */
+export async function queryGovernance(
+  storage: Storage,
+  policy: Policy,
+  config: EnvConfig,
+  log: Logger,
+): Promise<GovernanceView & { close(): Promise<void> }> {
+  const budgets = await openBudgetReader({ storage, redisUrl: config.REDIS_URL, log });
+  const bus = config.NATS_URL ? new NatsBus({ servers: config.NATS_URL, log, name: "cognive-query" }) : null;
+  if (!bus) log.warn("no NATS_URL: the alert stream of this query process stays empty (GET /api/v1/alerts lists them)");
+  return {
+    policy,
+    budgets: budgets.reader,
+    alerts: { subscribe: (handler) => bus?.subscribe(handler) ?? (() => {}) },
+    async close() {
+      await bus?.close();
+      await budgets.close();
+    },
+  };
+}
+
+/** Whether the policy declares any budget (agent or team, any window). */
+function hasBudgets(policy: Policy): boolean {
+  const any = (b: Record<string, number | null>) => Object.values(b).some((v) => v !== null);
+  return [...policy.agents.values(), ...policy.teams.values()].some((p) => any({ ...p.budgets }));
+}
+
+/**
+ * A separate collector counts budgets in memory without Redis, so two of them would each see only
+ * their own spans and let an agent spend up to twice its budget: refused rather than wrong.
+ */
+function requireSharedCounters(policy: Policy, config: EnvConfig, role: Role): void {
+  if (role !== "collector" || config.REDIS_URL || !hasBudgets(policy)) return;
+  throw new ConfigError(
+    "the policy declares budgets and 'collector' may run as one of many: set REDIS_URL so collectors share budget counters (or run a single 'start' process)",
+  );
+}
+
 /** Starts the collector, the query API, or both in one process, on the configured storage. */
 export async function startCognive(config: EnvConfig, log: Logger, role: Role = "all"): Promise<Running> {
   if (role !== "all" && !config.CLICKHOUSE_URL) {
@@ -138,6 +184,7 @@ export async function startCognive(config: EnvConfig, log: Logger, role: Role = 
     );
   }
   const policy = loadPolicy(config.COGNIVE_POLICY);
+  requireSharedCounters(policy, config, role);
   const tls = role !== "query" ? grpcTls(config) : undefined;
   const storage = createStorage(
     { clickhouseUrl: config.CLICKHOUSE_URL, dataDir: config.COGNIVE_DATA_DIR, database: config.COGNIVE_DATABASE },
@@ -151,16 +198,24 @@ export async function startCognive(config: EnvConfig, log: Logger, role: Role = 
   }
   const auth = await startAuth({ storage, config, log });
   await auditStart(auth, config, role);
-  const governance = await startGovernance({
-    storage,
-    policy,
-    config: {
-      redisUrl: config.REDIS_URL,
-      natsUrl: config.NATS_URL,
-      reconcileSeconds: config.COGNIVE_BUDGET_RECONCILE_SECONDS,
-    },
-    log,
-  });
+  // A query process counts nothing and delivers nothing: it reads budgets and listens for alerts.
+  const governance =
+    role === "query"
+      ? undefined
+      : await startGovernance({
+          storage,
+          policy,
+          config: {
+            redisUrl: config.REDIS_URL,
+            natsUrl: config.NATS_URL,
+            reconcileSeconds: config.COGNIVE_BUDGET_RECONCILE_SECONDS,
+          },
+          log,
+        });
+  // What the query API reads: this process's own counters and bus, or read-only ones.
+  const view: GovernanceView & { close(): Promise<void> } = governance
+    ? { policy, budgets: governance.counters, alerts: governance.bus, close: () => governance.close() }
+    : await queryGovernance(storage, policy, config, log);
   let collector: Collector | undefined;
   let otlpServer: ServerType | undefined;
   let grpcServer: ReturnType<typeof createOtlpGrpcServer> | undefined;
@@ -182,12 +237,12 @@ export async function startCognive(config: EnvConfig, log: Logger, role: Role = 
       await collector?.close();
       await closingOtlp;
       await closingGrpc;
-      if (!(await answersWithin(governance.governance.idle(), left()))) {
+      if (governance && !(await answersWithin(governance.governance.idle(), left()))) {
         log.warn("shutdown: governance work left unfinished; budgets are rebuilt from storage", {
           timeoutSeconds: config.COGNIVE_SHUTDOWN_TIMEOUT_SECONDS,
         });
       }
-      await answersWithin(governance.close(), Math.max(1000, left()));
+      await answersWithin(view.close(), Math.max(1000, left()));
       streamingServer?.forceShutdown();
       await closeServer(queryServer);
       await auth.close();
@@ -195,7 +250,7 @@ export async function startCognive(config: EnvConfig, log: Logger, role: Role = 
     },
   };
   try {
-    if (role !== "query") {
+    if (governance) {
       collector = createCollector({ storage, config, policy, log, governance, auth });
       await collector.pipeline.recoverAtStart();
       otlpServer = await listen(collector.app, config.COGNIVE_HOST, config.COGNIVE_OTLP_PORT);
@@ -219,7 +274,7 @@ export async function startCognive(config: EnvConfig, log: Logger, role: Role = 
       const app = createQueryApp({
         storage,
         log,
-        governance,
+        governance: view,
         auth,
         metrics: queryMetrics(collector, auth),
         corsOrigins: config.COGNIVE_CORS_ORIGINS.split(",")

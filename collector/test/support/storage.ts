@@ -28,3 +28,25 @@ export async function openTestStorage(
     },
   };
 }
+
+/** One priced model-call span as a row of the span table (the rollup view counts it), at a UTC time. */
+export function modelCallRow(
+  at: string,
+  agent: string,
+  team: string,
+  cost: number,
+  traceId = "0af7651916cd43dd8448eb211c80319c",
+) {
+  return {
+    Timestamp: at.replace("T", " ").replace("Z", ""),
+    TraceId: traceId,
+    SpanId: Math.random().toString(16).slice(2, 18).padEnd(16, "0"),
+    SpanName: "chat gpt-4o",
+    ServiceName: "svc",
+    AgentName: agent,
+    TeamName: team,
+    GenAiUsageRole: "model_call",
+    Priced: 1,
+    CostUsd: cost,
+  };
+}

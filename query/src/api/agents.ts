@@ -1,4 +1,11 @@
-import { ALERTS_TABLE, type GovernanceRuntime, LLM_ROLLUP_TABLE, SPAN_TABLE, type Storage } from "@cognive/collector";
+import {
+  ALERTS_TABLE,
+  dayAndMonth,
+  type GovernanceView,
+  LLM_ROLLUP_TABLE,
+  SPAN_TABLE,
+  type Storage,
+} from "@cognive/collector";
 import { type QueryScope, teamCondition } from "./scope.ts";
 import { databaseOf, num, select } from "./sql.ts";
 
@@ -44,7 +51,7 @@ const iso = (chTime: string) => `${chTime.replace(" ", "T")}Z`;
 export async function listAgents(
   storage: Storage,
   scope: QueryScope,
-  governance: GovernanceRuntime | undefined,
+  governance: GovernanceView | undefined,
   range: { fromNs: bigint; toNs: bigint },
 ): Promise<{ agents: AgentEntry[] }> {
   const db = databaseOf(storage);
@@ -54,12 +61,13 @@ export async function listAgents(
     storage,
     `SELECT AgentName, any(TeamName) AS Team, toString(min(Minute)) AS First, toString(max(Minute)) AS Last,
             groupUniqArray(Model) AS Models, sum(Calls) AS Calls, sum(Errors) AS Errors, sum(CostUsd) AS SpendUsd,
-            sumIf(CostUsd, toDate(Minute) = today()) AS TodayUsd
+            sumIf(CostUsd, Minute >= toDateTime({today:String}, 'UTC') AND Minute < addDays(toDateTime({today:String}, 'UTC'), 1)) AS TodayUsd
      FROM ${db}.${LLM_ROLLUP_TABLE}
      WHERE Minute >= toDateTime(intDiv({from:Int64}, 1000000000)) AND Minute < toDateTime(intDiv({to:Int64}, 1000000000))
        AND AgentName != '' AND ${rollupTeam.sql}
      GROUP BY AgentName`,
-    { ...params, ...rollupTeam.params },
+    // Today on the budgets' calendar (UTC days), not the server's time zone.
+    { ...params, today: `${dayAndMonth(new Date()).day} 00:00:00`, ...rollupTeam.params },
   );
   const spanTeam = teamCondition(scope, { column: "TeamName" });
   const tools = await select<{ AgentName: string; Tools: string[] }>(

@@ -1,4 +1,4 @@
-import { type Alert, BUDGET_OF_WINDOW, dayAndMonth, type GovernanceRuntime } from "@cognive/collector";
+import { type Alert, BUDGET_OF_WINDOW, dayAndMonth, type GovernanceView } from "@cognive/collector";
 import { type QueryScope, scopeAllows } from "./scope.ts";
 
 export type Window = "run" | "day" | "month";
@@ -17,7 +17,7 @@ export interface BudgetLine {
  * and one run when asked. An agent's budgets belong to its declared team (no team: all-team scopes only).
  */
 export async function budgetLines(
-  gov: GovernanceRuntime,
+  gov: GovernanceView,
   now: Date,
   traceId: string | undefined,
   scope: QueryScope,
@@ -26,7 +26,7 @@ export async function budgetLines(
   const lines: BudgetLine[] = [];
   const add = async (type: "agent" | "team", name: string, window: Window, windowKey: string, limit: number | null) => {
     if (limit === null) return;
-    const spendUsd = await gov.counters.get({ type, name }, window, windowKey);
+    const spendUsd = await gov.budgets.get({ type, name }, window, windowKey);
     lines.push({ scope: { type, name }, window, windowKey, spendUsd, limitUsd: limit, utilization: spendUsd / limit });
   };
   for (const [name, a] of gov.policy.agents) {
@@ -52,7 +52,7 @@ export interface BudgetCheck {
 
 /** Whether an agent (and, with a trace id, its run) may keep spending, from the live counters. */
 export async function budgetCheck(
-  gov: GovernanceRuntime,
+  gov: GovernanceView,
   agent: string,
   traceId: string | undefined,
   now: Date,
@@ -90,7 +90,7 @@ export async function budgetCheck(
   const reasons: string[] = [];
   for (const c of checks) {
     if (c.limit === null) continue;
-    const spend = await gov.counters.get({ type: c.type, name: c.name }, c.window, c.key);
+    const spend = await gov.budgets.get({ type: c.type, name: c.name }, c.window, c.key);
     const left = c.limit - spend;
     remaining = remaining === null ? left : Math.min(remaining, left);
     if (left <= 0) {

@@ -1,4 +1,4 @@
-import type { GovernanceRuntime, Logger, Storage } from "@cognive/collector";
+import type { GovernanceView, Logger, Storage } from "@cognive/collector";
 import { Hono } from "hono";
 import { streamSSE } from "hono/streaming";
 import { listAgents } from "./agents.ts";
@@ -28,7 +28,7 @@ import { listTraces } from "./trace-list.ts";
 export interface ApiDeps {
   storage: Storage;
   log: Logger;
-  governance?: GovernanceRuntime;
+  governance?: GovernanceView;
 }
 
 /** Most buckets one cost query may span; a finer step over a longer range is a caller error. */
@@ -120,7 +120,7 @@ export function apiRoutes({ storage, governance, log }: ApiDeps): Hono {
 
   api.get("/alerts/stream", (c) => {
     parseQuery(c, emptyQuery);
-    const bus = gov().bus;
+    const bus = gov().alerts;
     const scope = scopeOf(c);
     return streamSSE(c, async (stream) => {
       const unsubscribe = bus.subscribe((alert) => {

@@ -11,6 +11,7 @@ import { agentRunBody } from "../helpers/agent-run.ts";
 import { postRaw } from "../helpers/http.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 import { streamingClient } from "../helpers/tempo-grpc.ts";
+import { TWO_TEAMS_POLICY } from "../helpers/two-teams.ts";
 
 /**
  * Two teams' data behind keys: every route of the query app, taken from its route table, is called
@@ -21,20 +22,18 @@ const BRAVO_MARKERS = ["svc-bravo", "bravo-agent", "gpt-4o-mini", "bravo"];
 const now = () => Math.floor(Date.now() / 1000);
 
 const dir = mkdtempSync(join(tmpdir(), "cognive-isolation-"));
-writeFileSync(
-  join(dir, "policy.yaml"),
-  `teams:
-  alpha: { budgets: { daily_usd: 100, monthly_usd: 1000 } }
-  bravo: { budgets: { daily_usd: 100, monthly_usd: 1000 } }
-agents:
-  alpha-agent: { team: alpha, budgets: { daily_usd: 50 } }
-  bravo-agent: { team: bravo, allowed_models: ["gpt-4o"], budgets: { daily_usd: 50 } }
-`,
-);
+writeFileSync(join(dir, "policy.yaml"), TWO_TEAMS_POLICY);
 
 let server: TestServer;
 const keys: Record<string, string> = {};
 const traces = { alpha: randomBytes(16).toString("hex"), bravo: randomBytes(16).toString("hex") };
+
+/** Waits until the in-process collector has counted and alerted everything it accepted. */
+function idle(): Promise<void> {
+  const gov = server.running.governance;
+  if (!gov) throw new Error("the test server runs no governance");
+  return gov.governance.idle();
+}
 
 async function api(path: string, key: string | null, init: RequestInit = {}): Promise<Response> {
   const headers = new Headers(init.headers);
@@ -225,7 +224,7 @@ beforeAll(async () => {
     });
     expect(res.status).toBe(200);
   }
-  await server.running.governance.governance.idle();
+  await idle();
 }, 60_000);
 
 afterAll(async () => {
@@ -448,7 +447,7 @@ describe("team isolation", () => {
       "content-type": "application/json",
       authorization: `Bearer ${keys["ingest-bravo"]}`,
     });
-    await server.running.governance.governance.idle();
+    await idle();
     await new Promise((r) => setTimeout(r, 500));
     stop.abort();
     const [alphaText, allText] = await Promise.all([alpha, all]);

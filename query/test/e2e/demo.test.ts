@@ -22,16 +22,20 @@ describe("npm run demo", () => {
     const server = await spawnCognive(env);
     try {
       const started = Date.now();
-      const demo = spawnSync(process.execPath, ["--import", "tsx", join(ROOT, "demo/run.ts")], {
-        cwd: ROOT,
-        env: {
-          ...process.env,
-          COGNIVE_OTLP_URL: `http://127.0.0.1:${env.COGNIVE_OTLP_PORT}`,
-          COGNIVE_API_URL: `http://127.0.0.1:${env.COGNIVE_PORT}`,
+      const demo = spawnSync(
+        process.execPath,
+        ["--conditions=cognive-source", "--import", "tsx", join(ROOT, "demo/run.ts")],
+        {
+          cwd: ROOT,
+          env: {
+            ...process.env,
+            COGNIVE_OTLP_URL: `http://127.0.0.1:${env.COGNIVE_OTLP_PORT}`,
+            COGNIVE_API_URL: `http://127.0.0.1:${env.COGNIVE_PORT}`,
+          },
+          encoding: "utf8",
+          timeout: 90_000,
         },
-        encoding: "utf8",
-        timeout: 90_000,
-      });
+      );
       expect(demo.stderr).toBe("");
       expect(demo.status).toBe(0);
       expect(Date.now() - started).toBeLessThan(60_000);

@@ -38,17 +38,21 @@ describe.skipIf(missingChromium())("the UI in Chromium", () => {
     });
     base = `http://127.0.0.1:${ports.query}`;
     api = `${base}/api/v1`;
-    const demo = spawnSync(process.execPath, ["--import", "tsx", join(ROOT, "demo/run.ts")], {
-      cwd: ROOT,
-      env: {
-        ...process.env,
-        DEMO_RUNS: "30",
-        COGNIVE_OTLP_URL: `http://127.0.0.1:${ports.otlp}`,
-        COGNIVE_API_URL: base,
+    const demo = spawnSync(
+      process.execPath,
+      ["--conditions=cognive-source", "--import", "tsx", join(ROOT, "demo/run.ts")],
+      {
+        cwd: ROOT,
+        env: {
+          ...process.env,
+          DEMO_RUNS: "30",
+          COGNIVE_OTLP_URL: `http://127.0.0.1:${ports.otlp}`,
+          COGNIVE_API_URL: base,
+        },
+        encoding: "utf8",
+        timeout: 120_000,
       },
-      encoding: "utf8",
-      timeout: 120_000,
-    });
+    );
     if (demo.status !== 0) throw new Error(`demo failed (${demo.status}): ${demo.stderr}`);
     browser = await launchChromium();
   }, 240_000);

@@ -1,9 +1,8 @@
-import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { freePort, spawnCognive, stopProcess } from "../helpers/process.ts";
+import { freePort, runDemo, spawnCognive, stopProcess } from "../helpers/process.ts";
 import { getJson } from "../helpers/server.ts";
 
 const ROOT = new URL("../../..", import.meta.url).pathname;
@@ -22,20 +21,10 @@ describe("npm run demo", () => {
     const server = await spawnCognive(env);
     try {
       const started = Date.now();
-      const demo = spawnSync(
-        process.execPath,
-        ["--conditions=cognive-source", "--import", "tsx", join(ROOT, "demo/run.ts")],
-        {
-          cwd: ROOT,
-          env: {
-            ...process.env,
-            COGNIVE_OTLP_URL: `http://127.0.0.1:${env.COGNIVE_OTLP_PORT}`,
-            COGNIVE_API_URL: `http://127.0.0.1:${env.COGNIVE_PORT}`,
-          },
-          encoding: "utf8",
-          timeout: 90_000,
-        },
-      );
+      const demo = runDemo({
+        otlpUrl: `http://127.0.0.1:${env.COGNIVE_OTLP_PORT}`,
+        apiUrl: `http://127.0.0.1:${env.COGNIVE_PORT}`,
+      });
       expect(demo.stderr).toBe("");
       expect(demo.status).toBe(0);
       expect(Date.now() - started).toBeLessThan(60_000);

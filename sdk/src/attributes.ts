@@ -1,26 +1,27 @@
 /**
- * Attribute names emitted by the SDK: the current OTel GenAI semantic conventions. The `gen_ai.*`
- * exports of `@opentelemetry/semantic-conventions/incubating` are deprecated since the GenAI
- * definitions moved to their own repository, so the names are spelled out here.
+ * Attribute names emitted by the SDK: the current OTel GenAI semantic conventions, taken from
+ * `@cognive/semconv` so the SDK writes exactly the names the collector reads.
  */
+import { GENAI } from "@cognive/semconv";
+
 export { ATTR_SERVICE_NAME } from "@opentelemetry/semantic-conventions";
 
 export const ATTR_DEPLOYMENT_ENVIRONMENT_NAME = "deployment.environment.name";
 export const ATTR_COGNIVE_TEAM = "cognive.team";
 
-export const ATTR_GEN_AI_OPERATION_NAME = "gen_ai.operation.name";
-export const ATTR_GEN_AI_PROVIDER_NAME = "gen_ai.provider.name";
-export const ATTR_GEN_AI_AGENT_NAME = "gen_ai.agent.name";
-export const ATTR_GEN_AI_REQUEST_MODEL = "gen_ai.request.model";
-export const ATTR_GEN_AI_RESPONSE_MODEL = "gen_ai.response.model";
-export const ATTR_GEN_AI_RESPONSE_ID = "gen_ai.response.id";
-export const ATTR_GEN_AI_RESPONSE_FINISH_REASONS = "gen_ai.response.finish_reasons";
-export const ATTR_GEN_AI_USAGE_INPUT_TOKENS = "gen_ai.usage.input_tokens";
-export const ATTR_GEN_AI_USAGE_OUTPUT_TOKENS = "gen_ai.usage.output_tokens";
-export const ATTR_GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS = "gen_ai.usage.cache_read.input_tokens";
-export const ATTR_GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS = "gen_ai.usage.cache_creation.input_tokens";
-export const ATTR_GEN_AI_USAGE_REASONING_OUTPUT_TOKENS = "gen_ai.usage.reasoning.output_tokens";
-export const ATTR_GEN_AI_TOOL_NAME = "gen_ai.tool.name";
-export const ATTR_GEN_AI_TOOL_CALL_ID = "gen_ai.tool.call.id";
-export const ATTR_GEN_AI_INPUT_MESSAGES = "gen_ai.input.messages";
-export const ATTR_GEN_AI_OUTPUT_MESSAGES = "gen_ai.output.messages";
+export const ATTR_GEN_AI_OPERATION_NAME = GENAI.OPERATION_NAME;
+export const ATTR_GEN_AI_PROVIDER_NAME = GENAI.PROVIDER_NAME;
+export const ATTR_GEN_AI_AGENT_NAME = GENAI.AGENT_NAME;
+export const ATTR_GEN_AI_REQUEST_MODEL = GENAI.REQUEST_MODEL;
+export const ATTR_GEN_AI_RESPONSE_MODEL = GENAI.RESPONSE_MODEL;
+export const ATTR_GEN_AI_RESPONSE_ID = GENAI.RESPONSE_ID;
+export const ATTR_GEN_AI_RESPONSE_FINISH_REASONS = GENAI.RESPONSE_FINISH_REASONS;
+export const ATTR_GEN_AI_USAGE_INPUT_TOKENS = GENAI.USAGE_INPUT_TOKENS;
+export const ATTR_GEN_AI_USAGE_OUTPUT_TOKENS = GENAI.USAGE_OUTPUT_TOKENS;
+export const ATTR_GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS = GENAI.USAGE_CACHE_READ_INPUT_TOKENS;
+export const ATTR_GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS = GENAI.USAGE_CACHE_CREATION_INPUT_TOKENS;
+export const ATTR_GEN_AI_USAGE_REASONING_OUTPUT_TOKENS = GENAI.USAGE_REASONING_OUTPUT_TOKENS;
+export const ATTR_GEN_AI_TOOL_NAME = GENAI.TOOL_NAME;
+export const ATTR_GEN_AI_TOOL_CALL_ID = GENAI.TOOL_CALL_ID;
+export const ATTR_GEN_AI_INPUT_MESSAGES = GENAI.INPUT_MESSAGES;
+export const ATTR_GEN_AI_OUTPUT_MESSAGES = GENAI.OUTPUT_MESSAGES;

@@ -1,26 +1,15 @@
-import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { freePort, spawnCognive, stopProcess } from "../helpers/process.ts";
+import { freePort, runDemo, spawnCognive, stopProcess } from "../helpers/process.ts";
 import { getJson } from "../helpers/server.ts";
 
 const ROOT = new URL("../../..", import.meta.url).pathname;
 
 /** `npm run demo` against the Cognive on these ports, to the end. */
-function runDemo(env: { COGNIVE_OTLP_PORT: string; COGNIVE_PORT: string }) {
-  return spawnSync(process.execPath, ["--import", "tsx", join(ROOT, "demo/run.ts")], {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      COGNIVE_OTLP_URL: `http://127.0.0.1:${env.COGNIVE_OTLP_PORT}`,
-      COGNIVE_API_URL: `http://127.0.0.1:${env.COGNIVE_PORT}`,
-    },
-    encoding: "utf8",
-    timeout: 90_000,
-  });
-}
+const demoOn = (env: { COGNIVE_OTLP_PORT: string; COGNIVE_PORT: string }) =>
+  runDemo({ otlpUrl: `http://127.0.0.1:${env.COGNIVE_OTLP_PORT}`, apiUrl: `http://127.0.0.1:${env.COGNIVE_PORT}` });
 
 describe("npm run demo", () => {
   const dataDir = mkdtempSync(join(tmpdir(), "cognive-demo-"));
@@ -36,7 +25,7 @@ describe("npm run demo", () => {
     const server = await spawnCognive(env);
     try {
       const started = Date.now();
-      const demo = runDemo(env);
+      const demo = demoOn(env);
       expect(demo.stderr).toBe("");
       expect(demo.status).toBe(0);
       expect(Date.now() - started).toBeLessThan(60_000);
@@ -79,7 +68,7 @@ describe("npm run demo", () => {
     };
     const server = await spawnCognive(env);
     try {
-      const demo = runDemo(env);
+      const demo = demoOn(env);
       expect(demo.status).toBe(1);
       expect(demo.stderr).toContain("has no budgets");
       expect(demo.stderr).toContain("\n  COGNIVE_POLICY=demo/policy.yaml npm start\n");

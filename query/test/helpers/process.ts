@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, type SpawnSyncReturns, spawn, spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { freePort } from "../../../collector/test/support/services.ts";
 import { FIXTURE_RETENTION } from "../../../collector/test/support/storage.ts";
@@ -6,6 +6,24 @@ import { FIXTURE_RETENTION } from "../../../collector/test/support/storage.ts";
 const QUERY_DIR = new URL("../..", import.meta.url).pathname;
 
 export { freePort };
+
+/**
+ * Runs `demo/run.ts` as `npm run demo` does (tsx, @cognive/* from their sources) against the given
+ * Cognive: `otlpUrl` for spans, `apiUrl` for the budget guard.
+ */
+export function runDemo(
+  urls: { otlpUrl: string; apiUrl: string },
+  env: Record<string, string> = {},
+  timeoutMs = 90_000,
+): SpawnSyncReturns<string> {
+  const root = join(QUERY_DIR, "..");
+  return spawnSync(process.execPath, ["--conditions=cognive-source", "--import", "tsx", join(root, "demo/run.ts")], {
+    cwd: root,
+    env: { ...process.env, COGNIVE_OTLP_URL: urls.otlpUrl, COGNIVE_API_URL: urls.apiUrl, ...env },
+    encoding: "utf8",
+    timeout: timeoutMs,
+  });
+}
 
 /** Settings that keep dated fixtures (from 2023 on) past the default retention. */
 export const FIXTURE_ENV = {

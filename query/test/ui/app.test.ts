@@ -1,4 +1,4 @@
-import { type ChildProcess, spawnSync } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
@@ -6,7 +6,7 @@ import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { formatCost } from "../../../ui/src/format.ts";
-import { freePort, spawnCognive, stopProcess } from "../helpers/process.ts";
+import { freePort, runDemo, spawnCognive, stopProcess } from "../helpers/process.ts";
 import { getJson } from "../helpers/server.ts";
 import { launchChromium, missingChromium, screenshot, syntheticTrace, watchErrors } from "./browser.ts";
 
@@ -38,17 +38,7 @@ describe.skipIf(missingChromium())("the UI in Chromium", () => {
     });
     base = `http://127.0.0.1:${ports.query}`;
     api = `${base}/api/v1`;
-    const demo = spawnSync(process.execPath, ["--import", "tsx", join(ROOT, "demo/run.ts")], {
-      cwd: ROOT,
-      env: {
-        ...process.env,
-        DEMO_RUNS: "30",
-        COGNIVE_OTLP_URL: `http://127.0.0.1:${ports.otlp}`,
-        COGNIVE_API_URL: base,
-      },
-      encoding: "utf8",
-      timeout: 120_000,
-    });
+    const demo = runDemo({ otlpUrl: `http://127.0.0.1:${ports.otlp}`, apiUrl: base }, { DEMO_RUNS: "30" }, 120_000);
     if (demo.status !== 0) throw new Error(`demo failed (${demo.status}): ${demo.stderr}`);
     browser = await launchChromium();
   }, 240_000);

@@ -1,0 +1,11 @@
+// Shared by every workspace's vitest.config.ts: in-repo tests resolve @cognive/* packages to their
+// TypeScript sources (the cognive-source export condition) rather than to their builds, so no build is needed.
+import { defaultServerConditions } from "vite";
+import { defineConfig } from "vitest/config";
+
+export const SOURCE_CONDITION = "cognive-source";
+
+// Vitest's own default drops "module" (packages' ESM-for-bundlers builds); keep that, add ours.
+const conditions = [SOURCE_CONDITION, ...defaultServerConditions.filter((c) => c !== "module")];
+
+export default defineConfig({ resolve: { conditions }, ssr: { resolve: { conditions } } });

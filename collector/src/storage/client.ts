@@ -115,7 +115,8 @@ function serverStorage(config: StorageConfig): Storage {
       await client.insert({
         table: `${config.database}.${table}`,
         columns: [...columns] as [string, ...string[]],
-        values: Readable.from([body]),
+        // A byte stream: the client refuses an object-mode one (Readable.from's default) for raw formats.
+        values: Readable.from([body], { objectMode: false }),
         format: "TabSeparated",
       });
     },

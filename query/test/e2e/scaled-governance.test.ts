@@ -7,6 +7,7 @@ import { connect, type NatsConnection } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { missingService, type Service, startNats, startRedis } from "../../../collector/test/support/services.ts";
 import { postRaw } from "../helpers/http.ts";
+import { modelCallBodies } from "../helpers/otlp-json.ts";
 import { freePort, spawnCognive, stopProcess } from "../helpers/process.ts";
 import { getJson } from "../helpers/server.ts";
 import { startWebhookReceiver, type WebhookHit } from "../helpers/webhook.ts";
@@ -72,40 +73,9 @@ alerts:
 
   it("counts one run's spend exactly across both and fires each threshold once, on webhooks and NATS", async () => {
     const traceId = randomBytes(16).toString("hex");
-    const now = BigInt(Date.now()) * 1_000_000n;
     // 40 gpt-4o calls of 1,000 in / 100 out ($0.0035 each, $0.14 in all) against a $0.10 run budget,
     // sent as 20 requests of 2 spans, alternating between the two collectors, all at once.
-    const requests = Array.from({ length: 20 }, (_, r) =>
-      Buffer.from(
-        JSON.stringify({
-          resourceSpans: [
-            {
-              resource: { attributes: [{ key: "service.name", value: { stringValue: "support-bot" } }] },
-              scopeSpans: [
-                {
-                  spans: [0, 1].map((k) => ({
-                    traceId,
-                    spanId: (r * 2 + k + 1).toString(16).padStart(16, "0"),
-                    name: "chat gpt-4o",
-                    kind: 3,
-                    startTimeUnixNano: String(now + BigInt(r)),
-                    endTimeUnixNano: String(now + BigInt(r) + 1_000_000n),
-                    attributes: [
-                      { key: "gen_ai.operation.name", value: { stringValue: "chat" } },
-                      { key: "gen_ai.provider.name", value: { stringValue: "openai" } },
-                      { key: "gen_ai.request.model", value: { stringValue: "gpt-4o" } },
-                      { key: "gen_ai.agent.name", value: { stringValue: "refund-agent" } },
-                      { key: "gen_ai.usage.input_tokens", value: { intValue: "1000" } },
-                      { key: "gen_ai.usage.output_tokens", value: { intValue: "100" } },
-                    ],
-                  })),
-                },
-              ],
-            },
-          ],
-        }),
-      ),
-    );
+    const requests = modelCallBodies({ traceId, agent: "refund-agent", requests: 20, perRequest: 2 });
     const answers = await Promise.all(
       requests.map((body, r) =>
         postRaw(`${collectors[r % 2].otlp}/v1/traces`, body, { "content-type": "application/json" }),

@@ -32,28 +32,54 @@ export const FIXTURE_ENV = {
 };
 
 /**
- * Starts `cognive start` as its own process (the bin users run) and resolves once it is ready.
- * The OTLP/gRPC port is a free one unless `env` names it, so that processes never collide on 4317.
+ * Starts `cognive <command>` (`start` unless named) as its own process (the bin users run) and
+ * resolves once it is ready: on the OTLP port, or for `query` on the query port. The OTLP/gRPC port
+ * is a free one unless `env` names it, so that processes never collide on 4317.
  */
-export async function spawnCognive(env: Record<string, string>, nodeArgs: string[] = []): Promise<ChildProcess> {
+export async function spawnCognive(
+  env: Record<string, string>,
+  nodeArgs: string[] = [],
+  command: "start" | "collector" | "query" = "start",
+): Promise<ChildProcess> {
   const grpcPort = env.COGNIVE_GRPC_PORT ?? String(await freePort());
-  const child = spawn(process.execPath, [...nodeArgs, join(QUERY_DIR, "bin/cognive.js"), "start"], {
+  const child = spawn(process.execPath, [...nodeArgs, join(QUERY_DIR, "bin/cognive.js"), command], {
     env: { ...process.env, COGNIVE_LOG_LEVEL: "warn", ...FIXTURE_ENV, ...env, COGNIVE_GRPC_PORT: grpcPort },
     stdio: ["ignore", "inherit", "inherit"],
   });
+  const readyPort = command === "query" ? env.COGNIVE_PORT : env.COGNIVE_OTLP_PORT;
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
     try {
-      const r = await fetch(`http://127.0.0.1:${env.COGNIVE_OTLP_PORT}/readyz`);
+      const r = await fetch(`http://127.0.0.1:${readyPort}/readyz`);
       if (r.ok) return child;
     } catch {
       /* not up yet */
     }
-    if (child.exitCode !== null) throw new Error(`cognive exited with ${child.exitCode}`);
+    if (child.exitCode !== null) throw new Error(`cognive ${command} exited with ${child.exitCode}`);
     await new Promise((r) => setTimeout(r, 200));
   }
   child.kill();
-  throw new Error("cognive did not become ready within 60 s");
+  throw new Error(`cognive ${command} did not become ready within 60 s`);
+}
+
+/** Runs a one-shot `cognive <args>` (migrate, keys…) to its end. */
+export function runCognive(
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [join(QUERY_DIR, "bin/cognive.js"), ...args], {
+    env: { ...process.env, COGNIVE_LOG_LEVEL: "info", ...FIXTURE_ENV, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (c) => {
+    stdout += c;
+  });
+  child.stderr.on("data", (c) => {
+    stderr += c;
+  });
+  return new Promise((resolve) => child.once("close", (code) => resolve({ code, stdout, stderr })));
 }
 
 /** SIGTERM, then wait for the process to flush and exit. */

@@ -25,6 +25,11 @@ export const envSchema = z.object({
     .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be a plain identifier")
     .default("cognive"),
   CLICKHOUSE_URL: z.url().optional(),
+  /** A ClickHouse cluster name: migrations use the cluster DDL, writes go through the Distributed tables. */
+  COGNIVE_CLUSTER: z
+    .string()
+    .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "letters, digits and _ only")
+    .optional(),
   REDIS_URL: z.url().optional(),
   NATS_URL: z.url().optional(),
   COGNIVE_POLICY: z.string().min(1).optional(),
@@ -95,6 +100,9 @@ export function loadEnvConfig(env: Record<string, string | undefined> = process.
   }
   if ((parsed.data.COGNIVE_GRPC_TLS_CERT === undefined) !== (parsed.data.COGNIVE_GRPC_TLS_KEY === undefined)) {
     throw new ConfigError("COGNIVE_GRPC_TLS_CERT and COGNIVE_GRPC_TLS_KEY must be set together (or neither)");
+  }
+  if (parsed.data.COGNIVE_CLUSTER !== undefined && parsed.data.CLICKHOUSE_URL === undefined) {
+    throw new ConfigError("COGNIVE_CLUSTER needs CLICKHOUSE_URL (embedded storage is a single node)");
   }
   return parsed.data;
 }

@@ -45,4 +45,13 @@ describe("environment configuration", () => {
     expect(loadEnvConfig({}).COGNIVE_METRICS_RETENTION_DAYS).toBe(30);
     expect(loadEnvConfig({ COGNIVE_METRICS_RETENTION_DAYS: "90" }).COGNIVE_METRICS_RETENTION_DAYS).toBe(90);
   });
+
+  it("takes a cluster name only with a server URL, and only a plain name", () => {
+    const url = "http://127.0.0.1:8123";
+    expect(loadEnvConfig({ CLICKHOUSE_URL: url, COGNIVE_CLUSTER: "c1" }).COGNIVE_CLUSTER).toBe("c1");
+    expect(loadEnvConfig({}).COGNIVE_CLUSTER).toBeUndefined();
+    expect(() => loadEnvConfig({ COGNIVE_CLUSTER: "c1" })).toThrow(/COGNIVE_CLUSTER needs CLICKHOUSE_URL/);
+    for (const bad of ["c1; DROP DATABASE x", "1c", "c-1", "c1 ON CLUSTER c2"])
+      expect(() => loadEnvConfig({ CLICKHOUSE_URL: url, COGNIVE_CLUSTER: bad })).toThrow(/invalid COGNIVE_CLUSTER/);
+  });
 });

@@ -1,5 +1,5 @@
 import { parseArgs } from "node:util";
-import { createStorage, type EnvConfig, verifyAudit } from "@cognive/collector";
+import { createStorage, type EnvConfig, storageConfig, verifyAudit } from "@cognive/collector";
 
 /**
  * `cognive keys …` and `cognive audit verify`: the admin API from a terminal. Keys are managed through
@@ -127,11 +127,7 @@ export async function auditCommand(argv: string[], config: EnvConfig, io: Out): 
     if (r.status !== 200) return failure(io, r);
     result = r.json;
   } else {
-    const storage = createStorage({
-      clickhouseUrl: config.CLICKHOUSE_URL,
-      dataDir: config.COGNIVE_DATA_DIR,
-      database: config.COGNIVE_DATABASE,
-    });
+    const storage = createStorage(storageConfig(config));
     try {
       result = await verifyAudit(storage);
     } finally {

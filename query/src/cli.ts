@@ -8,6 +8,7 @@ import {
   migrationPlan,
   renderPlan,
   retentionDays,
+  storageConfig,
 } from "@cognive/collector";
 import { ADMIN_USAGE, auditCommand, keysCommand } from "./admin-cli.ts";
 import { type Role, startCognive } from "./server.ts";
@@ -21,6 +22,7 @@ Commands:
   migrate     apply storage migrations and exit
                 --dry-run        print every statement of every migration (numbered by version); touches no storage
                 --cluster NAME   the ClickHouse cluster variant: ON CLUSTER NAME, Replicated tables, Distributed tables
+                                 (default: COGNIVE_CLUSTER)
 ${ADMIN_USAGE}
   help        this text
 
@@ -51,18 +53,17 @@ async function main(argv: string[]): Promise<number> {
   if (cmd === "audit") return auditCommand(argv.slice(1), config, io);
   if (cmd === "migrate") {
     const opts = migrateArgs(argv.slice(1));
+    // --cluster names the cluster for this run; COGNIVE_CLUSTER for every command.
+    const cluster = opts.cluster ?? config.COGNIVE_CLUSTER;
     if (opts.dryRun) {
-      process.stdout.write(renderPlan(migrationPlan(opts.cluster), config.COGNIVE_DATABASE));
+      process.stdout.write(renderPlan(migrationPlan(cluster), config.COGNIVE_DATABASE));
       return 0;
     }
-    if (opts.cluster !== undefined && !config.CLICKHOUSE_URL)
+    if (cluster !== undefined && !config.CLICKHOUSE_URL)
       throw new ConfigError("migrate --cluster needs CLICKHOUSE_URL (embedded storage is a single node)");
-    const storage = createStorage(
-      { clickhouseUrl: config.CLICKHOUSE_URL, dataDir: config.COGNIVE_DATA_DIR, database: config.COGNIVE_DATABASE },
-      log,
-    );
-    const n = await migrate(storage, log, undefined, { cluster: opts.cluster });
-    await applyRetention(storage, retentionDays(config), log, opts.cluster);
+    const storage = createStorage({ ...storageConfig(config), cluster }, log);
+    const n = await migrate(storage, log, undefined, { cluster });
+    await applyRetention(storage, retentionDays(config), log, cluster);
     log.info(`migrations applied: ${n}`);
     await storage.close();
     return 0;

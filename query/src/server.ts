@@ -30,6 +30,7 @@ import {
   shutdownGrpc,
   startAuth,
   startGovernance,
+  storageConfig,
 } from "@cognive/collector";
 import * as grpc from "@grpc/grpc-js";
 import { type ServerType, serve } from "@hono/node-server";
@@ -186,10 +187,7 @@ export async function startCognive(config: EnvConfig, log: Logger, role: Role = 
   const policy = loadPolicy(config.COGNIVE_POLICY);
   requireSharedCounters(policy, config, role);
   const tls = role !== "query" ? grpcTls(config) : undefined;
-  const storage = createStorage(
-    { clickhouseUrl: config.CLICKHOUSE_URL, dataDir: config.COGNIVE_DATA_DIR, database: config.COGNIVE_DATABASE },
-    log,
-  );
+  const storage = createStorage(storageConfig(config), log);
   if (storage.kind === "chdb") {
     await migrate(storage, log);
     await applyRetention(storage, retentionDays(config), log);

@@ -4,7 +4,9 @@ import { type ClickHouseClient, type ClickHouseClientConfigOptions, createClient
 import { drainPending } from "chdb";
 import { createChdbConnection } from "chdb/connection";
 import { answersWithin } from "../async.ts";
+import type { EnvConfig } from "../config.ts";
 import type { Logger } from "../log.ts";
+import { checkClusterName } from "./cluster.ts";
 import { SPAN_TABLE, STORAGE_PROBE_TABLE } from "./schema.ts";
 
 export interface StorageConfig {
@@ -12,6 +14,20 @@ export interface StorageConfig {
   clickhouseUrl?: string;
   dataDir: string;
   database: string;
+  /** The ClickHouse cluster the server belongs to (tables made by `cognive migrate --cluster`). */
+  cluster?: string;
+}
+
+/** The storage settings of the environment. */
+export function storageConfig(
+  config: Pick<EnvConfig, "CLICKHOUSE_URL" | "COGNIVE_DATA_DIR" | "COGNIVE_DATABASE" | "COGNIVE_CLUSTER">,
+): StorageConfig {
+  return {
+    clickhouseUrl: config.CLICKHOUSE_URL,
+    dataDir: config.COGNIVE_DATA_DIR,
+    database: config.COGNIVE_DATABASE,
+    cluster: config.COGNIVE_CLUSTER,
+  };
 }
 
 /**
@@ -22,6 +38,8 @@ export interface Storage {
   readonly client: ClickHouseClient;
   readonly database: string;
   readonly kind: "chdb" | "server";
+  /** Set when the tables are the cluster variant (writers use the Distributed tables, their usual names). */
+  readonly cluster?: string;
   insertTsv(table: string, columns: readonly string[], body: Buffer | string): Promise<void>;
   /** Resolves when storage answers a trivial read on the write path (not queued behind reads). */
   ping(): Promise<void>;
@@ -40,6 +58,15 @@ const READ_SETTINGS = {
   session_timezone: "UTC",
 } as const;
 
+/**
+ * Settings of every request to a server. On a cluster, an insert into a Distributed table is
+ * acknowledged once the shards have the rows (foreground), not when they are queued on this node:
+ * an acknowledged export is stored, as on a single node.
+ */
+export function serverSettings(cluster?: string): ClickHouseClientConfigOptions["clickhouse_settings"] {
+  return cluster === undefined ? { ...READ_SETTINGS } : { ...READ_SETTINGS, distributed_foreground_insert: 1 };
+}
+
 /** Whether storage answers now, on the write path: readiness must not wait behind slow reads. */
 export async function probeStorage(storage: Storage): Promise<void> {
   await storage.ping();
@@ -52,6 +79,11 @@ export async function probeStorageWrite(storage: Storage): Promise<void> {
 
 export function createStorage(config: StorageConfig, log?: Logger): Storage {
   if (!IDENT.test(config.database)) throw new Error(`invalid database name: ${JSON.stringify(config.database)}`);
+  if (config.cluster !== undefined) {
+    checkClusterName(config.cluster);
+    if (!config.clickhouseUrl)
+      throw new Error("a cluster needs a ClickHouse server URL (embedded storage is one node)");
+  }
   if (config.clickhouseUrl) return serverStorage(config);
   return chdbStorage(config, log);
 }
@@ -104,13 +136,14 @@ function chdbStorage(config: StorageConfig, log?: Logger): Storage {
 function serverStorage(config: StorageConfig): Storage {
   const client = createClient({
     url: config.clickhouseUrl,
-    clickhouse_settings: READ_SETTINGS,
+    clickhouse_settings: serverSettings(config.cluster),
     request_timeout: 60_000,
   });
   return {
     client,
     database: config.database,
     kind: "server",
+    cluster: config.cluster,
     async insertTsv(table, columns, body) {
       await client.insert({
         table: `${config.database}.${table}`,

@@ -15,8 +15,13 @@ const env = {
   CLICKHOUSE_URL: "",
   COGNIVE_LOG_LEVEL: "warn",
 };
-const cli = (...args: string[]) =>
-  spawnSync(process.execPath, [BIN, "migrate", ...args], { env, encoding: "utf8", timeout: 60_000 });
+const cli = (...args: string[]) => cliWith({}, ...args);
+const cliWith = (extra: Record<string, string>, ...args: string[]) =>
+  spawnSync(process.execPath, [BIN, "migrate", ...args], {
+    env: { ...env, ...extra },
+    encoding: "utf8",
+    timeout: 60_000,
+  });
 
 describe("cognive migrate --dry-run", { timeout: 60_000 }, () => {
   it("prints the cluster DDL for --cluster c1, equal to the golden file", () => {
@@ -51,5 +56,21 @@ describe("cognive migrate --dry-run", { timeout: 60_000 }, () => {
     const embedded = cli("--cluster", "c1");
     expect(embedded.status).toBe(1);
     expect(embedded.stderr).toContain("migrate --cluster needs CLICKHOUSE_URL");
+  });
+
+  it("takes the cluster from COGNIVE_CLUSTER, which needs CLICKHOUSE_URL and a plain name", () => {
+    // Port 9 on loopback: nothing is dialled by a dry run.
+    const server = { CLICKHOUSE_URL: "http://127.0.0.1:9", COGNIVE_CLUSTER: "c1" };
+    const run = cliWith(server, "--dry-run");
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.stdout).toBe(readFileSync(GOLDEN, "utf8"));
+    expect(cliWith(server, "--dry-run", "--cluster", "c2").stdout).toContain("ON CLUSTER c2");
+
+    const embedded = cliWith({ COGNIVE_CLUSTER: "c1" }, "--dry-run");
+    expect(embedded.status).toBe(1);
+    expect(embedded.stderr).toContain("COGNIVE_CLUSTER needs CLICKHOUSE_URL");
+    const hostile = cliWith({ ...server, COGNIVE_CLUSTER: "c1 ON CLUSTER x" }, "--dry-run");
+    expect(hostile.status).toBe(1);
+    expect(hostile.stderr).toMatch(/invalid COGNIVE_CLUSTER="c1 ON CLUSTER x"/);
   });
 });

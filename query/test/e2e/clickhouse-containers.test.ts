@@ -17,6 +17,7 @@ import { postRaw } from "../helpers/http.ts";
 import { modelCallBodies } from "../helpers/otlp-json.ts";
 import { freePort, runCognive, spawnCognive, stopProcess } from "../helpers/process.ts";
 import { getJson } from "../helpers/server.ts";
+import { until } from "../helpers/until.ts";
 
 /**
  * Cognive against real ClickHouse servers (clickhouse/clickhouse-server via Testcontainers): a single
@@ -62,16 +63,6 @@ function clickhouse(opts: { network?: StartedNetwork; alias?: string; config?: s
 
 const urlOf = (c: StartedTestContainer) => `http://${USER}:${PASSWORD}@${c.getHost()}:${c.getMappedPort(8123)}`;
 
-async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
 async function rows<T>(client: ClickHouseClient, query: string, query_params?: Record<string, unknown>): Promise<T[]> {
   return (await client.query({ query, query_params, format: "JSONEachRow" })).json<T>();
 }
@@ -93,10 +84,14 @@ async function ingestAndRead(env: Record<string, string>, dir: string, traces: n
       expect(r.status).toBe(200);
     }
     for (const traceId of ids) {
-      const trace = await until(`trace ${traceId}`, async () => {
-        const t = await getJson(`http://127.0.0.1:${ports.COGNIVE_PORT}/api/v1/traces/${traceId}`);
-        return t.status === 200 ? t.body : undefined;
-      });
+      const trace = await until(
+        `trace ${traceId}`,
+        async () => {
+          const t = await getJson(`http://127.0.0.1:${ports.COGNIVE_PORT}/api/v1/traces/${traceId}`);
+          return t.status === 200 ? t.body : undefined;
+        },
+        30_000,
+      );
       expect(trace.spans).toHaveLength(2);
       expect(trace.summary.costUsd).toBeCloseTo(2 * 0.0035, 12);
     }

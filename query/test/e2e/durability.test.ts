@@ -5,41 +5,20 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { postRaw } from "../helpers/http.ts";
 import { emitAgentRun, otelProvider } from "../helpers/otel.ts";
+import { modelCallBodies } from "../helpers/otlp-json.ts";
 import { freePort, spawnCognive, stopProcess } from "../helpers/process.ts";
 import { getJson, useTestServer } from "../helpers/server.ts";
 
 const JSON_CT = { "content-type": "application/json" };
 
 function body(traceId: string, spans: number): Buffer {
-  const now = BigInt(Date.now()) * 1_000_000n;
-  return Buffer.from(
-    JSON.stringify({
-      resourceSpans: [
-        {
-          resource: { attributes: [{ key: "service.name", value: { stringValue: "durability" } }] },
-          scopeSpans: [
-            {
-              spans: Array.from({ length: spans }, (_, i) => ({
-                traceId,
-                spanId: (i + 1).toString(16).padStart(16, "0"),
-                name: `chat gpt-4o #${i}`,
-                kind: 3,
-                startTimeUnixNano: String(now + BigInt(i)),
-                endTimeUnixNano: String(now + BigInt(i) + 1_000_000n),
-                attributes: [
-                  { key: "gen_ai.operation.name", value: { stringValue: "chat" } },
-                  { key: "gen_ai.provider.name", value: { stringValue: "openai" } },
-                  { key: "gen_ai.request.model", value: { stringValue: "gpt-4o" } },
-                  { key: "gen_ai.usage.input_tokens", value: { intValue: "100" } },
-                  { key: "gen_ai.usage.output_tokens", value: { intValue: "10" } },
-                ],
-              })),
-            },
-          ],
-        },
-      ],
-    }),
-  );
+  return modelCallBodies({
+    traceId,
+    requests: 1,
+    perRequest: spans,
+    service: "durability",
+    tokens: { input: 100, output: 10 },
+  })[0];
 }
 
 describe("acknowledged means durable", () => {

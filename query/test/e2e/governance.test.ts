@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { emitAgentRun, otelProvider } from "../helpers/otel.ts";
 import { getJson, startTestServer, type TestServer } from "../helpers/server.ts";
+import { until } from "../helpers/until.ts";
 import { startWebhookReceiver, type WebhookHit } from "../helpers/webhook.ts";
 
 const SECRET = "s3cret";
@@ -41,16 +42,6 @@ afterAll(async () => {
   await hook?.close();
   rmSync(dir, { recursive: true, force: true });
 });
-
-async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe("governance end to end", () => {
   it("a run crossing 50, 80 and 100 % raises three alerts: signed webhooks, the SSE stream, the alerts API", async () => {

@@ -11,6 +11,7 @@ import { type ChdbHttp, startChdbHttp } from "../helpers/chdb-http.ts";
 import { postRaw } from "../helpers/http.ts";
 import { modelCallBodies } from "../helpers/otlp-json.ts";
 import { freePort, runCognive, spawnCognive, stopProcess } from "../helpers/process.ts";
+import { until } from "../helpers/until.ts";
 import { startWebhookReceiver } from "../helpers/webhook.ts";
 
 /**
@@ -52,15 +53,6 @@ describe.skipIf(skip)("two collectors and one query process on one store over HT
   };
   const exportTo = (otlp: string, body: Buffer, key: string) =>
     postRaw(`${otlp}/v1/traces`, body, { "content-type": "application/json", authorization: `Bearer ${key}` });
-  async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      const v = await fn();
-      if (v !== undefined) return v;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
 
   beforeAll(async () => {
     front = await startChdbHttp({ dataDir: join(dir, "store"), user: "cognive", password });

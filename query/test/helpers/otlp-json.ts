@@ -1,15 +1,19 @@
 /**
- * OTLP/JSON export bodies of model calls of one run, for tests that spread the calls over several
- * collectors: `requests` bodies of `perRequest` gpt-4o calls (1,000 in / 100 out, $0.0035 each).
+ * OTLP/JSON export bodies of gpt-4o calls of one run, for tests that post raw exports (spread over
+ * collectors, retried, duplicated): `requests` bodies of `perRequest` calls, 1,000 in / 100 out
+ * tokens each ($0.0035) unless `tokens` says otherwise; spans without an agent when `agent` is absent.
  */
 export function modelCallBodies(opts: {
   traceId: string;
-  agent: string;
   requests: number;
   perRequest: number;
+  agent?: string;
   service?: string;
+  tokens?: { input: number; output: number };
 }): Buffer[] {
   const now = BigInt(Date.now()) * 1_000_000n;
+  const tokens = opts.tokens ?? { input: 1000, output: 100 };
+  const agent = opts.agent === undefined ? [] : [{ key: "gen_ai.agent.name", value: { stringValue: opts.agent } }];
   return Array.from({ length: opts.requests }, (_, r) =>
     Buffer.from(
       JSON.stringify({
@@ -25,15 +29,15 @@ export function modelCallBodies(opts: {
                   spanId: (r * opts.perRequest + k + 1).toString(16).padStart(16, "0"),
                   name: "chat gpt-4o",
                   kind: 3,
-                  startTimeUnixNano: String(now + BigInt(r)),
-                  endTimeUnixNano: String(now + BigInt(r) + 1_000_000n),
+                  startTimeUnixNano: String(now + BigInt(r * opts.perRequest + k)),
+                  endTimeUnixNano: String(now + BigInt(r * opts.perRequest + k) + 1_000_000n),
                   attributes: [
                     { key: "gen_ai.operation.name", value: { stringValue: "chat" } },
                     { key: "gen_ai.provider.name", value: { stringValue: "openai" } },
                     { key: "gen_ai.request.model", value: { stringValue: "gpt-4o" } },
-                    { key: "gen_ai.agent.name", value: { stringValue: opts.agent } },
-                    { key: "gen_ai.usage.input_tokens", value: { intValue: "1000" } },
-                    { key: "gen_ai.usage.output_tokens", value: { intValue: "100" } },
+                    ...agent,
+                    { key: "gen_ai.usage.input_tokens", value: { intValue: String(tokens.input) } },
+                    { key: "gen_ai.usage.output_tokens", value: { intValue: String(tokens.output) } },
                   ],
                 })),
               },

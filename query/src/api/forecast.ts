@@ -1,9 +1,9 @@
 import {
   dailySpendParams,
   dailySpendSql,
-  type ForecastMethod,
   forecastMonth,
   historyRange,
+  type MonthForecast,
   monthBounds,
   type Policy,
   type Storage,
@@ -13,17 +13,8 @@ import { badRequest } from "./errors.ts";
 import { type QueryScope, scopeAllows, teamCondition } from "./scope.ts";
 import { databaseOf, select } from "./sql.ts";
 
-export interface ForecastSeries {
-  key: string;
-  spentUsd: number;
-  projectedUsd: number;
-  low: number;
-  high: number;
-  budgetUsd: number | null;
-  exceedsOn: string | null;
-  method: ForecastMethod;
-  historyDays: number;
-}
+/** One key's forecast: the collector's, without the month (the report carries it). */
+export type ForecastSeries = { key: string } & Omit<MonthForecast, "month">;
 
 export interface ForecastReport {
   month: string;

@@ -81,9 +81,10 @@ describe("judgeSpend", () => {
     expect(judgeSpend(1.7, baseline, settings)).toMatchObject({ anomalous: true, medianUsd: 1, scaleUsd: 0.1 });
   });
 
-  it("needs the minimum spend over an empty baseline", () => {
-    expect(judgeSpend(0.5, [0, 0, 0], settings).anomalous).toBe(false);
-    expect(judgeSpend(1, [0, 0, 0], settings)).toMatchObject({ anomalous: true, score: Number.POSITIVE_INFINITY });
+  it("needs a baseline with some spend, and the minimum spend", () => {
+    expect(judgeSpend(100, [0, 0, 0], settings).anomalous).toBe(false);
+    expect(judgeSpend(0.9, [0, 0, 0.01], settings).anomalous).toBe(false);
+    expect(judgeSpend(1, [0, 0, 0.01], settings)).toMatchObject({ anomalous: true, medianUsd: 0 });
   });
 });
 

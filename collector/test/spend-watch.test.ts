@@ -181,9 +181,13 @@ alerts:
         rows.push(modelCallRow(iso(at), "spiky", "cx", 1 + 0.1 * ((w + b) % 3)));
         // ramp grows 10 % a week: $4 now, $4/1.1^w w weeks ago.
         rows.push(modelCallRow(iso(at), "ramp", "growth", 4 / 1.1 ** w));
+        // The next hour, spiky's usual is $0.50.
+        rows.push(modelCallRow(iso(at + 3_600_000), "spiky", "cx", 0.5));
       }
     }
-    // The current window: spiky spends $20, ramp its $4 (in two calls).
+    // newbie has no history at all: its $50 is not judged.
+    rows.push(modelCallRow("2027-01-13T14:01:00Z", "newbie", "cx", 50));
+    // The current window: spiky spends $20, ramp its $4 (in two calls). Team cx's baseline is spiky's.
     rows.push(modelCallRow("2027-01-13T14:00:00Z", "spiky", "cx", 20));
     rows.push(modelCallRow("2027-01-13T13:58:00Z", "ramp", "growth", 2));
     rows.push(modelCallRow("2027-01-13T14:05:00Z", "ramp", "growth", 2));
@@ -213,6 +217,6 @@ alerts:
     const again = await w.evaluate(Date.parse("2027-01-13T14:55:00Z"));
     expect(again.filter((a) => a.scope?.type === "agent").map((a) => a.agent)).toEqual(["spiky"]);
     expect(new Set(seen.map((a) => a.id)).size).toBe(seen.length);
-    expect(seen.some((a) => a.agent === "ramp" || a.team === "growth")).toBe(false);
+    expect(seen.some((a) => a.agent === "ramp" || a.team === "growth" || a.agent === "newbie")).toBe(false);
   }, 60_000);
 });

@@ -5,7 +5,8 @@
  * Baseline samples: the hour of the week the current window starts in, one to `baselineWeeks` weeks
  * earlier, cut into N-minute buckets (zero when nothing was spent). Robust statistics, so one past
  * spike does not hide the next: m = median, MAD = median |x − m|, scale = max(1.4826·MAD, 10 % of m).
- * Anomalous when spend ≥ `minUsd` and spend > m + threshold × scale.
+ * Anomalous when spend ≥ `minUsd` and spend > m + threshold × scale. A scope that spent nothing in
+ * any baseline bucket is not judged: there is nothing to compare with (a new agent, a new deployment).
  */
 export interface AnomalySettings {
   windowMinutes: number;
@@ -49,7 +50,7 @@ export function judgeSpend(spendUsd: number, baseline: readonly number[], s: Ano
   const excess = spendUsd - m;
   const score = scale > 0 ? excess / scale : excess > 0 ? Number.POSITIVE_INFINITY : 0;
   return {
-    anomalous: spendUsd >= s.minUsd && spendUsd > m + s.threshold * scale,
+    anomalous: baseline.some((x) => x > 0) && spendUsd >= s.minUsd && spendUsd > m + s.threshold * scale,
     spendUsd,
     medianUsd: m,
     scaleUsd: scale,

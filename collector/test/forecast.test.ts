@@ -52,6 +52,10 @@ describe("forecastMonth", () => {
   it("reads 28 days of look-back before the month or today, whichever is earlier", () => {
     expect(historyRange("2026-06", Date.parse("2026-06-20T00:00:00Z")).fromMs).toBe(Date.parse("2026-05-23T00:00:00Z"));
     expect(historyRange("2026-06", Date.parse("2026-06-02T00:00:00Z")).fromMs).toBe(Date.parse("2026-05-05T00:00:00Z"));
+    expect(monthBounds("0001-12")).toEqual({
+      startMs: Date.parse("0001-12-01T00:00:00Z"),
+      endMs: Date.parse("0002-01-01T00:00:00Z"),
+    });
     expect(() => monthBounds("2026-13")).toThrow(RangeError);
     expect(() => monthBounds("x")).toThrow(RangeError);
   });

@@ -53,7 +53,9 @@ export function monthBounds(month: string): { startMs: number; endMs: number } {
   const mm = m ? Number(m[2]) : 0;
   if (!m || mm < 1 || mm > 12) throw new RangeError(`invalid month: ${JSON.stringify(month)}`);
   const y = Number(m[1]);
-  return { startMs: Date.UTC(y, mm - 1, 1), endMs: Date.UTC(y, mm, 1) };
+  // setUTCFullYear, not Date.UTC: Date.UTC reads years 0-99 as 1900-1999.
+  const at = (month0: number) => new Date(0).setUTCFullYear(y, month0, 1);
+  return { startMs: at(mm - 1), endMs: at(mm) };
 }
 
 /** The range of days whose spend a forecast as of `asOfMs` reads: [lookback start, asOf). */

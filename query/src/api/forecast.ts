@@ -44,7 +44,8 @@ export async function forecastReport(
   const rows = await select<{ Key: string; Day: string; Usd: number }>(
     storage,
     dailySpendSql(databaseOf(storage), q.groupBy, team.sql),
-    { ...dailySpendParams(fromMs, toMs), ...team.params },
+    // Storage times start in 1970: earlier months simply have no spend.
+    { ...dailySpendParams(Math.max(0, fromMs), Math.max(0, toMs)), ...team.params },
   );
   const spend = toDailySpend(rows);
   const budgets = new Map<string, number>();

@@ -115,7 +115,10 @@ export function apiRoutes({ storage, governance, log }: ApiDeps): Hono {
 
   api.get("/forecast", async (c) => {
     const q = parseQuery(c, forecastQuery);
-    const atMs = q.at === undefined ? Date.now() : Number(q.at / 1_000_000n);
+    const nowMs = Date.now();
+    const atMs = q.at === undefined ? nowMs : Number(q.at / 1_000_000n);
+    // A forecast is made from what is stored: a time after now has nothing more to read.
+    if (atMs > nowMs) throw badRequest("query parameter 'at' must not be in the future");
     const month = q.month ?? monthKey(atMs);
     return c.json(
       await forecastReport(storage, governance?.policy, scopeOf(c), { groupBy: q.groupBy ?? "team", month, atMs }),

@@ -167,6 +167,13 @@ describe("GET /api/v1/forecast", () => {
       expect(body.error.code, q).toBeTypeOf("string");
       expect(body.error.message, q).toMatch(/query parameter/);
     }
+    const later = await get("/api/v1/forecast?at=9000000000");
+    expect(later.status).toBe(400);
+    expect(later.body.error.message).toBe("query parameter 'at' must not be in the future");
+    // Before storage time begins: nothing spent, nothing projected.
+    const old = await get("/api/v1/forecast?month=0001-01");
+    expect(old.status, JSON.stringify(old.body)).toBe(200);
+    expect(old.body.series.every((s: { spentUsd: number }) => s.spentUsd === 0)).toBe(true);
     const future = await get(`/api/v1/forecast?month=2026-04&${at}`);
     expect(future.status).toBe(400);
     expect(future.body.error.message).toMatch(/after the time of the forecast/);

@@ -53,6 +53,8 @@ export const envSchema = z.object({
   COGNIVE_MAX_DAYS_PER_REQUEST: positiveInt.max(90).default(31),
   COGNIVE_SHUTDOWN_TIMEOUT_SECONDS: positiveInt.default(10),
   COGNIVE_BUDGET_RECONCILE_SECONDS: z.coerce.number().int().min(0).default(60),
+  /** Seconds between evaluations of budget forecasts and spend anomalies (0: never). */
+  COGNIVE_SPEND_WATCH_SECONDS: z.coerce.number().int().min(0).default(60),
   COGNIVE_AUTH: z.enum(["off", "required"]).optional(),
   COGNIVE_ADMIN_KEY: z.string().min(32, "must be at least 32 characters (use a generated key)").optional(),
   COGNIVE_RATE_LIMIT_RPS: z.coerce.number().min(0).default(0),

@@ -3,6 +3,7 @@ import type { PriceOverride } from "@cognive/semconv";
 import { parse } from "yaml";
 import { z } from "zod";
 import { ConfigError } from "./config.ts";
+import { type AnomalySettings, DEFAULT_ANOMALY } from "./governance/anomaly.ts";
 
 /** Alert thresholds used when `alerts.thresholds` is absent: fractions of each budget. */
 export const DEFAULT_THRESHOLDS: readonly number[] = [0.5, 0.8, 1.0];
@@ -58,6 +59,23 @@ const thresholdsSchema = z
   .array(z.number().gt(0, "must be greater than 0").lte(10, "must be at most 10"))
   .refine((a) => a.every((v, i) => i === 0 || v > a[i - 1]), "must be sorted ascending without duplicates");
 
+const forecastSchema = z.strictObject({
+  enabled: z.boolean().optional(),
+  min_history_days: z.number().int().min(1).max(28).optional(),
+});
+
+const anomalySchema = z.strictObject({
+  enabled: z.boolean().optional(),
+  window_minutes: z
+    .number()
+    .int()
+    .refine((n) => n > 0 && 60 % n === 0, "must divide an hour (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30 or 60)")
+    .optional(),
+  baseline_weeks: z.number().int().min(1).max(12).optional(),
+  threshold: z.number().positive().max(1000).optional(),
+  min_usd: z.number().nonnegative().finite().optional(),
+});
+
 /** The policy file as written (snake_case keys). Every object is strict: an unknown key is an error. */
 export const policySchema = z
   .strictObject({
@@ -67,6 +85,8 @@ export const policySchema = z
       .strictObject({
         thresholds: thresholdsSchema.optional(),
         sinks: z.array(sinkSchema).nullish(),
+        forecast: forecastSchema.nullish(),
+        anomaly: anomalySchema.nullish(),
       })
       .nullish(),
     pricing: z.strictObject({ overrides: z.array(overrideSchema).nullish() }).nullish(),
@@ -119,8 +139,22 @@ export interface Policy {
   priceOverrides: PriceOverride[];
   teams: Map<string, TeamPolicy>;
   agents: Map<string, AgentPolicy>;
-  alerts: { thresholds: number[]; sinks: Sink[] };
+  alerts: { thresholds: number[]; sinks: Sink[]; forecast: ForecastPolicy; anomaly: AnomalyPolicy };
 }
+
+/** `budget.forecast`: a budget projected to be reached before its window ends. */
+export interface ForecastPolicy {
+  enabled: boolean;
+  /** Full days of spend history a scope needs before its forecast may alert. */
+  minHistoryDays: number;
+}
+
+/** `spend.anomaly`: spend of the last N minutes far above the same hour of past weeks. */
+export interface AnomalyPolicy extends AnomalySettings {
+  enabled: boolean;
+}
+
+export const DEFAULT_FORECAST: Readonly<ForecastPolicy> = Object.freeze({ enabled: true, minHistoryDays: 7 });
 
 /**
  * Compiles a glob (`*` = any run of characters, `?` = one character) to an anchored, case-sensitive
@@ -141,7 +175,12 @@ export function emptyPolicy(): Policy {
     priceOverrides: [],
     teams: new Map(),
     agents: new Map(),
-    alerts: { thresholds: [...DEFAULT_THRESHOLDS], sinks: [] },
+    alerts: {
+      thresholds: [...DEFAULT_THRESHOLDS],
+      sinks: [],
+      forecast: { ...DEFAULT_FORECAST },
+      anomaly: { enabled: true, ...DEFAULT_ANOMALY },
+    },
   };
 }
 
@@ -183,7 +222,21 @@ export function buildPolicy(doc: PolicyFile): Policy {
     priceOverrides: doc.pricing?.overrides ?? [],
     teams,
     agents,
-    alerts: { thresholds: doc.alerts?.thresholds ?? [...DEFAULT_THRESHOLDS], sinks },
+    alerts: {
+      thresholds: doc.alerts?.thresholds ?? [...DEFAULT_THRESHOLDS],
+      sinks,
+      forecast: {
+        enabled: doc.alerts?.forecast?.enabled ?? DEFAULT_FORECAST.enabled,
+        minHistoryDays: doc.alerts?.forecast?.min_history_days ?? DEFAULT_FORECAST.minHistoryDays,
+      },
+      anomaly: {
+        enabled: doc.alerts?.anomaly?.enabled ?? true,
+        windowMinutes: doc.alerts?.anomaly?.window_minutes ?? DEFAULT_ANOMALY.windowMinutes,
+        baselineWeeks: doc.alerts?.anomaly?.baseline_weeks ?? DEFAULT_ANOMALY.baselineWeeks,
+        threshold: doc.alerts?.anomaly?.threshold ?? DEFAULT_ANOMALY.threshold,
+        minUsd: doc.alerts?.anomaly?.min_usd ?? DEFAULT_ANOMALY.minUsd,
+      },
+    },
   };
 }
 

@@ -6,6 +6,9 @@ import { ConfigError } from "../src/config.ts";
 import { modelAllowed, resolveAgent, resolveTeam, toolApproved } from "../src/governance/resolve.ts";
 import { type AgentPolicy, compileGlob, loadPolicy, parsePolicy } from "../src/policy.ts";
 
+const DEFAULT_FORECAST_ALERTS = { enabled: true, minHistoryDays: 7 };
+const DEFAULT_ANOMALY_ALERTS = { enabled: true, windowMinutes: 15, baselineWeeks: 4, threshold: 6, minUsd: 1 };
+
 const EXAMPLE = readFileSync(new URL("../../deploy/policy.example.yaml", import.meta.url), "utf8");
 
 /** The ConfigError message parsePolicy throws for `text` (fails the test when it does not throw). */
@@ -69,7 +72,12 @@ describe("policy file: defaults", () => {
       const p = parsePolicy(text);
       expect(p.teams.size).toBe(0);
       expect(p.agents.size).toBe(0);
-      expect(p.alerts).toEqual({ thresholds: [0.5, 0.8, 1.0], sinks: [] });
+      expect(p.alerts).toEqual({
+        thresholds: [0.5, 0.8, 1.0],
+        sinks: [],
+        forecast: DEFAULT_FORECAST_ALERTS,
+        anomaly: DEFAULT_ANOMALY_ALERTS,
+      });
       expect(p.priceOverrides).toEqual([]);
     }
   });
@@ -83,7 +91,12 @@ describe("policy file: defaults", () => {
       approvedTools: null,
       budgets: { perRunUsd: null, dailyUsd: null, monthlyUsd: null },
     });
-    expect(p.alerts).toEqual({ thresholds: [0.5, 0.8, 1.0], sinks: [] });
+    expect(p.alerts).toEqual({
+      thresholds: [0.5, 0.8, 1.0],
+      sinks: [],
+      forecast: DEFAULT_FORECAST_ALERTS,
+      anomaly: DEFAULT_ANOMALY_ALERTS,
+    });
     expect(p.priceOverrides).toEqual([]);
   });
 
@@ -180,6 +193,32 @@ describe("policy file: mistakes name the file and the key path", () => {
       /^test\.yaml: alerts\.thresholds\.0: .*expected number/,
     );
     expect(parsePolicy("alerts: { thresholds: [0.25, 1, 10] }\n").alerts.thresholds).toEqual([0.25, 1, 10]);
+  });
+
+  it("forecast and anomaly alert settings: defaults, values, and mistakes named by key", () => {
+    const p = parsePolicy(
+      "alerts:\n  forecast: { enabled: false, min_history_days: 3 }\n  anomaly: { window_minutes: 10, baseline_weeks: 2, threshold: 4.5, min_usd: 0.5 }\n",
+    );
+    expect(p.alerts.forecast).toEqual({ enabled: false, minHistoryDays: 3 });
+    expect(p.alerts.anomaly).toEqual({
+      enabled: true,
+      windowMinutes: 10,
+      baselineWeeks: 2,
+      threshold: 4.5,
+      minUsd: 0.5,
+    });
+    expect(errorOf("alerts: { anomaly: { window_minutes: 7 } }\n")).toMatch(
+      /^test\.yaml: alerts\.anomaly\.window_minutes: must divide an hour/,
+    );
+    expect(errorOf("alerts: { anomaly: { threshold: 0 } }\n")).toMatch(/^test\.yaml: alerts\.anomaly\.threshold: /);
+    expect(errorOf("alerts: { anomaly: { min_usd: -1 } }\n")).toMatch(/^test\.yaml: alerts\.anomaly\.min_usd: /);
+    expect(errorOf("alerts: { anomaly: { baseline_weeks: 100 } }\n")).toMatch(/alerts\.anomaly\.baseline_weeks: /);
+    expect(errorOf("alerts: { forecast: { min_history_days: '3' } }\n")).toMatch(
+      /^test\.yaml: alerts\.forecast\.min_history_days: .*expected number/,
+    );
+    expect(errorOf("alerts: { forecast: { confidence: 0.9 } }\n")).toBe(
+      "test.yaml: alerts.forecast.confidence: unknown key",
+    );
   });
 
   it("wrong types", () => {

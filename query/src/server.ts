@@ -207,6 +207,7 @@ export async function startCognive(config: EnvConfig, log: Logger, role: Role = 
             redisUrl: config.REDIS_URL,
             natsUrl: config.NATS_URL,
             reconcileSeconds: config.COGNIVE_BUDGET_RECONCILE_SECONDS,
+            watchSeconds: config.COGNIVE_SPEND_WATCH_SECONDS,
           },
           log,
         });

@@ -67,3 +67,43 @@ export function noBudgetMessage(scope: BudgetScope, window?: string | null): str
   const kind = window === "day" ? "daily " : window === "month" ? "monthly " : window === "run" ? "per-run " : "";
   return `No ${kind}budget set for ${scope.type} ${scope.name} — add one in the policy file (COGNIVE_POLICY).`;
 }
+
+/** One series of `GET /api/v1/forecast`: the month's spend, its projected end and interval. */
+export interface ForecastLine {
+  key: string;
+  spentUsd: number;
+  projectedUsd: number;
+  low: number;
+  high: number;
+  budgetUsd: number | null;
+  exceedsOn: string | null;
+  method: "weekday" | "flat" | "none";
+  historyDays: number;
+}
+
+export function forecastFor(series: readonly ForecastLine[], scope: BudgetScope): ForecastLine | null {
+  return series.find((s) => s.key === scope.name) ?? null;
+}
+
+const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+/** `2026-03-24` → `24 Mar 2026` (a UTC calendar day, the budget calendar; no time zone shift). */
+export function formatDay(day: string): string {
+  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(day);
+  if (!m) return day;
+  return `${Number(m[3])} ${MONTHS[Number(m[2]) - 1] ?? m[2]} ${m[1]}`;
+}
+
+/** "Projected $263.50 by month end ($255.72–$271.28)", or why there is no projection yet. */
+export function projectionText(f: ForecastLine): string {
+  if (f.method === "none") return "No projection yet: it needs a full day of spend history.";
+  const range = f.high > f.low ? ` (${formatCost(f.low)}–${formatCost(f.high)})` : "";
+  return `Projected ${formatCost(f.projectedUsd)} by month end${range}`;
+}
+
+/** "Reaches the budget on 24 Mar 2026" / "Reached the budget on …" / "Stays under the budget". */
+export function exceedText(f: ForecastLine, today: string): string {
+  if (f.exceedsOn === null) return "Projected to stay under the budget";
+  const verb = f.exceedsOn <= today && f.spentUsd >= (f.budgetUsd ?? Number.POSITIVE_INFINITY) ? "Reached" : "Reaches";
+  return `${verb} the budget on ${formatDay(f.exceedsOn)}`;
+}

@@ -1,13 +1,17 @@
-import { css, html, type TemplateResult } from "lit";
+import { css, html, nothing, type TemplateResult } from "lit";
 import { ApiError } from "./api.ts";
 import {
   type BudgetLine,
+  exceedText,
+  type ForecastLine,
+  forecastFor,
   gaugeFill,
   gaugeLevel,
   gaugeText,
   gaugeValueText,
   noBudgetMessage,
   parseScope,
+  projectionText,
   selectBudgets,
 } from "./budget-data.ts";
 import { formatPercent } from "./format.ts";
@@ -89,6 +93,22 @@ export class CogniveBudgetGauge extends PollingElement {
         color: var(--_muted);
         font-size: 13px;
       }
+      .projected {
+        position: absolute;
+        top: 0;
+        bottom: 0;
+        width: 2px;
+        background: var(--_fg);
+        opacity: 0.6;
+      }
+      .forecast {
+        margin-top: 2px;
+        font-size: 13px;
+      }
+      .forecast[data-exceeds] .exceeds {
+        color: var(--cognive-gauge-over, var(--_error));
+        font-weight: 600;
+      }
     `,
   ];
   static override properties = {
@@ -97,6 +117,7 @@ export class CogniveBudgetGauge extends PollingElement {
     window: { type: String },
     traceId: { type: String, attribute: "trace-id" },
     lines: { state: true },
+    forecast: { state: true },
     error: { state: true },
   };
 
@@ -104,6 +125,8 @@ export class CogniveBudgetGauge extends PollingElement {
   declare window: string | undefined;
   declare traceId: string | undefined;
   declare lines: BudgetLine[] | null;
+  /** This scope's month-end forecast, when it has a monthly budget and the forecast answered. */
+  declare forecast: ForecastLine | null;
   declare error: unknown;
 
   protected override defaultRefresh = 30;
@@ -112,14 +135,34 @@ export class CogniveBudgetGauge extends PollingElement {
   constructor() {
     super();
     this.lines = null;
+    this.forecast = null;
     this.error = null;
   }
 
   protected override async fetchData(signal: AbortSignal): Promise<void> {
     const body = await this.api.get<{ budgets: BudgetLine[] }>("/api/v1/budgets", { traceId: this.traceId }, signal);
     if (signal.aborted) return;
+    this.forecast = await this.loadForecast(body.budgets, signal);
+    if (signal.aborted) return;
     this.lines = body.budgets;
     this.error = null;
+  }
+
+  /** The forecast is extra: when it fails the gauge still shows the spend. */
+  private async loadForecast(lines: BudgetLine[], signal: AbortSignal): Promise<ForecastLine | null> {
+    const scope = parseScope(this.scope);
+    const month = scope && selectBudgets(lines, scope, "month")[0];
+    if (!scope || !month || (this.window && this.window !== "month")) return null;
+    try {
+      const body = await this.api.get<{ series: ForecastLine[] }>(
+        "/api/v1/forecast",
+        { groupBy: scope.type, month: month.windowKey },
+        signal,
+      );
+      return forecastFor(body.series, scope);
+    } catch {
+      return null;
+    }
   }
 
   protected override fetchFailed(err: unknown): void {
@@ -166,8 +209,32 @@ export class CogniveBudgetGauge extends PollingElement {
       >
         <div class="fill" part="fill" style="width: ${(gaugeFill(line.spendUsd, line.limitUsd) * 100).toFixed(2)}%"></div>
         <div class="marks" aria-hidden="true"><span style="left: 50%"></span><span style="left: 80%"></span></div>
+        ${this.renderProjectedMark(line)}
       </div>
       <div class="text" part="text">${gaugeText(line)}</div>
+      ${this.renderForecast(line)}
+    </div>`;
+  }
+
+  private monthForecast(line: BudgetLine): ForecastLine | null {
+    return line.window === "month" ? this.forecast : null;
+  }
+
+  private renderProjectedMark(line: BudgetLine): TemplateResult | null {
+    const f = this.monthForecast(line);
+    if (!f || f.method === "none") return null;
+    const at = (gaugeFill(f.projectedUsd, line.limitUsd) * 100).toFixed(2);
+    return html`<span class="projected" part="projected-mark" aria-hidden="true" style="left: calc(${at}% - 2px)"></span>`;
+  }
+
+  private renderForecast(line: BudgetLine): TemplateResult | null {
+    const f = this.monthForecast(line);
+    if (!f) return null;
+    const today = new Date().toISOString().slice(0, 10);
+    return html`<div class="forecast" part="forecast" data-exceeds=${f.exceedsOn ?? nothing}>
+      <span class="projection">${projectionText(f)}</span>${
+        f.method === "none" ? nothing : html` · <span class="exceeds">${exceedText(f, today)}</span>`
+      }
     </div>`;
   }
 }

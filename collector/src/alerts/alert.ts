@@ -2,21 +2,31 @@ import { createHash } from "node:crypto";
 import { z } from "zod";
 
 /** Alert kinds; each is also the tail of its NATS subject (`cognive.alerts.<kind>`). */
-export const ALERT_KINDS = ["budget.threshold", "policy.model_not_allowed", "policy.tool_not_approved"] as const;
+export const ALERT_KINDS = [
+  "budget.threshold",
+  "budget.forecast",
+  "spend.anomaly",
+  "policy.model_not_allowed",
+  "policy.tool_not_approved",
+] as const;
 export type AlertKind = (typeof ALERT_KINDS)[number];
 
 type ScopeType = "agent" | "team";
-type BudgetWindow = "run" | "day" | "month";
+/** A budget window, or `rate` for a spend anomaly (the spend of the last minutes, no budget). */
+type AlertWindow = "run" | "day" | "month" | "rate";
 
 export interface AlertScope {
   type: ScopeType;
   name: string;
-  window: BudgetWindow;
+  window: AlertWindow;
 }
 
 /**
  * One alert. `threshold` is a percentage of the limit (50, 80, 100), `spendUsd` the spend that crossed
  * it and `limitUsd` the budget. `spanId` (optional) names the span that caused a policy alert.
+ * `budget.forecast`: `spendUsd` spent so far, `projectedUsd` the window's projected end, `exceedsOn` the
+ * day (`YYYY-MM-DD`) the budget is projected to be reached. `spend.anomaly`: `spendUsd` the spend of the
+ * last `windowMinutes`, `baselineUsd` the median of the same hour in past weeks.
  */
 export interface Alert {
   id: string;
@@ -32,6 +42,10 @@ export interface Alert {
   threshold?: number;
   spendUsd?: number;
   limitUsd?: number;
+  projectedUsd?: number;
+  exceedsOn?: string;
+  baselineUsd?: number;
+  windowMinutes?: number;
 }
 
 const isoTime = z.string().refine((s) => !Number.isNaN(Date.parse(s)), "must be an ISO time");
@@ -39,7 +53,7 @@ const isoTime = z.string().refine((s) => !Number.isNaN(Date.parse(s)), "must be 
 export const alertScopeSchema = z.object({
   type: z.enum(["agent", "team"]),
   name: z.string().min(1),
-  window: z.enum(["run", "day", "month"]),
+  window: z.enum(["run", "day", "month", "rate"]),
 });
 
 export const alertSchema = z.object({
@@ -56,6 +70,13 @@ export const alertSchema = z.object({
   threshold: z.number().nonnegative().optional(),
   spendUsd: z.number().optional(),
   limitUsd: z.number().optional(),
+  projectedUsd: z.number().optional(),
+  exceedsOn: z
+    .string()
+    .regex(/^\d{4}-\d{2}-\d{2}$/)
+    .optional(),
+  baselineUsd: z.number().optional(),
+  windowMinutes: z.number().int().positive().optional(),
 });
 
 // Compile-time check that the schema and the interface agree in both directions.
@@ -79,6 +100,18 @@ export type AlertIdParts =
       threshold: number;
     }
   | {
+      /** Once per scope and window instance. */
+      kind: "budget.forecast";
+      scope: AlertScope;
+      windowKey: string;
+    }
+  | {
+      /** Once per episode: the episode's first anomalous window end (ISO time). */
+      kind: "spend.anomaly";
+      scope: AlertScope;
+      episodeStart: string;
+    }
+  | {
       kind: "policy.model_not_allowed" | "policy.tool_not_approved";
       traceId: string;
       spanId: string;
@@ -90,10 +123,27 @@ export type AlertIdParts =
  * window, yield one id, which sinks and the deliverer de-duplicate on).
  */
 export function alertId(parts: AlertIdParts): string {
-  const fields =
-    parts.kind === "budget.threshold"
-      ? [parts.kind, parts.scope.type, parts.scope.name, parts.scope.window, parts.windowKey, String(parts.threshold)]
-      : [parts.kind, parts.traceId, parts.spanId];
+  const fields = idFields(parts);
   // JSON array encoding keeps the fields unambiguous (no separator can be forged by a name).
   return createHash("sha256").update(JSON.stringify(fields)).digest("hex");
+}
+
+function idFields(parts: AlertIdParts): string[] {
+  switch (parts.kind) {
+    case "budget.threshold":
+      return [
+        parts.kind,
+        parts.scope.type,
+        parts.scope.name,
+        parts.scope.window,
+        parts.windowKey,
+        String(parts.threshold),
+      ];
+    case "budget.forecast":
+      return [parts.kind, parts.scope.type, parts.scope.name, parts.scope.window, parts.windowKey];
+    case "spend.anomaly":
+      return [parts.kind, parts.scope.type, parts.scope.name, parts.episodeStart];
+    default:
+      return [parts.kind, parts.traceId, parts.spanId];
+  }
 }

@@ -62,7 +62,7 @@ export class WebhookSink implements AlertSink {
 }
 
 const usd = (n: number | undefined) => (n === undefined ? "?" : `$${n.toFixed(2)}`);
-const WINDOW_WORD = { run: "per-run", day: "daily", month: "monthly" } as const;
+const WINDOW_WORD = { run: "per-run", day: "daily", month: "monthly", rate: "" } as const;
 
 /** One readable line per alert, in Slack mrkdwn. */
 export function alertText(alert: Alert): string {
@@ -78,6 +78,17 @@ export function alertText(alert: Alert): string {
       const icon = pct >= 100 ? ":rotating_light:" : ":warning:";
       const runTrace = scope?.window === "run" ? trace : "";
       return `${icon} ${subject} reached ${pct} % of its ${window}budget: ${usd(alert.spendUsd)} of ${usd(alert.limitUsd)}${runTrace}`;
+    }
+    case "budget.forecast": {
+      const scope = alert.scope;
+      const subject = scope?.type === "team" ? `team ${scope.name}` : `${alert.agent} (team ${alert.team})`;
+      const window = scope ? `${WINDOW_WORD[scope.window]} ` : "";
+      return `:crystal_ball: ${subject} is projected to reach its ${window}budget of ${usd(alert.limitUsd)} on ${alert.exceedsOn ?? "?"}: ${usd(alert.spendUsd)} spent, ${usd(alert.projectedUsd)} projected`;
+    }
+    case "spend.anomaly": {
+      const scope = alert.scope;
+      const subject = scope?.type === "team" ? `team ${scope.name}` : `${alert.agent} (team ${alert.team})`;
+      return `:chart_with_upwards_trend: ${subject} spent ${usd(alert.spendUsd)} in the last ${alert.windowMinutes ?? "?"} minutes, against a usual ${usd(alert.baselineUsd)} at this hour of the week`;
     }
     case "policy.model_not_allowed":
       return `:no_entry: ${who} used model ${alert.model ?? "?"}, which is not in its allowed models${trace}`;

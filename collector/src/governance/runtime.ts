@@ -12,6 +12,7 @@ import { counterClientOptions } from "./counters-redis.ts";
 import { ResilientCounters } from "./counters-resilient.ts";
 import { Governance } from "./engine.ts";
 import { BudgetReconciler, countersFromStorage } from "./reconcile.ts";
+import { SpendWatch } from "./spend-watch.ts";
 
 export interface GovernanceConfig {
   /** Shared counters for many collectors; in-process counters when absent. */
@@ -20,6 +21,8 @@ export interface GovernanceConfig {
   natsUrl?: string;
   /** Seconds between budget reconciliations against storage (0: only at start). */
   reconcileSeconds?: number;
+  /** Seconds between forecast and anomaly evaluations (0: never). */
+  watchSeconds?: number;
 }
 
 /** Everything budgets, policies and alerts need in one process, wired together. */
@@ -31,6 +34,7 @@ export interface GovernanceRuntime {
   governance: Governance;
   deliverer: Deliverer;
   reconciler: BudgetReconciler;
+  watch: SpendWatch;
   close(): Promise<void>;
 }
 
@@ -84,6 +88,8 @@ export async function startGovernance(deps: {
   const governance = new Governance(policy, counters, bus, store, log);
   const reconciler = new BudgetReconciler(storage, counters, log, () => governance.idle());
   reconciler.start(config.reconcileSeconds ?? 60);
+  const watch = new SpendWatch(storage, policy, bus, store, log);
+  watch.start(config.watchSeconds ?? 60);
   return {
     policy,
     counters,
@@ -92,8 +98,10 @@ export async function startGovernance(deps: {
     governance,
     deliverer,
     reconciler,
+    watch,
     async close() {
       reconciler.stop();
+      await watch.stop();
       await governance.idle();
       await deliverer.close();
       await bus.close();
@@ -124,6 +132,11 @@ export function registerGovernanceMetrics(registry: Registry, rt: GovernanceRunt
     "cognive_governance_failures_total",
     "Batches whose budget/policy processing failed",
     () => rt.governance.stats.failures,
+  );
+  counter(
+    "cognive_spend_watch_failures_total",
+    "Forecast and anomaly evaluations that failed",
+    () => rt.watch.stats.failures,
   );
   gauge("cognive_alert_deliveries_pending", "Alerts waiting for delivery to sinks", () => rt.deliverer.pending);
   counter(

@@ -31,6 +31,10 @@ export class AlertStore {
         Threshold: a.threshold ?? 0,
         SpendUsd: a.spendUsd ?? 0,
         LimitUsd: a.limitUsd ?? 0,
+        ProjectedUsd: a.projectedUsd ?? 0,
+        ExceedsOn: a.exceedsOn ?? "",
+        BaselineUsd: a.baselineUsd ?? 0,
+        WindowMinutes: a.windowMinutes ?? 0,
       })),
     });
   }

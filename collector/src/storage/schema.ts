@@ -722,6 +722,18 @@ export const migrations: Migration[] = [
       `ALTER TABLE {db}.${t.table} MODIFY TTL ${t.ttl} + INTERVAL ${DEFAULT_RETENTION[t.group]} DAY`,
     ]),
   },
+  // Versions 13 to 17 belong to other changes.
+  {
+    version: 18,
+    name: "forecast and anomaly alerts: projected spend, the day a budget is reached, the usual spend",
+    statements: [
+      `ALTER TABLE {db}.${ALERTS_TABLE}
+         ADD COLUMN IF NOT EXISTS ProjectedUsd Float64,
+         ADD COLUMN IF NOT EXISTS ExceedsOn String,
+         ADD COLUMN IF NOT EXISTS BaselineUsd Float64,
+         ADD COLUMN IF NOT EXISTS WindowMinutes UInt16`,
+    ],
+  },
 ];
 
 /** Column order of the TSV rows the writer produces for the span table. */

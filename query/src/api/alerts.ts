@@ -23,6 +23,12 @@ export interface AlertItem {
   threshold: number | null;
   spendUsd: number | null;
   limitUsd: number | null;
+  /** `budget.forecast`: the window's projected spend and the day the budget is reached. */
+  projectedUsd: number | null;
+  exceedsOn: string | null;
+  /** `spend.anomaly`: the usual spend of the window at this hour of the week, and its length. */
+  baselineUsd: number | null;
+  windowMinutes: number | null;
 }
 
 interface Row {
@@ -40,6 +46,10 @@ interface Row {
   Threshold: number;
   SpendUsd: number;
   LimitUsd: number;
+  ProjectedUsd: number;
+  ExceedsOn: string;
+  BaselineUsd: number;
+  WindowMinutes: number;
 }
 
 const orNull = (s: string) => (s === "" ? null : s);
@@ -55,7 +65,7 @@ export async function listAlerts(
   const rows = await select<Row>(
     storage,
     `SELECT Id, Kind, toString(Time) AS TimeText, Agent, Team, TraceId, Model, Tool, ScopeType, ScopeName, Window,
-            Threshold, SpendUsd, LimitUsd
+            Threshold, SpendUsd, LimitUsd, ProjectedUsd, ExceedsOn, BaselineUsd, WindowMinutes
      FROM ${db}.${ALERTS_TABLE}
      WHERE Time >= fromUnixTimestamp64Nano({from:Int64}) AND Time < fromUnixTimestamp64Nano({to:Int64})
        AND ({kind:String} = '' OR Kind = {kind:String})
@@ -84,9 +94,13 @@ export async function listAlerts(
       model: orNull(r.Model),
       tool: orNull(r.Tool),
       scope: r.ScopeType === "" ? null : { type: r.ScopeType, name: r.ScopeName, window: r.Window },
-      threshold: r.ScopeType === "" ? null : r.Threshold,
+      threshold: r.Kind === "budget.threshold" ? r.Threshold : null,
       spendUsd: r.ScopeType === "" ? null : r.SpendUsd,
-      limitUsd: r.ScopeType === "" ? null : r.LimitUsd,
+      limitUsd: r.ScopeType === "" || r.Kind === "spend.anomaly" ? null : r.LimitUsd,
+      projectedUsd: r.Kind === "budget.forecast" ? r.ProjectedUsd : null,
+      exceedsOn: r.Kind === "budget.forecast" ? orNull(r.ExceedsOn) : null,
+      baselineUsd: r.Kind === "spend.anomaly" ? r.BaselineUsd : null,
+      windowMinutes: r.Kind === "spend.anomaly" ? r.WindowMinutes : null,
     })),
   };
 }

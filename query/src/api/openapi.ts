@@ -7,6 +7,7 @@ import {
   budgetCheckQuery,
   budgetsQuery,
   costsQuery,
+  forecastQuery,
   overviewQuery,
   traceListQuery,
 } from "./schemas.ts";
@@ -371,7 +372,7 @@ export function openApiDocument(): JsonSchema {
       "/alerts": {
         get: {
           operationId: "listAlerts",
-          summary: "Budget-threshold and policy alerts, newest first, one per alert id",
+          summary: "Budget-threshold, forecast, anomaly and policy alerts, newest first, one per alert id",
           parameters: queryParameters(alertsQuery),
           responses: {
             "200": ok({
@@ -398,6 +399,10 @@ export function openApiDocument(): JsonSchema {
                       threshold: { type: ["number", "null"] },
                       spendUsd: { type: ["number", "null"] },
                       limitUsd: { type: ["number", "null"] },
+                      projectedUsd: { type: ["number", "null"] },
+                      exceedsOn: { type: ["string", "null"], format: "date" },
+                      baselineUsd: { type: ["number", "null"] },
+                      windowMinutes: { type: ["integer", "null"] },
                     },
                   },
                 },
@@ -422,6 +427,42 @@ export function openApiDocument(): JsonSchema {
           summary: "Every declared budget with its current spend and utilization (run windows with traceId)",
           parameters: queryParameters(budgetsQuery),
           responses: { "200": ok({ type: "object", required: ["budgets"] }), ...errors(400, 404, 500) },
+        },
+      },
+      "/forecast": {
+        get: {
+          operationId: "forecastSpend",
+          summary:
+            "Month-end spend projection per team or agent, with a 95 % interval and the day a monthly budget is reached",
+          parameters: queryParameters(forecastQuery),
+          responses: {
+            "200": ok({
+              type: "object",
+              required: ["month", "asOf", "series"],
+              properties: {
+                month: str,
+                asOf: { type: "string", format: "date-time" },
+                series: {
+                  type: "array",
+                  items: {
+                    type: "object",
+                    properties: {
+                      key: str,
+                      spentUsd: { type: "number" },
+                      projectedUsd: { type: "number" },
+                      low: { type: "number" },
+                      high: { type: "number" },
+                      budgetUsd: { type: ["number", "null"] },
+                      exceedsOn: { type: ["string", "null"], format: "date" },
+                      method: { type: "string", enum: ["weekday", "flat", "none"] },
+                      historyDays: int,
+                    },
+                  },
+                },
+              },
+            }),
+            ...errors(400, 422, 500, 503),
+          },
         },
       },
       "/budget-check": {

@@ -1,4 +1,4 @@
-import type { GovernanceView, Logger, Storage } from "@cognive/collector";
+import { type GovernanceView, type Logger, monthKey, type Storage } from "@cognive/collector";
 import { Hono } from "hono";
 import { streamSSE } from "hono/streaming";
 import { listAgents } from "./agents.ts";
@@ -6,6 +6,7 @@ import { listAlerts } from "./alerts.ts";
 import { costReport, defaultStep } from "./costs.ts";
 import { decodeCursor } from "./cursor.ts";
 import { badRequest, notFound } from "./errors.ts";
+import { forecastReport } from "./forecast.ts";
 import { budgetCheck, budgetLines } from "./governance.ts";
 import { openApiDocument } from "./openapi.ts";
 import { overview } from "./overview.ts";
@@ -17,6 +18,7 @@ import {
   budgetsQuery,
   costsQuery,
   emptyQuery,
+  forecastQuery,
   overviewQuery,
   traceIdParam,
   traceListQuery,
@@ -109,6 +111,18 @@ export function apiRoutes({ storage, governance, log }: ApiDeps): Hono {
   api.get("/budgets", async (c) => {
     const q = parseQuery(c, budgetsQuery);
     return c.json({ budgets: await budgetLines(gov(), new Date(), q.traceId, scopeOf(c)) });
+  });
+
+  api.get("/forecast", async (c) => {
+    const q = parseQuery(c, forecastQuery);
+    const nowMs = Date.now();
+    const atMs = q.at === undefined ? nowMs : Number(q.at / 1_000_000n);
+    // A forecast is made from what is stored: a time after now has nothing more to read.
+    if (atMs > nowMs) throw badRequest("query parameter 'at' must not be in the future");
+    const month = q.month ?? monthKey(atMs);
+    return c.json(
+      await forecastReport(storage, governance?.policy, scopeOf(c), { groupBy: q.groupBy ?? "team", month, atMs }),
+    );
   });
 
   api.get("/budget-check", async (c) => {

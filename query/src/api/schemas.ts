@@ -1,6 +1,7 @@
+import { ALERT_KINDS } from "@cognive/collector";
 import { z } from "zod";
 import { COST_GROUPS, type CostGroup, MIN_STEP } from "./costs.ts";
-import { decimalParam, intParam, textParam, timeRangeShape } from "./params.ts";
+import { decimalParam, intParam, textParam, timeRangeShape, unixSeconds } from "./params.ts";
 
 /** Query parameters of `GET /api/v1/traces`. Unknown parameters are rejected. */
 export const traceListQuery = z.strictObject({
@@ -32,12 +33,20 @@ export const costsQuery = z.strictObject({
 /** Query parameters of `GET /api/v1/alerts`. */
 export const alertsQuery = z.strictObject({
   ...timeRangeShape,
-  kind: z
-    .enum(["budget.threshold", "policy.model_not_allowed", "policy.tool_not_approved"])
-    .describe("only alerts of this kind")
-    .optional(),
+  kind: z.enum(ALERT_KINDS).describe("only alerts of this kind").optional(),
   agent: textParam("only alerts about this agent").optional(),
   limit: intParam(1, 1000, "alerts to return, default 100").optional(),
+});
+
+/** Query parameters of `GET /api/v1/forecast`. */
+export const forecastQuery = z.strictObject({
+  groupBy: z.enum(["team", "agent"]).describe("one series per team or per agent, default team").optional(),
+  month: z
+    .string()
+    .regex(/^\d{4}-(0[1-9]|1[0-2])$/, "expected a month as YYYY-MM")
+    .describe("the UTC month to forecast, default the current one")
+    .optional(),
+  at: unixSeconds.describe("the forecast as it stood at this time (Unix seconds), default now").optional(),
 });
 
 /** Query parameters of `GET /api/v1/agents` (range defaults to the last 30 days). */

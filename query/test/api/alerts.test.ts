@@ -73,6 +73,10 @@ describe("GET /api/v1/alerts", () => {
       threshold: 0.8,
       spendUsd: 0.041,
       limitUsd: 0.05,
+      projectedUsd: null,
+      exceedsOn: null,
+      baselineUsd: null,
+      windowMinutes: null,
     });
     expect(body.alerts[1]).toMatchObject({ kind: "policy.model_not_allowed", model: "gpt-3.5", scope: null });
   });

@@ -157,6 +157,7 @@ describe("query app", () => {
       "/budget-check",
       "/budgets",
       "/costs",
+      "/forecast",
       "/keys",
       "/keys/{id}",
       "/openapi.json",
@@ -183,6 +184,7 @@ describe("query app", () => {
       "admin",
     ]);
     const names = (p: string) => doc.paths[p].get.parameters.map((x: any) => x.name).sort();
+    expect(names("/forecast")).toEqual(["at", "groupBy", "month"]);
     expect(names("/traces")).toEqual(
       [
         "from",

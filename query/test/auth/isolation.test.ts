@@ -66,6 +66,10 @@ function readRequests(): Record<string, { paths: string[]; body?: string; carrie
     "GET /api/v1/alerts/stream": { paths: [], carries: true },
     "GET /api/v1/agents": { paths: ["/api/v1/agents"], carries: true },
     "GET /api/v1/budgets": { paths: ["/api/v1/budgets"], carries: true },
+    "GET /api/v1/forecast": {
+      paths: ["/api/v1/forecast?groupBy=team", "/api/v1/forecast?groupBy=agent"],
+      carries: true,
+    },
     "GET /api/v2/traces/:traceId": { paths: [`/api/v2/traces/${traces.alpha}`], carries: false },
     "GET /api/traces/:traceId": { paths: [`/api/traces/${traces.alpha}`], carries: false },
     "GET /api/search": {

@@ -35,7 +35,12 @@ const chat1: SpanRow = {
   SpanKind: "Client",
   ServiceName: "support-bot",
   ResourceAttributes: { "service.name": "support-bot" },
-  SpanAttributes: { "gen_ai.request.model": "gpt-4o", "gen_ai.usage.input_tokens": "1000" },
+  SpanAttributes: {
+    "gen_ai.request.model": "gpt-4o",
+    "gen_ai.usage.input_tokens": "1000",
+    "gen_ai.input.messages":
+      '[{"role":"system","parts":[{"type":"text","content":"be brief"}]},{"role":"user","parts":[{"type":"text","content":"Refund   order #42"}]}]',
+  },
   StatusCode: "Ok",
   events: [{ timeNs: sec(BASE + 0.6) + 7n, name: "gen_ai.user.message", attributes: { content: "refund #42" } }],
   GenAiOperation: "chat",
@@ -53,6 +58,10 @@ const chat1: SpanRow = {
   TeamName: "cx",
   Priced: 1,
   CostUsd: 0.0055,
+  CostInputUsd: 0.002,
+  CostOutputUsd: 0.003,
+  CostCacheReadUsd: 0.0005,
+  CostCacheWriteUsd: 0,
 };
 const chat2: SpanRow = {
   TraceId: A,
@@ -161,7 +170,7 @@ describe("GET /api/v1/traces/{traceId}", () => {
       startTimeUnixNano: String(sec(BASE + 0.5)),
       durationNs: "1200000000",
       status: { code: "ok", message: "" },
-      attributes: { "gen_ai.request.model": "gpt-4o", "gen_ai.usage.input_tokens": "1000" },
+      attributes: chat1.SpanAttributes,
       resource: { "service.name": "support-bot" },
       events: [
         {
@@ -185,10 +194,18 @@ describe("GET /api/v1/traces/{traceId}", () => {
         conversationId: "conv-9",
         costUsd: 0.0055,
         priced: true,
+        costParts: { inputUsd: 0.002, outputUsd: 0.003, cacheReadUsd: 0.0005, cacheWriteUsd: 0 },
         usageRole: "model_call",
       },
       logs: [],
-      messages: null,
+      messages: {
+        input: [
+          { role: "system", parts: [{ type: "text", content: "be brief" }] },
+          { role: "user", parts: [{ type: "text", content: "Refund   order #42" }] },
+        ],
+        output: [],
+        systemInstructions: [],
+      },
       scores: [],
     });
   });
@@ -197,7 +214,13 @@ describe("GET /api/v1/traces/{traceId}", () => {
     const { body } = await fx.get(`/api/v1/traces/${A}`);
     const byId = new Map(body.spans.map((s: any) => [s.spanId, s]));
     const unpriced: any = byId.get(chat3.SpanId);
-    expect(unpriced.genAi).toMatchObject({ priced: false, costUsd: null, inputTokens: 50, outputTokens: 5 });
+    expect(unpriced.genAi).toMatchObject({
+      priced: false,
+      costUsd: null,
+      costParts: null,
+      inputTokens: 50,
+      outputTokens: 5,
+    });
 
     const c2: any = byId.get(chat2.SpanId);
     expect(c2.genAi).toMatchObject({ cacheWriteTokens: 300, reasoningTokens: 50, responseModel: null });
@@ -219,6 +242,7 @@ describe("GET /api/v1/traces/{traceId}", () => {
       conversationId: null,
       costUsd: null,
       priced: false,
+      costParts: null,
       usageRole: "none",
     });
 
@@ -244,6 +268,8 @@ describe("GET /api/v1/traces/{traceId}", () => {
       inputTokens: 1000 + 800 + 50,
       outputTokens: 300 + 100 + 5,
       costUsd: expect.closeTo(0.0055 + 0.00125, 12),
+      // chat3 has no price: the header says so rather than counting it as $0.
+      unpricedCalls: 1,
     });
   });
 
@@ -252,6 +278,10 @@ describe("GET /api/v1/traces/{traceId}", () => {
     const list = await fx.get(`/api/v1/traces?from=${BASE - 60}&to=${BASE + 60}`);
     const item = list.body.traces.find((t: any) => t.traceId === A);
     expect(item).toMatchObject({ ...detail, costUsd: expect.closeTo(detail.costUsd, 12) });
+    // The list previews the first model call's last user message, as one line.
+    expect(item.inputPreview).toBe("Refund order #42");
+    const other = list.body.traces.find((t: any) => t.traceId === B);
+    expect(other).toMatchObject({ unpricedCalls: 0, inputPreview: null });
   });
 
   it("keeps traces apart and has no root name when the root span is missing", async () => {

@@ -158,6 +158,8 @@ describe("GET /api/v1/traces", () => {
         agents: [t.agent],
         teams: [t.team],
         models: [t.model],
+        unpricedCalls: 0,
+        inputPreview: null,
       });
     }
   });

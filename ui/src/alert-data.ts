@@ -133,3 +133,35 @@ export function backoffMs(attempt: number, random = 0): number {
   const base = Math.min(30_000, 1000 * 2 ** Math.max(0, Math.min(attempt, 15)));
   return Math.round(base * (1 + 0.2 * random));
 }
+
+/** Alerts that say the same thing about the same subject, newest first: one row in the feed. */
+export interface AlertGroup {
+  key: string;
+  latest: AlertItem;
+  alerts: AlertItem[];
+}
+
+/** What makes two alerts repeats of each other: everything but their id, time, trace and running spend. */
+export function repeatKey(a: AlertItem): string {
+  return JSON.stringify([a.kind, a.agent, a.team, a.model, a.tool, a.scope, a.threshold, a.limitUsd]);
+}
+
+/** Groups repeats, keeping the feed's order (a group sits where its newest alert is). */
+export function groupAlerts(alerts: readonly AlertItem[]): AlertGroup[] {
+  const groups = new Map<string, AlertGroup>();
+  for (const a of alerts) {
+    const key = repeatKey(a);
+    const g = groups.get(key);
+    if (g) g.alerts.push(a);
+    else groups.set(key, { key, latest: a, alerts: [a] });
+  }
+  return [...groups.values()];
+}
+
+/** The alert kinds the feed filters by (the API's values). */
+export const ALERT_KINDS = ["budget.threshold", "policy.model_not_allowed", "policy.tool_not_approved"] as const;
+
+/** Whether an alert passes the feed's filters (empty ones pass everything). */
+export function matchesFilters(a: AlertItem, f: { kind: string; agent: string; team: string }): boolean {
+  return (!f.kind || a.kind === f.kind) && (!f.agent || a.agent === f.agent) && (!f.team || a.team === f.team);
+}

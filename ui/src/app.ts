@@ -10,20 +10,6 @@ import "./trace-view.ts";
 
 const GROUPS = ["model", "agent", "team", "provider"] as const;
 const RANGES = ["1h", "24h", "7d", "30d"] as const;
-/** The trace list's options that live in the URL (`#/traces?agent=…&from=…`). */
-const TRACE_PARAMS = [
-  "range",
-  "from",
-  "to",
-  "agent",
-  "model",
-  "service",
-  "team",
-  "status",
-  "minDurationMs",
-  "minCostUsd",
-  "sort",
-] as const;
 
 interface OverviewTop {
   name: string;

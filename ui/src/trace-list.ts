@@ -70,8 +70,12 @@ export class CogniveTraceList extends CogniveElement {
         }
       }
       @container (max-width: 420px) {
-        .roomy {
+        .roomy,
+        td .preview {
           display: none;
+        }
+        td .open {
+          max-width: 16ch;
         }
       }
       label {
@@ -180,7 +184,7 @@ export class CogniveTraceList extends CogniveElement {
       }
       .preview {
         display: block;
-        max-width: 44ch;
+        max-width: 36ch;
         overflow: hidden;
         text-overflow: ellipsis;
         color: var(--_muted);

@@ -116,7 +116,7 @@ export interface ApiTraceSummary {
   inputTokens: number;
   outputTokens: number;
   costUsd: number;
-  /** Model calls without a known price (absent from older servers). */
+  /** Model calls with usage but without a known price (absent from older servers). */
   unpricedCalls?: number;
 }
 
@@ -175,7 +175,7 @@ export function subtreeTotals(order: readonly NodeLike[]): Map<string, SubtreeTo
       t.outputTokens = g.outputTokens ?? 0;
       t.costUsd = g.costUsd ?? 0;
       t.calls = 1;
-      t.unpricedCalls = g.priced ? 0 : 1;
+      t.unpricedCalls = g.priced || (g.inputTokens ?? 0) + (g.outputTokens ?? 0) === 0 ? 0 : 1;
     }
     for (const c of n.children) {
       const ct = out.get(c.span.spanId);

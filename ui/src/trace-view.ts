@@ -828,11 +828,13 @@ export class CogniveTraceView extends CogniveElement {
   /** A call's own tokens and cost; an unpriced call says so instead of showing nothing. */
   private renderOwnUsage(s: ApiSpan, tokens: boolean, agg: boolean, isModel: boolean): TemplateResult {
     const g = s.genAi;
+    // A call that failed before reporting usage costs nothing: it is not "unpriced".
+    const used = (g.inputTokens ?? 0) + (g.outputTokens ?? 0) > 0;
     return html`<span class="cell num c-tokens ${agg ? "muted" : ""}" role="gridcell"
         >${tokens ? `${formatTokens(g.inputTokens)} / ${formatTokens(g.outputTokens)}` : ""}</span
       >
       <span class="cell num c-cost ${agg ? "muted" : ""}" role="gridcell" data-cost=${g.costUsd ?? nothing}
-        >${g.costUsd !== null ? formatCost(g.costUsd) : isModel ? html`<span class="unpriced">unpriced</span>` : ""}</span
+        >${g.costUsd !== null ? formatCost(g.costUsd) : isModel && used ? html`<span class="unpriced">unpriced</span>` : ""}</span
       >`;
   }
 

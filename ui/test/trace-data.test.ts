@@ -62,6 +62,8 @@ describe("subtreeTotals", () => {
       span("step2", "root", 4),
       call("c3", "step2", 5, null, 50, 5),
       span("tool", "step2", 6),
+      // Rejected before any usage (a 429): it costs nothing and is not unpriced.
+      call("c4", "step2", 7, null, 0, 0),
     ];
     const totals = subtreeTotals(buildSpanTree(spans).order);
     expect(totals.get("step1")).toEqual({
@@ -71,12 +73,12 @@ describe("subtreeTotals", () => {
       calls: 2,
       unpricedCalls: 0,
     });
-    expect(totals.get("step2")).toEqual({ inputTokens: 50, outputTokens: 5, costUsd: 0, calls: 1, unpricedCalls: 1 });
+    expect(totals.get("step2")).toEqual({ inputTokens: 50, outputTokens: 5, costUsd: 0, calls: 2, unpricedCalls: 1 });
     expect(totals.get("root")).toEqual({
       inputTokens: 1850,
       outputTokens: 405,
       costUsd: 0.0055 + 0.00125,
-      calls: 3,
+      calls: 4,
       unpricedCalls: 1,
     });
     expect(totals.get("tool")?.calls).toBe(0);

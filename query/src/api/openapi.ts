@@ -70,7 +70,10 @@ const summaryProps = {
   inputTokens: { ...int, description: "sum over model-call spans only" },
   outputTokens: { ...int, description: "sum over model-call spans only" },
   costUsd: { ...numType, description: "sum over model-call spans only" },
-  unpricedCalls: { ...int, description: "model calls without a known price, not counted in costUsd" },
+  unpricedCalls: {
+    ...int,
+    description: "model calls that reported usage but have no known price, not counted in costUsd",
+  },
 };
 
 const spanSchema = {

@@ -87,7 +87,7 @@ export interface TraceSummary {
   inputTokens: number;
   outputTokens: number;
   costUsd: number;
-  /** Model calls without a known price: their cost is not in `costUsd`. */
+  /** Model calls with usage but without a known price: their cost is not in `costUsd`. */
   unpricedCalls: number;
 }
 
@@ -250,6 +250,11 @@ function toSpan(r: SpanRow): Span {
   };
 }
 
+/** A model call that reported usage but has no known price (a call that failed before any usage costs nothing). */
+function isUnpriced(g: SpanGenAi): boolean {
+  return !g.priced && (g.inputTokens ?? 0) + (g.outputTokens ?? 0) > 0;
+}
+
 /**
  * The summary of a trace from its own spans. Usage and cost count model calls only, so aggregate
  * spans (agent totals) are never added on top of the calls they sum up.
@@ -274,7 +279,7 @@ export function summarize(spans: Span[]): TraceSummary {
       inputTokens += s.genAi.inputTokens ?? 0;
       outputTokens += s.genAi.outputTokens ?? 0;
       costUsd += s.genAi.costUsd ?? 0;
-      if (!s.genAi.priced) unpricedCalls++;
+      if (isUnpriced(s.genAi)) unpricedCalls++;
     }
   }
   return {

@@ -189,7 +189,7 @@ async function addCallFacts(storage: Storage, scope: QueryScope, traces: TraceLi
   const rows = await select<CallFactsRow>(
     storage,
     `SELECT TraceId,
-       toString(countIf(toString(GenAiUsageRole) = 'model_call' AND Priced = 0)) AS Unpriced,
+       toString(countIf(toString(GenAiUsageRole) = 'model_call' AND Priced = 0 AND InputTokens + OutputTokens > 0)) AS Unpriced,
        argMinIf(
          substring(if(SpanAttributes['gen_ai.input.messages'] != '', SpanAttributes['gen_ai.input.messages'],
            if(SpanAttributes['input.value'] != '', SpanAttributes['input.value'], SpanAttributes['gen_ai.prompt'])), 1, ${PROMPT_READ_CHARS}),

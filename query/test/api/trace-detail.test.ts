@@ -5,6 +5,7 @@ const BASE = 1_750_000_000;
 const A = traceId(1);
 const B = traceId(2);
 const ORPHAN = traceId(3);
+const RETRIED = traceId(4);
 
 const root: SpanRow = {
   TraceId: A,
@@ -144,6 +145,33 @@ beforeAll(async () => {
       SpanName: "orphan",
       StatusCode: "STATUS_CODE_ERROR",
     },
+    // A call rejected before any usage (a 429), then its retry: nothing is unpriced.
+    {
+      TraceId: RETRIED,
+      SpanId: "00000000000000r2",
+      startNs: sec(BASE + 10),
+      Duration: 10,
+      SpanName: "chat acme-secret",
+      StatusCode: "Error",
+      GenAiOperation: "chat",
+      GenAiRequestModel: "acme-secret",
+      GenAiUsageRole: "model_call",
+      Priced: 0,
+    },
+    {
+      TraceId: RETRIED,
+      SpanId: "00000000000000r3",
+      startNs: sec(BASE + 11),
+      Duration: 10,
+      SpanName: "chat gpt-4o",
+      GenAiOperation: "chat",
+      GenAiRequestModel: "gpt-4o",
+      GenAiUsageRole: "model_call",
+      InputTokens: 10,
+      OutputTokens: 2,
+      Priced: 1,
+      CostUsd: 0.00004,
+    },
   ]);
 }, 60_000);
 afterAll(async () => {
@@ -282,6 +310,13 @@ describe("GET /api/v1/traces/{traceId}", () => {
     expect(item.inputPreview).toBe("Refund order #42");
     const other = list.body.traces.find((t: any) => t.traceId === B);
     expect(other).toMatchObject({ unpricedCalls: 0, inputPreview: null });
+  });
+
+  it("does not call a model call unpriced when it failed before reporting any usage", async () => {
+    const detail = await fx.get(`/api/v1/traces/${RETRIED}`);
+    expect(detail.body.summary).toMatchObject({ unpricedCalls: 0, errorCount: 1 });
+    const list = await fx.get(`/api/v1/traces?from=${BASE - 60}&to=${BASE + 60}`);
+    expect(list.body.traces.find((t: any) => t.traceId === RETRIED)).toMatchObject({ unpricedCalls: 0 });
   });
 
   it("keeps traces apart and has no root name when the root span is missing", async () => {

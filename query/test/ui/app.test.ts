@@ -6,7 +6,7 @@ import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { groupAlerts, normalizeAlert } from "../../../ui/src/alert-data.ts";
-import { formatCost } from "../../../ui/src/format.ts";
+import { formatCost, formatPercent } from "../../../ui/src/format.ts";
 import { freePort, runDemo, spawnCognive, stopProcess } from "../helpers/process.ts";
 import { getJson } from "../helpers/server.ts";
 import { launchChromium, missingChromium, screenshot, syntheticTrace, watchErrors } from "./browser.ts";
@@ -80,6 +80,13 @@ describe.skipIf(missingChromium())("the UI in Chromium", () => {
       );
       expect(await page.locator('cognive-app [data-stat="runs"]').textContent()).toBe(
         overview.runs.toLocaleString("en-US"),
+      );
+      // Two error rates, each named: runs with a failed span, and failed model calls.
+      expect(await page.locator('cognive-app [data-stat="errors"]').textContent()).toBe(
+        formatPercent(overview.errorRate),
+      );
+      expect(await page.locator('cognive-app [data-stat="llm-errors"]').textContent()).toBe(
+        formatPercent(overview.llm.errors / overview.llm.calls),
       );
       // The demo's three agents, by spend.
       const agents = page.locator('cognive-app table[aria-label="Top agents by spend"] tbody tr');

@@ -25,6 +25,7 @@ describe.skipIf(missingChromium())("the UI in Chromium", () => {
   let base = "";
   let api = "";
   let embedPort = 0;
+  let overspender = "";
 
   beforeAll(async () => {
     const ports = { otlp: await freePort(), query: await freePort() };
@@ -41,6 +42,7 @@ describe.skipIf(missingChromium())("the UI in Chromium", () => {
     api = `${base}/api/v1`;
     const demo = runDemo({ otlpUrl: `http://127.0.0.1:${ports.otlp}`, apiUrl: base }, { DEMO_RUNS: "30" }, 120_000);
     if (demo.status !== 0) throw new Error(`demo failed (${demo.status}): ${demo.stderr}`);
+    overspender = /the overspender: \S+#\/traces\/([0-9a-f]{32})/.exec(demo.stdout)?.[1] ?? "";
     browser = await launchChromium();
   }, 240_000);
 
@@ -150,6 +152,23 @@ describe.skipIf(missingChromium())("the UI in Chromium", () => {
       await view.locator("[role=row]").nth(1).locator("button.toggle").click();
       await expect.poll(() => spanRows.count()).toBe(detail.spans.length);
       await screenshot(page, "trace");
+      expect(errors).toEqual([]);
+    } finally {
+      await page.close();
+    }
+  }, 60_000);
+
+  it("says on the overspending run that the budget guard stopped it, with the alerts it raised", async () => {
+    expect(overspender).toMatch(/^[0-9a-f]{32}$/);
+    const from = Math.floor(Date.now() / 1000) - 86_400;
+    const raised = (await getJson(`${api}/alerts?traceId=${overspender}&from=${from}`)).body.alerts;
+    expect(raised.length).toBeGreaterThan(0);
+    const { page, errors } = await open(`/#/traces/${overspender}`);
+    try {
+      const view = page.locator("cognive-trace-view");
+      await view.locator("[data-guard=stopped]").waitFor();
+      expect(await view.locator("[part=run-alerts] li[data-alert-id]").count()).toBe(raised.length);
+      await screenshot(page, "trace-guard-stopped");
       expect(errors).toEqual([]);
     } finally {
       await page.close();

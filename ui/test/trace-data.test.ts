@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { syntheticTrace } from "../../query/test/ui/browser.ts";
 import { type AlertItem, groupAlerts, matchesFilters } from "../src/alert-data.ts";
 import { KeyColors } from "../src/chart-data.ts";
 import { formatDateTime } from "../src/format.ts";
@@ -8,37 +9,19 @@ import { buildSpanTree } from "../src/tree.ts";
 
 const T0 = 1_700_000_000_000_000_000n;
 
+/** The synthetic trace's root span (no GenAI usage) as a template for the spans below. */
+const TEMPLATE = (syntheticTrace(1) as { spans: ApiSpan[] }).spans[0] as ApiSpan;
+
 function span(id: string, parent: string, startMs: number, genAi: Partial<ApiSpan["genAi"]> = {}): ApiSpan {
   return {
+    ...TEMPLATE,
     spanId: id,
     parentSpanId: parent,
     name: id,
-    kind: "Internal",
-    serviceName: "svc",
     startTimeUnixNano: String(T0 + BigInt(startMs) * 1_000_000n),
     durationNs: "1000000",
-    status: { code: "unset", message: "" },
-    attributes: {},
-    resource: {},
     events: [],
-    genAi: {
-      operation: null,
-      provider: null,
-      requestModel: null,
-      responseModel: null,
-      inputTokens: null,
-      outputTokens: null,
-      cacheReadTokens: null,
-      cacheWriteTokens: null,
-      reasoningTokens: null,
-      agentName: null,
-      toolName: null,
-      conversationId: null,
-      costUsd: null,
-      priced: false,
-      usageRole: "none",
-      ...genAi,
-    },
+    genAi: { ...TEMPLATE.genAi, ...genAi },
   };
 }
 

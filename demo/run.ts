@@ -2,18 +2,32 @@
  * `npm run demo`: a simulated multi-team agent workload sent through @cognive/sdk to a running
  * Cognive — three agents in two teams, five models of two providers (with prompt caching), tool
  * calls, a failing tool, rate-limited calls that are retried, and one run that overspends.
+ * Runs are spread over the past DEMO_DAYS days (their spans dated in the past, the last quarter
+ * of them today) so the charts show a week, and every call records its prompt and completion.
  * Start Cognive first with the demo's budgets (`COGNIVE_POLICY=demo/policy.yaml npm start`), then run
  * this in another terminal; on a Cognive without budgets it says so and sends nothing.
  *   COGNIVE_OTLP_URL (default http://127.0.0.1:4318), COGNIVE_API_URL (default http://127.0.0.1:3300),
- *   DEMO_RUNS (default 60)
+ *   DEMO_RUNS (default 60), DEMO_DAYS (default 7; 0 sends everything now)
  */
 import { BudgetExceededError, createBudget, createCognive } from "@cognive/sdk";
 import { trace } from "@opentelemetry/api";
-import { type AgentProfile, anthropicResponse, openaiResponse, PROFILES, pick, sleep } from "./workload.ts";
+import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
+import { BackdatingExporter, runOffsetSeconds } from "./backdate.ts";
+import {
+  type AgentProfile,
+  anthropicResponse,
+  openaiResponse,
+  PROFILES,
+  pick,
+  requestMessages,
+  sleep,
+  taskOf,
+} from "./workload.ts";
 
 const OTLP = process.env.COGNIVE_OTLP_URL ?? "http://127.0.0.1:4318";
 const API = process.env.COGNIVE_API_URL ?? "http://127.0.0.1:3300";
 const RUNS = Number(process.env.DEMO_RUNS ?? 60);
+const DAYS = Number(process.env.DEMO_DAYS ?? 7);
 const START_WITH_POLICY = "COGNIVE_POLICY=demo/policy.yaml npm start";
 
 class RateLimitError extends Error {
@@ -30,14 +44,22 @@ interface RunResult {
   stoppedAfter: number | null;
 }
 
-async function run(client: Client, profile: AgentProfile, n: number, overspend: boolean): Promise<RunResult> {
+async function run(
+  client: Client,
+  profile: AgentProfile,
+  n: number,
+  overspend: boolean,
+  backdate: (traceId: string) => void,
+): Promise<RunResult> {
   let traceId = "";
+  const task = taskOf(profile.agent, n);
   let stoppedAfter: number | null = null;
   // The overspending run asks before every step, without caching, so the guard can stop it mid-run.
   const guard = overspend ? createBudget({ apiUrl: API, agent: profile.agent, cacheMillis: 0 }) : null;
   await client
     .agentRun(profile.agent, async () => {
       traceId = currentTraceId();
+      backdate(traceId);
       const steps = overspend ? 12 : 2 + (n % 3);
       for (let step = 0; step < steps; step++) {
         if (guard) {
@@ -52,9 +74,13 @@ async function run(client: Client, profile: AgentProfile, n: number, overspend: 
           }
         }
         const model = overspend ? profile.expensiveModel : pick(profile.models, n + step);
+        const lastTool = step > 0 ? pick(profile.tools, n + step - 1) : null;
+        const last = step === steps - 1;
+        const reply = last ? task.answer : `Calling ${pick(profile.tools, n + step)} next.`;
         for (let attempt = 0; ; attempt++) {
           try {
-            await client.llmCall({ provider: model.provider, model: model.id }, async () => {
+            const messages = requestMessages(profile, task.ask, step, lastTool);
+            await client.llmCall({ provider: model.provider, model: model.id, messages }, async () => {
               await sleep(2 + ((n * 7 + step) % 9));
               if (attempt === 0 && (n + step) % 11 === 5) throw new RateLimitError("429 Too Many Requests");
               const input = overspend ? 180_000 : 800 + ((n * 131 + step * 57) % 4000);
@@ -67,8 +93,9 @@ async function run(client: Client, profile: AgentProfile, n: number, overspend: 
                     output,
                     cached,
                     step === 0 ? Math.min(1024, Math.floor(input / 2)) : 0,
+                    reply,
                   )
-                : openaiResponse(model.id, input, output, cached);
+                : openaiResponse(model.id, input, output, cached, reply);
             });
             break;
           } catch (err) {
@@ -85,7 +112,7 @@ async function run(client: Client, profile: AgentProfile, n: number, overspend: 
               if ((n + step) % 13 === 7) throw new Error(`${tool}: upstream timed out`);
               return { ok: true };
             },
-            { callId: `call_${n}_${step}` },
+            { callId: `call_${n}_${step}`, arguments: { query: task.ask.slice(0, 40), step } },
           )
           .catch(() => undefined); // the agent carries on without the tool
       }
@@ -125,6 +152,8 @@ async function main(): Promise<number> {
     );
     return 1;
   }
+  // One exporter dates each run's spans back by its offset, so a minute's demo reads as a week.
+  const offsets = new Map<string, number>();
   const clients = new Map(
     PROFILES.map((p) => [
       p.agent,
@@ -136,6 +165,8 @@ async function main(): Promise<number> {
         endpoint: OTLP,
         apiUrl: API,
         scheduledDelayMillis: 100,
+        captureContent: true,
+        exporter: new BackdatingExporter(new OTLPTraceExporter({ url: `${OTLP}/v1/traces` }), offsets),
       }),
     ]),
   );
@@ -146,7 +177,11 @@ async function main(): Promise<number> {
   for (let n = 0; n < RUNS; n++) {
     const profile = PROFILES[n % PROFILES.length];
     const overspend = n === Math.floor(RUNS / 2);
-    const r = await run(clients.get(profile.agent) as Client, profile, n, overspend);
+    // The overspending run stays now: the budget guard checks today's spend.
+    const offset = overspend ? 0 : runOffsetSeconds(n, RUNS, DAYS);
+    const r = await run(clients.get(profile.agent) as Client, profile, n, overspend, (id) => {
+      if (offset > 0) offsets.set(id, offset);
+    });
     if (r.traceId) traceIds.push(r.traceId);
     if (overspend) guardStop = r.stoppedAfter;
     if (tty) process.stdout.write(`\r${bar(n + 1, RUNS)}`);
@@ -160,7 +195,7 @@ async function main(): Promise<number> {
     series: { key: string | null; totalUsd: number; calls: number }[];
   };
   process.stdout.write(
-    `\nSent ${RUNS} agent runs in ${((Date.now() - started) / 1000).toFixed(1)} s.\n\nSpend by agent (last 24 h):\n`,
+    `\nSent ${RUNS} agent runs${DAYS > 0 ? ` dated over the past ${DAYS} days` : ""} in ${((Date.now() - started) / 1000).toFixed(1)} s.\n\nSpend by agent (last 24 h):\n`,
   );
   for (const s of byAgent.series) {
     process.stdout.write(

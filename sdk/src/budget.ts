@@ -12,6 +12,9 @@ export class BudgetExceededError extends Error {
   }
 }
 
+/** The span event `guard()` adds to the active span when it stops a run. */
+export const GUARD_DENIED_EVENT = "cognive.budget.guard_denied";
+
 export interface BudgetOptions {
   /** Query API base URL (budget checks). Default `http://127.0.0.1:3300`. */
   apiUrl?: string;
@@ -75,6 +78,11 @@ export function createBudget(opts: BudgetOptions = {}): Budget {
       const traceId = g.traceId ?? trace.getActiveSpan()?.spanContext().traceId;
       const answer = await check(agent, traceId);
       if (answer && answer.allowed === false) {
+        // Marks the run as stopped by the guard even when the agent catches the error.
+        trace.getActiveSpan()?.addEvent(GUARD_DENIED_EVENT, {
+          "cognive.budget.agent": agent,
+          "cognive.budget.reasons": answer.reasons ?? [],
+        });
         throw new BudgetExceededError(agent, answer.reasons ?? [], answer.remainingUsd ?? null);
       }
     },

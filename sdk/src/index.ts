@@ -15,7 +15,7 @@ import {
 } from "./cognive.ts";
 
 export * from "./attributes.ts";
-export { type Budget, BudgetExceededError, type BudgetOptions, createBudget } from "./budget.ts";
+export { type Budget, BudgetExceededError, type BudgetOptions, createBudget, GUARD_DENIED_EVENT } from "./budget.ts";
 export type { Cognive, CogniveOptions, LlmCallOptions, Stats, ToolCallOptions, Wrapped } from "./cognive.ts";
 export { createCognive, DEFAULT_ENDPOINT } from "./cognive.ts";
 export type { LlmFacts } from "./extract.ts";

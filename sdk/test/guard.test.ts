@@ -1,10 +1,11 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { trace } from "@opentelemetry/api";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../query/test/helpers/process.ts";
 import { startTestServer, type TestServer } from "../../query/test/helpers/server.ts";
-import { BudgetExceededError, createBudget, createCognive } from "../src/index.ts";
+import { BudgetExceededError, createBudget, createCognive, GUARD_DENIED_EVENT } from "../src/index.ts";
 import { chatCompletion } from "./fixtures.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "cognive-guard-"));
@@ -30,8 +31,10 @@ describe("budget.guard", () => {
       scheduledDelayMillis: 10,
     });
     let steps = 0;
+    let traceId = "";
     const outcome = await cognive
       .agentRun("spender", async () => {
+        traceId = trace.getActiveSpan()?.spanContext().traceId ?? "";
         for (let i = 0; i < 200; i++) {
           await cognive.budget.guard();
           await cognive.llmCall({ provider: "openai", model: "gpt-4o" }, async () => chatCompletion);
@@ -50,6 +53,11 @@ describe("budget.guard", () => {
     // one gpt-4o call of the fixture costs more than $0.001: the guard stops within a few steps
     expect(steps).toBeGreaterThanOrEqual(1);
     expect(steps).toBeLessThan(200);
+    // The run's span says why it stopped, for the trace view.
+    const detail = await (await fetch(`${server.queryUrl}/api/v1/traces/${traceId}`)).json();
+    const run = detail.spans.find((s: any) => s.parentSpanId === "");
+    const denied = run.events.find((e: any) => e.name === GUARD_DENIED_EVENT);
+    expect(denied?.attributes["cognive.budget.agent"]).toBe("spender");
   });
 
   it("lets agents without a budget, and any agent when the API cannot be reached, go on", async () => {

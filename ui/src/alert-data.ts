@@ -16,6 +16,12 @@ export interface AlertItem {
   threshold: number | null;
   spendUsd: number | null;
   limitUsd: number | null;
+  /** budget.forecast: month- or day-end projection and the day the budget is reached. */
+  projectedUsd: number | null;
+  exceedsOn: string | null;
+  /** spend.anomaly: the usual spend for that hour of the week, over `windowMinutes`. */
+  baselineUsd: number | null;
+  windowMinutes: number | null;
 }
 
 /**
@@ -48,6 +54,10 @@ export function normalizeAlert(raw: unknown): AlertItem | null {
     threshold: numOrNull(r.threshold),
     spendUsd: numOrNull(r.spendUsd),
     limitUsd: numOrNull(r.limitUsd),
+    projectedUsd: numOrNull(r.projectedUsd),
+    exceedsOn: str(r.exceedsOn),
+    baselineUsd: numOrNull(r.baselineUsd),
+    windowMinutes: numOrNull(r.windowMinutes),
   };
 }
 
@@ -77,7 +87,7 @@ export function severityOf(a: AlertItem): Severity {
     const t = a.threshold ?? 0;
     return t >= 100 ? "critical" : t >= 80 ? "warning" : "info";
   }
-  if (a.kind.startsWith("policy.")) return "warning";
+  if (a.kind.startsWith("policy.") || a.kind === "budget.forecast" || a.kind === "spend.anomaly") return "warning";
   return "info";
 }
 
@@ -90,6 +100,10 @@ export function kindLabel(kind: string): string {
       return "model not allowed";
     case "policy.tool_not_approved":
       return "tool not approved";
+    case "budget.forecast":
+      return "forecast";
+    case "spend.anomaly":
+      return "anomaly";
     default:
       return kind;
   }
@@ -110,6 +124,18 @@ export function describeAlert(a: AlertItem): string {
   }
   if (a.kind === "policy.tool_not_approved") {
     return `agent ${a.agent || "?"} used tool ${a.tool ?? "?"}, which its policy does not approve`;
+  }
+  if (a.kind === "budget.forecast" && a.scope) {
+    const win = WINDOW_WORD[a.scope.window] ?? a.scope.window;
+    const proj = a.projectedUsd !== null ? `, projected ${formatCost(a.projectedUsd)}` : "";
+    const limit = a.limitUsd !== null ? ` of ${formatCost(a.limitUsd)}` : "";
+    return `${a.scope.type} ${a.scope.name} is on course to exceed its ${win} budget${limit} on ${a.exceedsOn ?? "?"}${proj}`;
+  }
+  if (a.kind === "spend.anomaly") {
+    const who = a.scope ? `${a.scope.type} ${a.scope.name}` : a.agent || a.team || "unknown";
+    const spent = a.spendUsd !== null ? formatCost(a.spendUsd) : "?";
+    const base = a.baselineUsd !== null ? ` against a usual ${formatCost(a.baselineUsd)}` : "";
+    return `${who} spent ${spent} in ${a.windowMinutes ?? "?"} min${base}`;
   }
   return `${a.kind} for ${a.agent || a.team || "unknown"}`;
 }
@@ -132,4 +158,42 @@ export function relativeTime(iso: string, nowMs: number): string {
 export function backoffMs(attempt: number, random = 0): number {
   const base = Math.min(30_000, 1000 * 2 ** Math.max(0, Math.min(attempt, 15)));
   return Math.round(base * (1 + 0.2 * random));
+}
+
+/** Alerts that say the same thing about the same subject, newest first: one row in the feed. */
+export interface AlertGroup {
+  key: string;
+  latest: AlertItem;
+  alerts: AlertItem[];
+}
+
+/** What makes two alerts repeats of each other: everything but their id, time, trace and running spend. */
+export function repeatKey(a: AlertItem): string {
+  return JSON.stringify([a.kind, a.agent, a.team, a.model, a.tool, a.scope, a.threshold, a.limitUsd]);
+}
+
+/** Groups repeats, keeping the feed's order (a group sits where its newest alert is). */
+export function groupAlerts(alerts: readonly AlertItem[]): AlertGroup[] {
+  const groups = new Map<string, AlertGroup>();
+  for (const a of alerts) {
+    const key = repeatKey(a);
+    const g = groups.get(key);
+    if (g) g.alerts.push(a);
+    else groups.set(key, { key, latest: a, alerts: [a] });
+  }
+  return [...groups.values()];
+}
+
+/** The alert kinds the feed filters by (the API's values). */
+export const ALERT_KINDS = [
+  "budget.threshold",
+  "budget.forecast",
+  "spend.anomaly",
+  "policy.model_not_allowed",
+  "policy.tool_not_approved",
+] as const;
+
+/** Whether an alert passes the feed's filters (empty ones pass everything). */
+export function matchesFilters(a: AlertItem, f: { kind: string; agent: string; team: string }): boolean {
+  return (!f.kind || a.kind === f.kind) && (!f.agent || a.agent === f.agent) && (!f.team || a.team === f.team);
 }

@@ -1,10 +1,14 @@
 import { css, html, nothing, type PropertyValues, type TemplateResult } from "lit";
 import { repeat } from "lit/directives/repeat.js";
 import {
+  ALERT_KINDS,
+  type AlertGroup,
   type AlertItem,
   backoffMs,
   describeAlert,
+  groupAlerts,
   kindLabel,
+  matchesFilters,
   mergeAlerts,
   normalizeAlert,
   relativeTime,
@@ -12,7 +16,7 @@ import {
 } from "./alert-data.ts";
 import { ApiError, type CogniveApi } from "./api.ts";
 import { CogniveElement } from "./base.ts";
-import { formatTime } from "./format.ts";
+import { formatDateTime } from "./format.ts";
 import { theme } from "./theme.ts";
 
 type LiveState = "connecting" | "live" | "retrying" | "off";
@@ -23,7 +27,10 @@ const HISTORY_S = 30 * 86_400;
 /**
  * `<cognive-alert-feed limit="50">`: budget and policy alerts, newest first — the recent ones from
  * `GET /api/v1/alerts`, then live from `GET /api/v1/alerts/stream` (server-sent events over fetch, so
- * the token header is sent), reconnecting with backoff and catching up on what it missed.
+ * the token header is sent), reconnecting with backoff and catching up on what it missed. Repeats
+ * (the same alert about the same subject) fold into one row with a count. Attributes `kind`, `agent`
+ * and `team` filter; with `filters` the feed shows controls for them and fires
+ * `cognive-alert-filters` (detail `{ kind, agent, team }`) when they change.
  */
 export class CogniveAlertFeed extends CogniveElement {
   static override styles = [
@@ -125,6 +132,53 @@ export class CogniveAlertFeed extends CogniveElement {
           grid-column: 1 / 3;
         }
       }
+      form {
+        display: flex;
+        flex-wrap: wrap;
+        gap: 8px;
+        padding: 8px 10px;
+        border-bottom: 1px solid var(--_border);
+        font-size: 12px;
+        color: var(--_muted);
+      }
+      form label {
+        display: flex;
+        flex-direction: column;
+        gap: 2px;
+      }
+      form select,
+      form input {
+        font: inherit;
+        font-size: 13px;
+        color: var(--_fg);
+        background: var(--_bg);
+        border: 1px solid var(--_border);
+        border-radius: var(--_radius);
+        padding: 3px 6px;
+      }
+      .count {
+        font-size: 11px;
+        padding: 0 6px;
+        border-radius: 999px;
+        background: var(--_surface);
+        border: 1px solid var(--_border);
+        color: var(--_fg);
+        margin-left: 6px;
+      }
+      details.repeats {
+        grid-column: 2 / 4;
+        font-size: 12px;
+        color: var(--_muted);
+      }
+      details.repeats ol {
+        max-height: none;
+        padding-left: 12px;
+      }
+      details.repeats li {
+        display: block;
+        border-top: 0;
+        padding: 2px 0;
+      }
       .empty {
         padding: 16px;
         text-align: center;
@@ -135,6 +189,10 @@ export class CogniveAlertFeed extends CogniveElement {
   static override properties = {
     ...CogniveElement.properties,
     limit: { type: Number },
+    kind: { type: String },
+    agent: { type: String },
+    team: { type: String },
+    filters: { type: Boolean },
     traceHrefTemplate: { type: String, attribute: "trace-href-template" },
     alerts: { state: true },
     error: { state: true },
@@ -142,6 +200,11 @@ export class CogniveAlertFeed extends CogniveElement {
   };
 
   declare limit: number | undefined;
+  declare kind: string;
+  declare agent: string;
+  declare team: string;
+  /** Show the filter controls. */
+  declare filters: boolean;
   /** A link to a trace, `{id}` standing for its id (e.g. `#/traces/{id}`); without it trace ids are text. */
   declare traceHrefTemplate: string | undefined;
   declare alerts: AlertItem[] | null;
@@ -157,6 +220,10 @@ export class CogniveAlertFeed extends CogniveElement {
     this.alerts = null;
     this.error = null;
     this.liveState = "connecting";
+    this.kind = "";
+    this.agent = "";
+    this.team = "";
+    this.filters = false;
   }
 
   private get max(): number {
@@ -179,7 +246,7 @@ export class CogniveAlertFeed extends CogniveElement {
   }
 
   protected override updated(changed: PropertyValues): void {
-    if (this.needsStart || this.changedAny(changed, ["apiBase", "token", "limit"])) {
+    if (this.needsStart || this.changedAny(changed, ["apiBase", "token", "limit", "kind", "agent", "team"])) {
       this.needsStart = false;
       this.start();
     }
@@ -206,7 +273,13 @@ export class CogniveAlertFeed extends CogniveElement {
     try {
       const body = await api.get<{ alerts: unknown[] }>(
         "/api/v1/alerts",
-        { from: to - HISTORY_S, limit: this.max },
+        {
+          from: to - HISTORY_S,
+          limit: this.max,
+          kind: this.kind || undefined,
+          agent: this.agent || undefined,
+          team: this.team || undefined,
+        },
         signal,
       );
       if (signal.aborted) return;
@@ -242,7 +315,7 @@ export class CogniveAlertFeed extends CogniveElement {
                 return;
               }
               const a = normalizeAlert(parsed);
-              if (a) this.alerts = mergeAlerts(this.alerts ?? [], [a], this.max);
+              if (a && matchesFilters(a, this)) this.alerts = mergeAlerts(this.alerts ?? [], [a], this.max);
             }
           },
           signal,
@@ -269,36 +342,96 @@ export class CogniveAlertFeed extends CogniveElement {
         <span class="title">Alerts</span>
         <span class="live" part="live" data-state=${this.liveState}>${LIVE_TEXT[this.liveState]}</span>
       </header>
+      ${this.filters ? this.renderFilters() : nothing}
       ${this.error ? this.renderError(this.error) : nothing}
       <!-- Keyed rows: a new alert is a new node at the top, which is what aria-live announces. -->
       <ol part="list" aria-live="polite" aria-relevant="additions" aria-label="Alerts, newest first">
         ${repeat(
-          this.alerts,
-          (a) => a.id,
-          (a) => this.renderAlert(a, now),
+          groupAlerts(this.alerts),
+          (g) => g.key,
+          (g) => this.renderAlert(g, now),
         )}
       </ol>
       ${
         this.alerts.length === 0
-          ? html`<div class="empty" part="empty">No alerts yet. Budget thresholds (50/80/100 %) and policy violations appear here as they happen.</div>`
+          ? html`<div class="empty" part="empty">${
+              this.kind || this.agent || this.team
+                ? "No alerts match these filters in the last 30 days."
+                : "No alerts yet. Budget thresholds (50/80/100 %) and policy violations appear here as they happen."
+            }</div>`
           : nothing
       }
     </section>`;
   }
 
-  private renderAlert(a: AlertItem, now: number): TemplateResult {
+  private renderFilters(): TemplateResult {
+    const change = (e: Event) => {
+      const form = (e.currentTarget as HTMLElement).closest("form") as HTMLFormElement;
+      const data = new FormData(form);
+      const v = (k: string) => String(data.get(k) ?? "").trim();
+      this.kind = v("kind");
+      this.agent = v("agent");
+      this.team = v("team");
+      this.dispatchEvent(
+        new CustomEvent("cognive-alert-filters", {
+          detail: { kind: this.kind, agent: this.agent, team: this.team },
+          bubbles: true,
+          composed: true,
+        }),
+      );
+    };
+    return html`<form part="filters" role="search" aria-label="Filter alerts" @submit=${(e: Event) => {
+      e.preventDefault();
+      change(e);
+    }}>
+      <label
+        >Kind
+        <select name="kind" @change=${change}>
+          <option value="" ?selected=${!this.kind}>any</option>
+          ${ALERT_KINDS.map((k) => html`<option value=${k} ?selected=${k === this.kind}>${kindLabel(k)}</option>`)}
+        </select>
+      </label>
+      <label>Agent<input name="agent" .value=${this.agent} autocomplete="off" @change=${change} /></label>
+      <label>Team<input name="team" .value=${this.team} autocomplete="off" @change=${change} /></label>
+    </form>`;
+  }
+
+  private renderAlert(g: AlertGroup, now: number): TemplateResult {
+    const a = g.latest;
     const sev = severityOf(a);
-    return html`<li part="alert alert-${sev}" data-id=${a.id} data-kind=${a.kind}>
+    const n = g.alerts.length;
+    return html`<li part="alert alert-${sev}" data-id=${a.id} data-kind=${a.kind} data-count=${n}>
       <span class="badges">
         <span class="badge sev-${sev}" part="severity">${sev}</span>
         <span class="badge kind" part="kind">${kindLabel(a.kind)}</span>
       </span>
-      <span class="what">${describeAlert(a)}</span>
-      <time datetime=${a.time} title=${formatTime(Date.parse(a.time))}>${relativeTime(a.time, now)}</time>
+      <span class="what"
+        >${describeAlert(a)}${n > 1 ? html`<span class="count" title="${n} alerts like this one">×${n}</span>` : nothing}</span
+      >
+      ${this.renderTime(a, now)}
       <span class="meta"
         >${a.team ? `team ${a.team}` : nothing}${a.team && a.traceId ? " · " : nothing}${a.traceId ? this.renderTrace(a.traceId) : nothing}</span
       >
+      ${
+        n > 1
+          ? html`<details class="repeats" part="repeats">
+            <summary>${n - 1} earlier</summary>
+            <ol>
+              ${g.alerts.slice(1).map(
+                (r) => html`<li data-member-id=${r.id}>
+                  ${this.renderTime(r, now)} ${r.traceId ? html` · ${this.renderTrace(r.traceId)}` : nothing}
+                </li>`,
+              )}
+            </ol>
+          </details>`
+          : nothing
+      }
     </li>`;
+  }
+
+  /** Relative time, the exact local date and time on hover. */
+  private renderTime(a: AlertItem, now: number): TemplateResult {
+    return html`<time datetime=${a.time} title=${formatDateTime(Date.parse(a.time))}>${relativeTime(a.time, now)}</time>`;
   }
 
   private renderTrace(traceId: string): TemplateResult {

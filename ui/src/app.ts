@@ -1,6 +1,7 @@
 import { css, html, nothing, type TemplateResult } from "lit";
 import { ApiError } from "./api.ts";
 import { CogniveElement } from "./base.ts";
+import { type CostReport, groupLabel, PALETTE_DARK, PALETTE_LIGHT, pageColors, parseRange } from "./chart-data.ts";
 import { formatCost, formatDuration, formatPercent, formatTokens } from "./format.ts";
 import { parseRoute, type Route, VIEWS } from "./route.ts";
 import { theme } from "./theme.ts";
@@ -284,6 +285,22 @@ export class CogniveApp extends CogniveElement {
       .stack > * + * {
         margin-top: 16px;
       }
+      .swatch {
+        display: inline-block;
+        width: 10px;
+        height: 10px;
+        border-radius: 2px;
+        margin-right: 6px;
+        vertical-align: baseline;
+      }
+      tfoot th,
+      tfoot td {
+        border-top: 2px solid var(--_border);
+        border-bottom: none;
+      }
+      cognive-alert-feed.full {
+        --cognive-feed-max-height: none;
+      }
     `,
   ];
 
@@ -293,6 +310,7 @@ export class CogniveApp extends CogniveElement {
     _menuOpen: { state: true },
     _overview: { state: true },
     _budgets: { state: true },
+    _costs: { state: true },
     _error: { state: true },
     _who: { state: true },
     _auth: { state: true },
@@ -303,6 +321,7 @@ export class CogniveApp extends CogniveElement {
   declare _menuOpen: boolean;
   declare _overview: Overview | undefined;
   declare _budgets: BudgetLine[] | undefined;
+  declare _costs: CostReport | undefined;
   declare _error: unknown;
   declare _who: WhoAmI | undefined;
   /** checking → open (no keys needed) | signed-in | signed-out (the sign-in screen). */
@@ -310,6 +329,8 @@ export class CogniveApp extends CogniveElement {
   declare _signInError: string | undefined;
 
   private abort: AbortController | undefined;
+  /** The trace list as last filtered, so "All traces" goes back to it. */
+  private listHash = "#/traces";
   private readonly onHash = () => this.navigate(parseRoute(location.hash), true);
 
   constructor() {
@@ -328,6 +349,12 @@ export class CogniveApp extends CogniveElement {
       if (traceId && spanId && this._route.traceId === traceId) {
         history.replaceState(history.state, "", `#/traces/${traceId}?${new URLSearchParams({ span: spanId })}`);
       }
+    });
+    // Filters applied in the list go into the link: they survive opening a trace, reloads and Back.
+    this.addEventListener("cognive-trace-filters", (e) => {
+      const detail = (e as CustomEvent<Record<string, string>>).detail ?? {};
+      const hash = `#/traces${Object.keys(detail).length > 0 ? `?${new URLSearchParams(detail)}` : ""}`;
+      if (this._route.view === "traces" && !this._route.traceId && location.hash !== hash) location.hash = hash;
     });
     this.addEventListener("cognive-trace-select", (e) => {
       const traceId = (e as CustomEvent<{ traceId?: string }>).detail?.traceId;
@@ -397,6 +424,10 @@ export class CogniveApp extends CogniveElement {
 
   private navigate(route: Route, moveFocus: boolean): void {
     this._route = route;
+    if (route.view === "traces" && !route.traceId) {
+      const q = route.params.toString();
+      this.listHash = `#/traces${q ? `?${q}` : ""}`;
+    }
     this._menuOpen = false;
     this._error = undefined;
     const label = route.traceId ? `Trace ${route.traceId.slice(0, 8)}…` : VIEWS.find((v) => v.id === route.view)?.label;
@@ -406,6 +437,7 @@ export class CogniveApp extends CogniveElement {
     if (this._auth === "checking" || this._auth === "signed-out") return;
     if (route.view === "overview") void this.loadOverview(this.abort.signal);
     if (route.view === "budgets") void this.loadBudgets(this.abort.signal);
+    if (route.view === "costs") void this.loadCosts(route, this.abort.signal);
     // After a navigation, keyboard and screen-reader users land on the new view, not the old link.
     if (moveFocus) void this.updateComplete.then(() => this.renderRoot.querySelector<HTMLElement>("main")?.focus());
   }
@@ -413,6 +445,22 @@ export class CogniveApp extends CogniveElement {
   private async loadOverview(signal: AbortSignal): Promise<void> {
     try {
       this._overview = await this.api.get<Overview>("/api/v1/overview", {}, signal);
+    } catch (err) {
+      if (!signal.aborted) this._error = err;
+    }
+  }
+
+  private async loadCosts(route: Route, signal: AbortSignal): Promise<void> {
+    this._costs = undefined;
+    const to = Math.floor(Date.now() / 1000);
+    const range = pick(route.params.get("range"), RANGES, "24h");
+    const groupBy = pick(route.params.get("groupBy"), GROUPS, "model");
+    try {
+      this._costs = await this.api.get<CostReport>(
+        "/api/v1/costs",
+        { from: to - parseRange(range), to, groupBy },
+        signal,
+      );
     } catch (err) {
       if (!signal.aborted) this._error = err;
     }
@@ -502,7 +550,7 @@ export class CogniveApp extends CogniveElement {
           <cognive-agent-table range=${pick(r.params.get("range"), RANGES, "30d")}></cognive-agent-table>`;
       case "traces":
         if (r.traceId) {
-          return html`<a class="back" href="#/traces">← All traces</a>
+          return html`<a class="back" href=${this.listHash}>← All traces</a>
             <h1 class="visually-hidden">Trace ${r.traceId}</h1>
             <cognive-trace-view
               trace-id=${r.traceId}
@@ -513,9 +561,16 @@ export class CogniveApp extends CogniveElement {
           <cognive-trace-list
             href-template="#/traces/{id}"
             range=${pick(r.params.get("range"), RANGES, "24h")}
-            agent=${r.params.get("agent") ?? nothing}
-            model=${r.params.get("model") ?? nothing}
-            status=${r.params.get("status") ?? nothing}
+            .from=${r.params.get("from") ?? undefined}
+            .to=${r.params.get("to") ?? undefined}
+            .agent=${r.params.get("agent") ?? undefined}
+            .model=${r.params.get("model") ?? undefined}
+            .service=${r.params.get("service") ?? undefined}
+            .team=${r.params.get("team") ?? undefined}
+            .status=${(r.params.get("status") ?? "") as "" | "ok" | "error"}
+            .minDurationMs=${numberParam(r.params.get("minDurationMs"))}
+            .minCostUsd=${numberParam(r.params.get("minCostUsd"))}
+            .sort=${r.params.get("sort") ?? undefined}
           ></cognive-trace-list>`;
       case "costs":
         return this.renderCosts(r);
@@ -523,7 +578,19 @@ export class CogniveApp extends CogniveElement {
         return this.renderBudgets();
       case "alerts":
         return html`<h1>Alerts</h1>
-          <cognive-alert-feed limit="50" trace-href-template="#/traces/{id}"></cognive-alert-feed>`;
+          <cognive-alert-feed
+            class="full"
+            limit="500"
+            trace-href-template="#/traces/{id}"
+            filters
+            .kind=${r.params.get("kind") ?? ""}
+            .agent=${r.params.get("agent") ?? ""}
+            .team=${r.params.get("team") ?? ""}
+            @cognive-alert-filters=${(e: CustomEvent<Record<string, string>>) => {
+              const q = new URLSearchParams(Object.entries(e.detail).filter(([, v]) => v !== ""));
+              history.replaceState(history.state, "", `#/alerts${q.size > 0 ? `?${q}` : ""}`);
+            }}
+          ></cognive-alert-feed>`;
     }
   }
 
@@ -553,8 +620,55 @@ export class CogniveApp extends CogniveElement {
       </div>
       <div class="stack">
         <cognive-cost-chart group-by=${groupBy} range=${range}></cognive-cost-chart>
+        ${this.renderCostTotals(groupBy)}
         <cognive-token-chart group-by=${groupBy} range=${range}></cognive-token-chart>
       </div>`;
+  }
+
+  /** Totals per series of the costs chart, each with its chart colour; the last row is the total of the rows. */
+  private renderCostTotals(groupBy: string): TemplateResult {
+    const report = this._costs;
+    if (!report) return html`${nothing}`;
+    if (report.series.length === 0) return html`${nothing}`;
+    const dark = typeof matchMedia === "function" && matchMedia("(prefers-color-scheme: dark)").matches;
+    const palette = dark ? PALETTE_DARK : PALETTE_LIGHT;
+    const sum = (f: (x: CostReport["series"][number]) => number) => report.series.reduce((a, x) => a + f(x), 0);
+    return html`<table aria-label="Totals by ${groupBy}" part="cost-totals">
+      <thead>
+        <tr>
+          <th scope="col">${groupBy}</th>
+          <th scope="col" class="num">Calls</th>
+          <th scope="col" class="num">Input tokens</th>
+          <th scope="col" class="num">Output tokens</th>
+          <th scope="col" class="num">Cost</th>
+          <th scope="col" class="num">Share</th>
+        </tr>
+      </thead>
+      <tbody>
+        ${report.series.map((x) => {
+          const label = groupLabel(x.key, groupBy);
+          const color = palette[pageColors.index(label) % palette.length];
+          return html`<tr data-key=${label}>
+            <td><span class="swatch" style="background:${color}"></span>${label}</td>
+            <td class="num">${x.calls.toLocaleString("en-US")}</td>
+            <td class="num">${formatTokens(x.inputTokens)}</td>
+            <td class="num">${formatTokens(x.outputTokens)}</td>
+            <td class="num" data-cost=${x.totalUsd}>${formatCost(x.totalUsd)}</td>
+            <td class="num">${formatPercent(report.totalUsd > 0 ? x.totalUsd / report.totalUsd : null)}</td>
+          </tr>`;
+        })}
+      </tbody>
+      <tfoot>
+        <tr>
+          <th scope="row">Total</th>
+          <td class="num">${sum((x) => x.calls).toLocaleString("en-US")}</td>
+          <td class="num">${formatTokens(sum((x) => x.inputTokens))}</td>
+          <td class="num">${formatTokens(sum((x) => x.outputTokens))}</td>
+          <td class="num" data-stat="costs-total"><b>${formatCost(report.totalUsd)}</b></td>
+          <td></td>
+        </tr>
+      </tfoot>
+    </table>`;
   }
 
   private renderBudgets(): TemplateResult {
@@ -601,11 +715,18 @@ export class CogniveApp extends CogniveElement {
         ${card("Spend this month", formatCost(o.spend.monthUsd), "since the 1st, UTC", "month")}
         ${card("Runs", o.runs.toLocaleString("en-US"), "traces, last 24 h", "runs")}
         ${card(
-          "Error rate",
+          "Runs with errors",
           formatPercent(o.errorRate),
-          `${o.errorRuns.toLocaleString("en-US")} runs with errors`,
+          `${o.errorRuns.toLocaleString("en-US")} of ${o.runs.toLocaleString("en-US")} runs had a failed span (a tool, a call, any step)`,
           "errors",
           (o.errorRate ?? 0) > 0.05,
+        )}
+        ${card(
+          "LLM call errors",
+          formatPercent(o.llm.calls > 0 ? o.llm.errors / o.llm.calls : null),
+          `${o.llm.errors.toLocaleString("en-US")} of ${o.llm.calls.toLocaleString("en-US")} model calls failed (retried ones count each time)`,
+          "llm-errors",
+          o.llm.calls > 0 && o.llm.errors / o.llm.calls > 0.05,
         )}
         ${card("p95 latency", formatDuration(o.latency.p95Ns), `p50 ${formatDuration(o.latency.p50Ns)}`, "p95")}
         ${card(
@@ -669,6 +790,11 @@ export class CogniveApp extends CogniveElement {
       </table>
       <p><a href=${more}>More…</a></p>`;
   }
+}
+
+function numberParam(v: string | null): number | undefined {
+  const n = v === null || v === "" ? Number.NaN : Number(v);
+  return Number.isFinite(n) && n >= 0 ? n : undefined;
 }
 
 function pick<T extends string>(value: string | null, allowed: readonly T[], fallback: T): T {

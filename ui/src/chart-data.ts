@@ -211,6 +211,25 @@ function sumOf(s: SeriesInput): number {
 export const PALETTE_LIGHT = ["#5b4bdb", "#e69f00", "#009e73", "#d55e00", "#0072b2", "#cc79a7", "#8a8a00", "#56b4e9"];
 export const PALETTE_DARK = ["#8c7ff0", "#f0b43c", "#2fc99a", "#ff8a4c", "#4aa3e8", "#e59cc4", "#c9c94a", "#8fd0f5"];
 
+/**
+ * Colour slots by series key, first come first served: every chart on a page shares one, so a key
+ * (an agent, a model) keeps its colour across charts and tables whatever order each sorts by.
+ */
+export class KeyColors {
+  private readonly slots = new Map<string, number>();
+  index(key: string): number {
+    let i = this.slots.get(key);
+    if (i === undefined) {
+      i = this.slots.size;
+      this.slots.set(key, i);
+    }
+    return i;
+  }
+}
+
+/** The page's shared colour slots. */
+export const pageColors = new KeyColors();
+
 /** The colour of series `i`: an override when the page set one, else the palette, cycling. */
 export function seriesColor(i: number, dark: boolean, override?: string): string {
   const o = override?.trim();

@@ -9,6 +9,7 @@ import {
   describeRange,
   foldSmallSeries,
   isDarkColor,
+  pageColors,
   parseRange,
   type SeriesInput,
   seriesColor,
@@ -371,7 +372,9 @@ export abstract class StackedChartElement extends PollingElement {
       return idx === null || idx === undefined || !row ? "—" : fmt(row[idx] ?? 0);
     };
     const stepped = uPlot.paths.stepped?.({ align: 1 });
-    const series: uPlot.Series[] = d.labels.map((label, i) => {
+    const series: uPlot.Series[] = d.labels.map((label) => {
+      // By key, not position: the same agent or model has the same colour in every chart on the page.
+      const i = pageColors.index(label);
       const color = normalizeColor(seriesColor(i, dark, cs.getPropertyValue(`--cognive-series-${(i % 8) + 1}`)));
       return {
         label,

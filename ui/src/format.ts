@@ -1,15 +1,28 @@
 /** How numbers read in every component: cost, tokens, durations, times. Pure functions. */
 
-/** US dollars: sub-cent amounts keep significant digits ($0.00042), larger ones two decimals. */
+/**
+ * US dollars. Below $1, four significant digits ($0.014, $0.00125, $0.1235), so a call's cost never
+ * reads as a different cent and a trace's parts add up to its total as shown; from $1 up, cents.
+ */
 export function formatCost(usd: number | null | undefined): string {
   if (usd === null || usd === undefined || !Number.isFinite(usd)) return "—";
   if (usd === 0) return "$0.00";
   const abs = Math.abs(usd);
   const sign = usd < 0 ? "-" : "";
-  if (abs < 0.01) return `${sign}$${trimZeros(abs.toPrecision(2))}`;
+  if (abs < 1) {
+    const decimals = Math.min(12, Math.max(2, COST_DIGITS - 1 - Math.floor(Math.log10(abs))));
+    const fixed = abs.toFixed(decimals);
+    // Keep at least cents: $0.10, not $0.1.
+    const trimmed = fixed.replace(/0+$/, "");
+    const cents = trimmed.length - trimmed.indexOf(".") - 1 < 2 ? abs.toFixed(2) : trimmed;
+    return `${sign}$${cents}`;
+  }
   if (abs < 1000) return `${sign}$${abs.toFixed(2)}`;
   return `${sign}$${abs.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
 }
+
+/** Significant digits of amounts below a dollar. */
+const COST_DIGITS = 4;
 
 /** Token counts: 950, 12.3k, 4.5M. */
 export function formatTokens(n: number | null | undefined): string {
@@ -51,6 +64,14 @@ export function formatTime(t: string | bigint | number, now: Date = new Date()):
   const sameDay = d.toDateString() === now.toDateString();
   const time = d.toLocaleTimeString("en-GB", { hour: "2-digit", minute: "2-digit", second: "2-digit" });
   return sameDay ? time : `${d.toISOString().slice(0, 10)} ${time}`;
+}
+
+/** A local date and time, always with the date: 2026-12-01 14:03:22. */
+export function formatDateTime(t: string | bigint | number): string {
+  const ms = typeof t === "number" ? t : Number(BigInt(t) / 1_000_000n);
+  const d = new Date(ms);
+  const p = (n: number) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
 }
 
 function trimZeros(s: string): string {

@@ -1,6 +1,6 @@
 import { css, html, nothing, type TemplateResult } from "lit";
 import { CogniveElement } from "./base.ts";
-import { formatCost, formatDuration, formatTime, formatTokens } from "./format.ts";
+import { formatCost, formatDateTime, formatDuration, formatTokens } from "./format.ts";
 import { theme } from "./theme.ts";
 import type { ApiTraceList, ApiTraceListItem } from "./trace-types.ts";
 
@@ -11,12 +11,43 @@ export type TraceRange = keyof typeof TRACE_RANGES;
 const FILTERS = ["agent", "model", "service", "team"] as const;
 type TextFilter = (typeof FILTERS)[number];
 
+/** Columns the list sorts by (within the page shown), and the value each sorts on. */
+const SORTS = {
+  started: (t: ApiTraceListItem) => Number(BigInt(t.startTimeUnixNano) / 1000n),
+  duration: (t: ApiTraceListItem) => Number(t.durationNs),
+  spans: (t: ApiTraceListItem) => t.spanCount,
+  tokens: (t: ApiTraceListItem) => t.inputTokens + t.outputTokens,
+  cost: (t: ApiTraceListItem) => t.costUsd,
+} as const;
+type SortKey = keyof typeof SORTS;
+
+/** `sort="cost:asc"` read as a column and a direction; anything else is newest first. */
+export function parseSort(v: string | undefined): { key: SortKey; desc: boolean } {
+  const [key = "", dir = "desc"] = (v ?? "").split(":");
+  return key in SORTS ? { key: key as SortKey, desc: dir !== "asc" } : { key: "started", desc: true };
+}
+
+/** A `datetime-local` value (local time) as Unix seconds, or undefined when empty or not a time. */
+export function localToUnix(v: string | undefined): number | undefined {
+  if (!v) return undefined;
+  const ms = new Date(v).getTime();
+  return Number.isFinite(ms) ? Math.floor(ms / 1000) : undefined;
+}
+
+/** The filters as URL parameters (only those set), so a page can keep them in its address. */
+export interface TraceListFilters {
+  [key: string]: string;
+}
+
 /**
- * `<cognive-trace-list>`: the newest traces from `GET /api/v1/traces`, with filters (range, agent,
- * model, service, team, status, minimum duration and cost) and keyset pagination. Choosing a trace
- * fires `cognive-trace-select` (detail `{ traceId }`); with `href-template="#/traces/{id}"` the rows
- * are plain links instead. Attributes: range, agent, model, service, team, status, limit,
- * href-template, hide-filters. Parts: filters, table, row, pager.
+ * `<cognive-trace-list>`: the newest traces from `GET /api/v1/traces`, with filters (range or a
+ * custom from/to, agent, model, service, team, status, minimum duration and cost), columns sortable
+ * within the page, and keyset pagination. Choosing a trace fires `cognive-trace-select` (detail
+ * `{ traceId }`); with `href-template="#/traces/{id}"` the rows are plain links instead. Applying
+ * filters or sorting fires `cognive-trace-filters` (detail: the filters as URL parameters) so a page
+ * can keep them in its address. Attributes: range, from, to (datetime-local values), agent, model,
+ * service, team, status, min-duration-ms, min-cost-usd, sort (`cost:desc`), limit, href-template,
+ * hide-filters. Parts: filters, table, row, pager.
  */
 export class CogniveTraceList extends CogniveElement {
   static override styles = [
@@ -39,8 +70,12 @@ export class CogniveTraceList extends CogniveElement {
         }
       }
       @container (max-width: 420px) {
-        .roomy {
+        .roomy,
+        td .preview {
           display: none;
+        }
+        td .open {
+          max-width: 16ch;
         }
       }
       label {
@@ -140,6 +175,29 @@ export class CogniveTraceList extends CogniveElement {
       .muted {
         color: var(--_muted);
       }
+      th button.sort {
+        all: unset;
+        cursor: pointer;
+      }
+      th button.sort:focus-visible {
+        outline: 2px solid var(--_accent);
+      }
+      .preview {
+        display: block;
+        max-width: 36ch;
+        overflow: hidden;
+        text-overflow: ellipsis;
+        color: var(--_muted);
+        font-size: 12px;
+      }
+      .unpriced {
+        color: var(--_warn);
+        font-size: 11px;
+        display: block;
+      }
+      input[type="datetime-local"] {
+        width: auto;
+      }
       .pager {
         display: flex;
         gap: 8px;
@@ -155,6 +213,9 @@ export class CogniveTraceList extends CogniveElement {
   static override properties = {
     ...CogniveElement.properties,
     range: { type: String },
+    from: { type: String },
+    to: { type: String },
+    sort: { type: String },
     agent: { type: String },
     model: { type: String },
     service: { type: String },
@@ -172,6 +233,10 @@ export class CogniveTraceList extends CogniveElement {
   };
 
   declare range: TraceRange;
+  /** Custom window start and end (datetime-local values); set, they replace the range. */
+  declare from: string | undefined;
+  declare to: string | undefined;
+  declare sort: string | undefined;
   declare agent: string | undefined;
   declare model: string | undefined;
   declare service: string | undefined;
@@ -222,6 +287,8 @@ export class CogniveTraceList extends CogniveElement {
   private queryKey(): string {
     return JSON.stringify([
       this.range,
+      this.from,
+      this.to,
       this.agent,
       this.model,
       this.service,
@@ -250,12 +317,14 @@ export class CogniveTraceList extends CogniveElement {
     this._loading = true;
     this._error = undefined;
     const seconds = TRACE_RANGES[this.range] ?? TRACE_RANGES["24h"];
+    const to = localToUnix(this.to) ?? this.toSec;
+    const from = localToUnix(this.from) ?? to - seconds;
     try {
       const page = await this.api.get<ApiTraceList>(
         "/api/v1/traces",
         {
-          from: this.toSec - seconds,
-          to: this.toSec,
+          from,
+          to,
           agent: this.agent,
           model: this.model,
           service: this.service,
@@ -307,11 +376,49 @@ export class CogniveTraceList extends CogniveElement {
     };
     for (const f of FILTERS) this[f as TextFilter] = text(f);
     this.range = (text("range") as TraceRange | undefined) ?? "24h";
+    this.from = text("from");
+    this.to = text("to");
     this.status = (text("status") as "ok" | "error" | undefined) ?? "";
     this.minDurationMs = numberOf("minDurationMs");
     this.minCostUsd = numberOf("minCostUsd");
     // Submitting unchanged filters still reloads (the user asked for fresh data); changed ones reload in updated().
     if (this.queryKey() === this.loadedKey) this.refresh();
+    this.announceFilters();
+  }
+
+  /** The filters shown, as URL parameters (unset ones left out). */
+  filters(): TraceListFilters {
+    const out: TraceListFilters = {};
+    const put = (k: string, v: string | number | undefined) => {
+      if (v !== undefined && v !== "") out[k] = String(v);
+    };
+    if (!this.from && !this.to) put("range", this.range);
+    put("from", this.from);
+    put("to", this.to);
+    for (const f of FILTERS) put(f, this[f]);
+    put("status", this.status);
+    put("minDurationMs", this.minDurationMs);
+    put("minCostUsd", this.minCostUsd);
+    if (this.sort && this.sort !== "started:desc") put("sort", this.sort);
+    return out;
+  }
+
+  private announceFilters(): void {
+    this.dispatchEvent(
+      new CustomEvent("cognive-trace-filters", { detail: this.filters(), bubbles: true, composed: true }),
+    );
+  }
+
+  private sortBy(key: SortKey): void {
+    const cur = parseSort(this.sort);
+    // A new column starts with its largest first; the same column flips.
+    this.sort = `${key}:${cur.key === key && cur.desc ? "asc" : "desc"}`;
+    this.announceFilters();
+  }
+
+  private windowText(): string {
+    if (this.from || this.to) return `${this.from?.replace("T", " ") ?? "…"} – ${this.to?.replace("T", " ") ?? "now"}`;
+    return `the last ${this.range}`;
   }
 
   private choose(traceId: string): void {
@@ -339,6 +446,10 @@ export class CogniveTraceList extends CogniveElement {
           ${Object.keys(TRACE_RANGES).map((r) => html`<option value=${r} ?selected=${r === this.range}>last ${r}</option>`)}
         </select>
       </label>
+      <label
+        >From<input type="datetime-local" name="from" step="1" .value=${this.from ?? ""} aria-label="From (local time)"
+      /></label>
+      <label>To<input type="datetime-local" name="to" step="1" .value=${this.to ?? ""} aria-label="To (local time)" /></label>
       ${input("agent", "Agent")} ${input("model", "Model")} ${input("service", "Service")} ${input("team", "Team")}
       <label
         >Status
@@ -371,32 +482,52 @@ export class CogniveTraceList extends CogniveElement {
     if (page.traces.length === 0) {
       const filtered =
         FILTERS.some((f) => this[f]) ||
+        this.from ||
+        this.to ||
         this.status ||
         this.minCostUsd !== undefined ||
         this.minDurationMs !== undefined;
       return this.renderEmpty(
         filtered
-          ? `No traces match these filters in the last ${this.range}: widen the range or clear a filter.`
-          : `No traces in the last ${this.range}. Point an OpenTelemetry SDK at the collector (OTLP on :4318) or run "npm run demo".`,
+          ? `No traces match these filters in ${this.windowText()}: widen the range or clear a filter.`
+          : `No traces in ${this.windowText()}. Point an OpenTelemetry SDK at the collector (OTLP on :4318) or run "npm run demo".`,
       );
     }
     const pageNo = this._cursors.length;
+    const sort = parseSort(this.sort);
+    const rows = [...page.traces];
+    if (this.sort) {
+      const value = SORTS[sort.key];
+      rows.sort((a, b) => (sort.desc ? value(b) - value(a) : value(a) - value(b)));
+    }
+    const head = (key: SortKey, label: string, cls: string) => {
+      const active = sort.key === key && !!this.sort;
+      return html`<th
+        scope="col"
+        class=${cls}
+        aria-sort=${active ? (sort.desc ? "descending" : "ascending") : "none"}
+        data-sort=${key}
+      >
+        <button class="sort" type="button" title="Sort this page by ${label.toLowerCase()}" @click=${() => this.sortBy(key)}>
+          ${label}${active ? (sort.desc ? " ▾" : " ▴") : ""}
+        </button>
+      </th>`;
+    };
     return html`<div class="wrap" part="table">
         <table aria-label="Traces" aria-busy=${String(this._loading)}>
           <thead>
             <tr>
               <th scope="col">Trace</th>
               <th scope="col" class="wide">Agent</th>
-              <th scope="col" class="wide">Started</th>
-              <th scope="col" class="num roomy">Duration</th>
-              <th scope="col" class="num wide">Spans</th>
-              <th scope="col" class="num wide">Tokens in/out</th>
-              <th scope="col" class="num">Cost</th>
+              <th scope="col" class="wide">Model</th>
+              ${head("started", "Started", "wide")} ${head("duration", "Duration", "num roomy")}
+              ${head("spans", "Spans", "num wide")} ${head("tokens", "Tokens in/out", "num wide")}
+              ${head("cost", "Cost", "num")}
               <th scope="col">Status</th>
             </tr>
           </thead>
           <tbody>
-            ${page.traces.map((t) => this.renderRow(t))}
+            ${rows.map((t) => this.renderRow(t))}
           </tbody>
         </table>
       </div>
@@ -414,7 +545,9 @@ export class CogniveTraceList extends CogniveElement {
   private renderRow(t: ApiTraceListItem): TemplateResult {
     const href = this.hrefOf(t.traceId);
     const name = t.rootName ?? `${t.traceId.slice(0, 12)}…`;
-    const label = `Open trace ${name}, started ${formatTime(t.startTimeUnixNano)}`;
+    const started = formatDateTime(t.startTimeUnixNano);
+    const label = `Open trace ${name}, started ${started}`;
+    const unpriced = t.unpricedCalls ?? 0;
     return html`<tr
       part="row"
       data-trace-id=${t.traceId}
@@ -433,13 +566,18 @@ export class CogniveTraceList extends CogniveElement {
               ${name}
             </button>`
         }
+        ${t.inputPreview ? html`<span class="preview" part="preview" title=${t.inputPreview}>${t.inputPreview}</span>` : nothing}
       </td>
       <td class="wide">${t.agents.length > 0 ? t.agents.join(", ") : html`<span class="muted">—</span>`}</td>
-      <td class="wide">${formatTime(t.startTimeUnixNano)}</td>
+      <td class="wide">${t.models.length > 0 ? t.models.join(", ") : html`<span class="muted">—</span>`}</td>
+      <td class="wide">${started}</td>
       <td class="num roomy">${formatDuration(t.durationNs)}</td>
       <td class="num wide">${t.spanCount}</td>
       <td class="num wide">${formatTokens(t.inputTokens)} / ${formatTokens(t.outputTokens)}</td>
-      <td class="num">${formatCost(t.costUsd)}</td>
+      <td class="num" data-cost=${t.costUsd}>
+        ${formatCost(t.costUsd)}
+        ${unpriced > 0 ? html`<span class="unpriced" title="model calls without a known price, not in the cost">+ ${unpriced} unpriced</span>` : nothing}
+      </td>
       <td>
         ${
           t.errorCount > 0

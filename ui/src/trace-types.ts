@@ -53,6 +53,8 @@ export interface ApiSpanGenAi {
   conversationId: string | null;
   costUsd: number | null;
   priced: boolean;
+  /** Absent from older servers; null when unpriced. */
+  costParts?: { inputUsd: number; outputUsd: number; cacheReadUsd: number; cacheWriteUsd: number } | null;
   usageRole: "none" | "model_call" | "aggregate";
 }
 
@@ -114,6 +116,8 @@ export interface ApiTraceSummary {
   inputTokens: number;
   outputTokens: number;
   costUsd: number;
+  /** Model calls with usage but without a known price (absent from older servers). */
+  unpricedCalls?: number;
 }
 
 export interface ApiTraceDetail {
@@ -128,6 +132,7 @@ export interface ApiTraceListItem extends ApiTraceSummary {
   agents: string[];
   teams: string[];
   models: string[];
+  inputPreview?: string | null;
 }
 
 export interface ApiTraceList {
@@ -138,4 +143,144 @@ export interface ApiTraceList {
 /** The model a call used: the response's model when the provider said, else the requested one. */
 export function modelOf(g: ApiSpanGenAi): string | null {
   return g.responseModel ?? g.requestModel;
+}
+
+/** What a subtree of the waterfall adds up to: its model calls' usage and cost. */
+export interface SubtreeTotals {
+  inputTokens: number;
+  outputTokens: number;
+  costUsd: number;
+  calls: number;
+  unpricedCalls: number;
+}
+
+interface NodeLike {
+  span: ApiSpan;
+  children: NodeLike[];
+}
+
+/**
+ * Each span's subtree totals (itself and every descendant), counting model calls only, as the
+ * trace summary does, so a parent's figures are exactly the sum of its children's.
+ */
+export function subtreeTotals(order: readonly NodeLike[]): Map<string, SubtreeTotals> {
+  const out = new Map<string, SubtreeTotals>();
+  // Display order is depth first: children come after their parent, so walk it backwards.
+  for (let i = order.length - 1; i >= 0; i--) {
+    const n = order[i] as NodeLike;
+    const g = n.span.genAi;
+    const t: SubtreeTotals = { inputTokens: 0, outputTokens: 0, costUsd: 0, calls: 0, unpricedCalls: 0 };
+    if (g.usageRole === "model_call") {
+      t.inputTokens = g.inputTokens ?? 0;
+      t.outputTokens = g.outputTokens ?? 0;
+      t.costUsd = g.costUsd ?? 0;
+      t.calls = 1;
+      t.unpricedCalls = g.priced || (g.inputTokens ?? 0) + (g.outputTokens ?? 0) === 0 ? 0 : 1;
+    }
+    for (const c of n.children) {
+      const ct = out.get(c.span.spanId);
+      if (!ct) continue;
+      t.inputTokens += ct.inputTokens;
+      t.outputTokens += ct.outputTokens;
+      t.costUsd += ct.costUsd;
+      t.calls += ct.calls;
+      t.unpricedCalls += ct.unpricedCalls;
+    }
+    out.set(n.span.spanId, t);
+  }
+  return out;
+}
+
+/** One block of a chat message as the view draws it. */
+export type ChatBlock =
+  | { kind: "text"; text: string }
+  | { kind: "tool_call"; name: string; id: string | null; arguments: string }
+  | { kind: "tool_result"; id: string | null; result: string }
+  | { kind: "other"; type: string; json: string };
+
+export interface ChatMessage {
+  /** Where it came from: the prompt, the completion or the system instructions. */
+  source: "system" | "input" | "output";
+  role: string;
+  blocks: ChatBlock[];
+  finishReason: string | null;
+}
+
+/**
+ * A span's captured content as chat messages: system instructions, then the input messages, then
+ * the output. Reads the GenAI `{role, parts[]}` shape and the older `{role, content, tool_calls}`.
+ */
+export function chatMessages(m: ApiCapturedMessages | null | undefined): ChatMessage[] {
+  if (!m) return [];
+  const out: ChatMessage[] = [];
+  if (m.systemInstructions.length > 0) {
+    out.push({ source: "system", role: "system", blocks: m.systemInstructions.map(block), finishReason: null });
+  }
+  for (const [source, list] of [
+    ["input", m.input],
+    ["output", m.output],
+  ] as const) {
+    for (const msg of list) {
+      const raw = msg as unknown as Record<string, unknown>;
+      const parts: unknown[] = Array.isArray(raw.parts)
+        ? raw.parts
+        : typeof raw.content === "string"
+          ? [{ type: "text", content: raw.content }]
+          : Array.isArray(raw.content)
+            ? raw.content
+            : [];
+      out.push({
+        source,
+        role: typeof raw.role === "string" ? raw.role : source === "output" ? "assistant" : "user",
+        blocks: parts.map((p) => block(p as Record<string, unknown>)),
+        finishReason: typeof raw.finish_reason === "string" ? raw.finish_reason : null,
+      });
+    }
+  }
+  return out;
+}
+
+function block(p: Record<string, unknown>): ChatBlock {
+  const str = (v: unknown) =>
+    v === undefined || v === null ? "" : typeof v === "string" ? v : JSON.stringify(v, null, 2);
+  const type = typeof p.type === "string" ? p.type : "text";
+  if (type === "text" || type === "reasoning") return { kind: "text", text: str(p.content ?? p.text) };
+  if (type === "tool_call") {
+    return {
+      kind: "tool_call",
+      name: str(p.name) || "tool",
+      id: p.id ? String(p.id) : null,
+      arguments: pretty(p.arguments),
+    };
+  }
+  if (type === "tool_call_response") {
+    return { kind: "tool_result", id: p.id ? String(p.id) : null, result: pretty(p.response ?? p.result) };
+  }
+  return { kind: "other", type, json: JSON.stringify(p, null, 2) };
+}
+
+/** JSON (or JSON text) indented for reading; other text as it is. */
+export function pretty(v: unknown): string {
+  if (v === undefined || v === null) return "";
+  if (typeof v !== "string") return JSON.stringify(v, null, 2);
+  const t = v.trim();
+  if (!(t.startsWith("{") || t.startsWith("["))) return v;
+  try {
+    return JSON.stringify(JSON.parse(t), null, 2);
+  } catch {
+    return v;
+  }
+}
+
+/** An exception event's type, or a guard event's name, that says the budget guard stopped the run. */
+export const GUARD_EVENT = "cognive.budget.guard_denied";
+
+/** Whether the SDK's budget guard stopped this run: a denial event, or a BudgetExceededError recorded. */
+export function guardStopped(spans: readonly ApiSpan[]): boolean {
+  return spans.some((s) =>
+    s.events.some(
+      (e) =>
+        e.name === GUARD_EVENT || (e.name === "exception" && e.attributes["exception.type"] === "BudgetExceededError"),
+    ),
+  );
 }

@@ -1,14 +1,22 @@
 import { css, html, nothing, type PropertyValues, type TemplateResult } from "lit";
+import { type AlertItem, describeAlert, kindLabel, normalizeAlert, severityOf } from "./alert-data.ts";
 import { CogniveElement } from "./base.ts";
-import { formatCost, formatDuration, formatTime, formatTokens } from "./format.ts";
+import { formatCost, formatDateTime, formatDuration, formatTokens } from "./format.ts";
 import { theme } from "./theme.ts";
 import {
   type ApiSpan,
   type ApiTraceDetail,
   type AttrJson,
+  type ChatBlock,
+  type ChatMessage,
   capturedContent,
+  chatMessages,
+  guardStopped,
   modelOf,
+  pretty,
+  type SubtreeTotals,
   scoreText,
+  subtreeTotals,
 } from "./trace-types.ts";
 import { barGeometry, buildSpanTree, rowWindow, type SpanTree, type TreeNode, visibleRows } from "./tree.ts";
 
@@ -24,6 +32,9 @@ const DEFAULT_VIEWPORT = 640;
 /** Attributes that carry captured prompts, completions and tool arguments (several conventions). */
 const CONTENT_KEY =
   /^(gen_ai\.(input\.messages|output\.messages|system_instructions|prompt|completion|tool\.call\.(arguments|result))|input\.value|output\.value|llm\.(input|output)_messages)(\.|$)/;
+
+/** The GenAI message attributes (and their log-event form), which the chat view renders. */
+const MESSAGE_KEY = /^gen_ai\.(input\.messages|output\.messages|system_instructions)( \(log events\))?$/;
 
 type Row = TreeNode<ApiSpan>;
 
@@ -91,7 +102,7 @@ export class CogniveTraceView extends CogniveElement {
       }
       @media (min-width: 1200px) {
         .body {
-          grid-template-columns: minmax(0, 1fr) 380px;
+          grid-template-columns: minmax(0, 1fr) minmax(380px, 34%);
         }
       }
       .grid {
@@ -103,7 +114,7 @@ export class CogniveTraceView extends CogniveElement {
       }
       .cols {
         display: grid;
-        grid-template-columns: minmax(160px, 2.4fr) minmax(70px, 1.1fr) 84px 64px 64px minmax(100px, 2.6fr);
+        grid-template-columns: minmax(160px, 2.4fr) minmax(70px, 1.1fr) 96px 92px 64px minmax(100px, 2.4fr);
         align-items: center;
         gap: 0 8px;
         padding: 0 8px;
@@ -284,6 +295,93 @@ export class CogniveTraceView extends CogniveElement {
         max-height: 320px;
         overflow: auto;
       }
+      .rollup {
+        color: var(--_muted);
+        font-style: italic;
+      }
+      .unpriced {
+        color: var(--_warn);
+        font-size: 11px;
+      }
+      .stat.warn b {
+        color: var(--_warn);
+      }
+      .run-alerts {
+        border: 1px solid var(--_border);
+        border-radius: var(--_radius);
+        padding: 6px 10px;
+        margin: 0 0 10px;
+        font-size: 13px;
+      }
+      .run-alerts ul {
+        margin: 4px 0 0;
+        padding-left: 18px;
+      }
+      .run-alerts .guard {
+        color: var(--_error);
+        font-weight: 600;
+      }
+      .sev-critical {
+        color: var(--_error);
+      }
+      .sev-warning {
+        color: var(--_warn);
+      }
+      table.parts {
+        border-collapse: collapse;
+        font-size: 12px;
+        margin: 4px 0;
+      }
+      table.parts td,
+      table.parts th {
+        padding: 1px 10px 1px 0;
+        text-align: right;
+        font-variant-numeric: tabular-nums;
+      }
+      table.parts th {
+        text-align: left;
+        color: var(--_muted);
+        font-weight: normal;
+      }
+      .chat {
+        display: flex;
+        flex-direction: column;
+        gap: 8px;
+      }
+      .msg {
+        border: 1px solid var(--_border);
+        border-radius: 10px;
+        padding: 6px 10px;
+        background: var(--_surface);
+        max-width: 92%;
+      }
+      .msg.user {
+        align-self: flex-end;
+        background: color-mix(in srgb, var(--_accent) 10%, var(--_bg));
+      }
+      .msg.system {
+        max-width: 100%;
+        border-style: dashed;
+      }
+      .msg.tool {
+        background: color-mix(in srgb, var(--_ok) 8%, var(--_bg));
+      }
+      .msg .role {
+        font-size: 11px;
+        text-transform: uppercase;
+        letter-spacing: 0.04em;
+        color: var(--_muted);
+        margin-bottom: 2px;
+      }
+      .msg .text {
+        white-space: pre-wrap;
+        font-size: 13px;
+        line-height: 1.45;
+      }
+      .msg pre {
+        max-height: 240px;
+        margin: 4px 0 0;
+      }
       @media (max-width: 700px) {
         .cols {
           grid-template-columns: minmax(120px, 2fr) 64px minmax(80px, 1.5fr);
@@ -307,6 +405,7 @@ export class CogniveTraceView extends CogniveElement {
     _collapsed: { state: true },
     _first: { state: true },
     _last: { state: true },
+    _alerts: { state: true },
   };
 
   declare traceId: string | undefined;
@@ -318,7 +417,10 @@ export class CogniveTraceView extends CogniveElement {
   declare _collapsed: ReadonlySet<string>;
   declare _first: number;
   declare _last: number;
+  /** The alerts this run raised; null until read (or when the server cannot say). */
+  declare _alerts: AlertItem[] | null;
 
+  private totals = new Map<string, SubtreeTotals>();
   private tree: SpanTree<ApiSpan> | undefined;
   private rows: Row[] = [];
   private viewport = DEFAULT_VIEWPORT;
@@ -353,6 +455,7 @@ export class CogniveTraceView extends CogniveElement {
   protected override willUpdate(changed: PropertyValues<this>): void {
     if (changed.has("trace")) {
       this.tree = this.trace ? buildSpanTree(this.trace.spans) : undefined;
+      this.totals = this.tree ? subtreeTotals(this.tree.order) : new Map();
       if (this.trace) this._error = undefined;
       this._collapsed = new Set();
       this.scrollPos = 0;
@@ -407,12 +510,32 @@ export class CogniveTraceView extends CogniveElement {
       const trace = await this.api.get<ApiTraceDetail>(`/api/v1/traces/${encodeURIComponent(id)}`, {}, abort.signal);
       if (abort.signal.aborted) return;
       this.trace = trace;
+      void this.loadAlerts(trace, abort.signal);
     } catch (err) {
       if (abort.signal.aborted) return;
       this._error = err;
       this.trace = undefined;
     } finally {
       if (this.abort === abort) this._loading = false;
+    }
+  }
+
+  /** The run's alerts: raised while it ran, so the trace's own time window (plus a margin) bounds the read. */
+  private async loadAlerts(trace: ApiTraceDetail, signal: AbortSignal): Promise<void> {
+    this._alerts = null;
+    const startS = Math.floor(Number(BigInt(trace.summary.startTimeUnixNano) / 1_000_000_000n));
+    const endS = startS + Math.ceil(Number(trace.summary.durationNs) / 1e9);
+    try {
+      const body = await this.api.get<{ alerts: unknown[] }>(
+        "/api/v1/alerts",
+        { traceId: trace.traceId, from: startS - 60, to: endS + 3600, limit: 100 },
+        signal,
+      );
+      if (signal.aborted) return;
+      this._alerts = body.alerts.map(normalizeAlert).filter((a): a is AlertItem => a !== null);
+    } catch {
+      // Alerts are extra: the waterfall stands without them.
+      if (!signal.aborted) this._alerts = [];
     }
   }
 
@@ -533,7 +656,7 @@ export class CogniveTraceView extends CogniveElement {
     if (this.trace.spans.length === 0) return this.renderEmpty("This trace has no spans.");
     const selected = this.trace.spans.find((s) => s.spanId === this.selectedSpanId);
     return html`
-      ${this.renderSummary()}
+      ${this.renderSummary()} ${this.renderRunAlerts()}
       <div class="body">
         ${this.renderWaterfall()} ${selected ? this.renderDetails(selected) : nothing}
       </div>
@@ -551,6 +674,13 @@ export class CogniveTraceView extends CogniveElement {
       <span class="stat"><b data-stat="spans">${s.spanCount.toLocaleString("en-US")}</b> spans</span>
       <span class="stat"><b data-stat="duration">${formatDuration(s.durationNs)}</b></span>
       <span class="stat"><b data-stat="cost">${formatCost(s.costUsd)}</b></span>
+      ${
+        (s.unpricedCalls ?? 0) > 0
+          ? html`<span class="stat warn" title="model calls without a known price: their cost is not in the total"
+              ><b data-stat="unpriced">+ ${s.unpricedCalls} unpriced</b></span
+            >`
+          : nothing
+      }
       <span class="stat"
         ><b data-stat="tokens">${formatTokens(s.inputTokens)} in · ${formatTokens(s.outputTokens)} out</b> tokens</span
       >
@@ -559,7 +689,7 @@ export class CogniveTraceView extends CogniveElement {
           ? html`<span class="stat err"><b data-stat="errors">${s.errorCount}</b> error${s.errorCount === 1 ? "" : "s"}</span>`
           : nothing
       }
-      <span class="stat">${formatTime(s.startTimeUnixNano)}</span>
+      <span class="stat" data-stat="started">${formatDateTime(s.startTimeUnixNano)}</span>
       ${
         foldable
           ? html`<span class="tools">
@@ -569,6 +699,29 @@ export class CogniveTraceView extends CogniveElement {
           : nothing
       }
     </div>`;
+  }
+
+  /** Whether the budget guard stopped the run, and the alerts it raised, each linking to the alerts page. */
+  private renderRunAlerts(): TemplateResult | typeof nothing {
+    const stopped = guardStopped(this.trace?.spans ?? []);
+    const alerts = this._alerts ?? [];
+    if (!stopped && alerts.length === 0) return nothing;
+    return html`<section class="run-alerts" part="run-alerts" aria-label="Alerts of this run">
+      ${stopped ? html`<div class="guard" data-guard="stopped">⛔ The budget guard stopped this run.</div>` : nothing}
+      ${
+        alerts.length > 0
+          ? html`<div>This run raised ${alerts.length} alert${alerts.length === 1 ? "" : "s"}:</div>
+            <ul>
+              ${alerts.map(
+                (a) => html`<li data-alert-id=${a.id}>
+                  <span class="sev-${severityOf(a)}">${kindLabel(a.kind)}</span> — ${describeAlert(a)}
+                  <time datetime=${a.time} class="muted">${formatDateTime(Date.parse(a.time))}</time>
+                </li>`,
+              )}
+            </ul>`
+          : nothing
+      }
+    </section>`;
   }
 
   private renderWaterfall(): TemplateResult {
@@ -660,12 +813,7 @@ export class CogniveTraceView extends CogniveElement {
       <span class="cell c-model ${isTool ? "" : "muted"}" role="gridcell"
         >${isTool ? `⚙ ${g.toolName}` : (model ?? (g.agentName && agg ? g.agentName : ""))}</span
       >
-      <span class="cell num c-tokens ${agg ? "muted" : ""}" role="gridcell"
-        >${tokens ? `${formatTokens(g.inputTokens)} / ${formatTokens(g.outputTokens)}` : ""}</span
-      >
-      <span class="cell num c-cost ${agg ? "muted" : ""}" role="gridcell"
-        >${g.costUsd !== null ? formatCost(g.costUsd) : isModel && inOut > 0 ? "unpriced" : ""}</span
-      >
+      ${hasKids ? this.renderRollup(s.spanId) : this.renderOwnUsage(s, tokens, agg, isModel)}
       <span class="cell num" role="gridcell">${formatDuration(n.durationNs)}</span>
       <span class="cell track" role="gridcell">
         <span
@@ -677,11 +825,64 @@ export class CogniveTraceView extends CogniveElement {
     </div>`;
   }
 
+  /** A call's own tokens and cost; an unpriced call says so instead of showing nothing. */
+  private renderOwnUsage(s: ApiSpan, tokens: boolean, agg: boolean, isModel: boolean): TemplateResult {
+    const g = s.genAi;
+    // A call that failed before reporting usage costs nothing: it is not "unpriced".
+    const used = (g.inputTokens ?? 0) + (g.outputTokens ?? 0) > 0;
+    return html`<span class="cell num c-tokens ${agg ? "muted" : ""}" role="gridcell"
+        >${tokens ? `${formatTokens(g.inputTokens)} / ${formatTokens(g.outputTokens)}` : ""}</span
+      >
+      <span class="cell num c-cost ${agg ? "muted" : ""}" role="gridcell" data-cost=${g.costUsd ?? nothing}
+        >${g.costUsd !== null ? formatCost(g.costUsd) : isModel && used ? html`<span class="unpriced">unpriced</span>` : ""}</span
+      >`;
+  }
+
+  /** A parent row: the tokens and cost of its whole subtree's model calls (in italics: a sum, not its own). */
+  private renderRollup(spanId: string): TemplateResult {
+    const t = this.totals.get(spanId);
+    if (!t || t.calls === 0) {
+      return html`<span class="cell num c-tokens" role="gridcell"></span><span class="cell num c-cost" role="gridcell"></span>`;
+    }
+    const unpriced = t.unpricedCalls > 0 ? ` + ${t.unpricedCalls} unpriced` : "";
+    return html`<span class="cell num c-tokens rollup" role="gridcell" title="subtree total of ${t.calls} model calls"
+        >${formatTokens(t.inputTokens)} / ${formatTokens(t.outputTokens)}</span
+      >
+      <span
+        class="cell num c-cost rollup"
+        role="gridcell"
+        data-rollup-cost=${t.costUsd}
+        title="subtree total of ${t.calls} model calls${unpriced}"
+        >${formatCost(t.costUsd)}${t.unpricedCalls > 0 ? html`<span class="unpriced"> +${t.unpricedCalls}?</span>` : nothing}</span
+      >`;
+  }
+
+  /** The cost of one call by token kind, with the tokens each part paid for. */
+  private renderCostParts(s: ApiSpan): TemplateResult | typeof nothing {
+    const g = s.genAi;
+    const p = g.costParts;
+    if (!p) return nothing;
+    const line = (label: string, tokens: number | null, usd: number) =>
+      tokens || usd
+        ? html`<tr><th>${label}</th><td>${formatTokens(tokens)}</td><td>${formatCost(usd)}</td></tr>`
+        : nothing;
+    return html`<table class="parts" part="cost-parts" aria-label="Cost breakdown">
+      <tr><th></th><th>tokens</th><th>cost</th></tr>
+      ${line("input", g.inputTokens, p.inputUsd)} ${line("output", g.outputTokens, p.outputUsd)}
+      ${line("cache read", g.cacheReadTokens, p.cacheReadUsd)} ${line("cache write", g.cacheWriteTokens, p.cacheWriteUsd)}
+      <tr><th>total</th><td></td><td><b>${formatCost(g.costUsd)}</b></td></tr>
+    </table>`;
+  }
+
   private renderDetails(s: ApiSpan): TemplateResult {
     const g = s.genAi;
     const t0 = this.tree?.startNs ?? 0n;
     const spanStart = BigInt(s.startTimeUnixNano);
-    const content = capturedContent(s, (k) => CONTENT_KEY.test(k));
+    const chat = chatMessages(s.messages);
+    // Content the chat already shows (the GenAI message attributes and log events) is not repeated raw.
+    const content = capturedContent(s, (k) => CONTENT_KEY.test(k)).filter(
+      ([k]) => chat.length === 0 || !MESSAGE_KEY.test(k),
+    );
     const logs = s.logs ?? [];
     const scores = s.scores ?? [];
     const attrs = Object.entries(s.attributes)
@@ -718,10 +919,17 @@ export class CogniveTraceView extends CogniveElement {
         )}
         ${fact("conversation", g.conversationId)}
       </dl>
+      ${this.renderCostParts(s)}
       ${
         scores.length > 0
           ? html`<h4>Scores (${scores.length})</h4>
             <ul part="scores">${scores.map((sc) => html`<li>${scoreText(sc)}</li>`)}</ul>`
+          : nothing
+      }
+      ${
+        chat.length > 0
+          ? html`<h4>Conversation (${chat.length} message${chat.length === 1 ? "" : "s"})</h4>
+            <div class="chat" part="chat">${chat.map(renderMessage)}</div>`
           : nothing
       }
       ${
@@ -766,6 +974,30 @@ export class CogniveTraceView extends CogniveElement {
   }
 }
 
+/** One chat message: who said it, its text, the tools it called or the tool result it carries. */
+function renderMessage(m: ChatMessage): TemplateResult {
+  const tool = m.role === "tool" || m.blocks.some((b) => b.kind === "tool_result");
+  const cls = m.source === "system" ? "system" : tool ? "tool" : m.role === "user" ? "user" : "assistant";
+  return html`<div class="msg ${cls}" part="message" data-role=${m.role} data-source=${m.source}>
+    <div class="role">${m.source === "output" ? `${m.role} · reply` : m.role}${m.finishReason ? ` · ${m.finishReason}` : ""}</div>
+    ${m.blocks.map(renderBlock)}
+  </div>`;
+}
+
+function renderBlock(b: ChatBlock): TemplateResult {
+  switch (b.kind) {
+    case "text":
+      return html`<div class="text">${b.text}</div>`;
+    case "tool_call":
+      return html`<div class="muted">⚙ calls <b>${b.name}</b>${b.id ? ` (${b.id})` : ""}</div>
+        ${b.arguments ? html`<pre>${b.arguments}</pre>` : nothing}`;
+    case "tool_result":
+      return html`<div class="muted">result${b.id ? ` of ${b.id}` : ""}</div><pre>${b.result}</pre>`;
+    default:
+      return html`<div class="muted">${b.type}</div><pre>${b.json}</pre>`;
+  }
+}
+
 /** An event's or log record's attributes, one `key: value` a line; nothing when it has none. */
 function attrBlock(attrs: Record<string, AttrJson>): TemplateResult | typeof nothing {
   const entries = Object.entries(attrs);
@@ -775,18 +1007,6 @@ function attrBlock(attrs: Record<string, AttrJson>): TemplateResult | typeof not
 /** An attribute value on one line: arrays and kvlists as JSON. */
 function text(v: AttrJson): string {
   return typeof v === "object" && v !== null ? JSON.stringify(v) : String(v);
-}
-
-/** JSON values indented for reading; anything else as it is. */
-function pretty(v: AttrJson): string {
-  if (typeof v !== "string") return typeof v === "object" && v !== null ? JSON.stringify(v, null, 2) : String(v);
-  const t = v.trim();
-  if (!(t.startsWith("{") || t.startsWith("["))) return v;
-  try {
-    return JSON.stringify(JSON.parse(t), null, 2);
-  } catch {
-    return v;
-  }
 }
 
 if (!customElements.get("cognive-trace-view")) customElements.define("cognive-trace-view", CogniveTraceView);

@@ -2,11 +2,18 @@ import { describe, expect, it } from "vitest";
 import { formatCost, formatDuration, formatPercent, formatTokens } from "../src/format.ts";
 
 describe("formatCost", () => {
-  it("keeps two significant digits below a cent and two decimals above", () => {
+  it("keeps four significant digits below a dollar and cents above", () => {
     expect(formatCost(0)).toBe("$0.00");
-    expect(formatCost(0.000426)).toBe("$0.00043");
+    expect(formatCost(0.000426)).toBe("$0.000426");
+    expect(formatCost(0.00042649)).toBe("$0.0004265");
     expect(formatCost(0.0031)).toBe("$0.0031");
     expect(formatCost(0.01)).toBe("$0.01");
+    expect(formatCost(0.1)).toBe("$0.10");
+    // The examples: a 1.4-cent call is not "$0.01", and parts add up to the total shown.
+    expect(formatCost(0.014)).toBe("$0.014");
+    expect(formatCost(0.0055 + 0.00125)).toBe("$0.00675");
+    expect(formatCost(0.123456)).toBe("$0.1235");
+    expect(formatCost(1.2e-9)).toBe("$0.0000000012");
     expect(formatCost(1.006)).toBe("$1.01");
     expect(formatCost(12.345)).toBe("$12.35");
     expect(formatCost(123456.7)).toBe("$123,456.70");

@@ -188,6 +188,10 @@ function alert(id: string, time: string, over: Partial<AlertItem> = {}): AlertIt
     threshold: 80,
     spendUsd: 24,
     limitUsd: 30,
+    projectedUsd: null,
+    exceedsOn: null,
+    baselineUsd: null,
+    windowMinutes: null,
     ...over,
   };
 }
@@ -215,6 +219,10 @@ describe("alert feed", () => {
       threshold: null,
       spendUsd: null,
       limitUsd: null,
+      projectedUsd: null,
+      exceedsOn: null,
+      baselineUsd: null,
+      windowMinutes: null,
     });
     const fromList = alert("a2", "2026-11-24T10:00:00Z");
     expect(normalizeAlert(fromList)).toEqual(fromList);
@@ -262,6 +270,28 @@ describe("alert feed", () => {
     expect(
       describeAlert(alert("a", "2026-11-24T10:00:00Z", { kind: "policy.tool_not_approved", scope: null, tool: "rm" })),
     ).toBe("agent refund-agent used tool rm, which its policy does not approve");
+    const forecast = alert("f", "2026-11-24T10:00:00Z", {
+      kind: "budget.forecast",
+      scope: { type: "team", name: "cx", window: "month" },
+      threshold: null,
+      limitUsd: 200,
+      projectedUsd: 263.5,
+      exceedsOn: "2026-11-27",
+    });
+    expect(describeAlert(forecast)).toBe(
+      "team cx is on course to exceed its monthly budget of $200.00 on 2026-11-27, projected $263.50",
+    );
+    expect(kindLabel(forecast.kind)).toBe("forecast");
+    expect(severityOf(forecast)).toBe("warning");
+    const anomaly = alert("s", "2026-11-24T10:00:00Z", {
+      kind: "spend.anomaly",
+      scope: { type: "agent", name: "refund-agent", window: "rate" },
+      threshold: null,
+      spendUsd: 20,
+      baselineUsd: 0.5,
+      windowMinutes: 15,
+    });
+    expect(describeAlert(anomaly)).toBe("agent refund-agent spent $20.00 in 15 min against a usual $0.50");
   });
 
   it("writes relative times", () => {

@@ -7,6 +7,8 @@ export interface AlertFilter {
   toNs: bigint;
   kind?: string;
   agent?: string;
+  team?: string;
+  traceId?: string;
   limit: number;
 }
 
@@ -70,6 +72,8 @@ export async function listAlerts(
      WHERE Time >= fromUnixTimestamp64Nano({from:Int64}) AND Time < fromUnixTimestamp64Nano({to:Int64})
        AND ({kind:String} = '' OR Kind = {kind:String})
        AND ({agent:String} = '' OR Agent = {agent:String})
+       AND ({team:String} = '' OR Team = {team:String})
+       AND ({traceId:String} = '' OR TraceId = {traceId:String})
        AND ${team.sql}
      ORDER BY Time DESC, Id
      LIMIT 1 BY Id
@@ -79,6 +83,8 @@ export async function listAlerts(
       to: f.toNs.toString(),
       kind: f.kind ?? "",
       agent: f.agent ?? "",
+      team: f.team ?? "",
+      traceId: f.traceId ?? "",
       limit: f.limit,
       ...team.params,
     },

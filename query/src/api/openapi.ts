@@ -71,6 +71,10 @@ const summaryProps = {
   inputTokens: { ...int, description: "sum over model-call spans only" },
   outputTokens: { ...int, description: "sum over model-call spans only" },
   costUsd: { ...numType, description: "sum over model-call spans only" },
+  unpricedCalls: {
+    ...int,
+    description: "model calls that reported usage but have no known price, not counted in costUsd",
+  },
 };
 
 const spanSchema = {
@@ -147,6 +151,11 @@ const spanSchema = {
         conversationId: nullableStr,
         costUsd: { type: ["number", "null"], description: "null when the model has no known price" },
         priced: { type: "boolean" },
+        costParts: {
+          type: ["object", "null"],
+          description: "the cost by token kind (they add up to costUsd); null when unpriced",
+          properties: { inputUsd: numType, outputUsd: numType, cacheReadUsd: numType, cacheWriteUsd: numType },
+        },
         usageRole: { enum: ["none", "model_call", "aggregate"] },
       },
     },
@@ -239,6 +248,10 @@ export function openApiDocument(): JsonSchema {
                       agents: strArray,
                       teams: strArray,
                       models: strArray,
+                      inputPreview: {
+                        ...nullableStr,
+                        description: "the first model call's last user message, shortened",
+                      },
                     },
                   },
                 },

@@ -91,7 +91,14 @@ export function apiRoutes({ storage, governance, log }: ApiDeps): Hono {
     const q = parseQuery(c, alertsQuery);
     const range = resolveRange(q);
     return c.json(
-      await listAlerts(storage, scopeOf(c), { ...range, kind: q.kind, agent: q.agent, limit: q.limit ?? 100 }),
+      await listAlerts(storage, scopeOf(c), {
+        ...range,
+        kind: q.kind,
+        agent: q.agent,
+        team: q.team,
+        traceId: q.traceId,
+        limit: q.limit ?? 100,
+      }),
     );
   });
 

@@ -3,6 +3,12 @@ import { z } from "zod";
 import { COST_GROUPS, type CostGroup, MIN_STEP } from "./costs.ts";
 import { decimalParam, intParam, textParam, timeRangeShape, unixSeconds } from "./params.ts";
 
+/** A trace id: 32 hex digits, either case. */
+export const traceIdParam = z
+  .string()
+  .regex(/^[0-9a-fA-F]{32}$/, "expected 32 hexadecimal digits")
+  .transform((s) => s.toLowerCase());
+
 /** Query parameters of `GET /api/v1/traces`. Unknown parameters are rejected. */
 export const traceListQuery = z.strictObject({
   ...timeRangeShape,
@@ -35,6 +41,8 @@ export const alertsQuery = z.strictObject({
   ...timeRangeShape,
   kind: z.enum(ALERT_KINDS).describe("only alerts of this kind").optional(),
   agent: textParam("only alerts about this agent").optional(),
+  team: textParam("only alerts about this team").optional(),
+  traceId: traceIdParam.describe("only alerts raised by this trace (run)").optional(),
   limit: intParam(1, 1000, "alerts to return, default 100").optional(),
 });
 
@@ -73,12 +81,6 @@ export const budgetCheckQuery = z.strictObject({
 export const budgetsQuery = z.strictObject({
   traceId: budgetCheckQuery.shape.traceId,
 });
-
-/** A trace id: 32 hex digits, either case. */
-export const traceIdParam = z
-  .string()
-  .regex(/^[0-9a-fA-F]{32}$/, "expected 32 hexadecimal digits")
-  .transform((s) => s.toLowerCase());
 
 /** Endpoints without query parameters still reject unknown ones. */
 export const emptyQuery = z.strictObject({});

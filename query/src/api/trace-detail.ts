@@ -43,7 +43,17 @@ export interface CapturedMessages {
 export type SpanGenAi = Omit<GenAiFacts, "userId"> & {
   costUsd: number | null;
   priced: boolean;
+  /** What the cost is made of; null when the call is unpriced. */
+  costParts: CostParts | null;
 };
+
+/** A priced call's cost by token kind; the four add up to `costUsd`. */
+export interface CostParts {
+  inputUsd: number;
+  outputUsd: number;
+  cacheReadUsd: number;
+  cacheWriteUsd: number;
+}
 
 export interface Span {
   spanId: string;
@@ -77,6 +87,8 @@ export interface TraceSummary {
   inputTokens: number;
   outputTokens: number;
   costUsd: number;
+  /** Model calls with usage but without a known price: their cost is not in `costUsd`. */
+  unpricedCalls: number;
 }
 
 export interface TraceDetail {
@@ -117,6 +129,10 @@ interface SpanRow {
   ToolName: string;
   ConversationId: string;
   CostUsd: number;
+  CostInputUsd: number;
+  CostOutputUsd: number;
+  CostCacheReadUsd: number;
+  CostCacheWriteUsd: number;
   Priced: number;
   ScopeName: string;
   ScopeVersion: string;
@@ -173,6 +189,7 @@ function spansSql(db: string, scopeSql: string): string {
       toString(CacheReadTokens) AS CacheReadTokens, toString(CacheWriteTokens) AS CacheWriteTokens,
       toString(ReasoningTokens) AS ReasoningTokens,
       AgentName, ToolName, ConversationId, CostUsd, Priced,
+      CostInputUsd, CostOutputUsd, CostCacheReadUsd, CostCacheWriteUsd,
       ScopeName, ScopeVersion, TraceState
     FROM ${db}.${SPAN_TABLE}
     WHERE TraceId = {traceId:String}
@@ -220,9 +237,22 @@ function toSpan(r: SpanRow): Span {
       conversationId: orNull(r.ConversationId),
       costUsd: r.Priced ? r.CostUsd : null,
       priced: r.Priced !== 0,
+      costParts: r.Priced
+        ? {
+            inputUsd: r.CostInputUsd,
+            outputUsd: r.CostOutputUsd,
+            cacheReadUsd: r.CostCacheReadUsd,
+            cacheWriteUsd: r.CostCacheWriteUsd,
+          }
+        : null,
       usageRole: r.GenAiUsageRole,
     },
   };
+}
+
+/** A model call that reported usage but has no known price (a call that failed before any usage costs nothing). */
+function isUnpriced(g: SpanGenAi): boolean {
+  return !g.priced && (g.inputTokens ?? 0) + (g.outputTokens ?? 0) > 0;
 }
 
 /**
@@ -236,6 +266,7 @@ export function summarize(spans: Span[]): TraceSummary {
   let inputTokens = 0;
   let outputTokens = 0;
   let costUsd = 0;
+  let unpricedCalls = 0;
   let root: Span | undefined;
   for (const s of spans) {
     const start = BigInt(s.startTimeUnixNano);
@@ -248,6 +279,7 @@ export function summarize(spans: Span[]): TraceSummary {
       inputTokens += s.genAi.inputTokens ?? 0;
       outputTokens += s.genAi.outputTokens ?? 0;
       costUsd += s.genAi.costUsd ?? 0;
+      if (isUnpriced(s.genAi)) unpricedCalls++;
     }
   }
   return {
@@ -260,6 +292,7 @@ export function summarize(spans: Span[]): TraceSummary {
     inputTokens,
     outputTokens,
     costUsd,
+    unpricedCalls,
   };
 }
 

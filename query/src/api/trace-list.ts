@@ -1,4 +1,4 @@
-import type { Storage } from "@cognive/collector";
+import { SPAN_TABLE, type Storage } from "@cognive/collector";
 import { encodeCursor, type TraceCursor } from "./cursor.ts";
 import type { TimeRange } from "./params.ts";
 import { type QueryScope, teamCondition } from "./scope.ts";
@@ -24,6 +24,8 @@ export interface TraceListItem extends TraceSummary {
   agents: string[];
   teams: string[];
   models: string[];
+  /** The first model call's prompt as plain text (its last user message), shortened; null when none was captured. */
+  inputPreview: string | null;
 }
 
 export interface TraceList {
@@ -128,6 +130,7 @@ export async function listTraces(storage: Storage, scope: QueryScope, f: TraceFi
   const more = rows.length > f.limit;
   const page = more ? rows.slice(0, f.limit) : rows;
   const traces = page.map(toItem);
+  await addCallFacts(storage, scope, traces);
   const last = page[page.length - 1];
   return {
     traces,
@@ -153,5 +156,100 @@ function toItem(r: Row): TraceListItem {
     agents: sorted(r.Agents),
     teams: sorted(r.Teams),
     models: sorted(r.Models),
+    unpricedCalls: 0,
+    inputPreview: null,
   };
+}
+
+interface CallFactsRow {
+  TraceId: string;
+  Unpriced: string;
+  Prompt: string;
+}
+
+/** Characters of a prompt read per trace: enough for a preview, never a whole long conversation. */
+const PROMPT_READ_CHARS = 4000;
+const PREVIEW_CHARS = 160;
+
+/**
+ * The page's unpriced model calls and first prompts, from the spans of those traces only (the
+ * summary table keeps neither); bounded by the page's own time span so few partitions are read.
+ */
+async function addCallFacts(storage: Storage, scope: QueryScope, traces: TraceListItem[]): Promise<void> {
+  if (traces.length === 0) return;
+  let from = BigInt(traces[0]?.startTimeUnixNano ?? 0);
+  let to = from;
+  for (const t of traces) {
+    const start = BigInt(t.startTimeUnixNano);
+    const end = start + BigInt(t.durationNs);
+    if (start < from) from = start;
+    if (end > to) to = end;
+  }
+  const team = teamCondition(scope, { column: "TeamName" });
+  const rows = await select<CallFactsRow>(
+    storage,
+    `SELECT TraceId,
+       toString(countIf(toString(GenAiUsageRole) = 'model_call' AND Priced = 0 AND InputTokens + OutputTokens > 0)) AS Unpriced,
+       argMinIf(
+         substring(if(SpanAttributes['gen_ai.input.messages'] != '', SpanAttributes['gen_ai.input.messages'],
+           if(SpanAttributes['input.value'] != '', SpanAttributes['input.value'], SpanAttributes['gen_ai.prompt'])), 1, ${PROMPT_READ_CHARS}),
+         Timestamp,
+         toString(GenAiUsageRole) = 'model_call'
+           AND (SpanAttributes['gen_ai.input.messages'] != '' OR SpanAttributes['input.value'] != '' OR SpanAttributes['gen_ai.prompt'] != '')
+       ) AS Prompt
+     FROM ${databaseOf(storage)}.${SPAN_TABLE}
+     WHERE TraceId IN {ids:Array(String)}
+       AND Timestamp BETWEEN fromUnixTimestamp64Nano({from:Int64}) - INTERVAL 1 MINUTE
+                         AND fromUnixTimestamp64Nano({to:Int64}) + INTERVAL 1 MINUTE
+       AND (${team.sql})
+     GROUP BY TraceId`,
+    { ...team.params, ids: traces.map((t) => t.traceId), from: String(from), to: String(to) },
+  );
+  const byId = new Map(rows.map((r) => [r.TraceId, r]));
+  for (const t of traces) {
+    const r = byId.get(t.traceId);
+    if (!r) continue;
+    t.unpricedCalls = num(r.Unpriced);
+    t.inputPreview = promptPreview(r.Prompt);
+  }
+}
+
+/**
+ * A prompt as one short line: the last user message's text when the attribute is a message list
+ * (GenAI `{role, parts}` or the older `{role, content}`), else the text itself.
+ */
+export function promptPreview(raw: string): string | null {
+  const text = raw.trim();
+  if (text === "") return null;
+  let out = text;
+  try {
+    const parsed: unknown = JSON.parse(text);
+    if (Array.isArray(parsed)) {
+      const users = parsed.filter((m) => m && typeof m === "object" && (m as { role?: unknown }).role === "user");
+      const m = (users[users.length - 1] ?? parsed[parsed.length - 1]) as Record<string, unknown> | undefined;
+      out = m ? messageText(m) : "";
+    } else if (typeof parsed === "string") out = parsed;
+  } catch {
+    // Cut off mid-JSON (a long prompt): the first quoted content or text field.
+    const m = /"(?:content|text)"\s*:\s*"((?:[^"\\]|\\.)*)/.exec(text);
+    if (m?.[1] !== undefined) out = m[1].replace(/\\n/g, " ").replace(/\\(.)/g, "$1");
+  }
+  out = out.replace(/\s+/g, " ").trim();
+  if (out === "") return null;
+  return out.length > PREVIEW_CHARS ? `${out.slice(0, PREVIEW_CHARS - 1)}…` : out;
+}
+
+function messageText(m: Record<string, unknown>): string {
+  if (typeof m.content === "string") return m.content;
+  const parts = Array.isArray(m.parts) ? m.parts : Array.isArray(m.content) ? m.content : [];
+  return parts
+    .map((p) =>
+      p && typeof p === "object" && typeof (p as { content?: unknown }).content === "string"
+        ? (p as { content: string }).content
+        : p && typeof p === "object" && typeof (p as { text?: unknown }).text === "string"
+          ? (p as { text: string }).text
+          : "",
+    )
+    .filter((t) => t !== "")
+    .join(" ");
 }

@@ -90,6 +90,13 @@ describe("GET /api/v1/alerts", () => {
     const to = Math.floor((now - 2 * 86_400_000) / 1000);
     const old = await fx.get(`/api/v1/alerts?from=${from}&to=${to}`);
     expect(old.body.alerts.map((a: any) => a.id)).toEqual(["old"]);
+    const byTeam = await fx.get("/api/v1/alerts?team=finance");
+    expect(byTeam.body.alerts.map((a: any) => a.id)).toEqual(["a3"]);
+    // A trace's own alerts, whatever case its id is written in.
+    const byTrace = await fx.get("/api/v1/alerts?traceId=0AF7651916CD43DD8448EB211C80319C");
+    expect(byTrace.body.alerts.map((a: any) => a.id)).toEqual(["a1"]);
+    const otherTrace = await fx.get(`/api/v1/alerts?traceId=${"1".repeat(32)}`);
+    expect(otherTrace.body.alerts).toEqual([]);
     const limited = await fx.get("/api/v1/alerts?limit=1");
     expect(limited.body.alerts.map((a: any) => a.id)).toEqual(["a3"]);
   });
@@ -101,6 +108,10 @@ describe("GET /api/v1/alerts", () => {
       ["limit=abc", "limit"],
       ["from=yesterday", "from"],
       ["colour=red", "colour"],
+      ["traceId=xyz", "traceId"],
+      [`traceId=${"a".repeat(33)}`, "traceId"],
+      [`traceId=${encodeURIComponent("' OR 1=1 --")}`, "traceId"],
+      [`team=${"t".repeat(5000)}`, "team"],
     ]) {
       const r = await fx.get(`/api/v1/alerts?${q}`);
       expect(r.status, q).toBe(400);
@@ -113,6 +124,9 @@ describe("GET /api/v1/alerts", () => {
       const r = await fx.get(`/api/v1/alerts?agent=${encodeURIComponent(bad)}`);
       expect(r.status).toBe(200);
       expect(r.body.alerts).toEqual([]);
+      const t = await fx.get(`/api/v1/alerts?team=${encodeURIComponent(bad)}`);
+      expect(t.status).toBe(200);
+      expect(t.body.alerts).toEqual([]);
     }
     expect(await fx.count("alerts")).toBe(ALERTS.length + 1);
   });

@@ -46,6 +46,10 @@ export interface SpanRow {
   ConversationId?: string;
   Priced?: number;
   CostUsd?: number;
+  CostInputUsd?: number;
+  CostOutputUsd?: number;
+  CostCacheReadUsd?: number;
+  CostCacheWriteUsd?: number;
 }
 
 /** A DateTime64(9) literal for nanoseconds since the epoch. */

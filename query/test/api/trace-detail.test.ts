@@ -5,6 +5,7 @@ const BASE = 1_750_000_000;
 const A = traceId(1);
 const B = traceId(2);
 const ORPHAN = traceId(3);
+const RETRIED = traceId(4);
 
 const root: SpanRow = {
   TraceId: A,
@@ -35,7 +36,12 @@ const chat1: SpanRow = {
   SpanKind: "Client",
   ServiceName: "support-bot",
   ResourceAttributes: { "service.name": "support-bot" },
-  SpanAttributes: { "gen_ai.request.model": "gpt-4o", "gen_ai.usage.input_tokens": "1000" },
+  SpanAttributes: {
+    "gen_ai.request.model": "gpt-4o",
+    "gen_ai.usage.input_tokens": "1000",
+    "gen_ai.input.messages":
+      '[{"role":"system","parts":[{"type":"text","content":"be brief"}]},{"role":"user","parts":[{"type":"text","content":"Refund   order #42"}]}]',
+  },
   StatusCode: "Ok",
   events: [{ timeNs: sec(BASE + 0.6) + 7n, name: "gen_ai.user.message", attributes: { content: "refund #42" } }],
   GenAiOperation: "chat",
@@ -53,6 +59,10 @@ const chat1: SpanRow = {
   TeamName: "cx",
   Priced: 1,
   CostUsd: 0.0055,
+  CostInputUsd: 0.002,
+  CostOutputUsd: 0.003,
+  CostCacheReadUsd: 0.0005,
+  CostCacheWriteUsd: 0,
 };
 const chat2: SpanRow = {
   TraceId: A,
@@ -135,6 +145,33 @@ beforeAll(async () => {
       SpanName: "orphan",
       StatusCode: "STATUS_CODE_ERROR",
     },
+    // A call rejected before any usage (a 429), then its retry: nothing is unpriced.
+    {
+      TraceId: RETRIED,
+      SpanId: "00000000000000r2",
+      startNs: sec(BASE + 10),
+      Duration: 10,
+      SpanName: "chat acme-secret",
+      StatusCode: "Error",
+      GenAiOperation: "chat",
+      GenAiRequestModel: "acme-secret",
+      GenAiUsageRole: "model_call",
+      Priced: 0,
+    },
+    {
+      TraceId: RETRIED,
+      SpanId: "00000000000000r3",
+      startNs: sec(BASE + 11),
+      Duration: 10,
+      SpanName: "chat gpt-4o",
+      GenAiOperation: "chat",
+      GenAiRequestModel: "gpt-4o",
+      GenAiUsageRole: "model_call",
+      InputTokens: 10,
+      OutputTokens: 2,
+      Priced: 1,
+      CostUsd: 0.00004,
+    },
   ]);
 }, 60_000);
 afterAll(async () => {
@@ -161,7 +198,7 @@ describe("GET /api/v1/traces/{traceId}", () => {
       startTimeUnixNano: String(sec(BASE + 0.5)),
       durationNs: "1200000000",
       status: { code: "ok", message: "" },
-      attributes: { "gen_ai.request.model": "gpt-4o", "gen_ai.usage.input_tokens": "1000" },
+      attributes: chat1.SpanAttributes,
       resource: { "service.name": "support-bot" },
       events: [
         {
@@ -185,10 +222,18 @@ describe("GET /api/v1/traces/{traceId}", () => {
         conversationId: "conv-9",
         costUsd: 0.0055,
         priced: true,
+        costParts: { inputUsd: 0.002, outputUsd: 0.003, cacheReadUsd: 0.0005, cacheWriteUsd: 0 },
         usageRole: "model_call",
       },
       logs: [],
-      messages: null,
+      messages: {
+        input: [
+          { role: "system", parts: [{ type: "text", content: "be brief" }] },
+          { role: "user", parts: [{ type: "text", content: "Refund   order #42" }] },
+        ],
+        output: [],
+        systemInstructions: [],
+      },
       scores: [],
     });
   });
@@ -197,7 +242,13 @@ describe("GET /api/v1/traces/{traceId}", () => {
     const { body } = await fx.get(`/api/v1/traces/${A}`);
     const byId = new Map(body.spans.map((s: any) => [s.spanId, s]));
     const unpriced: any = byId.get(chat3.SpanId);
-    expect(unpriced.genAi).toMatchObject({ priced: false, costUsd: null, inputTokens: 50, outputTokens: 5 });
+    expect(unpriced.genAi).toMatchObject({
+      priced: false,
+      costUsd: null,
+      costParts: null,
+      inputTokens: 50,
+      outputTokens: 5,
+    });
 
     const c2: any = byId.get(chat2.SpanId);
     expect(c2.genAi).toMatchObject({ cacheWriteTokens: 300, reasoningTokens: 50, responseModel: null });
@@ -219,6 +270,7 @@ describe("GET /api/v1/traces/{traceId}", () => {
       conversationId: null,
       costUsd: null,
       priced: false,
+      costParts: null,
       usageRole: "none",
     });
 
@@ -244,6 +296,8 @@ describe("GET /api/v1/traces/{traceId}", () => {
       inputTokens: 1000 + 800 + 50,
       outputTokens: 300 + 100 + 5,
       costUsd: expect.closeTo(0.0055 + 0.00125, 12),
+      // chat3 has no price: the header says so rather than counting it as $0.
+      unpricedCalls: 1,
     });
   });
 
@@ -252,6 +306,17 @@ describe("GET /api/v1/traces/{traceId}", () => {
     const list = await fx.get(`/api/v1/traces?from=${BASE - 60}&to=${BASE + 60}`);
     const item = list.body.traces.find((t: any) => t.traceId === A);
     expect(item).toMatchObject({ ...detail, costUsd: expect.closeTo(detail.costUsd, 12) });
+    // The list previews the first model call's last user message, as one line.
+    expect(item.inputPreview).toBe("Refund order #42");
+    const other = list.body.traces.find((t: any) => t.traceId === B);
+    expect(other).toMatchObject({ unpricedCalls: 0, inputPreview: null });
+  });
+
+  it("does not call a model call unpriced when it failed before reporting any usage", async () => {
+    const detail = await fx.get(`/api/v1/traces/${RETRIED}`);
+    expect(detail.body.summary).toMatchObject({ unpricedCalls: 0, errorCount: 1 });
+    const list = await fx.get(`/api/v1/traces?from=${BASE - 60}&to=${BASE + 60}`);
+    expect(list.body.traces.find((t: any) => t.traceId === RETRIED)).toMatchObject({ unpricedCalls: 0 });
   });
 
   it("keeps traces apart and has no root name when the root span is missing", async () => {

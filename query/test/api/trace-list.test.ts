@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { promptPreview } from "../../src/api/trace-list.ts";
 import { type Fixture, INJECTIONS, openFixture, type SpanRow, sec, traceId } from "./fixture.ts";
 
 const BASE = 1_760_000_000;
@@ -158,6 +159,8 @@ describe("GET /api/v1/traces", () => {
         agents: [t.agent],
         teams: [t.team],
         models: [t.model],
+        unpricedCalls: 0,
+        inputPreview: null,
       });
     }
   });
@@ -282,5 +285,26 @@ describe("GET /api/v1/traces", () => {
     expect(res.body.traces.map((t: any) => t.traceId)).toEqual(expectIds(() => true));
     expect(await fx.count("otel_traces")).toBe(spansBefore);
     expect((await list(`${RANGE}&limit=1000`)).traces).toHaveLength(seeded.length);
+  });
+});
+
+describe("promptPreview", () => {
+  it("takes the last user message of either message shape, as one line", () => {
+    expect(
+      promptPreview(
+        '[{"role":"system","parts":[{"type":"text","content":"sys"}]},{"role":"user","parts":[{"type":"text","content":"a\\nb"}]}]',
+      ),
+    ).toBe("a b");
+    expect(promptPreview('[{"role":"user","content":"first"},{"role":"user","content":"second"}]')).toBe("second");
+    expect(promptPreview("plain prompt")).toBe("plain prompt");
+    expect(promptPreview("  ")).toBeNull();
+  });
+  it("reads a prompt cut off mid-JSON and shortens long ones", () => {
+    expect(promptPreview('[{"role":"user","parts":[{"type":"text","content":"Refund \\"42\\" now')).toBe(
+      'Refund "42" now',
+    );
+    const long = promptPreview(JSON.stringify([{ role: "user", content: "x".repeat(500) }]));
+    expect(long?.length).toBe(160);
+    expect(long?.endsWith("…")).toBe(true);
   });
 });

@@ -62,7 +62,11 @@ function readRequests(): Record<string, { paths: string[]; body?: string; carrie
       carries: true,
     },
     "GET /api/v1/overview": { paths: [`/api/v1/overview?from=${now() - 3600}`], carries: true },
-    "GET /api/v1/alerts": { paths: [`/api/v1/alerts?from=${now() - 3600}`], carries: true },
+    "GET /api/v1/alerts": {
+      // Asking for the other team's alerts by name still shows only the caller's.
+      paths: [`/api/v1/alerts?from=${now() - 3600}`, `/api/v1/alerts?from=${now() - 3600}&team=bravo`],
+      carries: true,
+    },
     "GET /api/v1/alerts/stream": { paths: [], carries: true },
     "GET /api/v1/agents": { paths: ["/api/v1/agents"], carries: true },
     "GET /api/v1/budgets": { paths: ["/api/v1/budgets"], carries: true },

@@ -5,7 +5,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { formatCost } from "../../../ui/src/format.ts";
+import { groupAlerts, normalizeAlert } from "../../../ui/src/alert-data.ts";
+import { formatCost, formatPercent } from "../../../ui/src/format.ts";
 import { freePort, runDemo, spawnCognive, stopProcess } from "../helpers/process.ts";
 import { getJson } from "../helpers/server.ts";
 import { launchChromium, missingChromium, screenshot, syntheticTrace, watchErrors } from "./browser.ts";
@@ -24,6 +25,7 @@ describe.skipIf(missingChromium())("the UI in Chromium", () => {
   let base = "";
   let api = "";
   let embedPort = 0;
+  let overspender = "";
 
   beforeAll(async () => {
     const ports = { otlp: await freePort(), query: await freePort() };
@@ -40,6 +42,7 @@ describe.skipIf(missingChromium())("the UI in Chromium", () => {
     api = `${base}/api/v1`;
     const demo = runDemo({ otlpUrl: `http://127.0.0.1:${ports.otlp}`, apiUrl: base }, { DEMO_RUNS: "30" }, 120_000);
     if (demo.status !== 0) throw new Error(`demo failed (${demo.status}): ${demo.stderr}`);
+    overspender = /the overspender: \S+#\/traces\/([0-9a-f]{32})/.exec(demo.stdout)?.[1] ?? "";
     browser = await launchChromium();
   }, 240_000);
 
@@ -79,6 +82,13 @@ describe.skipIf(missingChromium())("the UI in Chromium", () => {
       );
       expect(await page.locator('cognive-app [data-stat="runs"]').textContent()).toBe(
         overview.runs.toLocaleString("en-US"),
+      );
+      // Two error rates, each named: runs with a failed span, and failed model calls.
+      expect(await page.locator('cognive-app [data-stat="errors"]').textContent()).toBe(
+        formatPercent(overview.errorRate),
+      );
+      expect(await page.locator('cognive-app [data-stat="llm-errors"]').textContent()).toBe(
+        formatPercent(overview.llm.errors / overview.llm.calls),
       );
       // The demo's three agents, by spend.
       const agents = page.locator('cognive-app table[aria-label="Top agents by spend"] tbody tr');
@@ -148,6 +158,23 @@ describe.skipIf(missingChromium())("the UI in Chromium", () => {
     }
   }, 60_000);
 
+  it("says on the overspending run that the budget guard stopped it, with the alerts it raised", async () => {
+    expect(overspender).toMatch(/^[0-9a-f]{32}$/);
+    const from = Math.floor(Date.now() / 1000) - 86_400;
+    const raised = (await getJson(`${api}/alerts?traceId=${overspender}&from=${from}`)).body.alerts;
+    expect(raised.length).toBeGreaterThan(0);
+    const { page, errors } = await open(`/#/traces/${overspender}`);
+    try {
+      const view = page.locator("cognive-trace-view");
+      await view.locator("[data-guard=stopped]").waitFor();
+      expect(await view.locator("[part=run-alerts] li[data-alert-id]").count()).toBe(raised.length);
+      await screenshot(page, "trace-guard-stopped");
+      expect(errors).toEqual([]);
+    } finally {
+      await page.close();
+    }
+  }, 60_000);
+
   it("shows a failed span's status message in the waterfall of an error trace", async () => {
     const errorsList = (await getJson(`${api}/traces?status=error&limit=1`)).body;
     expect(errorsList.traces.length).toBe(1);
@@ -173,11 +200,12 @@ describe.skipIf(missingChromium())("the UI in Chromium", () => {
     try {
       await page.setContent(
         `${head()}` +
-          `<body><cognive-trace-list api-base="${base}" limit="10" hide-filters></cognive-trace-list></body></html>`,
+          `<body><cognive-trace-list api-base="${base}" limit="3" hide-filters></cognive-trace-list></body></html>`,
       );
-      const first = (await getJson(`${api}/traces?limit=10`)).body;
+      // The demo dates most runs in past days: the last 24 hours hold a few, enough for pages of 3.
+      const first = (await getJson(`${api}/traces?limit=3`)).body;
       expect(first.nextCursor).not.toBeNull();
-      const second = (await getJson(`${api}/traces?limit=10&cursor=${first.nextCursor}`)).body;
+      const second = (await getJson(`${api}/traces?limit=3&cursor=${first.nextCursor}`)).body;
       const ids = () =>
         page
           .locator("cognive-trace-list tbody tr")
@@ -277,17 +305,20 @@ describe.skipIf(missingChromium())("the UI in Chromium", () => {
 
       await page.locator("cognive-app nav a", { hasText: "Alerts" }).click();
       await page.waitForURL("**/#/alerts");
-      const stored = (await getJson(`${api}/alerts?limit=50`)).body.alerts;
+      const from = Math.floor(Date.now() / 1000) - 30 * 86_400;
+      const stored = (await getJson(`${api}/alerts?limit=500&from=${from}`)).body.alerts;
       expect(stored.length).toBeGreaterThan(0);
+      // Repeats fold into one row each: one row per group, every alert in the page.
+      const groups = groupAlerts(stored.map(normalizeAlert).filter((a: unknown) => a !== null));
       const feed = page.locator("cognive-alert-feed li[data-id]");
-      await expect.poll(() => feed.count(), { timeout: 15_000 }).toBe(Math.min(50, stored.length));
+      await expect.poll(() => feed.count(), { timeout: 15_000 }).toBe(groups.length);
       expect(await feed.first().getAttribute("data-id")).toBe(stored[0].id);
       await page.waitForTimeout(500);
       await screenshot(page, "alerts");
 
       // An alert's trace opens in the waterfall.
-      const withTrace = stored.find((a: any) => a.traceId);
-      await page.locator(`cognive-alert-feed li[data-id="${withTrace.id}"] a`).click();
+      const withTrace = groups.map((g) => g.latest).find((a) => a.traceId) as { id: string; traceId: string };
+      await page.locator(`cognive-alert-feed li[data-id="${withTrace.id}"] > .meta a`).click();
       await page.waitForURL(`**/#/traces/${withTrace.traceId}`);
       await page.locator("cognive-trace-view [role=row][data-span-id]").first().waitFor();
       expect(errors).toEqual([]);

@@ -123,10 +123,11 @@ describe.skipIf(missingChromium())("span logs in the UI (Chromium)", () => {
       const details = page.locator("cognive-trace-view [part=details]");
       await details.waitFor({ timeout: 30_000 });
       const text = (await details.textContent()) ?? "";
-      expect(text).toContain("Captured content");
-      expect(text).toContain("gen_ai.input.messages (log events)");
-      expect(text).toContain("Where is order 42?");
-      expect(text).toContain("It shipped today.");
+      // The event's messages read as a conversation, not raw JSON.
+      expect(text).toContain("Conversation (2 messages)");
+      const chat = page.locator("cognive-trace-view [part=chat]");
+      expect(await chat.locator('[part=message][data-role="user"]').textContent()).toContain("Where is order 42?");
+      expect(await chat.locator('[part=message][data-source="output"]').textContent()).toContain("It shipped today.");
       expect(await page.locator("cognive-trace-view [part=scores] li").allTextContents()).toEqual([
         "helpfulness: 0.9 (good)",
       ]);

@@ -26,6 +26,8 @@ export * from "./policy.ts";
 export * from "./receiver/otlp-common.ts";
 export * from "./receiver/otlp-grpc.ts";
 export { METRICS_EXPORT_PATH } from "./receiver/otlp-metrics.ts";
+export * from "./finops/chargeback.ts";
+export * from "./finops/html.ts";
 export * from "./server.ts";
 export * from "./storage/alerts.ts";
 export * from "./storage/client.ts";

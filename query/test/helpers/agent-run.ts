@@ -13,6 +13,9 @@ export interface AgentRun {
   claimedTeam?: string;
   /** Mark the model call failed. */
   error?: boolean;
+  /** `gen_ai.conversation.id` and `user.id` on the root span. */
+  conversationId?: string;
+  userId?: string;
 }
 
 /** An OTLP/JSON export of one agent run now: an `invoke_agent` root and one priced chat call under it. */
@@ -35,7 +38,12 @@ export function agentRunBody(run: AgentRun): Buffer {
                   kind: 1,
                   startTimeUnixNano: String(t),
                   endTimeUnixNano: String(t + 5_000_000n),
-                  attributes: [attr("gen_ai.operation.name", "invoke_agent"), attr("gen_ai.agent.name", run.agent)],
+                  attributes: [
+                    attr("gen_ai.operation.name", "invoke_agent"),
+                    attr("gen_ai.agent.name", run.agent),
+                    ...(run.conversationId ? [attr("gen_ai.conversation.id", run.conversationId)] : []),
+                    ...(run.userId ? [attr("user.id", run.userId)] : []),
+                  ],
                 },
                 {
                   traceId: run.traceId,

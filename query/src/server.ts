@@ -28,6 +28,7 @@ import {
   retentionDays,
   type Storage,
   shutdownGrpc,
+  smtpConfigFromEnv,
   startAuth,
   startGovernance,
 } from "@cognive/collector";
@@ -209,6 +210,7 @@ export async function startCognive(config: EnvConfig, log: Logger, role: Role = 
             redisUrl: config.REDIS_URL,
             natsUrl: config.NATS_URL,
             reconcileSeconds: config.COGNIVE_BUDGET_RECONCILE_SECONDS,
+            smtp: smtpConfigFromEnv(config),
           },
           log,
         });

@@ -54,8 +54,14 @@ function teamSection(month: string, team: string, rows: ChargebackRow[]): string
   return `<section class="team">
 <h1>Chargeback ${escapeHtml(month)}: team ${escapeHtml(label(team))}</h1>
 <p class="total">Total <strong data-total="${nanoUsd(total)}">${usdText(total)}</strong> over ${calls} model calls${unpriced > 0 ? `; <strong>${unpriced} unpriced</strong> (their cost is unknown and not included)` : ""}.</p>
-${barChart("Cost by agent", sumBy(rows, (r) => label(r.agent)))}
-${barChart("Cost by model", sumBy(rows, (r) => label(r.model)))}
+${barChart(
+  "Cost by agent",
+  sumBy(rows, (r) => label(r.agent)),
+)}
+${barChart(
+  "Cost by model",
+  sumBy(rows, (r) => label(r.model)),
+)}
 <table>
 <thead><tr><th>agent</th><th>model</th><th>provider</th><th>calls</th><th>input tokens</th><th>output tokens</th><th>cache read</th><th>cache write</th><th>cost (USD)</th><th>unpriced calls</th></tr></thead>
 <tbody>

@@ -1,7 +1,10 @@
 import { Redis } from "ioredis";
 import { Gauge, type Registry } from "prom-client";
 import { type AlertBus, InProcessBus, NatsBus } from "../alerts/bus.ts";
-import { type AlertSink, Deliverer, SlackSink, WebhookSink } from "../alerts/sinks.ts";
+import type { SmtpConfig } from "../alerts/email.ts";
+import { Deliverer } from "../alerts/sinks.ts";
+import { ChargebackSchedule } from "../finops/schedule.ts";
+import { destinationsOf } from "../finops/sinks.ts";
 import type { Logger } from "../log.ts";
 import { countedAtScrape } from "../metrics.ts";
 import type { Policy } from "../policy.ts";
@@ -20,6 +23,8 @@ export interface GovernanceConfig {
   natsUrl?: string;
   /** Seconds between budget reconciliations against storage (0: only at start). */
   reconcileSeconds?: number;
+  /** The SMTP server of email sinks. */
+  smtp?: SmtpConfig;
 }
 
 /** Everything budgets, policies and alerts need in one process, wired together. */
@@ -31,15 +36,9 @@ export interface GovernanceRuntime {
   governance: Governance;
   deliverer: Deliverer;
   reconciler: BudgetReconciler;
+  /** Monthly chargeback delivery, when the policy declares it. */
+  reports: ChargebackSchedule | null;
   close(): Promise<void>;
-}
-
-function sinksOf(policy: Policy): AlertSink[] {
-  return policy.alerts.sinks.map((s) =>
-    s.type === "webhook"
-      ? new WebhookSink({ url: s.url, secret: s.secret ?? undefined })
-      : new SlackSink({ url: s.url }),
-  );
 }
 
 export async function startGovernance(deps: {
@@ -69,7 +68,7 @@ export async function startGovernance(deps: {
     : null;
   claimClient?.on("error", () => {}); // outages are handled per call (a failed claim delivers anyway)
   const deliverer = new Deliverer({
-    sinks: sinksOf(policy),
+    sinks: destinationsOf(policy.alerts.sinks, config.smtp, "alerts.sinks"),
     bus,
     log,
     claim: claimClient
@@ -84,6 +83,16 @@ export async function startGovernance(deps: {
   const governance = new Governance(policy, counters, bus, store, log);
   const reconciler = new BudgetReconciler(storage, counters, log, () => governance.idle());
   reconciler.start(config.reconcileSeconds ?? 60);
+  const chargeback = policy.reports?.chargeback;
+  const reports = chargeback
+    ? new ChargebackSchedule({
+        storage,
+        delivery: chargeback,
+        destinations: (sinks) => destinationsOf(sinks, config.smtp, "reports.chargeback"),
+        log,
+      })
+    : null;
+  reports?.start();
   return {
     policy,
     counters,
@@ -92,8 +101,10 @@ export async function startGovernance(deps: {
     governance,
     deliverer,
     reconciler,
+    reports,
     async close() {
       reconciler.stop();
+      await reports?.stop();
       await governance.idle();
       await deliverer.close();
       await bus.close();

@@ -521,6 +521,7 @@ export class CogniveApp extends CogniveElement {
             range=${pick(r.params.get("range"), RANGES, "24h")}
             agent=${r.params.get("agent") ?? nothing}
             model=${r.params.get("model") ?? nothing}
+            user=${r.params.get("user") ?? nothing}
             status=${r.params.get("status") ?? nothing}
           ></cognive-trace-list>`;
       case "sessions":

@@ -8,7 +8,7 @@ import type { ApiTraceList, ApiTraceListItem } from "./trace-types.ts";
 export const TRACE_RANGES = { "1h": 3600, "24h": 86_400, "7d": 7 * 86_400, "30d": 30 * 86_400 } as const;
 export type TraceRange = keyof typeof TRACE_RANGES;
 
-const FILTERS = ["agent", "model", "service", "team"] as const;
+const FILTERS = ["agent", "model", "service", "team", "user"] as const;
 type TextFilter = (typeof FILTERS)[number];
 
 /**
@@ -159,6 +159,7 @@ export class CogniveTraceList extends CogniveElement {
     model: { type: String },
     service: { type: String },
     team: { type: String },
+    user: { type: String },
     status: { type: String },
     minDurationMs: { type: Number, attribute: "min-duration-ms" },
     minCostUsd: { type: Number, attribute: "min-cost-usd" },
@@ -176,6 +177,7 @@ export class CogniveTraceList extends CogniveElement {
   declare model: string | undefined;
   declare service: string | undefined;
   declare team: string | undefined;
+  declare user: string | undefined;
   declare status: "ok" | "error" | "" | undefined;
   declare minDurationMs: number | undefined;
   declare minCostUsd: number | undefined;
@@ -226,6 +228,7 @@ export class CogniveTraceList extends CogniveElement {
       this.model,
       this.service,
       this.team,
+      this.user,
       this.status,
       this.minDurationMs,
       this.minCostUsd,
@@ -260,6 +263,7 @@ export class CogniveTraceList extends CogniveElement {
           model: this.model,
           service: this.service,
           team: this.team,
+          user: this.user,
           status: this.status || undefined,
           minDurationMs: this.minDurationMs,
           minCostUsd: this.minCostUsd,
@@ -340,6 +344,7 @@ export class CogniveTraceList extends CogniveElement {
         </select>
       </label>
       ${input("agent", "Agent")} ${input("model", "Model")} ${input("service", "Service")} ${input("team", "Team")}
+      ${input("user", "User")}
       <label
         >Status
         <select name="status">
@@ -387,6 +392,7 @@ export class CogniveTraceList extends CogniveElement {
             <tr>
               <th scope="col">Trace</th>
               <th scope="col" class="wide">Agent</th>
+              <th scope="col" class="wide">Users</th>
               <th scope="col" class="wide">Started</th>
               <th scope="col" class="num roomy">Duration</th>
               <th scope="col" class="num wide">Spans</th>
@@ -435,6 +441,7 @@ export class CogniveTraceList extends CogniveElement {
         }
       </td>
       <td class="wide">${t.agents.length > 0 ? t.agents.join(", ") : html`<span class="muted">—</span>`}</td>
+      <td class="wide" data-users>${t.users?.length ? t.users.join(", ") : html`<span class="muted">—</span>`}</td>
       <td class="wide">${formatTime(t.startTimeUnixNano)}</td>
       <td class="num roomy">${formatDuration(t.durationNs)}</td>
       <td class="num wide">${t.spanCount}</td>

@@ -128,6 +128,8 @@ export interface ApiTraceListItem extends ApiTraceSummary {
   agents: string[];
   teams: string[];
   models: string[];
+  /** End users named by the trace's spans (older servers send none). */
+  users?: string[];
 }
 
 export interface ApiTraceList {

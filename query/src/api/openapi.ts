@@ -239,6 +239,7 @@ export function openApiDocument(): JsonSchema {
                       agents: strArray,
                       teams: strArray,
                       models: strArray,
+                      users: strArray,
                     },
                   },
                 },

@@ -51,6 +51,7 @@ export function apiRoutes({ storage, governance, log }: ApiDeps): Hono {
       agent: q.agent,
       team: q.team,
       model: q.model,
+      user: q.user,
       status: q.status,
       minDurationMs: q.minDurationMs,
       maxDurationMs: q.maxDurationMs,

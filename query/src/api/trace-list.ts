@@ -1,4 +1,4 @@
-import type { Storage } from "@cognive/collector";
+import { SPAN_TABLE, type Storage } from "@cognive/collector";
 import { encodeCursor, type TraceCursor } from "./cursor.ts";
 import type { TimeRange } from "./params.ts";
 import { type QueryScope, teamCondition } from "./scope.ts";
@@ -10,6 +10,8 @@ export interface TraceFilter extends TimeRange {
   agent?: string;
   team?: string;
   model?: string;
+  /** Only traces with a span of this end user (user.id, enduser.id, …). */
+  user?: string;
   status?: "ok" | "error";
   minDurationMs?: number;
   maxDurationMs?: number;
@@ -24,6 +26,8 @@ export interface TraceListItem extends TraceSummary {
   agents: string[];
   teams: string[];
   models: string[];
+  /** End users named by the trace's spans. */
+  users: string[];
 }
 
 export interface TraceList {
@@ -79,6 +83,15 @@ export async function listTraces(storage: Storage, scope: QueryScope, f: TraceFi
     having.push("has(Models, {model:String})");
     params.model = f.model;
   }
+  if (f.user !== undefined) {
+    // Spans start at or after their trace; a day past the range covers a trace's long tail.
+    having.push(`TraceId IN (
+      SELECT TraceId FROM ${db}.${SPAN_TABLE}
+      WHERE UserId = {user:String}
+        AND Timestamp BETWEEN fromUnixTimestamp64Nano({fromNs:Int64}) AND fromUnixTimestamp64Nano({toNs:Int64}) + INTERVAL 1 DAY
+        AND (${teamCondition(scope, { column: "TeamName" }).sql}))`);
+    params.user = f.user;
+  }
   if (f.status === "error") having.push("ErrorCount > 0");
   if (f.status === "ok") having.push("ErrorCount = 0");
   if (f.minDurationMs !== undefined) {
@@ -127,7 +140,13 @@ export async function listTraces(storage: Storage, scope: QueryScope, f: TraceFi
   const rows = await select<Row>(storage, sql, params);
   const more = rows.length > f.limit;
   const page = more ? rows.slice(0, f.limit) : rows;
-  const traces = page.map(toItem);
+  const users = await usersOf(
+    storage,
+    scope,
+    page.map((r) => r.TraceId),
+    f,
+  );
+  const traces = page.map((r) => ({ ...toItem(r), users: sorted(users.get(r.TraceId) ?? []) }));
   const last = page[page.length - 1];
   return {
     traces,
@@ -137,7 +156,29 @@ export async function listTraces(storage: Storage, scope: QueryScope, f: TraceFi
 
 const sorted = (a: string[]) => [...a].sort();
 
-function toItem(r: Row): TraceListItem {
+/** The end users of a page's traces (the user-id bloom filter of migration 16 keeps this a short read). */
+async function usersOf(
+  storage: Storage,
+  scope: QueryScope,
+  traceIds: string[],
+  range: TimeRange,
+): Promise<Map<string, string[]>> {
+  if (traceIds.length === 0) return new Map();
+  const team = teamCondition(scope, { column: "TeamName" });
+  const rows = await select<{ TraceId: string; Users: string[] }>(
+    storage,
+    `SELECT TraceId, groupUniqArray(UserId) AS Users
+     FROM ${databaseOf(storage)}.${SPAN_TABLE}
+     WHERE TraceId IN {traceIds:Array(String)} AND UserId != ''
+       AND Timestamp BETWEEN fromUnixTimestamp64Nano({fromNs:Int64}) AND fromUnixTimestamp64Nano({toNs:Int64}) + INTERVAL 1 DAY
+       AND (${team.sql})
+     GROUP BY TraceId`,
+    { ...team.params, traceIds, fromNs: String(range.fromNs), toNs: String(range.toNs) },
+  );
+  return new Map(rows.map((r) => [r.TraceId, r.Users]));
+}
+
+function toItem(r: Row): Omit<TraceListItem, "users"> {
   return {
     traceId: r.TraceId,
     rootName: r.RootName === "" ? null : r.RootName,

@@ -239,3 +239,21 @@ describe("GET /api/v1/sessions/{id}", () => {
     expect((await fx().get("/api/v1/sessions/c-1?extra=1")).status).toBe(400);
   });
 });
+
+describe("users in the trace list", () => {
+  it("lists each trace's users and filters by user", async () => {
+    const { body } = await fx().get(`/api/v1/traces?${range}`);
+    const users = Object.fromEntries(
+      body.traces.map((t: { traceId: string; users: string[] }) => [t.traceId, t.users]),
+    );
+    expect(users).toEqual({ [t1]: ["u1"], [t2]: ["u1", "u2"], [t3]: ["u3"], [t4]: ["u1"] });
+    const only = async (u: string) =>
+      (await fx().get(`/api/v1/traces?${range}&user=${encodeURIComponent(u)}`)).body.traces.map(
+        (t: { traceId: string }) => t.traceId,
+      );
+    expect(await only("u2")).toEqual([t2]);
+    expect((await only("u1")).sort()).toEqual([t1, t2, t4].sort());
+    for (const bad of INJECTIONS) expect(await only(bad)).toEqual([]);
+    expect((await fx().get("/api/v1/traces?user=")).status).toBe(400);
+  });
+});

@@ -158,6 +158,7 @@ describe("GET /api/v1/traces", () => {
         agents: [t.agent],
         teams: [t.team],
         models: [t.model],
+        users: [],
       });
     }
   });

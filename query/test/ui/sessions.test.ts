@@ -133,4 +133,22 @@ describe.skipIf(missingChromium())("sessions in the UI", () => {
       await page.close();
     }
   }, 90_000);
+
+  it("shows each trace's users in the trace list and filters it by user from the URL", async () => {
+    if (!browser) throw new Error("Chromium did not start");
+    const page = await browser.newPage({ viewport: { width: 1360, height: 900 } });
+    const errors = watchErrors(page);
+    try {
+      await page.goto(`${server.queryUrl}/#/traces?user=alice`);
+      const rows = page.locator("cognive-trace-list tbody tr");
+      await expect.poll(() => rows.count()).toBe(2);
+      for (let i = 0; i < 2; i++) expect(await rows.nth(i).locator("td[data-users]").textContent()).toBe("alice");
+      expect(await page.locator('cognive-trace-list input[name="user"]').inputValue()).toBe("alice");
+      await page.goto(`${server.queryUrl}/#/traces?user=bob`);
+      await page.locator("cognive-trace-list").getByText("No traces", { exact: false }).first().waitFor();
+      expect(errors).toEqual([]);
+    } finally {
+      await page.close();
+    }
+  }, 60_000);
 });

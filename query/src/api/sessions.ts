@@ -3,7 +3,7 @@ import type { GenAiMessage } from "@cognive/semconv";
 import { badRequest } from "./errors.ts";
 import { MAX_NS, type TimeRange } from "./params.ts";
 import { type QueryScope, teamCondition } from "./scope.ts";
-import { databaseOf, num, select } from "./sql.ts";
+import { addArrayFilters, databaseOf, num, select } from "./sql.ts";
 import { getTrace } from "./trace-detail.ts";
 
 /**
@@ -128,18 +128,11 @@ export async function listSessions(storage: Storage, scope: QueryScope, f: Sessi
     limit: f.limit + 1,
   };
   const having: string[] = [];
-  if (f.agent !== undefined) {
-    having.push("has(Agents, {agent:String})");
-    params.agent = f.agent;
-  }
-  if (f.team !== undefined) {
-    having.push("has(Teams, {team:String})");
-    params.team = f.team;
-  }
-  if (f.user !== undefined) {
-    having.push("has(Users, {user:String})");
-    params.user = f.user;
-  }
+  addArrayFilters(having, params, {
+    agent: { column: "Agents", value: f.agent },
+    team: { column: "Teams", value: f.team },
+    user: { column: "Users", value: f.user },
+  });
   if (f.cursor) {
     having.push("(LastSeenNs, ConversationId) < ({cursorNs:Int64}, {cursorId:String})");
     params.cursorNs = String(f.cursor.lastSeenNs);

@@ -2,7 +2,7 @@ import { SPAN_TABLE, type Storage } from "@cognive/collector";
 import { encodeCursor, type TraceCursor } from "./cursor.ts";
 import type { TimeRange } from "./params.ts";
 import { type QueryScope, teamCondition } from "./scope.ts";
-import { databaseOf, num, select, summaryRowsOfRange } from "./sql.ts";
+import { addArrayFilters, databaseOf, num, select, summaryRowsOfRange } from "./sql.ts";
 import type { TraceSummary } from "./trace-detail.ts";
 
 export interface TraceFilter extends TimeRange {
@@ -67,22 +67,12 @@ export async function listTraces(storage: Storage, scope: QueryScope, f: TraceFi
   const team = teamCondition(scope, { array: "Teams" });
   const params: Record<string, unknown> = { ...team.params, fromNs: String(f.fromNs), toNs: String(f.toNs) };
   const having = ["StartNs64 BETWEEN {fromNs:Int64} AND {toNs:Int64}", `(${team.sql})`];
-  if (f.service !== undefined) {
-    having.push("has(Services, {service:String})");
-    params.service = f.service;
-  }
-  if (f.agent !== undefined) {
-    having.push("has(Agents, {agent:String})");
-    params.agent = f.agent;
-  }
-  if (f.team !== undefined) {
-    having.push("has(Teams, {team:String})");
-    params.team = f.team;
-  }
-  if (f.model !== undefined) {
-    having.push("has(Models, {model:String})");
-    params.model = f.model;
-  }
+  addArrayFilters(having, params, {
+    service: { column: "Services", value: f.service },
+    agent: { column: "Agents", value: f.agent },
+    team: { column: "Teams", value: f.team },
+    model: { column: "Models", value: f.model },
+  });
   if (f.user !== undefined) {
     // Spans start at or after their trace; a day past the range covers a trace's long tail.
     having.push(`TraceId IN (

@@ -1,3 +1,4 @@
+import type { ChargebackRow as Row } from "@cognive/collector";
 import { describe, expect, it } from "vitest";
 import { INJECTIONS, type SpanRow, sec, traceId, useFixture } from "./fixture.ts";
 
@@ -44,20 +45,6 @@ const rows: SpanRow[] = [
 ];
 
 const fx = useFixture(rows);
-
-interface Row {
-  team: string;
-  agent: string;
-  model: string;
-  provider: string;
-  calls: number;
-  unpricedCalls: number;
-  inputTokens: number;
-  outputTokens: number;
-  cacheReadTokens: number;
-  cacheWriteTokens: number;
-  costUsd: number | null;
-}
 
 describe("GET /api/v1/reports/chargeback", () => {
   it("has one row per team × agent × model with hand-computed sums, unpriced calls on their own", async () => {

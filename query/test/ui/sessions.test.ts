@@ -1,7 +1,7 @@
 import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { formatCost } from "../../../ui/src/format.ts";
-import { attr } from "../helpers/agent-run.ts";
+import { agentRunBody } from "../helpers/agent-run.ts";
 import { postRaw } from "../helpers/http.ts";
 import { getJson, startTestServer, type TestServer } from "../helpers/server.ts";
 import { launchChromium, missingChromium, screenshot, watchErrors } from "./browser.ts";
@@ -10,54 +10,19 @@ const CONVERSATION = "support/chat 42";
 const text = (role: string, content: string) => JSON.stringify([{ role, parts: [{ type: "text", content }] }]);
 
 /** One turn of a support chat: an agent run whose chat call captured the question and the answer. */
-function turn(traceId: string, startNs: bigint, user: string, question: string, answer: string, tokens: number) {
-  return {
-    resourceSpans: [
-      {
-        resource: { attributes: [attr("service.name", "support-bot")] },
-        scopeSpans: [
-          {
-            spans: [
-              {
-                traceId,
-                spanId: `${traceId.slice(0, 15)}1`,
-                name: "invoke_agent support",
-                kind: 1,
-                startTimeUnixNano: String(startNs),
-                endTimeUnixNano: String(startNs + 900_000_000n),
-                attributes: [
-                  attr("gen_ai.operation.name", "invoke_agent"),
-                  attr("gen_ai.agent.name", "support"),
-                  attr("gen_ai.conversation.id", CONVERSATION),
-                  attr("user.id", user),
-                ],
-              },
-              {
-                traceId,
-                spanId: `${traceId.slice(0, 15)}2`,
-                parentSpanId: `${traceId.slice(0, 15)}1`,
-                name: "chat gpt-4o",
-                kind: 3,
-                startTimeUnixNano: String(startNs + 1_000_000n),
-                endTimeUnixNano: String(startNs + 800_000_000n),
-                attributes: [
-                  attr("gen_ai.operation.name", "chat"),
-                  attr("gen_ai.provider.name", "openai"),
-                  attr("gen_ai.request.model", "gpt-4o"),
-                  attr("gen_ai.agent.name", "support"),
-                  attr("gen_ai.usage.input_tokens", tokens),
-                  attr("gen_ai.usage.output_tokens", 40),
-                  attr("gen_ai.input.messages", text("user", question)),
-                  attr("gen_ai.output.messages", text("assistant", answer)),
-                ],
-              },
-            ],
-          },
-        ],
-      },
-    ],
-  };
-}
+const turn = (traceId: string, startNs: bigint, user: string, question: string, answer: string, tokens: number) =>
+  agentRunBody({
+    traceId,
+    startNs,
+    service: "support-bot",
+    agent: "support",
+    model: "gpt-4o",
+    inputTokens: tokens,
+    conversationId: CONVERSATION,
+    userId: user,
+    inputMessages: text("user", question),
+    outputMessages: text("assistant", answer),
+  });
 
 /** The sessions list and a session page in Chromium, against a real in-process Cognive. */
 describe.skipIf(missingChromium())("sessions in the UI", () => {
@@ -73,7 +38,7 @@ describe.skipIf(missingChromium())("sessions in the UI", () => {
       turn(traces[1], now - 60_000_000_000n, "alice", "Can I change the address?", "Yes, until it ships.", 2400),
     ];
     for (const t of turns) {
-      const res = await postRaw(`${server.otlpUrl}/v1/traces`, Buffer.from(JSON.stringify(t)), {
+      const res = await postRaw(`${server.otlpUrl}/v1/traces`, t, {
         "content-type": "application/json",
       });
       expect(res.status).toBe(200);

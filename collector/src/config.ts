@@ -60,6 +60,14 @@ export const envSchema = z.object({
   COGNIVE_RATE_LIMIT_RPS: z.coerce.number().min(0).default(0),
   COGNIVE_RATE_LIMIT_SPANS_PER_SECOND: z.coerce.number().min(0).default(0),
   COGNIVE_CORS_ORIGINS: z.string().default(""),
+  /** The SMTP server of email sinks (checked by smtpConfigFromEnv); the password is never logged. */
+  COGNIVE_SMTP_HOST: z.string().optional(),
+  COGNIVE_SMTP_PORT: z.string().optional(),
+  COGNIVE_SMTP_SECURITY: z.string().optional(),
+  COGNIVE_SMTP_USER: z.string().optional(),
+  COGNIVE_SMTP_PASSWORD: z.string().optional(),
+  COGNIVE_SMTP_FROM: z.string().optional(),
+  COGNIVE_SMTP_CA_FILE: z.string().optional(),
   COGNIVE_INSTANCE: z
     .string()
     .regex(/^[A-Za-z0-9._-]{1,64}$/, "letters, digits, '.', '_' and '-' only")

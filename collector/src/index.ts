@@ -1,5 +1,6 @@
 export * from "./alerts/alert.ts";
 export * from "./alerts/bus.ts";
+export * from "./alerts/email.ts";
 export * from "./async.ts";
 export * from "./auth/audit.ts";
 export * from "./auth/keys.ts";
@@ -7,6 +8,10 @@ export * from "./auth/ratelimit.ts";
 export * from "./auth/runtime.ts";
 export * from "./auth/store.ts";
 export * from "./config.ts";
+export * from "./finops/chargeback.ts";
+export * from "./finops/html.ts";
+export * from "./finops/schedule.ts";
+export * from "./finops/sinks.ts";
 export type { BudgetCounters, BudgetScope, CounterResult } from "./governance/counters.ts";
 export { BUDGET_OF_WINDOW } from "./governance/engine.ts";
 export * from "./governance/forecast.ts";

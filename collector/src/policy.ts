@@ -53,7 +53,18 @@ const agentSchema = z.strictObject({
 const sinkSchema = z.discriminatedUnion("type", [
   z.strictObject({ type: z.literal("webhook"), url: httpUrl, secret: z.string().min(1).optional() }),
   z.strictObject({ type: z.literal("slack"), url: httpUrl }),
+  z.strictObject({ type: z.literal("email"), to: z.array(z.email("must be an email address")).min(1).max(50) }),
 ]);
+
+/** Scheduled reports: each team's monthly chargeback, sent on the 1st to the team's sinks (else `sinks`). */
+const reportsSchema = z.strictObject({
+  chargeback: z
+    .strictObject({
+      sinks: z.array(sinkSchema).nullish(),
+      teams: z.record(name, z.strictObject({ sinks: z.array(sinkSchema) })).nullish(),
+    })
+    .nullish(),
+});
 
 const thresholdsSchema = z
   .array(z.number().gt(0, "must be greater than 0").lte(10, "must be at most 10"))
@@ -90,6 +101,7 @@ export const policySchema = z
       })
       .nullish(),
     pricing: z.strictObject({ overrides: z.array(overrideSchema).nullish() }).nullish(),
+    reports: reportsSchema.nullish(),
   })
   .superRefine((doc, ctx) => {
     const teams = doc.teams ?? {};
@@ -133,13 +145,24 @@ export interface AgentPolicy {
   budgets: Budgets;
 }
 
-export type Sink = { type: "webhook"; url: string; secret: string | null } | { type: "slack"; url: string };
+export type Sink =
+  | { type: "webhook"; url: string; secret: string | null }
+  | { type: "slack"; url: string }
+  | { type: "email"; to: string[] };
+
+/** Where each team's monthly chargeback goes: the team's own sinks, else the default ones. */
+export interface ChargebackDelivery {
+  sinks: Sink[];
+  teams: Map<string, Sink[]>;
+}
 
 export interface Policy {
   priceOverrides: PriceOverride[];
   teams: Map<string, TeamPolicy>;
   agents: Map<string, AgentPolicy>;
   alerts: { thresholds: number[]; sinks: Sink[]; forecast: ForecastPolicy; anomaly: AnomalyPolicy };
+  /** Scheduled monthly chargeback delivery; absent when the policy declares none. */
+  reports?: { chargeback: ChargebackDelivery | null };
 }
 
 /** `budget.forecast`: a budget projected to be reached before its window ends. */
@@ -200,6 +223,12 @@ function formatIssue(issue: z.core.$ZodIssue): string {
   return `${formatPath(issue.path)}: ${issue.message}`;
 }
 
+function toSink(s: z.infer<typeof sinkSchema>): Sink {
+  if (s.type === "webhook") return { type: "webhook", url: s.url, secret: s.secret ?? null };
+  if (s.type === "slack") return { type: "slack", url: s.url };
+  return { type: "email", to: [...s.to] };
+}
+
 /** Turns a validated policy document into the typed Policy. */
 export function buildPolicy(doc: PolicyFile): Policy {
   const teams = new Map<string, TeamPolicy>();
@@ -215,9 +244,8 @@ export function buildPolicy(doc: PolicyFile): Policy {
       budgets: toBudgets(spec?.budgets),
     });
   }
-  const sinks: Sink[] = (doc.alerts?.sinks ?? []).map((s) =>
-    s.type === "webhook" ? { type: "webhook", url: s.url, secret: s.secret ?? null } : { type: "slack", url: s.url },
-  );
+  const sinks: Sink[] = (doc.alerts?.sinks ?? []).map(toSink);
+  const chargeback = doc.reports?.chargeback;
   return {
     priceOverrides: doc.pricing?.overrides ?? [],
     teams,
@@ -237,6 +265,16 @@ export function buildPolicy(doc: PolicyFile): Policy {
         minUsd: doc.alerts?.anomaly?.min_usd ?? DEFAULT_ANOMALY.minUsd,
       },
     },
+    ...(chargeback
+      ? {
+          reports: {
+            chargeback: {
+              sinks: (chargeback.sinks ?? []).map(toSink),
+              teams: new Map(Object.entries(chargeback.teams ?? {}).map(([t, v]) => [t, v.sinks.map(toSink)])),
+            },
+          },
+        }
+      : {}),
   };
 }
 

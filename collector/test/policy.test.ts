@@ -172,7 +172,7 @@ describe("policy file: mistakes name the file and the key path", () => {
     expect(
       errorOf("alerts:\n  sinks: [{ type: slack, url: 'http://ok.test/' }, { type: slack, url: 'ftp://x.test/' }]\n"),
     ).toBe("test.yaml: alerts.sinks.1.url: must be an http(s) URL");
-    expect(errorOf("alerts:\n  sinks: [{ type: email, url: 'http://x.test/' }]\n")).toMatch(
+    expect(errorOf("alerts:\n  sinks: [{ type: pager, url: 'http://x.test/' }]\n")).toMatch(
       /^test\.yaml: alerts\.sinks\.0\.type: /,
     );
     expect(errorOf("alerts:\n  sinks: [{ type: webhook, url: 'http://x.test/', secret: 42 }]\n")).toMatch(

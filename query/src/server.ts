@@ -28,6 +28,7 @@ import {
   retentionDays,
   type Storage,
   shutdownGrpc,
+  smtpConfigFromEnv,
   startAuth,
   startGovernance,
   storageConfig,
@@ -208,6 +209,7 @@ export async function startCognive(config: EnvConfig, log: Logger, role: Role = 
             natsUrl: config.NATS_URL,
             reconcileSeconds: config.COGNIVE_BUDGET_RECONCILE_SECONDS,
             watchSeconds: config.COGNIVE_SPEND_WATCH_SECONDS,
+            smtp: smtpConfigFromEnv(config),
           },
           log,
         });

@@ -5,6 +5,8 @@ import { type CostReport, groupLabel, PALETTE_DARK, PALETTE_LIGHT, pageColors, p
 import { formatCost, formatDuration, formatPercent, formatTokens } from "./format.ts";
 import { parseRoute, type Route, VIEWS } from "./route.ts";
 import { theme } from "./theme.ts";
+import "./session-list.ts";
+import "./session-view.ts";
 import "./trace-list.ts";
 import "./trace-view.ts";
 
@@ -430,7 +432,11 @@ export class CogniveApp extends CogniveElement {
     }
     this._menuOpen = false;
     this._error = undefined;
-    const label = route.traceId ? `Trace ${route.traceId.slice(0, 8)}…` : VIEWS.find((v) => v.id === route.view)?.label;
+    const label = route.traceId
+      ? `Trace ${route.traceId.slice(0, 8)}…`
+      : route.sessionId
+        ? `Session ${route.sessionId.slice(0, 24)}`
+        : VIEWS.find((v) => v.id === route.view)?.label;
     document.title = `${label} · Cognive`;
     this.abort?.abort();
     this.abort = new AbortController();
@@ -537,7 +543,7 @@ export class CogniveApp extends CogniveElement {
         </nav>
         ${this.renderWho()}
       </header>
-      <main id="main" tabindex="-1" part="main" data-view=${r.traceId ? "trace" : r.view}>${this.renderView(r)}</main>
+      <main id="main" tabindex="-1" part="main" data-view=${r.traceId ? "trace" : r.sessionId ? "session" : r.view}>${this.renderView(r)}</main>
     `;
   }
 
@@ -567,11 +573,24 @@ export class CogniveApp extends CogniveElement {
             .model=${r.params.get("model") ?? undefined}
             .service=${r.params.get("service") ?? undefined}
             .team=${r.params.get("team") ?? undefined}
+            .user=${r.params.get("user") ?? undefined}
             .status=${(r.params.get("status") ?? "") as "" | "ok" | "error"}
             .minDurationMs=${numberParam(r.params.get("minDurationMs"))}
             .minCostUsd=${numberParam(r.params.get("minCostUsd"))}
             .sort=${r.params.get("sort") ?? undefined}
           ></cognive-trace-list>`;
+      case "sessions":
+        if (r.sessionId) {
+          return html`<a class="back" href="#/sessions">← All sessions</a>
+            <cognive-session-view session-id=${r.sessionId} trace-href-template="#/traces/{id}"></cognive-session-view>`;
+        }
+        return html`<h1>Sessions</h1>
+          <cognive-session-list
+            href-template="#/sessions/{id}"
+            range=${pick(r.params.get("range"), RANGES, "24h")}
+            user=${r.params.get("user") ?? nothing}
+            agent=${r.params.get("agent") ?? nothing}
+          ></cognive-session-list>`;
       case "costs":
         return this.renderCosts(r);
       case "budgets":

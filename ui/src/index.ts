@@ -9,6 +9,8 @@ export { CogniveBudgetGauge } from "./budget-gauge.ts";
 export { StackedChartElement } from "./chart.ts";
 export { CogniveCostChart } from "./cost-chart.ts";
 export * from "./format.ts";
+export { CogniveSessionList } from "./session-list.ts";
+export { CogniveSessionView } from "./session-view.ts";
 export { CogniveTokenChart } from "./token-chart.ts";
 export { CogniveTraceList } from "./trace-list.ts";
 export { CogniveTraceView } from "./trace-view.ts";

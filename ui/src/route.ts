@@ -5,6 +5,7 @@ export const VIEWS = [
   { id: "overview", label: "Overview" },
   { id: "agents", label: "Agents" },
   { id: "traces", label: "Traces" },
+  { id: "sessions", label: "Sessions" },
   { id: "costs", label: "Costs" },
   { id: "budgets", label: "Budgets" },
   { id: "alerts", label: "Alerts" },
@@ -15,6 +16,8 @@ export interface Route {
   view: ViewId;
   /** The trace of `#/traces/<traceId>`. */
   traceId?: string;
+  /** The conversation of `#/sessions/<id>`. */
+  sessionId?: string;
   /** Options after `?` in the hash, e.g. `#/costs?groupBy=agent&range=7d`. */
   params: URLSearchParams;
 }
@@ -30,5 +33,6 @@ export function parseRoute(hash: string): Route {
   if (view === "traces" && second && /^[0-9a-fA-F]{32}$/.test(second)) {
     return { view, traceId: second.toLowerCase(), params };
   }
+  if (view === "sessions" && second) return { view, sessionId: second, params };
   return { view, params };
 }

@@ -8,7 +8,7 @@ import type { ApiTraceList, ApiTraceListItem } from "./trace-types.ts";
 export const TRACE_RANGES = { "1h": 3600, "24h": 86_400, "7d": 7 * 86_400, "30d": 30 * 86_400 } as const;
 export type TraceRange = keyof typeof TRACE_RANGES;
 
-const FILTERS = ["agent", "model", "service", "team"] as const;
+const FILTERS = ["agent", "model", "service", "team", "user"] as const;
 type TextFilter = (typeof FILTERS)[number];
 
 /** Columns the list sorts by (within the page shown), and the value each sorts on. */
@@ -220,6 +220,7 @@ export class CogniveTraceList extends CogniveElement {
     model: { type: String },
     service: { type: String },
     team: { type: String },
+    user: { type: String },
     status: { type: String },
     minDurationMs: { type: Number, attribute: "min-duration-ms" },
     minCostUsd: { type: Number, attribute: "min-cost-usd" },
@@ -241,6 +242,7 @@ export class CogniveTraceList extends CogniveElement {
   declare model: string | undefined;
   declare service: string | undefined;
   declare team: string | undefined;
+  declare user: string | undefined;
   declare status: "ok" | "error" | "" | undefined;
   declare minDurationMs: number | undefined;
   declare minCostUsd: number | undefined;
@@ -293,6 +295,7 @@ export class CogniveTraceList extends CogniveElement {
       this.model,
       this.service,
       this.team,
+      this.user,
       this.status,
       this.minDurationMs,
       this.minCostUsd,
@@ -329,6 +332,7 @@ export class CogniveTraceList extends CogniveElement {
           model: this.model,
           service: this.service,
           team: this.team,
+          user: this.user,
           status: this.status || undefined,
           minDurationMs: this.minDurationMs,
           minCostUsd: this.minCostUsd,
@@ -451,6 +455,7 @@ export class CogniveTraceList extends CogniveElement {
       /></label>
       <label>To<input type="datetime-local" name="to" step="1" .value=${this.to ?? ""} aria-label="To (local time)" /></label>
       ${input("agent", "Agent")} ${input("model", "Model")} ${input("service", "Service")} ${input("team", "Team")}
+      ${input("user", "User")}
       <label
         >Status
         <select name="status">
@@ -520,6 +525,7 @@ export class CogniveTraceList extends CogniveElement {
               <th scope="col">Trace</th>
               <th scope="col" class="wide">Agent</th>
               <th scope="col" class="wide">Model</th>
+              <th scope="col" class="wide">Users</th>
               ${head("started", "Started", "wide")} ${head("duration", "Duration", "num roomy")}
               ${head("spans", "Spans", "num wide")} ${head("tokens", "Tokens in/out", "num wide")}
               ${head("cost", "Cost", "num")}
@@ -570,6 +576,7 @@ export class CogniveTraceList extends CogniveElement {
       </td>
       <td class="wide">${t.agents.length > 0 ? t.agents.join(", ") : html`<span class="muted">—</span>`}</td>
       <td class="wide">${t.models.length > 0 ? t.models.join(", ") : html`<span class="muted">—</span>`}</td>
+      <td class="wide" data-users>${t.users?.length ? t.users.join(", ") : html`<span class="muted">—</span>`}</td>
       <td class="wide">${started}</td>
       <td class="num roomy">${formatDuration(t.durationNs)}</td>
       <td class="num wide">${t.spanCount}</td>

@@ -133,6 +133,8 @@ export interface ApiTraceListItem extends ApiTraceSummary {
   teams: string[];
   models: string[];
   inputPreview?: string | null;
+  /** End users named by the trace's spans (older servers send none). */
+  users?: string[];
 }
 
 export interface ApiTraceList {

@@ -3,7 +3,7 @@ import { parseRoute } from "../src/route.ts";
 
 describe("parseRoute", () => {
   it("maps each view's hash to the view", () => {
-    for (const v of ["overview", "agents", "traces", "costs", "budgets", "alerts"]) {
+    for (const v of ["overview", "agents", "traces", "sessions", "costs", "budgets", "alerts"]) {
       expect(parseRoute(`#/${v}`).view).toBe(v);
     }
   });
@@ -20,6 +20,11 @@ describe("parseRoute", () => {
     expect(parseRoute(`#/traces/${id}`)).toMatchObject({ view: "traces", traceId: id.toLowerCase() });
     expect(parseRoute("#/traces/xyz").traceId).toBeUndefined();
     expect(parseRoute(`#/traces/${id}0`).traceId).toBeUndefined();
+  });
+
+  it("reads a session id from #/sessions/<id>, decoded", () => {
+    expect(parseRoute("#/sessions/conv%2F1%20a")).toMatchObject({ view: "sessions", sessionId: "conv/1 a" });
+    expect(parseRoute("#/sessions").sessionId).toBeUndefined();
   });
 
   it("keeps the options after ? for deep links into a view", () => {

@@ -27,7 +27,8 @@ export class HttpStatusError extends Error {
   }
 }
 
-async function postJson(url: string, body: string, headers: Record<string, string>, signal: AbortSignal) {
+/** POSTs a JSON body; throws HttpStatusError on a non-2xx answer. */
+export async function postJson(url: string, body: string, headers: Record<string, string>, signal: AbortSignal) {
   const res = await fetch(url, {
     method: "POST",
     headers: { "Content-Type": "application/json", ...headers },

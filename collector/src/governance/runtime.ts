@@ -1,7 +1,10 @@
 import { Redis } from "ioredis";
 import { Gauge, type Registry } from "prom-client";
 import { type AlertBus, InProcessBus, NatsBus } from "../alerts/bus.ts";
-import { type AlertSink, Deliverer, SlackSink, WebhookSink } from "../alerts/sinks.ts";
+import type { SmtpConfig } from "../alerts/email.ts";
+import { Deliverer } from "../alerts/sinks.ts";
+import { ChargebackSchedule } from "../finops/schedule.ts";
+import { destinationsOf } from "../finops/sinks.ts";
 import type { Logger } from "../log.ts";
 import { countedAtScrape } from "../metrics.ts";
 import type { Policy } from "../policy.ts";
@@ -23,6 +26,8 @@ export interface GovernanceConfig {
   reconcileSeconds?: number;
   /** Seconds between forecast and anomaly evaluations (0: never). */
   watchSeconds?: number;
+  /** The SMTP server of email sinks. */
+  smtp?: SmtpConfig;
 }
 
 /** Everything budgets, policies and alerts need in one process, wired together. */
@@ -35,15 +40,9 @@ export interface GovernanceRuntime {
   deliverer: Deliverer;
   reconciler: BudgetReconciler;
   watch: SpendWatch;
+  /** Monthly chargeback delivery, when the policy declares it. */
+  reports: ChargebackSchedule | null;
   close(): Promise<void>;
-}
-
-function sinksOf(policy: Policy): AlertSink[] {
-  return policy.alerts.sinks.map((s) =>
-    s.type === "webhook"
-      ? new WebhookSink({ url: s.url, secret: s.secret ?? undefined })
-      : new SlackSink({ url: s.url }),
-  );
 }
 
 export async function startGovernance(deps: {
@@ -73,7 +72,7 @@ export async function startGovernance(deps: {
     : null;
   claimClient?.on("error", () => {}); // outages are handled per call (a failed claim delivers anyway)
   const deliverer = new Deliverer({
-    sinks: sinksOf(policy),
+    sinks: destinationsOf(policy.alerts.sinks, config.smtp, "alerts.sinks"),
     bus,
     log,
     claim: claimClient
@@ -90,6 +89,16 @@ export async function startGovernance(deps: {
   reconciler.start(config.reconcileSeconds ?? 60);
   const watch = new SpendWatch(storage, policy, bus, store, log);
   watch.start(config.watchSeconds ?? 60);
+  const chargeback = policy.reports?.chargeback;
+  const reports = chargeback
+    ? new ChargebackSchedule({
+        storage,
+        delivery: chargeback,
+        destinations: (sinks) => destinationsOf(sinks, config.smtp, "reports.chargeback"),
+        log,
+      })
+    : null;
+  reports?.start();
   return {
     policy,
     counters,
@@ -99,9 +108,11 @@ export async function startGovernance(deps: {
     deliverer,
     reconciler,
     watch,
+    reports,
     async close() {
       reconciler.stop();
       await watch.stop();
+      await reports?.stop();
       await governance.idle();
       await deliverer.close();
       await bus.close();

@@ -22,6 +22,7 @@ export const STORAGE_PROBE_TABLE = "storage_probe";
 export const API_KEYS_TABLE = "api_keys";
 export const API_KEY_USAGE_TABLE = "api_key_usage";
 export const AUDIT_TABLE = "audit_log";
+export const REPORT_DELIVERIES_TABLE = "report_deliveries";
 export const LOGS_TABLE = "otel_logs";
 export const METRICS_TABLES = {
   gauge: "otel_metrics_gauge",
@@ -722,7 +723,38 @@ export const migrations: Migration[] = [
       `ALTER TABLE {db}.${t.table} MODIFY TTL ${t.ttl} + INTERVAL ${DEFAULT_RETENTION[t.group]} DAY`,
     ]),
   },
-  // Versions 13 to 17 belong to other changes.
+  // Versions 13 to 15 belong to other changes.
+  {
+    version: 16,
+    name: "skip indexes on conversation and user ids, for sessions and per-user reads",
+    // A session page and a user filter look spans up by these ids without a service or name prefix
+    // of the sorting key: a bloom filter skips the granules that cannot hold the id.
+    statements: [
+      `ALTER TABLE {db}.${SPAN_TABLE}
+         ADD INDEX IF NOT EXISTS idx_conversation_id ConversationId TYPE bloom_filter(0.01) GRANULARITY 1,
+         ADD INDEX IF NOT EXISTS idx_user_id UserId TYPE bloom_filter(0.01) GRANULARITY 1`,
+      `ALTER TABLE {db}.${SPAN_TABLE} MATERIALIZE INDEX idx_conversation_id`,
+      `ALTER TABLE {db}.${SPAN_TABLE} MATERIALIZE INDEX idx_user_id`,
+    ],
+  },
+  {
+    version: 17,
+    name: "scheduled report deliveries, so each team's monthly report is sent once across restarts",
+    statements: [
+      // One row per attempt outcome; the latest per (month, team, sink) wins. Never expires (tiny).
+      `CREATE TABLE IF NOT EXISTS {db}.${REPORT_DELIVERIES_TABLE} (
+        Report LowCardinality(String),
+        Month String,
+        Team String,
+        Sink String,
+        Status LowCardinality(String),
+        Attempts UInt16,
+        LastError String,
+        Time DateTime64(3, 'UTC')
+      ) ENGINE = ReplacingMergeTree(Time)
+      ORDER BY (Report, Month, Team, Sink)`,
+    ],
+  },
   {
     version: 18,
     name: "forecast and anomaly alerts: projected spend, the day a budget is reached, the usual spend",

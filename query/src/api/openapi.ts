@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { newKeyBody } from "./admin.ts";
+import { chargebackQuery, sessionsQuery } from "./finops-routes.ts";
 import {
   agentsQuery,
   alertsQuery,
@@ -252,6 +253,7 @@ export function openApiDocument(): JsonSchema {
                         ...nullableStr,
                         description: "the first model call's last user message, shortened",
                       },
+                      users: strArray,
                     },
                   },
                 },
@@ -474,6 +476,70 @@ export function openApiDocument(): JsonSchema {
                 },
               },
             }),
+            ...errors(400, 422, 500, 503),
+          },
+        },
+      },
+      "/sessions": {
+        get: {
+          operationId: "listSessions",
+          summary:
+            "Sessions (conversations) with activity in the range, most recent first: traces, spans, cost, tokens, users, agents, errors",
+          parameters: queryParameters(sessionsQuery),
+          responses: {
+            "200": ok({
+              type: "object",
+              required: ["sessions", "nextCursor"],
+              properties: {
+                sessions: {
+                  type: "array",
+                  items: {
+                    type: "object",
+                    properties: {
+                      conversationId: str,
+                      traces: int,
+                      spans: int,
+                      costUsd: numType,
+                      inputTokens: int,
+                      outputTokens: int,
+                      users: strArray,
+                      agents: strArray,
+                      firstSeen: nsString,
+                      lastSeen: nsString,
+                      errors: int,
+                    },
+                  },
+                },
+                nextCursor: { ...nullableStr, description: "pass as cursor for the next page; null on the last" },
+              },
+            }),
+            ...errors(400, 422, 500, 503),
+          },
+        },
+      },
+      "/sessions/{id}": {
+        get: {
+          operationId: "getSession",
+          summary: "One session: its traces in order as turns (messages, cost, users), and cost per user",
+          parameters: [{ name: "id", in: "path", required: true, schema: { type: "string", maxLength: 512 } }],
+          responses: { "200": ok({ type: "object", required: ["conversationId", "turns"] }), ...errors(400, 404, 500) },
+        },
+      },
+      "/reports/chargeback": {
+        get: {
+          operationId: "chargebackReport",
+          summary:
+            "Monthly chargeback, one row per team × agent × model (JSON, CSV, or a printable HTML report per team)",
+          parameters: queryParameters(chargebackQuery),
+          responses: {
+            "200": {
+              description: "OK",
+              content: {
+                "application/json": { schema: { type: "object", required: ["month", "rows", "totalUsd"] } },
+                "text/csv": { schema: str },
+                "text/html": { schema: str },
+              },
+            },
             ...errors(400, 422, 500, 503),
           },
         },

@@ -23,6 +23,9 @@ const READ_ROUTES = [
   "GET /api/v1/agents",
   "GET /api/v1/budgets",
   "GET /api/v1/forecast",
+  "GET /api/v1/sessions",
+  "GET /api/v1/sessions/:id",
+  "GET /api/v1/reports/chargeback",
   // Tempo API
   "GET /api/v2/traces/:traceId",
   "GET /api/traces/:traceId",

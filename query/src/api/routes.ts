@@ -6,6 +6,7 @@ import { listAlerts } from "./alerts.ts";
 import { costReport, defaultStep } from "./costs.ts";
 import { decodeCursor } from "./cursor.ts";
 import { badRequest, notFound } from "./errors.ts";
+import { mountFinopsRoutes } from "./finops-routes.ts";
 import { forecastReport } from "./forecast.ts";
 import { budgetCheck, budgetLines } from "./governance.ts";
 import { openApiDocument } from "./openapi.ts";
@@ -52,6 +53,7 @@ export function apiRoutes({ storage, governance, log }: ApiDeps): Hono {
       agent: q.agent,
       team: q.team,
       model: q.model,
+      user: q.user,
       status: q.status,
       minDurationMs: q.minDurationMs,
       maxDurationMs: q.maxDurationMs,
@@ -81,6 +83,8 @@ export function apiRoutes({ storage, governance, log }: ApiDeps): Hono {
     }
     return c.json(await costReport(storage, scopeOf(c), { ...range, step, groupBy: q.groupBy ?? "model" }));
   });
+
+  mountFinopsRoutes(api, storage);
 
   api.get("/overview", async (c) => {
     const q = parseQuery(c, overviewQuery);

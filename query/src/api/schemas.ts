@@ -16,6 +16,7 @@ export const traceListQuery = z.strictObject({
   agent: textParam("only traces with a span of this agent").optional(),
   team: textParam("only traces with a span of this team").optional(),
   model: textParam("only traces with a model call to this model (response model, else request model)").optional(),
+  user: textParam("only traces with a span of this end user (user.id, enduser.id, …)").optional(),
   status: z.enum(["ok", "error"]).describe("error: at least one error span; ok: none").optional(),
   minDurationMs: decimalParam("only traces lasting at least this many milliseconds").optional(),
   maxDurationMs: decimalParam("only traces lasting at most this many milliseconds").optional(),

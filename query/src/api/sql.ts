@@ -231,3 +231,19 @@ export function summaryRowsOfRange(db: string): string {
       WHERE Start BETWEEN fromUnixTimestamp64Nano({fromNs:Int64}) AND fromUnixTimestamp64Nano({toNs:Int64})
     )`;
 }
+
+/**
+ * Adds a `has(<array column>, {<name>:String})` condition and its bound value for each filter that
+ * is set; `name` is both the parameter and the filter's name, the column a code constant.
+ */
+export function addArrayFilters(
+  conditions: string[],
+  params: Record<string, unknown>,
+  filters: Record<string, { column: string; value: string | undefined }>,
+): void {
+  for (const [name, { column, value }] of Object.entries(filters)) {
+    if (value === undefined) continue;
+    conditions.push(`has(${column}, {${name}:String})`);
+    params[name] = value;
+  }
+}

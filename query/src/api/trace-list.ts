@@ -2,7 +2,7 @@ import { SPAN_TABLE, type Storage } from "@cognive/collector";
 import { encodeCursor, type TraceCursor } from "./cursor.ts";
 import type { TimeRange } from "./params.ts";
 import { type QueryScope, teamCondition } from "./scope.ts";
-import { databaseOf, num, select, summaryRowsOfRange } from "./sql.ts";
+import { addArrayFilters, databaseOf, num, select, summaryRowsOfRange } from "./sql.ts";
 import type { TraceSummary } from "./trace-detail.ts";
 
 export interface TraceFilter extends TimeRange {
@@ -10,6 +10,8 @@ export interface TraceFilter extends TimeRange {
   agent?: string;
   team?: string;
   model?: string;
+  /** Only traces with a span of this end user (user.id, enduser.id, …). */
+  user?: string;
   status?: "ok" | "error";
   minDurationMs?: number;
   maxDurationMs?: number;
@@ -26,6 +28,8 @@ export interface TraceListItem extends TraceSummary {
   models: string[];
   /** The first model call's prompt as plain text (its last user message), shortened; null when none was captured. */
   inputPreview: string | null;
+  /** End users named by the trace's spans. */
+  users: string[];
 }
 
 export interface TraceList {
@@ -65,21 +69,20 @@ export async function listTraces(storage: Storage, scope: QueryScope, f: TraceFi
   const team = teamCondition(scope, { array: "Teams" });
   const params: Record<string, unknown> = { ...team.params, fromNs: String(f.fromNs), toNs: String(f.toNs) };
   const having = ["StartNs64 BETWEEN {fromNs:Int64} AND {toNs:Int64}", `(${team.sql})`];
-  if (f.service !== undefined) {
-    having.push("has(Services, {service:String})");
-    params.service = f.service;
-  }
-  if (f.agent !== undefined) {
-    having.push("has(Agents, {agent:String})");
-    params.agent = f.agent;
-  }
-  if (f.team !== undefined) {
-    having.push("has(Teams, {team:String})");
-    params.team = f.team;
-  }
-  if (f.model !== undefined) {
-    having.push("has(Models, {model:String})");
-    params.model = f.model;
+  addArrayFilters(having, params, {
+    service: { column: "Services", value: f.service },
+    agent: { column: "Agents", value: f.agent },
+    team: { column: "Teams", value: f.team },
+    model: { column: "Models", value: f.model },
+  });
+  if (f.user !== undefined) {
+    // Spans start at or after their trace; a day past the range covers a trace's long tail.
+    having.push(`TraceId IN (
+      SELECT TraceId FROM ${db}.${SPAN_TABLE}
+      WHERE UserId = {user:String}
+        AND Timestamp BETWEEN fromUnixTimestamp64Nano({fromNs:Int64}) AND fromUnixTimestamp64Nano({toNs:Int64}) + INTERVAL 1 DAY
+        AND (${teamCondition(scope, { column: "TeamName" }).sql}))`);
+    params.user = f.user;
   }
   if (f.status === "error") having.push("ErrorCount > 0");
   if (f.status === "ok") having.push("ErrorCount = 0");
@@ -158,6 +161,7 @@ function toItem(r: Row): TraceListItem {
     models: sorted(r.Models),
     unpricedCalls: 0,
     inputPreview: null,
+    users: [],
   };
 }
 
@@ -165,6 +169,7 @@ interface CallFactsRow {
   TraceId: string;
   Unpriced: string;
   Prompt: string;
+  Users: string[];
 }
 
 /** Characters of a prompt read per trace: enough for a preview, never a whole long conversation. */
@@ -196,7 +201,8 @@ async function addCallFacts(storage: Storage, scope: QueryScope, traces: TraceLi
          Timestamp,
          toString(GenAiUsageRole) = 'model_call'
            AND (SpanAttributes['gen_ai.input.messages'] != '' OR SpanAttributes['input.value'] != '' OR SpanAttributes['gen_ai.prompt'] != '')
-       ) AS Prompt
+       ) AS Prompt,
+       groupUniqArrayIf(UserId, UserId != '') AS Users
      FROM ${databaseOf(storage)}.${SPAN_TABLE}
      WHERE TraceId IN {ids:Array(String)}
        AND Timestamp BETWEEN fromUnixTimestamp64Nano({from:Int64}) - INTERVAL 1 MINUTE
@@ -211,6 +217,7 @@ async function addCallFacts(storage: Storage, scope: QueryScope, traces: TraceLi
     if (!r) continue;
     t.unpricedCalls = num(r.Unpriced);
     t.inputPreview = promptPreview(r.Prompt);
+    t.users = sorted(r.Users);
   }
 }
 

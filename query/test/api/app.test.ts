@@ -162,6 +162,9 @@ describe("query app", () => {
       "/keys/{id}",
       "/openapi.json",
       "/overview",
+      "/reports/chargeback",
+      "/sessions",
+      "/sessions/{id}",
       "/traces",
       "/traces/{traceId}",
       "/whoami",
@@ -193,6 +196,7 @@ describe("query app", () => {
         "agent",
         "team",
         "model",
+        "user",
         "status",
         "minDurationMs",
         "maxDurationMs",
@@ -204,6 +208,8 @@ describe("query app", () => {
     expect(names("/costs")).toEqual(["from", "groupBy", "step", "to"]);
     expect(names("/traces/{traceId}")).toEqual(["traceId"]);
     expect(names("/overview")).toEqual(["from", "to", "top"]);
+    expect(names("/sessions")).toEqual(["agent", "cursor", "from", "limit", "team", "to", "user"]);
+    expect(names("/reports/chargeback")).toEqual(["format", "month", "team"]);
     const groupBy = doc.paths["/costs"].get.parameters.find((x: any) => x.name === "groupBy");
     expect(groupBy.schema.enum).toEqual(["model", "agent", "team", "provider", "environment"]);
     expect(groupBy.required).toBe(false);

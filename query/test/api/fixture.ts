@@ -44,6 +44,7 @@ export interface SpanRow {
   ReasoningTokens?: number;
   ToolName?: string;
   ConversationId?: string;
+  UserId?: string;
   Priced?: number;
   CostUsd?: number;
   CostInputUsd?: number;

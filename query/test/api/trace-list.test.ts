@@ -161,6 +161,7 @@ describe("GET /api/v1/traces", () => {
         models: [t.model],
         unpricedCalls: 0,
         inputPreview: null,
+        users: [],
       });
     }
   });

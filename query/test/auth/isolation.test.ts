@@ -41,8 +41,19 @@ async function api(path: string, key: string | null, init: RequestInit = {}): Pr
   return fetch(`${server.queryUrl}${path}`, { ...init, headers });
 }
 
+// Both teams' runs share one conversation id: a viewer of one team sees only its own turns of it.
 const spans = (traceId: string, service: string, agent: string, model: string, claimedTeam: string) =>
-  agentRunBody({ traceId, service, agent, model, claimedTeam, error: true });
+  agentRunBody({
+    traceId,
+    service,
+    agent,
+    model,
+    claimedTeam,
+    error: true,
+    conversationId: "conv-shared",
+    userId: `user-${agent}`,
+  });
+const month = () => new Date().toISOString().slice(0, 7);
 
 /** Example requests of every route that reads tenant data; `carries`: whether it names services, agents or teams at all. */
 function readRequests(): Record<string, { paths: string[]; body?: string; carries: boolean }> {
@@ -72,6 +83,15 @@ function readRequests(): Record<string, { paths: string[]; body?: string; carrie
     "GET /api/v1/budgets": { paths: ["/api/v1/budgets"], carries: true },
     "GET /api/v1/forecast": {
       paths: ["/api/v1/forecast?groupBy=team", "/api/v1/forecast?groupBy=agent"],
+      carries: true,
+    },
+    "GET /api/v1/sessions": {
+      paths: [`/api/v1/sessions?from=${now() - 3600}`, `/api/v1/sessions?user=user-alpha-agent&from=${now() - 3600}`],
+      carries: true,
+    },
+    "GET /api/v1/sessions/:id": { paths: ["/api/v1/sessions/conv-shared"], carries: true },
+    "GET /api/v1/reports/chargeback": {
+      paths: ["json", "csv", "html"].map((f) => `/api/v1/reports/chargeback?month=${month()}&format=${f}`),
       carries: true,
     },
     "GET /api/v2/traces/:traceId": { paths: [`/api/v2/traces/${traces.alpha}`], carries: false },

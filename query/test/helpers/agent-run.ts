@@ -13,11 +13,19 @@ export interface AgentRun {
   claimedTeam?: string;
   /** Mark the model call failed. */
   error?: boolean;
+  /** `gen_ai.conversation.id` and `user.id` on the root span. */
+  conversationId?: string;
+  userId?: string;
+  /** Captured `gen_ai.input.messages` / `gen_ai.output.messages` (JSON) on the chat span. */
+  inputMessages?: string;
+  outputMessages?: string;
+  /** Start of the run in Unix nanoseconds; default now. */
+  startNs?: bigint;
 }
 
 /** An OTLP/JSON export of one agent run now: an `invoke_agent` root and one priced chat call under it. */
 export function agentRunBody(run: AgentRun): Buffer {
-  const t = BigInt(Date.now()) * 1_000_000n;
+  const t = run.startNs ?? BigInt(Date.now()) * 1_000_000n;
   const resource = [attr("service.name", run.service)];
   if (run.claimedTeam) resource.push(attr("cognive.team", run.claimedTeam));
   return Buffer.from(
@@ -35,7 +43,12 @@ export function agentRunBody(run: AgentRun): Buffer {
                   kind: 1,
                   startTimeUnixNano: String(t),
                   endTimeUnixNano: String(t + 5_000_000n),
-                  attributes: [attr("gen_ai.operation.name", "invoke_agent"), attr("gen_ai.agent.name", run.agent)],
+                  attributes: [
+                    attr("gen_ai.operation.name", "invoke_agent"),
+                    attr("gen_ai.agent.name", run.agent),
+                    ...(run.conversationId ? [attr("gen_ai.conversation.id", run.conversationId)] : []),
+                    ...(run.userId ? [attr("user.id", run.userId)] : []),
+                  ],
                 },
                 {
                   traceId: run.traceId,
@@ -52,6 +65,8 @@ export function agentRunBody(run: AgentRun): Buffer {
                     attr("gen_ai.agent.name", run.agent),
                     attr("gen_ai.usage.input_tokens", run.inputTokens ?? 1000),
                     attr("gen_ai.usage.output_tokens", 100),
+                    ...(run.inputMessages ? [attr("gen_ai.input.messages", run.inputMessages)] : []),
+                    ...(run.outputMessages ? [attr("gen_ai.output.messages", run.outputMessages)] : []),
                   ],
                   ...(run.error ? { status: { code: 2, message: "upstream failed" } } : {}),
                 },

@@ -179,12 +179,13 @@ export function encodeSpanRow(s: NormalizedSpan): string {
 const INDENT = "        ";
 
 /**
- * The column definitions of migration 1's CREATE TABLE, one per line, exactly as that migration has
- * always read (a deployed database ran it): Nested subcolumns are written as their group.
+ * Column definitions for a CREATE TABLE, one per line: by default migration 1's, exactly as that
+ * migration has always read (a deployed database ran it); a new copy of the table passes every
+ * version. Nested subcolumns are written as their group.
  */
-export function spanTableColumnsDdl(): string {
+export function spanTableColumnsDdl(versions: readonly SpanColumn["since"][] = [1]): string {
   const lines: string[] = [];
-  const cols = SPAN_TABLE_COLUMNS.filter((c) => c.since === 1);
+  const cols = SPAN_TABLE_COLUMNS.filter((c) => versions.includes(c.since));
   for (let i = 0; i < cols.length; i++) {
     const c = cols[i];
     const dot = c.name.indexOf(".");

@@ -137,9 +137,8 @@ export function normalizeTraces(
           attributes = { ...s.attributes, [USAGE_INVALID_ATTRIBUTE]: implausible };
         }
         const usage = implausible === null ? facts : NO_USAGE;
+        // One literal of fixed shape: spreading the facts in made every span a slow dictionary object.
         visit({
-          ...facts,
-          ...usage,
           traceId: s.traceId,
           spanId: s.spanId,
           parentSpanId: s.parentSpanId,
@@ -165,6 +164,20 @@ export function normalizeTraces(
           traceInvokeAgent: traceAgents.get(s.traceId) ?? null,
           resourceAgent,
           resourceTeam,
+          operation: facts.operation,
+          provider: facts.provider,
+          requestModel: facts.requestModel,
+          responseModel: facts.responseModel,
+          inputTokens: usage.inputTokens,
+          outputTokens: usage.outputTokens,
+          cacheReadTokens: usage.cacheReadTokens,
+          cacheWriteTokens: usage.cacheWriteTokens,
+          reasoningTokens: usage.reasoningTokens,
+          agentName: facts.agentName,
+          toolName: facts.toolName,
+          conversationId: facts.conversationId,
+          userId: facts.userId,
+          usageRole: facts.usageRole,
           usageInvalid: implausible,
           agent: "",
           team: "",

@@ -1,7 +1,7 @@
 import type { Attrs, AttrTypes } from "@cognive/semconv";
 import type { DecodedEvent, DecodedLink } from "../otlp/model.ts";
 import type { NormalizedSpan } from "../pipeline/span.ts";
-import { quotedString, tsvFloat, tsvMap, tsvNanos, tsvString, tsvStringArray, tsvTypes } from "./tsv.ts";
+import { quotedString, tsvFloat, tsvMap, tsvNanos, tsvString, tsvTypes } from "./tsv.ts";
 
 /**
  * The span table (`otel_traces`), defined once: each column's name, ClickHouse type, codec, the
@@ -33,8 +33,25 @@ const str = (name: string, get: (s: NormalizedSpan) => string, type = "String"):
   since: 1,
   encode: (s) => tsvString(get(s)),
 });
-const lowCard = (name: string, get: (s: NormalizedSpan) => string | null) =>
-  str(name, (s) => get(s) ?? "", "LowCardinality(String)");
+/** Few distinct values, mostly the same as the previous span's: the last encoding is reused. */
+const lowCard = (name: string, get: (s: NormalizedSpan) => string | null): SpanColumn => {
+  let last = "";
+  let text = "";
+  return {
+    name,
+    type: "LowCardinality(String)",
+    codec: ZSTD,
+    since: 1,
+    encode: (s) => {
+      const v = get(s) ?? "";
+      if (v !== last) {
+        last = v;
+        text = tsvString(v);
+      }
+      return text;
+    },
+  };
+};
 /** Ids are validated lower-case hex: nothing to escape. */
 const hexId = (name: string, get: (s: NormalizedSpan) => string): SpanColumn => ({
   name,
@@ -124,11 +141,11 @@ export const SPAN_TABLE_COLUMNS: readonly SpanColumn[] = [
   lowCard("StatusCode", (s) => s.statusCode),
   str("StatusMessage", (s) => s.statusMessage),
   nested("Events", "Timestamp", "DateTime64(9)", (s) => arrayOf(s.events, (e) => quotedString(tsvNanos(e.timeNs)))),
-  nested("Events", "Name", "LowCardinality(String)", (s) => tsvStringArray(s.events.map((e) => e.name))),
+  nested("Events", "Name", "LowCardinality(String)", (s) => arrayOf(s.events, (e) => quotedString(e.name))),
   nested("Events", "Attributes", STRING_MAP, (s) => arrayOf(s.events, (e) => tsvMap(e.attributes))),
-  nested("Links", "TraceId", "String", (s) => tsvStringArray(s.links.map((l) => l.traceId))),
-  nested("Links", "SpanId", "String", (s) => tsvStringArray(s.links.map((l) => l.spanId))),
-  nested("Links", "TraceState", "String", (s) => tsvStringArray(s.links.map((l) => l.traceState))),
+  nested("Links", "TraceId", "String", (s) => arrayOf(s.links, (l) => quotedString(l.traceId))),
+  nested("Links", "SpanId", "String", (s) => arrayOf(s.links, (l) => quotedString(l.spanId))),
+  nested("Links", "TraceState", "String", (s) => arrayOf(s.links, (l) => quotedString(l.traceState))),
   nested("Links", "Attributes", STRING_MAP, (s) => arrayOf(s.links, (l) => tsvMap(l.attributes))),
   lowCard("TeamName", (s) => s.team),
   lowCard("Environment", (s) => s.environment),

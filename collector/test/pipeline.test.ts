@@ -9,6 +9,7 @@ import { defaultProcessors } from "../src/pipeline/processors.ts";
 import type { SpanProcessor } from "../src/pipeline/span.ts";
 import { defaultWriterConfig } from "../src/pipeline/writer.ts";
 import type { Storage } from "../src/storage/client.ts";
+import { traceSpans } from "./support/spans.ts";
 import { openTestStorage } from "./support/storage.ts";
 
 /** Counts what it prices: de-dup must leave retried spans unpriced. */
@@ -46,20 +47,7 @@ function request(trace: number): DecodedTraces {
     { name: "drop-me", attributes: {} },
     { name: "secretive", attributes: { secret: "hunter2", kept: "yes" } },
   ];
-  const spans = named.map((s, i) => ({
-    ...s,
-    traceId: hex(trace, 32),
-    spanId: hex(i + 1, 16),
-    parentSpanId: "",
-    traceState: "",
-    kind: 1,
-    startNs: now + BigInt(i),
-    endNs: now + BigInt(i) + 1_000_000n,
-    events: [],
-    links: [],
-    statusCode: 0,
-    statusMessage: "",
-  }));
+  const spans = traceSpans(hex(trace, 32), now, named);
   return {
     resourceSpans: [
       {

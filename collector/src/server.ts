@@ -7,10 +7,11 @@ import type { EnvConfig } from "./config.ts";
 import { type GovernanceRuntime, registerGovernanceMetrics } from "./governance/runtime.ts";
 import type { Logger } from "./log.ts";
 import { type CollectorMetrics, createCollectorMetrics, registerAuthMetrics } from "./metrics.ts";
-import { IngestPipeline } from "./pipeline/ingest.ts";
+import { createPipeline, groupCommitExporter, type IngestPipeline } from "./pipeline/ingest.ts";
 import { LogPipeline } from "./pipeline/logs.ts";
 import { MetricsPipeline } from "./pipeline/metrics-ingest.ts";
 import { defaultSpanLimits } from "./pipeline/normalize.ts";
+import { defaultProcessors } from "./pipeline/processors.ts";
 import type { Policy } from "./policy.ts";
 import { logSignal, type OtlpSignal, traceSignal } from "./receiver/otlp-common.ts";
 import { otlpHttpRoutes } from "./receiver/otlp-http.ts";
@@ -52,10 +53,14 @@ export function createCollector(deps: {
     maxTokensPerCall: config.COGNIVE_MAX_TOKENS_PER_CALL,
     maxDaysPerRequest: config.COGNIVE_MAX_DAYS_PER_REQUEST,
   };
-  const pipeline = new IngestPipeline(storage, pricer, metrics, log, {
-    writer,
+  const pipeline = createPipeline({
+    storage,
+    processors: defaultProcessors(pricer, policy),
+    exporter: groupCommitExporter(storage, writer, log),
+    onDurable: deps.governance?.governance.onDurable ?? null,
+    metrics,
+    log,
     dedupCapacity: config.COGNIVE_DEDUP_CAPACITY,
-    policy,
     retryWindowMinutes: config.COGNIVE_RETRY_WINDOW_MINUTES,
     limits,
   });
@@ -71,7 +76,6 @@ export function createCollector(deps: {
   probeTimer.unref();
   if (deps.auth) registerAuthMetrics(metrics.registry, deps.auth.limited);
   if (deps.governance) {
-    pipeline.onCommitted = deps.governance.governance.onCommitted;
     registerGovernanceMetrics(metrics.registry, deps.governance);
   }
   const signals: OtlpSignal<any>[] = [traceSignal(pipeline), logSignal(logs), metricsSignal(metricsPipeline)];

@@ -3,8 +3,8 @@ import type { Alert } from "../src/alerts/alert.ts";
 import { InProcessBus } from "../src/alerts/bus.ts";
 import { MemoryCounters } from "../src/governance/counters.ts";
 import { Governance } from "../src/governance/engine.ts";
+import type { GovernedSpan } from "../src/governance/hook.ts";
 import { silentLogger } from "../src/log.ts";
-import type { GovernedSpan } from "../src/pipeline/normalize.ts";
 import { parsePolicy } from "../src/policy.ts";
 import { AlertStore } from "../src/storage/alerts.ts";
 import type { Storage } from "../src/storage/client.ts";
@@ -34,7 +34,6 @@ let n = 0;
 function call(traceId: string, costUsd: number, extra: Partial<GovernedSpan> = {}): GovernedSpan {
   n++;
   return {
-    row: 0,
     traceId,
     spanId: n.toString(16).padStart(16, "0"),
     timeMs: Date.parse("2026-11-24T12:00:00Z") + n,
@@ -65,9 +64,9 @@ describe("governance", () => {
     const trace = "11111111111111111111111111111111";
     // 0.03 per call against 0.10: crosses 50 % at the 2nd call, 80 % at the 3rd, 100 % at the 4th
     const spans = Array.from({ length: 6 }, () => call(trace, 0.03));
-    gov.onCommitted(spans.slice(0, 3));
-    gov.onCommitted(spans.slice(3));
-    gov.onCommitted(spans); // a retried batch: counted once, raises nothing
+    gov.onDurable(spans.slice(0, 3));
+    gov.onDurable(spans.slice(3));
+    gov.onDurable(spans); // a retried batch: counted once, raises nothing
     await gov.idle();
     const budget = seen.filter((a) => a.kind === "budget.threshold");
     expect(budget.map((a) => a.threshold)).toEqual([50, 80, 100]);
@@ -84,7 +83,7 @@ describe("governance", () => {
   it("flags a model outside allowed_models and a tool outside approved_tools", async () => {
     const { gov, seen } = setup();
     const trace = "22222222222222222222222222222222";
-    gov.onCommitted([
+    gov.onDurable([
       call(trace, 0.001, { requestModel: "claude-3-opus", responseModel: "claude-3-opus-20240229" }),
       call(trace, 0, { modelCall: false, tool: "issue_refund", requestModel: null, responseModel: null }),
       call(trace, 0, { modelCall: false, tool: "lookup_order", requestModel: null, responseModel: null }),
@@ -98,8 +97,8 @@ describe("governance", () => {
 
   it("counts team spend per day and leaves agents without a policy alone", async () => {
     const { gov, seen } = setup();
-    gov.onCommitted([call("33333333333333333333333333333333", 5, { agent: "unknown-agent", team: "" })]);
-    gov.onCommitted(
+    gov.onDurable([call("33333333333333333333333333333333", 5, { agent: "unknown-agent", team: "" })]);
+    gov.onDurable(
       Array.from({ length: 4 }, (_, i) =>
         call(`4444444444444444444444444444444${i}`, 20, { agent: "other", team: "cx" }),
       ),

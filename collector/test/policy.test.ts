@@ -3,7 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { ConfigError } from "../src/config.ts";
-import { modelAllowed, resolveAgent, resolveTeam, toolApproved } from "../src/governance/resolve.ts";
+import { modelAllowed, toolApproved } from "../src/governance/resolve.ts";
+import { resolveAgent, resolveTeam } from "../src/pipeline/processors.ts";
 import { type AgentPolicy, compileGlob, loadPolicy, parsePolicy } from "../src/policy.ts";
 
 const DEFAULT_FORECAST_ALERTS = { enabled: true, minHistoryDays: 7 };

@@ -4,6 +4,7 @@ import { normalize } from "../src/pipeline/normalize.ts";
 import type { Storage } from "../src/storage/client.ts";
 import { recentSpanKeys, repairDerived, storedKeys } from "../src/storage/repair.ts";
 import { SPAN_COLUMNS, SPAN_TABLE } from "../src/storage/schema.ts";
+import { traceSpans } from "./support/spans.ts";
 import { openTestStorage } from "./support/storage.ts";
 
 let storage: Storage;
@@ -19,7 +20,7 @@ const hex = (n: number, width: number) => n.toString(16).padStart(width, "0");
 /** A trace of one root and `calls` priced model calls, as TSV rows the writer would insert. */
 function traceRows(trace: number, calls: number) {
   const traceId = hex(trace, 32);
-  const spans = [
+  const spans = traceSpans(traceId, now, [
     {
       spanId: hex(1, 16),
       parentSpanId: "",
@@ -38,18 +39,7 @@ function traceRows(trace: number, calls: number) {
         "gen_ai.usage.output_tokens": 100,
       },
     })),
-  ].map((s, i) => ({
-    ...s,
-    traceId,
-    traceState: "",
-    kind: 1,
-    startNs: now + BigInt(i),
-    endNs: now + BigInt(i) + 1_000_000n,
-    events: [],
-    links: [],
-    statusCode: 0,
-    statusMessage: "",
-  }));
+  ]);
   const n = normalize(
     {
       resourceSpans: [

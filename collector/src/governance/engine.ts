@@ -1,10 +1,10 @@
 import { type Alert, alertId } from "../alerts/alert.ts";
 import type { AlertBus } from "../alerts/bus.ts";
 import type { Logger } from "../log.ts";
-import type { GovernedSpan } from "../pipeline/normalize.ts";
 import type { AgentPolicy, Budgets, Policy } from "../policy.ts";
 import type { AlertStore } from "../storage/alerts.ts";
 import type { BudgetCounters, SpendIncrement } from "./counters.ts";
+import type { GovernedSpan, OnDurable } from "./hook.ts";
 import { modelAllowed, toolApproved } from "./resolve.ts";
 import { dayKey, monthKey } from "./windows.ts";
 
@@ -40,8 +40,8 @@ export class Governance {
     private readonly log: Logger,
   ) {}
 
-  /** The ingest hook: queues the spans and returns at once. */
-  readonly onCommitted = (spans: GovernedSpan[]): void => {
+  /** The ingest hook: queues the durable spans and returns at once. */
+  readonly onDurable: OnDurable = (spans) => {
     this.queue = this.queue
       .then(() => this.process(spans))
       .catch((err) => {

@@ -1,8 +1,6 @@
-import type { Pricer } from "@cognive/semconv";
 import type { Logger } from "../log.ts";
 import type { CollectorMetrics } from "../metrics.ts";
 import type { DecodedTraces } from "../otlp/model.ts";
-import type { Policy } from "../policy.ts";
 import { probeStorageWrite, type Storage } from "../storage/client.ts";
 import { recentSpanKeys, repairDerived, type SpanKey, storedKeys } from "../storage/repair.ts";
 
@@ -19,16 +17,12 @@ export async function repairAtStart(storage: Storage, log: Logger, minutes: numb
   }
 }
 
+import type { GovernedSpan, OnDurable } from "../governance/hook.ts";
+import { encodeSpanRow } from "../storage/span-table.ts";
 import { SpanDeduper } from "./dedup.ts";
-import {
-  defaultSpanLimits,
-  type GovernedSpan,
-  type IngestIdentity,
-  type NormalizedBatch,
-  normalize,
-  type SpanLimits,
-} from "./normalize.ts";
-import { type FailedRows, GroupCommitWriter, Part, type WriterConfig } from "./writer.ts";
+import { defaultSpanLimits, normalizeTraces, runProcessors, type SpanLimits } from "./normalize.ts";
+import type { IngestIdentity, NormalizedSpan, RequestContext, SpanProcessor } from "./span.ts";
+import { type FailedRows, GroupCommitWriter, Part, type WriterConfig, type WriterHooks } from "./writer.ts";
 
 export interface IngestResult {
   accepted: number;
@@ -37,15 +31,29 @@ export interface IngestResult {
   errorMessage: string;
 }
 
-/** Called with the governed spans of a request once they are durable (budgets, policies, alerts). */
-export type CommittedHook = (spans: GovernedSpan[]) => void;
+/** The end of the span path: encodes a span as a row and opens the durable writer those rows go to. */
+export interface SpanExporter {
+  encode(span: NormalizedSpan): string;
+  /** The pipeline's hooks keep de-duplication in step with what the writer committed or lost. */
+  open(hooks: WriterHooks): GroupCommitWriter;
+}
 
-export interface IngestConfig {
-  writer: WriterConfig;
+/** Span-table rows, group-committed to storage. */
+export function groupCommitExporter(storage: Storage, config: WriterConfig, log: Logger): SpanExporter {
+  return { encode: encodeSpanRow, open: (hooks) => new GroupCommitWriter(storage, config, log, hooks) };
+}
+
+export interface PipelineOptions {
+  storage: Storage;
+  /** Run in order on each new span, after de-duplication (see `defaultProcessors`). */
+  processors: readonly SpanProcessor[];
+  exporter: SpanExporter;
+  /** Governance's hook, given each request's governed spans once they are durable. */
+  onDurable?: OnDurable | null;
+  metrics: CollectorMetrics;
+  log: Logger;
   /** How many recent span ids are remembered to drop retried duplicates. */
   dedupCapacity: number;
-  /** Declared agents, for the team of a span whose agent the policy names. */
-  policy?: Pick<Policy, "agents">;
   /** What storage can hold and what usage is plausible. */
   limits?: SpanLimits;
   /** Inserts this recent are remembered across a restart, so their retries are not stored twice. */
@@ -53,24 +61,36 @@ export interface IngestConfig {
 }
 
 /**
- * The ingest pipeline: normalize + price, drop retried duplicates, group-commit to storage.
- * `ingest` resolves only once every accepted span of the request is durable.
+ * The span path: decode (the receivers) → normalize → de-dup → processors → exporter (durable
+ * group commit) → `onDurable` (governance). A request is answered once every new span of it is durable.
+ */
+export function createPipeline(options: PipelineOptions): IngestPipeline {
+  return new IngestPipeline(options);
+}
+
+/**
+ * The ingest pipeline: normalize, drop retried duplicates, process (attribute, stamp, price),
+ * group-commit to storage. `submit` resolves only once every accepted span of the request is durable.
  */
 export class IngestPipeline {
   readonly writer: GroupCommitWriter;
   private readonly dedup: SpanDeduper;
-  /** Set by governance; runs after the commit, off the request's answer. */
-  onCommitted: CommittedHook | null = null;
+  private readonly storage: Storage;
+  private readonly metrics: CollectorMetrics;
+  private readonly log: Logger;
+  private readonly processors: readonly SpanProcessor[];
+  /** Runs after the commit, off the request's answer. */
+  private readonly onDurable: OnDurable | null;
 
-  constructor(
-    private readonly storage: Storage,
-    private readonly pricer: Pricer,
-    private readonly metrics: CollectorMetrics,
-    private readonly log: Logger,
-    private readonly config: IngestConfig,
-  ) {
+  constructor(private readonly config: PipelineOptions) {
+    const { storage, metrics } = config;
+    this.storage = storage;
+    this.metrics = metrics;
+    this.log = config.log;
+    this.processors = config.processors;
+    this.onDurable = config.onDurable ?? null;
     this.dedup = new SpanDeduper(config.dedupCapacity);
-    this.writer = new GroupCommitWriter(storage, config.writer, log, {
+    this.writer = config.exporter.open({
       onCommit: (rows, seconds, parts) => {
         metrics.batchRows.observe(rows);
         metrics.writeSeconds.observe(seconds);
@@ -161,50 +181,51 @@ export class IngestPipeline {
   }
 
   /**
-   * Accepts a request: normalizes and prices it, queues its new spans, and returns a promise of the
-   * answer that settles once they are durable. Everything decoded is dropped before that promise
-   * waits, so in-flight requests hold only their bytes in the write queue, not object graphs that
-   * would survive into the old generation.
+   * Accepts a request: normalizes it span by span, drops what is already written or in flight (and
+   * waits for the batches carrying those instead), runs the processors on the rest, and queues their
+   * rows. Returns a promise of the answer that settles once they are durable. Everything decoded is
+   * dropped before that promise waits, so in-flight requests hold only their bytes in the write
+   * queue, not object graphs that would survive into the old generation.
    */
   submit(req: DecodedTraces, identity: IngestIdentity, transport: string): Promise<IngestResult> {
-    const n = normalize(
-      req,
-      identity,
-      this.pricer,
-      BigInt(Date.now()) * 1_000_000n,
-      this.config.policy,
-      this.config.limits ?? defaultSpanLimits,
-    );
-    this.metrics.spansReceived.inc({ transport }, n.rows.length + n.rejected);
-    if (n.rejected > 0) this.metrics.spansRejected.inc({ reason: "invalid" }, n.rejected);
-    if (n.usageInvalid.size > 0) this.metrics.spansUsageInvalid.inc(n.usageInvalid.size);
-
-    // Drop spans already written or in flight; wait for the batches that carry them instead.
+    const request: RequestContext = { identity };
     let chunk = "";
-    const kept: NormalizedBatch["ids"] = [];
-    // Rows whose spend governance counts: new ones, and retries of spans a failed insert left stored.
-    const governRows = new Uint8Array(n.rows.length);
+    const kept: { traceId: string; spanId: string }[] = [];
     const waitFor: Part[] = [];
     const seen = new Set<string>();
+    const governed: GovernedSpan[] = [];
     let duplicates = 0;
+    let dropped = 0;
     let unpriced = 0;
-    for (let i = 0; i < n.rows.length; i++) {
-      const id = n.ids[i];
-      const prior = this.dedup.lookup(id.traceId, id.spanId);
-      const key = id.traceId + id.spanId;
+    const n = normalizeTraces(req, BigInt(Date.now()) * 1_000_000n, this.config.limits ?? defaultSpanLimits, (span) => {
+      const key = span.traceId + span.spanId;
+      const prior = this.dedup.lookup(span.traceId, span.spanId);
+      // A span a failed insert left stored is not written again, but its spend is still counted.
+      let store = true;
       if (prior !== undefined || seen.has(key)) {
         duplicates++;
-        if (prior === "recovered" && !seen.has(key)) governRows[i] = 1;
-        else if (prior instanceof Part && !waitFor.includes(prior)) waitFor.push(prior);
+        const recovered = prior === "recovered" && !seen.has(key);
+        if (prior instanceof Part && !waitFor.includes(prior)) waitFor.push(prior);
         seen.add(key);
-        continue;
+        if (!recovered) return;
+        store = false;
+      } else seen.add(key);
+      if (!runProcessors(this.processors, span, request)) {
+        dropped++;
+        return;
       }
-      seen.add(key);
-      if (n.unpriced.has(i)) unpriced++;
-      chunk += n.rows[i];
-      kept.push(id);
-      governRows[i] = 1;
-    }
+      if (store) {
+        if (span.usageRole === "model_call" && span.cost === null && span.usageInvalid === null) unpriced++;
+        chunk += this.config.exporter.encode(span);
+        kept.push({ traceId: span.traceId, spanId: span.spanId });
+      }
+      if (this.onDurable !== null && (span.usageRole === "model_call" || span.toolName !== null)) {
+        governed.push(governedOf(span));
+      }
+    });
+    this.metrics.spansReceived.inc({ transport }, n.valid + n.rejected);
+    if (n.rejected > 0) this.metrics.spansRejected.inc({ reason: "invalid" }, n.rejected);
+    if (n.usageInvalid > 0) this.metrics.spansUsageInvalid.inc(n.usageInvalid);
     if (kept.length > 0) {
       // Written to bytes at once: a rope of row pieces kept alive until the batch is written
       // would be promoted to the old generation and make every major GC walk it.
@@ -213,12 +234,11 @@ export class IngestPipeline {
       waitFor.push(part);
     }
     this.metrics.queuedRows.set(this.writer.queuedRows);
-    const governed = this.onCommitted === null ? [] : n.governed.filter((g) => governRows[g.row] === 1);
     return this.settle(
       waitFor,
       governed,
       {
-        accepted: kept.length + duplicates,
+        accepted: kept.length + duplicates + dropped,
         rejected: n.rejected,
         duplicates,
         errorMessage: n.errors.join("; "),
@@ -234,9 +254,9 @@ export class IngestPipeline {
     unpriced: number,
   ): Promise<IngestResult> {
     for (const b of waitFor) await b.done;
-    if (governed.length > 0 && this.onCommitted !== null) {
+    if (governed.length > 0 && this.onDurable !== null) {
       try {
-        this.onCommitted(governed);
+        this.onDurable(governed);
       } catch (err) {
         this.log.error("governance hook failed", { err });
       }
@@ -250,4 +270,20 @@ export class IngestPipeline {
   close(): Promise<void> {
     return this.writer.close();
   }
+}
+
+/** What governance needs of a durable span that can spend or call a tool. */
+function governedOf(s: NormalizedSpan): GovernedSpan {
+  return {
+    traceId: s.traceId,
+    spanId: s.spanId,
+    timeMs: Number(s.startNs / 1_000_000n),
+    agent: s.agent,
+    team: s.team,
+    modelCall: s.usageRole === "model_call",
+    costUsd: s.cost?.totalUsd ?? 0,
+    requestModel: s.requestModel,
+    responseModel: s.responseModel,
+    tool: s.toolName,
+  };
 }

@@ -1,4 +1,3 @@
-import { resolveAgent, resolveTeam } from "../governance/resolve.ts";
 import type { Logger } from "../log.ts";
 import type { CollectorMetrics } from "../metrics.ts";
 import { isZeroId } from "../otlp/hex.ts";
@@ -9,6 +8,7 @@ import { LOGS_TABLE } from "../storage/schema.ts";
 import { attrToString, tsvMap, tsvNanos, tsvString } from "../storage/tsv.ts";
 import type { IngestResult } from "./ingest.ts";
 import { defaultSpanLimits, type IngestIdentity, type SpanLimits } from "./normalize.ts";
+import { resolveAgent, resolveTeam } from "./processors.ts";
 import { GroupCommitWriter, Part, type WriterConfig } from "./writer.ts";
 
 /** otel_logs columns written, in TSV order (TimestampTime is the table's default). */

@@ -1,6 +1,5 @@
 import type { Attrs } from "@cognive/semconv";
 import { answersWithin } from "../async.ts";
-import { resolveAgent, resolveTeam } from "../governance/resolve.ts";
 import type { Logger } from "../log.ts";
 import type { CollectorMetrics } from "../metrics.ts";
 import type { DecodedMetric, DecodedMetrics, DecodedPoint, MetricKind } from "../otlp/metrics-model.ts";
@@ -11,6 +10,7 @@ import { METRICS_TABLES } from "../storage/schema.ts";
 import { quotedString, tsvMap, tsvNanos, tsvString, tsvStringArray } from "../storage/tsv.ts";
 import type { IngestResult } from "./ingest.ts";
 import type { IngestIdentity } from "./normalize.ts";
+import { resolveAgent, resolveTeam } from "./processors.ts";
 import { BackpressureError, PermanentWriteError, StorageUnavailableError } from "./writer.ts";
 
 const COMMON = [

@@ -1,22 +1,12 @@
-import { type Attrs, extractFacts, type Pricer } from "@cognive/semconv";
-import { resolveAgent, resolveTeam } from "../governance/resolve.ts";
+import { extractFacts, type Pricer } from "@cognive/semconv";
 import { isZeroId } from "../otlp/hex.ts";
-import {
-  type DecodedEvent,
-  type DecodedLink,
-  type DecodedSpan,
-  type DecodedTraces,
-  SPAN_KIND_NAMES,
-  STATUS_CODE_NAMES,
-} from "../otlp/model.ts";
+import { type DecodedSpan, type DecodedTraces, SPAN_KIND_NAMES, STATUS_CODE_NAMES } from "../otlp/model.ts";
 import type { Policy } from "../policy.ts";
-import { quotedString, tsvFloat, tsvMap, tsvNanos, tsvString, tsvStringArray, tsvTypes } from "../storage/tsv.ts";
+import { encodeSpanRow } from "../storage/span-table.ts";
+import { defaultProcessors } from "./processors.ts";
+import type { IngestIdentity, NormalizedSpan, RequestContext, SpanProcessor } from "./span.ts";
 
-/** Who sent a request, from the one identity step of ingest. */
-export interface IngestIdentity {
-  /** Team every span of the request is stamped with; null lets the resource say. */
-  team: string | null;
-}
+export type { IngestIdentity } from "./span.ts";
 
 /** What storage can hold and what a call may plausibly report; spans outside are refused or unpriced. */
 export interface SpanLimits {
@@ -42,41 +32,20 @@ export const defaultSpanLimits: SpanLimits = {
 /** The attribute that marks a call whose reported usage was implausible and left unpriced. */
 export const USAGE_INVALID_ATTRIBUTE = "cognive.usage.invalid";
 
-/** A span that passed validation, keyed for de-duplication, with its TSV row. */
-export interface NormalizedBatch {
-  /** TSV rows, in SPAN_COLUMNS order, each ending in a newline. */
-  rows: string[];
-  /** Trace and span id of each row, parallel to `rows`. */
-  ids: { traceId: string; spanId: string }[];
+/** What normalizing a request found, beside the spans it handed on. */
+export interface NormalizeSummary {
+  /** Spans that passed validation (each handed to `visit`). */
+  valid: number;
   rejected: number;
   /** First few reasons for rejected spans, for partial_success.error_message. */
   errors: string[];
-  /** Indexes into `rows` of LLM calls whose model has no known price. */
-  unpriced: Set<number>;
-  /** What governance needs of the spans that can spend or call tools, with their row index. */
-  governed: GovernedSpan[];
-  /** Indexes into `rows` of model calls whose usage was above the plausible ceiling (stored unpriced). */
-  usageInvalid: Set<number>;
-  /** UTC day numbers (days since the epoch) the rows fall on: the storage partitions they write. */
+  /** Valid model calls whose usage was above the plausible ceiling (stored unpriced). */
+  usageInvalid: number;
+  /** UTC day numbers (days since the epoch) the valid spans fall on: the storage partitions they write. */
   days: Set<number>;
-  /** Earliest and latest span start among `rows`, in Unix nanoseconds. */
+  /** Earliest and latest start of the valid spans, in Unix nanoseconds. */
   minNs: bigint;
   maxNs: bigint;
-}
-
-/** The facts budgets and policies act on, for one model call or tool call. */
-export interface GovernedSpan {
-  row: number;
-  traceId: string;
-  spanId: string;
-  timeMs: number;
-  agent: string;
-  team: string;
-  modelCall: boolean;
-  costUsd: number;
-  requestModel: string | null;
-  responseModel: string | null;
-  tool: string | null;
 }
 
 const MAX_ERRORS = 5;
@@ -109,27 +78,21 @@ function rangeText(limits: SpanLimits): string {
 const str = (v: unknown): string | null => (typeof v === "string" && v !== "" ? v : null);
 
 /**
- * Turns decoded OTLP into validated, normalized, priced span rows. A bad span is rejected alone.
- * Agent: the span's own, else its trace's `invoke_agent` span (in the same request), else the
- * resource's `gen_ai.agent.name`, else `service.name`. Team: the ingest key's, else the policy's for
- * the agent, else the resource's `cognive.team`.
+ * Validates decoded OTLP and hands each valid span to `visit` as a `NormalizedSpan`, one at a time
+ * (a bad span is rejected alone). Attribution, pricing and encoding are left to the processors and
+ * the exporter `visit` runs; `agent`, `team` and `cost` arrive empty.
  */
-export function normalize(
+export function normalizeTraces(
   req: DecodedTraces,
-  identity: IngestIdentity,
-  pricer: Pricer,
   nowNs: bigint,
-  policy: Pick<Policy, "agents"> = NO_AGENTS,
-  limits: SpanLimits = defaultSpanLimits,
-): NormalizedBatch {
-  const out: NormalizedBatch = {
-    rows: [],
-    ids: [],
+  limits: SpanLimits,
+  visit: (span: NormalizedSpan) => void,
+): NormalizeSummary {
+  const out: NormalizeSummary = {
+    valid: 0,
     rejected: 0,
     errors: [],
-    unpriced: new Set(),
-    governed: [],
-    usageInvalid: new Set(),
+    usageInvalid: 0,
     days: new Set(),
     minNs: 0n,
     maxNs: 0n,
@@ -145,12 +108,7 @@ export function normalize(
     const resourceTeam = str(res["cognive.team"]);
     const resourceAgent = str(res["gen_ai.agent.name"]);
     const environment = str(res["deployment.environment.name"]) ?? str(res["deployment.environment"]) ?? "";
-    const resourceTsv = tsvMap(res);
-    const resourceTypesTsv = tsvTypes(res, rs.resourceTypes);
-    const serviceTsv = tsvString(serviceName);
-    const envTsv = tsvString(environment);
     for (const ss of rs.scopeSpans) {
-      const scopeTsv = `${tsvString(ss.scopeName)}\t${tsvString(ss.scopeVersion)}`;
       for (const s of ss.spans) {
         const startNs = s.startNs > 0n ? s.startNs : nowNs;
         const reason = invalidReason(s, startNs, limits);
@@ -168,67 +126,101 @@ export function normalize(
           }
           out.days.add(day);
         }
-        if (out.rows.length === 0 || startNs < out.minNs) out.minNs = startNs;
+        if (out.valid === 0 || startNs < out.minNs) out.minNs = startNs;
         if (startNs > out.maxNs) out.maxNs = startNs;
+        out.valid++;
         const facts = extractFacts(s.name, s.attributes, res);
         let attributes = s.attributes;
         const implausible = facts.usageRole === "model_call" ? implausibleUsage(facts, limits.maxTokensPerCall) : null;
         if (implausible !== null) {
-          out.usageInvalid.add(out.rows.length);
+          out.usageInvalid++;
           attributes = { ...s.attributes, [USAGE_INVALID_ATTRIBUTE]: implausible };
         }
-        const durationNs = s.endNs > startNs ? s.endNs - startNs : 0n;
-        // extractFacts falls back to the resource's agent itself; the trace's invoke_agent ranks above it.
-        const spanAgent = facts.agentName !== resourceAgent ? facts.agentName : str(s.attributes["gen_ai.agent.name"]);
-        const agent = resolveAgent({
-          spanAgent,
-          traceInvokeAgent: traceAgents.get(s.traceId),
-          resourceAgent,
-          serviceName,
-        });
-        const team = resolveTeam(agent, policy, resourceTeam, identity.team);
-        const cost =
-          facts.usageRole === "model_call" && implausible === null
-            ? pricer.price(facts, new Date(Number(startNs / 1_000_000n)))
-            : null;
-        if (facts.usageRole === "model_call" && cost === null && implausible === null)
-          out.unpriced.add(out.rows.length);
         const usage = implausible === null ? facts : NO_USAGE;
-        const row =
-          `${tsvNanos(startNs)}\t${s.traceId}\t${s.spanId}\t${s.parentSpanId}\t${tsvString(s.traceState)}\t` +
-          `${tsvString(s.name)}\t${SPAN_KIND_NAMES[s.kind] ?? "Unspecified"}\t${serviceTsv}\t${resourceTsv}\t${scopeTsv}\t` +
-          `${tsvMap(attributes)}\t${durationNs}\t${STATUS_CODE_NAMES[s.statusCode] ?? "Unset"}\t${tsvString(s.statusMessage)}\t` +
-          `${eventsTsv(s)}\t${linksTsv(s)}\t${tsvString(team)}\t${envTsv}\t${tsvString(agent)}\t` +
-          `${tsvString(facts.operation ?? "")}\t${tsvString(facts.provider ?? "")}\t${tsvString(facts.requestModel ?? "")}\t` +
-          `${tsvString(facts.responseModel ?? "")}\t${facts.usageRole}\t${tokens(usage.inputTokens)}\t${tokens(usage.outputTokens)}\t` +
-          `${tokens(usage.cacheReadTokens)}\t${tokens(usage.cacheWriteTokens)}\t${tokens(usage.reasoningTokens)}\t` +
-          `${tsvString(facts.toolName ?? "")}\t${tsvString(facts.conversationId ?? "")}\t${tsvString(facts.userId ?? "")}\t` +
-          (cost === null
-            ? "0\t0\t0\t0\t0\t0\t"
-            : `1\t${tsvFloat(cost.inputUsd)}\t${tsvFloat(cost.outputUsd)}\t${tsvFloat(cost.cacheReadUsd)}\t` +
-              `${tsvFloat(cost.cacheWriteUsd)}\t${tsvFloat(cost.totalUsd)}\t`) +
-          `${resourceTypesTsv}\t${tsvTypes(attributes, s.attributeTypes)}\t${typesTsv(s.events)}\t${typesTsv(s.links)}\n`;
-        if (facts.usageRole === "model_call" || facts.toolName !== null) {
-          out.governed.push({
-            row: out.rows.length,
-            traceId: s.traceId,
-            spanId: s.spanId,
-            timeMs: Number(startNs / 1_000_000n),
-            agent,
-            team,
-            modelCall: facts.usageRole === "model_call",
-            costUsd: cost?.totalUsd ?? 0,
-            requestModel: facts.requestModel,
-            responseModel: facts.responseModel,
-            tool: facts.toolName,
-          });
-        }
-        out.rows.push(row);
-        out.ids.push(s);
+        // One literal of fixed shape: spreading the facts in made every span a slow dictionary object.
+        visit({
+          traceId: s.traceId,
+          spanId: s.spanId,
+          parentSpanId: s.parentSpanId,
+          traceState: s.traceState,
+          name: s.name,
+          kind: SPAN_KIND_NAMES[s.kind] ?? "Unspecified",
+          startNs,
+          durationNs: s.endNs > startNs ? s.endNs - startNs : 0n,
+          statusCode: STATUS_CODE_NAMES[s.statusCode] ?? "Unset",
+          statusMessage: s.statusMessage,
+          serviceName,
+          environment,
+          resource: res,
+          resourceTypes: rs.resourceTypes,
+          scopeName: ss.scopeName,
+          scopeVersion: ss.scopeVersion,
+          attributes,
+          attributeTypes: s.attributeTypes,
+          events: s.events,
+          links: s.links,
+          // extractFacts falls back to the resource's agent itself; the trace's invoke_agent ranks above it.
+          spanAgent: facts.agentName !== resourceAgent ? facts.agentName : str(s.attributes["gen_ai.agent.name"]),
+          traceInvokeAgent: traceAgents.get(s.traceId) ?? null,
+          resourceAgent,
+          resourceTeam,
+          operation: facts.operation,
+          provider: facts.provider,
+          requestModel: facts.requestModel,
+          responseModel: facts.responseModel,
+          inputTokens: usage.inputTokens,
+          outputTokens: usage.outputTokens,
+          cacheReadTokens: usage.cacheReadTokens,
+          cacheWriteTokens: usage.cacheWriteTokens,
+          reasoningTokens: usage.reasoningTokens,
+          agentName: facts.agentName,
+          toolName: facts.toolName,
+          conversationId: facts.conversationId,
+          userId: facts.userId,
+          usageRole: facts.usageRole,
+          usageInvalid: implausible,
+          agent: "",
+          team: "",
+          cost: null,
+        });
       }
     }
   }
   return out;
+}
+
+/**
+ * The whole span path without de-duplication or a writer: validated, processed (attribution, tenant
+ * stamping, pricing) and encoded as span-table TSV rows. For tools and tests that write rows themselves.
+ */
+export function normalize(
+  req: DecodedTraces,
+  identity: IngestIdentity,
+  pricer: Pricer,
+  nowNs: bigint,
+  policy: Pick<Policy, "agents"> = NO_AGENTS,
+  limits: SpanLimits = defaultSpanLimits,
+): { rows: string[]; ids: { traceId: string; spanId: string }[]; rejected: number; errors: string[] } {
+  const processors = defaultProcessors(pricer, policy);
+  const request = { identity };
+  const rows: string[] = [];
+  const ids: { traceId: string; spanId: string }[] = [];
+  const summary = normalizeTraces(req, nowNs, limits, (span) => {
+    if (!runProcessors(processors, span, request)) return;
+    rows.push(encodeSpanRow(span));
+    ids.push({ traceId: span.traceId, spanId: span.spanId });
+  });
+  return { rows, ids, rejected: summary.rejected, errors: summary.errors };
+}
+
+/** Runs the processors in order; false once one drops the span. */
+export function runProcessors(
+  processors: readonly SpanProcessor[],
+  span: NormalizedSpan,
+  request: RequestContext,
+): boolean {
+  for (const p of processors) if (!p.process(span, request)) return false;
+  return true;
 }
 
 type Usage = Pick<
@@ -254,41 +246,6 @@ function implausibleUsage(u: Usage, ceiling: number): string | null {
     if (n > ceiling) return `${kind} ${n} is above the ${ceiling} tokens-per-call ceiling`;
   }
   return null;
-}
-
-function tokens(n: number | null): string {
-  return n === null ? "0" : String(Math.trunc(n));
-}
-
-function eventsTsv(s: DecodedSpan): string {
-  const evs = s.events;
-  if (evs.length === 0) return "[]\t[]\t[]";
-  const times: string[] = [];
-  const names: string[] = [];
-  const attrs: string[] = [];
-  for (const e of evs) {
-    times.push(quotedString(tsvNanos(e.timeNs)));
-    names.push(e.name);
-    attrs.push(tsvMap(e.attributes));
-  }
-  return `[${times.join(",")}]\t${tsvStringArray(names)}\t[${attrs.join(",")}]`;
-}
-
-/** The type maps of each event's or link's attributes, as one Array(Map) column. */
-function typesTsv(items: readonly DecodedEvent[] | readonly DecodedLink[]): string {
-  if (items.length === 0) return "[]";
-  let out = "[";
-  for (let i = 0; i < items.length; i++) out += (i ? "," : "") + tsvTypes(items[i].attributes, items[i].attributeTypes);
-  return `${out}]`;
-}
-
-function linksTsv(s: DecodedSpan): string {
-  const links = s.links;
-  if (links.length === 0) return "[]\t[]\t[]\t[]";
-  return (
-    `${tsvStringArray(links.map((l) => l.traceId))}\t${tsvStringArray(links.map((l) => l.spanId))}\t` +
-    `${tsvStringArray(links.map((l) => l.traceState))}\t[${links.map((l) => tsvMap(l.attributes as Attrs)).join(",")}]`
-  );
 }
 
 /** Agent names of `invoke_agent` spans per trace in this request, for spans that name no agent. */

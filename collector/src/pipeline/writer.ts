@@ -2,7 +2,8 @@ import { answersWithin } from "../async.ts";
 import type { Logger } from "../log.ts";
 import type { Storage } from "../storage/client.ts";
 import { isPermanentStorageError } from "../storage/errors.ts";
-import { SPAN_COLUMNS, SPAN_TABLE } from "../storage/schema.ts";
+import { SPAN_TABLE } from "../storage/schema.ts";
+import { SPAN_COLUMNS } from "../storage/span-table.ts";
 
 export interface WriterConfig {
   /** Flush once a batch holds this many rows. */

@@ -4,6 +4,10 @@
  * The span table keeps the OpenTelemetry Collector ClickHouse exporter's `otel_traces` columns so
  * Grafana's ClickHouse data source reads it as is; the GenAI columns come after them.
  */
+import { spanTableAddColumns, spanTableColumnsDdl } from "./span-table.ts";
+
+export { SPAN_COLUMNS } from "./span-table.ts";
+
 export interface Migration {
   version: number;
   name: string;
@@ -305,54 +309,7 @@ export const migrations: Migration[] = [
     name: "spans, trace lookup, trace summary, per-minute LLM rollup",
     statements: [
       `CREATE TABLE IF NOT EXISTS {db}.${SPAN_TABLE} (
-        Timestamp DateTime64(9) CODEC(Delta(8), ZSTD(1)),
-        TraceId String CODEC(ZSTD(1)),
-        SpanId String CODEC(ZSTD(1)),
-        ParentSpanId String CODEC(ZSTD(1)),
-        TraceState String CODEC(ZSTD(1)),
-        SpanName LowCardinality(String) CODEC(ZSTD(1)),
-        SpanKind LowCardinality(String) CODEC(ZSTD(1)),
-        ServiceName LowCardinality(String) CODEC(ZSTD(1)),
-        ResourceAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
-        ScopeName String CODEC(ZSTD(1)),
-        ScopeVersion String CODEC(ZSTD(1)),
-        SpanAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
-        Duration UInt64 CODEC(T64, ZSTD(1)),
-        StatusCode LowCardinality(String) CODEC(ZSTD(1)),
-        StatusMessage String CODEC(ZSTD(1)),
-        Events Nested (
-          Timestamp DateTime64(9),
-          Name LowCardinality(String),
-          Attributes Map(LowCardinality(String), String)
-        ) CODEC(ZSTD(1)),
-        Links Nested (
-          TraceId String,
-          SpanId String,
-          TraceState String,
-          Attributes Map(LowCardinality(String), String)
-        ) CODEC(ZSTD(1)),
-        TeamName LowCardinality(String) CODEC(ZSTD(1)),
-        Environment LowCardinality(String) CODEC(ZSTD(1)),
-        AgentName LowCardinality(String) CODEC(ZSTD(1)),
-        GenAiOperation LowCardinality(String) CODEC(ZSTD(1)),
-        GenAiProvider LowCardinality(String) CODEC(ZSTD(1)),
-        GenAiRequestModel LowCardinality(String) CODEC(ZSTD(1)),
-        GenAiResponseModel LowCardinality(String) CODEC(ZSTD(1)),
-        GenAiUsageRole Enum8('none' = 0, 'model_call' = 1, 'aggregate' = 2),
-        InputTokens UInt64 CODEC(T64, ZSTD(1)),
-        OutputTokens UInt64 CODEC(T64, ZSTD(1)),
-        CacheReadTokens UInt64 CODEC(T64, ZSTD(1)),
-        CacheWriteTokens UInt64 CODEC(T64, ZSTD(1)),
-        ReasoningTokens UInt64 CODEC(T64, ZSTD(1)),
-        ToolName LowCardinality(String) CODEC(ZSTD(1)),
-        ConversationId String CODEC(ZSTD(1)),
-        UserId String CODEC(ZSTD(1)),
-        Priced UInt8,
-        CostInputUsd Float64 CODEC(ZSTD(1)),
-        CostOutputUsd Float64 CODEC(ZSTD(1)),
-        CostCacheReadUsd Float64 CODEC(ZSTD(1)),
-        CostCacheWriteUsd Float64 CODEC(ZSTD(1)),
-        CostUsd Float64 CODEC(ZSTD(1)),
+${spanTableColumnsDdl()},
         INDEX idx_trace_id TraceId TYPE bloom_filter(0.001) GRANULARITY 1,
         INDEX idx_res_attr_key mapKeys(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
         INDEX idx_res_attr_value mapValues(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
@@ -675,10 +632,7 @@ export const migrations: Migration[] = [
     // refuse a JSONEachRow insert that leaves them out, and readers pad them to the events' count.
     statements: [
       `ALTER TABLE {db}.${SPAN_TABLE}
-         ADD COLUMN IF NOT EXISTS ResourceAttributeTypes Map(LowCardinality(String), UInt8) CODEC(ZSTD(1)),
-         ADD COLUMN IF NOT EXISTS SpanAttributeTypes Map(LowCardinality(String), UInt8) CODEC(ZSTD(1)),
-         ADD COLUMN IF NOT EXISTS EventAttributeTypes Array(Map(LowCardinality(String), UInt8)) CODEC(ZSTD(1)),
-         ADD COLUMN IF NOT EXISTS LinkAttributeTypes Array(Map(LowCardinality(String), UInt8)) CODEC(ZSTD(1))`,
+         ${spanTableAddColumns(8)}`,
     ],
   },
   // Versions 9 and 10 are not used.
@@ -767,55 +721,3 @@ export const migrations: Migration[] = [
     ],
   },
 ];
-
-/** Column order of the TSV rows the writer produces for the span table. */
-export const SPAN_COLUMNS = [
-  "Timestamp",
-  "TraceId",
-  "SpanId",
-  "ParentSpanId",
-  "TraceState",
-  "SpanName",
-  "SpanKind",
-  "ServiceName",
-  "ResourceAttributes",
-  "ScopeName",
-  "ScopeVersion",
-  "SpanAttributes",
-  "Duration",
-  "StatusCode",
-  "StatusMessage",
-  "Events.Timestamp",
-  "Events.Name",
-  "Events.Attributes",
-  "Links.TraceId",
-  "Links.SpanId",
-  "Links.TraceState",
-  "Links.Attributes",
-  "TeamName",
-  "Environment",
-  "AgentName",
-  "GenAiOperation",
-  "GenAiProvider",
-  "GenAiRequestModel",
-  "GenAiResponseModel",
-  "GenAiUsageRole",
-  "InputTokens",
-  "OutputTokens",
-  "CacheReadTokens",
-  "CacheWriteTokens",
-  "ReasoningTokens",
-  "ToolName",
-  "ConversationId",
-  "UserId",
-  "Priced",
-  "CostInputUsd",
-  "CostOutputUsd",
-  "CostCacheReadUsd",
-  "CostCacheWriteUsd",
-  "CostUsd",
-  "ResourceAttributeTypes",
-  "SpanAttributeTypes",
-  "EventAttributeTypes",
-  "LinkAttributeTypes",
-] as const;

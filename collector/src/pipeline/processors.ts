@@ -1,0 +1,83 @@
+import type { Pricer } from "@cognive/semconv";
+import type { Policy } from "../policy.ts";
+import type { NormalizedSpan, RequestContext, SpanProcessor } from "./span.ts";
+
+type Maybe = string | null | undefined;
+
+function nonEmpty(v: Maybe): v is string {
+  return typeof v === "string" && v !== "";
+}
+
+/**
+ * The agent a span belongs to: the span's own `gen_ai.agent.name`, else the agent of its trace's
+ * `invoke_agent` span, else the resource's `gen_ai.agent.name`, else `service.name`; "" when none is set.
+ */
+export function resolveAgent(src: {
+  spanAgent?: Maybe;
+  traceInvokeAgent?: Maybe;
+  resourceAgent?: Maybe;
+  serviceName?: Maybe;
+}): string {
+  for (const v of [src.spanAgent, src.traceInvokeAgent, src.resourceAgent, src.serviceName]) {
+    if (nonEmpty(v)) return v;
+  }
+  return "";
+}
+
+/**
+ * The team a span is counted under: the team bound to the ingest key (always wins, so a key cannot
+ * write into another team), else the policy's team for the agent, else the resource's `cognive.team`,
+ * else "".
+ */
+export function resolveTeam(
+  agent: string,
+  policy: Pick<Policy, "agents">,
+  resourceTeam?: Maybe,
+  identityTeam?: Maybe,
+): string {
+  if (nonEmpty(identityTeam)) return identityTeam;
+  const declared = policy.agents.get(agent)?.team;
+  if (nonEmpty(declared)) return declared;
+  if (nonEmpty(resourceTeam)) return resourceTeam;
+  return "";
+}
+
+/** Agent and team from what the span, its trace and its resource say, and the policy's declared agents. */
+export function attribution(policy: Pick<Policy, "agents">): SpanProcessor {
+  return {
+    name: "attribution",
+    process(s: NormalizedSpan): boolean {
+      s.agent = resolveAgent(s);
+      s.team = resolveTeam(s.agent, policy, s.resourceTeam);
+      return true;
+    },
+  };
+}
+
+/** The team of the ingest key overrides whatever the span or the policy said (issue 8's tenant stamping). */
+export const tenantStamping: SpanProcessor = {
+  name: "tenant",
+  process(s: NormalizedSpan, request: RequestContext): boolean {
+    if (nonEmpty(request.identity.team)) s.team = request.identity.team;
+    return true;
+  },
+};
+
+/** Prices model calls whose usage is plausible; the cost stays null for unknown models. */
+export function pricing(pricer: Pricer): SpanProcessor {
+  return {
+    name: "pricing",
+    process(s: NormalizedSpan): boolean {
+      s.cost =
+        s.usageRole === "model_call" && s.usageInvalid === null
+          ? pricer.price(s, new Date(Number(s.startNs / 1_000_000n)))
+          : null;
+      return true;
+    },
+  };
+}
+
+/** The processors every collector runs, in order. */
+export function defaultProcessors(pricer: Pricer, policy: Pick<Policy, "agents">): SpanProcessor[] {
+  return [attribution(policy), tenantStamping, pricing(pricer)];
+}

@@ -1,0 +1,229 @@
+import type { Attrs, AttrTypes } from "@cognive/semconv";
+import type { DecodedEvent, DecodedLink } from "../otlp/model.ts";
+import type { NormalizedSpan } from "../pipeline/span.ts";
+import { quotedString, tsvFloat, tsvMap, tsvNanos, tsvString, tsvTypes } from "./tsv.ts";
+
+/**
+ * The span table (`otel_traces`), defined once: each column's name, ClickHouse type, codec, the
+ * migration that added it and its TSV encoder from a `NormalizedSpan`. The CREATE TABLE of
+ * migration 1 (and so its cluster variant), migration 8's ADD COLUMNs, the insert column list and
+ * the row encoder are all generated from this list, so a column cannot be declared in one place and
+ * encoded in another order.
+ */
+export interface SpanColumn {
+  /** The column, or for a Nested one its subcolumn (`Events.Name`), as inserts name it. */
+  name: string;
+  type: string;
+  /** `CODEC(…)` of the column, "" for none; for Nested subcolumns the codec is the group's. */
+  codec: string;
+  /** The migration that created it: its DDL is generated from the columns of that version. */
+  since: 1 | 8;
+  encode(s: NormalizedSpan): string;
+}
+
+const ZSTD = "CODEC(ZSTD(1))";
+const T64 = "CODEC(T64, ZSTD(1))";
+const STRING_MAP = "Map(LowCardinality(String), String)";
+const TYPE_MAP = "Map(LowCardinality(String), UInt8)";
+
+const str = (name: string, get: (s: NormalizedSpan) => string, type = "String"): SpanColumn => ({
+  name,
+  type,
+  codec: ZSTD,
+  since: 1,
+  encode: (s) => tsvString(get(s)),
+});
+/** Few distinct values, mostly the same as the previous span's: the last encoding is reused. */
+const lowCard = (name: string, get: (s: NormalizedSpan) => string | null): SpanColumn => {
+  let last = "";
+  let text = "";
+  return {
+    name,
+    type: "LowCardinality(String)",
+    codec: ZSTD,
+    since: 1,
+    encode: (s) => {
+      const v = get(s) ?? "";
+      if (v !== last) {
+        last = v;
+        text = tsvString(v);
+      }
+      return text;
+    },
+  };
+};
+/** Ids are validated lower-case hex: nothing to escape. */
+const hexId = (name: string, get: (s: NormalizedSpan) => string): SpanColumn => ({
+  name,
+  type: "String",
+  codec: ZSTD,
+  since: 1,
+  encode: get,
+});
+const tokens = (name: string, get: (s: NormalizedSpan) => number | null): SpanColumn => ({
+  name,
+  type: "UInt64",
+  codec: T64,
+  since: 1,
+  encode: (s) => {
+    const n = get(s);
+    return n === null ? "0" : String(Math.trunc(n));
+  },
+});
+const usd = (name: string, get: (c: NonNullable<NormalizedSpan["cost"]>) => number): SpanColumn => ({
+  name,
+  type: "Float64",
+  codec: ZSTD,
+  since: 1,
+  encode: (s) => (s.cost === null ? "0" : tsvFloat(get(s.cost))),
+});
+const nested = (group: string, name: string, type: string, encode: (s: NormalizedSpan) => string): SpanColumn => ({
+  name: `${group}.${name}`,
+  type,
+  codec: ZSTD,
+  since: 1,
+  encode,
+});
+const typeColumn = (name: string, type: string, encode: (s: NormalizedSpan) => string): SpanColumn => ({
+  name,
+  type,
+  codec: ZSTD,
+  since: 8,
+  encode,
+});
+
+/** The last resource's encodings: every span of a resource shares its attribute object. */
+function perResource(encode: (attrs: Attrs, types: AttrTypes | undefined) => string): (s: NormalizedSpan) => string {
+  let last: Attrs | null = null;
+  let lastTypes: AttrTypes | undefined;
+  let text = "";
+  return (s) => {
+    if (s.resource !== last || s.resourceTypes !== lastTypes) {
+      last = s.resource;
+      lastTypes = s.resourceTypes;
+      text = encode(last, lastTypes);
+    }
+    return text;
+  };
+}
+
+/** An Array column over a span's events or links; "[]" for none. */
+function arrayOf<T>(items: readonly T[], item: (x: T) => string): string {
+  if (items.length === 0) return "[]";
+  let out = "[";
+  for (let i = 0; i < items.length; i++) out += (i ? "," : "") + item(items[i]);
+  return `${out}]`;
+}
+
+const attrTypes = (x: DecodedEvent | DecodedLink) => tsvTypes(x.attributes, x.attributeTypes);
+
+/** In the order of the table's columns (the insert names them, so only the DDL depends on it). */
+export const SPAN_TABLE_COLUMNS: readonly SpanColumn[] = [
+  {
+    name: "Timestamp",
+    type: "DateTime64(9)",
+    codec: "CODEC(Delta(8), ZSTD(1))",
+    since: 1,
+    encode: (s) => tsvNanos(s.startNs),
+  },
+  hexId("TraceId", (s) => s.traceId),
+  hexId("SpanId", (s) => s.spanId),
+  hexId("ParentSpanId", (s) => s.parentSpanId),
+  str("TraceState", (s) => s.traceState),
+  lowCard("SpanName", (s) => s.name),
+  lowCard("SpanKind", (s) => s.kind),
+  lowCard("ServiceName", (s) => s.serviceName),
+  { name: "ResourceAttributes", type: STRING_MAP, codec: ZSTD, since: 1, encode: perResource(tsvMap) },
+  str("ScopeName", (s) => s.scopeName),
+  str("ScopeVersion", (s) => s.scopeVersion),
+  { name: "SpanAttributes", type: STRING_MAP, codec: ZSTD, since: 1, encode: (s) => tsvMap(s.attributes) },
+  { name: "Duration", type: "UInt64", codec: T64, since: 1, encode: (s) => String(s.durationNs) },
+  lowCard("StatusCode", (s) => s.statusCode),
+  str("StatusMessage", (s) => s.statusMessage),
+  nested("Events", "Timestamp", "DateTime64(9)", (s) => arrayOf(s.events, (e) => quotedString(tsvNanos(e.timeNs)))),
+  nested("Events", "Name", "LowCardinality(String)", (s) => arrayOf(s.events, (e) => quotedString(e.name))),
+  nested("Events", "Attributes", STRING_MAP, (s) => arrayOf(s.events, (e) => tsvMap(e.attributes))),
+  nested("Links", "TraceId", "String", (s) => arrayOf(s.links, (l) => quotedString(l.traceId))),
+  nested("Links", "SpanId", "String", (s) => arrayOf(s.links, (l) => quotedString(l.spanId))),
+  nested("Links", "TraceState", "String", (s) => arrayOf(s.links, (l) => quotedString(l.traceState))),
+  nested("Links", "Attributes", STRING_MAP, (s) => arrayOf(s.links, (l) => tsvMap(l.attributes))),
+  lowCard("TeamName", (s) => s.team),
+  lowCard("Environment", (s) => s.environment),
+  lowCard("AgentName", (s) => s.agent),
+  lowCard("GenAiOperation", (s) => s.operation),
+  lowCard("GenAiProvider", (s) => s.provider),
+  lowCard("GenAiRequestModel", (s) => s.requestModel),
+  lowCard("GenAiResponseModel", (s) => s.responseModel),
+  {
+    name: "GenAiUsageRole",
+    type: "Enum8('none' = 0, 'model_call' = 1, 'aggregate' = 2)",
+    codec: "",
+    since: 1,
+    encode: (s) => s.usageRole,
+  },
+  tokens("InputTokens", (s) => s.inputTokens),
+  tokens("OutputTokens", (s) => s.outputTokens),
+  tokens("CacheReadTokens", (s) => s.cacheReadTokens),
+  tokens("CacheWriteTokens", (s) => s.cacheWriteTokens),
+  tokens("ReasoningTokens", (s) => s.reasoningTokens),
+  lowCard("ToolName", (s) => s.toolName),
+  str("ConversationId", (s) => s.conversationId ?? ""),
+  str("UserId", (s) => s.userId ?? ""),
+  { name: "Priced", type: "UInt8", codec: "", since: 1, encode: (s) => (s.cost === null ? "0" : "1") },
+  usd("CostInputUsd", (c) => c.inputUsd),
+  usd("CostOutputUsd", (c) => c.outputUsd),
+  usd("CostCacheReadUsd", (c) => c.cacheReadUsd),
+  usd("CostCacheWriteUsd", (c) => c.cacheWriteUsd),
+  usd("CostUsd", (c) => c.totalUsd),
+  typeColumn("ResourceAttributeTypes", TYPE_MAP, perResource(tsvTypes)),
+  typeColumn("SpanAttributeTypes", TYPE_MAP, (s) => tsvTypes(s.attributes, s.attributeTypes)),
+  typeColumn("EventAttributeTypes", `Array(${TYPE_MAP})`, (s) => arrayOf(s.events, attrTypes)),
+  typeColumn("LinkAttributeTypes", `Array(${TYPE_MAP})`, (s) => arrayOf(s.links, attrTypes)),
+];
+
+/** Column order of the TSV rows the writer produces for the span table. */
+export const SPAN_COLUMNS: readonly string[] = SPAN_TABLE_COLUMNS.map((c) => c.name);
+
+const ENCODERS = SPAN_TABLE_COLUMNS.map((c) => c.encode);
+
+/** One span-table TSV row, in SPAN_COLUMNS order, ending in a newline. */
+export function encodeSpanRow(s: NormalizedSpan): string {
+  let row = ENCODERS[0](s);
+  for (let i = 1; i < ENCODERS.length; i++) row += `\t${ENCODERS[i](s)}`;
+  return `${row}\n`;
+}
+
+const INDENT = "        ";
+
+/**
+ * Column definitions for a CREATE TABLE, one per line: by default migration 1's, exactly as that
+ * migration has always read (a deployed database ran it); a new copy of the table passes every
+ * version. Nested subcolumns are written as their group.
+ */
+export function spanTableColumnsDdl(versions: readonly SpanColumn["since"][] = [1]): string {
+  const lines: string[] = [];
+  const cols = SPAN_TABLE_COLUMNS.filter((c) => versions.includes(c.since));
+  for (let i = 0; i < cols.length; i++) {
+    const c = cols[i];
+    const dot = c.name.indexOf(".");
+    if (dot < 0) {
+      lines.push(`${INDENT}${c.name} ${c.type}${c.codec === "" ? "" : ` ${c.codec}`}`);
+      continue;
+    }
+    const group = c.name.slice(0, dot);
+    const fields: string[] = [];
+    for (; i < cols.length && cols[i].name.startsWith(`${group}.`); i++) {
+      fields.push(`${INDENT}  ${cols[i].name.slice(dot + 1)} ${cols[i].type}`);
+    }
+    i--;
+    lines.push(`${INDENT}${group} Nested (\n${fields.join(",\n")}\n${INDENT}) ${c.codec}`);
+  }
+  return lines.join(",\n");
+}
+
+/** The ADD COLUMN clauses of a later migration that added span columns. */
+export function spanTableAddColumns(version: SpanColumn["since"]): string {
+  return SPAN_TABLE_COLUMNS.filter((c) => c.since === version)
+    .map((c) => `ADD COLUMN IF NOT EXISTS ${c.name} ${c.type}${c.codec === "" ? "" : ` ${c.codec}`}`)
+    .join(",\n         ");
+}

@@ -1,0 +1,194 @@
+import { ATTR_TYPE } from "@cognive/semconv";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { NormalizedSpan } from "../src/pipeline/span.ts";
+import type { Storage } from "../src/storage/client.ts";
+import { SPAN_TABLE } from "../src/storage/schema.ts";
+import { encodeSpanRow, SPAN_COLUMNS, SPAN_TABLE_COLUMNS } from "../src/storage/span-table.ts";
+import { openTestStorage } from "./support/storage.ts";
+
+const T0 = 1_764_000_000_123_456_789n;
+
+/** A span whose every stored column gets a value no other column has. */
+function distinctSpan(spanId: string): NormalizedSpan {
+  return {
+    traceId: "0af7651916cd43dd8448eb211c80319c",
+    spanId,
+    parentSpanId: "b7ad6b7169203331",
+    traceState: "ts=state",
+    name: "chat span-name",
+    kind: "Client",
+    startNs: T0,
+    durationNs: 7_001n,
+    statusCode: "Error",
+    statusMessage: "status-message",
+    serviceName: "service-name",
+    environment: "environment",
+    resource: { "service.name": "service-name", cores: 4 },
+    resourceTypes: { cores: ATTR_TYPE.int },
+    scopeName: "scope-name",
+    scopeVersion: "scope-version",
+    attributes: { "span.attr": "v", ratio: 0.5 },
+    attributeTypes: { ratio: ATTR_TYPE.double },
+    events: [
+      {
+        timeNs: T0 + 5n,
+        name: "event-name",
+        attributes: { "event.attr": "e", flag: true },
+        attributeTypes: { flag: ATTR_TYPE.bool },
+      },
+    ],
+    links: [
+      {
+        traceId: "11111111111111111111111111111111",
+        spanId: "2222222222222222",
+        traceState: "link=state",
+        attributes: { "link.attr": "l", n: 3 },
+        attributeTypes: { n: ATTR_TYPE.int },
+      },
+    ],
+    operation: "chat",
+    provider: "provider-name",
+    requestModel: "request-model",
+    responseModel: "response-model",
+    inputTokens: 101,
+    outputTokens: 102,
+    cacheReadTokens: 103,
+    cacheWriteTokens: 104,
+    reasoningTokens: 105,
+    agentName: null,
+    toolName: "tool-name",
+    conversationId: "conversation-id",
+    userId: "user-id",
+    usageRole: "model_call",
+    spanAgent: null,
+    traceInvokeAgent: null,
+    resourceAgent: null,
+    resourceTeam: null,
+    usageInvalid: null,
+    agent: "agent-name",
+    team: "team-name",
+    cost: {
+      inputUsd: 0.25,
+      outputUsd: 0.5,
+      cacheReadUsd: 0.125,
+      cacheWriteUsd: 0.0625,
+      totalUsd: 0.9375,
+      source: "override",
+    },
+  };
+}
+
+/** What each column must read back as (JSONEachRow), written out by hand: not derived from the table. */
+const EXPECTED: Record<string, unknown> = {
+  Timestamp: "2025-11-24 16:00:00.123456789",
+  TraceId: "0af7651916cd43dd8448eb211c80319c",
+  ParentSpanId: "b7ad6b7169203331",
+  TraceState: "ts=state",
+  SpanName: "chat span-name",
+  SpanKind: "Client",
+  ServiceName: "service-name",
+  ResourceAttributes: { "service.name": "service-name", cores: "4" },
+  ScopeName: "scope-name",
+  ScopeVersion: "scope-version",
+  SpanAttributes: { "span.attr": "v", ratio: "0.5" },
+  Duration: "7001",
+  StatusCode: "Error",
+  StatusMessage: "status-message",
+  "Events.Timestamp": ["2025-11-24 16:00:00.123456794"],
+  "Events.Name": ["event-name"],
+  "Events.Attributes": [{ "event.attr": "e", flag: "true" }],
+  "Links.TraceId": ["11111111111111111111111111111111"],
+  "Links.SpanId": ["2222222222222222"],
+  "Links.TraceState": ["link=state"],
+  "Links.Attributes": [{ "link.attr": "l", n: "3" }],
+  TeamName: "team-name",
+  Environment: "environment",
+  AgentName: "agent-name",
+  GenAiOperation: "chat",
+  GenAiProvider: "provider-name",
+  GenAiRequestModel: "request-model",
+  GenAiResponseModel: "response-model",
+  GenAiUsageRole: "model_call",
+  InputTokens: "101",
+  OutputTokens: "102",
+  CacheReadTokens: "103",
+  CacheWriteTokens: "104",
+  ReasoningTokens: "105",
+  ToolName: "tool-name",
+  ConversationId: "conversation-id",
+  UserId: "user-id",
+  Priced: 1,
+  CostInputUsd: 0.25,
+  CostOutputUsd: 0.5,
+  CostCacheReadUsd: 0.125,
+  CostCacheWriteUsd: 0.0625,
+  CostUsd: 0.9375,
+  ResourceAttributeTypes: { cores: ATTR_TYPE.int },
+  SpanAttributeTypes: { ratio: ATTR_TYPE.double },
+  EventAttributeTypes: [{ flag: ATTR_TYPE.bool }],
+  LinkAttributeTypes: [{ n: ATTR_TYPE.int }],
+};
+
+describe("the span table, defined once", () => {
+  let storage: Storage;
+  let close: () => Promise<void>;
+  beforeAll(async () => {
+    ({ storage, close } = await openTestStorage("span-table"));
+  });
+  afterAll(() => close());
+
+  /** Columns of the stored span `spanId` whose value is not the expected one. */
+  async function mismatches(spanId: string): Promise<string[]> {
+    const rs = await storage.client.query({
+      query: `SELECT ${SPAN_COLUMNS.map((c) => `\`${c}\``).join(", ")} FROM cognive.${SPAN_TABLE} WHERE SpanId = {id:String}`,
+      query_params: { id: spanId },
+      format: "JSONEachRow",
+      clickhouse_settings: { date_time_output_format: "simple" },
+    });
+    const rows = (await rs.json()) as Record<string, unknown>[];
+    expect(rows).toHaveLength(1);
+    return SPAN_COLUMNS.filter((c) => {
+      try {
+        expect(rows[0][c]).toEqual(c === "SpanId" ? spanId : EXPECTED[c]);
+        return false;
+      } catch {
+        return true;
+      }
+    });
+  }
+
+  it("gives every column a distinct value in this test", () => {
+    expect(Object.keys(EXPECTED).sort()).toEqual(SPAN_COLUMNS.filter((c) => c !== "SpanId").sort());
+    const seen = Object.values(EXPECTED).map((v) => JSON.stringify(v));
+    expect(new Set(seen).size).toBe(seen.length);
+  });
+
+  it("matches the columns storage created from it (name and type, in order)", async () => {
+    const rs = await storage.client.query({
+      query: `SELECT name, type FROM system.columns WHERE database = 'cognive' AND table = {t:String} ORDER BY position`,
+      query_params: { t: SPAN_TABLE },
+      format: "JSONEachRow",
+    });
+    const stored = (await rs.json()) as { name: string; type: string }[];
+    const declared = SPAN_TABLE_COLUMNS.map((c) => ({
+      name: c.name,
+      type: c.name.includes(".") ? `Array(${c.type})` : c.type,
+    }));
+    expect(stored).toEqual(declared);
+  });
+
+  it("round-trips every column of an encoded span", async () => {
+    await storage.insertTsv(SPAN_TABLE, SPAN_COLUMNS, encodeSpanRow(distinctSpan("00000000000000a1")));
+    expect(await mismatches("00000000000000a1")).toEqual([]);
+  });
+
+  it("catches two columns encoded in each other's place", async () => {
+    const span = distinctSpan("00000000000000a2");
+    const row = encodeSpanRow(span).slice(0, -1).split("\t");
+    const input = SPAN_COLUMNS.indexOf("InputTokens");
+    const output = SPAN_COLUMNS.indexOf("OutputTokens");
+    [row[input], row[output]] = [row[output], row[input]];
+    await storage.insertTsv(SPAN_TABLE, SPAN_COLUMNS, `${row.join("\t")}\n`);
+    expect(await mismatches("00000000000000a2")).toEqual(["InputTokens", "OutputTokens"]);
+  });
+});

@@ -5,7 +5,7 @@ import { MemoryCounters } from "../src/governance/counters.ts";
 import { Governance } from "../src/governance/engine.ts";
 import { SpendWatch } from "../src/governance/spend-watch.ts";
 import { silentLogger } from "../src/log.ts";
-import type { GovernedSpan } from "../src/pipeline/normalize.ts";
+import type { GovernedSpan } from "../src/governance/hook.ts";
 import { type Policy, parsePolicy } from "../src/policy.ts";
 import { AlertStore } from "../src/storage/alerts.ts";
 import type { Storage } from "../src/storage/client.ts";
@@ -63,7 +63,6 @@ alerts:
       // Each December day: $5 each at 10:00, stored and then governed, as ingest does.
       const spans = ["hot", "cool"].map(
         (agent): GovernedSpan => ({
-          row: 0,
           traceId: `${String(++n).padStart(31, "0")}a`,
           spanId: n.toString(16).padStart(16, "0"),
           timeMs: day + 10 * 3_600_000,
@@ -77,7 +76,7 @@ alerts:
         }),
       );
       await insert(spans.map((s) => modelCallRow(iso(s.timeMs), s.agent, "cx", 5, s.traceId)));
-      gov.onCommitted(spans);
+      gov.onDurable(spans);
       await gov.idle();
       await w.evaluate(day + 12 * 3_600_000);
       if (day === Date.parse("2026-12-02T00:00:00Z")) {

@@ -1,5 +1,6 @@
 import { css, html, nothing, type PropertyValues, type TemplateResult } from "lit";
 import { CogniveElement } from "./base.ts";
+import { fire } from "./events.ts";
 import { formatCost, formatDuration, formatTime, formatTokens } from "./format.ts";
 import { theme } from "./theme.ts";
 import {
@@ -444,13 +445,8 @@ export class CogniveTraceView extends CogniveElement {
   private select(spanId: string | undefined): void {
     if (!spanId || spanId === this.selectedSpanId) return;
     this.selectedSpanId = spanId;
-    this.dispatchEvent(
-      new CustomEvent("cognive-span-select", {
-        detail: { traceId: this.trace?.traceId, spanId },
-        bubbles: true,
-        composed: true,
-      }),
-    );
+    // Rows exist only for a loaded trace.
+    if (this.trace) fire(this, "cognive-span-select", { traceId: this.trace.traceId, spanId });
   }
 
   /** Keeps row `index` inside the scroller's viewport. */

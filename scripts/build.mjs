@@ -31,6 +31,8 @@ function files(dir) {
 export function staleReason() {
   const stamp = join(ROOT, STAMP);
   if (!existsSync(stamp)) return "no build yet";
+  const missing = [...TARGETS.map((t) => t.out), "ui/dist/cognive-ui.js"].find((f) => !existsSync(join(ROOT, f)));
+  if (missing) return `${missing} is missing`;
   const built = statSync(stamp).mtimeMs;
   const inputs = [
     ...TARGETS.flatMap((t) => files(t.src)),

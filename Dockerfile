@@ -8,26 +8,9 @@
 
 ARG NODE_IMAGE=node:20-bookworm-slim
 
-FROM ${NODE_IMAGE} AS build
-WORKDIR /app
-# Manifests first, so the dependency layer is rebuilt only when they change. Every workspace's
-# manifest is needed for the lockfile to match.
-COPY package.json package-lock.json tsconfig.base.json ./
-COPY semconv/package.json semconv/
-COPY collector/package.json collector/
-COPY query/package.json query/
-COPY sdk/package.json sdk/
-COPY ui/package.json ui/
-COPY examples/package.json examples/
-RUN npm ci --no-audit --no-fund
-COPY scripts/build.mjs scripts/
-COPY semconv/ semconv/
-COPY collector/ collector/
-COPY ui/ ui/
-COPY query/ query/
-RUN npm run build
-
-FROM ${NODE_IMAGE} AS deps
+# Every workspace's manifest, as the lockfile needs them; each install stage starts here, so its
+# dependency layer is rebuilt only when a manifest changes.
+FROM ${NODE_IMAGE} AS manifests
 WORKDIR /app
 COPY package.json package-lock.json ./
 COPY semconv/package.json semconv/
@@ -36,6 +19,18 @@ COPY query/package.json query/
 COPY sdk/package.json sdk/
 COPY ui/package.json ui/
 COPY examples/package.json examples/
+
+FROM manifests AS build
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.base.json ./
+COPY scripts/build.mjs scripts/
+COPY semconv/ semconv/
+COPY collector/ collector/
+COPY ui/ ui/
+COPY query/ query/
+RUN npm run build
+
+FROM manifests AS deps
 # The server's production dependencies; no dev tools, no example agents' SDKs.
 RUN npm ci --omit=dev --workspace=@cognive/query --no-audit --no-fund \
   && npm cache clean --force

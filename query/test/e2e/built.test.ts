@@ -1,5 +1,5 @@
 import { type ChildProcess, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, utimesSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -83,6 +83,26 @@ describe("the compiled server", () => {
     expect(res.status).toBe(200);
     expect(await res.text()).toBe(readFileSync(join(ROOT, "ui/dist/cognive-ui.js"), "utf8"));
   });
+
+  it("rebuilds on start once a source is newer than the build, and only then", () => {
+    const help = () =>
+      spawnSync(process.execPath, [BIN, "help"], {
+        env: { ...process.env, ...PLAIN },
+        encoding: "utf8",
+        timeout: 120_000,
+      });
+    const fresh = help();
+    expect(fresh.status).toBe(0);
+    expect(fresh.stderr).not.toMatch(/building/);
+    // An edit, as far as the build can tell: the source's mtime moves past the build's.
+    const now = new Date();
+    utimesSync(join(ROOT, "query/src/cli.ts"), now, now);
+    const edited = help();
+    expect(edited.status, edited.stderr).toBe(0);
+    expect(edited.stderr).toMatch(/building the server \(query\/src\/cli\.ts changed since the last build\)/);
+    expect(edited.stdout).toMatch(/Usage: cognive/);
+    expect(help().stderr).not.toMatch(/building/);
+  }, 240_000);
 
   it("the loader hook catches a run from the sources (so the checks above could fail)", () => {
     const r = spawnSync(process.execPath, ["--conditions=cognive-source", "--import", FORBID, BIN, "help"], {

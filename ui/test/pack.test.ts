@@ -85,7 +85,7 @@ describe("@cognive/ui as an installed package", () => {
     expect(bad.status).not.toBe(0);
     expect(bad.out).toMatch(/bad\.mts\(3,\d+\): error TS2322: Type 'string' is not assignable to type 'number'/);
     expect(bad.out).toMatch(/bad\.mts\(4,\d+\): error TS2322/);
-  }, 120_000);
+  }, 240_000); // two tsc runs over the installed packages: tens of seconds each on a loaded machine
 
   it.skipIf(missingChromium())(
     "bundles from the installed package with esbuild and renders in headless Chromium",

@@ -56,7 +56,10 @@ const rewriteImports = {
 };
 
 export async function build() {
-  const { build: esbuild } = await import("esbuild");
+  const { build: esbuild } = await import("esbuild").catch((err) => {
+    // An install without dev dependencies (npm ci --omit=dev) can run a build but not make one.
+    throw new Error(`building the server needs esbuild, a dev dependency: run \`npm ci\` first (${err.message})`);
+  });
   const started = performance.now();
   for (const { src, out } of TARGETS) {
     // Written beside the old output and swapped in, so a running server never sees a half-written dist.

@@ -3,15 +3,15 @@
 # `migrate`, and the admin commands (`keys`, `audit`):
 #   docker build -t cognive .
 #   docker run -e COGNIVE_ADMIN_KEY=... -p 4317:4317 -p 4318:4318 -p 3300:3300 -v cognive-data:/data cognive
-# It runs what `npm start` runs today: the TypeScript sources through tsx (a runtime dependency of
-# @cognive/query). There is no compiled build of the server yet; when there is, copy it instead.
+# The build stage compiles the server (`npm run build`); the image carries that JavaScript and the
+# server's production dependencies only: no TypeScript sources, no tsx, no build tools.
 
 ARG NODE_IMAGE=node:20-bookworm-slim
 
-FROM ${NODE_IMAGE} AS deps
+# Every workspace's manifest, as the lockfile needs them; each install stage starts here, so its
+# dependency layer is rebuilt only when a manifest changes.
+FROM ${NODE_IMAGE} AS manifests
 WORKDIR /app
-# Manifests only, so the dependency layer is rebuilt only when they change. Every workspace's
-# manifest is needed for the lockfile to match, although only the server's dependencies install.
 COPY package.json package-lock.json ./
 COPY semconv/package.json semconv/
 COPY collector/package.json collector/
@@ -19,7 +19,19 @@ COPY query/package.json query/
 COPY sdk/package.json sdk/
 COPY ui/package.json ui/
 COPY examples/package.json examples/
-# The server's production dependencies (tsx included); no dev tools, no example agents' SDKs.
+
+FROM manifests AS build
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.base.json ./
+COPY scripts/build.mjs scripts/
+COPY semconv/ semconv/
+COPY collector/ collector/
+COPY ui/ ui/
+COPY query/ query/
+RUN npm run build
+
+FROM manifests AS deps
+# The server's production dependencies; no dev tools, no example agents' SDKs.
 RUN npm ci --omit=dev --workspace=@cognive/query --no-audit --no-fund \
   && npm cache clean --force
 
@@ -29,11 +41,12 @@ ENV NODE_ENV=production \
   COGNIVE_DATA_DIR=/data
 WORKDIR /app
 COPY --from=deps /app /app
-COPY tsconfig.base.json ./
-COPY semconv/ semconv/
-COPY collector/ collector/
-COPY ui/ ui/
-COPY query/ query/
+# The build: the workspaces' package.json (from deps) resolve @cognive/* to these files.
+COPY --from=build /app/semconv/dist/esm semconv/dist/esm
+COPY --from=build /app/collector/dist collector/dist
+COPY --from=build /app/query/dist query/dist
+COPY --from=build /app/ui/dist/cognive-ui.js ui/dist/
+COPY query/bin/cognive.js query/bin/
 COPY deploy/docker/healthcheck.mjs deploy/docker/
 # The embedded store (`start`) and its files belong to the unprivileged `node` user (uid 1000).
 RUN mkdir -p /data && chown node:node /data

@@ -8,4 +8,12 @@ export const SOURCE_CONDITION = "cognive-source";
 // Vitest's own default drops "module" (packages' ESM-for-bundlers builds); keep that, add ours.
 const conditions = [SOURCE_CONDITION, ...defaultServerConditions.filter((c) => c !== "module")];
 
-export default defineConfig({ resolve: { conditions }, ssr: { resolve: { conditions } } });
+// Node processes the tests spawn (`cognive` itself, agents) inherit the condition too, so they run the
+// sources under test rather than a build that may be stale; a test of the build clears NODE_OPTIONS.
+const NODE_OPTIONS = [process.env.NODE_OPTIONS, `--conditions=${SOURCE_CONDITION}`].filter(Boolean).join(" ");
+
+export default defineConfig({
+  resolve: { conditions },
+  ssr: { resolve: { conditions } },
+  test: { env: { NODE_OPTIONS } },
+});

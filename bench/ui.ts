@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { gzipSync } from "node:zlib";
 import { launchChromium, syntheticTrace } from "../query/test/ui/browser.ts";
-import { buildBundle } from "../ui/bundle.ts";
+import { buildBundle } from "../ui/bundle.mjs";
 import { machine, percentile, ROOT } from "./lib.ts";
 
 const { values: args } = parseArgs({

@@ -1,7 +1,8 @@
 import { createHash } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 import type { Logger } from "@cognive/collector";
-import { buildBundle } from "@cognive/ui/bundle";
 import { Hono } from "hono";
 
 /** The app page: the bundle plus `<cognive-app>`; views live in the URL hash so deep links work anywhere. */
@@ -43,9 +44,18 @@ interface Served {
 
 let bundle: Promise<Served> | undefined;
 
+/**
+ * Run from its sources (in-repo, the cognive-source condition) the server bundles the components at
+ * start, so edits show up without a build; compiled, it serves the file `npm run build` wrote.
+ */
+async function bundleJs(): Promise<string> {
+  if (import.meta.url.endsWith(".ts")) return (await (await import("@cognive/ui/bundle")).buildBundle()).js;
+  return readFile(fileURLToPath(import.meta.resolve("@cognive/ui/cognive-ui.js")), "utf8");
+}
+
 /** The bundle, built once per process (a failed build is retried on the next call). */
 function loadBundle(log: Logger): Promise<Served> {
-  bundle ??= buildBundle().then(({ js }) => {
+  bundle ??= bundleJs().then((js) => {
     const body = Buffer.from(js);
     return {
       body,

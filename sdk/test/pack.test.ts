@@ -1,10 +1,10 @@
-import { execFile, spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createRequire } from "node:module";
+import { execFile } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { calcPrice } from "@pydantic/genai-prices";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { installApp, pack, REPO, tscStrict } from "../../query/test/helpers/pack.ts";
 import { startTestServer, type TestServer } from "../../query/test/helpers/server.ts";
 
 /**
@@ -14,14 +14,6 @@ import { startTestServer, type TestServer } from "../../query/test/helpers/serve
  * The tarballs' third-party dependencies come from the npm cache, else the registry; when neither answers
  * the test is skipped with a message, unless COGNIVE_REQUIRE_SERVICES=1 (CI), where that is a failure.
  */
-const REQUIRE_SERVICES = process.env.COGNIVE_REQUIRE_SERVICES === "1";
-const REPO = new URL("../..", import.meta.url).pathname;
-const TSC = createRequire(import.meta.url).resolve("typescript/bin/tsc");
-
-function run(cmd: string, args: string[], cwd: string, env: Record<string, string> = {}) {
-  const r = spawnSync(cmd, args, { cwd, env: { ...process.env, ...env }, encoding: "utf8", timeout: 240_000 });
-  return { status: r.status, out: `${r.stdout ?? ""}${r.stderr ?? ""}` };
-}
 
 /** Asynchronous, so the in-process test server keeps answering while the agent runs. */
 function runAsync(cmd: string, args: string[], cwd: string, env: Record<string, string>) {
@@ -30,17 +22,6 @@ function runAsync(cmd: string, args: string[], cwd: string, env: Record<string, 
       resolve({ status: error ? Number(error.code ?? 1) || 1 : 0, out: `${stdout}${stderr}` }),
     );
   });
-}
-
-function pack(workspace: string, dest: string): { file: string; files: string[] } {
-  const r = spawnSync("npm", ["pack", "--json", "--pack-destination", dest], {
-    cwd: join(REPO, workspace),
-    encoding: "utf8",
-    timeout: 240_000,
-  });
-  if (r.status !== 0) throw new Error(`npm pack ${workspace} failed:\n${r.stdout}${r.stderr}`);
-  const [info] = JSON.parse(r.stdout.slice(r.stdout.indexOf("[")));
-  return { file: join(dest, info.filename), files: info.files.map((f: { path: string }) => f.path) };
 }
 
 // A model call as the SDK sees it: an OpenAI chat completion with usage, including cached input tokens.
@@ -92,27 +73,15 @@ describe("@cognive/sdk as an installed package", () => {
     const sdk = pack("sdk", dir);
     semconvFiles = semconv.files;
     sdkFiles = sdk.files;
-    app = join(dir, "app");
-    mkdirSync(app);
-    writeFileSync(join(app, "package.json"), JSON.stringify({ name: "app", private: true, version: "1.0.0" }));
-    const deps = [semconv.file, sdk.file, "@types/node@20"];
-    const common = ["install", "--no-audit", "--no-fund", "--loglevel=error"];
-    // The cache first (no network); the registry only for what the cache lacks.
-    let r = run("npm", [...common, "--offline", ...deps], app);
-    if (r.status !== 0) r = run("npm", [...common, "--prefer-offline", ...deps], app);
-    if (r.status !== 0) {
-      if (REQUIRE_SERVICES) throw new Error(`npm install of the packed tarballs failed:\n${r.out}`);
-      skipReason = "npm install of the tarballs' dependencies failed (no npm cache or registry): skipping";
-      process.stderr.write(`${skipReason}\n${r.out}\n`);
-      return;
-    }
+    ({ app, skipReason } = installApp(dir, [semconv.file, sdk.file, "@types/node@20"]));
+    if (skipReason) return;
     server = await startTestServer();
   }, 300_000);
 
   afterAll(async () => {
     await server?.stop();
     if (dir) rmSync(dir, { recursive: true, force: true });
-  });
+  }, 60_000);
 
   it("packs only the build, the README and package.json", () => {
     for (const files of [semconvFiles, sdkFiles]) {
@@ -171,12 +140,7 @@ describe("@cognive/sdk as an installed package", () => {
     writeFileSync(join(app, "good.mts"), GOOD_TS);
     writeFileSync(join(app, "good.cts"), GOOD_CTS);
     writeFileSync(join(app, "bad.mts"), BAD_TS);
-    const tsc = (files: string[]) =>
-      run(
-        process.execPath,
-        [TSC, "--strict", "--module", "nodenext", "--moduleResolution", "nodenext", "--noEmit", ...files],
-        app,
-      );
+    const tsc = (files: string[]) => tscStrict(app, files);
     const good = tsc(["good.mts", "good.cts"]);
     expect(good.out).toBe("");
     expect(good.status).toBe(0);
@@ -184,5 +148,5 @@ describe("@cognive/sdk as an installed package", () => {
     expect(bad.status).not.toBe(0);
     expect(bad.out).toMatch(/bad\.mts\(2,\d+\): error TS2322/);
     expect(bad.out).toMatch(/bad\.mts\(3,\d+\): error TS2561|bad\.mts\(3,\d+\): error TS2353/);
-  }, 120_000);
+  }, 240_000); // two tsc runs over the installed packages: tens of seconds each on a loaded machine
 });

@@ -9,6 +9,7 @@ import {
   sortAgents,
 } from "./agent-table-data.ts";
 import { describeRange, parseRange } from "./chart-data.ts";
+import { fire } from "./events.ts";
 import { formatCost, formatPercent } from "./format.ts";
 import { PollingElement } from "./polling.ts";
 import { theme } from "./theme.ts";
@@ -194,7 +195,7 @@ export class CogniveAgentTable extends PollingElement {
 
   private choose(agent: string): void {
     this.selected = agent;
-    this.dispatchEvent(new CustomEvent("cognive-agent-select", { detail: { agent }, bubbles: true, composed: true }));
+    fire(this, "cognive-agent-select", { agent });
   }
 
   protected override render(): TemplateResult {

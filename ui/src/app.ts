@@ -342,12 +342,12 @@ export class CogniveApp extends CogniveElement {
     this._auth = "checking";
     // Parts inside the app announce choices; the app turns them into navigation.
     this.addEventListener("cognive-agent-select", (e) => {
-      const agent = (e as CustomEvent<{ agent?: string }>).detail?.agent;
+      const agent = e.detail?.agent;
       if (agent) location.hash = `#/traces?${new URLSearchParams({ agent })}`;
     });
     // The selected span goes into the link without a new history entry per click.
     this.addEventListener("cognive-span-select", (e) => {
-      const { traceId, spanId } = (e as CustomEvent<{ traceId?: string; spanId?: string }>).detail ?? {};
+      const { traceId, spanId } = e.detail ?? {};
       if (traceId && spanId && this._route.traceId === traceId) {
         history.replaceState(history.state, "", `#/traces/${traceId}?${new URLSearchParams({ span: spanId })}`);
       }
@@ -359,7 +359,7 @@ export class CogniveApp extends CogniveElement {
       if (this._route.view === "traces" && !this._route.traceId && location.hash !== hash) location.hash = hash;
     });
     this.addEventListener("cognive-trace-select", (e) => {
-      const traceId = (e as CustomEvent<{ traceId?: string }>).detail?.traceId;
+      const traceId = e.detail?.traceId;
       if (traceId) location.hash = `#/traces/${traceId}`;
     });
   }

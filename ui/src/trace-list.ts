@@ -1,5 +1,6 @@
 import { css, html, nothing, type TemplateResult } from "lit";
 import { CogniveElement } from "./base.ts";
+import { fire } from "./events.ts";
 import { formatCost, formatDateTime, formatDuration, formatTokens } from "./format.ts";
 import { theme } from "./theme.ts";
 import type { ApiTraceList, ApiTraceListItem } from "./trace-types.ts";
@@ -426,7 +427,7 @@ export class CogniveTraceList extends CogniveElement {
   }
 
   private choose(traceId: string): void {
-    this.dispatchEvent(new CustomEvent("cognive-trace-select", { detail: { traceId }, bubbles: true, composed: true }));
+    fire(this, "cognive-trace-select", { traceId });
   }
 
   private hrefOf(traceId: string): string | undefined {

@@ -1,6 +1,7 @@
 import { css, html, nothing, type PropertyValues, type TemplateResult } from "lit";
 import { type AlertItem, describeAlert, kindLabel, normalizeAlert, severityOf } from "./alert-data.ts";
 import { CogniveElement } from "./base.ts";
+import { fire } from "./events.ts";
 import { formatCost, formatDateTime, formatDuration, formatTokens } from "./format.ts";
 import { theme } from "./theme.ts";
 import {
@@ -567,13 +568,8 @@ export class CogniveTraceView extends CogniveElement {
   private select(spanId: string | undefined): void {
     if (!spanId || spanId === this.selectedSpanId) return;
     this.selectedSpanId = spanId;
-    this.dispatchEvent(
-      new CustomEvent("cognive-span-select", {
-        detail: { traceId: this.trace?.traceId, spanId },
-        bubbles: true,
-        composed: true,
-      }),
-    );
+    // Rows exist only for a loaded trace.
+    if (this.trace) fire(this, "cognive-span-select", { traceId: this.trace.traceId, spanId });
   }
 
   /** Keeps row `index` inside the scroller's viewport. */

@@ -15,6 +15,8 @@ import { useTestServer } from "../helpers/server.ts";
 
 const ROOT = new URL("../../../", import.meta.url).pathname;
 const DEFAULTS = loadEnvConfig({});
+// The literal `${NODE_IMAGE}` (split so it reads as no template placeholder).
+const NODE_IMAGE_ARG = "$" + "{NODE_IMAGE}";
 const HEALTHCHECK = join(ROOT, "deploy/docker/healthcheck.mjs");
 
 interface Instruction {
@@ -52,13 +54,47 @@ describe("Dockerfile", () => {
     expect(froms.length).toBeGreaterThanOrEqual(2);
     const base = all.find((i) => i.op === "ARG" && i.args.startsWith("NODE_IMAGE="))?.args;
     expect(base).toBe("NODE_IMAGE=node:20-bookworm-slim");
-    for (const f of froms) expect(f).toMatch(/^\$\{NODE_IMAGE\} AS /);
-    const install = all.find((i) => i.op === "RUN" && i.args.includes("npm ci"))?.args ?? "";
-    expect(install).toContain("--omit=dev");
-    // The bin loads the sources through tsx, so it must be a production dependency of the server.
-    expect(readFileSync(join(ROOT, "query/bin/cognive.js"), "utf8")).toContain('from "tsx/esm/api"');
+    // Each stage starts from the Node image or from an earlier stage.
+    const stages = new Set<string>();
+    for (const f of froms) {
+      const m = /^(\S+) AS (\S+)$/.exec(f);
+      expect(m, f).not.toBeNull();
+      expect(m![1] === NODE_IMAGE_ARG || stages.has(m![1]), f).toBe(true);
+      stages.add(m![2]);
+    }
+    const installs = all.filter((i) => i.op === "RUN" && i.args.includes("npm ci")).map((i) => i.args);
+    // The runtime's node_modules come from the stage that installs without dev dependencies.
+    const copiedStage = /^--from=(\S+) \/app \/app$/.exec(
+      args("COPY").find((a) => a.endsWith(" /app /app")) ?? "",
+    )?.[1];
+    const stage = all.slice(all.findIndex((i) => i.op === "FROM" && i.args.endsWith(` AS ${copiedStage}`)));
+    const stageInstall = stage.find((i) => i.op === "RUN" && i.args.includes("npm ci"))?.args ?? "";
+    expect(installs).toContain(stageInstall);
+    expect(stageInstall).toContain("--omit=dev");
+  });
+
+  it("compiles the server in a build stage and runs the build, not the sources through tsx", () => {
+    const start = all.findIndex((i) => i.op === "FROM" && / AS build$/.test(i.args));
+    const build = all.slice(
+      start,
+      all.findIndex((i, n) => n > start && i.op === "FROM"),
+    );
+    const runs = build.filter((i) => i.op === "RUN").map((i) => i.args);
+    expect(runs.some((r) => /^npm ci\b/.test(r) && !r.includes("--omit=dev"))).toBe(true);
+    expect(runs.indexOf("npm run build")).toBeGreaterThan(runs.findIndex((r) => r.startsWith("npm ci")));
+    // The final stage takes the compiled output from the build stage and no TypeScript source.
+    const fromBuild = args("COPY").filter((a) => a.startsWith("--from=build "));
+    for (const out of ["semconv/dist/esm", "collector/dist", "query/dist", "ui/dist/cognive-ui.js"]) {
+      expect(
+        fromBuild.some((a) => a.startsWith(`--from=build /app/${out} `)),
+        out,
+      ).toBe(true);
+    }
+    for (const a of args("COPY")) expect(a).not.toMatch(/(^|\/)(src|semconv|collector|query|ui)\/? /);
+    // tsx is a dev tool: not a production dependency, and the bin loads it only for source runs.
     const queryPkg = JSON.parse(readFileSync(join(ROOT, "query/package.json"), "utf8"));
-    expect(queryPkg.dependencies.tsx).toBeTruthy();
+    expect(queryPkg.dependencies.tsx).toBeUndefined();
+    expect(readFileSync(join(ROOT, "query/bin/cognive.js"), "utf8")).not.toMatch(/^import .*"tsx/m);
   });
 
   it("runs as a non-root user", () => {
@@ -105,9 +141,10 @@ describe("Dockerfile", () => {
       .map((l) => l.trim());
     // An allowlist: everything is left out unless named.
     expect(ignore.find((l) => l && !l.startsWith("#"))).toBe("*");
-    for (const p of ["**/node_modules", "**/data", "**/.venv", ".env", ".git"]) expect(ignore).toContain(p);
+    for (const p of ["**/node_modules", "**/data", "**/.venv", "**/dist", ".env", ".git"]) expect(ignore).toContain(p);
     for (const ws of ["semconv", "collector", "query", "ui"]) expect(ignore).toContain(`!${ws}/`);
     expect(ignore).toContain("!deploy/docker/");
+    expect(ignore).toContain("!scripts/build.mjs");
   });
 });
 

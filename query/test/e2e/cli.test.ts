@@ -13,7 +13,8 @@ function cognive(args: string[], env: Record<string, string> = {}) {
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
-describe("cognive CLI", () => {
+// Each case starts a process that loads the sources through tsx: seconds on a loaded machine.
+describe("cognive CLI", { timeout: 60_000 }, () => {
   it("prints usage for help", () => {
     const r = cognive(["help"]);
     expect(r.code).toBe(0);

@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Redis } from "ioredis";
 import { SMTPServer } from "smtp-server";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type Alert, alertId } from "../src/alerts/alert.ts";
@@ -10,11 +11,12 @@ import { InProcessBus } from "../src/alerts/bus.ts";
 import { type SmtpConfig, smtpConfigFromEnv } from "../src/alerts/email.ts";
 import { Deliverer } from "../src/alerts/sinks.ts";
 import { ConfigError } from "../src/config.ts";
-import { ChargebackSchedule } from "../src/finops/schedule.ts";
+import { ChargebackSchedule, redisReportLease } from "../src/finops/schedule.ts";
 import { destinationsOf } from "../src/finops/sinks.ts";
 import type { Logger } from "../src/log.ts";
 import { parsePolicy } from "../src/policy.ts";
 import type { Storage } from "../src/storage/client.ts";
+import { missingService, startRedis } from "./support/services.ts";
 import { modelCallRow, openTestStorage } from "./support/storage.ts";
 
 const USER = "mailer";
@@ -324,4 +326,37 @@ describe("scheduled chargeback delivery", () => {
     expect(readable(search?.raw ?? "")).toContain("team search: $3.00");
     expect(lines.join("\n")).not.toContain(PASSWORD);
   }, 60_000);
+
+  it.skipIf(missingService("redis-server"))(
+    "sends a report once when several collectors check at the same time, sharing a lease in Redis",
+    async () => {
+      const server = await smtp();
+      cleanups.push(server.close);
+      const redisSvc = await startRedis();
+      const redis = new Redis(redisSvc.url);
+      cleanups.push(async () => {
+        redis.disconnect();
+        await redisSvc.stop();
+      });
+      const delivery = parsePolicy("reports: { chargeback: { sinks: [{ type: email, to: [finance@example.com] }] } }")
+        .reports?.chargeback;
+      if (!delivery) throw new Error("no delivery");
+      const collector = () =>
+        new ChargebackSchedule({
+          storage,
+          delivery,
+          destinations: (sinks) => destinationsOf(sinks, config(server.port), "reports.chargeback"),
+          now: () => new Date("2026-12-01T06:00:00.000Z"),
+          attempts: 1,
+          lease: redisReportLease(redis),
+        });
+      // November holds one team's spend (cx): one report, whichever collector gets the lease.
+      const runs = await Promise.all([collector().check(), collector().check(), collector().check()]);
+      expect(runs.map((r) => r.sent).reduce((a, b) => a + b)).toBe(1);
+      expect(runs.map((r) => r.skipped).reduce((a, b) => a + b)).toBe(2);
+      expect(server.messages).toHaveLength(1);
+      expect(readable(server.messages[0]?.raw ?? "")).toContain("Chargeback 2026-11, team cx: $100.00");
+    },
+    60_000,
+  );
 });

@@ -1,3 +1,4 @@
+import type { Redis } from "ioredis";
 import { type Logger, silentLogger } from "../log.ts";
 import type { ChargebackDelivery } from "../policy.ts";
 import type { Storage } from "../storage/client.ts";
@@ -20,6 +21,23 @@ export interface ChargebackScheduleOptions {
   /** Attempts per destination and check; default 3. */
   attempts?: number;
   timeoutMs?: number;
+  /**
+   * Several collectors run the schedule: a shared lease (Redis) lets one of them send each
+   * (month, team, sink); `release` frees it after a failed send so the next check retries.
+   */
+  lease?: { claim(key: string): Promise<boolean>; release(key: string): Promise<void> };
+}
+
+export type ReportLease = NonNullable<ChargebackScheduleOptions["lease"]>;
+
+/** The lease in Redis; it outlives a check and its retries, after which storage says what was delivered. */
+export function redisReportLease(redis: Redis, ttlSeconds = 6 * 3600): ReportLease {
+  return {
+    claim: async (key) => (await redis.set(`cognive:report:claim:${key}`, "1", "EX", ttlSeconds, "NX")) === "OK",
+    release: async (key) => {
+      await redis.del(`cognive:report:claim:${key}`);
+    },
+  };
 }
 
 export interface ScheduleRun {
@@ -99,14 +117,30 @@ export class ChargebackSchedule {
           out.skipped++;
           continue;
         }
+        const key = `${REPORT}:${month}:${team}:${dest.name}`;
+        if (this.o.lease && !(await this.claim(key))) {
+          out.skipped++;
+          continue;
+        }
         const { ok, attempts, error } = await this.deliver(dest, report);
         await this.record(month, team, dest.name, ok, attempts, error);
+        if (!ok) await this.o.lease?.release(key).catch(() => undefined);
         if (ok) out.sent++;
         else out.failed++;
       }
     }
     if (out.sent + out.failed > 0) this.log.info("scheduled chargeback reports", { ...out });
     return out;
+  }
+
+  /** A lease that cannot be asked (Redis down) counts as granted: a rare duplicate beats a lost report. */
+  private async claim(key: string): Promise<boolean> {
+    try {
+      return (await this.o.lease?.claim(key)) ?? true;
+    } catch (err) {
+      this.log.warn("report claim failed; sending anyway", { err, key });
+      return true;
+    }
   }
 
   private async deliver(dest: Destination, report: TeamReport) {

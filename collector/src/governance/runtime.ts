@@ -3,7 +3,7 @@ import { Gauge, type Registry } from "prom-client";
 import { type AlertBus, InProcessBus, NatsBus } from "../alerts/bus.ts";
 import type { SmtpConfig } from "../alerts/email.ts";
 import { Deliverer } from "../alerts/sinks.ts";
-import { ChargebackSchedule } from "../finops/schedule.ts";
+import { ChargebackSchedule, redisReportLease } from "../finops/schedule.ts";
 import { destinationsOf } from "../finops/sinks.ts";
 import type { Logger } from "../log.ts";
 import { countedAtScrape } from "../metrics.ts";
@@ -96,6 +96,7 @@ export async function startGovernance(deps: {
         delivery: chargeback,
         destinations: (sinks) => destinationsOf(sinks, config.smtp, "reports.chargeback"),
         log,
+        lease: claimClient ? redisReportLease(claimClient) : undefined,
       })
     : null;
   reports?.start();

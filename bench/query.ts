@@ -93,6 +93,7 @@ async function load(tpl: Template, otlpPort: number, first = 1) {
       const requestNo = next++;
       const body = patched(tpl, requestNo);
       for (;;) {
+        // A connection reset is retried: the spans carry their ids, so a request stored twice is stored once.
         const res = await send(
           agent,
           otlpPort,
@@ -100,7 +101,10 @@ async function load(tpl: Template, otlpPort: number, first = 1) {
           "/v1/traces",
           { "content-type": "application/x-protobuf", "content-length": body.length },
           body,
-        );
+        ).catch((err: NodeJS.ErrnoException) => {
+          if (err.code !== "ECONNRESET" && err.code !== "EPIPE") throw err;
+          return { status: 503, body: Buffer.from(err.code) };
+        });
         if (res.status === 200) break;
         if (res.status !== 429 && res.status !== 503)
           throw new Error(`ingest: unexpected ${res.status}: ${res.body.toString()}`);

@@ -1,6 +1,7 @@
 /**
  * What a span insert costs in embedded chDB, measured in process (so the CPU counted includes chDB's
  * insert and merge threads): the same batch of span rows inserted again and again,
+ *   - the span table's sorting key: the exporter's order against the trace order (migration 13);
  *   - formats: the text formats chDB's Node binding takes raw (TSV, JSONEachRow, JSONCompactEachRow,
  *     CSV), and the binary ones it does not (Native, RowBinary, Arrow, Parquet) through a file on
  *     /dev/shm read with `INSERT … SELECT FROM file()`, the file write included;
@@ -10,13 +11,13 @@
  * Rows are made by SQL with the shape of the ingest bench's agent runs (7 resource attributes, 4–12
  * span attributes, a third of spans priced model calls). Each variant is measured in rounds that
  * alternate with the others, so a machine slowing down affects all alike.
- *   npx tsx bench/insert-cost.ts [--rows 4088] [--inserts 12] [--rounds 3] [--only formats,views,settings]
+ *   npx tsx bench/insert-cost.ts [--rows 4088] [--inserts 12] [--rounds 3] [--only order,formats,views,settings]
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { createStorage, DERIVED_TABLES, migrate, SPAN_COLUMNS, SPAN_TABLE } from "@cognive/collector";
+import { createStorage, DERIVED_TABLES, migrate, SPAN_COLUMNS, SPAN_SORTING_KEY, SPAN_TABLE } from "@cognive/collector";
 import { createChdbConnection } from "chdb/connection";
 import { loadAverage, machine, percentile, report } from "./lib.ts";
 
@@ -25,7 +26,7 @@ const { values: args } = parseArgs({
     rows: { type: "string", default: "4088" },
     inserts: { type: "string", default: "12" },
     rounds: { type: "string", default: "3" },
-    only: { type: "string", default: "formats,views,settings" },
+    only: { type: "string", default: "order,formats,views,settings" },
   },
 });
 const ROWS = Number(args.rows);
@@ -153,6 +154,25 @@ async function main() {
           .replaceAll("'", "\\'");
       }
       return structureCache;
+    }
+
+    if (ONLY.has("order")) {
+      // The sorting key alone (no views): the exporter's order against the trace order of migration 13.
+      for (const [name, key] of [
+        ["exporter order (ServiceName, SpanName, time)", "(ServiceName, SpanName, toDateTime(Timestamp), Timestamp)"],
+        ["trace order (hour, TraceId)", SPAN_SORTING_KEY],
+      ])
+        variants.push({
+          group: "order",
+          name,
+          setup: async () => {
+            await sql(`DROP TABLE IF EXISTS ${DB}.${PLAIN}`);
+            await sql(
+              `CREATE TABLE ${DB}.${PLAIN} AS ${DB}.${SPAN_TABLE} ENGINE = MergeTree PARTITION BY toDate(Timestamp) ORDER BY ${key} SETTINGS merge_selector_base = 20`,
+            );
+          },
+          insert: () => raw(PLAIN, "TSV", tsv).then(() => {}),
+        });
     }
 
     if (ONLY.has("views")) {

@@ -8,6 +8,7 @@
  *     [--layout trace|exporter]  before starting, store the spans in trace order (the default, as
  *                        migration 13 does) or in the ClickHouse exporter's order, to compare the two
  */
+import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { Agent } from "node:http";
 import { tmpdir } from "node:os";
@@ -28,6 +29,7 @@ const { values: args } = parseArgs({
     warmup: { type: "string", default: "20" },
     "data-dir": { type: "string" },
     layout: { type: "string", default: "trace" },
+    "relayout-only": { type: "string" },
   },
 });
 const SPANS = Number(args.spans);
@@ -40,7 +42,8 @@ const TRACES = Math.max(1, Math.floor(Number(args["spans-per-request"]) / SPANS_
 const TARGETS: Record<string, number> = { traceById: 10, traceqlSearch: 100, queryRange: 50, costs30d: 50 };
 const LAYOUT = args.layout as "trace" | "exporter";
 if (LAYOUT !== "trace" && LAYOUT !== "exporter") throw new Error("--layout is trace or exporter");
-if (LAYOUT === "exporter" && !args["data-dir"]) throw new Error("--layout exporter needs --data-dir");
+if (LAYOUT === "exporter" && !args["data-dir"] && !args["relayout-only"])
+  throw new Error("--layout exporter needs --data-dir");
 
 /** The sorting key of each layout: the exporter's (migration 1) and the trace order (migration 13). */
 const LAYOUT_KEYS = {
@@ -184,7 +187,22 @@ function nonEmpty(r: Reply) {
   if (r.body.length === 0) throw new Error("empty body");
 }
 
+/**
+ * Runs `relayout` in a process of its own: chDB keeps a data directory bound to the process that
+ * opened it, and the server started next must open it.
+ */
+function relayoutApart(dataDir: string) {
+  execFileSync(
+    process.execPath,
+    [...process.execArgv, process.argv[1], "--relayout-only", dataDir, "--layout", LAYOUT],
+    {
+      stdio: "inherit",
+    },
+  );
+}
+
 async function main() {
+  if (args["relayout-only"]) return relayout(args["relayout-only"], LAYOUT);
   const tpl = buildTemplate(TRACES);
   const keptDir = args["data-dir"];
   const dataDir = keptDir ?? mkdtempSync(join(tmpdir(), "cognive-bench-"));
@@ -203,7 +221,7 @@ async function main() {
       throw new Error(`${dataDir} holds ${earlier.spans} spans, more than --spans ${SPANS}: use another --data-dir`);
     // The stored traces carry the random id tails of the template they were loaded from.
     tpl.traceIdTails = earlier.traceIdTails;
-    await relayout(dataDir, LAYOUT);
+    relayoutApart(dataDir);
   }
   const child = await spawnCognive({
     COGNIVE_DATA_DIR: dataDir,
@@ -238,7 +256,7 @@ async function main() {
         // Freshly loaded spans are in trace order (migration 13): re-sort them with the server stopped.
         await stopProcess(child);
         stopped = true;
-        await relayout(dataDir, LAYOUT);
+        relayoutApart(dataDir);
         return main();
       }
     }

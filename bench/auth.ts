@@ -9,13 +9,13 @@
  *
  *   npx tsx bench/auth.ts [--seconds 10] [--rounds 2] [--requests 2000]
  */
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { Agent } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { createStorage, generateKey, loadEnvConfig, migrate, silentLogger, startAuth } from "@cognive/collector";
-import { freePort, machine, percentile, serverPids, spawnCognive, stopProcess } from "./lib.ts";
+import { cpuSeconds, freePort, machine, percentile, serverPids, spawnCognive, stopProcess } from "./lib.ts";
 import { buildTemplate, patched, send } from "./workload.ts";
 
 const { values: args } = parseArgs({
@@ -29,20 +29,6 @@ const SECONDS = Number(args.seconds);
 const ROUNDS = Number(args.rounds);
 const REQUESTS = Number(args.requests);
 const ADMIN = generateKey().key;
-
-/** CPU seconds (user + system) of a process tree so far. */
-function cpuSeconds(pids: number[]): number {
-  let ticks = 0;
-  for (const pid of pids) {
-    try {
-      const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
-      ticks += Number(fields[11]) + Number(fields[12]);
-    } catch {
-      /* gone */
-    }
-  }
-  return ticks / 100;
-}
 
 function timeIt(n: number, fn: () => unknown): number {
   for (let i = 0; i < Math.min(n, 10_000); i++) fn();

@@ -4,7 +4,11 @@
  * stored row count is checked against the acknowledged spans.
  * `--protocol both` runs the same workload over OTLP/HTTP and then OTLP/gRPC, each on a fresh server,
  * and prints them side by side.
- *   npm run bench:ingest -- [--protocol http|grpc|both] [--seconds 20] [--connections 8] [--traces-per-request 64] [--cpu-prof DIR] [--node-arg=--flag …]
+ * Each run reports the server's CPU seconds per 100k acknowledged spans (all its threads, from /proc)
+ * and its peak RSS; `--connections 8,32` runs each count in turn (fresh server each), and the load
+ * average is printed beside every figure (the machine may be shared). `--traces-per-request 73` sends
+ * the 511-span requests of the peer comparison (bench/peers).
+ *   npm run bench:ingest -- [--protocol http|grpc|both] [--seconds 20] [--connections 8,32] [--traces-per-request 64] [--cpu-prof DIR] [--node-arg=--flag …]
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { Agent } from "node:http";
@@ -13,14 +17,25 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { createStorage } from "@cognive/collector";
 import * as grpc from "@grpc/grpc-js";
-import { freePort, machine, peakRssMiB, percentile, report, serverPids, spawnCognive, stopProcess } from "./lib.ts";
+import {
+  cpuSeconds,
+  freePort,
+  loadAverage,
+  machine,
+  peakRssMiB,
+  percentile,
+  report,
+  serverPids,
+  spawnCognive,
+  stopProcess,
+} from "./lib.ts";
 import { buildTemplate, patched, send } from "./workload.ts";
 
 const { values: args } = parseArgs({
   options: {
     seconds: { type: "string", default: "20" },
     warmup: { type: "string", default: "3" },
-    connections: { type: "string", default: "8" },
+    connections: { type: "string", default: "8,32" },
     "traces-per-request": { type: "string", default: "64" },
     protocol: { type: "string", default: "http" },
     "cpu-prof": { type: "string" },
@@ -29,7 +44,8 @@ const { values: args } = parseArgs({
 });
 const SECONDS = Number(args.seconds);
 const WARMUP = Number(args.warmup);
-const CONNECTIONS = Number(args.connections);
+const CONNECTION_COUNTS = args.connections.split(",").map(Number);
+if (CONNECTION_COUNTS.some((n) => !Number.isInteger(n) || n < 1)) throw new Error("--connections is a list like 8,32");
 const TRACES = Number(args["traces-per-request"]);
 const PROTOCOLS = args.protocol === "both" ? (["http", "grpc"] as const) : ([args.protocol] as ("http" | "grpc")[]);
 if (PROTOCOLS.some((p) => p !== "http" && p !== "grpc")) throw new Error("--protocol is http, grpc or both");
@@ -39,9 +55,14 @@ type Protocol = "http" | "grpc";
 type Sender = (body: Buffer) => Promise<{ ok: boolean; retry: boolean; detail: string }>;
 
 /** One exporter per connection: keep-alive HTTP/1.1 sockets, or gRPC channels of their own (as separate exporters would). */
-function senders(protocol: Protocol, otlpPort: number, grpcPort: number): { next(): Sender; close(): void } {
+function senders(
+  protocol: Protocol,
+  otlpPort: number,
+  grpcPort: number,
+  connections: number,
+): { next(): Sender; close(): void } {
   if (protocol === "http") {
-    const agent = new Agent({ keepAlive: true, maxSockets: CONNECTIONS });
+    const agent = new Agent({ keepAlive: true, maxSockets: connections });
     const sender: Sender = async (body) => {
       const res = await send(
         agent,
@@ -86,14 +107,14 @@ function senders(protocol: Protocol, otlpPort: number, grpcPort: number): { next
   };
 }
 
-async function runOnce(protocol: Protocol, tpl: ReturnType<typeof buildTemplate>) {
+async function runOnce(protocol: Protocol, tpl: ReturnType<typeof buildTemplate>, connections: number) {
   const dataDir = mkdtempSync(join(tmpdir(), "cognive-bench-"));
   const otlpPort = await freePort();
   const grpcPort = await freePort();
   const queryPort = await freePort();
   process.stdout.write(
     `ingest bench over ${protocol === "http" ? "OTLP/HTTP protobuf" : "OTLP/gRPC"}: ${tpl.spans} spans/request ` +
-      `(${(tpl.payload.length / 1024).toFixed(0)} KiB), ${CONNECTIONS} connections, ${WARMUP}s warm-up + ${SECONDS}s\n`,
+      `(${(tpl.payload.length / 1024).toFixed(0)} KiB), ${connections} connections, ${WARMUP}s warm-up + ${SECONDS}s\n`,
   );
   const child = await spawnCognive(
     {
@@ -104,7 +125,12 @@ async function runOnce(protocol: Protocol, tpl: ReturnType<typeof buildTemplate>
     },
     [...(args["cpu-prof"] ? ["--cpu-prof", `--cpu-prof-dir=${args["cpu-prof"]}`] : []), ...(args["node-arg"] ?? [])],
   );
-  const transport = senders(protocol, otlpPort, grpcPort);
+  const transport = senders(protocol, otlpPort, grpcPort, connections);
+  const pids = serverPids(child.pid ?? 0);
+  const loadBefore = loadAverage();
+  // Server CPU over the whole load, warm-up included, against every acknowledged span: each worker
+  // waits for its last answer, so no span's cost falls outside the interval and none is missing.
+  const cpuAtStart = cpuSeconds(pids);
   let requestNo = 1;
   let acked = 0;
   let measuredAcked = 0;
@@ -145,10 +171,11 @@ async function runOnce(protocol: Protocol, tpl: ReturnType<typeof buildTemplate>
       }
     }
   }
-  await Promise.all(Array.from({ length: CONNECTIONS }, worker));
+  await Promise.all(Array.from({ length: connections }, worker));
   const measuredSeconds = (performance.now() - warmEnd) / 1000;
   const clientCpu = process.cpuUsage(cpuBefore);
-  const pids = serverPids(child.pid ?? 0);
+  const serverCpu = cpuSeconds(pids) - cpuAtStart;
+  const loadAfter = loadAverage();
   const peakRss = Math.max(...pids.map((p) => (p ? peakRssMiB(p) : 0)).filter((n) => !Number.isNaN(n)));
   transport.close();
   const metricsText = await (await fetch(`http://127.0.0.1:${otlpPort}/metrics`)).text();
@@ -183,7 +210,7 @@ async function runOnce(protocol: Protocol, tpl: ReturnType<typeof buildTemplate>
     params: {
       seconds: SECONDS,
       warmup: WARMUP,
-      connections: CONNECTIONS,
+      connections,
       spansPerRequest: tpl.spans,
       payloadBytes: tpl.payload.length,
     },
@@ -195,6 +222,9 @@ async function runOnce(protocol: Protocol, tpl: ReturnType<typeof buildTemplate>
     refusedRequests: refused,
     latencyMs: { p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: latencies.at(-1) ?? Number.NaN },
     serverPeakRssMiB: peakRss,
+    serverCpuSecondsPer100kSpans: (serverCpu * 1e5) / acked,
+    serverCpuUsPerSpan: (serverCpu * 1e6) / acked,
+    loadAverage: { before: loadBefore, after: loadAfter },
     storageInserts: inserts,
     meanBatchRows,
     meanInsertMs: meanWriteMs,
@@ -205,10 +235,14 @@ async function runOnce(protocol: Protocol, tpl: ReturnType<typeof buildTemplate>
 async function main() {
   const tpl = buildTemplate(TRACES);
   const results: Awaited<ReturnType<typeof runOnce>>[] = [];
-  for (const protocol of PROTOCOLS) results.push(await runOnce(protocol, tpl));
+  for (const connections of CONNECTION_COUNTS)
+    for (const protocol of PROTOCOLS) results.push(await runOnce(protocol, tpl, connections));
   const column = (f: (r: (typeof results)[number]) => string) => results.map(f).join("  |  ");
   const rows: [string, string][] = [
-    ["protocol", column((r) => (r.protocol === "http" ? "OTLP/HTTP protobuf" : "OTLP/gRPC"))],
+    [
+      "protocol × connections",
+      column((r) => `${r.protocol === "http" ? "OTLP/HTTP protobuf" : "OTLP/gRPC"} × ${r.params.connections}`),
+    ],
     ["acknowledged spans/s", column((r) => String(r.spansPerSecond))],
     ["acknowledged spans (total)", column((r) => String(r.acknowledgedSpans))],
     [
@@ -220,6 +254,11 @@ async function main() {
     ["request latency p50", column((r) => `${r.latencyMs.p50.toFixed(1)} ms`)],
     ["request latency p99", column((r) => `${r.latencyMs.p99.toFixed(1)} ms`)],
     ["server peak RSS", column((r) => `${r.serverPeakRssMiB} MiB`)],
+    [
+      "server CPU per 100k spans",
+      column((r) => `${r.serverCpuSecondsPer100kSpans.toFixed(2)} s (${r.serverCpuUsPerSpan.toFixed(1)} µs/span)`),
+    ],
+    ["load average (1 min) before / after", column((r) => `${r.loadAverage.before} / ${r.loadAverage.after}`)],
     [
       "storage inserts",
       column((r) => `${r.storageInserts}, mean ${r.meanBatchRows} rows, mean ${r.meanInsertMs.toFixed(0)} ms`),

@@ -1,5 +1,5 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { cpus, totalmem } from "node:os";
+import { cpus, loadavg, totalmem } from "node:os";
 import { join } from "node:path";
 
 export const ROOT = new URL("..", import.meta.url).pathname;
@@ -34,6 +34,25 @@ export function serverPids(rootPid: number): number[] {
     }
   }
   return out;
+}
+
+/** CPU seconds (user + system) of a process tree so far. */
+export function cpuSeconds(pids: number[]): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      /* gone */
+    }
+  }
+  return ticks / 100;
+}
+
+/** The 1-minute load average now: every figure on a shared machine is printed beside it. */
+export function loadAverage(): number {
+  return Math.round(loadavg()[0] * 100) / 100;
 }
 
 export function percentile(sorted: number[], p: number): number {

@@ -1,17 +1,23 @@
 /**
  * Query benchmark, end to end: a real `cognive start` process is loaded with realistic agent traces over
  * OTLP/protobuf, then each read path is timed from one keep-alive connection: trace by id (Tempo API,
- * protobuf), TraceQL search, a 24 h Prometheus range query, and the native trace and cost endpoints.
+ * protobuf), TraceQL search, a 24 h Prometheus range query, the native trace, and a 30-day cost breakdown.
  *   npx tsx bench/query.ts -- [--spans 1000000] [--connections 24] [--requests 200] [--warmup 20]
- *     [--data-dir DIR]   keep the loaded data in DIR and reuse it on the next run (same --spans)
+ *     [--data-dir DIR]   keep the loaded data in DIR and reuse it on the next run; a larger --spans
+ *                        loads only the difference (1 M, then 10 M in the same directory)
+ *     [--layout trace|exporter]  before starting, store the spans in trace order (the default, as
+ *                        migration 13 does) or in the ClickHouse exporter's order, to compare the two
  */
+import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { Agent } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { createStorage, SPAN_SORTING_KEY, SPAN_TABLE } from "@cognive/collector";
+import { queryRows } from "../collector/src/storage/sql.ts";
 import { freePort, spawnCognive, stopProcess } from "../query/test/helpers/process.ts";
-import { machine, peakRssMiB, percentile, ROOT, serverPids } from "./lib.ts";
+import { loadAverage, machine, peakRssMiB, percentile, ROOT, serverPids } from "./lib.ts";
 import { buildTemplate, patched, type Reply, SPANS_PER_TRACE, send, type Template, traceIdOf } from "./workload.ts";
 
 const { values: args } = parseArgs({
@@ -22,6 +28,8 @@ const { values: args } = parseArgs({
     requests: { type: "string", default: "200" },
     warmup: { type: "string", default: "20" },
     "data-dir": { type: "string" },
+    layout: { type: "string", default: "trace" },
+    "relayout-only": { type: "string" },
   },
 });
 const SPANS = Number(args.spans);
@@ -31,21 +39,64 @@ const WARMUP = Number(args.warmup);
 const TRACES = Math.max(1, Math.floor(Number(args["spans-per-request"]) / SPANS_PER_TRACE));
 
 /** Targets from the issue (p99, ms); measures without one are reported only. */
-const TARGETS: Record<string, number> = { traceById: 10, traceqlSearch: 100, queryRange: 100 };
+const TARGETS: Record<string, number> = { traceById: 10, traceqlSearch: 100, queryRange: 50, costs30d: 50 };
+const LAYOUT = args.layout as "trace" | "exporter";
+if (LAYOUT !== "trace" && LAYOUT !== "exporter") throw new Error("--layout is trace or exporter");
+if (LAYOUT === "exporter" && !args["data-dir"] && !args["relayout-only"])
+  throw new Error("--layout exporter needs --data-dir");
 
-async function load(tpl: Template, otlpPort: number) {
-  const totalRequests = Math.ceil(SPANS / tpl.spans);
+/** The sorting key of each layout: the exporter's (migration 1) and the trace order (migration 13). */
+const LAYOUT_KEYS = {
+  exporter: "(ServiceName, SpanName, toDateTime(Timestamp), Timestamp)",
+  trace: SPAN_SORTING_KEY,
+} as const;
+
+/**
+ * Re-sorts the stored spans into `layout` in place (a copy swapped in, as migration 13 does), with
+ * the server stopped. Bench-only: it lets one data directory answer with either layout.
+ */
+async function relayout(dataDir: string, layout: keyof typeof LAYOUT_KEYS) {
+  const storage = createStorage({ dataDir, database: "cognive" });
+  try {
+    const key = LAYOUT_KEYS[layout];
+    const rows = await queryRows<{ sorting_key: string }>(
+      storage,
+      "SELECT sorting_key FROM system.tables WHERE database = 'cognive' AND name = {t:String}",
+      { t: SPAN_TABLE },
+    );
+    if (rows.length === 0 || rows[0].sorting_key === key.slice(1, -1)) return;
+    process.stdout.write(`  re-sorting the stored spans into the ${layout} order…\n`);
+    const copy = `cognive.${SPAN_TABLE}_bench_relayout`;
+    for (const q of [
+      `DROP TABLE IF EXISTS ${copy}`,
+      `CREATE TABLE ${copy} AS cognive.${SPAN_TABLE} ENGINE = MergeTree PARTITION BY toDate(Timestamp) ORDER BY ${key}
+       SETTINGS index_granularity = 8192, merge_selector_base = 20`,
+      `INSERT INTO ${copy} SELECT * FROM cognive.${SPAN_TABLE}`,
+      `OPTIMIZE TABLE ${copy} FINAL`,
+      `EXCHANGE TABLES cognive.${SPAN_TABLE} AND ${copy}`,
+      `DROP TABLE ${copy}`,
+    ])
+      await storage.client.command({ query: q });
+  } finally {
+    await storage.close();
+  }
+}
+
+/** Sends requests `first`… until SPANS spans are stored in all (earlier runs may have loaded some). */
+async function load(tpl: Template, otlpPort: number, first = 1) {
+  const totalRequests = Math.ceil(SPANS / tpl.spans) - (first - 1);
   const agent = new Agent({ keepAlive: true, maxSockets: CONNECTIONS });
-  let next = 1;
+  let next = first;
   let done = 0;
   let refused = 0;
   const started = performance.now();
   let lastReport = started;
   async function worker() {
-    while (next <= totalRequests) {
+    while (next < first + totalRequests) {
       const requestNo = next++;
       const body = patched(tpl, requestNo);
       for (;;) {
+        // A connection reset is retried: the spans carry their ids, so a request stored twice is stored once.
         const res = await send(
           agent,
           otlpPort,
@@ -53,7 +104,10 @@ async function load(tpl: Template, otlpPort: number) {
           "/v1/traces",
           { "content-type": "application/x-protobuf", "content-length": body.length },
           body,
-        );
+        ).catch((err: NodeJS.ErrnoException) => {
+          if (err.code !== "ECONNRESET" && err.code !== "EPIPE") throw err;
+          return { status: 503, body: Buffer.from(err.code) };
+        });
         if (res.status === 200) break;
         if (res.status !== 429 && res.status !== 503)
           throw new Error(`ingest: unexpected ${res.status}: ${res.body.toString()}`);
@@ -75,7 +129,7 @@ async function load(tpl: Template, otlpPort: number) {
   agent.destroy();
   const seconds = (performance.now() - started) / 1000;
   if (done !== totalRequests) throw new Error(`ingest: ${done} of ${totalRequests} requests acknowledged`);
-  return { requests: totalRequests, spans: totalRequests * tpl.spans, seconds, refused };
+  return { requests: first - 1 + totalRequests, spans: (first - 1 + totalRequests) * tpl.spans, seconds, refused };
 }
 
 interface Measure {
@@ -133,7 +187,22 @@ function nonEmpty(r: Reply) {
   if (r.body.length === 0) throw new Error("empty body");
 }
 
+/**
+ * Runs `relayout` in a process of its own: chDB keeps a data directory bound to the process that
+ * opened it, and the server started next must open it.
+ */
+function relayoutApart(dataDir: string) {
+  execFileSync(
+    process.execPath,
+    [...process.execArgv, process.argv[1], "--relayout-only", dataDir, "--layout", LAYOUT],
+    {
+      stdio: "inherit",
+    },
+  );
+}
+
 async function main() {
+  if (args["relayout-only"]) return relayout(args["relayout-only"], LAYOUT);
   const tpl = buildTemplate(TRACES);
   const keptDir = args["data-dir"];
   const dataDir = keptDir ?? mkdtempSync(join(tmpdir(), "cognive-bench-"));
@@ -144,34 +213,52 @@ async function main() {
     `query bench: loading ${SPANS} spans, ${tpl.spans} spans/request (${(tpl.payload.length / 1024).toFixed(0)} KiB), ` +
       `${CONNECTIONS} connections\n`,
   );
+  type Loaded = Awaited<ReturnType<typeof load>> & { loadStartS: number; loadEndS: number; traceIdTails: string[] };
+  let earlier: Loaded | undefined;
+  if (keptDir && existsSync(loadRecord)) {
+    earlier = JSON.parse(readFileSync(loadRecord, "utf8")) as Loaded;
+    if (earlier.spans > Math.ceil(SPANS / tpl.spans) * tpl.spans)
+      throw new Error(`${dataDir} holds ${earlier.spans} spans, more than --spans ${SPANS}: use another --data-dir`);
+    // The stored traces carry the random id tails of the template they were loaded from.
+    tpl.traceIdTails = earlier.traceIdTails;
+    relayoutApart(dataDir);
+  }
   const child = await spawnCognive({
     COGNIVE_DATA_DIR: dataDir,
     COGNIVE_OTLP_PORT: String(otlpPort),
     COGNIVE_PORT: String(queryPort),
   });
+  let stopped = false;
   try {
-    let loaded: Awaited<ReturnType<typeof load>> & { loadStartS: number; loadEndS: number; traceIdTails: string[] };
-    if (keptDir && existsSync(loadRecord)) {
-      loaded = JSON.parse(readFileSync(loadRecord, "utf8"));
-      if (loaded.spans !== Math.ceil(SPANS / tpl.spans) * tpl.spans)
-        throw new Error(`${dataDir} holds ${loaded.spans} spans, not --spans ${SPANS}: use another --data-dir`);
-      // The stored traces carry the random id tails of the template they were loaded from.
-      tpl.traceIdTails = loaded.traceIdTails;
+    let loaded: Loaded;
+    if (earlier && earlier.spans === Math.ceil(SPANS / tpl.spans) * tpl.spans) {
+      loaded = earlier;
       process.stdout.write(`  reusing ${loaded.spans} spans loaded earlier into ${dataDir}\n`);
     } else {
-      const l = await load(tpl, otlpPort);
+      const first = earlier ? earlier.requests + 1 : 1;
+      if (earlier) process.stdout.write(`  ${earlier.spans} spans loaded earlier; loading the rest\n`);
+      const l = await load(tpl, otlpPort, first);
       // The search window: the load's own time span, widened by an hour as a user's "last hour" would be.
       loaded = {
         ...l,
+        seconds: l.seconds + (earlier?.seconds ?? 0),
         loadEndS: Math.ceil(Date.now() / 1000),
-        loadStartS: Math.floor(Date.now() / 1000 - l.seconds) - 3600,
+        loadStartS: earlier?.loadStartS ?? Math.floor(Date.now() / 1000 - l.seconds) - 3600,
         traceIdTails: tpl.traceIdTails,
       };
       if (keptDir) writeFileSync(loadRecord, JSON.stringify(loaded));
+      const n = l.spans - (earlier?.spans ?? 0);
       process.stdout.write(
-        `  loaded ${l.spans} spans in ${l.seconds.toFixed(1)} s ` +
-          `(${Math.round(l.spans / l.seconds)} spans/s, ${l.requests} requests, all 200; ${l.refused} retried after 429/503)\n`,
+        `  loaded ${n} spans in ${l.seconds.toFixed(1)} s ` +
+          `(${Math.round(n / l.seconds)} spans/s, ${l.requests - first + 1} requests, all 200; ${l.refused} retried after 429/503)\n`,
       );
+      if (LAYOUT === "exporter") {
+        // Freshly loaded spans are in trace order (migration 13): re-sort them with the server stopped.
+        await stopProcess(child);
+        stopped = true;
+        relayoutApart(dataDir);
+        return main();
+      }
     }
     const { loadStartS, loadEndS } = loaded;
 
@@ -249,14 +336,13 @@ async function main() {
         nonEmpty,
       ),
     );
+    const nowS = Math.floor(Date.now() / 1000);
     measures.push(
       await measure(
-        "nativeCosts",
-        "native GET /api/v1/costs?groupBy=model",
+        "costs30d",
+        "30-day cost breakdown (GET /api/v1/costs?groupBy=model)",
         queryPort,
-        () => ({
-          path: "/api/v1/costs?groupBy=model",
-        }),
+        () => ({ path: `/api/v1/costs?groupBy=model&from=${nowS - 30 * 86_400}&to=${nowS}` }),
         nonEmpty,
       ),
     );
@@ -268,6 +354,8 @@ async function main() {
       bench: "query",
       date: new Date().toISOString(),
       machine: machine(),
+      loadAverage: loadAverage(),
+      layout: LAYOUT,
       params: {
         spans: SPANS,
         connections: CONNECTIONS,
@@ -309,6 +397,8 @@ async function main() {
       `\n${[line(header), ...rows.map(line)].join("\n")}\n\n` +
         `spans loaded       ${loaded.spans} in ${loaded.seconds.toFixed(1)} s\n` +
         `server peak RSS    ${peakRss} MiB\n` +
+        `span layout        ${LAYOUT}\n` +
+        `load average       ${result.loadAverage} (1 min, at the end)\n` +
         `machine            ${result.machine.cores} × ${result.machine.cpuModel}, ${result.machine.memoryGiB} GiB, Node ${result.machine.node}\n`,
     );
     const outDir = join(ROOT, "bench", "out");
@@ -317,7 +407,7 @@ async function main() {
     writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
     process.stdout.write(`\nwritten: ${file}\n`);
   } finally {
-    await stopProcess(child);
+    if (!stopped) await stopProcess(child);
     if (!keptDir) rmSync(dataDir, { recursive: true, force: true });
   }
 }

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Builds a stock OpenTelemetry Collector (core components only, examples/collector/builder-config.yaml)
-# with the official builder from the Go module proxy, into a cache outside the repository.
-# Prints the binary's path. Skips the build when the cached binary exists; `--path` only prints it.
+# Builds a stock OpenTelemetry Collector (core components only, examples/collector/builder-config.yaml;
+# or the manifest COGNIVE_OTELCOL_MANIFEST names) with the official builder from the Go module proxy,
+# into a cache outside the repository. Prints the binary's path. Skips the build when the cached
+# binary exists; `--path` only prints it.
 set -euo pipefail
 VERSION=0.165.0
 root="$(cd "$(dirname "$0")/.." && pwd)"
+manifest="${COGNIVE_OTELCOL_MANIFEST:-$root/examples/collector/builder-config.yaml}"
+name="$(sed -n 's/^  name: *//p' "$manifest" | head -n 1)"
 dir="${COGNIVE_OTELCOL_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/cognive/otelcol-$VERSION}"
-bin="$dir/otelcol-cognive"
+bin="$dir/$name"
 if [ "${1:-}" = "--path" ]; then
   echo "$bin"
   exit 0
@@ -23,6 +26,11 @@ go install "go.opentelemetry.io/collector/cmd/builder@v$VERSION" >&2
 # folder and move the binary into place last, so an interrupted build is never taken as cached.
 work="$(mktemp -d "$dir/build.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
-"$GOBIN/builder" --config "$root/examples/collector/builder-config.yaml" --output-path "$work" >&2
-mv "$work/otelcol-cognive" "$bin"
+if ! "$GOBIN/builder" --config "$manifest" --output-path "$work" >&2; then
+  # The builder's `go mod tidy` also fetches its components' test-only dependencies, which a module
+  # proxy may refuse (one did, for the contrib file exporter's); the binary needs none of them.
+  echo "build-collector: the builder failed; tidying without test-only modules and building" >&2
+  (cd "$work" && go mod tidy -e -compat=1.25 >&2 && go build -trimpath -ldflags="-s -w" -o "$name" . >&2)
+fi
+mv "$work/$name" "$bin"
 echo "$bin"

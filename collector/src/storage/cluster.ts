@@ -3,7 +3,7 @@
  * Each MergeTree-family table becomes `<name>_local` (Replicated*, one replica set per `{shard}`) and a
  * Distributed table keeps the original name, so readers and writers use the names they always did.
  * Materialized views read the LOCAL span table and write the LOCAL target: each shard aggregates the
- * spans it stores. Only CREATE TABLE / CREATE MATERIALIZED VIEW / ALTER / DROP / DELETE are rewritten;
+ * spans it stores. Only CREATE TABLE / CREATE MATERIALIZED VIEW / ALTER / DROP / DELETE / EXCHANGE are rewritten;
  * backfill INSERT … SELECT statements run unchanged through the Distributed tables.
  */
 import {
@@ -84,17 +84,20 @@ function rewrite(statement: string, cluster: string, replicated: Set<string>): s
     return out;
   };
 
-  const table = /^(\s*CREATE TABLE IF NOT EXISTS \{db\}\.)(\w+)(\s*\()/.exec(statement);
+  // A table with another's columns (`AS {db}.<source>`): the local copy takes the local source's.
+  const copy = /^(\s*CREATE TABLE IF NOT EXISTS \{db\}\.)(\w+)(\s+AS \{db\}\.)(\w+)(\s)/.exec(statement);
+  const table = copy ?? /^(\s*CREATE TABLE IF NOT EXISTS \{db\}\.)(\w+)(\s*\()/.exec(statement);
   if (table) {
     const name = table[2];
     const engine = /ENGINE = (\w*MergeTree)(?:\(([^)]*)\))?/.exec(statement);
     if (!engine) throw new Error(`cluster DDL: table ${name} has no MergeTree engine`);
     const args = [`'/clickhouse/tables/{shard}/{db}/${name}_local'`, `'{replica}'`, ...(engine[2] ? [engine[2]] : [])];
     replicated.add(name);
+    const head = copy ? `${copy[3]}${copy[4]}_local${copy[5]}` : table[3];
     const localDdl = statement
-      .replace(table[0], `${table[1]}${name}_local ${on}${table[3]}`)
+      .replace(table[0], `${table[1]}${name}_local ${on}${head}`)
       .replace(engine[0], `ENGINE = Replicated${engine[1]}(${args.join(", ")})`);
-    const key = SHARDING_KEYS[name] ?? "rand()";
+    const key = SHARDING_KEYS[name] ?? (copy ? SHARDING_KEYS[copy[4]] : undefined) ?? "rand()";
     return [
       localDdl,
       `CREATE TABLE IF NOT EXISTS {db}.${name} ${on} AS {db}.${name}_local
@@ -105,8 +108,21 @@ function rewrite(statement: string, cluster: string, replicated: Set<string>): s
   const view = /^(\s*CREATE MATERIALIZED VIEW IF NOT EXISTS \{db\}\.\w+)( TO )/.exec(statement);
   if (view) return [local(statement.replace(view[0], `${view[1]} ${on}${view[2]}`))];
 
-  const drop = /^(\s*DROP (?:VIEW|TABLE) IF EXISTS \{db\}\.\w+)/.exec(statement);
-  if (drop) return [statement.replace(drop[0], `${drop[1]} ${on}`)];
+  const drop = /^(\s*DROP (VIEW|TABLE) IF EXISTS \{db\}\.)(\w+)/.exec(statement);
+  if (drop) {
+    const dropped = [statement.replace(drop[0], `${drop[0]} ${on}`)];
+    // A replicated table goes with its Distributed front.
+    if (drop[2] === "TABLE" && replicated.has(drop[3])) {
+      replicated.delete(drop[3]);
+      dropped.push(statement.replace(drop[0], `${drop[1]}${drop[3]}_local ${on}`));
+    }
+    return dropped;
+  }
+
+  // The swap exchanges the local tables; each Distributed front keeps pointing at its local name.
+  const exchange = /^(\s*EXCHANGE TABLES \{db\}\.)(\w+)( AND \{db\}\.)(\w+)\s*$/.exec(statement);
+  if (exchange && replicated.has(exchange[2]) && replicated.has(exchange[4]))
+    return [`${exchange[1]}${exchange[2]}_local${exchange[3]}${exchange[4]}_local ${on}`];
 
   const alter = /^(\s*ALTER TABLE \{db\}\.)(\w+)\s+([\s\S]*)$/.exec(statement);
   if (alter) {

@@ -16,6 +16,13 @@ export interface Migration {
 
 export const SPAN_TABLE = "otel_traces";
 export const TRACE_TS_TABLE = "otel_traces_trace_id_ts";
+/** Where migration 13 builds the trace-ordered span table; after its swap, the old one until migration 14 drops it. */
+export const SPAN_RELAYOUT_TABLE = "otel_traces_relayout";
+/**
+ * The span table's sorting key since migration 13: an hour, then the trace. A trace-by-id read finds
+ * its hour from the trace-id lookup and its spans side by side; time-range reads still prune by hour.
+ */
+export const SPAN_SORTING_KEY = "(toStartOfHour(Timestamp), TraceId)";
 export const TRACE_SUMMARY_TABLE = "trace_summary";
 export const LLM_ROLLUP_TABLE = "llm_rollup_1m";
 export const ALERTS_TABLE = "alerts";
@@ -677,7 +684,34 @@ ${spanTableColumnsDdl()},
       `ALTER TABLE {db}.${t.table} MODIFY TTL ${t.ttl} + INTERVAL ${DEFAULT_RETENTION[t.group]} DAY`,
     ]),
   },
-  // Versions 13 to 15 belong to other changes.
+  {
+    version: 13,
+    name: "spans in trace order: an hour bucket, then the trace id, so a trace's spans share a granule or two",
+    // A sorting key cannot be changed in place: a copy with the new key is filled from the old table
+    // and swapped in. The views follow the name, so they fire for the new table from the swap on and
+    // never for the copy. Re-running after an interruption copies only the spans the copy still lacks
+    // (on a cluster the copy lands on the shards before the insert returns, so before the swap).
+    // EXCHANGE is the last statement, and the old table is dropped by migration 14 only once this one
+    // is recorded: a crash between the swap and the record swaps back on the re-run, keeping every span.
+    statements: [
+      `CREATE TABLE IF NOT EXISTS {db}.${SPAN_RELAYOUT_TABLE} AS {db}.${SPAN_TABLE}
+      ENGINE = MergeTree
+      PARTITION BY toDate(Timestamp)
+      ORDER BY ${SPAN_SORTING_KEY}
+      TTL toDateTime(Timestamp) + INTERVAL ${DEFAULT_RETENTION_DAYS} DAY
+      SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1, merge_selector_base = 20`,
+      `INSERT INTO {db}.${SPAN_RELAYOUT_TABLE} SELECT * FROM {db}.${SPAN_TABLE}
+       WHERE (TraceId, SpanId) GLOBAL NOT IN (SELECT TraceId, SpanId FROM {db}.${SPAN_RELAYOUT_TABLE})
+       SETTINGS distributed_foreground_insert = 1`,
+      `EXCHANGE TABLES {db}.${SPAN_TABLE} AND {db}.${SPAN_RELAYOUT_TABLE}`,
+    ],
+  },
+  {
+    version: 14,
+    name: "the span table in its old order dropped",
+    statements: [`DROP TABLE IF EXISTS {db}.${SPAN_RELAYOUT_TABLE}`],
+  },
+  // Version 15 belongs to another change.
   {
     version: 16,
     name: "skip indexes on conversation and user ids, for sessions and per-user reads",

@@ -1,0 +1,298 @@
+/**
+ * What a span insert costs in embedded chDB, measured in process (so the CPU counted includes chDB's
+ * insert and merge threads): the same batch of span rows inserted again and again,
+ *   - the span table's sorting key: the exporter's order against the trace order (migration 13);
+ *   - formats: the text formats chDB's Node binding takes raw (TSV, JSONEachRow, JSONCompactEachRow,
+ *     CSV), and the binary ones it does not (Native, RowBinary, Arrow, Parquet) through a file on
+ *     /dev/shm read with `INSERT … SELECT FROM file()`, the file write included;
+ *   - materialized views: into a copy of the span table with none, with each one alone, and all;
+ *   - insert settings on the real span table (every view): max_insert_threads, parallel parsing,
+ *     parallel_view_processing, block squashing, and wide instead of compact parts.
+ * Rows are made by SQL with the shape of the ingest bench's agent runs (7 resource attributes, 4–12
+ * span attributes, a third of spans priced model calls). Each variant is measured in rounds that
+ * alternate with the others, so a machine slowing down affects all alike.
+ *   npx tsx bench/insert-cost.ts [--rows 4088] [--inserts 12] [--rounds 3] [--only order,formats,views,settings]
+ */
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { createStorage, DERIVED_TABLES, migrate, SPAN_COLUMNS, SPAN_SORTING_KEY, SPAN_TABLE } from "@cognive/collector";
+import { createChdbConnection } from "chdb/connection";
+import { loadAverage, machine, percentile, report } from "./lib.ts";
+
+const { values: args } = parseArgs({
+  options: {
+    rows: { type: "string", default: "4088" },
+    inserts: { type: "string", default: "12" },
+    rounds: { type: "string", default: "3" },
+    only: { type: "string", default: "order,formats,views,settings" },
+  },
+});
+const ROWS = Number(args.rows);
+const INSERTS = Number(args.inserts);
+const ROUNDS = Number(args.rounds);
+const ONLY = new Set(args.only.split(","));
+const DB = "cognive";
+const PLAIN = "bench_spans";
+
+type Conn = ReturnType<typeof createChdbConnection>;
+
+interface Variant {
+  group: string;
+  name: string;
+  /** Runs before the variant's first round (tables, views). */
+  setup?: () => Promise<void>;
+  insert: () => Promise<void>;
+}
+
+async function main() {
+  const dir = mkdtempSync(join(tmpdir(), "cognive-insert-cost-"));
+  const shm = mkdtempSync(join("/dev/shm", "cognive-insert-cost-"));
+  const storage = createStorage({ dataDir: dir, database: DB });
+  await migrate(storage);
+  const conn: Conn = createChdbConnection({ path: dir });
+  const sql = (q: string) => conn.chdb.queryAsync(q);
+  try {
+    process.stdout.write(`insert cost: ${ROWS} rows an insert, ${INSERTS} inserts × ${ROUNDS} rounds a variant\n`);
+    // The batch, made once in a scratch table with the span table's columns.
+    await sql(`CREATE TABLE ${DB}.bench_source AS ${DB}.${SPAN_TABLE} ENGINE = Memory`);
+    await sql(`INSERT INTO ${DB}.bench_source
+      (Timestamp, TraceId, SpanId, ParentSpanId, SpanName, SpanKind, ServiceName, ResourceAttributes, ScopeName,
+       ScopeVersion, SpanAttributes, Duration, StatusCode, TeamName, Environment, AgentName, GenAiOperation,
+       GenAiProvider, GenAiRequestModel, GenAiResponseModel, GenAiUsageRole, InputTokens, OutputTokens,
+       CacheReadTokens, ToolName, ConversationId, Priced, CostInputUsd, CostOutputUsd, CostUsd, SpanAttributeTypes)
+      SELECT
+        now64(9) - toIntervalMillisecond(number), lower(hex(sipHash128(intDiv(number, 7)))), lower(hex(sipHash64(number))),
+        if(number % 7 = 0, '', lower(hex(sipHash64(number - number % 7)))),
+        ['invoke_agent refund-agent', 'POST', 'chat gpt-4o', 'chat claude-sonnet-4', 'execute_tool lookup_order',
+         'execute_tool issue_refund', 'chat gpt-4o-mini'][number % 7 + 1], ['INTERNAL', 'CLIENT'][number % 2 + 1],
+        'support-bot',
+        map('service.name', 'support-bot', 'service.version', '1.4.2', 'deployment.environment.name', 'prod',
+            'cognive.team', 'payments', 'host.name', concat('pod-', toString(number % 13)), 'telemetry.sdk.name',
+            'opentelemetry', 'telemetry.sdk.language', 'nodejs'),
+        '@cognive/bench', '1.0.0',
+        mapFromArrays(arraySlice(['gen_ai.operation.name', 'gen_ai.request.model', 'gen_ai.usage.input_tokens',
+            'gen_ai.usage.output_tokens', 'gen_ai.agent.name', 'gen_ai.conversation.id', 'http.request.method',
+            'url.full', 'gen_ai.usage.cache_read.input_tokens', 'gen_ai.response.model', 'gen_ai.tool.name',
+            'gen_ai.provider.name'], 1, 4 + number % 9),
+          arraySlice(['chat', 'gpt-4o', toString(number % 5000), toString(number % 700), 'refund-agent',
+            concat('conv-', toString(intDiv(number, 70))), 'POST', 'https://api.example.com/v1/orders',
+            toString(number % 300), 'gpt-4o-2024-08-06', 'lookup_order', 'openai'], 1, 4 + number % 9)),
+        1000000 + number * 37 % 9000000, if(number % 29 = 0, 'Error', 'Unset'), 'payments', 'prod', 'refund-agent',
+        if(number % 7 IN (2, 3, 6), 'chat', ''), if(number % 7 IN (2, 3, 6), 'openai', ''),
+        if(number % 7 IN (2, 3, 6), 'gpt-4o', ''), if(number % 7 IN (2, 3, 6), 'gpt-4o-2024-08-06', ''),
+        if(number % 7 IN (2, 3, 6), 'model_call', 'none'), number % 5000, number % 700, number % 300,
+        if(number % 7 IN (4, 5), 'lookup_order', ''), concat('conv-', toString(intDiv(number, 70))),
+        number % 7 IN (2, 3, 6), 0.0000025 * (number % 5000), 0.00001 * (number % 700),
+        0.0000025 * (number % 5000) + 0.00001 * (number % 700), map('gen_ai.usage.input_tokens', 3)
+      FROM numbers(${ROWS})`);
+    const cols = SPAN_COLUMNS.join(", ");
+    const dump = async (format: string) =>
+      Buffer.from((await sql(`SELECT ${cols} FROM ${DB}.bench_source FORMAT ${format}`)).bytes());
+
+    const plainTable = async (name: string, settings = "") => {
+      await sql(`DROP TABLE IF EXISTS ${DB}.${name}`);
+      await sql(
+        `CREATE TABLE ${DB}.${name} AS ${DB}.${SPAN_TABLE}${settings ? ` ENGINE = MergeTree PARTITION BY toDate(Timestamp) ORDER BY (toStartOfHour(Timestamp), TraceId) SETTINGS ${settings}` : ""}`,
+      );
+    };
+    const raw = (
+      table: string,
+      format: "TSV" | "JSONEachRow" | "JSONCompactEachRow" | "CSV",
+      body: Buffer,
+      settings?: Record<string, string | number>,
+    ) =>
+      conn.chdb.rawInsert({
+        table: `${DB}.${table}`,
+        columns: SPAN_COLUMNS,
+        values: body,
+        format,
+        ...(settings ? { settings } : {}),
+      });
+
+    const variants: Variant[] = [];
+    const tsv = await dump("TSV");
+
+    if (ONLY.has("formats")) {
+      for (const format of ["TSV", "JSONEachRow", "JSONCompactEachRow", "CSV"] as const) {
+        const body = format === "TSV" ? tsv : await dump(format);
+        variants.push({
+          group: "format",
+          name: `${format} (raw insert, ${(body.length / ROWS).toFixed(0)} B/row)`,
+          setup: () => plainTable(PLAIN),
+          insert: () => raw(PLAIN, format, body).then(() => {}),
+        });
+      }
+      for (const format of ["Native", "RowBinary", "Arrow", "Parquet"]) {
+        const body = await dump(format);
+        const file = join(shm, `batch.${format}`);
+        variants.push({
+          group: "format",
+          name: `${format} (file on /dev/shm, ${(body.length / ROWS).toFixed(0)} B/row)`,
+          setup: () => plainTable(PLAIN),
+          insert: async () => {
+            writeFileSync(file, body);
+            await sql(
+              `INSERT INTO ${DB}.${PLAIN} (${cols}) SELECT ${cols} FROM file('${file}', ${format}, '${await structure()}')`,
+            );
+          },
+        });
+      }
+    }
+
+    let structureCache = "";
+    async function structure(): Promise<string> {
+      if (!structureCache) {
+        const rows = (await sql(`DESCRIBE TABLE ${DB}.bench_source FORMAT JSONEachRow`)).text().trim().split("\n");
+        const types = new Map(
+          rows.map((r) => JSON.parse(r) as { name: string; type: string }).map((r) => [r.name, r.type]),
+        );
+        // A string literal in the statement: its quotes escaped.
+        structureCache = SPAN_COLUMNS.map((c) => `\`${c}\` ${types.get(c)}`)
+          .join(", ")
+          .replaceAll("'", "\\'");
+      }
+      return structureCache;
+    }
+
+    if (ONLY.has("order")) {
+      // The sorting key alone (no views): the exporter's order against the trace order of migration 13.
+      for (const [name, key] of [
+        ["exporter order (ServiceName, SpanName, time)", "(ServiceName, SpanName, toDateTime(Timestamp), Timestamp)"],
+        ["trace order (hour, TraceId)", SPAN_SORTING_KEY],
+      ])
+        variants.push({
+          group: "order",
+          name,
+          setup: async () => {
+            await sql(`DROP TABLE IF EXISTS ${DB}.${PLAIN}`);
+            await sql(
+              `CREATE TABLE ${DB}.${PLAIN} AS ${DB}.${SPAN_TABLE} ENGINE = MergeTree PARTITION BY toDate(Timestamp) ORDER BY ${key} SETTINGS merge_selector_base = 20`,
+            );
+          },
+          insert: () => raw(PLAIN, "TSV", tsv).then(() => {}),
+        });
+    }
+
+    if (ONLY.has("views")) {
+      const viewTarget = (t: string) => `bench_${t}`;
+      const dropViews = async () => {
+        for (const d of DERIVED_TABLES) await sql(`DROP VIEW IF EXISTS ${DB}.${viewTarget(d.table)}_mv`);
+      };
+      const withViews = (names: string[]) => async () => {
+        await dropViews();
+        await plainTable(PLAIN);
+        for (const d of DERIVED_TABLES.filter((t) => names.includes(t.table))) {
+          await sql(`CREATE TABLE IF NOT EXISTS ${DB}.${viewTarget(d.table)} AS ${DB}.${d.table}`);
+          const select = d.select("").replaceAll("{db}", DB).replaceAll(`${DB}.${SPAN_TABLE}`, `${DB}.${PLAIN}`);
+          await sql(
+            `CREATE MATERIALIZED VIEW ${DB}.${viewTarget(d.table)}_mv TO ${DB}.${viewTarget(d.table)} AS ${select}`,
+          );
+        }
+      };
+      variants.push({
+        group: "views",
+        name: "no view",
+        setup: withViews([]),
+        insert: () => raw(PLAIN, "TSV", tsv).then(() => {}),
+      });
+      for (const d of DERIVED_TABLES)
+        variants.push({
+          group: "views",
+          name: `only ${d.table}`,
+          setup: withViews([d.table]),
+          insert: () => raw(PLAIN, "TSV", tsv).then(() => {}),
+        });
+      variants.push({
+        group: "views",
+        name: "all five (the span table as stored)",
+        setup: dropViews,
+        insert: () => raw(SPAN_TABLE, "TSV", tsv).then(() => {}),
+      });
+    }
+
+    if (ONLY.has("settings")) {
+      const onSpans = (name: string, settings?: Record<string, string | number>) =>
+        variants.push({ group: "settings", name, insert: () => raw(SPAN_TABLE, "TSV", tsv, settings).then(() => {}) });
+      onSpans("as today (defaults, async_insert off)");
+      onSpans("max_insert_threads = 2", { max_insert_threads: 2 });
+      onSpans("input_format_parallel_parsing = 0", { input_format_parallel_parsing: 0 });
+      onSpans("parallel_view_processing = 1", { parallel_view_processing: 1 });
+      onSpans("min_insert_block_size_rows/bytes = 0 (no squashing)", {
+        min_insert_block_size_rows: 0,
+        min_insert_block_size_bytes: 0,
+      });
+      variants.push({
+        group: "settings",
+        name: "wide parts (min_bytes_for_wide_part = 0), no views",
+        setup: () => plainTable(PLAIN, "min_bytes_for_wide_part = 0"),
+        insert: () => raw(PLAIN, "TSV", tsv).then(() => {}),
+      });
+      variants.push({
+        group: "settings",
+        name: "compact parts (the default for small inserts), no views",
+        setup: () => plainTable(PLAIN, "min_bytes_for_wide_part = '10M'"),
+        insert: () => raw(PLAIN, "TSV", tsv).then(() => {}),
+      });
+    }
+
+    const samples = new Map<Variant, { ms: number[]; cpuUs: number }>();
+    for (let round = 1; round <= ROUNDS; round++) {
+      for (const v of variants) {
+        await v.setup?.();
+        await v.insert(); // warm
+        const s = samples.get(v) ?? { ms: [], cpuUs: 0 };
+        const cpu0 = process.cpuUsage();
+        for (let i = 0; i < INSERTS; i++) {
+          const t0 = performance.now();
+          await v.insert();
+          s.ms.push(performance.now() - t0);
+        }
+        const cpu = process.cpuUsage(cpu0);
+        s.cpuUs += cpu.user + cpu.system;
+        samples.set(v, s);
+        process.stdout.write(
+          `  round ${round}: ${v.group} / ${v.name}: ${percentile(
+            [...s.ms].sort((a, b) => a - b),
+            50,
+          ).toFixed(1)} ms\n`,
+        );
+      }
+    }
+
+    const results = variants.map((v) => {
+      const s = samples.get(v) as { ms: number[]; cpuUs: number };
+      const ms = [...s.ms].sort((a, b) => a - b);
+      return {
+        group: v.group,
+        name: v.name,
+        p50Ms: percentile(ms, 50),
+        p90Ms: percentile(ms, 90),
+        cpuUsPerRow: s.cpuUs / (ms.length * ROWS),
+      };
+    });
+    const rows: [string, string][] = results.map((r) => [
+      `${r.group}: ${r.name}`,
+      `p50 ${r.p50Ms.toFixed(1)} ms, p90 ${r.p90Ms.toFixed(1)} ms an insert; ${r.cpuUsPerRow.toFixed(1)} µs CPU/row`,
+    ]);
+    rows.push(["load average (1 min, at the end)", String(loadAverage())]);
+    const summary = {
+      date: new Date().toISOString(),
+      machine: machine(),
+      params: { rows: ROWS, inserts: INSERTS, rounds: ROUNDS },
+      results,
+    };
+    report("insert-cost", rows, summary);
+  } finally {
+    await conn.close();
+    await storage.close();
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(shm, { recursive: true, force: true });
+  }
+}
+
+main().catch((err) => {
+  process.stderr.write(`${(err as Error).stack}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,3 @@
+module github.com/cognive/cognive/bench/peers/loadgen
+
+go 1.22

@@ -63,7 +63,7 @@ export async function listAgents(
             groupUniqArray(Model) AS Models, sum(Calls) AS Calls, sum(Errors) AS Errors, sum(CostUsd) AS SpendUsd,
             sumIf(CostUsd, Minute >= toDateTime({today:String}, 'UTC') AND Minute < addDays(toDateTime({today:String}, 'UTC'), 1)) AS TodayUsd
      FROM ${db}.${LLM_ROLLUP_TABLE}
-     WHERE Minute >= toDateTime(intDiv({from:Int64}, 1000000000)) AND Minute < toDateTime(intDiv({to:Int64}, 1000000000))
+     WHERE Minute >= fromUnixTimestamp64Nano({from:Int64}) AND Minute < fromUnixTimestamp64Nano({to:Int64})
        AND AgentName != '' AND ${rollupTeam.sql}
      GROUP BY AgentName`,
     // Today on the budgets' calendar (UTC days), not the server's time zone.

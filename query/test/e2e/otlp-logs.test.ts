@@ -108,8 +108,12 @@ async function emitRunWithLogs(
     );
   const current = chat("chat gpt-4o-mini");
   const currentCtx = trace.setSpan(context.active(), current);
+  // Records a millisecond apart: the SDK stamps them with Date.now(), and records of equal time come
+  // back in no particular order.
+  let at = Date.now();
   logger.emit({
     context: currentCtx,
+    timestamp: at++,
     eventName: "gen_ai.client.inference.operation.details",
     attributes: {
       "gen_ai.operation.name": "chat",
@@ -120,6 +124,7 @@ async function emitRunWithLogs(
   });
   logger.emit({
     context: currentCtx,
+    timestamp: at++,
     eventName: "gen_ai.evaluation.result",
     attributes: {
       "gen_ai.evaluation.name": "relevance",
@@ -128,14 +133,19 @@ async function emitRunWithLogs(
       "gen_ai.evaluation.explanation": "answers the question",
     },
   });
-  logger.emit({ context: currentCtx, severityText: "INFO", severityNumber: 9, body: "retrying once" });
+  logger.emit({ context: currentCtx, timestamp: at++, severityText: "INFO", severityNumber: 9, body: "retrying once" });
   current.end();
 
   const legacy = chat("chat gpt-4o-mini legacy");
   const legacyCtx = trace.setSpan(context.active(), legacy);
   // Legacy events name themselves with the `event.name` attribute (before LogRecord.event_name).
   const legacyEvent = (name: string, body: AnyValue) =>
-    logger.emit({ context: legacyCtx, attributes: { "event.name": name, "gen_ai.system": "openai" }, body });
+    logger.emit({
+      context: legacyCtx,
+      timestamp: at++,
+      attributes: { "event.name": name, "gen_ai.system": "openai" },
+      body,
+    });
   legacyEvent("gen_ai.system.message", { content: "Be brief." });
   legacyEvent("gen_ai.user.message", { content: "Weather in Paris?" });
   legacyEvent("gen_ai.assistant.message", {

@@ -167,7 +167,8 @@ describe.skipIf(missingChromium())("the UI in Chromium", () => {
     try {
       const view = page.locator("cognive-trace-view");
       await view.locator("[data-guard=stopped]").waitFor();
-      expect(await view.locator("[part=run-alerts] li[data-alert-id]").count()).toBe(raised.length);
+      // The run's alerts load after the trace itself.
+      await expect.poll(() => view.locator("[part=run-alerts] li[data-alert-id]").count()).toBe(raised.length);
       await screenshot(page, "trace-guard-stopped");
       expect(errors).toEqual([]);
     } finally {

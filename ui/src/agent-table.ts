@@ -12,7 +12,7 @@ import { describeRange, parseRange } from "./chart-data.ts";
 import { fire } from "./events.ts";
 import { formatCost, formatPercent } from "./format.ts";
 import { PollingElement } from "./polling.ts";
-import { theme } from "./theme.ts";
+import { tableFrame, theme } from "./theme.ts";
 
 /** `wide`: a secondary column that gives way in a narrow container (a phone, a side panel). */
 const COLUMNS: { key: SortKey; label: string; numeric: boolean; wide?: boolean }[] = [
@@ -36,25 +36,10 @@ const COLUMNS: { key: SortKey; label: string; numeric: boolean; wide?: boolean }
 export class CogniveAgentTable extends PollingElement {
   static override styles = [
     theme,
+    tableFrame,
     css`
       :host {
         container-type: inline-size;
-      }
-      .wrap {
-        overflow-x: auto;
-        border: 1px solid var(--_border);
-        border-radius: var(--_radius);
-        background: var(--_bg);
-      }
-      table {
-        border-collapse: collapse;
-        width: 100%;
-        font-variant-numeric: tabular-nums;
-      }
-      caption {
-        text-align: left;
-        padding: 8px 10px;
-        font-weight: 600;
       }
       th,
       td {

@@ -2,7 +2,7 @@ import { css, html, nothing, type TemplateResult } from "lit";
 import { describeRange, parseRange } from "./chart-data.ts";
 import { formatCost, formatTime, formatTokens } from "./format.ts";
 import { PollingElement } from "./polling.ts";
-import { theme } from "./theme.ts";
+import { tableFrame, theme } from "./theme.ts";
 
 export interface ApiSession {
   conversationId: string;
@@ -31,23 +31,8 @@ export function sessionHref(template: string, id: string): string {
 export class CogniveSessionList extends PollingElement {
   static override styles = [
     theme,
+    tableFrame,
     css`
-      .wrap {
-        overflow-x: auto;
-        border: 1px solid var(--_border);
-        border-radius: var(--_radius);
-        background: var(--_bg);
-      }
-      table {
-        border-collapse: collapse;
-        width: 100%;
-        font-variant-numeric: tabular-nums;
-      }
-      caption {
-        text-align: left;
-        padding: 8px 10px;
-        font-weight: 600;
-      }
       th,
       td {
         padding: 6px 10px;

@@ -71,3 +71,23 @@ export const theme = css`
     outline-offset: 1px;
   }
 `;
+
+/** A scrolling, bordered table with a caption: the frame the list parts share. */
+export const tableFrame = css`
+  .wrap {
+    overflow-x: auto;
+    border: 1px solid var(--_border);
+    border-radius: var(--_radius);
+    background: var(--_bg);
+  }
+  table {
+    border-collapse: collapse;
+    width: 100%;
+    font-variant-numeric: tabular-nums;
+  }
+  caption {
+    text-align: left;
+    padding: 8px 10px;
+    font-weight: 600;
+  }
+`;

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable } from "node:stream";
@@ -124,7 +124,8 @@ function chdbStorage(config: StorageConfig, log?: Logger): Storage {
     if (rowFiles === null) {
       const base = existsSync("/dev/shm") ? "/dev/shm" : join(config.dataDir, "tmp");
       mkdirSync(base, { recursive: true });
-      rowFiles = mkdtempSync(join(base, "cognive-rows-"));
+      removeStaleRowFiles(base);
+      rowFiles = mkdtempSync(join(base, `cognive-rows-${process.pid}-`));
     }
     return rowFiles;
   };
@@ -169,6 +170,19 @@ function chdbStorage(config: StorageConfig, log?: Logger): Storage {
         log?.warn("storage: closed with a statement still running", { dataDir: config.dataDir });
     },
   };
+}
+
+/** Row files of collectors that died mid-insert (killed): their process is gone, so is the insert. */
+function removeStaleRowFiles(base: string): void {
+  for (const name of readdirSync(base)) {
+    const pid = /^cognive-rows-(\d+)-/.exec(name)?.[1];
+    if (pid === undefined || Number(pid) === process.pid) continue;
+    try {
+      process.kill(Number(pid), 0);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ESRCH") rmSync(join(base, name), { recursive: true, force: true });
+    }
+  }
 }
 
 function serverStorage(config: StorageConfig): Storage {

@@ -56,7 +56,7 @@ export function createCollector(deps: {
   const pipeline = createPipeline({
     storage,
     processors: defaultProcessors(pricer, policy),
-    exporter: groupCommitExporter(storage, writer, log),
+    exporter: groupCommitExporter(storage, writer, log, config.COGNIVE_INSERT_FORMAT),
     onDurable: deps.governance?.governance.onDurable ?? null,
     metrics,
     log,

@@ -2,8 +2,15 @@ import { ATTR_TYPE } from "@cognive/semconv";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { NormalizedSpan } from "../src/pipeline/span.ts";
 import type { Storage } from "../src/storage/client.ts";
+import { RowWriter } from "../src/storage/rowbinary.ts";
 import { SPAN_TABLE } from "../src/storage/schema.ts";
-import { encodeSpanRow, SPAN_COLUMNS, SPAN_TABLE_COLUMNS } from "../src/storage/span-table.ts";
+import {
+  encodeSpanBinary,
+  encodeSpanRow,
+  SPAN_COLUMNS,
+  SPAN_ROW_TYPES,
+  SPAN_TABLE_COLUMNS,
+} from "../src/storage/span-table.ts";
 import { openTestStorage } from "./support/storage.ts";
 
 const T0 = 1_764_000_000_123_456_789n;
@@ -190,5 +197,60 @@ describe("the span table, defined once", () => {
     [row[input], row[output]] = [row[output], row[input]];
     await storage.insertTsv(SPAN_TABLE, SPAN_COLUMNS, `${row.join("\t")}\n`);
     expect(await mismatches("00000000000000a2")).toEqual(["InputTokens", "OutputTokens"]);
+  });
+
+  /** RowBinary of the columns one by one: one buffer per column, so a test can swap two. */
+  function binaryColumns(span: NormalizedSpan): Buffer[] {
+    return SPAN_TABLE_COLUMNS.map((c) => {
+      const w = new RowWriter(16);
+      c.binary(w, span);
+      return Buffer.from(w.bytes());
+    });
+  }
+
+  it("round-trips every column of a span encoded as RowBinary", async () => {
+    const w = new RowWriter(16);
+    encodeSpanBinary(w, distinctSpan("00000000000000b1"));
+    await storage.insertRowBinary(SPAN_TABLE, SPAN_ROW_TYPES, Buffer.from(w.bytes()));
+    expect(await mismatches("00000000000000b1")).toEqual([]);
+    // The whole row is the columns one after another.
+    expect(Buffer.from(w.bytes())).toEqual(Buffer.concat(binaryColumns(distinctSpan("00000000000000b1"))));
+  });
+
+  it("catches two RowBinary columns encoded in each other's place", async () => {
+    const cols = binaryColumns(distinctSpan("00000000000000b2"));
+    const input = SPAN_COLUMNS.indexOf("InputTokens");
+    const output = SPAN_COLUMNS.indexOf("OutputTokens");
+    [cols[input], cols[output]] = [cols[output], cols[input]];
+    await storage.insertRowBinary(SPAN_TABLE, SPAN_ROW_TYPES, Buffer.concat(cols));
+    expect(await mismatches("00000000000000b2")).toEqual(["InputTokens", "OutputTokens"]);
+  });
+
+  it("stores long and non-ASCII strings and empty events and links the same in both encodings", async () => {
+    const long = `${"é€😀\t\n'\\".repeat(40)}`;
+    const make = (spanId: string): NormalizedSpan => ({
+      ...distinctSpan(spanId),
+      statusMessage: long,
+      attributes: { [long]: long, n: 1.5 },
+      attributeTypes: undefined,
+      events: [],
+      links: [],
+      cost: null,
+      inputTokens: null,
+    });
+    const w = new RowWriter(16);
+    encodeSpanBinary(w, make("00000000000000c1"));
+    encodeSpanBinary(w, make("00000000000000c2"));
+    await storage.insertRowBinary(SPAN_TABLE, SPAN_ROW_TYPES, Buffer.from(w.bytes()));
+    await storage.insertTsv(SPAN_TABLE, SPAN_COLUMNS, encodeSpanRow(make("00000000000000c3")));
+    const rs = await storage.client.query({
+      query: `SELECT * EXCEPT SpanId FROM cognive.${SPAN_TABLE} WHERE SpanId IN ('00000000000000c1', '00000000000000c2', '00000000000000c3') ORDER BY SpanId`,
+      format: "JSONEachRow",
+    });
+    const rows = (await rs.json()) as Record<string, unknown>[];
+    expect(rows).toHaveLength(3);
+    expect(rows[0].StatusMessage).toBe(long);
+    expect(rows[0]).toEqual(rows[2]);
+    expect(rows[1]).toEqual(rows[2]);
   });
 });

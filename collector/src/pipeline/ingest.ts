@@ -18,11 +18,20 @@ export async function repairAtStart(storage: Storage, log: Logger, minutes: numb
 }
 
 import type { GovernedSpan, OnDurable } from "../governance/hook.ts";
-import { encodeSpanRow } from "../storage/span-table.ts";
+import { RowWriter } from "../storage/rowbinary.ts";
+import { encodeSpanBinary, encodeSpanRow } from "../storage/span-table.ts";
 import { SpanDeduper } from "./dedup.ts";
 import { defaultSpanLimits, normalizeTraces, runProcessors, type SpanLimits } from "./normalize.ts";
 import type { IngestIdentity, NormalizedSpan, RequestContext, SpanProcessor } from "./span.ts";
-import { type FailedRows, GroupCommitWriter, Part, type WriterConfig, type WriterHooks } from "./writer.ts";
+import {
+  type FailedRows,
+  GroupCommitWriter,
+  Part,
+  SPAN_BINARY_TARGET,
+  SPAN_TARGET,
+  type WriterConfig,
+  type WriterHooks,
+} from "./writer.ts";
 
 export interface IngestResult {
   accepted: number;
@@ -31,16 +40,41 @@ export interface IngestResult {
   errorMessage: string;
 }
 
-/** The end of the span path: encodes a span as a row and opens the durable writer those rows go to. */
+/** How span rows are written: storage reads RowBinary with less CPU than TSV (see COGNIVE_INSERT_FORMAT). */
+export type SpanRowFormat = "tsv" | "rowbinary";
+
+/** The end of the span path: the row format, and the durable writer those rows go to. */
 export interface SpanExporter {
-  encode(span: NormalizedSpan): string;
+  readonly format: SpanRowFormat;
   /** The pipeline's hooks keep de-duplication in step with what the writer committed or lost. */
   open(hooks: WriterHooks): GroupCommitWriter;
 }
 
 /** Span-table rows, group-committed to storage. */
-export function groupCommitExporter(storage: Storage, config: WriterConfig, log: Logger): SpanExporter {
-  return { encode: encodeSpanRow, open: (hooks) => new GroupCommitWriter(storage, config, log, hooks) };
+export function groupCommitExporter(
+  storage: Storage,
+  config: WriterConfig,
+  log: Logger,
+  format: SpanRowFormat = "tsv",
+): SpanExporter {
+  const target = format === "rowbinary" ? SPAN_BINARY_TARGET : SPAN_TARGET;
+  return { format, open: (hooks) => new GroupCommitWriter(storage, config, log, hooks, target) };
+}
+
+/** One request's binary rows are built here and copied into a batch at once (submit is synchronous). */
+const scratch = new RowWriter(1024 * 1024);
+
+/** Byte offset of TraceId in a binary span row: after the 8-byte Timestamp. */
+const BINARY_IDS_AT = 8;
+
+/** Trace and span id of a binary span row (ids are short: one length byte each). */
+function binaryKey(row: Buffer): SpanKey {
+  const traceLen = row[BINARY_IDS_AT];
+  const spanAt = BINARY_IDS_AT + 1 + traceLen;
+  return {
+    traceId: row.toString("latin1", BINARY_IDS_AT + 1, spanAt),
+    spanId: row.toString("latin1", spanAt + 1, spanAt + 1 + row[spanAt]),
+  };
 }
 
 export interface PipelineOptions {
@@ -136,16 +170,16 @@ export class IngestPipeline {
    * written again, but its spend is counted) and their derived rows made whole; the rest are
    * returned for a retry or a split.
    */
-  private async recover(failed: FailedRows): Promise<Map<Part, string>> {
-    const perPart: { part: Part; lines: string[]; keys: SpanKey[] }[] = [];
+  private async recover(failed: FailedRows): Promise<Map<Part, Buffer>> {
+    const perPart: { part: Part; lines: Buffer[]; keys: SpanKey[] }[] = [];
     const all: SpanKey[] = [];
     let minNs = -1n;
     let maxNs = 0n;
     for (const part of failed.parts) {
-      const lines = failed.body.toString("utf8", part.start, part.end).split("\n");
-      lines.pop();
+      const lines = rowsOf(failed.body, part);
       const keys = lines.map((l) => {
-        const [, traceId, spanId] = l.split("\t", 3);
+        if (part.rowEnds !== null) return binaryKey(l);
+        const [, traceId, spanId] = l.toString("utf8").split("\t", 3);
         return { traceId, spanId };
       });
       perPart.push({ part, lines, keys });
@@ -165,17 +199,15 @@ export class IngestPipeline {
         repaired,
       });
     }
-    const out = new Map<Part, string>();
+    const out = new Map<Part, Buffer>();
     for (const { part, lines, keys } of perPart) {
-      let left = "";
-      let rows = 0;
-      lines.forEach((l, i) => {
-        if (stored.has(keys[i].traceId + keys[i].spanId)) return;
-        left += `${l}\n`;
-        rows++;
-      });
-      part.rows = rows;
-      out.set(part, left);
+      const left = lines.filter((_, i) => !stored.has(keys[i].traceId + keys[i].spanId));
+      part.rows = left.length;
+      if (part.rowEnds !== null) {
+        let end = 0;
+        part.rowEnds = left.map((l) => (end += l.length));
+      }
+      out.set(part, Buffer.concat(left));
     }
     return out;
   }
@@ -189,7 +221,10 @@ export class IngestPipeline {
    */
   submit(req: DecodedTraces, identity: IngestIdentity, transport: string): Promise<IngestResult> {
     const request: RequestContext = { identity };
+    const binary = this.config.exporter.format === "rowbinary";
     let chunk = "";
+    const rowEnds: number[] = [];
+    if (binary) scratch.reset();
     const kept: { traceId: string; spanId: string }[] = [];
     const waitFor: Part[] = [];
     const seen = new Set<string>();
@@ -216,7 +251,10 @@ export class IngestPipeline {
       }
       if (store) {
         if (span.usageRole === "model_call" && span.cost === null && span.usageInvalid === null) unpriced++;
-        chunk += this.config.exporter.encode(span);
+        if (binary) {
+          encodeSpanBinary(scratch, span);
+          rowEnds.push(scratch.pos);
+        } else chunk += encodeSpanRow(span);
         kept.push({ traceId: span.traceId, spanId: span.spanId });
       }
       if (this.onDurable !== null && (span.usageRole === "model_call" || span.toolName !== null)) {
@@ -229,7 +267,9 @@ export class IngestPipeline {
     if (kept.length > 0) {
       // Written to bytes at once: a rope of row pieces kept alive until the batch is written
       // would be promoted to the old generation and make every major GC walk it.
-      const part = this.writer.append(chunk, new Part(kept.length, n.days, n.minNs, n.maxNs));
+      const part = new Part(kept.length, n.days, n.minNs, n.maxNs);
+      if (binary) part.rowEnds = rowEnds;
+      this.writer.append(binary ? scratch.bytes() : chunk, part);
       this.dedup.add(kept, part);
       waitFor.push(part);
     }
@@ -286,4 +326,24 @@ function governedOf(s: NormalizedSpan): GovernedSpan {
     responseModel: s.responseModel,
     tool: s.toolName,
   };
+}
+
+/** The rows of a part: split at its row ends when binary, else at line ends (kept). */
+function rowsOf(body: Buffer, part: Part): Buffer[] {
+  const rows: Buffer[] = [];
+  if (part.rowEnds !== null) {
+    let at = part.start;
+    for (const end of part.rowEnds) {
+      rows.push(body.subarray(at, part.start + end));
+      at = part.start + end;
+    }
+    return rows;
+  }
+  for (let at = part.start; at < part.end; ) {
+    const nl = body.indexOf(10, at);
+    const end = nl < 0 || nl >= part.end ? part.end : nl + 1;
+    rows.push(body.subarray(at, end));
+    at = end;
+  }
+  return rows;
 }

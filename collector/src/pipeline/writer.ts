@@ -1,9 +1,9 @@
 import { answersWithin } from "../async.ts";
 import type { Logger } from "../log.ts";
-import type { Storage } from "../storage/client.ts";
+import type { RowColumn, Storage } from "../storage/client.ts";
 import { isPermanentStorageError } from "../storage/errors.ts";
 import { SPAN_TABLE } from "../storage/schema.ts";
-import { SPAN_COLUMNS } from "../storage/span-table.ts";
+import { SPAN_COLUMNS, SPAN_ROW_TYPES } from "../storage/span-table.ts";
 
 export interface WriterConfig {
   /** Flush once a batch holds this many rows. */
@@ -20,13 +20,16 @@ export interface WriterConfig {
   maxBatchDays?: number;
 }
 
-/** The table a writer inserts into, and its TSV columns in order. */
+/** The table a writer inserts into, and its columns in the rows' order. */
 export interface WriteTarget {
   table: string;
   columns: readonly string[];
+  /** Set when the rows are RowBinary of these columns, not TSV. */
+  binary?: readonly RowColumn[];
 }
 
 export const SPAN_TARGET: WriteTarget = { table: SPAN_TABLE, columns: SPAN_COLUMNS };
+export const SPAN_BINARY_TARGET: WriteTarget = { ...SPAN_TARGET, binary: SPAN_ROW_TYPES };
 
 export const defaultWriterConfig: WriterConfig = {
   maxBatchRows: 100_000,
@@ -84,9 +87,11 @@ export class Part {
     // A part nobody awaits any more (its request timed out) must not crash the process.
     this.done.catch(() => {});
   }
-  /** Byte range of the part's TSV rows in its batch's buffer. */
+  /** Byte range of the part's rows in its batch's buffer. */
   start = 0;
   end = 0;
+  /** Binary rows only (they have no line ends): where each row ends, from the part's start. */
+  rowEnds: number[] | null = null;
 }
 
 /** One group commit: the rows of many requests, written by one insert. */
@@ -115,7 +120,7 @@ export class PermanentWriteError extends Error {
 /** The rows of a failed insert, as the recovery sees them. */
 export interface FailedRows {
   parts: Part[];
-  /** TSV of the parts, in order; `Part.start`/`end` index into it. */
+  /** Rows of the parts, in order; `Part.start`/`end` index into it. */
   body: Buffer;
 }
 
@@ -123,10 +128,10 @@ export interface WriterHooks {
   onCommit?(rows: number, seconds: number, parts: readonly Part[]): void;
   /**
    * After an insert failed, before anything else is written: finds which rows of the batch reached
-   * storage anyway, makes everything derived from them whole, and returns the rows that did not (as
-   * TSV, per part). Throws when storage cannot be asked; the writer then stays unavailable.
+   * storage anyway, makes everything derived from them whole, and returns the rows that did not (in
+   * the batch's format, per part). Throws when storage cannot be asked; the writer then stays unavailable.
    */
-  recover?(failed: FailedRows): Promise<Map<Part, string>>;
+  recover?(failed: FailedRows): Promise<Map<Part, Buffer>>;
   onFailure?(parts: readonly Part[], err: Error): void;
   /** Throws unless storage takes writes now; used to leave the unavailable state. */
   checkWritable?(): Promise<void>;
@@ -189,8 +194,8 @@ export class GroupCommitWriter {
     return rows;
   }
 
-  /** Adds one request's TSV rows and returns its part; await `part.done` for the commit. */
-  append(chunk: string, part: Part): Part {
+  /** Adds one request's rows (copied) and returns its part; await `part.done` for the commit. */
+  append(chunk: string | Buffer, part: Part): Part {
     if (this.closed) throw new BackpressureError("collector is shutting down");
     if (this.unavailable !== null) throw new StorageUnavailableError(this.unavailable);
     const waiting = this.open.rows + this.sealed.reduce((n, b) => n + b.rows, 0);
@@ -270,7 +275,10 @@ export class GroupCommitWriter {
       let error: Error | null = null;
       this.inserting++;
       try {
-        await this.storage.insertTsv(this.target.table, this.target.columns, buf.subarray(0, batch.bytes));
+        const { table, columns, binary } = this.target;
+        const body = buf.subarray(0, batch.bytes);
+        if (binary === undefined) await this.storage.insertTsv(table, columns, body);
+        else await this.storage.insertRowBinary(table, binary, body);
       } catch (err) {
         error = err as Error;
       } finally {
@@ -299,14 +307,14 @@ export class GroupCommitWriter {
   private async failed(batch: Batch, err: Error): Promise<void> {
     const permanent = isPermanentStorageError(err);
     this.recovering++;
-    let remaining: Map<Part, string>;
+    let remaining: Map<Part, Buffer>;
     try {
       const recover = this.hooks.recover;
       remaining = recover
         ? await this.exclusive(() =>
             recover({ parts: batch.parts, body: (batch.buf as Buffer).subarray(0, batch.bytes) }),
           )
-        : new Map(batch.parts.map((p) => [p, (batch.buf as Buffer).toString("utf8", p.start, p.end)]));
+        : new Map(batch.parts.map((p) => [p, Buffer.from((batch.buf as Buffer).subarray(p.start, p.end))]));
     } catch (recoverErr) {
       // What reached storage is unknown: stay unavailable until a probe can find out.
       this.recovering--;
@@ -324,7 +332,7 @@ export class GroupCommitWriter {
     const left: Part[] = [];
     for (const p of batch.parts) {
       const rows = remaining.get(p);
-      if (rows === undefined || rows === "") {
+      if (rows === undefined || rows.length === 0) {
         p.state = "committed";
         p.resolve();
       } else left.push(p);
@@ -351,7 +359,7 @@ export class GroupCommitWriter {
     const half = Math.ceil(left.length / 2);
     const halves = [left.slice(0, half), left.slice(half)].map((parts) => {
       const b = new Batch();
-      for (const p of parts) this.place(b, Buffer.from(remaining.get(p) as string, "utf8"), p);
+      for (const p of parts) this.place(b, remaining.get(p) as Buffer, p);
       return b;
     });
     this.sealed.unshift(...halves);

@@ -1,4 +1,6 @@
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { Readable } from "node:stream";
 import { type ClickHouseClient, type ClickHouseClientConfigOptions, createClient } from "@clickhouse/client";
 import { drainPending } from "chdb";
@@ -8,6 +10,7 @@ import type { EnvConfig } from "../config.ts";
 import type { Logger } from "../log.ts";
 import { checkClusterName } from "./cluster.ts";
 import { SPAN_TABLE, STORAGE_PROBE_TABLE } from "./schema.ts";
+import { quotedString } from "./tsv.ts";
 
 export interface StorageConfig {
   /** ClickHouse server URL; when absent, embedded chDB under `dataDir` is used. */
@@ -41,10 +44,19 @@ export interface Storage {
   /** Set when the tables are the cluster variant (writers use the Distributed tables, their usual names). */
   readonly cluster?: string;
   insertTsv(table: string, columns: readonly string[], body: Buffer | string): Promise<void>;
+  /** Inserts RowBinary rows of `columns` (name and type each, in the rows' order). */
+  insertRowBinary(table: string, columns: readonly RowColumn[], body: Buffer): Promise<void>;
   /** Resolves when storage answers a trivial read on the write path (not queued behind reads). */
   ping(): Promise<void>;
   close(): Promise<void>;
 }
+
+export interface RowColumn {
+  name: string;
+  type: string;
+}
+
+const columnList = (columns: readonly RowColumn[]) => columns.map((c) => `\`${c.name}\``).join(", ");
 
 type ClientConnection = NonNullable<ClickHouseClientConfigOptions["connection"]>;
 
@@ -104,6 +116,19 @@ function chdbStorage(config: StorageConfig, log?: Logger): Storage {
     clickhouse_settings: READ_SETTINGS,
   });
   log?.info("storage: embedded ClickHouse (chDB)", { dataDir: config.dataDir });
+  // chDB's binding takes only text bodies: binary rows go through a file, in memory where there is
+  // /dev/shm. The file is only a hand-over; the rows are durable once the INSERT has returned.
+  let rowFiles: string | null = null;
+  let rowFileSeq = 0;
+  const rowFileDir = () => {
+    if (rowFiles === null) {
+      const base = existsSync("/dev/shm") ? "/dev/shm" : join(config.dataDir, "tmp");
+      mkdirSync(base, { recursive: true });
+      removeStaleRowFiles(base);
+      rowFiles = mkdtempSync(join(base, `cognive-rows-${process.pid}-`));
+    }
+    return rowFiles;
+  };
   return {
     client,
     database: config.database,
@@ -117,6 +142,19 @@ function chdbStorage(config: StorageConfig, log?: Logger): Storage {
         format: "TSV",
       });
     },
+    async insertRowBinary(table, columns, body) {
+      const file = join(rowFileDir(), `${++rowFileSeq}.bin`);
+      try {
+        await writeFile(file, body);
+        const structure = columns.map((c) => `\`${c.name}\` ${c.type}`).join(", ");
+        await writeConnection.chdb.queryAsync(
+          `INSERT INTO ${config.database}.${table} (${columnList(columns)}) ` +
+            `SELECT * FROM file(${quotedString(file)}, RowBinary, ${quotedString(structure)})`,
+        );
+      } finally {
+        await rm(file, { force: true });
+      }
+    },
     async ping() {
       // Unbound: parameterized statements share one process-wide queue with the reads.
       await probeConnection.chdb.queryAsync(`SELECT 1 FROM ${config.database}.${SPAN_TABLE} LIMIT 0`);
@@ -125,12 +163,26 @@ function chdbStorage(config: StorageConfig, log?: Logger): Storage {
       await client.close();
       await writeConnection.close();
       await probeConnection.close();
+      if (rowFiles !== null) rmSync(rowFiles, { recursive: true, force: true });
       // A statement still running (a bounded probe that timed out, say) keeps the data directory
       // bound after close() returns; wait for it, a while, so a restart in this process can open it.
       if (!(await answersWithin(drainPending(), CLOSE_DRAIN_MS)))
         log?.warn("storage: closed with a statement still running", { dataDir: config.dataDir });
     },
   };
+}
+
+/** Row files of collectors that died mid-insert (killed): their process is gone, so is the insert. */
+function removeStaleRowFiles(base: string): void {
+  for (const name of readdirSync(base)) {
+    const pid = /^cognive-rows-(\d+)-/.exec(name)?.[1];
+    if (pid === undefined || Number(pid) === process.pid) continue;
+    try {
+      process.kill(Number(pid), 0);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ESRCH") rmSync(join(base, name), { recursive: true, force: true });
+    }
+  }
 }
 
 function serverStorage(config: StorageConfig): Storage {
@@ -152,6 +204,13 @@ function serverStorage(config: StorageConfig): Storage {
         values: Readable.from([body], { objectMode: false }),
         format: "TabSeparated",
       });
+    },
+    async insertRowBinary(table, columns, body) {
+      const r = await client.exec({
+        query: `INSERT INTO ${config.database}.${table} (${columnList(columns)}) FORMAT RowBinary`,
+        values: Readable.from([body], { objectMode: false }),
+      });
+      r.stream.resume();
     },
     async ping() {
       const r = await client.ping();

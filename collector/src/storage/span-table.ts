@@ -1,11 +1,12 @@
 import type { Attrs, AttrTypes } from "@cognive/semconv";
 import type { DecodedEvent, DecodedLink } from "../otlp/model.ts";
 import type { NormalizedSpan } from "../pipeline/span.ts";
+import { binaryMap, binaryTypes, RowWriter } from "./rowbinary.ts";
 import { quotedString, tsvFloat, tsvMap, tsvNanos, tsvString, tsvTypes } from "./tsv.ts";
 
 /**
  * The span table (`otel_traces`), defined once: each column's name, ClickHouse type, codec, the
- * migration that added it and its TSV encoder from a `NormalizedSpan`. The CREATE TABLE of
+ * migration that added it and its TSV and RowBinary encoders from a `NormalizedSpan`. The CREATE TABLE of
  * migration 1 (and so its cluster variant), migration 8's ADD COLUMNs, the insert column list and
  * the row encoder are all generated from this list, so a column cannot be declared in one place and
  * encoded in another order.
@@ -19,6 +20,8 @@ export interface SpanColumn {
   /** The migration that created it: its DDL is generated from the columns of that version. */
   since: 1 | 8;
   encode(s: NormalizedSpan): string;
+  /** The same value in RowBinary (Nested subcolumns as arrays). */
+  binary(w: RowWriter, s: NormalizedSpan): void;
 }
 
 const ZSTD = "CODEC(ZSTD(1))";
@@ -32,6 +35,7 @@ const str = (name: string, get: (s: NormalizedSpan) => string, type = "String"):
   codec: ZSTD,
   since: 1,
   encode: (s) => tsvString(get(s)),
+  binary: (w, s) => w.string(get(s)),
 });
 /** Few distinct values, mostly the same as the previous span's: the last encoding is reused. */
 const lowCard = (name: string, get: (s: NormalizedSpan) => string | null): SpanColumn => {
@@ -50,6 +54,7 @@ const lowCard = (name: string, get: (s: NormalizedSpan) => string | null): SpanC
       }
       return text;
     },
+    binary: (w, s) => w.string(get(s) ?? ""),
   };
 };
 /** Ids are validated lower-case hex: nothing to escape. */
@@ -59,6 +64,7 @@ const hexId = (name: string, get: (s: NormalizedSpan) => string): SpanColumn => 
   codec: ZSTD,
   since: 1,
   encode: get,
+  binary: (w, s) => w.string(get(s)),
 });
 const tokens = (name: string, get: (s: NormalizedSpan) => number | null): SpanColumn => ({
   name,
@@ -69,6 +75,10 @@ const tokens = (name: string, get: (s: NormalizedSpan) => number | null): SpanCo
     const n = get(s);
     return n === null ? "0" : String(Math.trunc(n));
   },
+  binary: (w, s) => {
+    const n = get(s);
+    w.u64(n === null ? 0 : Math.trunc(n));
+  },
 });
 const usd = (name: string, get: (c: NonNullable<NormalizedSpan["cost"]>) => number): SpanColumn => ({
   name,
@@ -76,21 +86,37 @@ const usd = (name: string, get: (c: NonNullable<NormalizedSpan["cost"]>) => numb
   codec: ZSTD,
   since: 1,
   encode: (s) => (s.cost === null ? "0" : tsvFloat(get(s.cost))),
+  // tsvFloat's rule: a non-finite cost is stored as 0.
+  binary: (w, s) => w.f64(s.cost === null ? 0 : finite(get(s.cost))),
 });
-const nested = (group: string, name: string, type: string, encode: (s: NormalizedSpan) => string): SpanColumn => ({
+const nested = (
+  group: string,
+  name: string,
+  type: string,
+  encode: (s: NormalizedSpan) => string,
+  binary: SpanColumn["binary"],
+): SpanColumn => ({
   name: `${group}.${name}`,
   type,
   codec: ZSTD,
   since: 1,
   encode,
+  binary,
 });
-const typeColumn = (name: string, type: string, encode: (s: NormalizedSpan) => string): SpanColumn => ({
+const typeColumn = (
+  name: string,
+  type: string,
+  encode: (s: NormalizedSpan) => string,
+  binary: SpanColumn["binary"],
+): SpanColumn => ({
   name,
   type,
   codec: ZSTD,
   since: 8,
   encode,
+  binary,
 });
+const finite = (n: number) => (Number.isFinite(n) ? n : 0);
 
 /** The last resource's encodings: every span of a resource shares its attribute object. */
 function perResource(encode: (attrs: Attrs, types: AttrTypes | undefined) => string): (s: NormalizedSpan) => string {
@@ -107,6 +133,35 @@ function perResource(encode: (attrs: Attrs, types: AttrTypes | undefined) => str
   };
 }
 
+/** The binary twin of `perResource`: a resource's bytes are encoded once and copied. */
+function perResourceBinary(encode: (w: RowWriter, attrs: Attrs, types: AttrTypes | undefined) => void) {
+  let last: Attrs | null = null;
+  let lastTypes: AttrTypes | undefined;
+  let bytes = Buffer.alloc(0);
+  const scratch = new RowWriter(1024);
+  return (w: RowWriter, s: NormalizedSpan): void => {
+    if (s.resource !== last || s.resourceTypes !== lastTypes) {
+      last = s.resource;
+      lastTypes = s.resourceTypes;
+      scratch.reset();
+      encode(scratch, last, lastTypes);
+      bytes = Buffer.from(scratch.bytes());
+    }
+    w.raw(bytes);
+  };
+}
+
+/** A RowBinary Array column over a span's events or links. */
+const each =
+  <T>(items: (s: NormalizedSpan) => readonly T[], item: (w: RowWriter, x: T) => void) =>
+  (w: RowWriter, s: NormalizedSpan): void => {
+    const xs = items(s);
+    w.varint(xs.length);
+    for (let i = 0; i < xs.length; i++) item(w, xs[i]);
+  };
+const events = (s: NormalizedSpan) => s.events;
+const links = (s: NormalizedSpan) => s.links;
+
 /** An Array column over a span's events or links; "[]" for none. */
 function arrayOf<T>(items: readonly T[], item: (x: T) => string): string {
   if (items.length === 0) return "[]";
@@ -116,6 +171,8 @@ function arrayOf<T>(items: readonly T[], item: (x: T) => string): string {
 }
 
 const attrTypes = (x: DecodedEvent | DecodedLink) => tsvTypes(x.attributes, x.attributeTypes);
+const binaryAttrTypes = (w: RowWriter, x: DecodedEvent | DecodedLink) => binaryTypes(w, x.attributes, x.attributeTypes);
+const USAGE_ROLE = { none: 0, model_call: 1, aggregate: 2 } as const;
 
 /** In the order of the table's columns (the insert names them, so only the DDL depends on it). */
 export const SPAN_TABLE_COLUMNS: readonly SpanColumn[] = [
@@ -125,6 +182,7 @@ export const SPAN_TABLE_COLUMNS: readonly SpanColumn[] = [
     codec: "CODEC(Delta(8), ZSTD(1))",
     since: 1,
     encode: (s) => tsvNanos(s.startNs),
+    binary: (w, s) => w.i64n(s.startNs),
   },
   hexId("TraceId", (s) => s.traceId),
   hexId("SpanId", (s) => s.spanId),
@@ -133,20 +191,83 @@ export const SPAN_TABLE_COLUMNS: readonly SpanColumn[] = [
   lowCard("SpanName", (s) => s.name),
   lowCard("SpanKind", (s) => s.kind),
   lowCard("ServiceName", (s) => s.serviceName),
-  { name: "ResourceAttributes", type: STRING_MAP, codec: ZSTD, since: 1, encode: perResource(tsvMap) },
+  {
+    name: "ResourceAttributes",
+    type: STRING_MAP,
+    codec: ZSTD,
+    since: 1,
+    encode: perResource(tsvMap),
+    binary: perResourceBinary(binaryMap),
+  },
   str("ScopeName", (s) => s.scopeName),
   str("ScopeVersion", (s) => s.scopeVersion),
-  { name: "SpanAttributes", type: STRING_MAP, codec: ZSTD, since: 1, encode: (s) => tsvMap(s.attributes) },
-  { name: "Duration", type: "UInt64", codec: T64, since: 1, encode: (s) => String(s.durationNs) },
+  {
+    name: "SpanAttributes",
+    type: STRING_MAP,
+    codec: ZSTD,
+    since: 1,
+    encode: (s) => tsvMap(s.attributes),
+    binary: (w, s) => binaryMap(w, s.attributes),
+  },
+  {
+    name: "Duration",
+    type: "UInt64",
+    codec: T64,
+    since: 1,
+    encode: (s) => String(s.durationNs),
+    binary: (w, s) => w.u64n(s.durationNs),
+  },
   lowCard("StatusCode", (s) => s.statusCode),
   str("StatusMessage", (s) => s.statusMessage),
-  nested("Events", "Timestamp", "DateTime64(9)", (s) => arrayOf(s.events, (e) => quotedString(tsvNanos(e.timeNs)))),
-  nested("Events", "Name", "LowCardinality(String)", (s) => arrayOf(s.events, (e) => quotedString(e.name))),
-  nested("Events", "Attributes", STRING_MAP, (s) => arrayOf(s.events, (e) => tsvMap(e.attributes))),
-  nested("Links", "TraceId", "String", (s) => arrayOf(s.links, (l) => quotedString(l.traceId))),
-  nested("Links", "SpanId", "String", (s) => arrayOf(s.links, (l) => quotedString(l.spanId))),
-  nested("Links", "TraceState", "String", (s) => arrayOf(s.links, (l) => quotedString(l.traceState))),
-  nested("Links", "Attributes", STRING_MAP, (s) => arrayOf(s.links, (l) => tsvMap(l.attributes))),
+  nested(
+    "Events",
+    "Timestamp",
+    "DateTime64(9)",
+    (s) => arrayOf(s.events, (e) => quotedString(tsvNanos(e.timeNs))),
+    each(events, (w, e) => w.i64n(e.timeNs)),
+  ),
+  nested(
+    "Events",
+    "Name",
+    "LowCardinality(String)",
+    (s) => arrayOf(s.events, (e) => quotedString(e.name)),
+    each(events, (w, e) => w.string(e.name)),
+  ),
+  nested(
+    "Events",
+    "Attributes",
+    STRING_MAP,
+    (s) => arrayOf(s.events, (e) => tsvMap(e.attributes)),
+    each(events, (w, e) => binaryMap(w, e.attributes)),
+  ),
+  nested(
+    "Links",
+    "TraceId",
+    "String",
+    (s) => arrayOf(s.links, (l) => quotedString(l.traceId)),
+    each(links, (w, l) => w.string(l.traceId)),
+  ),
+  nested(
+    "Links",
+    "SpanId",
+    "String",
+    (s) => arrayOf(s.links, (l) => quotedString(l.spanId)),
+    each(links, (w, l) => w.string(l.spanId)),
+  ),
+  nested(
+    "Links",
+    "TraceState",
+    "String",
+    (s) => arrayOf(s.links, (l) => quotedString(l.traceState)),
+    each(links, (w, l) => w.string(l.traceState)),
+  ),
+  nested(
+    "Links",
+    "Attributes",
+    STRING_MAP,
+    (s) => arrayOf(s.links, (l) => tsvMap(l.attributes)),
+    each(links, (w, l) => binaryMap(w, l.attributes)),
+  ),
   lowCard("TeamName", (s) => s.team),
   lowCard("Environment", (s) => s.environment),
   lowCard("AgentName", (s) => s.agent),
@@ -160,6 +281,7 @@ export const SPAN_TABLE_COLUMNS: readonly SpanColumn[] = [
     codec: "",
     since: 1,
     encode: (s) => s.usageRole,
+    binary: (w, s) => w.u8(USAGE_ROLE[s.usageRole]),
   },
   tokens("InputTokens", (s) => s.inputTokens),
   tokens("OutputTokens", (s) => s.outputTokens),
@@ -169,16 +291,38 @@ export const SPAN_TABLE_COLUMNS: readonly SpanColumn[] = [
   lowCard("ToolName", (s) => s.toolName),
   str("ConversationId", (s) => s.conversationId ?? ""),
   str("UserId", (s) => s.userId ?? ""),
-  { name: "Priced", type: "UInt8", codec: "", since: 1, encode: (s) => (s.cost === null ? "0" : "1") },
+  {
+    name: "Priced",
+    type: "UInt8",
+    codec: "",
+    since: 1,
+    encode: (s) => (s.cost === null ? "0" : "1"),
+    binary: (w, s) => w.u8(s.cost === null ? 0 : 1),
+  },
   usd("CostInputUsd", (c) => c.inputUsd),
   usd("CostOutputUsd", (c) => c.outputUsd),
   usd("CostCacheReadUsd", (c) => c.cacheReadUsd),
   usd("CostCacheWriteUsd", (c) => c.cacheWriteUsd),
   usd("CostUsd", (c) => c.totalUsd),
-  typeColumn("ResourceAttributeTypes", TYPE_MAP, perResource(tsvTypes)),
-  typeColumn("SpanAttributeTypes", TYPE_MAP, (s) => tsvTypes(s.attributes, s.attributeTypes)),
-  typeColumn("EventAttributeTypes", `Array(${TYPE_MAP})`, (s) => arrayOf(s.events, attrTypes)),
-  typeColumn("LinkAttributeTypes", `Array(${TYPE_MAP})`, (s) => arrayOf(s.links, attrTypes)),
+  typeColumn("ResourceAttributeTypes", TYPE_MAP, perResource(tsvTypes), perResourceBinary(binaryTypes)),
+  typeColumn(
+    "SpanAttributeTypes",
+    TYPE_MAP,
+    (s) => tsvTypes(s.attributes, s.attributeTypes),
+    (w, s) => binaryTypes(w, s.attributes, s.attributeTypes),
+  ),
+  typeColumn(
+    "EventAttributeTypes",
+    `Array(${TYPE_MAP})`,
+    (s) => arrayOf(s.events, attrTypes),
+    each(events, binaryAttrTypes),
+  ),
+  typeColumn(
+    "LinkAttributeTypes",
+    `Array(${TYPE_MAP})`,
+    (s) => arrayOf(s.links, attrTypes),
+    each(links, binaryAttrTypes),
+  ),
 ];
 
 /** Column order of the TSV rows the writer produces for the span table. */
@@ -192,6 +336,19 @@ export function encodeSpanRow(s: NormalizedSpan): string {
   for (let i = 1; i < ENCODERS.length; i++) row += `\t${ENCODERS[i](s)}`;
   return `${row}\n`;
 }
+
+const BINARY = SPAN_TABLE_COLUMNS.map((c) => c.binary);
+
+/** Appends one span-table RowBinary row, in SPAN_COLUMNS order. */
+export function encodeSpanBinary(w: RowWriter, s: NormalizedSpan): void {
+  for (let i = 0; i < BINARY.length; i++) BINARY[i](w, s);
+}
+
+/** The RowBinary structure of the span rows: each column's name and type as an insert names them. */
+export const SPAN_ROW_TYPES: readonly { name: string; type: string }[] = SPAN_TABLE_COLUMNS.map((c) => ({
+  name: c.name,
+  type: c.name.includes(".") ? `Array(${c.type})` : c.type,
+}));
 
 const INDENT = "        ";
 

@@ -5,6 +5,8 @@
  *
  * - `GET/HEAD /ping` → `Ok.`; `POST /` (and `GET /`, read-only) with the statement in the `query`
  *   URL parameter and/or the body (URL part first, body after a newline: how INSERT data arrives);
+ * - binary INSERT data (`FORMAT RowBinary` or `Native`): chDB takes only text in a statement, so the
+ *   body goes through a temporary file read with `file()`, its structure the insert's columns;
  * - `param_<name>` values (URL or multipart/form-data body) bound as query parameters with the
  *   server's text rules; other URL parameters are settings; `database`, `query_id`,
  *   `default_format` (TabSeparated otherwise), `enable_http_compression` + Accept-Encoding gzip,
@@ -19,8 +21,11 @@
  * than gzip.
  */
 import { randomUUID } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { gunzipSync, gzipSync } from "node:zlib";
 import { Session } from "chdb";
 
@@ -141,7 +146,15 @@ interface Request {
   emptyInsert: boolean;
 }
 
-async function parse(req: IncomingMessage, url: URL, opts: Required<ChdbHttpOptions>): Promise<Request> {
+const BINARY_INSERT = /^(\s*INSERT\b[\s\S]*)\bFORMAT\s+(RowBinary|Native)\s*$/i;
+
+async function parse(
+  req: IncomingMessage,
+  url: URL,
+  opts: Required<ChdbHttpOptions>,
+  /** Names the request's binary data file (removed after the statement). */
+  dataFile: () => string,
+): Promise<Request> {
   const params = url.searchParams;
   const who = credentials(req, params);
   if (who.user !== opts.user || who.password !== opts.password)
@@ -177,7 +190,13 @@ async function parse(req: IncomingMessage, url: URL, opts: Required<ChdbHttpOpti
       else if (k.startsWith("param_")) bound.set(k.slice(6), v);
     }
   }
-  const statement = urlQuery && bodyText ? `${urlQuery}\n${bodyText}` : urlQuery || bodyText;
+  const binary = BINARY_INSERT.exec(urlQuery);
+  let statement = urlQuery && bodyText ? `${urlQuery}\n${bodyText}` : urlQuery || bodyText;
+  if (binary && body.length > 0) {
+    const file = dataFile();
+    writeFileSync(file, body);
+    statement = `${binary[1]} SELECT * FROM file(${literal(file)}, ${binary[2]})`;
+  }
   if (statement.trim() === "") throw new HttpError(400, 62, "SYNTAX_ERROR", "Empty query");
 
   // A server's defaults where chDB's differ; the request's own settings come after and win.
@@ -208,7 +227,8 @@ async function parse(req: IncomingMessage, url: URL, opts: Required<ChdbHttpOpti
     queryId: params.get("query_id") ?? randomUUID(),
     gzip: params.get("enable_http_compression") === "1" && acceptsGzip,
     // chDB reports no written rows: for line-delimited data, its lines are the rows.
-    rowsSent: /^\s*INSERT\b/i.test(urlQuery) ? bodyText.split("\n").filter((l) => l.trim() !== "").length : 0,
+    rowsSent:
+      /^\s*INSERT\b/i.test(urlQuery) && !binary ? bodyText.split("\n").filter((l) => l.trim() !== "").length : 0,
     emptyInsert:
       req.method === "POST" && /^\s*INSERT\b[\s\S]*\bFORMAT\s+\w+\s*$/i.test(urlQuery) && bodyText.trim() === "",
   };
@@ -269,6 +289,8 @@ export async function startChdbHttp(options: ChdbHttpOptions): Promise<ChdbHttp>
   // One session kept open binds the data directory for the life of the front.
   const anchor = new Session(opts.dataDir);
   const statements: string[] = [];
+  const dataDir = mkdtempSync(join(tmpdir(), "chdb-http-data-"));
+  let dataFiles = 0;
   const server = createServer(async (req, res) => {
     const url = new URL(req.url ?? "/", "http://127.0.0.1");
     if (url.pathname === "/ping" && (req.method === "GET" || req.method === "HEAD")) {
@@ -280,8 +302,12 @@ export async function startChdbHttp(options: ChdbHttpOptions): Promise<ChdbHttp>
       return;
     }
     let parsed: Request | undefined;
+    let dataFile: string | undefined;
     try {
-      parsed = await parse(req, url, opts);
+      parsed = await parse(req, url, opts, () => {
+        dataFile = join(dataDir, `${++dataFiles}.bin`);
+        return dataFile;
+      });
       const { sql, format, queryId } = parsed;
       const headers: Record<string, string> = {
         "x-clickhouse-query-id": queryId,
@@ -311,6 +337,8 @@ export async function startChdbHttp(options: ChdbHttpOptions): Promise<ChdbHttp>
       res.writeHead(200, headers).end(out);
     } catch (err) {
       fail(res, err, parsed?.queryId);
+    } finally {
+      if (dataFile) rmSync(dataFile, { force: true });
     }
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
@@ -324,6 +352,7 @@ export async function startChdbHttp(options: ChdbHttpOptions): Promise<ChdbHttp>
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
       anchor.close();
+      rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }

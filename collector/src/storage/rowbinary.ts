@@ -1,0 +1,118 @@
+import { ATTR_TYPE, type Attrs, type AttrTypes, inferAttrType } from "@cognive/semconv";
+import { attrToString } from "./tsv.ts";
+
+/**
+ * ClickHouse RowBinary encoding: storage reads it without parsing text (no escapes, no number or
+ * date parsing), about half the CPU of TSV per span row. One growable buffer, reused between
+ * requests: callers copy `bytes()` out before the next `reset()`.
+ */
+export class RowWriter {
+  buf: Buffer;
+  pos = 0;
+  constructor(initial = 64 * 1024) {
+    this.buf = Buffer.allocUnsafe(initial);
+  }
+  reset(): void {
+    this.pos = 0;
+  }
+  /** The bytes written since the last reset (a view, valid until the next write). */
+  bytes(): Buffer {
+    return this.buf.subarray(0, this.pos);
+  }
+  private room(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    const bigger = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n));
+    this.buf.copy(bigger, 0, 0, this.pos);
+    this.buf = bigger;
+  }
+  u8(v: number): void {
+    this.room(1);
+    this.buf[this.pos++] = v;
+  }
+  /** A LEB128 length, as RowBinary prefixes strings, arrays and maps. */
+  varint(v: number): void {
+    this.room(10);
+    while (v >= 0x80) {
+      this.buf[this.pos++] = (v & 0x7f) | 0x80;
+      v = Math.floor(v / 128);
+    }
+    this.buf[this.pos++] = v;
+  }
+  /** A non-negative integer below 2^64 given as a number (token counts). */
+  u64(v: number): void {
+    this.room(8);
+    this.buf.writeUInt32LE(v % 0x1_0000_0000, this.pos);
+    this.buf.writeUInt32LE(Math.floor(v / 0x1_0000_0000), this.pos + 4);
+    this.pos += 8;
+  }
+  /** Wraps modulo 2^64 like a C cast: range checks belong to validation, not the encoder. */
+  u64n(v: bigint): void {
+    this.room(8);
+    this.buf.writeBigUInt64LE(BigInt.asUintN(64, v), this.pos);
+    this.pos += 8;
+  }
+  /** DateTime64(9): signed nanoseconds since the epoch. */
+  i64n(v: bigint): void {
+    this.room(8);
+    this.buf.writeBigInt64LE(BigInt.asIntN(64, v), this.pos);
+    this.pos += 8;
+  }
+  f64(v: number): void {
+    this.room(8);
+    this.buf.writeDoubleLE(v, this.pos);
+    this.pos += 8;
+  }
+  raw(b: Buffer): void {
+    this.room(b.length);
+    this.pos += b.copy(this.buf, this.pos);
+  }
+  string(s: string): void {
+    // A short string's UTF-8 length fits one varint byte: write it after, without measuring first.
+    if (s.length <= 42) {
+      this.room(1 + s.length * 3);
+      const n = this.buf.write(s, this.pos + 1, "utf8");
+      this.buf[this.pos] = n;
+      this.pos += 1 + n;
+      return;
+    }
+    const n = Buffer.byteLength(s, "utf8");
+    this.varint(n);
+    this.room(n);
+    this.pos += this.buf.write(s, this.pos, n, "utf8");
+  }
+}
+
+/** Map(String, String) of attribute values, stored as the ClickHouse exporter does. */
+export function binaryMap(w: RowWriter, attrs: Attrs): void {
+  let n = 0;
+  for (const _ in attrs) n++;
+  w.varint(n);
+  for (const k in attrs) {
+    w.string(k);
+    w.string(attrToString(attrs[k]));
+  }
+}
+
+/** The type map beside an attribute map (see `tsvTypes`): OTLP type codes of non-string attributes. */
+export function binaryTypes(w: RowWriter, attrs: Attrs, types: AttrTypes | undefined): void {
+  if (types !== undefined) {
+    let n = 0;
+    for (const _ in types) n++;
+    w.varint(n);
+    for (const k in types) {
+      w.string(k);
+      w.u8(types[k]);
+    }
+    return;
+  }
+  let n = 0;
+  for (const k in attrs) if (inferAttrType(attrs[k]) > ATTR_TYPE.string) n++;
+  w.varint(n);
+  for (const k in attrs) {
+    const t = inferAttrType(attrs[k]);
+    if (t > ATTR_TYPE.string) {
+      w.string(k);
+      w.u8(t);
+    }
+  }
+}

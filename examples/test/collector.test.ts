@@ -1,8 +1,9 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { connect, createServer } from "node:net";
+import { connect } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freePort } from "../../collector/test/support/services.ts";
 import { AGENT_RUN_CALLS, expectAgentRunStored } from "../../query/test/helpers/agent-run-check.ts";
 import { emitAgentRun, otelProvider } from "../../query/test/helpers/otel.ts";
 import { startTestServer, type TestServer } from "../../query/test/helpers/server.ts";
@@ -17,16 +18,6 @@ const OTELCOL = spawnSync(join(ROOT, "scripts/build-collector.sh"), ["--path"], 
 const hasCollector = OTELCOL !== "" && existsSync(OTELCOL);
 if (!hasCollector && !REQUIRED) {
   console.warn(`collector test: skipped, no Collector at ${OTELCOL || "?"} (run scripts/build-collector.sh)`);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-    server.on("error", reject);
-  });
 }
 
 /** Resolves once the Collector accepts connections on its gRPC port. */

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { StorageBudgetReader } from "../src/governance/reader.ts";
 import { spendSoFar } from "../src/governance/rebuild.ts";
 import type { Storage } from "../src/storage/client.ts";
-import { modelCallRow, openTestStorage } from "./support/storage.ts";
+import { insertSpanRows, modelCallRow, openTestStorage } from "./support/storage.ts";
 
 let storage: Storage;
 let close: () => Promise<void>;
@@ -12,8 +12,7 @@ const OTHER_RUN = "1bf7651916cd43dd8448eb211c80319d";
 const span = (at: string, agent: string, team: string, cost: number, traceId = RUN) =>
   modelCallRow(at, agent, team, cost, traceId);
 
-const insert = (values: ReturnType<typeof modelCallRow>[]) =>
-  storage.client.insert({ table: "cognive.otel_traces", format: "JSONEachRow", values });
+const insert = (values: ReturnType<typeof modelCallRow>[]) => insertSpanRows(storage, values);
 
 beforeAll(async () => {
   ({ storage, close } = await openTestStorage("budget-reader"));

@@ -17,7 +17,7 @@ import type { Logger } from "../src/log.ts";
 import { parsePolicy } from "../src/policy.ts";
 import type { Storage } from "../src/storage/client.ts";
 import { missingService, startRedis } from "./support/services.ts";
-import { modelCallRow, openTestStorage } from "./support/storage.ts";
+import { insertSpanRows, modelCallRow, openTestStorage } from "./support/storage.ts";
 
 const USER = "mailer";
 const PASSWORD = "s3cret-smtp-password-never-logged";
@@ -266,17 +266,13 @@ describe("scheduled chargeback delivery", () => {
   let closeStorage: () => Promise<void>;
   beforeAll(async () => {
     ({ storage, close: closeStorage } = await openTestStorage("email-report"));
-    await storage.client.insert({
-      table: "cognive.otel_traces",
-      format: "JSONEachRow",
-      values: [
-        modelCallRow("2026-10-03T10:00:00.000Z", "refund-agent", "cx", 1.25),
-        modelCallRow("2026-10-31T23:59:00.000Z", "refund-agent", "cx", 0.000000001),
-        modelCallRow("2026-10-15T08:00:00.000Z", "search-agent", "search", 3),
-        // The current month: not in October's report.
-        modelCallRow("2026-11-01T00:00:00.000Z", "refund-agent", "cx", 100),
-      ],
-    });
+    await insertSpanRows(storage, [
+      modelCallRow("2026-10-03T10:00:00.000Z", "refund-agent", "cx", 1.25),
+      modelCallRow("2026-10-31T23:59:00.000Z", "refund-agent", "cx", 0.000000001),
+      modelCallRow("2026-10-15T08:00:00.000Z", "search-agent", "search", 3),
+      // The current month: not in October's report.
+      modelCallRow("2026-11-01T00:00:00.000Z", "refund-agent", "cx", 100),
+    ]);
   }, 60_000);
   afterAll(async () => {
     await closeStorage?.();

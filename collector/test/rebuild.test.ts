@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dayAndMonth, spendSoFar } from "../src/governance/rebuild.ts";
 import type { Storage } from "../src/storage/client.ts";
-import { modelCallRow, openTestStorage } from "./support/storage.ts";
+import { insertSpanRows, modelCallRow, openTestStorage } from "./support/storage.ts";
 
 let storage: Storage;
 let close: () => Promise<void>;
@@ -11,18 +11,14 @@ const span = modelCallRow;
 
 beforeAll(async () => {
   ({ storage, close } = await openTestStorage("rebuild"));
-  await storage.client.insert({
-    table: "cognive.otel_traces",
-    format: "JSONEachRow",
-    values: [
-      span("2026-11-24T09:00:00Z", "refund-agent", "cx", 1.25),
-      span("2026-11-24T15:29:00Z", "refund-agent", "cx", 0.5),
-      span("2026-11-24T10:00:00Z", "triage-agent", "cx", 2),
-      span("2026-11-03T10:00:00Z", "refund-agent", "cx", 4), // this month, not today
-      span("2026-10-31T23:59:00Z", "refund-agent", "cx", 100), // last month
-      span("2026-11-24T16:00:00Z", "refund-agent", "cx", 7), // after "now"
-    ],
-  });
+  await insertSpanRows(storage, [
+    span("2026-11-24T09:00:00Z", "refund-agent", "cx", 1.25),
+    span("2026-11-24T15:29:00Z", "refund-agent", "cx", 0.5),
+    span("2026-11-24T10:00:00Z", "triage-agent", "cx", 2),
+    span("2026-11-03T10:00:00Z", "refund-agent", "cx", 4), // this month, not today
+    span("2026-10-31T23:59:00Z", "refund-agent", "cx", 100), // last month
+    span("2026-11-24T16:00:00Z", "refund-agent", "cx", 7), // after "now"
+  ]);
 });
 afterAll(async () => {
   await close();

@@ -9,7 +9,7 @@ import { silentLogger } from "../src/log.ts";
 import { type Policy, parsePolicy } from "../src/policy.ts";
 import { AlertStore } from "../src/storage/alerts.ts";
 import type { Storage } from "../src/storage/client.ts";
-import { modelCallRow, openTestStorage } from "./support/storage.ts";
+import { insertSpanRows, modelCallRow, openTestStorage } from "./support/storage.ts";
 
 let storage: Storage;
 let close: () => Promise<void>;
@@ -22,8 +22,7 @@ afterAll(async () => {
 
 const DAY = 86_400_000;
 const iso = (ms: number) => new Date(ms).toISOString();
-const insert = (values: ReturnType<typeof modelCallRow>[]) =>
-  storage.client.insert({ table: "cognive.otel_traces", format: "JSONEachRow", values });
+const insert = (values: ReturnType<typeof modelCallRow>[]) => insertSpanRows(storage, values);
 
 function watching(policy: Policy) {
   const bus = new InProcessBus();

@@ -20,6 +20,7 @@ import {
   parseScope,
   selectBudgets,
 } from "../src/budget-data.ts";
+import { budgetAlert } from "./alerts.ts";
 
 function agent(name: string, over: Partial<AgentEntry> = {}): AgentEntry {
   return {
@@ -174,27 +175,7 @@ describe("budget gauge", () => {
   });
 });
 
-function alert(id: string, time: string, over: Partial<AlertItem> = {}): AlertItem {
-  return {
-    id,
-    kind: "budget.threshold",
-    time,
-    agent: "refund-agent",
-    team: "cx",
-    traceId: null,
-    model: null,
-    tool: null,
-    scope: { type: "agent", name: "refund-agent", window: "day" },
-    threshold: 80,
-    spendUsd: 24,
-    limitUsd: 30,
-    projectedUsd: null,
-    exceedsOn: null,
-    baselineUsd: null,
-    windowMinutes: null,
-    ...over,
-  };
-}
+const alert = budgetAlert;
 
 describe("alert feed", () => {
   it("normalises list items and stream events to one shape", () => {

@@ -6,6 +6,7 @@ import { formatDateTime } from "../src/format.ts";
 import { localToUnix, parseSort } from "../src/trace-list.ts";
 import { type ApiSpan, chatMessages, GUARD_EVENT, guardStopped, subtreeTotals } from "../src/trace-types.ts";
 import { buildSpanTree } from "../src/tree.ts";
+import { budgetAlert } from "./alerts.ts";
 
 const T0 = 1_700_000_000_000_000_000n;
 
@@ -124,25 +125,16 @@ describe("guardStopped", () => {
 });
 
 describe("groupAlerts", () => {
-  const alert = (id: string, time: string, over: Partial<AlertItem> = {}): AlertItem => ({
-    id,
-    kind: "policy.model_not_allowed",
-    time,
-    agent: "refund-agent",
-    team: "cx",
-    traceId: null,
-    model: "claude-opus-4",
-    tool: null,
-    scope: null,
-    threshold: null,
-    spendUsd: null,
-    limitUsd: null,
-    projectedUsd: null,
-    exceedsOn: null,
-    baselineUsd: null,
-    windowMinutes: null,
-    ...over,
-  });
+  const alert = (id: string, time: string, over: Partial<AlertItem> = {}): AlertItem =>
+    budgetAlert(id, time, {
+      kind: "policy.model_not_allowed",
+      model: "claude-opus-4",
+      scope: null,
+      threshold: null,
+      spendUsd: null,
+      limitUsd: null,
+      ...over,
+    });
   it("folds repeats into their newest alert, in feed order, and keeps different subjects apart", () => {
     const feed = [
       alert("a3", "2026-12-01T10:03:00Z", { traceId: "t3" }),

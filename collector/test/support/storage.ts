@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { createStorage, type Storage } from "../../src/storage/client.ts";
 import { migrate } from "../../src/storage/migrate.ts";
 import { applyRetention } from "../../src/storage/retention.ts";
+import { SPAN_TABLE } from "../../src/storage/schema.ts";
 
 /** Retention that keeps the fixtures, which are dated from 2023 on (20000 days is the most allowed). */
 export const FIXTURE_RETENTION = { spans: 20_000, rollups: 20_000 } as const;
@@ -27,6 +28,11 @@ export async function openTestStorage(
       rmSync(dir, { recursive: true, force: true, maxRetries: 5 });
     },
   };
+}
+
+/** Writes rows straight into the span table (its views fire as for ingest). */
+export async function insertSpanRows(storage: Storage, values: Record<string, unknown>[]): Promise<void> {
+  await storage.client.insert({ table: `${storage.database}.${SPAN_TABLE}`, format: "JSONEachRow", values });
 }
 
 /** One priced model-call span as a row of the span table (the rollup view counts it), at a UTC time. */

@@ -47,6 +47,7 @@ export function createCollector(deps: {
     lingerMs: config.COGNIVE_BATCH_LINGER_MS,
     maxQueuedRows: config.COGNIVE_QUEUE_MAX_ROWS,
     maxConcurrentWrites: config.COGNIVE_WRITE_CONCURRENCY,
+    minConcurrentBatchRows: config.COGNIVE_BATCH_MIN_CONCURRENT_ROWS,
   };
   const limits = {
     ...defaultSpanLimits,

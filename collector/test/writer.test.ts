@@ -211,4 +211,55 @@ describe("group-commit writer", () => {
     await w.append("3\n", part(1)).done;
     expect(w.healthy).toBe(true);
   });
+  it("holds a small batch back while an insert runs, and writes it beside that insert once it is large enough", async () => {
+    inserts = [];
+    const real = countingStorage(storage);
+    let release: () => void = () => {};
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    let first = true;
+    const gated: typeof storage = {
+      ...real,
+      insertTsv: async (t, c, body) => {
+        const hold = first;
+        first = false;
+        await real.insertTsv(t, c, body);
+        if (hold) await gate;
+      },
+    };
+    const w = new GroupCommitWriter(
+      gated,
+      {
+        maxBatchRows: 1000,
+        maxBatchBytes: 1 << 20,
+        lingerMs: 5,
+        maxQueuedRows: 10_000,
+        maxConcurrentWrites: 2,
+        minConcurrentBatchRows: 10,
+      },
+      silentLogger,
+    );
+    const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    const a = w.append("1\n", part(1));
+    await pause(40);
+    expect(inserts).toEqual([1]);
+    // A slot is free, but 4 rows are too few to be written beside the running insert.
+    const b = w.append("2\n3\n4\n5\n", part(4));
+    await pause(40);
+    expect(inserts).toEqual([1]);
+    expect(b.state).toBe("open");
+    // Large enough now: written at once, while the first insert still runs.
+    const c = w.append("6\n7\n8\n9\n10\n11\n", part(6));
+    await Promise.all([b.done, c.done]);
+    expect(inserts).toEqual([1, 10]);
+    expect(a.state).toBe("writing");
+    // A small batch waits for the running insert and goes as soon as it ends.
+    const d = w.append("12\n", part(1));
+    await pause(40);
+    expect(inserts).toEqual([1, 10]);
+    release();
+    await Promise.all([a.done, d.done]);
+    expect(inserts).toEqual([1, 10, 1]);
+  });
 });

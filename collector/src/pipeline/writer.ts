@@ -16,6 +16,12 @@ export interface WriterConfig {
   maxQueuedRows: number;
   /** Inserts allowed to run at once; more than one lets the store parse one batch while writing another. */
   maxConcurrentWrites: number;
+  /**
+   * While an insert runs, a batch starts another one only once it holds this many rows; smaller ones
+   * keep filling until that insert returns. Each insert costs about as much as thousands of rows (the
+   * views, a part and its merges), so small concurrent inserts spend the CPU the rows need.
+   */
+  minConcurrentBatchRows?: number;
   /** Distinct days (storage partitions) one insert may touch; ClickHouse refuses more than 100. */
   maxBatchDays?: number;
 }
@@ -37,6 +43,7 @@ export const defaultWriterConfig: WriterConfig = {
   lingerMs: 15,
   maxQueuedRows: 600_000,
   maxConcurrentWrites: 2,
+  minConcurrentBatchRows: 4096,
 };
 
 const DEFAULT_MAX_BATCH_DAYS = 90;
@@ -155,6 +162,8 @@ export class GroupCommitWriter {
   private readonly writing = new Set<Batch>();
   private readonly arenas: ArenaPool;
   private timer: NodeJS.Timeout | null = null;
+  /** The open batch outlived its linger and waits only for the running insert to end. */
+  private lingered = false;
   private closed = false;
   /** Set while a failed insert is being recovered or storage is failing: nothing new is written. */
   private unavailable: string | null = null;
@@ -243,11 +252,18 @@ export class GroupCommitWriter {
 
   private onLinger(): void {
     this.timer = null;
+    // Too small to be worth an insert beside the one running: the next append re-arms the linger,
+    // and the running insert's end seals the batch.
+    if (this.writing.size > 0 && this.open.rows < (this.config.minConcurrentBatchRows ?? 0)) {
+      this.lingered = true;
+      return;
+    }
     this.seal();
   }
 
   /** Closes the open batch to new rows and starts the next insert if a slot is free. */
   private seal(): void {
+    this.lingered = false;
     if (this.timer !== null) {
       clearTimeout(this.timer);
       this.timer = null;
@@ -296,7 +312,8 @@ export class GroupCommitWriter {
       this.arenas.give(buf);
     }
     // The batch that filled meanwhile goes next: at once if it is full or has waited long enough.
-    if (this.open.rows > 0 && (this.open.rows >= this.config.maxBatchRows || this.timer === null)) this.seal();
+    if (this.open.rows > 0 && (this.open.rows >= this.config.maxBatchRows || this.timer === null || this.lingered))
+      this.seal();
     else this.pump();
   }
 

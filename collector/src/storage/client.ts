@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statfsSync } from "node:fs";
 import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable } from "node:stream";
@@ -120,14 +120,15 @@ function chdbStorage(config: StorageConfig, log?: Logger): Storage {
   // /dev/shm. The file is only a hand-over; the rows are durable once the INSERT has returned.
   let rowFiles: string | null = null;
   let rowFileSeq = 0;
-  const rowFileDir = () => {
-    if (rowFiles === null) {
-      const base = existsSync("/dev/shm") ? "/dev/shm" : join(config.dataDir, "tmp");
-      mkdirSync(base, { recursive: true });
-      removeStaleRowFiles(base);
-      rowFiles = mkdtempSync(join(base, `cognive-rows-${process.pid}-`));
-    }
-    return rowFiles;
+  const onDisk = join(config.dataDir, "tmp");
+  const rowFileDir = (base: string) => {
+    mkdirSync(base, { recursive: true });
+    removeStaleRowFiles(base);
+    return mkdtempSync(join(base, `cognive-rows-${process.pid}-`));
+  };
+  const rowFile = () => {
+    rowFiles ??= rowFileDir(roomyShm() ? "/dev/shm" : onDisk);
+    return join(rowFiles, `${++rowFileSeq}.bin`);
   };
   return {
     client,
@@ -143,9 +144,21 @@ function chdbStorage(config: StorageConfig, log?: Logger): Storage {
       });
     },
     async insertRowBinary(table, columns, body) {
-      const file = join(rowFileDir(), `${++rowFileSeq}.bin`);
+      let file = rowFile();
       try {
-        await writeFile(file, body);
+        try {
+          await writeFile(file, body);
+        } catch (err) {
+          // /dev/shm filled up (a container's is 64 MiB by default): hand rows over on disk from now on.
+          if ((err as NodeJS.ErrnoException).code !== "ENOSPC" || rowFiles === null || rowFiles.startsWith(onDisk))
+            throw err;
+          await rm(file, { force: true });
+          // The old directory empties as its inserts end; a restart removes it.
+          rowFiles = rowFileDir(onDisk);
+          log?.warn("storage: /dev/shm is full; span rows are handed to storage through the data directory");
+          file = rowFile();
+          await writeFile(file, body);
+        }
         const structure = columns.map((c) => `\`${c.name}\` ${c.type}`).join(", ");
         await writeConnection.chdb.queryAsync(
           `INSERT INTO ${config.database}.${table} (${columnList(columns)}) ` +
@@ -170,6 +183,18 @@ function chdbStorage(config: StorageConfig, log?: Logger): Storage {
         log?.warn("storage: closed with a statement still running", { dataDir: config.dataDir });
     },
   };
+}
+
+/** Rows go through /dev/shm when it exists and has room for a few of the largest batches. */
+const SHM_MIN_FREE_BYTES = 512 * 1024 * 1024;
+function roomyShm(): boolean {
+  if (!existsSync("/dev/shm")) return false;
+  try {
+    const fs = statfsSync("/dev/shm");
+    return fs.bavail * fs.bsize >= SHM_MIN_FREE_BYTES;
+  } catch {
+    return false;
+  }
 }
 
 /** Row files of collectors that died mid-insert (killed): their process is gone, so is the insert. */

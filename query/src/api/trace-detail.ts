@@ -168,12 +168,11 @@ function logsSql(db: string, scopeSql: string): string {
 }
 
 /**
- * Reads one trace's spans. The trace-id → time-range lookup bounds the read to the trace's own
- * minutes (and so its partitions); ±1 minute covers the lookup's whole-second rounding.
+ * Reads one trace's spans. The span table is sorted by (hour, trace id), so the primary key alone
+ * finds the trace's granule in each part; a time-range lookup first would cost more than it saves.
  */
 function spansSql(db: string, scopeSql: string): string {
   return `
-    WITH (SELECT (min(Start), max(End)) FROM ${db}.${TRACE_TS_TABLE} WHERE TraceId = {traceId:String}) AS range
     SELECT
       SpanId, ParentSpanId, SpanName, SpanKind, ServiceName,
       toString(toUnixTimestamp64Nano(Timestamp)) AS StartNs,
@@ -192,9 +191,7 @@ function spansSql(db: string, scopeSql: string): string {
       CostInputUsd, CostOutputUsd, CostCacheReadUsd, CostCacheWriteUsd,
       ScopeName, ScopeVersion, TraceState
     FROM ${db}.${SPAN_TABLE}
-    WHERE TraceId = {traceId:String}
-      AND Timestamp BETWEEN range.1 - INTERVAL 1 MINUTE AND range.2 + INTERVAL 1 MINUTE
-      AND (${scopeSql})
+    WHERE TraceId = {traceId:String} AND (${scopeSql})
     ORDER BY Timestamp, SpanId`;
 }
 

@@ -168,9 +168,12 @@ export function buildTemplate(traces: number): Template {
 export function patched(tpl: Template, requestNo: number): Buffer {
   const buf = Buffer.from(tpl.payload);
   tpl.traceIdOffsets.forEach((offsets, t) => {
+    // The tail too: a template may carry the tails of an earlier load (bench/query.ts --data-dir).
+    const tail = Buffer.from(tpl.traceIdTails[t], "hex");
     for (const o of offsets) {
       buf.writeUInt32BE(requestNo, o);
       buf.writeUInt32BE(t, o + 4);
+      tail.copy(buf, o + 8);
     }
   });
   const shift = BigInt(Date.now()) * 1_000_000n - tpl.endNs;

@@ -6,12 +6,13 @@
  *     CSV), and the binary ones it does not (Native, RowBinary, Arrow, Parquet) through a file on
  *     /dev/shm read with `INSERT … SELECT FROM file()`, the file write included;
  *   - materialized views: into a copy of the span table with none, with each one alone, and all;
+ *   - the span table's skip indexes and its codec (ZSTD(1) against LZ4), without views;
  *   - insert settings on the real span table (every view): max_insert_threads, parallel parsing,
  *     parallel_view_processing, block squashing, and wide instead of compact parts.
  * Rows are made by SQL with the shape of the ingest bench's agent runs (7 resource attributes, 4–12
  * span attributes, a third of spans priced model calls). Each variant is measured in rounds that
  * alternate with the others, so a machine slowing down affects all alike.
- *   npx tsx bench/insert-cost.ts [--rows 4088] [--inserts 12] [--rounds 3] [--only order,formats,views,settings]
+ *   npx tsx bench/insert-cost.ts [--rows 4088] [--inserts 12] [--rounds 3] [--only order,formats,views,settings,schema]
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -19,6 +20,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { createStorage, DERIVED_TABLES, migrate, SPAN_COLUMNS, SPAN_SORTING_KEY, SPAN_TABLE } from "@cognive/collector";
 import { createChdbConnection } from "chdb/connection";
+import { queryRows } from "../collector/src/storage/sql.ts";
 import { loadAverage, machine, percentile, report } from "./lib.ts";
 
 const { values: args } = parseArgs({
@@ -26,7 +28,7 @@ const { values: args } = parseArgs({
     rows: { type: "string", default: "4088" },
     inserts: { type: "string", default: "12" },
     rounds: { type: "string", default: "3" },
-    only: { type: "string", default: "order,formats,views,settings" },
+    only: { type: "string", default: "order,formats,views,settings,schema" },
   },
 });
 const ROWS = Number(args.rows);
@@ -234,6 +236,46 @@ async function main() {
         name: "compact parts (the default for small inserts), no views",
         setup: () => plainTable(PLAIN, "min_bytes_for_wide_part = '10M'"),
         insert: () => raw(PLAIN, "TSV", tsv).then(() => {}),
+      });
+    }
+
+    if (ONLY.has("schema")) {
+      // The span table's own costs, no views: its skip indexes and its compression codec.
+      const indexes = async () =>
+        (
+          await queryRows<{ name: string }>(
+            storage,
+            "SELECT name FROM system.data_skipping_indices WHERE database = {db:String} AND table = {t:String}",
+            { db: DB, t: PLAIN },
+          )
+        ).map((r) => r.name);
+      const dropIndexes = (which: (name: string) => boolean) => async () => {
+        await plainTable(PLAIN);
+        const drop = (await indexes()).filter(which);
+        if (drop.length > 0) await sql(`ALTER TABLE ${DB}.${PLAIN} ${drop.map((i) => `DROP INDEX ${i}`).join(", ")}`);
+      };
+      const schemaVariant = (name: string, setup: () => Promise<void>) =>
+        variants.push({ group: "schema", name, setup, insert: () => raw(PLAIN, "TSV", tsv).then(() => {}) });
+      schemaVariant("as stored (every skip index, ZSTD(1))", () => plainTable(PLAIN));
+      schemaVariant(
+        "without the attribute-map bloom filters",
+        dropIndexes((i) => /_attr_(key|value)$/.test(i)),
+      );
+      schemaVariant(
+        "without any skip index",
+        dropIndexes(() => true),
+      );
+      schemaVariant("LZ4 instead of ZSTD(1)", async () => {
+        await plainTable(PLAIN);
+        const cols = await queryRows<{ name: string; codec: string }>(
+          storage,
+          "SELECT name, compression_codec AS codec FROM system.columns WHERE database = {db:String} AND table = {t:String} AND compression_codec LIKE '%ZSTD%'",
+          { db: DB, t: PLAIN },
+        );
+        const codec = (c: string) => c.replace(/^CODEC\((.*)\)$/, "$1").replace(/ZSTD\(\d+\)/, "LZ4");
+        await sql(
+          `ALTER TABLE ${DB}.${PLAIN} ${cols.map((c) => `MODIFY COLUMN \`${c.name}\` CODEC(${codec(c.codec)})`).join(", ")}`,
+        );
       });
     }
 

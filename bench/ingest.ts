@@ -18,6 +18,7 @@ import { parseArgs } from "node:util";
 import { createStorage } from "@cognive/collector";
 import * as grpc from "@grpc/grpc-js";
 import {
+  cpuByThreadName,
   cpuSeconds,
   freePort,
   loadAverage,
@@ -28,6 +29,7 @@ import {
   serverPids,
   spawnCognive,
   stopProcess,
+  threadCpu,
 } from "./lib.ts";
 import { buildTemplate, patched, send } from "./workload.ts";
 
@@ -131,6 +133,7 @@ async function runOnce(protocol: Protocol, tpl: ReturnType<typeof buildTemplate>
   // Server CPU over the whole load, warm-up included, against every acknowledged span: each worker
   // waits for its last answer, so no span's cost falls outside the interval and none is missing.
   const cpuAtStart = cpuSeconds(pids);
+  const threadsAtStart = threadCpu(pids);
   let requestNo = 1;
   let acked = 0;
   let measuredAcked = 0;
@@ -175,6 +178,7 @@ async function runOnce(protocol: Protocol, tpl: ReturnType<typeof buildTemplate>
   const measuredSeconds = (performance.now() - warmEnd) / 1000;
   const clientCpu = process.cpuUsage(cpuBefore);
   const serverCpu = cpuSeconds(pids) - cpuAtStart;
+  const byThread = cpuByThreadName(threadsAtStart, threadCpu(pids), serverCpu);
   const loadAfter = loadAverage();
   const peakRss = Math.max(...pids.map((p) => (p ? peakRssMiB(p) : 0)).filter((n) => !Number.isNaN(n)));
   transport.close();
@@ -224,6 +228,10 @@ async function runOnce(protocol: Protocol, tpl: ReturnType<typeof buildTemplate>
     serverPeakRssMiB: peakRss,
     serverCpuSecondsPer100kSpans: (serverCpu * 1e5) / acked,
     serverCpuUsPerSpan: (serverCpu * 1e6) / acked,
+    /** The same CPU by thread name: `node` is the JavaScript main thread; the others are the store's pools and V8's helpers. */
+    serverCpuUsPerSpanByThread: Object.fromEntries(
+      Object.entries(byThread).map(([name, s]) => [name, Math.round(((s * 1e6) / acked) * 10) / 10]),
+    ),
     loadAverage: { before: loadBefore, after: loadAfter },
     storageInserts: inserts,
     meanBatchRows,
@@ -257,6 +265,15 @@ async function main() {
     [
       "server CPU per 100k spans",
       column((r) => `${r.serverCpuSecondsPer100kSpans.toFixed(2)} s (${r.serverCpuUsPerSpan.toFixed(1)} µs/span)`),
+    ],
+    [
+      "server CPU µs/span by thread (top 6)",
+      column((r) =>
+        Object.entries(r.serverCpuUsPerSpanByThread)
+          .slice(0, 6)
+          .map(([name, us]) => `${name} ${us}`)
+          .join(", "),
+      ),
     ],
     ["load average (1 min) before / after", column((r) => `${r.loadAverage.before} / ${r.loadAverage.after}`)],
     [

@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, totalmem } from "node:os";
 import { join } from "node:path";
 
@@ -48,6 +48,52 @@ export function cpuSeconds(pids: number[]): number {
     }
   }
   return ticks / 100;
+}
+
+/** CPU seconds of each live thread of the processes, by thread id, with the thread's name. */
+export function threadCpu(pids: number[]): Map<string, { name: string; seconds: number }> {
+  const out = new Map<string, { name: string; seconds: number }>();
+  for (const pid of pids) {
+    let tids: string[] = [];
+    try {
+      tids = readdirSync(`/proc/${pid}/task`);
+    } catch {
+      continue;
+    }
+    for (const tid of tids) {
+      try {
+        const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
+        const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+        const fields = stat.slice(stat.lastIndexOf(") ") + 2).split(" ");
+        out.set(`${pid}/${tid}`, { name, seconds: (Number(fields[11]) + Number(fields[12])) / 100 });
+      } catch {
+        /* ended */
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * CPU seconds spent between two `threadCpu` samples, by thread name (a pool's threads share one):
+ * where the time went, e.g. the JavaScript main thread against the store's insert and merge pools.
+ * `total` is the processes' whole CPU over the same time; what ended threads spent is `(ended)`.
+ */
+export function cpuByThreadName(
+  before: Map<string, { name: string; seconds: number }>,
+  after: Map<string, { name: string; seconds: number }>,
+  total: number,
+): Record<string, number> {
+  const byName: Record<string, number> = {};
+  let counted = 0;
+  for (const [id, t] of after) {
+    const spent = t.seconds - (before.get(id)?.seconds ?? 0);
+    if (spent <= 0) continue;
+    byName[t.name] = (byName[t.name] ?? 0) + spent;
+    counted += spent;
+  }
+  if (total - counted > 0.005) byName["(ended)"] = total - counted;
+  return Object.fromEntries(Object.entries(byName).sort((a, b) => b[1] - a[1]));
 }
 
 /** The 1-minute load average now: every figure on a shared machine is printed beside it. */

@@ -1,7 +1,11 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createStorage } from "@cognive/collector";
 import { describe, expect, it } from "vitest";
 import { ReadAbortedError, ReadBusyError } from "../../src/api/errors.ts";
 import { ReadGate } from "../../src/api/read-gate.ts";
-import { readSettings, withReadSettings } from "../../src/api/sql.ts";
+import { readSettings, select, withReadSettings } from "../../src/api/sql.ts";
 import { DEFAULT_LIMITS, LimitsConfigError, readLimits } from "../../src/limits.ts";
 
 const S = { max_execution_time: 10, result_overflow_mode: "throw" };
@@ -114,5 +118,26 @@ describe("ReadGate", () => {
     expect(gate.stats).toEqual({ running: 1, waiting: 0 });
     first();
     expect(gate.stats).toEqual({ running: 0, waiting: 0 });
+  });
+});
+
+describe("embedded reads", () => {
+  it("run their threads at a lower OS priority than ingest, and leave the connection's settings alone", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "cognive-read-priority-"));
+    const storage = createStorage({ dataDir: dir, database: "cognive" });
+    try {
+      const sql = "SELECT getSetting('os_thread_priority') AS p, getSetting('max_execution_time') AS t";
+      const [read] = await select<{ p: number; t: number }>(storage, sql, {});
+      expect(Number(read.p)).toBe(10);
+      expect(Number(read.t)).toBe(DEFAULT_LIMITS.timeoutSeconds);
+      // A statement outside select(), on the store's own client: nothing stayed behind.
+      const rs = await storage.client.query({ query: sql, format: "JSONEachRow" });
+      const [after] = (await rs.json()) as { p: number; t: number }[];
+      expect(Number(after.p)).toBe(0);
+      expect(Number(after.t)).toBe(0);
+    } finally {
+      await storage.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

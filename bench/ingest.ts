@@ -228,7 +228,7 @@ async function runOnce(protocol: Protocol, tpl: ReturnType<typeof buildTemplate>
     serverPeakRssMiB: peakRss,
     serverCpuSecondsPer100kSpans: (serverCpu * 1e5) / acked,
     serverCpuUsPerSpan: (serverCpu * 1e6) / acked,
-    /** The same CPU by thread name: `node` is the JavaScript main thread; the others are the store's pools and V8's helpers. */
+    /** The same CPU by thread name: the JavaScript main thread, the store's pools, V8's helpers. */
     serverCpuUsPerSpanByThread: Object.fromEntries(
       Object.entries(byThread).map(([name, s]) => [name, Math.round(((s * 1e6) / acked) * 10) / 10]),
     ),

@@ -63,7 +63,9 @@ export function threadCpu(pids: number[]): Map<string, { name: string; seconds: 
     for (const tid of tids) {
       try {
         const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
-        const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+        const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+        // Threads that never name themselves (some of the store's) carry the process's name too.
+        const name = tid === String(pid) ? "main thread" : comm;
         const fields = stat.slice(stat.lastIndexOf(") ") + 2).split(" ");
         out.set(`${pid}/${tid}`, { name, seconds: (Number(fields[11]) + Number(fields[12])) / 100 });
       } catch {

@@ -253,4 +253,27 @@ describe("the span table, defined once", () => {
     expect(rows[0]).toEqual(rows[2]);
     expect(rows[1]).toEqual(rows[2]);
   });
+  it("writes each string as its UTF-8 length and bytes, short or long, ASCII or not", () => {
+    const strings = [
+      "",
+      "gpt-4o-mini",
+      "a".repeat(42),
+      `${"a".repeat(41)}é`,
+      "é",
+      `ascii then ${"😀"}`,
+      "日".repeat(42),
+      "😀".repeat(21),
+      "a".repeat(43),
+      "x".repeat(200),
+      `\u007f\u0080`,
+    ];
+    for (const s of strings) {
+      const w = new RowWriter(4);
+      w.string(s);
+      const utf8 = Buffer.from(s, "utf8");
+      const v = new RowWriter(4);
+      v.varint(utf8.length);
+      expect(Buffer.from(w.bytes())).toEqual(Buffer.concat([Buffer.from(v.bytes()), utf8]));
+    }
+  });
 });

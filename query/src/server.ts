@@ -68,21 +68,9 @@ function grpcTls(config: EnvConfig): GrpcTls | undefined {
   return { cert: read("COGNIVE_GRPC_TLS_CERT"), key: read("COGNIVE_GRPC_TLS_KEY") };
 }
 
-/**
- * How long an idle keep-alive connection stays open. Node's 5 s default sits one second above the
- * client side of Node's fetch (4 s): a request sent on a pooled connection as the server closes it
- * fails with ECONNRESET, which happened under load. Exporters keep idle connections far longer (Go's
- * 90 s), so connections are kept over a minute, as load balancers advise.
- */
-const KEEP_ALIVE_MS = 65_000;
-
 function listen(app: Hono<any>, host: string, port: number): Promise<ServerType> {
   return new Promise((resolve, reject) => {
     const server = serve({ fetch: app.fetch, hostname: host, port }, () => resolve(server));
-    const http = server as HttpServer;
-    http.keepAliveTimeout = KEEP_ALIVE_MS;
-    // Must outlast the keep-alive, or a connection idle in between is cut while sending its headers.
-    http.headersTimeout = KEEP_ALIVE_MS + 1_000;
     server.once("error", reject);
   });
 }

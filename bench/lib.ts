@@ -36,18 +36,23 @@ export function serverPids(rootPid: number): number[] {
   return out;
 }
 
+/** User + system CPU seconds in a `/proc/…/stat` line (after the name, which may hold spaces). */
+function statCpuSeconds(stat: string): number {
+  const fields = stat.slice(stat.lastIndexOf(") ") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
 /** CPU seconds (user + system) of a process tree so far. */
 export function cpuSeconds(pids: number[]): number {
-  let ticks = 0;
+  let seconds = 0;
   for (const pid of pids) {
     try {
-      const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
-      ticks += Number(fields[11]) + Number(fields[12]);
+      seconds += statCpuSeconds(readFileSync(`/proc/${pid}/stat`, "utf8"));
     } catch {
       /* gone */
     }
   }
-  return ticks / 100;
+  return seconds;
 }
 
 /** CPU seconds of each live thread of the processes, by thread id, with the thread's name. */
@@ -66,8 +71,7 @@ export function threadCpu(pids: number[]): Map<string, { name: string; seconds: 
         const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
         // Threads that never name themselves (some of the store's) carry the process's name too.
         const name = tid === String(pid) ? "main thread" : comm;
-        const fields = stat.slice(stat.lastIndexOf(") ") + 2).split(" ");
-        out.set(`${pid}/${tid}`, { name, seconds: (Number(fields[11]) + Number(fields[12])) / 100 });
+        out.set(`${pid}/${tid}`, { name, seconds: statCpuSeconds(stat) });
       } catch {
         /* ended */
       }

@@ -130,7 +130,7 @@ describe("cluster variant", () => {
 
   it("attaches views to the local span table and writes their local targets", () => {
     const views = all.filter((q) => q.includes("MATERIALIZED VIEW"));
-    expect(views.length).toBe(7);
+    expect(views.length).toBe(8);
     for (const v of views) {
       expect(v).toMatch(/ TO \{db\}\.\w+_local AS/);
       expect(v).toContain("FROM {db}.otel_traces_local");

@@ -59,12 +59,13 @@ async function one<T>(sql: string): Promise<T> {
 }
 
 const derivedTotals = () =>
-  one<{ calls: string; spans: string; runs: string; hist: string; traces: string }>(`SELECT
+  one<{ calls: string; spans: string; runs: string; hist: string; traces: string; docSpans: string }>(`SELECT
     (SELECT sum(Calls) FROM cognive.llm_rollup_1m) AS calls,
     (SELECT sum(SpanCount) FROM cognive.trace_summary) AS spans,
     (SELECT sum(Runs) FROM cognive.agent_runs_1m) AS runs,
     (SELECT sum(Count) FROM cognive.llm_histogram_1m WHERE Metric = 'duration') AS hist,
-    (SELECT uniqExact(TraceId) FROM cognive.otel_traces_trace_id_ts) AS traces`);
+    (SELECT uniqExact(TraceId) FROM cognive.otel_traces_trace_id_ts) AS traces,
+    (SELECT sum(Spans) FROM cognive.trace_docs) AS docSpans`);
 
 describe("repairing derived tables after an interrupted insert", () => {
   it("finds nothing to repair when every view saw every span", async () => {
@@ -81,6 +82,7 @@ describe("repairing derived tables after an interrupted insert", () => {
     for (const [table, where] of [
       ["trace_summary", `TraceId = '${t.traceId}'`],
       ["otel_traces_trace_id_ts", `TraceId = '${t.traceId}'`],
+      ["trace_docs", `TraceId = '${t.traceId}'`],
       ["llm_rollup_1m", "1"],
       ["llm_histogram_1m", "1"],
       ["agent_runs_1m", "1"],
@@ -97,12 +99,24 @@ describe("repairing derived tables after an interrupted insert", () => {
     expect(Number(after.runs)).toBe(2);
     expect(Number(after.spans)).toBe(Number(before.spans) + 5);
     expect(Number(after.traces)).toBe(2);
+    expect(Number(after.docSpans)).toBe(Number(before.docSpans) + 5);
+    // The rebuilt document holds each span once, as the span table has it.
+    const doc = await one<{ lines: string[] }>(
+      `SELECT arrayFlatten(groupArray(splitByChar('\\n', Doc))) AS lines FROM cognive.trace_docs WHERE TraceId = '${t.traceId}'`,
+    );
+    expect(doc.lines.map((l) => (JSON.parse(l) as { SpanId: string }).SpanId).sort()).toEqual(
+      t.keys.map((k) => k.spanId).sort(),
+    );
     const cost = await one<{ spans: number; rollup: number }>(`SELECT
       (SELECT sum(CostUsd) FROM cognive.otel_traces WHERE GenAiUsageRole = 'model_call') AS spans,
       (SELECT sum(CostUsd) FROM cognive.llm_rollup_1m) AS rollup`);
     expect(cost.spans).toBeGreaterThan(0);
     expect(cost.rollup).toBeCloseTo(cost.spans, 9);
     expect(await repairDerived(storage, now - 60_000_000_000n)).toEqual({ traces: 0, minutes: 0 });
+    // A trace whose document alone is missing is found too.
+    await storage.client.command({ query: `DELETE FROM cognive.trace_docs WHERE TraceId = '${t.traceId}'` });
+    expect(await repairDerived(storage, now - 60_000_000_000n)).toEqual({ traces: 1, minutes: 0 });
+    expect(Number((await derivedTotals()).docSpans)).toBe(Number(after.docSpans));
   });
 
   it("tells which spans of a batch are stored, and lists the keys of recent inserts", async () => {

@@ -22,7 +22,7 @@ async function showCreate(table: string): Promise<string> {
   return r.statement;
 }
 
-const SPAN_GROUP = ["otel_traces", "otel_logs", "otel_traces_trace_id_ts", "trace_summary"];
+const SPAN_GROUP = ["otel_traces", "otel_logs", "otel_traces_trace_id_ts", "trace_summary", "trace_docs"];
 const ROLLUP_GROUP = ["llm_rollup_1m", "llm_histogram_1m", "agent_runs_1m", "alerts", "alert_deliveries"];
 
 async function ttls(tables: string[]): Promise<Record<string, string | null>> {
@@ -72,6 +72,7 @@ describe("retention", () => {
       otel_logs: "TimestampTime 30",
       otel_traces_trace_id_ts: "End 30",
       trace_summary: "toDateTime(End) 30",
+      trace_docs: "Start 30",
     });
     expect(await ttls(ROLLUP_GROUP)).toEqual({
       llm_rollup_1m: "Minute 400",
@@ -98,6 +99,7 @@ describe("retention", () => {
       otel_logs: "TimestampTime 10",
       otel_traces_trace_id_ts: "End 10",
       trace_summary: "toDateTime(End) 10",
+      trace_docs: "Start 10",
     });
     expect(await ttls(ROLLUP_GROUP)).toEqual(rollupsBefore);
     expect(await showCreate("otel_traces")).toMatch(/ttl_only_drop_parts = 1/);
@@ -130,6 +132,7 @@ describe("retention", () => {
     expect(await traces("otel_logs")).toEqual(["new"]);
     expect(await traces("otel_traces_trace_id_ts")).toEqual(["new"]);
     expect(await traces("trace_summary")).toEqual(["new"]);
+    expect(await traces("trace_docs")).toEqual(["new"]);
     // The per-minute rollups outlive the spans: both calls still count towards spend.
     const rollup = await queryRows<{ calls: string; cost: number }>(
       storage,

@@ -18,6 +18,7 @@ import {
   LOGS_TABLE,
   type Migration,
   SPAN_TABLE,
+  TRACE_DOCS_TABLE,
   TRACE_SUMMARY_TABLE,
   TRACE_TS_TABLE,
 } from "./schema.ts";
@@ -30,6 +31,7 @@ export const SHARDING_KEYS: Readonly<Record<string, string>> = {
   [LOGS_TABLE]: "if(TraceId = '', rand64(), cityHash64(TraceId))",
   [TRACE_TS_TABLE]: "cityHash64(TraceId)",
   [TRACE_SUMMARY_TABLE]: "cityHash64(TraceId)",
+  [TRACE_DOCS_TABLE]: "cityHash64(TraceId)",
   // Used by direct inserts (backfills); the views write where the span landed.
   [LLM_ROLLUP_TABLE]: "cityHash64(TeamName)",
   [LLM_HISTOGRAM_TABLE]: "cityHash64(TeamName)",

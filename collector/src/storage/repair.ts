@@ -5,6 +5,7 @@ import {
   LLM_HISTOGRAM_TABLE,
   LLM_ROLLUP_TABLE,
   SPAN_TABLE,
+  TRACE_DOCS_TABLE,
   TRACE_SUMMARY_TABLE,
   TRACE_TS_TABLE,
 } from "./schema.ts";
@@ -102,7 +103,10 @@ export async function repairDerived(storage: Storage, fromNs: bigint, toNs?: big
      LEFT JOIN (
        SELECT TraceId, 1 AS present FROM ${db}.${TRACE_TS_TABLE} WHERE TraceId IN (${tracesInRange}) GROUP BY TraceId
      ) AS k ON s.TraceId = k.TraceId
-     WHERE s.n != t.n OR k.present = 0`,
+     LEFT JOIN (
+       SELECT TraceId, sum(Spans) AS n FROM ${db}.${TRACE_DOCS_TABLE} WHERE TraceId IN (${tracesInRange}) GROUP BY TraceId
+     ) AS d ON s.TraceId = d.TraceId
+     WHERE s.n != t.n OR k.present = 0 OR s.n != d.n`,
     range,
   );
   const minuteRange =

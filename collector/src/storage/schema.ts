@@ -24,6 +24,8 @@ export const SPAN_RELAYOUT_TABLE = "otel_traces_relayout";
  */
 export const SPAN_SORTING_KEY = "(toStartOfHour(Timestamp), TraceId)";
 export const TRACE_SUMMARY_TABLE = "trace_summary";
+/** Each trace's spans as JSON lines, sorted by trace id: what a trace-by-id read reads (migration 19). */
+export const TRACE_DOCS_TABLE = "trace_docs";
 export const LLM_ROLLUP_TABLE = "llm_rollup_1m";
 export const ALERTS_TABLE = "alerts";
 export const ALERT_DELIVERIES_TABLE = "alert_deliveries";
@@ -63,6 +65,7 @@ export const RETENTION_TABLES: readonly { table: string; group: RetentionGroup; 
   { table: LOGS_TABLE, group: "spans", ttl: "TimestampTime" },
   { table: TRACE_TS_TABLE, group: "spans", ttl: "End" },
   { table: TRACE_SUMMARY_TABLE, group: "spans", ttl: "toDateTime(End)" },
+  { table: TRACE_DOCS_TABLE, group: "spans", ttl: "Start" },
   { table: LLM_ROLLUP_TABLE, group: "rollups", ttl: "Minute" },
   { table: LLM_HISTOGRAM_TABLE, group: "rollups", ttl: "Minute" },
   { table: AGENT_RUNS_TABLE, group: "rollups", ttl: "Minute" },
@@ -160,6 +163,37 @@ const traceSummarySelect = (where: string) => `
            GenAiUsageRole = 'model_call' AND (GenAiResponseModel != '' OR GenAiRequestModel != '')) AS Models
        FROM {db}.${SPAN_TABLE}${where === "" ? "" : ` WHERE 1${where}`} GROUP BY TraceId`;
 
+/**
+ * One span as a trace read shows it: the fields of a JSON line of a trace document. 64-bit numbers
+ * are text, so a line never depends on a JSON output setting of the insert that wrote it.
+ */
+export const TRACE_DOC_FIELDS = `
+         SpanId, ParentSpanId, SpanName, SpanKind, ServiceName,
+         toString(toUnixTimestamp64Nano(Timestamp)) AS StartNs,
+         toString(Duration) AS Duration,
+         StatusCode, StatusMessage, SpanAttributes, ResourceAttributes,
+         arrayMap(t -> toString(toUnixTimestamp64Nano(t)), Events.Timestamp) AS EventTimes,
+         Events.Name AS EventNames,
+         Events.Attributes AS EventAttributes,
+         SpanAttributeTypes, ResourceAttributeTypes, EventAttributeTypes,
+         GenAiOperation, GenAiProvider, GenAiRequestModel, GenAiResponseModel,
+         toString(GenAiUsageRole) AS GenAiUsageRole,
+         toString(InputTokens) AS InputTokens, toString(OutputTokens) AS OutputTokens,
+         toString(CacheReadTokens) AS CacheReadTokens, toString(CacheWriteTokens) AS CacheWriteTokens,
+         toString(ReasoningTokens) AS ReasoningTokens,
+         AgentName, ToolName, ConversationId, CostUsd, Priced,
+         CostInputUsd, CostOutputUsd, CostCacheReadUsd, CostCacheWriteUsd,
+         ScopeName, ScopeVersion, TraceState`;
+
+/** A span's JSON line (JSON escapes newlines inside strings, so lines split on a bare newline). */
+const TRACE_DOC_LINE = `formatRowNoNewline('JSONEachRow', ${TRACE_DOC_FIELDS})`;
+
+/** One document per trace and team of each insert: its spans' lines, newline-separated. */
+const traceDocsSelect = (where: string) => `
+       SELECT TraceId, TeamName, min(toDateTime(Timestamp)) AS Start, count() AS Spans,
+         arrayStringConcat(groupArray(${TRACE_DOC_LINE}), '\\n') AS Doc
+       FROM {db}.${SPAN_TABLE} WHERE TraceId != ''${where} GROUP BY TraceId, TeamName`;
+
 const rollupSelect = (where: string, models = true) => `
        SELECT
          toStartOfMinute(Timestamp) AS Minute,
@@ -237,6 +271,12 @@ export const DERIVED_TABLES: readonly DerivedTable[] = [
       "Models",
     ],
     select: traceSummarySelect,
+  },
+  {
+    table: TRACE_DOCS_TABLE,
+    key: "trace",
+    columns: ["TraceId", "TeamName", "Start", "Spans", "Doc"],
+    select: traceDocsSelect,
   },
   {
     table: LLM_ROLLUP_TABLE,
@@ -679,7 +719,8 @@ ${spanTableColumnsDdl()},
     version: 12,
     name: "retention: spans, logs and trace tables 30 days, rollups and alerts 400 days, whole parts dropped",
     // The defaults; a start (or `cognive migrate`) then sets what COGNIVE_*RETENTION_DAYS say.
-    statements: RETENTION_TABLES.filter((t) => t.group !== "metrics").flatMap((t) => [
+    // Tables created by later migrations come with their TTL.
+    statements: RETENTION_TABLES.filter((t) => t.group !== "metrics" && t.table !== TRACE_DOCS_TABLE).flatMap((t) => [
       `ALTER TABLE {db}.${t.table} MODIFY SETTING ttl_only_drop_parts = 1`,
       `ALTER TABLE {db}.${t.table} MODIFY TTL ${t.ttl} + INTERVAL ${DEFAULT_RETENTION[t.group]} DAY`,
     ]),
@@ -752,6 +793,33 @@ ${spanTableColumnsDdl()},
          ADD COLUMN IF NOT EXISTS ExceedsOn String,
          ADD COLUMN IF NOT EXISTS BaselineUsd Float64,
          ADD COLUMN IF NOT EXISTS WindowMinutes UInt16`,
+    ],
+  },
+  {
+    version: 19,
+    name: "trace documents: a trace's spans as JSON lines in one column sorted by trace id, read from one small granule",
+    // Reading a trace from the span table touches ~40 columns in every part holding it (tens of ms at
+    // 10 M spans); a document is one column of a few KB. Granules are capped at 256 KB.
+    // The backfill writes one document per span and streams (no grouping over the whole store). If it
+    // is interrupted and runs again, or a cluster peer inserts meanwhile, a span can get two identical
+    // lines: reads drop repeated lines, and a repair rewrites a trace whose line count disagrees.
+    statements: [
+      `CREATE TABLE IF NOT EXISTS {db}.${TRACE_DOCS_TABLE} (
+        TraceId String CODEC(ZSTD(1)),
+        TeamName LowCardinality(String),
+        Start DateTime CODEC(Delta, ZSTD(1)),
+        Spans UInt32,
+        Doc String CODEC(ZSTD(1))
+      ) ENGINE = MergeTree
+      PARTITION BY toDate(Start)
+      ORDER BY TraceId
+      TTL Start + INTERVAL ${DEFAULT_RETENTION_DAYS} DAY
+      SETTINGS index_granularity = 1024, index_granularity_bytes = 262144, ttl_only_drop_parts = 1, merge_selector_base = 20`,
+      `CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.${TRACE_DOCS_TABLE}_mv TO {db}.${TRACE_DOCS_TABLE} AS
+       ${traceDocsSelect("")}`,
+      `INSERT INTO {db}.${TRACE_DOCS_TABLE} (TraceId, TeamName, Start, Spans, Doc)
+       SELECT TraceId, TeamName, toDateTime(Timestamp), 1, ${TRACE_DOC_LINE}
+       FROM {db}.${SPAN_TABLE} WHERE TraceId != ''`,
     ],
   },
 ];

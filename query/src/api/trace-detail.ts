@@ -1,4 +1,4 @@
-import { LOGS_TABLE, SPAN_TABLE, type Storage, TRACE_TS_TABLE } from "@cognive/collector";
+import { LOGS_TABLE, type Storage, TRACE_DOCS_TABLE, TRACE_TS_TABLE } from "@cognive/collector";
 import {
   type AttrTypes,
   type AttrValue,
@@ -97,7 +97,8 @@ export interface TraceDetail {
   summary: TraceSummary;
 }
 
-interface SpanRow {
+/** A span as a trace document line holds it (the fields of `TRACE_DOC_FIELDS`). */
+export interface SpanRow {
   SpanId: string;
   ParentSpanId: string;
   SpanName: string;
@@ -168,31 +169,35 @@ function logsSql(db: string, scopeSql: string): string {
 }
 
 /**
- * Reads one trace's spans. The span table is sorted by (hour, trace id), so the primary key alone
- * finds the trace's granule in each part; a time-range lookup first would cost more than it saves.
+ * Reads one trace's documents (migration 19): its spans as JSON lines in one column sorted by trace
+ * id, so a read touches one small granule per part instead of ~40 columns of the span table.
  */
-function spansSql(db: string, scopeSql: string): string {
+function docsSql(db: string, scopeSql: string): string {
   return `
-    SELECT
-      SpanId, ParentSpanId, SpanName, SpanKind, ServiceName,
-      toString(toUnixTimestamp64Nano(Timestamp)) AS StartNs,
-      toString(Duration) AS Duration,
-      StatusCode, StatusMessage, SpanAttributes, ResourceAttributes,
-      arrayMap(t -> toString(toUnixTimestamp64Nano(t)), Events.Timestamp) AS EventTimes,
-      Events.Name AS EventNames,
-      Events.Attributes AS EventAttributes,
-      SpanAttributeTypes, ResourceAttributeTypes, EventAttributeTypes,
-      GenAiOperation, GenAiProvider, GenAiRequestModel, GenAiResponseModel,
-      toString(GenAiUsageRole) AS GenAiUsageRole,
-      toString(InputTokens) AS InputTokens, toString(OutputTokens) AS OutputTokens,
-      toString(CacheReadTokens) AS CacheReadTokens, toString(CacheWriteTokens) AS CacheWriteTokens,
-      toString(ReasoningTokens) AS ReasoningTokens,
-      AgentName, ToolName, ConversationId, CostUsd, Priced,
-      CostInputUsd, CostOutputUsd, CostCacheReadUsd, CostCacheWriteUsd,
-      ScopeName, ScopeVersion, TraceState
-    FROM ${db}.${SPAN_TABLE}
-    WHERE TraceId = {traceId:String} AND (${scopeSql})
-    ORDER BY Timestamp, SpanId`;
+    SELECT Doc FROM ${db}.${TRACE_DOCS_TABLE}
+    WHERE TraceId = {traceId:String} AND (${scopeSql})`;
+}
+
+/** Decimal strings of non-negative integers, compared as numbers. */
+const byNumber = (a: string, b: string) => a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
+
+/**
+ * The spans of a trace's documents in start order (then span id), as the span table would list
+ * them. A line seen twice (a backfill that ran again) is one span.
+ */
+export function docSpans(docs: readonly { Doc: string }[]): SpanRow[] {
+  const seen = new Set<string>();
+  const rows: SpanRow[] = [];
+  for (const d of docs) {
+    for (const line of d.Doc.split("\n")) {
+      if (line === "" || seen.has(line)) continue;
+      seen.add(line);
+      rows.push(JSON.parse(line) as SpanRow);
+    }
+  }
+  return rows.sort(
+    (a, b) => byNumber(a.StartNs, b.StartNs) || (a.SpanId < b.SpanId ? -1 : a.SpanId > b.SpanId ? 1 : 0),
+  );
 }
 
 const orNull = (s: string): string | null => (s === "" ? null : s);
@@ -321,10 +326,11 @@ export async function readTrace(
   const team = teamCondition(scope, { column: "TeamName" });
   const db = databaseOf(storage);
   const params = { ...team.params, traceId };
-  const [rows, logs] = await Promise.all([
-    select<SpanRow>(storage, spansSql(db, team.sql), params),
+  const [docs, logs] = await Promise.all([
+    select<{ Doc: string }>(storage, docsSql(db, team.sql), params),
     select<LogRow>(storage, logsSql(db, team.sql), params),
   ]);
+  const rows = docSpans(docs);
   if (rows.length === 0) return undefined;
   const spans = rows.map(toSpan);
   attachLogs(spans, logs);

@@ -1,3 +1,4 @@
+import { migrations } from "@cognive/collector";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Fixture, openFixture, type SpanRow, sec, traceId } from "./fixture.ts";
 
@@ -326,6 +327,22 @@ describe("GET /api/v1/traces/{traceId}", () => {
     expect(orphan.status).toBe(200);
     expect(orphan.body.summary).toMatchObject({ rootName: null, rootService: null, spanCount: 1, errorCount: 1 });
     expect(orphan.body.spans[0].status.code).toBe("error");
+  });
+
+  it("reads each span once when its trace document holds a line twice (a backfill that ran again)", async () => {
+    const before = await fx.get(`/api/v1/traces/${A}`);
+    const backfill = migrations.find((m) => m.version === 19)?.statements.at(-1) ?? "";
+    expect(backfill).toMatch(/^INSERT INTO/);
+    await fx.storage.client.command({ query: backfill.replaceAll("{db}", fx.storage.database) });
+    const docLines = await fx.storage.client.query({
+      query: `SELECT sum(length(splitByChar('\\n', Doc))) AS n FROM ${fx.storage.database}.trace_docs WHERE TraceId = '${A}'`,
+      format: "JSONEachRow",
+    });
+    const [{ n }] = (await docLines.json()) as { n: string }[];
+    expect(Number(n)).toBe(before.body.spans.length * 2);
+    const after = await fx.get(`/api/v1/traces/${A}`);
+    expect(after.status).toBe(200);
+    expect(after.body).toEqual(before.body);
   });
 
   it("answers 404 for a well-formed id that is not stored", async () => {

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import type { Server as HttpServer } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import {
   type AuthRuntime,
   answersWithin,
@@ -68,9 +68,22 @@ function grpcTls(config: EnvConfig): GrpcTls | undefined {
   return { cert: read("COGNIVE_GRPC_TLS_CERT"), key: read("COGNIVE_GRPC_TLS_KEY") };
 }
 
+/**
+ * How long an idle keep-alive connection stays open. Node's 5 s default sits one second above the
+ * client side of Node's fetch (4 s): a request sent on a pooled connection as the server closes it
+ * fails with ECONNRESET, which happened under load. Exporters keep idle connections far longer (Go's
+ * 90 s), so connections are kept over a minute, as load balancers advise.
+ */
+const KEEP_ALIVE_MS = 65_000;
+
 function listen(app: Hono<any>, host: string, port: number): Promise<ServerType> {
   return new Promise((resolve, reject) => {
     const server = serve({ fetch: app.fetch, hostname: host, port }, () => resolve(server));
+    const http = server as HttpServer;
+    trackConnections(http);
+    http.keepAliveTimeout = KEEP_ALIVE_MS;
+    // Must outlast the keep-alive, or a connection idle in between is cut while sending its headers.
+    http.headersTimeout = KEEP_ALIVE_MS + 1_000;
     server.once("error", reject);
   });
 }
@@ -78,20 +91,50 @@ function listen(app: Hono<any>, host: string, port: number): Promise<ServerType>
 type Closable = ServerType & { closeAllConnections?: () => void; closeIdleConnections?: () => void };
 
 /**
+ * Per server, its open sockets and how many responses each still owes. A socket owing none may be
+ * closed at a stop even when Node does not count it idle: an export answered (413, 401…) before its
+ * whole body arrived stays mid-request until the keep-alive timeout.
+ */
+const connections = new WeakMap<ServerType, Map<Socket, number>>();
+
+function trackConnections(server: HttpServer): void {
+  const owed = new Map<Socket, number>();
+  connections.set(server, owed);
+  server.on("connection", (socket: Socket) => {
+    owed.set(socket, 0);
+    socket.once("close", () => owed.delete(socket));
+  });
+  server.on("request", (req, res) => {
+    const socket = req.socket;
+    owed.set(socket, (owed.get(socket) ?? 0) + 1);
+    res.once("close", () => {
+      if (owed.has(socket)) owed.set(socket, Math.max(0, (owed.get(socket) ?? 1) - 1));
+    });
+  });
+}
+
+/**
  * Stops accepting connections and lets requests in flight finish (their answers are sent), for at
- * most `graceMs`; then drops what is left.
+ * most `graceMs`; then drops what is left. A connection is closed as soon as it owes no answer.
  */
 function closeServer(server: ServerType | undefined, graceMs = 0): Promise<void> {
   return new Promise((resolve) => {
     if (!server) return resolve();
     const s = server as Closable;
+    const owed = connections.get(server);
+    const closeAnswered = () => {
+      s.closeIdleConnections?.();
+      for (const [socket, n] of owed ?? []) if (n === 0) socket.destroy();
+    };
     const force = setTimeout(() => s.closeAllConnections?.(), graceMs);
+    const sweep = setInterval(closeAnswered, 50);
     server.close(() => {
       clearTimeout(force);
+      clearInterval(sweep);
       resolve();
     });
     if (graceMs === 0) s.closeAllConnections?.();
-    else s.closeIdleConnections?.();
+    else closeAnswered();
   });
 }
 

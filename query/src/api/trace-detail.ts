@@ -1,4 +1,4 @@
-import { LOGS_TABLE, type Storage, TRACE_DOCS_TABLE, TRACE_TS_TABLE } from "@cognive/collector";
+import { LOGS_TABLE, type Storage, TRACE_DOCS_TABLE } from "@cognive/collector";
 import {
   type AttrTypes,
   type AttrValue,
@@ -154,15 +154,15 @@ export const MAX_LOGS_PER_TRACE = 10_000;
 
 /**
  * The trace's log records that name a span. Evaluations may arrive long after the span, so the
- * window runs a day past the trace's end (partitions are days; the trace id's bloom filter does the rest).
+ * window runs from a minute before the trace's first span start to a day past its last (partitions
+ * are days; the trace id's bloom filter does the rest).
  */
 function logsSql(db: string, scopeSql: string): string {
   return `
-    WITH (SELECT (min(Start), max(End)) FROM ${db}.${TRACE_TS_TABLE} WHERE TraceId = {traceId:String}) AS range
     SELECT SpanId, toString(toUnixTimestamp64Nano(Timestamp)) AS TimeNs, SeverityText, EventName, Body, LogAttributes
     FROM ${db}.${LOGS_TABLE}
     WHERE TraceId = {traceId:String} AND SpanId != ''
-      AND TimestampTime BETWEEN range.1 - INTERVAL 1 MINUTE AND range.2 + INTERVAL 1 DAY
+      AND TimestampTime BETWEEN toDateTime({first:UInt32}) - INTERVAL 1 MINUTE AND toDateTime({last:UInt32}) + INTERVAL 1 DAY
       AND (${scopeSql})
     ORDER BY Timestamp
     LIMIT ${MAX_LOGS_PER_TRACE}`;
@@ -326,12 +326,15 @@ export async function readTrace(
   const team = teamCondition(scope, { column: "TeamName" });
   const db = databaseOf(storage);
   const params = { ...team.params, traceId };
-  const [docs, logs] = await Promise.all([
-    select<{ Doc: string }>(storage, docsSql(db, team.sql), params),
-    select<LogRow>(storage, logsSql(db, team.sql), params),
-  ]);
-  const rows = docSpans(docs);
+  const rows = docSpans(await select<{ Doc: string }>(storage, docsSql(db, team.sql), params));
   if (rows.length === 0) return undefined;
+  // The spans give the logs' time window: no look-up of the trace's range first.
+  const seconds = (ns: string) => (ns.length > 9 ? Number(ns.slice(0, -9)) : 0);
+  const logs = await select<LogRow>(storage, logsSql(db, team.sql), {
+    ...params,
+    first: seconds(rows[0].StartNs),
+    last: seconds(rows[rows.length - 1].StartNs),
+  });
   const spans = rows.map(toSpan);
   attachLogs(spans, logs);
   const extras = new Map(

@@ -42,3 +42,4 @@ export * from "./storage/cluster.ts";
 export * from "./storage/migrate.ts";
 export * from "./storage/retention.ts";
 export * from "./storage/schema.ts";
+export * from "./storage/trace-docs.ts";

@@ -4,6 +4,7 @@ import { normalize } from "../src/pipeline/normalize.ts";
 import type { Storage } from "../src/storage/client.ts";
 import { recentSpanKeys, repairDerived, storedKeys } from "../src/storage/repair.ts";
 import { SPAN_COLUMNS, SPAN_TABLE } from "../src/storage/schema.ts";
+import { readTraceDocs } from "../src/storage/trace-docs.ts";
 import { traceSpans } from "./support/spans.ts";
 import { openTestStorage } from "./support/storage.ts";
 
@@ -101,12 +102,14 @@ describe("repairing derived tables after an interrupted insert", () => {
     expect(Number(after.traces)).toBe(2);
     expect(Number(after.docSpans)).toBe(Number(before.docSpans) + 5);
     // The rebuilt document holds each span once, as the span table has it.
-    const doc = await one<{ lines: string[] }>(
-      `SELECT arrayFlatten(groupArray(splitByChar('\\n', Doc))) AS lines FROM cognive.trace_docs WHERE TraceId = '${t.traceId}'`,
+    const docs = await storage.client.query({
+      query: `SELECT base64Encode(Doc) AS Doc FROM cognive.trace_docs WHERE TraceId = '${t.traceId}'`,
+      format: "JSONEachRow",
+    });
+    const rows = readTraceDocs<{ SpanId: string }>(
+      ((await docs.json()) as { Doc: string }[]).map((d) => Buffer.from(d.Doc, "base64")),
     );
-    expect(doc.lines.map((l) => (JSON.parse(l) as { SpanId: string }).SpanId).sort()).toEqual(
-      t.keys.map((k) => k.spanId).sort(),
-    );
+    expect(rows.map((r) => r.SpanId).sort()).toEqual(t.keys.map((k) => k.spanId).sort());
     const cost = await one<{ spans: number; rollup: number }>(`SELECT
       (SELECT sum(CostUsd) FROM cognive.otel_traces WHERE GenAiUsageRole = 'model_call') AS spans,
       (SELECT sum(CostUsd) FROM cognive.llm_rollup_1m) AS rollup`);

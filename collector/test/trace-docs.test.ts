@@ -6,12 +6,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { normalize } from "../src/pipeline/normalize.ts";
 import { createStorage, type Storage } from "../src/storage/client.ts";
 import { migrate } from "../src/storage/migrate.ts";
-import { migrations, SPAN_COLUMNS, SPAN_TABLE, TRACE_DOC_FIELDS, TRACE_DOCS_TABLE } from "../src/storage/schema.ts";
+import { migrations, SPAN_COLUMNS, SPAN_TABLE, TRACE_DOCS_TABLE } from "../src/storage/schema.ts";
 import { queryRows } from "../src/storage/sql.ts";
+import { readTraceDocs, TRACE_DOC_COLUMNS_SQL, TraceDocError } from "../src/storage/trace-docs.ts";
 import { traceSpans } from "./support/spans.ts";
 
-// Migration 19: each trace's spans as JSON lines in one column, backfilled for the spans already
-// stored and written by a view for new ones; every line is the span as the span table has it.
+// Migration 19: each trace's spans as RowBinary rows in one column, backfilled for the spans already
+// stored and written by a view for new ones; every row decodes to the span as the span table has it.
 const dir = mkdtempSync(join(tmpdir(), "cognive-trace-docs-"));
 let storage: Storage;
 const db = "cognive";
@@ -19,7 +20,7 @@ const now = BigInt(Date.now()) * 1_000_000n;
 const hex = (n: number, width: number) => n.toString(16).padStart(width, "0");
 const docs = migrations.find((m) => m.version === 19);
 
-/** Spans meant to trip a JSON line up: quotes, backslashes, newlines, tabs, non-ASCII, typed values, events. */
+/** Spans meant to trip a row up: quotes, backslashes, newlines, tabs, non-ASCII, typed values, events. */
 function traceTsv(trace: number, team: string | null): { traceId: string; tsv: string } {
   const traceId = hex(trace, 32);
   const spans = traceSpans(traceId, now + BigInt(trace) * 1_000n, [
@@ -58,32 +59,28 @@ function traceTsv(trace: number, team: string | null): { traceId: string; tsv: s
   return { traceId, tsv: n.rows.join("") };
 }
 
-/** The trace as the span table lists it, one object per span, in the document's field order. */
+/** The trace as the span table lists it, one object per span, with the document's fields and types. */
 const fromSpans = (traceId: string) =>
   queryRows<Record<string, unknown>>(
     storage,
-    `SELECT ${TRACE_DOC_FIELDS} FROM ${db}.${SPAN_TABLE} WHERE TraceId = {t:String} ORDER BY Timestamp, SpanId`,
+    `SELECT ${TRACE_DOC_COLUMNS_SQL} FROM ${db}.${SPAN_TABLE} WHERE TraceId = {t:String} ORDER BY Timestamp, SpanId`,
     { t: traceId },
   );
 
-/** Every line of the trace's documents, in stored order (repeats kept). */
-async function docLines(traceId: string): Promise<string[]> {
-  const rows = await queryRows<{ Doc: string }>(
+/** The trace's documents as stored, and how many span rows they hold (repeats counted). */
+async function docsOf(traceId: string): Promise<{ docs: Buffer[]; rows: number }> {
+  const got = await queryRows<{ Doc: string; Spans: number }>(
     storage,
-    `SELECT Doc FROM ${db}.${TRACE_DOCS_TABLE} WHERE TraceId = {t:String}`,
+    `SELECT base64Encode(Doc) AS Doc, Spans FROM ${db}.${TRACE_DOCS_TABLE} WHERE TraceId = {t:String}`,
     { t: traceId },
   );
-  return rows.flatMap((r) => r.Doc.split("\n"));
+  return { docs: got.map((r) => Buffer.from(r.Doc, "base64")), rows: got.reduce((n, r) => n + r.Spans, 0) };
 }
-
-const bySpan = (a: Record<string, unknown>, b: Record<string, unknown>) =>
-  String(a.StartNs).localeCompare(String(b.StartNs)) || String(a.SpanId).localeCompare(String(b.SpanId));
 
 async function expectDocMatchesSpans(traceId: string): Promise<void> {
   const spans = await fromSpans(traceId);
-  const lines = await docLines(traceId);
   expect(spans.length).toBe(2);
-  expect([...new Set(lines)].map((l) => JSON.parse(l) as Record<string, unknown>).sort(bySpan)).toEqual(spans);
+  expect(readTraceDocs((await docsOf(traceId)).docs)).toEqual(spans);
 }
 
 beforeAll(async () => {
@@ -106,7 +103,9 @@ describe("trace documents (migration 19)", () => {
     await migrate(storage);
     for (const t of old) await expectDocMatchesSpans(t.traceId);
     // One document per span for the backfill, so it streams instead of grouping the whole store.
-    expect((await docLines(old[0].traceId)).length).toBe(2);
+    const backfilled = await docsOf(old[0].traceId);
+    expect(backfilled.docs.length).toBe(2);
+    expect(backfilled.rows).toBe(2);
 
     const fresh = traceTsv(3, "cx");
     await storage.insertTsv(SPAN_TABLE, SPAN_COLUMNS, fresh.tsv);
@@ -120,13 +119,22 @@ describe("trace documents (migration 19)", () => {
     expect(rows).toEqual([{ TeamName: "cx", Spans: 2, n: "1" }]);
   });
 
-  it("a backfill that runs again repeats lines, never changes what they say", async () => {
+  it("a backfill that runs again repeats rows; a read counts each span once", async () => {
     const traceId = hex(1, 32);
-    const before = await docLines(traceId);
+    const before = await docsOf(traceId);
     await storage.client.command({ query: (docs?.statements.at(-1) ?? "").replaceAll("{db}", db) });
-    const after = await docLines(traceId);
-    expect(after.length).toBe(before.length * 2);
-    expect(new Set(after)).toEqual(new Set(before));
+    const after = await docsOf(traceId);
+    expect(after.rows).toBe(before.rows * 2);
+    expect(readTraceDocs(after.docs)).toEqual(readTraceDocs(before.docs));
     await expectDocMatchesSpans(traceId);
+  });
+
+  it("refuses a truncated document rather than read half a span", async () => {
+    // The view's document of trace 3 (the backfill's run again holds one span each).
+    const doc = (await docsOf(hex(3, 32))).docs.reduce((a, b) => (b.length > a.length ? b : a));
+    expect(readTraceDocs([doc]).length).toBe(2);
+    for (const cut of [1, 9, Math.floor(doc.length / 2), doc.length - 1]) {
+      expect(() => readTraceDocs([doc.subarray(0, doc.length - cut)])).toThrow(TraceDocError);
+    }
   });
 });

@@ -5,6 +5,7 @@
  * Grafana's ClickHouse data source reads it as is; the GenAI columns come after them.
  */
 import { spanTableAddColumns, spanTableColumnsDdl } from "./span-table.ts";
+import { TRACE_DOC_ROW } from "./trace-docs.ts";
 
 export { SPAN_COLUMNS } from "./span-table.ts";
 
@@ -24,7 +25,7 @@ export const SPAN_RELAYOUT_TABLE = "otel_traces_relayout";
  */
 export const SPAN_SORTING_KEY = "(toStartOfHour(Timestamp), TraceId)";
 export const TRACE_SUMMARY_TABLE = "trace_summary";
-/** Each trace's spans as JSON lines, sorted by trace id: what a trace-by-id read reads (migration 19). */
+/** Each trace's spans as RowBinary rows, sorted by trace id: what a trace read reads (migration 19, `trace-docs.ts`). */
 export const TRACE_DOCS_TABLE = "trace_docs";
 export const LLM_ROLLUP_TABLE = "llm_rollup_1m";
 export const ALERTS_TABLE = "alerts";
@@ -163,35 +164,10 @@ const traceSummarySelect = (where: string) => `
            GenAiUsageRole = 'model_call' AND (GenAiResponseModel != '' OR GenAiRequestModel != '')) AS Models
        FROM {db}.${SPAN_TABLE}${where === "" ? "" : ` WHERE 1${where}`} GROUP BY TraceId`;
 
-/**
- * One span as a trace read shows it: the fields of a JSON line of a trace document. 64-bit numbers
- * are text, so a line never depends on a JSON output setting of the insert that wrote it.
- */
-export const TRACE_DOC_FIELDS = `
-         SpanId, ParentSpanId, SpanName, SpanKind, ServiceName,
-         toString(toUnixTimestamp64Nano(Timestamp)) AS StartNs,
-         toString(Duration) AS Duration,
-         StatusCode, StatusMessage, SpanAttributes, ResourceAttributes,
-         arrayMap(t -> toString(toUnixTimestamp64Nano(t)), Events.Timestamp) AS EventTimes,
-         Events.Name AS EventNames,
-         Events.Attributes AS EventAttributes,
-         SpanAttributeTypes, ResourceAttributeTypes, EventAttributeTypes,
-         GenAiOperation, GenAiProvider, GenAiRequestModel, GenAiResponseModel,
-         toString(GenAiUsageRole) AS GenAiUsageRole,
-         toString(InputTokens) AS InputTokens, toString(OutputTokens) AS OutputTokens,
-         toString(CacheReadTokens) AS CacheReadTokens, toString(CacheWriteTokens) AS CacheWriteTokens,
-         toString(ReasoningTokens) AS ReasoningTokens,
-         AgentName, ToolName, ConversationId, CostUsd, Priced,
-         CostInputUsd, CostOutputUsd, CostCacheReadUsd, CostCacheWriteUsd,
-         ScopeName, ScopeVersion, TraceState`;
-
-/** A span's JSON line (JSON escapes newlines inside strings, so lines split on a bare newline). */
-const TRACE_DOC_LINE = `formatRowNoNewline('JSONEachRow', ${TRACE_DOC_FIELDS})`;
-
-/** One document per trace and team of each insert: its spans' lines, newline-separated. */
+/** One document per trace and team of each insert: its spans' rows, one after the other. */
 const traceDocsSelect = (where: string) => `
        SELECT TraceId, TeamName, min(toDateTime(Timestamp)) AS Start, count() AS Spans,
-         arrayStringConcat(groupArray(${TRACE_DOC_LINE}), '\\n') AS Doc
+         arrayStringConcat(groupArray(${TRACE_DOC_ROW})) AS Doc
        FROM {db}.${SPAN_TABLE} WHERE TraceId != ''${where} GROUP BY TraceId, TeamName`;
 
 const rollupSelect = (where: string, models = true) => `
@@ -797,12 +773,13 @@ ${spanTableColumnsDdl()},
   },
   {
     version: 19,
-    name: "trace documents: a trace's spans as JSON lines in one column sorted by trace id, read from one small granule",
+    name: "trace documents: a trace's spans as RowBinary rows in one column sorted by trace id, read from one small granule",
     // Reading a trace from the span table touches ~40 columns in every part holding it (tens of ms at
-    // 10 M spans); a document is one column of a few KB. Granules are capped at 256 KB.
+    // 10 M spans); a document is one column of a few KB. Granules are capped at 256 KB. RowBinary
+    // costs the view a third of what JSON lines did (bench/RESULTS.md).
     // The backfill writes one document per span and streams (no grouping over the whole store). If it
     // is interrupted and runs again, or a cluster peer inserts meanwhile, a span can get two identical
-    // lines: reads drop repeated lines, and a repair rewrites a trace whose line count disagrees.
+    // rows: reads drop repeated rows, and a repair rewrites a trace whose row count disagrees.
     statements: [
       `CREATE TABLE IF NOT EXISTS {db}.${TRACE_DOCS_TABLE} (
         TraceId String CODEC(ZSTD(1)),
@@ -818,7 +795,7 @@ ${spanTableColumnsDdl()},
       `CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.${TRACE_DOCS_TABLE}_mv TO {db}.${TRACE_DOCS_TABLE} AS
        ${traceDocsSelect("")}`,
       `INSERT INTO {db}.${TRACE_DOCS_TABLE} (TraceId, TeamName, Start, Spans, Doc)
-       SELECT TraceId, TeamName, toDateTime(Timestamp), 1, ${TRACE_DOC_LINE}
+       SELECT TraceId, TeamName, toDateTime(Timestamp), 1, ${TRACE_DOC_ROW}
        FROM {db}.${SPAN_TABLE} WHERE TraceId != ''`,
     ],
   },

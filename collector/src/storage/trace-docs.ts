@@ -1,0 +1,184 @@
+/**
+ * Trace documents (migration 19): a view keeps, per insert, each trace's spans as RowBinary rows in
+ * one column sorted by trace id, so a trace read touches one small granule instead of ~40 columns.
+ * The fields of a row, the SQL that writes them and the decoder that reads them are defined here once.
+ */
+
+/** How a field travels in a row; each is cast to one ClickHouse type, so storage types cannot leak in. */
+type DocKind = "string" | "stringMap" | "typeMap" | "stringArray" | "stringMapArray" | "typeMapArray" | "f64" | "u8";
+
+const CAST: Record<DocKind, string> = {
+  string: "String",
+  stringMap: "Map(String, String)",
+  typeMap: "Map(String, UInt8)",
+  stringArray: "Array(String)",
+  stringMapArray: "Array(Map(String, String))",
+  typeMapArray: "Array(Map(String, UInt8))",
+  f64: "Float64",
+  u8: "UInt8",
+};
+
+interface DocField {
+  name: string;
+  kind: DocKind;
+  /** The value from the span table's columns. */
+  sql: string;
+}
+
+const field = (name: string, kind: DocKind, sql = name): DocField => ({ name, kind, sql });
+const text = (...names: string[]) => names.map((n) => field(n, "string"));
+/** 64-bit integers as decimal text, as the read API hands them on. */
+const decimal = (...names: string[]) => names.map((n) => field(n, "string", `toString(${n})`));
+
+/** A span as a trace read shows it, in row order. */
+export const TRACE_DOC_FIELDS: readonly DocField[] = [
+  ...text("SpanId", "ParentSpanId", "SpanName", "SpanKind", "ServiceName"),
+  field("StartNs", "string", "toString(toUnixTimestamp64Nano(Timestamp))"),
+  ...decimal("Duration"),
+  ...text("StatusCode", "StatusMessage"),
+  field("SpanAttributes", "stringMap"),
+  field("ResourceAttributes", "stringMap"),
+  field("EventTimes", "stringArray", "arrayMap(t -> toString(toUnixTimestamp64Nano(t)), Events.Timestamp)"),
+  field("EventNames", "stringArray", "Events.Name"),
+  field("EventAttributes", "stringMapArray", "Events.Attributes"),
+  field("SpanAttributeTypes", "typeMap"),
+  field("ResourceAttributeTypes", "typeMap"),
+  field("EventAttributeTypes", "typeMapArray"),
+  ...text("GenAiOperation", "GenAiProvider", "GenAiRequestModel", "GenAiResponseModel"),
+  ...decimal("GenAiUsageRole", "InputTokens", "OutputTokens", "CacheReadTokens", "CacheWriteTokens", "ReasoningTokens"),
+  ...text("AgentName", "ToolName", "ConversationId"),
+  field("CostUsd", "f64"),
+  field("Priced", "u8"),
+  field("CostInputUsd", "f64"),
+  field("CostOutputUsd", "f64"),
+  field("CostCacheReadUsd", "f64"),
+  field("CostCacheWriteUsd", "f64"),
+  ...text("ScopeName", "ScopeVersion", "TraceState"),
+];
+
+/** One span's row: RowBinary (no separators; rows follow each other in a document). */
+export const TRACE_DOC_ROW = `formatRow('RowBinary', ${TRACE_DOC_FIELDS.map(
+  (f) => `CAST(${f.sql}, '${CAST[f.kind]}')`,
+).join(", ")})`;
+
+/** The same fields as columns (what a document row must equal), for checking documents against spans. */
+export const TRACE_DOC_COLUMNS_SQL = TRACE_DOC_FIELDS.map((f) => `CAST(${f.sql}, '${CAST[f.kind]}') AS ${f.name}`).join(
+  ", ",
+);
+
+export class TraceDocError extends Error {
+  override name = "TraceDocError";
+}
+
+class Reader {
+  pos = 0;
+  constructor(readonly buf: Buffer) {}
+
+  get done(): boolean {
+    return this.pos >= this.buf.length;
+  }
+
+  private need(n: number): void {
+    if (this.pos + n > this.buf.length) throw new TraceDocError("truncated trace document");
+  }
+
+  varint(): number {
+    let value = 0;
+    for (let shift = 0; shift < 56; shift += 7) {
+      this.need(1);
+      const b = this.buf[this.pos++] as number;
+      value += (b & 0x7f) * 2 ** shift;
+      if (b < 0x80) return value;
+    }
+    throw new TraceDocError("malformed length in a trace document");
+  }
+
+  string(): string {
+    const n = this.varint();
+    this.need(n);
+    const s = this.buf.toString("utf8", this.pos, this.pos + n);
+    this.pos += n;
+    return s;
+  }
+
+  u8(): number {
+    this.need(1);
+    return this.buf[this.pos++] as number;
+  }
+
+  f64(): number {
+    this.need(8);
+    const v = this.buf.readDoubleLE(this.pos);
+    this.pos += 8;
+    return v;
+  }
+
+  map<V>(value: () => V): Record<string, V> {
+    const out: Record<string, V> = {};
+    for (let i = this.varint(); i > 0; i--) {
+      const k = this.string();
+      // An own property, as JSON.parse makes it: `__proto__` is an attribute name like any other.
+      if (k === "__proto__")
+        Object.defineProperty(out, k, { value: value(), enumerable: true, writable: true, configurable: true });
+      else out[k] = value();
+    }
+    return out;
+  }
+
+  array<V>(item: () => V): V[] {
+    const out: V[] = [];
+    for (let i = this.varint(); i > 0; i--) out.push(item());
+    return out;
+  }
+}
+
+function readField(r: Reader, kind: DocKind): unknown {
+  switch (kind) {
+    case "string":
+      return r.string();
+    case "stringMap":
+      return r.map(() => r.string());
+    case "typeMap":
+      return r.map(() => r.u8());
+    case "stringArray":
+      return r.array(() => r.string());
+    case "stringMapArray":
+      return r.array(() => r.map(() => r.string()));
+    case "typeMapArray":
+      return r.array(() => r.map(() => r.u8()));
+    case "f64":
+      return r.f64();
+    case "u8":
+      return r.u8();
+  }
+}
+
+/** Decimal strings of non-negative integers, compared as numbers. */
+const byNumber = (a: string, b: string) => a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
+
+/**
+ * The spans of a trace's documents in start order (then span id), as the span table would list
+ * them. A row stored twice (a backfill that ran again) is one span.
+ */
+export function readTraceDocs<T = Record<string, unknown>>(docs: Iterable<Buffer>): T[] {
+  const seen = new Set<string>();
+  const rows: Record<string, unknown>[] = [];
+  for (const doc of docs) {
+    const r = new Reader(doc);
+    while (!r.done) {
+      const start = r.pos;
+      const row: Record<string, unknown> = {};
+      for (const f of TRACE_DOC_FIELDS) row[f.name] = readField(r, f.kind);
+      const key = doc.toString("latin1", start, r.pos);
+      if (seen.has(key)) continue;
+      seen.add(key);
+      rows.push(row);
+    }
+  }
+  rows.sort(
+    (a, b) =>
+      byNumber(a.StartNs as string, b.StartNs as string) ||
+      ((a.SpanId as string) < (b.SpanId as string) ? -1 : (a.SpanId as string) > (b.SpanId as string) ? 1 : 0),
+  );
+  return rows as T[];
+}

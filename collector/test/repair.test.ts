@@ -1,11 +1,9 @@
-import { Pricer } from "@cognive/semconv";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { normalize } from "../src/pipeline/normalize.ts";
 import type { Storage } from "../src/storage/client.ts";
 import { recentSpanKeys, repairDerived, storedKeys } from "../src/storage/repair.ts";
 import { SPAN_COLUMNS, SPAN_TABLE } from "../src/storage/schema.ts";
 import { readTraceDocs } from "../src/storage/trace-docs.ts";
-import { traceSpans } from "./support/spans.ts";
+import { chatAttributes, normalizedRows, traceSpans } from "./support/spans.ts";
 import { openTestStorage } from "./support/storage.ts";
 
 let storage: Storage;
@@ -32,26 +30,11 @@ function traceRows(trace: number, calls: number) {
       spanId: hex(i + 2, 16),
       parentSpanId: hex(1, 16),
       name: "chat gpt-4o",
-      attributes: {
-        "gen_ai.operation.name": "chat",
-        "gen_ai.provider.name": "openai",
-        "gen_ai.request.model": "gpt-4o",
-        "gen_ai.usage.input_tokens": 1000,
-        "gen_ai.usage.output_tokens": 100,
-      },
+      attributes: chatAttributes(1000, 100),
     })),
   ]);
-  const n = normalize(
-    {
-      resourceSpans: [
-        { resource: { "service.name": "repair" }, scopeSpans: [{ scopeName: "", scopeVersion: "", spans }] },
-      ],
-    },
-    { team: null },
-    new Pricer(),
-    now,
-  );
-  return { traceId, tsv: n.rows.join(""), keys: n.ids.map((s) => ({ traceId: s.traceId, spanId: s.spanId })) };
+  const n = normalizedRows(spans, { service: "repair", team: null, nowNs: now });
+  return { traceId, tsv: n.tsv, keys: n.ids.map((s) => ({ traceId: s.traceId, spanId: s.spanId })) };
 }
 
 async function one<T>(sql: string): Promise<T> {

@@ -1,15 +1,13 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Pricer } from "@cognive/semconv";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { normalize } from "../src/pipeline/normalize.ts";
 import { createStorage, type Storage } from "../src/storage/client.ts";
 import { migrate } from "../src/storage/migrate.ts";
 import { migrations, SPAN_COLUMNS, SPAN_TABLE, TRACE_DOCS_TABLE } from "../src/storage/schema.ts";
 import { queryRows } from "../src/storage/sql.ts";
 import { readTraceDocs, TRACE_DOC_COLUMNS_SQL, TraceDocError } from "../src/storage/trace-docs.ts";
-import { traceSpans } from "./support/spans.ts";
+import { chatAttributes, normalizedRows, traceSpans } from "./support/spans.ts";
 
 // Migration 19: each trace's spans as RowBinary rows in one column, backfilled for the spans already
 // stored and written by a view for new ones; every row decodes to the span as the span table has it.
@@ -36,27 +34,14 @@ function traceTsv(trace: number, team: string | null): { traceId: string; tsv: s
       parentSpanId: hex(1, 16),
       name: "chat gpt-4o",
       attributes: {
-        "gen_ai.operation.name": "chat",
-        "gen_ai.provider.name": "openai",
-        "gen_ai.request.model": "gpt-4o",
-        "gen_ai.usage.input_tokens": 1234,
-        "gen_ai.usage.output_tokens": 56,
+        ...chatAttributes(1234, 56),
         "gen_ai.conversation.id": "conv-\u0001-9",
         big: "18446744073709551615",
       },
     },
   ]);
-  const n = normalize(
-    {
-      resourceSpans: [
-        { resource: { "service.name": "docs ✓" }, scopeSpans: [{ scopeName: "s", scopeVersion: "1", spans }] },
-      ],
-    },
-    { team },
-    new Pricer(),
-    now,
-  );
-  return { traceId, tsv: n.rows.join("") };
+  const n = normalizedRows(spans, { service: "docs ✓", team, nowNs: now, scope: { name: "s", version: "1" } });
+  return { traceId, tsv: n.tsv };
 }
 
 /** The trace as the span table lists it, one object per span, with the document's fields and types. */

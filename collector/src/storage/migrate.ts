@@ -145,6 +145,8 @@ export async function migrate(
     let applied = 0;
     for (const m of plan.migrations) {
       if (m.version <= current) continue;
+      // A backfill on a large store can take minutes: say what is running.
+      log?.info("storage: applying migration", { version: m.version, name: m.name });
       for (const statement of m.statements) {
         await run(statement);
         await lock.renew();

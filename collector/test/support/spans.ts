@@ -1,4 +1,6 @@
+import { Pricer } from "@cognive/semconv";
 import type { DecodedSpan } from "../../src/otlp/model.ts";
+import { normalize } from "../../src/pipeline/normalize.ts";
 
 /**
  * Decoded spans of one trace as a decoder would hand them over: each starts one nanosecond after
@@ -23,4 +25,37 @@ export function traceSpans(
     statusCode: 0,
     statusMessage: "",
   }));
+}
+
+/** The GenAI attributes of a priced gpt-4o chat call. */
+export function chatAttributes(inputTokens: number, outputTokens: number): DecodedSpan["attributes"] {
+  return {
+    "gen_ai.operation.name": "chat",
+    "gen_ai.provider.name": "openai",
+    "gen_ai.request.model": "gpt-4o",
+    "gen_ai.usage.input_tokens": inputTokens,
+    "gen_ai.usage.output_tokens": outputTokens,
+  };
+}
+
+/** Spans of one service, normalized as the pipeline does: the writer's TSV rows and the spans' ids. */
+export function normalizedRows(
+  spans: DecodedSpan[],
+  opts: { service: string; team: string | null; nowNs: bigint; scope?: { name: string; version: string } },
+) {
+  const scope = opts.scope ?? { name: "", version: "" };
+  const n = normalize(
+    {
+      resourceSpans: [
+        {
+          resource: { "service.name": opts.service },
+          scopeSpans: [{ scopeName: scope.name, scopeVersion: scope.version, spans }],
+        },
+      ],
+    },
+    { team: opts.team },
+    new Pricer(),
+    opts.nowNs,
+  );
+  return { tsv: n.rows.join(""), ids: n.ids };
 }

@@ -98,7 +98,7 @@ export interface TraceDetail {
 }
 
 /** A span as a trace document holds it (the fields of `TRACE_DOC_FIELDS`). */
-export interface SpanRow {
+interface SpanRow {
   SpanId: string;
   ParentSpanId: string;
   SpanName: string;

@@ -1,4 +1,4 @@
-import { SPAN_TABLE, type Storage, TRACE_SUMMARY_TABLE } from "@cognive/collector";
+import { SPAN_TABLE, type Storage, TRACE_SUMMARY_TABLE, TRACE_TS_TABLE } from "@cognive/collector";
 import { anyValue, typedValue } from "../api/attr-values.ts";
 import { ReadLimitError } from "../api/errors.ts";
 import { limitsOf } from "../api/reads.ts";
@@ -362,19 +362,36 @@ function inMemoryMatches(
 }
 
 /**
- * The start of the `n`-th newest trace in the range (from the per-trace summary), or null when the
- * range holds fewer: only spans after it need reading to find the newest matches.
+ * The start of the `n`-th newest trace in the range (from the per-trace summary, whose teams a
+ * scope filters on), or null when the range holds fewer: only spans after it need reading to find
+ * the newest matches.
  */
 async function cutoffNs(storage: Storage, scope: QueryScope, opts: SearchOptions, n: number): Promise<string | null> {
+  const db = databaseOf(storage);
+  const range = { fromS: opts.fromS, toS: opts.toS, n };
+  if (scope.teams === "all") {
+    // No team to filter on: the trace-id lookup holds each trace's first second in half the bytes
+    // of the summary's nanoseconds, and a cutoff a fraction of a second early only widens the window.
+    const rows = await select<{ StartNs: string }>(
+      storage,
+      `SELECT toString(toUnixTimestamp(Start) * 1000000000) AS StartNs
+       FROM ${db}.${TRACE_TS_TABLE}
+       WHERE Start >= toDateTime({fromS:UInt32}) AND Start <= toDateTime({toS:UInt32})
+       ORDER BY Start DESC
+       LIMIT 1 OFFSET {n:UInt32}`,
+      range,
+    );
+    return rows[0]?.StartNs ?? null;
+  }
   const team = teamCondition(scope, { array: "Teams" });
   const rows = await select<{ StartNs: string }>(
     storage,
     `SELECT toString(toUnixTimestamp64Nano(Start)) AS StartNs
-     FROM ${databaseOf(storage)}.${TRACE_SUMMARY_TABLE}
+     FROM ${db}.${TRACE_SUMMARY_TABLE}
      WHERE Start >= toDateTime64({fromS:UInt32}, 9) AND Start <= toDateTime64({toS:UInt32}, 9) AND (${team.sql})
      ORDER BY Start DESC
      LIMIT 1 OFFSET {n:UInt32}`,
-    { ...team.params, fromS: opts.fromS, toS: opts.toS, n },
+    { ...team.params, ...range },
   );
   return rows[0]?.StartNs ?? null;
 }

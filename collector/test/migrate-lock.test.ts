@@ -100,6 +100,33 @@ describe("migrate", { timeout: 60_000 }, () => {
   });
 });
 
+describe("a statement longer than the lease", { timeout: 30_000 }, () => {
+  it("keeps the lock: a second run waits instead of running it again", async () => {
+    const ran: number[] = [];
+    // A statement that takes 1.2 s before it reaches the store, as a long backfill on a server would.
+    const client = new Proxy(base.client, {
+      get(target, prop, receiver) {
+        if (prop !== "command") return Reflect.get(target, prop, receiver);
+        return async (params: { query: string }) => {
+          if (params.query.includes("/* long */")) {
+            ran.push(Date.now());
+            await new Promise((r) => setTimeout(r, 1_200));
+          }
+          return target.command(params as Parameters<typeof target.command>[0]);
+        };
+      },
+    });
+    const s = { ...base, database: "long_db", client } as Storage;
+    const list = [{ version: 1, name: "long", statements: ["SELECT 1 /* long */"] }];
+    const options = { leaseMs: 300, retryMs: 20 };
+    const first = migrate(s, undefined, list, options);
+    await new Promise((r) => setTimeout(r, 150));
+    const applied = await Promise.all([first, migrate(s, undefined, list, options)]);
+    expect(applied).toEqual([1, 0]);
+    expect(ran).toHaveLength(1);
+  });
+});
+
 describe("cluster variant", () => {
   const plan = migrationPlan("c1");
   const all = [...plan.bootstrap, ...plan.migrations.flatMap((m) => m.statements)];

@@ -133,7 +133,8 @@ export async function migrate(
   const plan = migrationPlan(options.cluster, list);
   const run = (statement: string) => storage.client.command({ query: statement.replaceAll("{db}", db) });
   for (const s of plan.bootstrap) await run(s);
-  const lock = new MigrationLock(storage, options.leaseMs ?? 10 * 60_000, options.cluster !== undefined);
+  const leaseMs = options.leaseMs ?? 10 * 60_000;
+  const lock = new MigrationLock(storage, leaseMs, options.cluster !== undefined);
   await lock.acquire(options.retryMs ?? 1000, log);
   try {
     const rows = await queryRows<{ v: number | string }>(
@@ -148,7 +149,14 @@ export async function migrate(
       // A backfill on a large store can take minutes: say what is running.
       log?.info("storage: applying migration", { version: m.version, name: m.name });
       for (const statement of m.statements) {
-        await run(statement);
+        // A statement may outlast the lease (a backfill on a large store): renew it meanwhile, or a
+        // second migrator would take the lock and run the same statements.
+        const heartbeat = setInterval(() => void lock.renew().catch(() => {}), Math.max(50, leaseMs / 3));
+        try {
+          await run(statement);
+        } finally {
+          clearInterval(heartbeat);
+        }
         await lock.renew();
       }
       await storage.client.insert({

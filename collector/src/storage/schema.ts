@@ -61,12 +61,18 @@ export type RetentionGroup = "spans" | "rollups" | "metrics";
  * Every one is partitioned by day or month with `ttl_only_drop_parts`: a part goes whole, once its
  * newest row is past the TTL. Keys, key usage, the audit log and migrations never expire.
  */
-export const RETENTION_TABLES: readonly { table: string; group: RetentionGroup; ttl: string }[] = [
+export const RETENTION_TABLES: readonly {
+  table: string;
+  group: RetentionGroup;
+  ttl: string;
+  /** The migration that created the table with its TTL, when after migration 12 (which set the others'). */
+  since?: number;
+}[] = [
   { table: SPAN_TABLE, group: "spans", ttl: "toDateTime(Timestamp)" },
   { table: LOGS_TABLE, group: "spans", ttl: "TimestampTime" },
   { table: TRACE_TS_TABLE, group: "spans", ttl: "End" },
   { table: TRACE_SUMMARY_TABLE, group: "spans", ttl: "toDateTime(End)" },
-  { table: TRACE_DOCS_TABLE, group: "spans", ttl: "Start" },
+  { table: TRACE_DOCS_TABLE, group: "spans", ttl: "Start", since: 19 },
   { table: LLM_ROLLUP_TABLE, group: "rollups", ttl: "Minute" },
   { table: LLM_HISTOGRAM_TABLE, group: "rollups", ttl: "Minute" },
   { table: AGENT_RUNS_TABLE, group: "rollups", ttl: "Minute" },
@@ -695,8 +701,7 @@ ${spanTableColumnsDdl()},
     version: 12,
     name: "retention: spans, logs and trace tables 30 days, rollups and alerts 400 days, whole parts dropped",
     // The defaults; a start (or `cognive migrate`) then sets what COGNIVE_*RETENTION_DAYS say.
-    // Tables created by later migrations come with their TTL.
-    statements: RETENTION_TABLES.filter((t) => t.group !== "metrics" && t.table !== TRACE_DOCS_TABLE).flatMap((t) => [
+    statements: RETENTION_TABLES.filter((t) => t.group !== "metrics" && t.since === undefined).flatMap((t) => [
       `ALTER TABLE {db}.${t.table} MODIFY SETTING ttl_only_drop_parts = 1`,
       `ALTER TABLE {db}.${t.table} MODIFY TTL ${t.ttl} + INTERVAL ${DEFAULT_RETENTION[t.group]} DAY`,
     ]),

@@ -56,15 +56,14 @@ export const TRACE_DOC_FIELDS: readonly DocField[] = [
   ...text("ScopeName", "ScopeVersion", "TraceState"),
 ];
 
+/** A field's value, cast to the type its decoder reads. */
+const castSql = (f: DocField) => `CAST(${f.sql}, '${CAST[f.kind]}')`;
+
 /** One span's row: RowBinary (no separators; rows follow each other in a document). */
-export const TRACE_DOC_ROW = `formatRow('RowBinary', ${TRACE_DOC_FIELDS.map(
-  (f) => `CAST(${f.sql}, '${CAST[f.kind]}')`,
-).join(", ")})`;
+export const TRACE_DOC_ROW = `formatRow('RowBinary', ${TRACE_DOC_FIELDS.map(castSql).join(", ")})`;
 
 /** The same fields as columns (what a document row must equal), for checking documents against spans. */
-export const TRACE_DOC_COLUMNS_SQL = TRACE_DOC_FIELDS.map((f) => `CAST(${f.sql}, '${CAST[f.kind]}') AS ${f.name}`).join(
-  ", ",
-);
+export const TRACE_DOC_COLUMNS_SQL = TRACE_DOC_FIELDS.map((f) => `${castSql(f)} AS ${f.name}`).join(", ");
 
 export class TraceDocError extends Error {
   override name = "TraceDocError";

@@ -367,31 +367,21 @@ function inMemoryMatches(
  * the newest matches.
  */
 async function cutoffNs(storage: Storage, scope: QueryScope, opts: SearchOptions, n: number): Promise<string | null> {
-  const db = databaseOf(storage);
-  const range = { fromS: opts.fromS, toS: opts.toS, n };
-  if (scope.teams === "all") {
-    // No team to filter on: the trace-id lookup holds each trace's first second in half the bytes
-    // of the summary's nanoseconds, and a cutoff a fraction of a second early only widens the window.
-    const rows = await select<{ StartNs: string }>(
-      storage,
-      `SELECT toString(toUnixTimestamp(Start) * 1000000000) AS StartNs
-       FROM ${db}.${TRACE_TS_TABLE}
-       WHERE Start >= toDateTime({fromS:UInt32}) AND Start <= toDateTime({toS:UInt32})
-       ORDER BY Start DESC
-       LIMIT 1 OFFSET {n:UInt32}`,
-      range,
-    );
-    return rows[0]?.StartNs ?? null;
-  }
+  // With no team to filter on, the trace-id lookup holds each trace's first second in half the bytes
+  // of the summary's nanoseconds; a cutoff a fraction of a second early only widens the window.
+  const [table, startNs] =
+    scope.teams === "all"
+      ? [TRACE_TS_TABLE, "toUnixTimestamp(Start) * 1000000000"]
+      : [TRACE_SUMMARY_TABLE, "toUnixTimestamp64Nano(Start)"];
   const team = teamCondition(scope, { array: "Teams" });
   const rows = await select<{ StartNs: string }>(
     storage,
-    `SELECT toString(toUnixTimestamp64Nano(Start)) AS StartNs
-     FROM ${db}.${TRACE_SUMMARY_TABLE}
-     WHERE Start >= toDateTime64({fromS:UInt32}, 9) AND Start <= toDateTime64({toS:UInt32}, 9) AND (${team.sql})
+    `SELECT toString(${startNs}) AS StartNs
+     FROM ${databaseOf(storage)}.${table}
+     WHERE Start >= toDateTime({fromS:UInt32}) AND Start <= toDateTime({toS:UInt32}) AND (${team.sql})
      ORDER BY Start DESC
      LIMIT 1 OFFSET {n:UInt32}`,
-    { ...team.params, ...range },
+    { ...team.params, fromS: opts.fromS, toS: opts.toS, n },
   );
   return rows[0]?.StartNs ?? null;
 }

@@ -155,14 +155,15 @@ describe("cluster variant", () => {
     expect(all.filter((q) => /ENGINE = (Summing|Aggregating|Replacing)?MergeTree\b/.test(q))).toEqual([]);
   });
 
-  it("attaches views to the local span table and writes their local targets", () => {
+  it("attaches views to the local span (or log) table and writes their local targets", () => {
     const views = all.filter((q) => q.includes("MATERIALIZED VIEW"));
-    expect(views.length).toBe(8);
+    expect(views.length).toBe(9);
     for (const v of views) {
       expect(v).toMatch(/ TO \{db\}\.\w+_local AS/);
-      expect(v).toContain("FROM {db}.otel_traces_local");
-      expect(v).not.toMatch(/\{db\}\.otel_traces(?![_\w])/);
+      expect(v).toMatch(/FROM \{db\}\.otel_(traces|logs)_local/);
+      expect(v).not.toMatch(/\{db\}\.otel_(traces|logs)(?![_\w])/);
     }
+    expect(views.filter((v) => v.includes("FROM {db}.otel_logs_local")).length).toBe(1);
   });
 
   it("alters the Distributed table's columns but keeps sorting keys and TTL on the local table", () => {

@@ -117,4 +117,31 @@ describe("repairing derived tables after an interrupted insert", () => {
     // Traces 1, 2 and 3: four, five and three spans.
     expect(recent.length).toBe(4 + 5 + 3);
   });
+
+  it("leaves a trace's log documents alone while it rebuilds the trace's span documents", async () => {
+    const t = traceRows(5, 1);
+    await storage.insertTsv(SPAN_TABLE, SPAN_COLUMNS, t.tsv);
+    await storage.client.insert({
+      table: "cognive.otel_logs",
+      values: [
+        {
+          Timestamp: new Date(Number(now / 1_000_000n)).toISOString().replace("T", " ").replace("Z", ""),
+          TraceId: t.traceId,
+          SpanId: hex(2, 16),
+          Body: "kept",
+        },
+      ],
+      format: "JSONEachRow",
+    });
+    const docs = () =>
+      one<{ spans: string; logs: string }>(
+        `SELECT sum(Spans) AS spans, sum(Logs) AS logs FROM cognive.trace_docs WHERE TraceId = '${t.traceId}'`,
+      );
+    expect(await docs()).toEqual({ spans: "2", logs: "1" });
+    await storage.client.command({
+      query: `DELETE FROM cognive.trace_docs WHERE TraceId = '${t.traceId}' AND Logs = 0`,
+    });
+    expect(await repairDerived(storage, now - 60_000_000_000n)).toEqual({ traces: 1, minutes: 0 });
+    expect(await docs()).toEqual({ spans: "2", logs: "1" });
+  });
 });

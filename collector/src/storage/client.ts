@@ -105,16 +105,13 @@ const CLOSE_DRAIN_MS = 10_000;
 
 function chdbStorage(config: StorageConfig, log?: Logger): Storage {
   mkdirSync(config.dataDir, { recursive: true });
-  const connection = createChdbConnection({ path: config.dataDir });
+  const connection = withSessionSettings(createChdbConnection({ path: config.dataDir }), READ_SETTINGS);
   // Writes, and probes, each on a session of their own: one chDB session runs one statement at a
   // time, so a slow read must not hold up a commit, nor a long insert a readiness probe.
   const writeConnection = createChdbConnection({ path: config.dataDir });
   const probeConnection = createChdbConnection({ path: config.dataDir });
   // chdb types the Connection against its own copy of @clickhouse/client-common; the shapes are the same.
-  const client = createClient({
-    connection: connection as unknown as ClientConnection,
-    clickhouse_settings: READ_SETTINGS,
-  });
+  const client = createClient({ connection: connection as unknown as ClientConnection });
   log?.info("storage: embedded ClickHouse (chDB)", { dataDir: config.dataDir });
   // chDB's binding takes only text bodies: binary rows go through a file, in memory where there is
   // /dev/shm. The file is only a hand-over; the rows are durable once the INSERT has returned.
@@ -183,6 +180,39 @@ function chdbStorage(config: StorageConfig, log?: Logger): Storage {
         log?.warn("storage: closed with a statement still running", { dataDir: config.dataDir });
     },
   };
+}
+
+type ChdbConnection = ReturnType<typeof createChdbConnection>;
+
+/**
+ * The connection with `settings` SET once, before its first statement. A SET stays on a chDB
+ * session, so giving them to the client instead (which prefixes every statement with them) costs
+ * each read 0.5-1 ms for nothing (bench/RESULTS.md, 2026-12-02).
+ */
+function withSessionSettings(conn: ChdbConnection, settings: Record<string, string | number>): ChdbConnection {
+  const set = Object.entries(settings)
+    .map(([k, v]) => `SET ${k} = ${typeof v === "number" ? v : quotedString(v)}`)
+    .join("; ");
+  let ready: Promise<unknown> | undefined;
+  const init = () => {
+    ready ??= conn.chdb.queryAsync(set).catch((err) => {
+      ready = undefined;
+      throw err;
+    });
+    return ready;
+  };
+  const statements = new Set<PropertyKey>(["query", "exec", "command", "insert"]);
+  return new Proxy(conn, {
+    get(target, prop) {
+      const value = Reflect.get(target, prop, target);
+      if (typeof value !== "function") return value;
+      if (!statements.has(prop)) return value.bind(target);
+      return async (...args: unknown[]) => {
+        await init();
+        return value.apply(target, args);
+      };
+    },
+  });
 }
 
 /** Rows go through /dev/shm when it exists and has room for a few of the largest batches. */

@@ -159,7 +159,7 @@ export async function rebuild(storage: Storage, traceIds: string[], minutes: num
           ? { keys: chunk }
           : { keys: chunk, lo: Math.min(...(chunk as number[])), hi: Math.max(...(chunk as number[])) + 60 };
       await storage.client.command({
-        query: `DELETE FROM ${db}.${d.table} WHERE ${own}`,
+        query: `DELETE FROM ${db}.${d.table} WHERE ${own}${d.fromSpans ? ` AND ${d.fromSpans}` : ""}`,
         query_params: params,
       });
       await storage.client.command({

@@ -1,7 +1,9 @@
 /**
  * Trace documents (migration 19): a view keeps, per insert, each trace's spans as RowBinary rows in
  * one column sorted by trace id, so a trace read touches one small granule instead of ~40 columns.
- * The fields of a row, the SQL that writes them and the decoder that reads them are defined here once.
+ * Since migration 20 a second view keeps the trace's log records the same way (rows with `Logs > 0`),
+ * so a trace read is one query. The fields of a row, the SQL that writes them and the decoder that
+ * reads them are defined here once.
  */
 
 /** How a field travels in a row; each is cast to one ClickHouse type, so storage types cannot leak in. */
@@ -56,14 +58,32 @@ export const TRACE_DOC_FIELDS: readonly DocField[] = [
   ...text("ScopeName", "ScopeVersion", "TraceState"),
 ];
 
+/** A log record that names a span, as a trace read attaches it, in row order (from `otel_logs`). */
+export const TRACE_LOG_FIELDS: readonly DocField[] = [
+  ...text("SpanId"),
+  field("TimeNs", "string", "toString(toUnixTimestamp64Nano(Timestamp))"),
+  ...text("SeverityText", "EventName", "Body"),
+  field("LogAttributes", "stringMap"),
+];
+
 /** A field's value, cast to the type its decoder reads. */
 const castSql = (f: DocField) => `CAST(${f.sql}, '${CAST[f.kind]}')`;
 
+const rowSql = (fields: readonly DocField[]) => `formatRow('RowBinary', ${fields.map(castSql).join(", ")})`;
+
 /** One span's row: RowBinary (no separators; rows follow each other in a document). */
-export const TRACE_DOC_ROW = `formatRow('RowBinary', ${TRACE_DOC_FIELDS.map(castSql).join(", ")})`;
+export const TRACE_DOC_ROW = rowSql(TRACE_DOC_FIELDS);
+
+/** One log record's row, likewise. */
+export const TRACE_LOG_ROW = rowSql(TRACE_LOG_FIELDS);
+
+const columnsSql = (fields: readonly DocField[]) => fields.map((f) => `${castSql(f)} AS ${f.name}`).join(", ");
 
 /** The same fields as columns (what a document row must equal), for checking documents against spans. */
-export const TRACE_DOC_COLUMNS_SQL = TRACE_DOC_FIELDS.map((f) => `${castSql(f)} AS ${f.name}`).join(", ");
+export const TRACE_DOC_COLUMNS_SQL = columnsSql(TRACE_DOC_FIELDS);
+
+/** Likewise for log records, against `otel_logs`. */
+export const TRACE_LOG_COLUMNS_SQL = columnsSql(TRACE_LOG_FIELDS);
 
 export class TraceDocError extends Error {
   override name = "TraceDocError";
@@ -100,9 +120,24 @@ class Reader {
     return s;
   }
 
+  bytes(): Buffer {
+    const n = this.varint();
+    this.need(n);
+    const b = this.buf.subarray(this.pos, this.pos + n);
+    this.pos += n;
+    return b;
+  }
+
   u8(): number {
     this.need(1);
     return this.buf[this.pos++] as number;
+  }
+
+  u32(): number {
+    this.need(4);
+    const v = this.buf.readUInt32LE(this.pos);
+    this.pos += 4;
+    return v;
   }
 
   f64(): number {
@@ -155,11 +190,8 @@ function readField(r: Reader, kind: DocKind): unknown {
 /** Decimal strings of non-negative integers, compared as numbers. */
 const byNumber = (a: string, b: string) => a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
 
-/**
- * The spans of a trace's documents in start order (then span id), as the span table would list
- * them. A row stored twice (a backfill that ran again) is one span.
- */
-export function readTraceDocs<T = Record<string, unknown>>(docs: Iterable<Buffer>): T[] {
+/** The rows of documents, each once: a row stored twice (a backfill that ran again) is one row. */
+function readRows(docs: Iterable<Buffer>, fields: readonly DocField[]): Record<string, unknown>[] {
   const seen = new Set<string>();
   const rows: Record<string, unknown>[] = [];
   for (const doc of docs) {
@@ -167,17 +199,48 @@ export function readTraceDocs<T = Record<string, unknown>>(docs: Iterable<Buffer
     while (!r.done) {
       const start = r.pos;
       const row: Record<string, unknown> = {};
-      for (const f of TRACE_DOC_FIELDS) row[f.name] = readField(r, f.kind);
+      for (const f of fields) row[f.name] = readField(r, f.kind);
       const key = doc.toString("latin1", start, r.pos);
       if (seen.has(key)) continue;
       seen.add(key);
       rows.push(row);
     }
   }
+  return rows;
+}
+
+/** The spans of a trace's documents in start order (then span id), as the span table would list them. */
+export function readTraceDocs<T = Record<string, unknown>>(docs: Iterable<Buffer>): T[] {
+  const rows = readRows(docs, TRACE_DOC_FIELDS);
   rows.sort(
     (a, b) =>
       byNumber(a.StartNs as string, b.StartNs as string) ||
       ((a.SpanId as string) < (b.SpanId as string) ? -1 : (a.SpanId as string) > (b.SpanId as string) ? 1 : 0),
   );
   return rows as T[];
+}
+
+/** The log records of a trace's log documents in time order. */
+export function readTraceLogDocs<T = Record<string, unknown>>(docs: Iterable<Buffer>): T[] {
+  const rows = readRows(docs, TRACE_LOG_FIELDS);
+  rows.sort((a, b) => byNumber(a.TimeNs as string, b.TimeNs as string));
+  return rows as T[];
+}
+
+/** What a trace read selects from `trace_docs`, in this order: see `splitTraceDocs`. */
+export const TRACE_DOCS_READ = "Logs, Doc";
+
+/**
+ * The documents of a RowBinary result of `SELECT ${TRACE_DOCS_READ}`: span documents (no logs)
+ * apart from log documents. The buffers are views of `result`, not copies.
+ */
+export function splitTraceDocs(result: Buffer): { spans: Buffer[]; logs: Buffer[] } {
+  const r = new Reader(result);
+  const spans: Buffer[] = [];
+  const logs: Buffer[] = [];
+  while (!r.done) {
+    const n = r.u32();
+    (n === 0 ? spans : logs).push(r.bytes());
+  }
+  return { spans, logs };
 }

@@ -34,6 +34,38 @@ export async function select<T>(
   opts: SelectOptions = {},
 ): Promise<T[]> {
   if (topLevelClauses(sql).formatAt !== undefined) throw new Error("select() reads JSONEachRow: leave FORMAT out");
+  return read(storage, sql, opts, async (client, query, signal) => {
+    const rs = await client.query({ query, query_params: params, format: "JSONEachRow", abort_signal: signal });
+    return parseRows<T>(rs.stream() as AsyncIterable<{ json(): unknown }[]>);
+  });
+}
+
+/**
+ * Runs one read like `select`, answered as RowBinary bytes: for reads of binary columns (trace
+ * documents), which JSON would carry as base64 and parse twice.
+ */
+export async function selectRowBinary(
+  storage: Storage,
+  sql: string,
+  params: Record<string, unknown>,
+  opts: SelectOptions = {},
+): Promise<Buffer> {
+  if (topLevelClauses(sql).formatAt !== undefined) throw new Error("selectRowBinary() sets the FORMAT: leave it out");
+  return read(storage, sql, opts, async (client, query, signal) => {
+    const rs = await client.exec({ query: `${query}\nFORMAT RowBinary`, query_params: params, abort_signal: signal });
+    const chunks: Buffer[] = [];
+    for await (const chunk of rs.stream) chunks.push(chunk as Buffer);
+    return chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
+  });
+}
+
+/** One read through the gate, on a leased connection, with the limits in its SETTINGS clause. */
+async function read<T>(
+  storage: Storage,
+  sql: string,
+  opts: SelectOptions,
+  run: (client: Storage["client"], query: string, signal: AbortSignal | undefined) => Promise<T>,
+): Promise<T> {
   const reads = readsOf(storage);
   const limits = limitsOf(storage);
   const signal = combine(opts.signal, readContext.getStore()?.signal);
@@ -47,10 +79,9 @@ export async function select<T>(
   try {
     lease = reads.checkout();
     reads.statements++;
-    const rs = await lease.client.query({ query, query_params: params, format: "JSONEachRow", abort_signal: signal });
-    const rows = await parseRows<T>(rs.stream() as AsyncIterable<{ json(): unknown }[]>);
+    const out = await run(lease.client, query, signal);
     healthy = true;
-    return rows;
+    return out;
   } catch (err) {
     throw readError(err, limits, signal);
   } finally {

@@ -1,4 +1,11 @@
-import { LOGS_TABLE, readTraceDocs, type Storage, TRACE_DOCS_TABLE } from "@cognive/collector";
+import {
+  readTraceDocs,
+  readTraceLogDocs,
+  type Storage,
+  splitTraceDocs,
+  TRACE_DOCS_READ,
+  TRACE_DOCS_TABLE,
+} from "@cognive/collector";
 import {
   type AttrTypes,
   type AttrValue,
@@ -11,7 +18,7 @@ import {
 } from "@cognive/semconv";
 import { typedAttrs } from "./attr-values.ts";
 import { type QueryScope, teamCondition } from "./scope.ts";
-import { databaseOf, num, select } from "./sql.ts";
+import { databaseOf, num, selectRowBinary } from "./sql.ts";
 import { type StatusCode, statusCode } from "./status.ts";
 
 export interface SpanEvent {
@@ -149,33 +156,17 @@ interface LogRow {
   LogAttributes: Record<string, string>;
 }
 
-/** Log records read per trace at most; a trace with more shows the earliest. */
+/** Log records shown per trace at most; a trace with more shows the earliest. */
 export const MAX_LOGS_PER_TRACE = 10_000;
 
 /**
- * The trace's log records that name a span. Evaluations may arrive long after the span, so the
- * window runs from a minute before the trace's first span start to a day past its last (partitions
- * are days; the trace id's bloom filter does the rest).
- */
-function logsSql(db: string, scopeSql: string): string {
-  return `
-    SELECT SpanId, toString(toUnixTimestamp64Nano(Timestamp)) AS TimeNs, SeverityText, EventName, Body, LogAttributes
-    FROM ${db}.${LOGS_TABLE}
-    WHERE TraceId = {traceId:String} AND SpanId != ''
-      AND TimestampTime BETWEEN toDateTime({first:UInt32}) - INTERVAL 1 MINUTE AND toDateTime({last:UInt32}) + INTERVAL 1 DAY
-      AND (${scopeSql})
-    ORDER BY Timestamp
-    LIMIT ${MAX_LOGS_PER_TRACE}`;
-}
-
-/**
- * Reads one trace's documents (migration 19): its spans as rows in one column sorted by trace id, so
- * a read touches one small granule per part instead of ~40 columns of the span table. Binary, so
- * base64 in JSON.
+ * Reads one trace's documents (migrations 19 and 20): its spans and the log records that name them,
+ * as rows in one column sorted by trace id, so a read is one query that touches one small granule
+ * per part instead of ~40 columns of the span table.
  */
 function docsSql(db: string, scopeSql: string): string {
   return `
-    SELECT base64Encode(Doc) AS Doc FROM ${db}.${TRACE_DOCS_TABLE}
+    SELECT ${TRACE_DOCS_READ} FROM ${db}.${TRACE_DOCS_TABLE}
     WHERE TraceId = {traceId:String} AND (${scopeSql})`;
 }
 
@@ -305,16 +296,10 @@ export async function readTrace(
   const team = teamCondition(scope, { column: "TeamName" });
   const db = databaseOf(storage);
   const params = { ...team.params, traceId };
-  const docs = await select<{ Doc: string }>(storage, docsSql(db, team.sql), params);
-  const rows = readTraceDocs<SpanRow>(docs.map((d) => Buffer.from(d.Doc, "base64")));
+  const docs = splitTraceDocs(await selectRowBinary(storage, docsSql(db, team.sql), params));
+  const rows = readTraceDocs<SpanRow>(docs.spans);
   if (rows.length === 0) return undefined;
-  // The spans give the logs' time window: no look-up of the trace's range first.
-  const seconds = (ns: string) => (ns.length > 9 ? Number(ns.slice(0, -9)) : 0);
-  const logs = await select<LogRow>(storage, logsSql(db, team.sql), {
-    ...params,
-    first: seconds(rows[0].StartNs),
-    last: seconds(rows[rows.length - 1].StartNs),
-  });
+  const logs = readTraceLogDocs<LogRow>(docs.logs).slice(0, MAX_LOGS_PER_TRACE);
   const spans = rows.map(toSpan);
   attachLogs(spans, logs);
   const extras = new Map(

@@ -18,7 +18,7 @@ import { createStorage, SPAN_SORTING_KEY, SPAN_TABLE } from "@cognive/collector"
 import { DEFAULT_RETENTION_DAYS } from "../collector/src/storage/schema.ts";
 import { queryRows } from "../collector/src/storage/sql.ts";
 import { freePort, spawnCognive, stopProcess } from "../query/test/helpers/process.ts";
-import { loadAverage, machine, peakRssMiB, percentile, ROOT, serverPids } from "./lib.ts";
+import { loadAverage, machine, peakRssMiB, percentile, ROOT, serverPids, stealMeter } from "./lib.ts";
 import { buildTemplate, patched, type Reply, SPANS_PER_TRACE, send, type Template, traceIdOf } from "./workload.ts";
 
 const { values: args } = parseArgs({
@@ -143,6 +143,8 @@ interface Measure {
   p99: number;
   max: number;
   meanBodyBytes: number;
+  /** CPU time the hypervisor took from this VM while the measure ran, %. */
+  stealPercent: number | null;
 }
 
 /** Warm-up, then REQUESTS timed requests, one at a time, over one keep-alive connection. */
@@ -156,7 +158,9 @@ async function measure(
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
   const latencies: number[] = [];
   let bytes = 0;
+  let steal: (() => number | null) | undefined;
   for (let i = 0; i < WARMUP + REQUESTS; i++) {
+    if (i === WARMUP) steal = stealMeter();
     const q = next(i);
     const t0 = performance.now();
     const res = await send(agent, port, q.method ?? "GET", q.path, q.headers ?? {}, q.body);
@@ -179,9 +183,11 @@ async function measure(
     p99: percentile(latencies, 99),
     max: latencies.at(-1) ?? Number.NaN,
     meanBodyBytes: Math.round(bytes / latencies.length),
+    stealPercent: steal?.() ?? null,
   };
   process.stdout.write(
-    `  ${label}: p50 ${m.p50.toFixed(1)} ms, p99 ${m.p99.toFixed(1)} ms, max ${m.max.toFixed(1)} ms\n`,
+    `  ${label}: p50 ${m.p50.toFixed(1)} ms, p99 ${m.p99.toFixed(1)} ms, max ${m.max.toFixed(1)} ms` +
+      `, CPU steal ${m.stealPercent ?? "?"} %\n`,
   );
   return m;
 }
@@ -379,6 +385,7 @@ async function main() {
             max: m.max,
             requests: m.requests,
             meanBodyBytes: m.meanBodyBytes,
+            stealPercent: m.stealPercent,
             meetsTarget: m.name in TARGETS ? m.p99 <= TARGETS[m.name] : null,
           },
         ]),
@@ -386,12 +393,13 @@ async function main() {
       serverPeakRssMiB: peakRss,
     };
 
-    const header = ["measure", "p50 ms", "p99 ms", "max ms", "target p99"];
+    const header = ["measure", "p50 ms", "p99 ms", "max ms", "CPU steal", "target p99"];
     const rows = measures.map((m) => [
       m.label,
       m.p50.toFixed(1),
       m.p99.toFixed(1),
       m.max.toFixed(1),
+      m.stealPercent === null ? "?" : `${m.stealPercent} %`,
       m.name in TARGETS ? `≤ ${TARGETS[m.name]} ms ${m.p99 <= TARGETS[m.name] ? "ok" : "MISSED"}` : "–",
     ]);
     const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));

@@ -6,6 +6,7 @@ import { createStorage, type Storage } from "../src/storage/client.ts";
 import { migrate } from "../src/storage/migrate.ts";
 import {
   AGENT_RUNS_TABLE,
+  HOUR_SORTING_KEY,
   LLM_ROLLUP_TABLE,
   migrations,
   SPAN_RELAYOUT_TABLE,
@@ -16,7 +17,8 @@ import {
 } from "../src/storage/schema.ts";
 import { queryRows } from "../src/storage/sql.ts";
 
-// Migrations 13 and 14: the span table re-sorted by hour and trace id, its spans and views intact.
+// Migrations 13 and 14: the span table re-sorted by hour and trace id, its spans and views intact;
+// migrations 21 and 22 the same by minute.
 const dir = mkdtempSync(join(tmpdir(), "cognive-trace-order-"));
 let storage: Storage;
 const db = "cognive";
@@ -53,6 +55,27 @@ const state = async () => ({
   calls: (await one<{ n: string }>(`SELECT sum(Calls) AS n FROM ${db}.${LLM_ROLLUP_TABLE}`)).n,
   runs: (await one<{ n: string }>(`SELECT sum(Runs) AS n FROM ${db}.${AGENT_RUNS_TABLE}`)).n,
 });
+
+const sortingKeys = () =>
+  queryRows<{ name: string; sorting_key: string }>(
+    storage,
+    "SELECT name, sorting_key FROM system.tables WHERE database = {db:String} AND name IN ({a:String}, {b:String})",
+    { db, a: SPAN_TABLE, b: SPAN_RELAYOUT_TABLE },
+  );
+
+/** Granules the primary key selects for a read of the last `seconds` (the newest spans a search reads first). */
+async function granulesOfNewest(seconds: number): Promise<{ read: number; all: number }> {
+  const rows = await queryRows<{ explain: string }>(
+    storage,
+    `EXPLAIN indexes = 1 SELECT SpanId FROM ${db}.${SPAN_TABLE}
+     WHERE Timestamp >= (SELECT max(Timestamp) FROM ${db}.${SPAN_TABLE}) - toIntervalSecond({s:UInt32})`,
+    { s: seconds },
+  );
+  const text = rows.map((r) => r.explain).join("\n");
+  const pk = /PrimaryKey[\s\S]*?Granules: (\d+)\/(\d+)/.exec(text);
+  if (!pk) throw new Error(`no primary key step in:\n${text}`);
+  return { read: Number(pk[1]), all: Number(pk[2]) };
+}
 
 /** Granules the primary key selects for one trace's read in the trace-by-id shape. */
 async function granulesRead(traceId: string): Promise<number> {
@@ -97,13 +120,9 @@ describe("span table in trace order (migrations 13, 14)", () => {
       query: `INSERT INTO ${db}.${SPAN_RELAYOUT_TABLE} SELECT * FROM ${db}.${SPAN_TABLE} WHERE SpanName = 'op-3'`,
     });
 
-    expect(await migrate(storage)).toBe(migrations.length - before.length);
-    const tables = await queryRows<{ name: string; sorting_key: string }>(
-      storage,
-      "SELECT name, sorting_key FROM system.tables WHERE database = {db:String} AND name IN ({a:String}, {b:String})",
-      { db, a: SPAN_TABLE, b: SPAN_RELAYOUT_TABLE },
-    );
-    expect(tables).toEqual([{ name: SPAN_TABLE, sorting_key: SPAN_SORTING_KEY.slice(1, -1) }]);
+    const upTo14 = migrations.filter((m) => m.version <= 14);
+    expect(await migrate(storage, undefined, upTo14)).toBe(upTo14.length - before.length);
+    expect(await sortingKeys()).toEqual([{ name: SPAN_TABLE, sorting_key: HOUR_SORTING_KEY.slice(1, -1) }]);
     // Every span once (the partial copy was completed, not doubled); the views did not see the copy.
     expect(await state()).toEqual(old);
 
@@ -118,6 +137,24 @@ describe("span table in trace order (migrations 13, 14)", () => {
     expect(Number(after.summarySpans)).toBe(Number(old.summarySpans) + 7_000);
     expect(Number(after.calls)).toBe(Number(old.calls) + 2_000);
     expect(Number(after.runs)).toBe(Number(old.runs) + 1_000);
+  }, 300_000);
+
+  it("migration 21 sorts by minute: the newest spans are read from the newest minutes' granules", async () => {
+    await storage.client.command({ query: `OPTIMIZE TABLE ${db}.${SPAN_TABLE} FINAL` });
+    const old = await state();
+    const byHour = await granulesOfNewest(5);
+    // Random trace ids scatter the newest spans over every granule of the hour.
+    expect(byHour.read).toBe(byHour.all);
+    expect(await migrate(storage)).toBe(migrations.filter((m) => m.version > 14).length);
+    expect(await sortingKeys()).toEqual([{ name: SPAN_TABLE, sorting_key: SPAN_SORTING_KEY.slice(1, -1) }]);
+    expect(await state()).toEqual(old);
+    await storage.client.command({ query: `OPTIMIZE TABLE ${db}.${SPAN_TABLE} FINAL` });
+    const byMinute = await granulesOfNewest(5);
+    expect(byMinute.all).toBe(byHour.all);
+    expect(byMinute.read).toBeLessThan(byHour.read / 2);
+    // New spans after the swap reach every view.
+    await insertSpans(SPANS + 7_000, 7_000);
+    expect(Number((await state()).runs)).toBe(Number(old.runs) + 1_000);
   }, 300_000);
 
   it("a re-run of migration 13 after its swap keeps every span", async () => {

@@ -230,3 +230,43 @@ describe("log documents (migration 20)", () => {
     expect(readTraceLogDocs(after.docs)).toEqual(readTraceLogDocs(before.docs));
   });
 });
+
+describe("trace documents in 64 KB granules (migrations 23, 24)", () => {
+  const totals = async () =>
+    (
+      await queryRows<{ rows: string; spans: string; logs: string; docs: string }>(
+        storage,
+        `SELECT count() AS rows, sum(Spans) AS spans, sum(Logs) AS logs, toString(sum(cityHash64(TraceId, Doc))) AS docs
+         FROM ${db}.${TRACE_DOCS_TABLE}`,
+        {},
+      )
+    )[0];
+  const tables = () =>
+    queryRows<{ name: string; granule: string }>(
+      storage,
+      `SELECT name, extract(engine_full, 'index_granularity_bytes = (\\\\d+)') AS granule
+       FROM system.tables WHERE database = {db:String} AND name LIKE 'trace_docs%' AND NOT is_temporary
+         AND engine = 'MergeTree' ORDER BY name`,
+      { db },
+    );
+
+  it("keeps every document; a re-run, even after its swap, copies each once", async () => {
+    const before = await totals();
+    expect(Number(before?.rows)).toBeGreaterThan(0);
+    expect(await tables()).toEqual([{ name: TRACE_DOCS_TABLE, granule: "65536" }]);
+    const upTo23 = migrations.filter((m) => m.version <= 23);
+    // Twice: the second run finds the first's swap done but not recorded (a crash in between).
+    for (let run = 0; run < 2; run++) {
+      await storage.client.command({ query: `DELETE FROM ${db}.schema_migrations WHERE Version >= 23` });
+      expect(await migrate(storage, undefined, upTo23)).toBe(1);
+      expect(await totals()).toEqual(before);
+      expect((await tables()).find((t) => t.name === TRACE_DOCS_TABLE)?.granule).toBe("65536");
+    }
+    expect(await migrate(storage)).toBe(1);
+    expect(await tables()).toEqual([{ name: TRACE_DOCS_TABLE, granule: "65536" }]);
+    // The views write to the table under the name.
+    const fresh = traceTsv(9, "cx");
+    await storage.insertTsv(SPAN_TABLE, SPAN_COLUMNS, fresh.tsv);
+    await expectDocMatchesSpans(fresh.traceId);
+  });
+});

@@ -63,18 +63,19 @@ const sortingKeys = () =>
     { db, a: SPAN_TABLE, b: SPAN_RELAYOUT_TABLE },
   );
 
-/** Granules the primary key selects for a read of the last `seconds` (the newest spans a search reads first). */
-async function granulesOfNewest(seconds: number): Promise<{ read: number; all: number }> {
+/** Granules the primary key selects for a read of minute 30 of the hour a day ago. */
+async function granulesOfOneMinute(): Promise<number> {
   const rows = await queryRows<{ explain: string }>(
     storage,
     `EXPLAIN indexes = 1 SELECT SpanId FROM ${db}.${SPAN_TABLE}
-     WHERE Timestamp >= (SELECT max(Timestamp) FROM ${db}.${SPAN_TABLE}) - toIntervalSecond({s:UInt32})`,
-    { s: seconds },
+     WHERE Timestamp >= toStartOfHour(now() - INTERVAL 1 DAY) + INTERVAL 30 MINUTE
+       AND Timestamp < toStartOfHour(now() - INTERVAL 1 DAY) + INTERVAL 31 MINUTE`,
+    {},
   );
   const text = rows.map((r) => r.explain).join("\n");
   const pk = /PrimaryKey[\s\S]*?Granules: (\d+)\/(\d+)/.exec(text);
   if (!pk) throw new Error(`no primary key step in:\n${text}`);
-  return { read: Number(pk[1]), all: Number(pk[2]) };
+  return Number(pk[1]);
 }
 
 /** Granules the primary key selects for one trace's read in the trace-by-id shape. */
@@ -139,19 +140,26 @@ describe("span table in trace order (migrations 13, 14)", () => {
     expect(Number(after.runs)).toBe(Number(old.runs) + 1_000);
   }, 300_000);
 
-  it("migration 21 sorts by minute: the newest spans are read from the newest minutes' granules", async () => {
+  it("migration 21 sorts by minute: one minute's spans are read from that minute's granules", async () => {
+    // 65,536 spans evenly over the hour a day ago (8 granules), of traces with random ids.
+    await storage.client.command({
+      query: `INSERT INTO ${db}.${SPAN_TABLE}
+        (Timestamp, TraceId, SpanId, ParentSpanId, SpanName, ServiceName, Duration, TeamName, AgentName)
+        SELECT toStartOfHour(now() - INTERVAL 1 DAY) + toIntervalMillisecond(number * 54),
+          lower(hex(sipHash128(number % 9362 + 1000000))), lower(hex(cityHash64(number + 1000000))),
+          if(number < 9362, '', 'parent'), 'op', 'svc', 1000, 'team-a', 'agent-a'
+        FROM numbers(65536)`,
+    });
     await storage.client.command({ query: `OPTIMIZE TABLE ${db}.${SPAN_TABLE} FINAL` });
     const old = await state();
-    const byHour = await granulesOfNewest(5);
-    // Random trace ids scatter the newest spans over every granule of the hour.
-    expect(byHour.read).toBe(byHour.all);
+    // By hour, random trace ids scatter any minute's spans over every granule of the hour.
+    expect(await granulesOfOneMinute()).toBeGreaterThanOrEqual(8);
     expect(await migrate(storage)).toBe(migrations.filter((m) => m.version > 14).length);
     expect(await sortingKeys()).toEqual([{ name: SPAN_TABLE, sorting_key: SPAN_SORTING_KEY.slice(1, -1) }]);
     expect(await state()).toEqual(old);
     await storage.client.command({ query: `OPTIMIZE TABLE ${db}.${SPAN_TABLE} FINAL` });
-    const byMinute = await granulesOfNewest(5);
-    expect(byMinute.all).toBe(byHour.all);
-    expect(byMinute.read).toBeLessThan(byHour.read / 2);
+    // By minute, the minute's ~1,100 spans sit in a granule or two.
+    expect(await granulesOfOneMinute()).toBeLessThanOrEqual(2);
     // New spans after the swap reach every view.
     await insertSpans(SPANS + 7_000, 7_000);
     expect(Number((await state()).runs)).toBe(Number(old.runs) + 1_000);

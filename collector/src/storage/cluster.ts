@@ -77,8 +77,11 @@ function splitTopLevel(text: string): string[] {
   return parts.map((p) => p.trim());
 }
 
-/** Rewrites one statement; `replicated` collects the tables made local so far. */
-function rewrite(statement: string, cluster: string, replicated: Set<string>): string[] {
+/**
+ * Rewrites one statement; `replicated` collects the tables made local so far, `created` names
+ * every table some statement of the list creates.
+ */
+function rewrite(statement: string, cluster: string, replicated: Set<string>, created: Set<string>): string[] {
   const on = `ON CLUSTER ${cluster}`;
   const local = (s: string) => {
     let out = s;
@@ -113,10 +116,13 @@ function rewrite(statement: string, cluster: string, replicated: Set<string>): s
   const drop = /^(\s*DROP (VIEW|TABLE) IF EXISTS \{db\}\.)(\w+)/.exec(statement);
   if (drop) {
     const dropped = [statement.replace(drop[0], `${drop[0]} ${on}`)];
-    // A replicated table goes with its Distributed front.
-    if (drop[2] === "TABLE" && replicated.has(drop[3])) {
+    // A replicated table goes with its Distributed front; so does one a later statement creates
+    // (a migration that starts by dropping what an interrupted run of it left).
+    if (drop[2] === "TABLE" && (replicated.has(drop[3]) || created.has(drop[3]))) {
       replicated.delete(drop[3]);
-      dropped.push(statement.replace(drop[0], `${drop[1]}${drop[3]}_local ${on}`));
+      // SYNC: the replica's Keeper path is freed at once, so a table made again under the same name
+      // (a re-sort's copy, a rebuild) can register it in the same run.
+      dropped.push(`${statement.replace(drop[0], `${drop[1]}${drop[3]}_local ${on}`).trimEnd()} SYNC`);
     }
     return dropped;
   }
@@ -157,5 +163,11 @@ export function clusterMigrations(
 ): Migration[] {
   checkClusterName(cluster);
   const replicated = new Set<string>(seed);
-  return list.map((m) => ({ ...m, statements: m.statements.flatMap((s) => rewrite(s, cluster, replicated)) }));
+  const created = new Set(
+    list.flatMap((m) => m.statements.map((s) => /^\s*CREATE TABLE IF NOT EXISTS \{db\}\.(\w+)/.exec(s)?.[1] ?? "")),
+  );
+  return list.map((m) => ({
+    ...m,
+    statements: m.statements.flatMap((s) => rewrite(s, cluster, replicated, created)),
+  }));
 }

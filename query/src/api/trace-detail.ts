@@ -1,10 +1,13 @@
 import {
   readTraceDocs,
   readTraceLogDocs,
+  SPAN_TABLE,
   type Storage,
   splitTraceDocs,
+  TRACE_DOC_COLUMNS_SQL,
   TRACE_DOCS_READ,
   TRACE_DOCS_TABLE,
+  TRACE_SUMMARY_TABLE,
 } from "@cognive/collector";
 import {
   type AttrTypes,
@@ -18,7 +21,7 @@ import {
 } from "@cognive/semconv";
 import { typedAttrs } from "./attr-values.ts";
 import { type QueryScope, teamCondition } from "./scope.ts";
-import { databaseOf, num, selectRowBinary } from "./sql.ts";
+import { databaseOf, num, select, selectRowBinary } from "./sql.ts";
 import { type StatusCode, statusCode } from "./status.ts";
 
 export interface SpanEvent {
@@ -173,6 +176,21 @@ function docsSql(db: string, scopeSql: string): string {
     SETTINGS max_threads = 1`;
 }
 
+/**
+ * The trace's spans from the span table, as its documents hold them, within the trace's time range
+ * from its summary: for a trace whose documents are not (yet) there. A view's rows become visible
+ * one view after another, so a trace can be listed (from its summary) a moment before its documents
+ * can be read; a document lost to a crash waits for a repair.
+ */
+function spansSql(db: string, scopeSql: string): string {
+  return `
+    SELECT ${TRACE_DOC_COLUMNS_SQL} FROM ${db}.${SPAN_TABLE}
+    WHERE TraceId = {traceId:String} AND (${scopeSql})
+      AND Timestamp BETWEEN (SELECT min(Start) FROM ${db}.${TRACE_SUMMARY_TABLE} WHERE TraceId = {traceId:String})
+        AND (SELECT max(End) FROM ${db}.${TRACE_SUMMARY_TABLE} WHERE TraceId = {traceId:String})
+    ORDER BY Timestamp, SpanId`;
+}
+
 const orNull = (s: string): string | null => (s === "" ? null : s);
 
 function toSpan(r: SpanRow): Span {
@@ -300,7 +318,8 @@ export async function readTrace(
   const db = databaseOf(storage);
   const params = { ...team.params, traceId };
   const docs = splitTraceDocs(await selectRowBinary(storage, docsSql(db, team.sql), params));
-  const rows = readTraceDocs<SpanRow>(docs.spans);
+  let rows = readTraceDocs<SpanRow>(docs.spans);
+  if (rows.length === 0) rows = await select<SpanRow>(storage, spansSql(db, team.sql), params);
   if (rows.length === 0) return undefined;
   const logs = readTraceLogDocs<LogRow>(docs.logs).slice(0, MAX_LOGS_PER_TRACE);
   const spans = rows.map(toSpan);

@@ -862,8 +862,8 @@ ${spanTableColumnsDdl()},
     version: 23,
     name: "trace documents in 64 KB granules: a trace read decompresses a quarter as much",
     // A trace read decompresses the granule holding the trace: 64 KB granules read one in 2.7 against
-    // 3.1-3.4 ms p50 and 3.1-3.5 against 6-17 ms p99 at 10 M spans, for 20 % more disk
-    // (bench/RESULTS.md). The granule size of a table cannot be altered, so a copy is filled and
+    // 3.1-3.4 ms p50 and 3.1-3.5 against 6-17 ms p99 (raw chDB reads at 10 M spans; over HTTP the
+    // difference is within the run-to-run spread, bench/RESULTS.md). The granule size of a table cannot be altered, so a copy is filled and
     // swapped in; the views follow the name. The copy starts empty on every run, so a re-run after an
     // interruption (even after the swap, when the "copy" is the new table) copies the documents once.
     // Documents written by a collector during the copy miss it: a repair rebuilds their spans'

@@ -144,4 +144,30 @@ describe("repairing derived tables after an interrupted insert", () => {
     expect(await repairDerived(storage, now - 60_000_000_000n)).toEqual({ traces: 1, minutes: 0 });
     expect(await docs()).toEqual({ spans: "2", logs: "1" });
   });
+
+  it("rebuilds a trace's log documents that disagree with its log records", async () => {
+    const t = traceRows(6, 1);
+    await storage.insertTsv(SPAN_TABLE, SPAN_COLUMNS, t.tsv);
+    const at = new Date(Number(now / 1_000_000n)).toISOString().replace("T", " ").replace("Z", "");
+    await storage.client.insert({
+      table: "cognive.otel_logs",
+      values: ["first", "second"].map((Body) => ({ Timestamp: at, TraceId: t.traceId, SpanId: hex(2, 16), Body })),
+      format: "JSONEachRow",
+    });
+    const logs = async () =>
+      (
+        await one<{ logs: string }>(
+          `SELECT sum(Logs) AS logs FROM cognive.trace_docs WHERE TraceId = '${t.traceId}' AND Logs > 0`,
+        )
+      ).logs;
+    expect(await logs()).toBe("2");
+    // A view that did not see the insert (a crash between the log table and its views).
+    await storage.client.command({
+      query: `DELETE FROM cognive.trace_docs WHERE TraceId = '${t.traceId}' AND Logs > 0`,
+    });
+    expect(await logs()).toBe("0");
+    expect(await repairDerived(storage, now - 60_000_000_000n)).toEqual({ traces: 1, minutes: 0 });
+    expect(await logs()).toBe("2");
+    expect(await repairDerived(storage, now - 60_000_000_000n)).toEqual({ traces: 0, minutes: 0 });
+  });
 });

@@ -4,10 +4,13 @@ import {
   DERIVED_TABLES,
   LLM_HISTOGRAM_TABLE,
   LLM_ROLLUP_TABLE,
+  LOGS_TABLE,
   SPAN_TABLE,
   TRACE_DOCS_TABLE,
+  TRACE_LOG_FILTER,
   TRACE_SUMMARY_TABLE,
   TRACE_TS_TABLE,
+  traceLogDocsSelect,
 } from "./schema.ts";
 import { queryRows } from "./sql.ts";
 
@@ -16,7 +19,8 @@ import { queryRows } from "./sql.ts";
  * the spans themselves after an insert failed half-way or the process died mid-insert: the span
  * table and its views are not written atomically, so a crash can leave spans that no view saw.
  * A repair finds the traces and minutes whose derived rows disagree with the spans, deletes those
- * rows and rebuilds them from the spans with the views' own SELECTs. It must not race with inserts.
+ * rows and rebuilds them from the spans with the views' own SELECTs; likewise a trace's log documents
+ * from its log records. It must not race with inserts.
  */
 
 export interface SpanKey {
@@ -136,7 +140,45 @@ export async function repairDerived(storage: Storage, fromNs: bigint, toNs?: big
     traces.map((t) => t.TraceId),
     minutes.map((m) => Number(m.M)),
   );
-  return { traces: traces.length, minutes: minutes.length };
+  // Log documents (migration 20) come from the log records: traces with records in the range whose
+  // documents hold another number of them.
+  const logTracesInRange = `SELECT DISTINCT TraceId FROM ${db}.${LOGS_TABLE} WHERE ${inRange} AND ${TRACE_LOG_FILTER}`;
+  const logTraces = await queryRows<{ TraceId: string }>(
+    storage,
+    `SELECT l.TraceId AS TraceId FROM (
+       SELECT TraceId, count() AS n FROM ${db}.${LOGS_TABLE}
+       WHERE TraceId IN (${logTracesInRange}) AND ${TRACE_LOG_FILTER} GROUP BY TraceId
+     ) AS l
+     LEFT JOIN (
+       SELECT TraceId, sum(Logs) AS n FROM ${db}.${TRACE_DOCS_TABLE}
+       WHERE TraceId IN (${logTracesInRange}) AND Logs > 0 GROUP BY TraceId
+     ) AS d ON l.TraceId = d.TraceId
+     WHERE l.n != d.n`,
+    range,
+  );
+  await rebuildLogDocs(
+    storage,
+    logTraces.map((t) => t.TraceId),
+  );
+  const repaired = new Set([...traces, ...logTraces].map((t) => t.TraceId));
+  return { traces: repaired.size, minutes: minutes.length };
+}
+
+/** Deletes the log documents of these traces and writes them again from their log records. */
+async function rebuildLogDocs(storage: Storage, traceIds: string[]): Promise<void> {
+  const db = storage.database;
+  for (let i = 0; i < traceIds.length; i += 1_000) {
+    const params = { keys: traceIds.slice(i, i + 1_000) };
+    await storage.client.command({
+      query: `DELETE FROM ${db}.${TRACE_DOCS_TABLE} WHERE TraceId IN {keys:Array(String)} AND Logs > 0`,
+      query_params: params,
+    });
+    await storage.client.command({
+      query: `INSERT INTO ${db}.${TRACE_DOCS_TABLE} (TraceId, TeamName, Start, Spans, Logs, Doc)
+        ${traceLogDocsSelect(" AND TraceId IN {keys:Array(String)}").replaceAll("{db}", db)}`,
+      query_params: params,
+    });
+  }
 }
 
 /** Deletes the derived rows of these traces and minutes and writes them again from the spans. */

@@ -204,7 +204,14 @@ function relayoutSpans(key: string): string[] {
   ];
 }
 
-const TRACE_LOG_FILTER = "TraceId != '' AND SpanId != ''";
+/** The log records a trace read shows: those that name a span. */
+export const TRACE_LOG_FILTER = "TraceId != '' AND SpanId != ''";
+
+/** The log documents' view SELECT (migration 20), narrowed by `where` (`AND …` on log columns) for a repair. */
+export const traceLogDocsSelect = (where: string) => `
+       SELECT TraceId, TeamName, min(TimestampTime) AS Start, 0 AS Spans, count() AS Logs,
+         arrayStringConcat(groupArray(${TRACE_LOG_ROW})) AS Doc
+       FROM {db}.${LOGS_TABLE} WHERE ${TRACE_LOG_FILTER}${where} GROUP BY TraceId, TeamName`;
 
 const traceDocsSelect = (where: string) => `
        SELECT TraceId, TeamName, min(toDateTime(Timestamp)) AS Start, count() AS Spans,
@@ -835,9 +842,7 @@ ${spanTableColumnsDdl()},
     statements: [
       `ALTER TABLE {db}.${TRACE_DOCS_TABLE} ADD COLUMN IF NOT EXISTS Logs UInt32 DEFAULT 0 AFTER Spans`,
       `CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.${TRACE_DOCS_TABLE}_logs_mv TO {db}.${TRACE_DOCS_TABLE} AS
-       SELECT TraceId, TeamName, min(TimestampTime) AS Start, 0 AS Spans, count() AS Logs,
-         arrayStringConcat(groupArray(${TRACE_LOG_ROW})) AS Doc
-       FROM {db}.${LOGS_TABLE} WHERE ${TRACE_LOG_FILTER} GROUP BY TraceId, TeamName`,
+       ${traceLogDocsSelect("")}`,
       `INSERT INTO {db}.${TRACE_DOCS_TABLE} (TraceId, TeamName, Start, Spans, Logs, Doc)
        SELECT TraceId, TeamName, TimestampTime, 0, 1, ${TRACE_LOG_ROW}
        FROM {db}.${LOGS_TABLE} WHERE ${TRACE_LOG_FILTER}`,

@@ -63,14 +63,12 @@ const sortingKeys = () =>
     { db, a: SPAN_TABLE, b: SPAN_RELAYOUT_TABLE },
   );
 
-/** Granules the primary key selects for a read of minute 30 of the hour a day ago. */
-async function granulesOfOneMinute(): Promise<number> {
+/** Granules the primary key selects for a read of the spans `where` picks. */
+async function granulesSelected(where: string, params: Record<string, unknown> = {}): Promise<number> {
   const rows = await queryRows<{ explain: string }>(
     storage,
-    `EXPLAIN indexes = 1 SELECT SpanId FROM ${db}.${SPAN_TABLE}
-     WHERE Timestamp >= toStartOfHour(now() - INTERVAL 1 DAY) + INTERVAL 30 MINUTE
-       AND Timestamp < toStartOfHour(now() - INTERVAL 1 DAY) + INTERVAL 31 MINUTE`,
-    {},
+    `EXPLAIN indexes = 1 SELECT SpanId FROM ${db}.${SPAN_TABLE} WHERE ${where}`,
+    params,
   );
   const text = rows.map((r) => r.explain).join("\n");
   const pk = /PrimaryKey[\s\S]*?Granules: (\d+)\/(\d+)/.exec(text);
@@ -78,19 +76,18 @@ async function granulesOfOneMinute(): Promise<number> {
   return Number(pk[1]);
 }
 
-/** Granules the primary key selects for one trace's read in the trace-by-id shape. */
-async function granulesRead(traceId: string): Promise<number> {
-  const rows = await queryRows<{ explain: string }>(
-    storage,
-    `EXPLAIN indexes = 1 SELECT SpanId FROM ${db}.${SPAN_TABLE}
-     WHERE TraceId = {t:String} AND Timestamp BETWEEN now() - INTERVAL 1 HOUR AND now() + INTERVAL 1 MINUTE`,
-    { t: traceId },
+/** Granules the primary key selects for a read of minute 30 of the hour a day ago. */
+const granulesOfOneMinute = () =>
+  granulesSelected(
+    `Timestamp >= toStartOfHour(now() - INTERVAL 1 DAY) + INTERVAL 30 MINUTE
+       AND Timestamp < toStartOfHour(now() - INTERVAL 1 DAY) + INTERVAL 31 MINUTE`,
   );
-  const text = rows.map((r) => r.explain).join("\n");
-  const pk = /PrimaryKey[\s\S]*?Granules: (\d+)\/(\d+)/.exec(text);
-  if (!pk) throw new Error(`no primary key step in:\n${text}`);
-  return Number(pk[1]);
-}
+
+/** Granules the primary key selects for one trace's read in the trace-by-id shape. */
+const granulesRead = (traceId: string) =>
+  granulesSelected("TraceId = {t:String} AND Timestamp BETWEEN now() - INTERVAL 1 HOUR AND now() + INTERVAL 1 MINUTE", {
+    t: traceId,
+  });
 
 beforeAll(async () => {
   storage = createStorage({ dataDir: dir, database: db });

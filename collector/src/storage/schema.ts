@@ -31,6 +31,8 @@ export const HOUR_SORTING_KEY = "(toStartOfHour(Timestamp), TraceId)";
  */
 export const SPAN_SORTING_KEY = "(toStartOfMinute(Timestamp), TraceId)";
 export const TRACE_SUMMARY_TABLE = "trace_summary";
+/** The projection of `trace_summary` sorted by start (migration 25), for the newest traces first. */
+export const TRACE_SUMMARY_BY_START = "by_start";
 /** Each trace's spans as RowBinary rows, sorted by trace id: what a trace read reads (migration 19, `trace-docs.ts`). */
 export const TRACE_DOCS_TABLE = "trace_docs";
 /** Where migration 23 builds `trace_docs` with smaller granules; after its swap, the old one until migration 24 drops it. */
@@ -890,5 +892,20 @@ ${spanTableColumnsDdl()},
     version: 24,
     name: "trace documents in 256 KB granules dropped",
     statements: [`DROP TABLE IF EXISTS {db}.${TRACE_DOCS_REBUILD_TABLE}`],
+  },
+  {
+    version: 25,
+    name: "trace summaries also sorted by start: a search finds the start of the n-th newest trace from the last granules",
+    // The summary is sorted by trace id, so finding where the newest 1,000 traces begin read the start
+    // of every trace in the range (23 ms raw at 10 M spans; 10 ms on the whole-second trace-id lookup).
+    // A projection sorted by start answers it reading backwards from the end (4 ms). Merges of summary
+    // rows rebuild it; a repair's delete drops it from the parts it touches, which are then read in
+    // full until a merge rebuilds it (kept, it would still count the deleted rows).
+    statements: [
+      `ALTER TABLE {db}.${TRACE_SUMMARY_TABLE}
+         MODIFY SETTING deduplicate_merge_projection_mode = 'rebuild', lightweight_mutation_projection_mode = 'drop'`,
+      `ALTER TABLE {db}.${TRACE_SUMMARY_TABLE} ADD PROJECTION IF NOT EXISTS ${TRACE_SUMMARY_BY_START} (SELECT Start, Teams ORDER BY Start)`,
+      `ALTER TABLE {db}.${TRACE_SUMMARY_TABLE} MATERIALIZE PROJECTION ${TRACE_SUMMARY_BY_START} SETTINGS mutations_sync = 1`,
+    ],
   },
 ];

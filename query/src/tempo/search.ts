@@ -1,4 +1,4 @@
-import { SPAN_TABLE, type Storage, TRACE_SUMMARY_TABLE, TRACE_TS_TABLE } from "@cognive/collector";
+import { SPAN_TABLE, type Storage, TRACE_SUMMARY_TABLE } from "@cognive/collector";
 import { anyValue, typedValue } from "../api/attr-values.ts";
 import { ReadLimitError } from "../api/errors.ts";
 import { limitsOf } from "../api/reads.ts";
@@ -376,17 +376,12 @@ function inMemoryMatches(
  * the newest matches.
  */
 async function cutoffNs(storage: Storage, scope: QueryScope, opts: SearchOptions, n: number): Promise<string | null> {
-  // With no team to filter on, the trace-id lookup holds each trace's first second in half the bytes
-  // of the summary's nanoseconds; a cutoff a fraction of a second early only widens the window.
-  const [table, startNs] =
-    scope.teams === "all"
-      ? [TRACE_TS_TABLE, "toUnixTimestamp(Start) * 1000000000"]
-      : [TRACE_SUMMARY_TABLE, "toUnixTimestamp64Nano(Start)"];
+  // The summary's projection sorted by start (migration 25) answers this from the range's last granules.
   const team = teamCondition(scope, { array: "Teams" });
   const rows = await select<{ StartNs: string }>(
     storage,
-    `SELECT toString(${startNs}) AS StartNs
-     FROM ${databaseOf(storage)}.${table}
+    `SELECT toString(toUnixTimestamp64Nano(Start)) AS StartNs
+     FROM ${databaseOf(storage)}.${TRACE_SUMMARY_TABLE}
      WHERE Start >= toDateTime({fromS:UInt32}) AND Start <= toDateTime({toS:UInt32}) AND (${team.sql})
      ORDER BY Start DESC
      LIMIT 1 OFFSET {n:UInt32}`,

@@ -1,0 +1,104 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createStorage, type Storage } from "../src/storage/client.ts";
+import { migrate } from "../src/storage/migrate.ts";
+import { migrations, SPAN_TABLE, TRACE_SUMMARY_BY_START, TRACE_SUMMARY_TABLE } from "../src/storage/schema.ts";
+import { queryRows } from "../src/storage/sql.ts";
+
+// Migration 25: the trace summary's projection sorted by start, which a search reads to find where
+// the newest n traces begin.
+const dir = mkdtempSync(join(tmpdir(), "cognive-summary-by-start-"));
+let storage: Storage;
+const db = "cognive";
+const TRACES = 3_000;
+
+/** Traces `from`..`from + n` with random ids, 3 spans each, one trace every 10 ms up to a minute ago. */
+const insertTraces = (from: number, n: number) =>
+  storage.client.command({
+    query: `INSERT INTO ${db}.${SPAN_TABLE}
+      (Timestamp, TraceId, SpanId, ParentSpanId, SpanName, ServiceName, Duration, TeamName)
+      SELECT now64(9) - INTERVAL 1 MINUTE - toIntervalMillisecond((${TRACES} - intDiv(number, 3)) * 10) + toIntervalMillisecond(number % 3),
+        lower(hex(sipHash128(intDiv(number, 3)))), lower(hex(cityHash64(number))),
+        if(number % 3 = 0, '', 'parent'), 'op', 'svc', 1000, if(intDiv(number, 3) % 2 = 0, 'team-a', 'team-b')
+      FROM numbers(${from * 3}, ${n * 3})`,
+  });
+
+/** The start of the n-th newest trace, as a search asks for it; `settings` are added to the read. */
+const cutoffSql = (team: string, settings = "") => `
+  SELECT toString(toUnixTimestamp64Nano(Start)) AS StartNs FROM ${db}.${TRACE_SUMMARY_TABLE}
+  WHERE Start >= now() - INTERVAL 1 HOUR AND Start <= now() AND (${team})
+  ORDER BY Start DESC LIMIT 1 OFFSET 500 ${settings}`;
+
+const cutoff = async (team: string, settings = "") =>
+  (await queryRows<{ StartNs: string }>(storage, cutoffSql(team, settings), {}))[0]?.StartNs;
+
+/** Whether the read of the cutoff uses the projection. */
+async function readsProjection(team: string): Promise<boolean> {
+  const rows = await queryRows<{ explain: string }>(storage, `EXPLAIN projections = 1 ${cutoffSql(team)}`, {});
+  return rows.some((r) => r.explain.includes(`ReadFromMergeTree (${TRACE_SUMMARY_BY_START})`));
+}
+
+/** The newest-start answers with the projection and without it (the summary's rows, in full). */
+async function bothWays(team: string) {
+  return {
+    projected: await cutoff(team),
+    full: await cutoff(team, "SETTINGS optimize_use_projections = 0"),
+  };
+}
+
+beforeAll(async () => {
+  storage = createStorage({ dataDir: dir, database: db });
+  // Summaries stored before the migration get the projection too.
+  await migrate(
+    storage,
+    undefined,
+    migrations.filter((m) => m.version < 25),
+  );
+  await insertTraces(0, 1_000);
+  expect(await migrate(storage)).toBe(1);
+}, 180_000);
+afterAll(async () => {
+  await storage.close();
+  rmSync(dir, { recursive: true, force: true, maxRetries: 5 });
+});
+
+describe("trace summary sorted by start (migration 25)", () => {
+  it("holds every summary row of the parts stored before the migration", async () => {
+    const [{ rows, projected }] = await queryRows<{ rows: string; projected: string }>(
+      storage,
+      `SELECT (SELECT sum(rows) FROM system.parts WHERE database = {db:String} AND table = {t:String} AND active) AS rows,
+        (SELECT sum(rows) FROM system.projection_parts WHERE database = {db:String} AND table = {t:String} AND active AND name = {p:String}) AS projected`,
+      { db, t: TRACE_SUMMARY_TABLE, p: TRACE_SUMMARY_BY_START },
+    );
+    expect(Number(rows)).toBeGreaterThan(0);
+    expect(projected).toBe(rows);
+  });
+
+  it("answers where the newest traces begin from the projection, as the whole summary does", async () => {
+    // More inserts, so the answer spans parts written before and after the migration.
+    await insertTraces(1_000, 1_000);
+    await insertTraces(2_000, 1_000);
+    for (const team of ["1", "hasAny(Teams, ['team-a'])"]) {
+      expect(await readsProjection(team)).toBe(true);
+      const { projected, full } = await bothWays(team);
+      expect(projected).toMatch(/^\d{19}$/);
+      expect(projected).toBe(full);
+    }
+  });
+
+  it("keeps the projection through merges of summary rows and a repair's delete", async () => {
+    await storage.client.command({ query: `OPTIMIZE TABLE ${db}.${TRACE_SUMMARY_TABLE} FINAL` });
+    expect(await readsProjection("1")).toBe(true);
+    let { projected, full } = await bothWays("1");
+    expect(projected).toBe(full);
+    // A repair deletes a time range's summary rows and writes them again; the projection follows.
+    await storage.client.command({
+      query: `DELETE FROM ${db}.${TRACE_SUMMARY_TABLE} WHERE Start >= toDateTime64({s:String}, 9)`,
+      query_params: { s: (BigInt(projected ?? "0") / 1_000_000_000n).toString() },
+    });
+    ({ projected, full } = await bothWays("1"));
+    expect(projected).toBe(full);
+  });
+});

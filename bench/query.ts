@@ -19,7 +19,16 @@ import { DEFAULT_RETENTION_DAYS } from "../collector/src/storage/schema.ts";
 import { queryRows } from "../collector/src/storage/sql.ts";
 import { freePort, spawnCognive, stopProcess } from "../query/test/helpers/process.ts";
 import { loadAverage, machine, peakRssMiB, percentile, ROOT, serverPids, stealMeter } from "./lib.ts";
-import { buildTemplate, patched, type Reply, SPANS_PER_TRACE, send, type Template, traceIdOf } from "./workload.ts";
+import {
+  buildTemplate,
+  patched,
+  type Reply,
+  SPANS_PER_TRACE,
+  send,
+  type Template,
+  TRACE_ID_LAYOUT,
+  traceIdOf,
+} from "./workload.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -222,10 +231,19 @@ async function main() {
     `query bench: loading ${SPANS} spans, ${tpl.spans} spans/request (${(tpl.payload.length / 1024).toFixed(0)} KiB), ` +
       `${CONNECTIONS} connections\n`,
   );
-  type Loaded = Awaited<ReturnType<typeof load>> & { loadStartS: number; loadEndS: number; traceIdTails: string[] };
+  type Loaded = Awaited<ReturnType<typeof load>> & {
+    loadStartS: number;
+    loadEndS: number;
+    traceIdTails: string[];
+    traceIdLayout?: number;
+  };
   let earlier: Loaded | undefined;
   if (keptDir && existsSync(loadRecord)) {
     earlier = JSON.parse(readFileSync(loadRecord, "utf8")) as Loaded;
+    if (earlier.traceIdLayout !== TRACE_ID_LAYOUT)
+      throw new Error(
+        `${dataDir} holds spans loaded with an older trace-id layout (clustered by request), which this bench cannot look up: use another --data-dir`,
+      );
     if (earlier.spans > Math.ceil(SPANS / tpl.spans) * tpl.spans)
       throw new Error(`${dataDir} holds ${earlier.spans} spans, more than --spans ${SPANS}: use another --data-dir`);
     // The stored traces carry the random id tails of the template they were loaded from.
@@ -254,6 +272,7 @@ async function main() {
         loadEndS: Math.ceil(Date.now() / 1000),
         loadStartS: earlier?.loadStartS ?? Math.floor(Date.now() / 1000 - l.seconds) - 3600,
         traceIdTails: tpl.traceIdTails,
+        traceIdLayout: TRACE_ID_LAYOUT,
       };
       if (keptDir) writeFileSync(loadRecord, JSON.stringify(loaded));
       const n = l.spans - (earlier?.spans ?? 0);

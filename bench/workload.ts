@@ -164,6 +164,24 @@ export function buildTemplate(traces: number): Template {
   };
 }
 
+/**
+ * The first 4 bytes of the trace id of trace `t` of request `requestNo`: a hash of both (murmur3's
+ * finalizer), so that the newest traces' ids are spread over the whole id space as real random ids
+ * are, not clustered by request (which made look-ups of the newest traces by id cheaper than they
+ * are). bench/peers/loadgen computes the same.
+ */
+export function traceIdHead(requestNo: number, t: number): number {
+  let h = (requestNo ^ Math.imul(t, 0x9e3779b9)) >>> 0;
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+/** Bytes of a trace id: the head hash, the request number, the trace's index (u16), then the template's tail. */
+const ID_REQUEST_AT = 4;
+const ID_TRACE_AT = 8;
+const ID_TAIL_AT = 10;
+
 /** A copy of the template whose trace ids are unique to this request and whose spans ended just now. */
 export function patched(tpl: Template, requestNo: number): Buffer {
   const buf = Buffer.from(tpl.payload);
@@ -171,9 +189,10 @@ export function patched(tpl: Template, requestNo: number): Buffer {
     // The tail too: a template may carry the tails of an earlier load (bench/query.ts --data-dir).
     const tail = Buffer.from(tpl.traceIdTails[t], "hex");
     for (const o of offsets) {
-      buf.writeUInt32BE(requestNo, o);
-      buf.writeUInt32BE(t, o + 4);
-      tail.copy(buf, o + 8);
+      buf.writeUInt32BE(traceIdHead(requestNo, t), o);
+      buf.writeUInt32BE(requestNo, o + ID_REQUEST_AT);
+      buf.writeUInt16BE(t, o + ID_TRACE_AT);
+      tail.copy(buf, o + ID_TAIL_AT, ID_TAIL_AT - 8);
     }
   });
   const shift = BigInt(Date.now()) * 1_000_000n - tpl.endNs;
@@ -183,8 +202,16 @@ export function patched(tpl: Template, requestNo: number): Buffer {
 
 /** The trace id `patched` gives trace `t` of request `requestNo`. */
 export function traceIdOf(tpl: Template, requestNo: number, t: number): string {
-  return requestNo.toString(16).padStart(8, "0") + t.toString(16).padStart(8, "0") + tpl.traceIdTails[t];
+  return (
+    traceIdHead(requestNo, t).toString(16).padStart(8, "0") +
+    requestNo.toString(16).padStart(8, "0") +
+    t.toString(16).padStart(4, "0") +
+    tpl.traceIdTails[t].slice((ID_TAIL_AT - 8) * 2)
+  );
 }
+
+/** The layout of trace ids `patched` writes; a data directory loaded with another cannot be looked up. */
+export const TRACE_ID_LAYOUT = 2;
 
 export interface Reply {
   status: number;

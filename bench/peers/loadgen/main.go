@@ -87,8 +87,9 @@ func main() {
 				copy(body, payload)
 				for t, offsets := range l.TraceIDOffsets {
 					for _, o := range offsets {
-						binary.BigEndian.PutUint32(body[o:], uint32(n))
-						binary.BigEndian.PutUint32(body[o+4:], uint32(t))
+						binary.BigEndian.PutUint32(body[o:], traceIDHead(uint32(n), uint32(t)))
+						binary.BigEndian.PutUint32(body[o+4:], uint32(n))
+						binary.BigEndian.PutUint16(body[o+8:], uint16(t))
 					}
 				}
 				shift := uint64(time.Now().UnixNano()) - endNs
@@ -171,4 +172,13 @@ func check(err error) {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
 		os.Exit(2)
 	}
+}
+
+// traceIDHead is the first 4 bytes of a trace id, as bench/workload.ts's traceIdHead computes them:
+// murmur3's finalizer of the request number and the trace's index, so ids spread as random ones do.
+func traceIDHead(n, t uint32) uint32 {
+	h := n ^ (t * 0x9e3779b9)
+	h = (h ^ (h >> 16)) * 0x85ebca6b
+	h = (h ^ (h >> 13)) * 0xc2b2ae35
+	return h ^ (h >> 16)
 }

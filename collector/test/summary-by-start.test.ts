@@ -4,11 +4,18 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createStorage, type Storage } from "../src/storage/client.ts";
 import { migrate } from "../src/storage/migrate.ts";
-import { migrations, SPAN_TABLE, TRACE_SUMMARY_BY_START, TRACE_SUMMARY_TABLE } from "../src/storage/schema.ts";
+import {
+  migrations,
+  SPAN_TABLE,
+  TRACE_DOCS_TABLE,
+  TRACE_ID_BLOOM,
+  TRACE_SUMMARY_BY_START,
+  TRACE_SUMMARY_TABLE,
+} from "../src/storage/schema.ts";
 import { queryRows } from "../src/storage/sql.ts";
 
 // Migration 25: the trace summary's projection sorted by start, which a search reads to find where
-// the newest n traces begin.
+// the newest n traces begin; migration 26: bloom filters of trace ids for look-ups by id.
 const dir = mkdtempSync(join(tmpdir(), "cognive-summary-by-start-"));
 let storage: Storage;
 const db = "cognive";
@@ -57,7 +64,7 @@ beforeAll(async () => {
     migrations.filter((m) => m.version < 25),
   );
   await insertTraces(0, 1_000);
-  expect(await migrate(storage)).toBe(1);
+  expect(await migrate(storage)).toBe(migrations.filter((m) => m.version >= 25).length);
 }, 180_000);
 afterAll(async () => {
   await storage.close();
@@ -100,5 +107,34 @@ describe("trace summary sorted by start (migration 25)", () => {
     });
     ({ projected, full } = await bothWays("1"));
     expect(projected).toBe(full);
+  });
+
+  it("migration 26: a look-up by trace id reads only the part holding it, by the bloom filter", async () => {
+    // Parts written apart, each holding ids from the whole id space.
+    for (let i = 0; i < 3; i++) await insertTraces(3_000 + i * 200, 200);
+    const [{ id }] = await queryRows<{ id: string }>(
+      storage,
+      `SELECT lower(hex(sipHash128(toUInt64(3500)))) AS id`,
+      {},
+    );
+    for (const [table, where] of [
+      [TRACE_DOCS_TABLE, "TraceId = {id:String}"],
+      [TRACE_SUMMARY_TABLE, "TraceId IN {ids:Array(String)}"],
+    ]) {
+      const rows = await queryRows<{ explain: string }>(
+        storage,
+        `EXPLAIN indexes = 1 SELECT TraceId FROM ${db}.${table} WHERE ${where}`,
+        { id, ids: [id] },
+      );
+      const text = rows.map((r) => r.explain).join("\n");
+      const byKey = /PrimaryKey[\s\S]*?Granules: (\d+)\/\d+/.exec(text);
+      const byBloom = new RegExp(`Name: ${TRACE_ID_BLOOM}[\\s\\S]*?Granules: (\\d+)\\/\\d+`).exec(text);
+      expect(byKey, text).not.toBeNull();
+      expect(byBloom, text).not.toBeNull();
+      // The key leaves a granule in every part; the filter leaves the one holding the trace.
+      expect(Number(byKey?.[1])).toBeGreaterThanOrEqual(3);
+      expect(Number(byBloom?.[1])).toBeLessThan(Number(byKey?.[1]));
+      expect(Number(byBloom?.[1])).toBeGreaterThanOrEqual(1);
+    }
   });
 });

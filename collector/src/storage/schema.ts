@@ -37,6 +37,8 @@ export const TRACE_SUMMARY_BY_START = "by_start";
 export const TRACE_DOCS_TABLE = "trace_docs";
 /** Where migration 23 builds `trace_docs` with smaller granules; after its swap, the old one until migration 24 drops it. */
 export const TRACE_DOCS_REBUILD_TABLE = "trace_docs_rebuild";
+/** The bloom filter of trace ids on the trace documents and summaries (migration 26). */
+export const TRACE_ID_BLOOM = "idx_trace_id";
 export const LLM_ROLLUP_TABLE = "llm_rollup_1m";
 export const ALERTS_TABLE = "alerts";
 export const ALERT_DELIVERIES_TABLE = "alert_deliveries";
@@ -906,6 +908,20 @@ ${spanTableColumnsDdl()},
          MODIFY SETTING deduplicate_merge_projection_mode = 'rebuild', lightweight_mutation_projection_mode = 'drop'`,
       `ALTER TABLE {db}.${TRACE_SUMMARY_TABLE} ADD PROJECTION IF NOT EXISTS ${TRACE_SUMMARY_BY_START} (SELECT Start, Teams ORDER BY Start)`,
       `ALTER TABLE {db}.${TRACE_SUMMARY_TABLE} MATERIALIZE PROJECTION ${TRACE_SUMMARY_BY_START} SETTINGS mutations_sync = 1`,
+    ],
+  },
+  {
+    version: 26,
+    name: "bloom filters of trace ids on trace documents and summaries: a look-up by id skips the parts without it",
+    // Trace ids are random, so every part's key range holds any id, and a look-up by id read one
+    // granule in each part. The filters leave those out: at 10 M spans in 36 parts a trace's documents
+    // read in 8.3 against 16.7-19.3 ms raw, 20 summaries in 36-39 against 80-86 ms (18 parts); about
+    // 2 MB each. Added in place; existing parts get theirs from MATERIALIZE INDEX (seconds).
+    statements: [
+      `ALTER TABLE {db}.${TRACE_DOCS_TABLE} ADD INDEX IF NOT EXISTS ${TRACE_ID_BLOOM} TraceId TYPE bloom_filter(0.01) GRANULARITY 1`,
+      `ALTER TABLE {db}.${TRACE_DOCS_TABLE} MATERIALIZE INDEX ${TRACE_ID_BLOOM} SETTINGS mutations_sync = 1`,
+      `ALTER TABLE {db}.${TRACE_SUMMARY_TABLE} ADD INDEX IF NOT EXISTS ${TRACE_ID_BLOOM} TraceId TYPE bloom_filter(0.01) GRANULARITY 1`,
+      `ALTER TABLE {db}.${TRACE_SUMMARY_TABLE} MATERIALIZE INDEX ${TRACE_ID_BLOOM} SETTINGS mutations_sync = 1`,
     ],
   },
 ];

@@ -8,6 +8,7 @@ import {
   AGENT_RUNS_TABLE,
   HOUR_SORTING_KEY,
   LLM_ROLLUP_TABLE,
+  MINUTE_SORTING_KEY,
   migrations,
   SPAN_RELAYOUT_TABLE,
   SPAN_SORTING_KEY,
@@ -18,7 +19,7 @@ import {
 import { queryRows } from "../src/storage/sql.ts";
 
 // Migrations 13 and 14: the span table re-sorted by hour and trace id, its spans and views intact;
-// migrations 21 and 22 the same by minute.
+// migrations 21 and 22 the same by minute, 27 and 28 by ten seconds.
 const dir = mkdtempSync(join(tmpdir(), "cognive-trace-order-"));
 let storage: Storage;
 const db = "cognive";
@@ -151,8 +152,9 @@ describe("span table in trace order (migrations 13, 14)", () => {
     const old = await state();
     // By hour, random trace ids scatter any minute's spans over every granule of the hour.
     expect(await granulesOfOneMinute()).toBeGreaterThanOrEqual(8);
-    expect(await migrate(storage)).toBe(migrations.filter((m) => m.version > 14).length);
-    expect(await sortingKeys()).toEqual([{ name: SPAN_TABLE, sorting_key: SPAN_SORTING_KEY.slice(1, -1) }]);
+    const upTo22 = migrations.filter((m) => m.version <= 22);
+    expect(await migrate(storage, undefined, upTo22)).toBe(upTo22.filter((m) => m.version > 14).length);
+    expect(await sortingKeys()).toEqual([{ name: SPAN_TABLE, sorting_key: MINUTE_SORTING_KEY.slice(1, -1) }]);
     expect(await state()).toEqual(old);
     await storage.client.command({ query: `OPTIMIZE TABLE ${db}.${SPAN_TABLE} FINAL` });
     // By minute, the minute's ~1,100 spans sit in a granule or two.
@@ -160,6 +162,33 @@ describe("span table in trace order (migrations 13, 14)", () => {
     // New spans after the swap reach every view.
     await insertSpans(SPANS + 7_000, 7_000);
     expect(Number((await state()).runs)).toBe(Number(old.runs) + 1_000);
+  }, 300_000);
+
+  it("migration 27 sorts by ten seconds: a busy minute's last ten seconds are read from their own granules", async () => {
+    // 98,304 spans (12 granules) in minute 40 of the hour a day ago, of traces with random ids.
+    await storage.client.command({
+      query: `INSERT INTO ${db}.${SPAN_TABLE}
+        (Timestamp, TraceId, SpanId, ParentSpanId, SpanName, ServiceName, Duration, TeamName, AgentName)
+        SELECT toStartOfHour(now() - INTERVAL 1 DAY) + INTERVAL 40 MINUTE + toIntervalMicrosecond(intDiv(number * 60000000, 98304)),
+          lower(hex(sipHash128(number % 14043 + 2000000))), lower(hex(cityHash64(number + 2000000))),
+          if(number < 14043, '', 'parent'), 'op', 'svc', 1000, 'team-a', 'agent-a'
+        FROM numbers(98304)`,
+    });
+    await storage.client.command({ query: `OPTIMIZE TABLE ${db}.${SPAN_TABLE} FINAL` });
+    const lastTenSeconds = () =>
+      granulesSelected(
+        `Timestamp >= toStartOfHour(now() - INTERVAL 1 DAY) + INTERVAL 40 MINUTE + INTERVAL 50 SECOND
+           AND Timestamp < toStartOfHour(now() - INTERVAL 1 DAY) + INTERVAL 41 MINUTE`,
+      );
+    const old = await state();
+    // By minute, the newest seconds' spans are spread over every granule of the minute.
+    expect(await lastTenSeconds()).toBeGreaterThanOrEqual(12);
+    expect(await migrate(storage)).toBe(migrations.filter((m) => m.version > 22).length);
+    expect(await sortingKeys()).toEqual([{ name: SPAN_TABLE, sorting_key: SPAN_SORTING_KEY.slice(1, -1) }]);
+    expect(await state()).toEqual(old);
+    await storage.client.command({ query: `OPTIMIZE TABLE ${db}.${SPAN_TABLE} FINAL` });
+    // By ten seconds, their ~16,400 spans sit in their own two or three granules.
+    expect(await lastTenSeconds()).toBeLessThanOrEqual(3);
   }, 300_000);
 
   it("a re-run of migration 13 after its swap keeps every span", async () => {

@@ -18,18 +18,20 @@ export interface Migration {
 export const SPAN_TABLE = "otel_traces";
 export const TRACE_TS_TABLE = "otel_traces_trace_id_ts";
 /**
- * Where migrations 13 and 21 build the re-sorted span table; after the swap, the old one until the
- * next migration (14, 22) drops it.
+ * Where migrations 13, 21 and 27 build the re-sorted span table; after the swap, the old one until the
+ * next migration (14, 22, 28) drops it.
  */
 export const SPAN_RELAYOUT_TABLE = "otel_traces_relayout";
 /** The span table's sorting key from migration 13 to 21: an hour, then the trace. */
 export const HOUR_SORTING_KEY = "(toStartOfHour(Timestamp), TraceId)";
+/** The span table's sorting key from migration 21 to 27: a minute, then the trace. */
+export const MINUTE_SORTING_KEY = "(toStartOfMinute(Timestamp), TraceId)";
 /**
- * The span table's sorting key since migration 21: a minute, then the trace. A search for the newest
- * matches reads the last minutes' granules, not the whole hour's; a trace's spans still sit side by
- * side within a minute (trace reads use the trace documents).
+ * The span table's sorting key since migration 27: ten seconds, then the trace. A search for the
+ * newest matches reads the last seconds' granules, not the whole minute's; a trace's spans still sit
+ * side by side within the ten seconds (trace reads use the trace documents).
  */
-export const SPAN_SORTING_KEY = "(toStartOfMinute(Timestamp), TraceId)";
+export const SPAN_SORTING_KEY = "(toStartOfInterval(Timestamp, toIntervalSecond(10)), TraceId)";
 export const TRACE_SUMMARY_TABLE = "trace_summary";
 /** The projection of `trace_summary` sorted by start (migration 25), for the newest traces first. */
 export const TRACE_SUMMARY_BY_START = "by_start";
@@ -860,7 +862,7 @@ ${spanTableColumnsDdl()},
     // window; by minute 36). Trace reads moved to the trace documents (migration 19), so the hour's
     // locality bought nothing any more. Re-sorting 10 M spans took 49 s here (and 30 s more to set a
     // retention other than the default on the copy again).
-    statements: relayoutSpans(SPAN_SORTING_KEY),
+    statements: relayoutSpans(MINUTE_SORTING_KEY),
   },
   {
     version: 22,
@@ -923,5 +925,20 @@ ${spanTableColumnsDdl()},
       `ALTER TABLE {db}.${TRACE_SUMMARY_TABLE} ADD INDEX IF NOT EXISTS ${TRACE_ID_BLOOM} TraceId TYPE bloom_filter(0.01) GRANULARITY 1`,
       `ALTER TABLE {db}.${TRACE_SUMMARY_TABLE} MATERIALIZE INDEX ${TRACE_ID_BLOOM} SETTINGS mutations_sync = 1`,
     ],
+  },
+  {
+    version: 27,
+    name: "spans sorted by ten seconds, then trace id: a search for the newest matches reads seconds, not the minute",
+    // At a steady 13,500 spans/s a minute is 810,000 spans, and the newest 1,000 traces are the last
+    // few seconds: by minute a search read the whole minute (447,000 rows for its first pass at 10 M
+    // spans, 34 + 61 ms raw for both passes); by ten seconds 50,000 rows, 14 + 32 ms. The spans take
+    // a fifth more disk (275 → 330 MiB at 10 M: fewer of a trace's spans are compressed together).
+    // Re-sorting 10 M spans took 63 s here, with setting a retention other than the default again.
+    statements: relayoutSpans(SPAN_SORTING_KEY),
+  },
+  {
+    version: 28,
+    name: "the span table sorted by minute dropped",
+    statements: [`DROP TABLE IF EXISTS {db}.${SPAN_RELAYOUT_TABLE}`],
   },
 ];

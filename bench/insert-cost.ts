@@ -22,6 +22,7 @@ import {
   createStorage,
   DERIVED_TABLES,
   HOUR_SORTING_KEY,
+  MINUTE_SORTING_KEY,
   migrate,
   SPAN_COLUMNS,
   SPAN_SORTING_KEY,
@@ -168,11 +169,12 @@ async function main() {
 
     if (ONLY.has("order")) {
       // The sorting key alone (no views): the exporter's order against the time-bucket orders of
-      // migrations 13 and 21.
+      // migrations 13, 21 and 27.
       for (const [name, key] of [
         ["exporter order (ServiceName, SpanName, time)", "(ServiceName, SpanName, toDateTime(Timestamp), Timestamp)"],
         ["trace order (hour, TraceId)", HOUR_SORTING_KEY],
-        ["trace order (minute, TraceId)", SPAN_SORTING_KEY],
+        ["trace order (minute, TraceId)", MINUTE_SORTING_KEY],
+        ["trace order (10 s, TraceId)", SPAN_SORTING_KEY],
       ])
         variants.push({
           group: "order",

@@ -7,6 +7,8 @@
  *                        loads only the difference (1 M, then 10 M in the same directory)
  *     [--layout trace|exporter]  before starting, store the spans in trace order (the default, as
  *                        migration 13 does) or in the ClickHouse exporter's order, to compare the two
+ *     [--settle]         before measuring, merge each trace table into one part per day (the store
+ *                        a long-running server's merges tend to; without it, as the load left it)
  */
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -14,7 +16,14 @@ import { Agent } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { createStorage, SPAN_SORTING_KEY, SPAN_TABLE } from "@cognive/collector";
+import {
+  createStorage,
+  SPAN_SORTING_KEY,
+  SPAN_TABLE,
+  TRACE_DOCS_TABLE,
+  TRACE_SUMMARY_TABLE,
+  TRACE_TS_TABLE,
+} from "@cognive/collector";
 import { DEFAULT_RETENTION_DAYS } from "../collector/src/storage/schema.ts";
 import { queryRows } from "../collector/src/storage/sql.ts";
 import { freePort, spawnCognive, stopProcess } from "../query/test/helpers/process.ts";
@@ -40,6 +49,8 @@ const { values: args } = parseArgs({
     "data-dir": { type: "string" },
     layout: { type: "string", default: "trace" },
     "relayout-only": { type: "string" },
+    settle: { type: "boolean", default: false },
+    "store-only": { type: "string" },
   },
 });
 const SPANS = Number(args.spans);
@@ -92,6 +103,51 @@ async function relayout(dataDir: string, layout: keyof typeof LAYOUT_KEYS) {
   } finally {
     await storage.close();
   }
+}
+
+/** The tables whose number of parts decides the reads measured here. */
+const STORE_TABLES = [SPAN_TABLE, TRACE_DOCS_TABLE, TRACE_SUMMARY_TABLE, TRACE_TS_TABLE];
+
+/**
+ * With the server stopped: merges the trace tables into one part each when `settle`, then prints
+ * how many parts each has, since a look-up by trace id costs about 0.4 ms per part and a search for
+ * the newest traces less with fresh small parts (bench/RESULTS.md, 2026-12-02).
+ */
+async function store(dataDir: string, settle: boolean) {
+  const storage = createStorage({ dataDir, database: "cognive" });
+  try {
+    const parts = async () =>
+      queryRows<{ table: string; parts: string }>(
+        storage,
+        `SELECT table, toString(count()) AS parts FROM system.parts
+         WHERE database = 'cognive' AND active AND table IN {t:Array(String)} GROUP BY table ORDER BY table`,
+        { t: STORE_TABLES },
+      );
+    if (settle) {
+      for (const t of STORE_TABLES) {
+        const started = performance.now();
+        process.stdout.write(`  merging ${t} into one part…`);
+        await storage.client.command({ query: `OPTIMIZE TABLE cognive.${t} FINAL` });
+        process.stdout.write(` ${((performance.now() - started) / 1000).toFixed(1)} s\n`);
+      }
+    }
+    const counts = (await parts()).map((r) => `${r.table} ${r.parts}`).join(", ");
+    process.stdout.write(`  parts: ${counts}\n`);
+    return counts;
+  } finally {
+    await storage.close();
+  }
+}
+
+/** Runs `store` in a child process: this one must not bind the data directory the server will open. */
+function storeApart(dataDir: string): string {
+  const out = execFileSync(
+    process.execPath,
+    [...process.execArgv, process.argv[1], "--store-only", dataDir, ...(args.settle ? ["--settle"] : [])],
+    { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] },
+  );
+  process.stdout.write(out);
+  return /parts: (.*)/.exec(out)?.[1] ?? "unknown";
 }
 
 /** Sends requests `first`… until SPANS spans are stored in all (earlier runs may have loaded some). */
@@ -221,6 +277,7 @@ function relayoutApart(dataDir: string) {
 
 async function main() {
   if (args["relayout-only"]) return relayout(args["relayout-only"], LAYOUT);
+  if (args["store-only"]) return void (await store(args["store-only"], args.settle ?? false));
   const tpl = buildTemplate(TRACES);
   const keptDir = args["data-dir"];
   const dataDir = keptDir ?? mkdtempSync(join(tmpdir(), "cognive-bench-"));
@@ -238,6 +295,8 @@ async function main() {
     traceIdLayout?: number;
   };
   let earlier: Loaded | undefined;
+  // Counted with the server stopped, so only for a store loaded by an earlier run.
+  let storeParts = "as the load left them (not counted)";
   if (keptDir && existsSync(loadRecord)) {
     earlier = JSON.parse(readFileSync(loadRecord, "utf8")) as Loaded;
     if (earlier.traceIdLayout !== TRACE_ID_LAYOUT)
@@ -249,6 +308,7 @@ async function main() {
     // The stored traces carry the random id tails of the template they were loaded from.
     tpl.traceIdTails = earlier.traceIdTails;
     relayoutApart(dataDir);
+    storeParts = storeApart(dataDir);
   }
   const child = await spawnCognive({
     COGNIVE_DATA_DIR: dataDir,
@@ -280,8 +340,9 @@ async function main() {
         `  loaded ${n} spans in ${l.seconds.toFixed(1)} s ` +
           `(${Math.round(n / l.seconds)} spans/s, ${l.requests - first + 1} requests, all 200; ${l.refused} retried after 429/503)\n`,
       );
-      if (LAYOUT === "exporter") {
-        // Freshly loaded spans are in trace order (migration 13): re-sort them with the server stopped.
+      if (LAYOUT === "exporter" || args.settle) {
+        // Freshly loaded spans are in trace order (migration 13): re-sort them with the server stopped;
+        // merging them into one part is done the same way.
         await stopProcess(child);
         stopped = true;
         relayoutApart(dataDir);
@@ -384,6 +445,8 @@ async function main() {
       machine: machine(),
       loadAverage: loadAverage(),
       layout: LAYOUT,
+      settled: args.settle ?? false,
+      storeParts,
       params: {
         spans: SPANS,
         connections: CONNECTIONS,
@@ -428,6 +491,7 @@ async function main() {
         `spans loaded       ${loaded.spans} in ${loaded.seconds.toFixed(1)} s\n` +
         `server peak RSS    ${peakRss} MiB\n` +
         `span layout        ${LAYOUT}\n` +
+        `store parts        ${storeParts}${args.settle ? " (merged before measuring: --settle)" : ""}\n` +
         `load average       ${result.loadAverage} (1 min, at the end)\n` +
         `machine            ${result.machine.cores} × ${result.machine.cpuModel}, ${result.machine.memoryGiB} GiB, Node ${result.machine.node}\n`,
     );

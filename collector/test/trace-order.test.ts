@@ -17,6 +17,7 @@ import {
   TRACE_TS_TABLE,
 } from "../src/storage/schema.ts";
 import { queryRows } from "../src/storage/sql.ts";
+import { granulesAfter } from "./support/storage.ts";
 
 // Migrations 13 and 14: the span table re-sorted by hour and trace id, its spans and views intact;
 // migrations 21 and 22 the same by minute, 27 and 28 by ten seconds.
@@ -65,17 +66,8 @@ const sortingKeys = () =>
   );
 
 /** Granules the primary key selects for a read of the spans `where` picks. */
-async function granulesSelected(where: string, params: Record<string, unknown> = {}): Promise<number> {
-  const rows = await queryRows<{ explain: string }>(
-    storage,
-    `EXPLAIN indexes = 1 SELECT SpanId FROM ${db}.${SPAN_TABLE} WHERE ${where}`,
-    params,
-  );
-  const text = rows.map((r) => r.explain).join("\n");
-  const pk = /PrimaryKey[\s\S]*?Granules: (\d+)\/(\d+)/.exec(text);
-  if (!pk) throw new Error(`no primary key step in:\n${text}`);
-  return Number(pk[1]);
-}
+const granulesSelected = (where: string, params: Record<string, unknown> = {}) =>
+  granulesAfter(storage, `SELECT SpanId FROM ${db}.${SPAN_TABLE} WHERE ${where}`, params, "PrimaryKey");
 
 /** Granules the primary key selects for a read of minute 30 of the hour a day ago. */
 const granulesOfOneMinute = () =>

@@ -5,6 +5,7 @@ import { createStorage, type Storage } from "../../src/storage/client.ts";
 import { migrate } from "../../src/storage/migrate.ts";
 import { applyRetention } from "../../src/storage/retention.ts";
 import { SPAN_TABLE } from "../../src/storage/schema.ts";
+import { queryRows } from "../../src/storage/sql.ts";
 
 /** Retention that keeps the fixtures, which are dated from 2023 on (20000 days is the most allowed). */
 export const FIXTURE_RETENTION = { spans: 20_000, rollups: 20_000 } as const;
@@ -55,4 +56,22 @@ export function modelCallRow(
     Priced: 1,
     CostUsd: cost,
   };
+}
+
+/**
+ * Granules a read's plan keeps after an index step, from `EXPLAIN indexes = 1`: `PrimaryKey`, or a
+ * skip index by its name. Throws when the plan has no such step.
+ */
+export async function granulesAfter(
+  storage: Storage,
+  select: string,
+  params: Record<string, unknown>,
+  step: string,
+): Promise<number> {
+  const rows = await queryRows<{ explain: string }>(storage, `EXPLAIN indexes = 1 ${select}`, params);
+  const text = rows.map((r) => r.explain).join("\n");
+  const at = step === "PrimaryKey" ? "PrimaryKey" : `Name: ${step}`;
+  const found = new RegExp(`${at}[\\s\\S]*?Granules: (\\d+)\\/\\d+`).exec(text);
+  if (!found) throw new Error(`no ${step} step in:\n${text}`);
+  return Number(found[1]);
 }

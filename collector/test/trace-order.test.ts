@@ -28,6 +28,12 @@ const before = migrations.filter((m) => m.version < 13);
 const SPANS = 70_000;
 
 /**
+ * Where the spans of `insertSpans` end: the middle of the previous hour, so the ~100 s they cover
+ * never straddle an hour (with the hour key, a run just after the hour read a trace from both hours'
+ * granules).
+ */
+const SPANS_END = "toStartOfHour(now64(9)) - INTERVAL 30 MINUTE";
+/**
  * `n` spans of 7-span traces starting at span `from`, each trace's spans spread over 5 services and
  * 7 names so the old sorting key scatters them; 2 of every 7 are priced model calls, 1 a root.
  */
@@ -37,7 +43,7 @@ const insertSpans = (from: number, n: number) =>
       (Timestamp, TraceId, SpanId, ParentSpanId, SpanName, ServiceName, Duration, TeamName, AgentName,
        GenAiUsageRole, GenAiRequestModel, InputTokens, Priced, CostUsd)
       SELECT
-        now64(9) - toIntervalMillisecond(intDiv(number, 7) * 10) + toIntervalMillisecond(number % 7),
+        ${SPANS_END} - toIntervalMillisecond(intDiv(number, 7) * 10) + toIntervalMillisecond(number % 7),
         lower(hex(sipHash128(intDiv(number, 7)))), lower(hex(cityHash64(number))),
         if(number % 7 = 0, '', lower(hex(cityHash64(number - number % 7)))),
         concat('op-', toString(number % 7)), concat('svc-', toString(intDiv(number, 3) % 5)),
@@ -78,7 +84,7 @@ const granulesOfOneMinute = () =>
 
 /** Granules the primary key selects for one trace's read in the trace-by-id shape. */
 const granulesRead = (traceId: string) =>
-  granulesSelected("TraceId = {t:String} AND Timestamp BETWEEN now() - INTERVAL 1 HOUR AND now() + INTERVAL 1 MINUTE", {
+  granulesSelected("TraceId = {t:String} AND Timestamp BETWEEN now() - INTERVAL 2 HOUR AND now() + INTERVAL 1 MINUTE", {
     t: traceId,
   });
 

@@ -8,7 +8,8 @@
  *     [--layout trace|exporter]  before starting, store the spans in trace order (the default, as
  *                        migration 13 does) or in the ClickHouse exporter's order, to compare the two
  *     [--settle]         before measuring, merge each trace table into one part per day (the store
- *                        a long-running server's merges tend to; without it, as the load left it)
+ *                        a long-running server's merges tend to; without it, as the load left it);
+ *                        needs --data-dir
  */
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -48,9 +49,8 @@ const { values: args } = parseArgs({
     warmup: { type: "string", default: "20" },
     "data-dir": { type: "string" },
     layout: { type: "string", default: "trace" },
-    "relayout-only": { type: "string" },
     settle: { type: "boolean", default: false },
-    "store-only": { type: "string" },
+    "prepare-only": { type: "string" },
   },
 });
 const SPANS = Number(args.spans);
@@ -63,8 +63,10 @@ const TRACES = Math.max(1, Math.floor(Number(args["spans-per-request"]) / SPANS_
 const TARGETS: Record<string, number> = { traceById: 10, traceqlSearch: 100, queryRange: 50, costs30d: 50 };
 const LAYOUT = args.layout as "trace" | "exporter";
 if (LAYOUT !== "trace" && LAYOUT !== "exporter") throw new Error("--layout is trace or exporter");
-if (LAYOUT === "exporter" && !args["data-dir"] && !args["relayout-only"])
+// Both act with the server stopped, on a store kept between the load and the measures.
+if (LAYOUT === "exporter" && !args["data-dir"] && !args["prepare-only"])
   throw new Error("--layout exporter needs --data-dir");
+if (args.settle && !args["data-dir"] && !args["prepare-only"]) throw new Error("--settle needs --data-dir");
 
 /** The sorting key of each layout: the exporter's (migration 1) and the trace order (migration 13). */
 const LAYOUT_KEYS = {
@@ -139,11 +141,22 @@ async function store(dataDir: string, settle: boolean) {
   }
 }
 
-/** Runs `store` in a child process: this one must not bind the data directory the server will open. */
-function storeApart(dataDir: string): string {
+/**
+ * Re-sorts the stored spans into the layout, then merges and counts parts (`store`), in a child
+ * process: this one must not bind the data directory the server will open. Returns the part counts.
+ */
+function prepareApart(dataDir: string): string {
   const out = execFileSync(
     process.execPath,
-    [...process.execArgv, process.argv[1], "--store-only", dataDir, ...(args.settle ? ["--settle"] : [])],
+    [
+      ...process.execArgv,
+      process.argv[1],
+      "--prepare-only",
+      dataDir,
+      "--layout",
+      LAYOUT,
+      ...(args.settle ? ["--settle"] : []),
+    ],
     { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] },
   );
   process.stdout.write(out);
@@ -265,19 +278,12 @@ function nonEmpty(r: Reply) {
  * Runs `relayout` in a process of its own: chDB keeps a data directory bound to the process that
  * opened it, and the server started next must open it.
  */
-function relayoutApart(dataDir: string) {
-  execFileSync(
-    process.execPath,
-    [...process.execArgv, process.argv[1], "--relayout-only", dataDir, "--layout", LAYOUT],
-    {
-      stdio: "inherit",
-    },
-  );
-}
-
 async function main() {
-  if (args["relayout-only"]) return relayout(args["relayout-only"], LAYOUT);
-  if (args["store-only"]) return void (await store(args["store-only"], args.settle ?? false));
+  const prepare = args["prepare-only"];
+  if (prepare) {
+    await relayout(prepare, LAYOUT);
+    return void (await store(prepare, args.settle ?? false));
+  }
   const tpl = buildTemplate(TRACES);
   const keptDir = args["data-dir"];
   const dataDir = keptDir ?? mkdtempSync(join(tmpdir(), "cognive-bench-"));
@@ -307,8 +313,7 @@ async function main() {
       throw new Error(`${dataDir} holds ${earlier.spans} spans, more than --spans ${SPANS}: use another --data-dir`);
     // The stored traces carry the random id tails of the template they were loaded from.
     tpl.traceIdTails = earlier.traceIdTails;
-    relayoutApart(dataDir);
-    storeParts = storeApart(dataDir);
+    storeParts = prepareApart(dataDir);
   }
   const child = await spawnCognive({
     COGNIVE_DATA_DIR: dataDir,
@@ -341,11 +346,10 @@ async function main() {
           `(${Math.round(n / l.seconds)} spans/s, ${l.requests - first + 1} requests, all 200; ${l.refused} retried after 429/503)\n`,
       );
       if (LAYOUT === "exporter" || args.settle) {
-        // Freshly loaded spans are in trace order (migration 13): re-sort them with the server stopped;
-        // merging them into one part is done the same way.
+        // Freshly loaded spans are in trace order: the next pass re-sorts and merges them with the
+        // server stopped.
         await stopProcess(child);
         stopped = true;
-        relayoutApart(dataDir);
         return main();
       }
     }

@@ -65,6 +65,8 @@ export function createCollector(deps: {
     retryWindowMinutes: config.COGNIVE_RETRY_WINDOW_MINUTES,
     limits,
   });
+  // The budget reconciler compares storage with the counters: it must wait for spans in flight.
+  deps.governance?.governance.follow(pipeline);
   const logs = new LogPipeline(storage, metrics, log, writer, policy, limits);
   const metricsPipeline = new MetricsPipeline(storage, metrics, log, policy);
   // While storage is failing, a probe every second finds when it is writable again.

@@ -4,7 +4,7 @@ import type { Logger } from "../log.ts";
 import type { AgentPolicy, Budgets, Policy } from "../policy.ts";
 import type { AlertStore } from "../storage/alerts.ts";
 import type { BudgetCounters, SpendIncrement } from "./counters.ts";
-import type { GovernedSpan, OnDurable } from "./hook.ts";
+import type { GovernedSpan, IngestHandover, OnDurable } from "./hook.ts";
 import { modelAllowed, toolApproved } from "./resolve.ts";
 import { dayKey, monthKey } from "./windows.ts";
 
@@ -50,9 +50,20 @@ export class Governance {
       });
   };
 
-  /** Resolves when everything queued so far is processed. */
-  idle(): Promise<void> {
-    return this.queue;
+  private ingest: IngestHandover | null = null;
+
+  /** Makes `idle` wait for the spans this ingest is still writing, not only for those it handed over. */
+  follow(ingest: IngestHandover): void {
+    this.ingest = ingest;
+  }
+
+  /**
+   * Resolves when everything handed over so far is processed, and, when following an ingest, what it
+   * was writing at the call too: a span storage already shows is then counted.
+   */
+  async idle(): Promise<void> {
+    if (this.ingest !== null) await this.ingest.handedOver();
+    await this.queue;
   }
 
   private async process(spans: GovernedSpan[]): Promise<void> {

@@ -20,3 +20,12 @@ export interface GovernedSpan {
  * retry of spans a failed insert left stored), off the request's answer. Must not throw or block.
  */
 export type OnDurable = (spans: GovernedSpan[]) => void;
+
+/**
+ * The ingest seen from governance: a commit is visible in storage a moment before its spans reach
+ * `OnDurable`, so whoever compares storage with the counters first waits for `handedOver`.
+ */
+export interface IngestHandover {
+  /** Resolves once every request accepted so far has handed its durable spans over (or failed). */
+  handedOver(): Promise<void>;
+}

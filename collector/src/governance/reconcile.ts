@@ -137,8 +137,10 @@ export class BudgetReconciler {
   }
 
   private async pass(now: Date): Promise<ReconcileResult> {
-    // Storage first, then wait for governance: every span in this reading is then counted (or lost),
-    // so a counter below it really missed spend, and raising it never counts a span twice here.
+    // Storage first, then wait for governance (and for ingest to hand over what it was writing,
+    // since a commit shows in storage before its spans reach governance): every span in this reading
+    // is then counted (or lost), so a counter below it really missed spend, and raising it never
+    // counts a span of this process twice.
     const totals = await spendSoFar(this.storage, now);
     await this.idle();
     const behind: SeedTotal[] = [];

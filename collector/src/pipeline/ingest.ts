@@ -115,6 +115,8 @@ export class IngestPipeline {
   private readonly processors: readonly SpanProcessor[];
   /** Runs after the commit, off the request's answer. */
   private readonly onDurable: OnDurable | null;
+  /** Answers of requests whose governed spans are not handed to `onDurable` yet. */
+  private readonly handingOver = new Set<Promise<IngestResult>>();
 
   constructor(private readonly config: PipelineOptions) {
     const { storage, metrics } = config;
@@ -274,7 +276,7 @@ export class IngestPipeline {
       waitFor.push(part);
     }
     this.metrics.queuedRows.set(this.writer.queuedRows);
-    return this.settle(
+    const answer = this.settle(
       waitFor,
       governed,
       {
@@ -285,6 +287,17 @@ export class IngestPipeline {
       },
       unpriced,
     );
+    if (governed.length > 0 && this.onDurable !== null) {
+      this.handingOver.add(answer);
+      const handed = () => this.handingOver.delete(answer);
+      answer.then(handed, handed);
+    }
+    return answer;
+  }
+
+  /** Resolves once every request accepted so far has handed its governed spans to `onDurable` (or failed). */
+  async handedOver(): Promise<void> {
+    await Promise.allSettled([...this.handingOver]);
   }
 
   private async settle(

@@ -60,7 +60,9 @@ describe.skipIf(skip)("Redis-backed budgets after Redis faults", () => {
       f = await figures();
     }
     expect(f.cost).toBeGreaterThan(0);
-    expect(Math.abs(f.budget - f.cost)).toBeLessThanOrEqual(1e-6 * calls + 1e-9);
+    expect(Math.abs(f.budget - f.cost), `day budget ${f.budget} against cost API ${f.cost}`).toBeLessThanOrEqual(
+      1e-6 * calls + 1e-9,
+    );
   }
 
   let calls = 0;

@@ -132,3 +132,50 @@ describe("trace summary sorted by start (migration 25)", () => {
     }
   });
 });
+
+describe("trace summaries in small granules (migrations 29, 30)", () => {
+  const totals = async () =>
+    (
+      await queryRows<{ traces: string; spans: string; starts: string }>(
+        storage,
+        `SELECT count() AS traces, sum(Spans) AS spans, toString(sum(cityHash64(TraceId, S))) AS starts FROM (
+           SELECT TraceId, sum(SpanCount) AS Spans, min(Start) AS S FROM ${db}.${TRACE_SUMMARY_TABLE} GROUP BY TraceId)`,
+        {},
+      )
+    )[0];
+  const tables = () =>
+    queryRows<{ name: string; granule: string; block: string }>(
+      storage,
+      `SELECT name, extract(engine_full, 'index_granularity = (\\\\d+)') AS granule,
+         extract(engine_full, 'max_compress_block_size = (\\\\d+)') AS block
+       FROM system.tables WHERE database = {db:String} AND name LIKE 'trace_summary%' AND NOT is_temporary
+         AND engine = 'AggregatingMergeTree' ORDER BY name`,
+      { db },
+    );
+
+  it("keeps every summary; a re-run, even after its swap, copies each once; the view writes to the new table", async () => {
+    const before = await totals();
+    expect(Number(before?.traces)).toBeGreaterThan(0);
+    expect(await tables()).toEqual([{ name: TRACE_SUMMARY_TABLE, granule: "256", block: "8192" }]);
+    const upTo29 = migrations.filter((m) => m.version <= 29);
+    // Twice: the second run finds the first's swap done but not recorded (a crash in between).
+    for (let run = 0; run < 2; run++) {
+      await storage.client.command({ query: `DELETE FROM ${db}.schema_migrations WHERE Version >= 29` });
+      expect(await migrate(storage, undefined, upTo29)).toBe(1);
+      expect(await totals()).toEqual(before);
+    }
+    expect(await migrate(storage)).toBe(migrations.filter((m) => m.version > 29).length);
+    expect(await tables()).toEqual([{ name: TRACE_SUMMARY_TABLE, granule: "256", block: "8192" }]);
+    // The copy kept the projection and the bloom filter, and the view fills it under the name.
+    expect(await readsProjection("1")).toBe(true);
+    await insertTraces(4_000, 100);
+    const after = await totals();
+    expect(Number(after?.traces)).toBe(Number(before?.traces) + 100);
+    const indexes = await queryRows<{ name: string; type: string }>(
+      storage,
+      `SELECT name, type FROM system.data_skipping_indices WHERE database = {db:String} AND table = {t:String} ORDER BY name`,
+      { db, t: TRACE_SUMMARY_TABLE },
+    );
+    expect(indexes).toContainEqual({ name: TRACE_ID_BLOOM, type: "bloom_filter" });
+  });
+});

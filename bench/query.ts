@@ -28,7 +28,7 @@ import {
 import { DEFAULT_RETENTION_DAYS } from "../collector/src/storage/schema.ts";
 import { queryRows } from "../collector/src/storage/sql.ts";
 import { freePort, spawnCognive, stopProcess } from "../query/test/helpers/process.ts";
-import { loadAverage, machine, peakRssMiB, percentile, ROOT, serverPids, stealMeter } from "./lib.ts";
+import { loadAverage, machine, machineJitter, peakRssMiB, percentile, ROOT, serverPids, stealMeter } from "./lib.ts";
 import {
   buildTemplate,
   patched,
@@ -363,6 +363,13 @@ async function main() {
     };
     const randomTraceId = () => traceIdOf(tpl, 1 + rand(loaded.requests), rand(tpl.traceIdOffsets.length));
 
+    // With the server idle: the machine's own pauses, which every measure's tail carries.
+    const jitter = machineJitter(10);
+    process.stdout.write(
+      `  machine jitter: a CPU-only task p50 ${jitter.taskMs.p50} ms, p99 ${jitter.taskMs.p99} ms, ` +
+        `max ${jitter.taskMs.max} ms; ${jitter.pausesPerMinute} runs a minute slowed by more than 10 ms\n`,
+    );
+
     const measures: Measure[] = [];
     measures.push(
       await measure(
@@ -447,6 +454,7 @@ async function main() {
       bench: "query",
       date: new Date().toISOString(),
       machine: machine(),
+      machineJitter: jitter,
       loadAverage: loadAverage(),
       layout: LAYOUT,
       settled: args.settle ?? false,
@@ -497,6 +505,8 @@ async function main() {
         `span layout        ${LAYOUT}\n` +
         `store parts        ${storeParts}${args.settle ? " (merged before measuring: --settle)" : ""}\n` +
         `load average       ${result.loadAverage} (1 min, at the end)\n` +
+        `machine jitter     CPU-only task p50 ${jitter.taskMs.p50} / p99 ${jitter.taskMs.p99} / max ${jitter.taskMs.max} ms, ` +
+        `${jitter.pausesPerMinute} pauses > 10 ms a minute\n` +
         `machine            ${result.machine.cores} × ${result.machine.cpuModel}, ${result.machine.memoryGiB} GiB, Node ${result.machine.node}\n`,
     );
     const outDir = join(ROOT, "bench", "out");

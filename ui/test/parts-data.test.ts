@@ -1,7 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { type AgentEntry, ariaSort, globMatch, nextSort, sortAgents } from "../src/agent-table-data.ts";
 import {
-  type AlertItem,
   backoffMs,
   describeAlert,
   kindLabel,

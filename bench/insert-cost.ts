@@ -8,11 +8,15 @@
  *   - materialized views: into a copy of the span table with none, with each one alone, and all;
  *   - the span table's skip indexes and its codec (ZSTD(1) against LZ4), without views;
  *   - insert settings on the real span table (every view): max_insert_threads, parallel parsing,
- *     parallel_view_processing, block squashing, and wide instead of compact parts.
+ *     parallel_view_processing, block squashing, and wide instead of compact parts;
+ *   - a log of trace documents instead (`log`): the same spans as one row per trace, each trace's
+ *     span rows in one column as `trace_docs` holds them, into a copy of `trace_docs` (no view) as
+ *     RowBinary through a file. What an ingest that acknowledges after this write alone, and builds
+ *     the span table and the rollups later from it, would pay in storage.
  * Rows are made by SQL with the shape of the ingest bench's agent runs (7 resource attributes, 4–12
  * span attributes, a third of spans priced model calls). Each variant is measured in rounds that
  * alternate with the others, so a machine slowing down affects all alike.
- *   npx tsx bench/insert-cost.ts [--rows 4088] [--inserts 12] [--rounds 3] [--only order,formats,views,settings,schema]
+ *   npx tsx bench/insert-cost.ts [--rows 4088] [--inserts 12] [--rounds 3] [--only order,formats,views,settings,schema,log]
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -27,9 +31,11 @@ import {
   SPAN_COLUMNS,
   SPAN_SORTING_KEY,
   SPAN_TABLE,
+  TRACE_DOCS_TABLE,
 } from "@cognive/collector";
 import { createChdbConnection } from "chdb/connection";
 import { queryRows } from "../collector/src/storage/sql.ts";
+import { TRACE_DOC_ROW } from "../collector/src/storage/trace-docs.ts";
 import { loadAverage, machine, percentile, report } from "./lib.ts";
 
 const { values: args } = parseArgs({
@@ -37,7 +43,7 @@ const { values: args } = parseArgs({
     rows: { type: "string", default: "4088" },
     inserts: { type: "string", default: "12" },
     rounds: { type: "string", default: "3" },
-    only: { type: "string", default: "order,formats,views,settings,schema" },
+    only: { type: "string", default: "order,formats,views,settings,schema,log" },
   },
 });
 const ROWS = Number(args.rows);
@@ -288,6 +294,33 @@ async function main() {
         await sql(
           `ALTER TABLE ${DB}.${PLAIN} ${cols.map((c) => `MODIFY COLUMN \`${c.name}\` CODEC(${codec(c.codec)})`).join(", ")}`,
         );
+      });
+    }
+
+    if (ONLY.has("log")) {
+      const docs = Buffer.from(
+        (
+          await sql(`SELECT TraceId, TeamName, min(toDateTime(Timestamp)) AS Start, toUInt32(count()) AS Spans,
+              arrayStringConcat(groupArray(${TRACE_DOC_ROW})) AS Doc
+            FROM ${DB}.bench_source GROUP BY TraceId, TeamName FORMAT RowBinary`)
+        ).bytes(),
+      );
+      const file = join(shm, "batch.docs.RowBinary");
+      const docTable = `${DB}.bench_trace_docs`;
+      variants.push({
+        group: "log",
+        name: `trace documents only (RowBinary file on /dev/shm, ${(docs.length / ROWS).toFixed(0)} B/span)`,
+        setup: async () => {
+          await sql(`DROP TABLE IF EXISTS ${docTable}`);
+          await sql(`CREATE TABLE ${docTable} AS ${DB}.${TRACE_DOCS_TABLE}`);
+        },
+        insert: async () => {
+          writeFileSync(file, docs);
+          await sql(
+            `INSERT INTO ${docTable} (TraceId, TeamName, Start, Spans, Doc) SELECT * FROM file('${file}', RowBinary,
+              'TraceId String, TeamName String, Start DateTime, Spans UInt32, Doc String')`,
+          );
+        },
       });
     }
 

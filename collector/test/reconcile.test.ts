@@ -8,7 +8,7 @@ import { BudgetReconciler } from "../src/governance/reconcile.ts";
 import { dayKey } from "../src/governance/windows.ts";
 import { silentLogger } from "../src/log.ts";
 import { createCollectorMetrics } from "../src/metrics.ts";
-import { createPipeline, groupCommitExporter, type IngestPipeline } from "../src/pipeline/ingest.ts";
+import { createPipeline, groupCommitExporter } from "../src/pipeline/ingest.ts";
 import { defaultProcessors } from "../src/pipeline/processors.ts";
 import { defaultWriterConfig } from "../src/pipeline/writer.ts";
 import { parsePolicy } from "../src/policy.ts";
@@ -22,14 +22,26 @@ agents:
   agent-r:
     budgets: { daily_usd: 1000 }
 `);
+const AGENT = { type: "agent", name: "agent-r" } as const;
 const CALLS = 5;
 
+let storage: Storage;
+let close: () => Promise<void>;
+const closing: (() => Promise<void>)[] = [];
+beforeAll(async () => {
+  ({ storage, close } = await openTestStorage("reconcile"));
+});
+afterAll(async () => {
+  for (const c of closing) await c();
+  await close();
+});
+
 /**
- * The storage writes go to, except that each insert's answer is held until `release()`: the rows
- * are committed and readable, and ingest has not heard so yet (the moment a reconciliation can land
- * in on a busy machine).
+ * A collector on the shared storage and the given counters (one Redis, in miniature), whose inserts
+ * answer only after `release()`: the rows are committed and readable, and ingest has not heard so
+ * yet (the moment a reconciliation can land in on a busy machine).
  */
-function heldStorage(storage: Storage) {
+function collector(counters: MemoryCounters) {
   let open: () => void = () => {};
   const gate = new Promise<void>((r) => (open = r));
   const held: Storage = Object.assign(Object.create(storage) as Storage, {
@@ -42,47 +54,28 @@ function heldStorage(storage: Storage) {
       await gate;
     },
   });
-  return { held, release: () => open() };
-}
-
-describe("budget reconciliation while a commit is in flight", () => {
-  let storage: Storage;
-  let close: () => Promise<void>;
-  let pipeline: IngestPipeline;
-  let counters: MemoryCounters;
-  let governance: Governance;
-  let gate: ReturnType<typeof heldStorage>;
-
-  beforeAll(async () => {
-    ({ storage, close } = await openTestStorage("reconcile"));
-    gate = heldStorage(storage);
-    counters = new MemoryCounters();
-    governance = new Governance(POLICY, counters, new InProcessBus(), new AlertStore(storage), silentLogger);
-    pipeline = createPipeline({
-      storage: gate.held,
-      processors: defaultProcessors(new Pricer(), POLICY),
-      exporter: groupCommitExporter(gate.held, { ...defaultWriterConfig, lingerMs: 1 }, silentLogger),
-      onDurable: governance.onDurable,
-      metrics: createCollectorMetrics(),
-      log: silentLogger,
-      dedupCapacity: 10_000,
-    });
-    governance.follow(pipeline);
+  const governance = new Governance(POLICY, counters, new InProcessBus(), new AlertStore(storage), silentLogger);
+  const pipeline = createPipeline({
+    storage: held,
+    processors: defaultProcessors(new Pricer(), POLICY),
+    exporter: groupCommitExporter(held, { ...defaultWriterConfig, lingerMs: 1 }, silentLogger),
+    onDurable: governance.onDurable,
+    metrics: createCollectorMetrics(),
+    log: silentLogger,
+    dedupCapacity: 10_000,
   });
-  afterAll(async () => {
-    gate.release();
+  governance.follow(pipeline);
+  closing.push(async () => {
+    open();
     await pipeline.close();
-    await close();
   });
-
-  const storedUsd = async () =>
-    (await spendSoFar(storage)).find((t) => t.scope.type === "agent" && t.window === "day")?.usd ?? 0;
-
-  it("waits for the spans storage already shows, so raising a counter never counts them twice", async () => {
-    const now = BigInt(Date.now()) * 1_000_000n;
+  const reconciler = new BudgetReconciler(storage, counters, silentLogger, () => governance.idle());
+  /** Sends one trace of CALLS priced calls; resolves once its spans show in storage (still held), with the answer to come. */
+  async function send(trace: string) {
+    const before = await storedUsd();
     const spans = traceSpans(
-      "7".repeat(32),
-      now,
+      trace.repeat(32),
+      BigInt(Date.now()) * 1_000_000n,
       Array.from({ length: CALLS }, (_, i) => ({ name: "chat gpt-4o", attributes: chatAttributes(1000 + i, 100) })),
     );
     const answer = pipeline.submit(
@@ -94,40 +87,70 @@ describe("budget reconciliation while a commit is in flight", () => {
       { team: null },
       "test",
     );
-    // Committed and readable, not yet handed to governance.
     const deadline = Date.now() + 10_000;
-    while ((await storedUsd()) === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    const stored = await storedUsd();
-    expect(stored).toBeGreaterThan(0);
-    const day = dayKey(new Date());
-    expect(await counters.get({ type: "agent", name: "agent-r" }, "day", day)).toBe(0);
+    while ((await storedUsd()) === before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(await storedUsd()).toBeGreaterThan(before);
+    return { answer }; // not the promise itself: awaiting send would then wait for the held commit
+  }
+  return { governance, reconciler, send, release: () => open() };
+}
 
-    const reconciler = new BudgetReconciler(storage, counters, silentLogger, () => governance.idle());
+const storedUsd = async () =>
+  (await spendSoFar(storage)).find((t) => t.scope.type === "agent" && t.window === "day")?.usd ?? 0;
+const counted = (counters: MemoryCounters) => counters.get(AGENT, "day", dayKey(new Date()));
+
+describe("budget reconciliation while spans are on their way to governance", { timeout: 30_000 }, () => {
+  it("waits for this process's commits in flight, and never counts them twice", async () => {
+    const counters = new MemoryCounters();
+    const a = collector(counters);
+    await a.reconciler.reconcile(); // the first pass only reads storage
+    const { answer } = await a.send("7");
+    expect(await counted(counters)).toBe(0);
     let reconciled = false;
-    const pass = reconciler.reconcile().then((r) => {
+    const pass = a.reconciler.reconcile().then((r) => {
       reconciled = true;
       return r;
     });
     await new Promise((r) => setTimeout(r, 200));
     expect(reconciled, "the pass waits for the held commit").toBe(false);
-    gate.release();
+    a.release();
     expect((await answer).accepted).toBe(CALLS);
-    const result = await pass;
-    await governance.idle();
-
-    expect(result.corrected, "nothing was missing: governance counted the spans").toBe(0);
-    const counted = await counters.get({ type: "agent", name: "agent-r" }, "day", day);
-    expect(Math.abs(counted - stored)).toBeLessThanOrEqual(1e-6 * CALLS);
+    expect((await pass).corrected, "nothing was missing: governance counted the spans").toBe(0);
+    expect((await a.reconciler.reconcile()).corrected).toBe(0);
+    await a.governance.idle();
+    expect(Math.abs((await counted(counters)) - (await storedUsd()))).toBeLessThanOrEqual(1e-6 * CALLS);
   });
 
-  it("still raises a counter that really fell behind storage", async () => {
+  it("leaves another collector's stored but uncounted spans to it, so shared counters count them once", async () => {
+    const shared = new MemoryCounters();
+    await shared.seed(await spendSoFar(storage)); // counters that are up to date before B sends
+    const a = collector(shared);
+    const b = collector(shared);
+    const before = await counted(shared);
+    await a.reconciler.reconcile();
+    // B's commit is in storage; B's governance has not counted it. A reconciles meanwhile.
+    const { answer } = await b.send("8");
+    const during = await a.reconciler.reconcile();
+    expect(during.corrected, "A does not raise the counter to spans B has yet to count").toBe(0);
+    b.release();
+    await answer;
+    await b.governance.idle();
+    // A's next pass holds the counter to what it read while B's commit was held: B counted it since.
+    expect((await a.reconciler.reconcile()).corrected).toBe(0);
+    const stored = await storedUsd();
+    expect(Math.abs((await counted(shared)) - stored)).toBeLessThanOrEqual(1e-6 * CALLS * 2);
+    expect(await counted(shared)).toBeGreaterThan(before);
+  });
+
+  it("raises a counter that really fell behind storage, on its second pass", async () => {
     // A Redis that restarted empty, in miniature: counters that know nothing.
     const empty = new MemoryCounters();
-    const reconciler = new BudgetReconciler(storage, empty, silentLogger, () => governance.idle());
+    const { reconciler } = collector(empty);
+    expect((await reconciler.reconcile()).corrected, "the first pass only reads storage").toBe(0);
     const result = await reconciler.reconcile();
     const stored = await storedUsd();
     expect(result.corrected).toBeGreaterThan(0);
     expect(result.driftUsd).toBeGreaterThanOrEqual(stored);
-    expect(await empty.get({ type: "agent", name: "agent-r" }, "day", dayKey(new Date()))).toBeCloseTo(stored, 6);
+    expect(await counted(empty)).toBeCloseTo(stored, 6);
   });
 });

@@ -11,6 +11,12 @@ import { dayKey, monthKey } from "./windows.ts";
  * what was durably written), so counters can only fall behind it: Redis restarted empty, increments
  * lost with a crash during a Redis outage, a command timeout. Reconciling raises each day and month
  * counter that is below storage's total to that total, and logs the drift it corrected.
+ *
+ * Each pass compares the counters with storage's totals as the previous pass read them, an interval
+ * earlier: a span stored then has been counted since by whichever collector wrote it (its insert was
+ * in flight at most), so a counter below that total really missed spend. Against a total read just
+ * now, a counter would look behind by every other collector's spans still on their way to governance,
+ * and raising it would count those twice. Corrections take two passes.
  */
 
 /** Spend per agent of the runs (traces) with model calls in the last `minutes`, over the whole run. */
@@ -108,6 +114,8 @@ export interface ReconcileResult {
 export class BudgetReconciler {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<ReconcileResult> | null = null;
+  /** Storage's totals at the previous pass: what this pass holds the counters to. */
+  private previous: SeedTotal[] | null = null;
   correctedUsd = 0;
 
   constructor(
@@ -126,7 +134,7 @@ export class BudgetReconciler {
     this.timer.unref();
   }
 
-  /** One pass; concurrent calls share it. */
+  /** One pass (the first only reads storage's totals); concurrent calls share it. */
   reconcile(now = new Date()): Promise<ReconcileResult> {
     if (this.running === null) {
       this.running = this.pass(now).finally(() => {
@@ -138,11 +146,14 @@ export class BudgetReconciler {
 
   private async pass(now: Date): Promise<ReconcileResult> {
     // Storage first, then wait for governance (and for ingest to hand over what it was writing,
-    // since a commit shows in storage before its spans reach governance): every span in this reading
-    // is then counted (or lost), so a counter below it really missed spend, and raising it never
-    // counts a span of this process twice.
-    const totals = await spendSoFar(this.storage, now);
+    // since a commit shows in storage before its spans reach governance): every span of this
+    // process in this reading is then counted (or lost). Other collectors' spans get the interval
+    // until the next pass, which compares with this reading.
+    const reading = await spendSoFar(this.storage, now);
     await this.idle();
+    const totals = this.previous;
+    this.previous = reading;
+    if (totals === null) return { corrected: 0, driftUsd: 0 };
     const behind: SeedTotal[] = [];
     let driftUsd = 0;
     for (const t of totals) {

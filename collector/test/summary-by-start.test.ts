@@ -13,7 +13,7 @@ import {
   TRACE_SUMMARY_TABLE,
 } from "../src/storage/schema.ts";
 import { queryRows } from "../src/storage/sql.ts";
-import { granulesAfter } from "./support/storage.ts";
+import { granulesAfter, rerunCopyMigration, tableSettings } from "./support/storage.ts";
 
 // Migration 25: the trace summary's projection sorted by start, which a search reads to find where
 // the newest n traces begin; migration 26: bloom filters of trace ids for look-ups by id.
@@ -143,28 +143,21 @@ describe("trace summaries in small granules (migrations 29, 30)", () => {
         {},
       )
     )[0];
-  const tables = () =>
-    queryRows<{ name: string; granule: string; block: string }>(
-      storage,
-      `SELECT name, extract(engine_full, 'index_granularity = (\\\\d+)') AS granule,
-         extract(engine_full, 'max_compress_block_size = (\\\\d+)') AS block
-       FROM system.tables WHERE database = {db:String} AND name LIKE 'trace_summary%' AND NOT is_temporary
-         AND engine = 'AggregatingMergeTree' ORDER BY name`,
-      { db },
-    );
+  const tables = async () =>
+    (
+      await tableSettings(storage, TRACE_SUMMARY_TABLE, "AggregatingMergeTree", [
+        "index_granularity",
+        "max_compress_block_size",
+      ])
+    ).map((t) => ({ name: t.name, granule: t.index_granularity, block: t.max_compress_block_size }));
 
   it("keeps every summary; a re-run, even after its swap, copies each once; the view writes to the new table", async () => {
     const before = await totals();
     expect(Number(before?.traces)).toBeGreaterThan(0);
     expect(await tables()).toEqual([{ name: TRACE_SUMMARY_TABLE, granule: "256", block: "8192" }]);
-    const upTo29 = migrations.filter((m) => m.version <= 29);
-    // Twice: the second run finds the first's swap done but not recorded (a crash in between).
-    for (let run = 0; run < 2; run++) {
-      await storage.client.command({ query: `DELETE FROM ${db}.schema_migrations WHERE Version >= 29` });
-      expect(await migrate(storage, undefined, upTo29)).toBe(1);
+    await rerunCopyMigration(storage, 29, async () => {
       expect(await totals()).toEqual(before);
-    }
-    expect(await migrate(storage)).toBe(migrations.filter((m) => m.version > 29).length);
+    });
     expect(await tables()).toEqual([{ name: TRACE_SUMMARY_TABLE, granule: "256", block: "8192" }]);
     // The copy kept the projection and the bloom filter, and the view fills it under the name.
     expect(await readsProjection("1")).toBe(true);

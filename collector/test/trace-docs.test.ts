@@ -16,6 +16,7 @@ import {
   TraceDocError,
 } from "../src/storage/trace-docs.ts";
 import { chatAttributes, normalizedRows, traceSpans } from "./support/spans.ts";
+import { rerunCopyMigration, tableSettings } from "./support/storage.ts";
 
 // Migration 19: each trace's spans as RowBinary rows in one column, backfilled for the spans already
 // stored and written by a view for new ones; every row decodes to the span as the span table has it.
@@ -241,28 +242,20 @@ describe("trace documents in 64 KB granules (migrations 23, 24)", () => {
         {},
       )
     )[0];
-  const tables = () =>
-    queryRows<{ name: string; granule: string }>(
-      storage,
-      `SELECT name, extract(engine_full, 'index_granularity_bytes = (\\\\d+)') AS granule
-       FROM system.tables WHERE database = {db:String} AND name LIKE 'trace_docs%' AND NOT is_temporary
-         AND engine = 'MergeTree' ORDER BY name`,
-      { db },
-    );
+  const tables = async () =>
+    (await tableSettings(storage, TRACE_DOCS_TABLE, "MergeTree", ["index_granularity_bytes"])).map((t) => ({
+      name: t.name,
+      granule: t.index_granularity_bytes,
+    }));
 
   it("keeps every document; a re-run, even after its swap, copies each once", async () => {
     const before = await totals();
     expect(Number(before?.rows)).toBeGreaterThan(0);
     expect(await tables()).toEqual([{ name: TRACE_DOCS_TABLE, granule: "65536" }]);
-    const upTo23 = migrations.filter((m) => m.version <= 23);
-    // Twice: the second run finds the first's swap done but not recorded (a crash in between).
-    for (let run = 0; run < 2; run++) {
-      await storage.client.command({ query: `DELETE FROM ${db}.schema_migrations WHERE Version >= 23` });
-      expect(await migrate(storage, undefined, upTo23)).toBe(1);
+    await rerunCopyMigration(storage, 23, async () => {
       expect(await totals()).toEqual(before);
       expect((await tables()).find((t) => t.name === TRACE_DOCS_TABLE)?.granule).toBe("65536");
-    }
-    expect(await migrate(storage)).toBe(migrations.filter((m) => m.version > 23).length);
+    });
     expect(await tables()).toEqual([{ name: TRACE_DOCS_TABLE, granule: "65536" }]);
     // The views write to the table under the name.
     const fresh = traceTsv(9, "cx");

@@ -212,6 +212,22 @@ function relayoutSpans(key: string): string[] {
   ];
 }
 
+/**
+ * A table filled again into a copy with another `engine` clause (granule or block sizes cannot be
+ * altered) and swapped in; the views follow the name. The copy starts empty on every run, so a re-run
+ * after an interruption (even after the swap, when the "copy" is the new table) copies each row once.
+ */
+function rebuildTable(table: string, copy: string, engine: string): string[] {
+  return [
+    `DROP TABLE IF EXISTS {db}.${copy}`,
+    `CREATE TABLE IF NOT EXISTS {db}.${copy} AS {db}.${table}
+      ${engine}`,
+    `INSERT INTO {db}.${copy} SELECT * FROM {db}.${table}
+       SETTINGS distributed_foreground_insert = 1`,
+    `EXCHANGE TABLES {db}.${table} AND {db}.${copy}`,
+  ];
+}
+
 /** The log records a trace read shows: those that name a span. */
 export const TRACE_LOG_FILTER = "TraceId != '' AND SpanId != ''";
 
@@ -881,18 +897,15 @@ ${spanTableColumnsDdl()},
     // interruption (even after the swap, when the "copy" is the new table) copies the documents once.
     // Documents written by a collector during the copy miss it: a repair rebuilds their spans'
     // documents (migrate before starting collectors, as for every copy).
-    statements: [
-      `DROP TABLE IF EXISTS {db}.${TRACE_DOCS_REBUILD_TABLE}`,
-      `CREATE TABLE IF NOT EXISTS {db}.${TRACE_DOCS_REBUILD_TABLE} AS {db}.${TRACE_DOCS_TABLE}
-      ENGINE = MergeTree
+    statements: rebuildTable(
+      TRACE_DOCS_TABLE,
+      TRACE_DOCS_REBUILD_TABLE,
+      `ENGINE = MergeTree
       PARTITION BY toDate(Start)
       ORDER BY TraceId
       TTL Start + INTERVAL ${DEFAULT_RETENTION_DAYS} DAY
       SETTINGS index_granularity = 1024, index_granularity_bytes = 65536, ttl_only_drop_parts = 1, merge_selector_base = 20`,
-      `INSERT INTO {db}.${TRACE_DOCS_REBUILD_TABLE} SELECT * FROM {db}.${TRACE_DOCS_TABLE}
-       SETTINGS distributed_foreground_insert = 1`,
-      `EXCHANGE TABLES {db}.${TRACE_DOCS_TABLE} AND {db}.${TRACE_DOCS_REBUILD_TABLE}`,
-    ],
+    ),
   },
   {
     version: 24,
@@ -952,20 +965,17 @@ ${spanTableColumnsDdl()},
     // takes 6 ms either way, and the summary grows 77 -> 87 MiB. Granule and block sizes cannot be
     // altered, so a copy is filled and swapped in, as for migration 23 (the copy keeps the projection
     // and the bloom filter; a re-run after an interruption starts the copy again).
-    statements: [
-      `DROP TABLE IF EXISTS {db}.${TRACE_SUMMARY_REBUILD_TABLE}`,
-      `CREATE TABLE IF NOT EXISTS {db}.${TRACE_SUMMARY_REBUILD_TABLE} AS {db}.${TRACE_SUMMARY_TABLE}
-      ENGINE = AggregatingMergeTree
+    statements: rebuildTable(
+      TRACE_SUMMARY_TABLE,
+      TRACE_SUMMARY_REBUILD_TABLE,
+      `ENGINE = AggregatingMergeTree
       PARTITION BY toDate(Start)
       ORDER BY TraceId
       TTL toDateTime(End) + INTERVAL ${DEFAULT_RETENTION_DAYS} DAY
       SETTINGS index_granularity = 256, min_compress_block_size = 8192, max_compress_block_size = 8192,
         ttl_only_drop_parts = 1, merge_selector_base = 20,
         deduplicate_merge_projection_mode = 'rebuild', lightweight_mutation_projection_mode = 'drop'`,
-      `INSERT INTO {db}.${TRACE_SUMMARY_REBUILD_TABLE} SELECT * FROM {db}.${TRACE_SUMMARY_TABLE}
-       SETTINGS distributed_foreground_insert = 1`,
-      `EXCHANGE TABLES {db}.${TRACE_SUMMARY_TABLE} AND {db}.${TRACE_SUMMARY_REBUILD_TABLE}`,
-    ],
+    ),
   },
   {
     version: 30,

@@ -1,10 +1,11 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { expect } from "vitest";
 import { createStorage, type Storage } from "../../src/storage/client.ts";
 import { migrate } from "../../src/storage/migrate.ts";
 import { applyRetention } from "../../src/storage/retention.ts";
-import { SPAN_TABLE } from "../../src/storage/schema.ts";
+import { migrations, SPAN_TABLE } from "../../src/storage/schema.ts";
 import { queryRows } from "../../src/storage/sql.ts";
 
 /** Retention that keeps the fixtures, which are dated from 2023 on (20000 days is the most allowed). */
@@ -74,4 +75,41 @@ export async function granulesAfter(
   const found = new RegExp(`${at}[\\s\\S]*?Granules: (\\d+)\\/\\d+`).exec(text);
   if (!found) throw new Error(`no ${step} step in:\n${text}`);
   return Number(found[1]);
+}
+
+/**
+ * Runs the copy-and-swap migration `version` again, twice (the second run finds the first's swap
+ * done but not recorded, as after a crash in between), calling `check` after each run, then the
+ * migrations after it.
+ */
+export async function rerunCopyMigration(storage: Storage, version: number, check: () => Promise<void>): Promise<void> {
+  const upTo = migrations.filter((m) => m.version <= version);
+  for (let run = 0; run < 2; run++) {
+    await storage.client.command({
+      query: `DELETE FROM ${storage.database}.schema_migrations WHERE Version >= ${version}`,
+    });
+    expect(await migrate(storage, undefined, upTo)).toBe(1);
+    await check();
+  }
+  expect(await migrate(storage)).toBe(migrations.filter((m) => m.version > version).length);
+}
+
+/** The tables named `prefix…` of `engine`, each with the values of the named settings in its definition. */
+export async function tableSettings(
+  storage: Storage,
+  prefix: string,
+  engine: string,
+  settings: readonly string[],
+): Promise<Record<string, string>[]> {
+  const rows = await queryRows<{ name: string; engine_full: string }>(
+    storage,
+    `SELECT name, engine_full FROM system.tables
+     WHERE database = {db:String} AND startsWith(name, {prefix:String}) AND NOT is_temporary AND engine = {engine:String}
+     ORDER BY name`,
+    { db: storage.database, prefix, engine },
+  );
+  return rows.map((r) => ({
+    name: r.name,
+    ...Object.fromEntries(settings.map((k) => [k, new RegExp(`\\b${k} = (\\d+)`).exec(r.engine_full)?.[1] ?? ""])),
+  }));
 }

@@ -142,9 +142,9 @@ export interface MachineJitter {
 
 /**
  * The machine's own latency tail: a CPU-only task of a few ms (hashing 3 MiB, no I/O, no allocation
- * to speak of) run back to back for `seconds`. On a VM its host pauses now and then (here: 20-30 ms
- * about every 1.5 s, with no steal reported), and every request that overlaps a pause carries it: a
- * measure's p99 is then the machine's as much as ours. Printed beside the measures.
+ * to speak of) run back to back for `seconds`. On a VM the host slows a vCPU now and then (here: one
+ * at a time, 20-30 ms about every 1.5 s, with no steal reported), and every request that overlaps such
+ * a pause carries it: a measure's p99 is then the machine's as much as ours. Printed beside the measures.
  */
 export function machineJitter(seconds = 10): MachineJitter {
   const block = Buffer.alloc(1 << 20, 7);

@@ -275,8 +275,9 @@ function nonEmpty(r: Reply) {
 }
 
 /**
- * Runs `relayout` in a process of its own: chDB keeps a data directory bound to the process that
- * opened it, and the server started next must open it.
+ * With `--prepare-only DIR`, the child step of `prepareApart` (chDB binds a data directory to the
+ * process that opened it, and the server started next must open it); otherwise load or reuse the
+ * store, start the server and measure.
  */
 async function main() {
   const prepare = args["prepare-only"];

@@ -40,7 +40,7 @@ function call(traceId: string, costUsd: number, extra: Partial<GovernedSpan> = {
     agent: "refund-agent",
     team: "cx",
     modelCall: true,
-    costUsd,
+    costNanos: Math.round(costUsd * 1e9),
     requestModel: "gpt-4o",
     responseModel: "gpt-4o-2024-08-06",
     tool: null,

@@ -157,7 +157,7 @@ describe("cluster variant", () => {
 
   it("attaches views to the local span (or log) table and writes their local targets", () => {
     const views = all.filter((q) => q.includes("MATERIALIZED VIEW"));
-    expect(views.length).toBe(9);
+    expect(views.length).toBe(11);
     for (const v of views) {
       expect(v).toMatch(/ TO \{db\}\.\w+_local AS/);
       expect(v).toMatch(/FROM \{db\}\.otel_(traces|logs)_local/);

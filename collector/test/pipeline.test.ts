@@ -142,7 +142,7 @@ describe("createPipeline: normalize → de-dup → processors → exporter → o
       [hex(3, 16), "acme", true, null],
       [hex(4, 16), "acme", false, "lookup"],
     ]);
-    expect(durable[0].slice(0, 3).every((g) => g.costUsd > 0)).toBe(true);
+    expect(durable[0].slice(0, 3).every((g) => g.costNanos > 0)).toBe(true);
   });
 
   it("drops a retry before any processor runs: nothing priced, stored or governed twice", async () => {

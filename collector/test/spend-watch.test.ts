@@ -68,7 +68,7 @@ alerts:
           agent,
           team: "cx",
           modelCall: true,
-          costUsd: 5,
+          costNanos: 5_000_000_000,
           requestModel: "gpt-4o",
           responseModel: "gpt-4o",
           tool: null,

@@ -97,7 +97,7 @@ export async function waitForTrace(queryUrl: string, service: string, timeoutMs 
   }
 }
 
-/** What @pydantic/genai-prices says the fake LLM's usage costs for `model` at OpenAI. */
+/** What @pydantic/genai-prices says the fake LLM's usage costs for `model` at OpenAI, to the nano-dollar Cognive stores. */
 export function expectedCost(model: string, cacheReadTokens: number | undefined): number {
   const price = calcPrice(
     {
@@ -109,7 +109,7 @@ export function expectedCost(model: string, cacheReadTokens: number | undefined)
     { providerId: "openai" },
   );
   if (!price) throw new Error(`genai-prices has no price for ${model}`);
-  return price.total_price;
+  return Math.round(price.total_price * 1e9) / 1e9;
 }
 
 /** The trace's model-call spans (the leaf LLM calls Cognive prices and sums). */

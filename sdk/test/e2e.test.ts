@@ -75,8 +75,14 @@ describe("end to end against a real Cognive", () => {
 
     const gptUsage = { input_tokens: 1200, cache_read_tokens: 1024, output_tokens: 300 };
     const claudeUsage = { input_tokens: 2350, cache_read_tokens: 2000, cache_write_tokens: 300, output_tokens: 120 };
-    const gptCost = calcPrice(gptUsage, "gpt-4o", { providerId: "openai" })!.total_price;
-    const claudeCost = calcPrice(claudeUsage, "claude-sonnet-4-20250514", { providerId: "anthropic" })!.total_price;
+    // Cognive stores money to the nano-dollar.
+    const nanos = (usd: number) => Math.round(usd * 1e9);
+    const gptNanos = nanos(calcPrice(gptUsage, "gpt-4o", { providerId: "openai" })!.total_price);
+    const claudeNanos = nanos(
+      calcPrice(claudeUsage, "claude-sonnet-4-20250514", { providerId: "anthropic" })!.total_price,
+    );
+    const gptCost = gptNanos / 1e9;
+    const claudeCost = claudeNanos / 1e9;
     expect(gptCost).toBeGreaterThan(0);
     expect(claudeCost).toBeGreaterThan(0);
 
@@ -113,6 +119,6 @@ describe("end to end against a real Cognive", () => {
       inputTokens: 1200 + 2350,
       outputTokens: 300 + 120,
     });
-    expect(body.summary.costUsd).toBeCloseTo(gptCost + claudeCost, 12);
+    expect(body.summary.costUsd).toBe((gptNanos + claudeNanos) / 1e9);
   }, 60_000);
 });

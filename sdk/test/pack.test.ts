@@ -126,9 +126,13 @@ describe("@cognive/sdk as an installed package", () => {
       const res = await fetch(`${server!.queryUrl}/api/v1/traces/${found.traces[0].traceId}`);
       const body = (await res.json()) as { spans: { name: string; genAi: Record<string, unknown> }[] };
       const call = body.spans.find((s) => s.name === "chat gpt-4o")!;
-      const expected = calcPrice({ input_tokens: 1500, cache_read_tokens: 1024, output_tokens: 250 }, "gpt-4o", {
-        providerId: "openai",
-      })!.total_price;
+      // Cognive stores money to the nano-dollar.
+      const expected =
+        Math.round(
+          calcPrice({ input_tokens: 1500, cache_read_tokens: 1024, output_tokens: 250 }, "gpt-4o", {
+            providerId: "openai",
+          })!.total_price * 1e9,
+        ) / 1e9;
       expect(expected).toBeGreaterThan(0);
       expect(call.genAi).toMatchObject({ inputTokens: 1500, cacheReadTokens: 1024, outputTokens: 250, priced: true });
       expect(call.genAi.costUsd).toBe(expected);

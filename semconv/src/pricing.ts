@@ -3,13 +3,15 @@
  *
  * Never calls `updatePrices` / `waitForUpdate`: no network.
  *
- * Exactness: `totalUsd` is `calcPrice(...).total_price` itself. The library folds cache read/write
- * prices into `input_price`: it prices each usage unit on its "leaf" count (input leaf = input minus
- * the priced cache parts) and sums input-direction units into `input_price`. We split it the same way:
- * `cacheReadUsd` / `cacheWriteUsd` are the library's own per-unit terms (same price entry, same tier,
- * same arithmetic), `outputUsd` is `output_price`, and `inputUsd` is the remainder (it also carries any
- * non-directional charge such as a per-request fee). If a model has no cache price, the library charges
- * those tokens at the input rate, so they stay in `inputUsd` and the cache part is 0.
+ * Money is integer nano-dollars (1e-9 USD), the unit storage keeps (`Decimal(18, 9)`): `totalNanos` is
+ * `calcPrice(...).total_price` to the nearest nano-dollar, and the parts add up to it exactly. The
+ * library folds cache read/write prices into `input_price`: it prices each usage unit on its "leaf"
+ * count (input leaf = input minus the priced cache parts) and sums input-direction units into
+ * `input_price`. We split it the same way: `cacheReadNanos` / `cacheWriteNanos` are the library's own
+ * per-unit terms (same price entry, same tier, same arithmetic), `outputNanos` is `output_price`, each
+ * to the nearest nano-dollar, and `inputNanos` is the remainder (it also carries any non-directional
+ * charge such as a per-request fee). If a model has no cache price, the library charges those tokens
+ * at the input rate, so they stay in `inputNanos` and the cache part is 0.
  *
  * Lookup: provider-scoped first (OTel provider → genai-prices id), then model only, for the response
  * model then the request model, then the same with a `provider/` prefix stripped. Which (provider id,
@@ -208,7 +210,7 @@ function fastPrice(f: FastModel, input: number, output: number, cacheRead: numbe
   const total = o + n + s;
   const cacheReadUsd = term(f.cacheRead, cacheRead, basis, 1e6);
   const cacheWriteUsd = term(f.cacheWrite, cacheWrite, basis, 1e6);
-  return balancedCost(total, n, cacheReadUsd, cacheWriteUsd);
+  return nanoCost(total, n, cacheReadUsd, cacheWriteUsd);
 }
 
 /** Price through `calcPrice` itself; parts split with the library's own per-unit terms. */
@@ -243,7 +245,7 @@ function slowPrice(
   const cacheWriteUsd = term(asPrice(mp.cache_write_mtok), cacheWrite, basis, 1e6);
   const outputUsd = result.output_price;
   const totalUsd = result.total_price;
-  return balancedCost(totalUsd, outputUsd, cacheReadUsd, cacheWriteUsd);
+  return nanoCost(totalUsd, outputUsd, cacheReadUsd, cacheWriteUsd);
 }
 
 function priceResolved(
@@ -279,7 +281,7 @@ export function priceModel(
 ): Cost | null {
   const res = probe(modelId, providerId);
   if (res === null) return null;
-  return priceResolved(res, tokens.input, tokens.output, tokens.cacheRead ?? 0, tokens.cacheWrite ?? 0, at);
+  return countable(priceResolved(res, tokens.input, tokens.output, tokens.cacheRead ?? 0, tokens.cacheWrite ?? 0, at));
 }
 
 interface CompiledOverride {
@@ -330,102 +332,68 @@ function compile(o: PriceOverride): CompiledOverride {
   return { source: o, re, provider, from, to };
 }
 
-const F64 = new Float64Array(1);
-const U32 = new Uint32Array(F64.buffer);
-const LOW = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 0 : 1; // little-endian: low word first
-
-function nextUp(x: number): number {
-  if (Number.isNaN(x) || x === Number.POSITIVE_INFINITY) return x;
-  if (x === 0) return Number.MIN_VALUE;
-  F64[0] = x;
-  const hi = 1 - LOW;
-  if (x > 0) {
-    U32[LOW] = (U32[LOW] + 1) >>> 0;
-    if (U32[LOW] === 0) U32[hi] = (U32[hi] + 1) >>> 0;
-  } else {
-    if (U32[LOW] === 0) U32[hi] = (U32[hi] - 1) >>> 0;
-    U32[LOW] = (U32[LOW] - 1) >>> 0;
-  }
-  return F64[0];
+/** USD to integer nano-dollars, to the nearest: a price library's float noise (0.0030000000000000005) rounds away. */
+export function usdToNanos(usd: number): number {
+  return Math.round(usd * 1e9);
 }
 
-function nextDown(x: number): number {
-  return -nextUp(-x);
-}
+/** The parts [input, output, cacheRead, cacheWrite] in nano-dollars, unrounded, then rounded. */
+const EXACT = new Float64Array(4);
+const PARTS = [0, 0, 0, 0];
 
-/** Floats `y` near `target - addend` with `y + addend === target` in floating point (may be empty). */
-function solveAdd(target: number, addend: number): number[] {
-  let y = target - addend;
-  // walk to a first solution
-  for (let i = 0; i < 64; i++) {
-    const s = y + addend;
-    if (s === target) break;
-    y = s < target ? nextUp(y) : nextDown(y);
+/**
+ * A library-priced cost in nano-dollars: the total to the nearest nano-dollar, shared out to the parts
+ * (input being the rest of the total) by largest remainder, so they add up to it exactly and none is
+ * more than a nano-dollar off its own figure.
+ */
+function nanoCost(totalUsd: number, outputUsd: number, cacheReadUsd: number, cacheWriteUsd: number): Cost {
+  const total = usdToNanos(totalUsd);
+  EXACT[0] = Math.max(0, totalUsd - outputUsd - cacheReadUsd - cacheWriteUsd) * 1e9;
+  EXACT[1] = outputUsd * 1e9;
+  EXACT[2] = cacheReadUsd * 1e9;
+  EXACT[3] = cacheWriteUsd * 1e9;
+  let left = total;
+  for (let i = 0; i < 4; i++) {
+    PARTS[i] = Math.floor(EXACT[i]);
+    left -= PARTS[i];
   }
-  const out: number[] = [];
-  if (y + addend !== target) return out;
-  out.push(y);
-  let lo = y;
-  let hi = y;
-  for (let i = 0; i < 3; i++) {
-    lo = nextDown(lo);
-    if (lo + addend === target) out.push(lo);
-    hi = nextUp(hi);
-    if (hi + addend === target) out.push(hi);
+  // At most a few nano-dollars to hand out (or take back, when the input part was nothing);
+  // anything else is not a finite price, and `countable` refuses it.
+  if (Math.abs(left) <= 8) {
+    for (; left > 0; left--) PARTS[pick(1)]++;
+    for (; left < 0; left++) PARTS[pick(-1)]--;
   }
-  return out;
-}
-
-/** Parts [input, output, cacheRead, cacheWrite] written by `balance`. */
-const PARTS = new Float64Array(4);
-
-/** A library-priced cost whose parts add up to `total` exactly (see `balance`). */
-function balancedCost(total: number, output: number, cacheRead: number, cacheWrite: number): Cost {
-  balance(total, output, cacheRead, cacheWrite);
   return {
-    inputUsd: PARTS[0],
-    outputUsd: PARTS[1],
-    cacheReadUsd: PARTS[2],
-    cacheWriteUsd: PARTS[3],
-    totalUsd: total,
+    inputNanos: PARTS[0],
+    outputNanos: PARTS[1],
+    cacheReadNanos: PARTS[2],
+    cacheWriteNanos: PARTS[3],
+    totalNanos: PARTS[0] + PARTS[1] + PARTS[2] + PARTS[3],
     source: "genai-prices",
   };
 }
 
+/** The part whose rounding lost the most (`sign` 1) or, among those above 0, gained the most (-1). */
+function pick(sign: 1 | -1): number {
+  let best = -1;
+  let bestBy = Number.NEGATIVE_INFINITY;
+  for (let i = 0; i < 4; i++) {
+    if (sign < 0 && PARTS[i] <= 0) continue;
+    const by = sign * (EXACT[i] - PARTS[i]);
+    if (by > bestBy) {
+      best = i;
+      bestBy = by;
+    }
+  }
+  return Math.max(best, 0);
+}
+
 /**
- * Fill PARTS so that `input + output + cacheRead + cacheWrite === total` holds exactly when evaluated
- * left to right. Input is solved backwards one addition at a time; when rounding ties make that
- * impossible, the last non-zero part is moved by a few ulps instead (a difference below 1e-15 USD).
+ * The cost, or null (unpriced) when it cannot be counted exactly: above 2^53 nano-dollars (about
+ * $9 million for one call, from absurd token counts) integers stop being exact.
  */
-function balance(total: number, output: number, cacheRead: number, cacheWrite: number): void {
-  PARTS[1] = output;
-  PARTS[2] = cacheRead;
-  PARTS[3] = cacheWrite;
-  const plain = total - output - cacheRead - cacheWrite;
-  PARTS[0] = plain;
-  if (plain + output + cacheRead + cacheWrite === total) return;
-  for (const b of solveAdd(total, cacheWrite)) {
-    for (const a of solveAdd(b, cacheRead)) {
-      const xs = solveAdd(a, output);
-      if (xs.length > 0) {
-        PARTS[0] = xs[0];
-        return;
-      }
-    }
-  }
-  let j = 3;
-  while (j > 0 && PARTS[j] === 0) j--;
-  let prefix = 0;
-  for (let i = 0; i < j; i++) prefix += PARTS[i];
-  let c = total - prefix;
-  for (let i = 0; i < 64; i++) {
-    const sum = prefix + c;
-    if (sum === total) {
-      PARTS[j] = c;
-      return;
-    }
-    c = sum < total ? nextUp(c) : nextDown(c);
-  }
+function countable(cost: Cost | null): Cost | null {
+  return cost !== null && Number.isSafeInteger(cost.totalNanos) && cost.totalNanos >= 0 ? cost : null;
 }
 
 export class Pricer {
@@ -458,7 +426,7 @@ export class Pricer {
 
     const ts = at instanceof Date ? at : new Date(Number.NaN);
     const override = this.#override(facts, ts.getTime());
-    if (override !== null) return priceOverride(override, inTotal, out, cr, cw);
+    if (override !== null) return countable(priceOverride(override, inTotal, out, cr, cw));
 
     const models = [facts.responseModel, facts.requestModel];
     for (let i = 0; i < 2; i++) {
@@ -468,7 +436,7 @@ export class Pricer {
       const res = this.#resolve(facts.provider, model);
       if (res === NOT_FOUND) continue;
       const cost = priceResolved(res, inTotal, out, cr, cw, ts);
-      if (cost !== null) return cost;
+      if (cost !== null) return countable(cost);
     }
     return null;
   }
@@ -560,16 +528,16 @@ function priceOverride(
 ): Cost {
   const s = o.source;
   const nonCached = Math.max(0, input - cacheRead - cacheWrite);
-  const inputUsd = (nonCached * s.input_per_mtok) / 1e6;
-  const outputUsd = (output * s.output_per_mtok) / 1e6;
-  const cacheReadUsd = (cacheRead * (s.cache_read_per_mtok ?? s.input_per_mtok)) / 1e6;
-  const cacheWriteUsd = (cacheWrite * (s.cache_write_per_mtok ?? s.input_per_mtok)) / 1e6;
+  const inputNanos = usdToNanos((nonCached * s.input_per_mtok) / 1e6);
+  const outputNanos = usdToNanos((output * s.output_per_mtok) / 1e6);
+  const cacheReadNanos = usdToNanos((cacheRead * (s.cache_read_per_mtok ?? s.input_per_mtok)) / 1e6);
+  const cacheWriteNanos = usdToNanos((cacheWrite * (s.cache_write_per_mtok ?? s.input_per_mtok)) / 1e6);
   return {
-    inputUsd,
-    outputUsd,
-    cacheReadUsd,
-    cacheWriteUsd,
-    totalUsd: inputUsd + outputUsd + cacheReadUsd + cacheWriteUsd,
+    inputNanos,
+    outputNanos,
+    cacheReadNanos,
+    cacheWriteNanos,
+    totalNanos: inputNanos + outputNanos + cacheReadNanos + cacheWriteNanos,
     source: "override",
   };
 }

@@ -28,13 +28,16 @@ export interface GenAiFacts {
   usageRole: "model_call" | "aggregate" | "none";
 }
 
-/** Cost of one model call in USD. `totalUsd` = input + output + cacheRead + cacheWrite. */
+/**
+ * Cost of one model call in integer nano-dollars (1e-9 USD), as stored (`Decimal(18, 9)`) and counted:
+ * `totalNanos` = input + output + cacheRead + cacheWrite, exactly.
+ */
 export interface Cost {
-  inputUsd: number;
-  outputUsd: number;
-  cacheReadUsd: number;
-  cacheWriteUsd: number;
-  totalUsd: number;
+  inputNanos: number;
+  outputNanos: number;
+  cacheReadNanos: number;
+  cacheWriteNanos: number;
+  totalNanos: number;
   /** Where the price came from. */
   source: "genai-prices" | "override";
 }

@@ -1,12 +1,12 @@
 import { calcPrice } from "@pydantic/genai-prices";
 import { describe, expect, it } from "vitest";
-import { type Attrs, extractFacts, type GenAiFacts, normalizeProvider, Pricer } from "../src/index.ts";
+import { type Attrs, extractFacts, type GenAiFacts, normalizeProvider, Pricer, usdToNanos } from "../src/index.ts";
 
 const AT = new Date("2025-06-01T12:00:00Z");
 const pricer = new Pricer();
 const RES: Attrs = { "service.name": "svc", "telemetry.sdk.language": "python" };
 
-/** Cost from the library for the same usage, to compare `totalUsd` with `===`. */
+/** Cost from the library for the same usage, in nano-dollars, to compare `totalNanos` with `===`. */
 function ref(
   model: string,
   providerId: string | undefined,
@@ -17,7 +17,7 @@ function ref(
   if (u.cacheWrite) usage.cache_write_tokens = u.cacheWrite;
   const r = calcPrice(usage, model, { providerId, timestamp: AT });
   if (r === null) throw new Error(`no reference price for ${model}`);
-  return r.total_price;
+  return usdToNanos(r.total_price);
 }
 
 function tokens(f: GenAiFacts) {
@@ -59,7 +59,7 @@ describe("current OTel GenAI", () => {
     expect(f.usageRole).toBe("model_call");
     expect(f.agentName).toBe("triage");
     expect(f.conversationId).toBe("conv-7");
-    expect(pricer.price(f, AT)?.totalUsd).toBe(
+    expect(pricer.price(f, AT)?.totalNanos).toBe(
       ref("gpt-4o-2024-08-06", "openai", { input: 1500, output: 400, cacheRead: 1024 }),
     );
   });
@@ -132,7 +132,7 @@ describe("current OTel GenAI", () => {
     );
     expect(f.usageRole).toBe("model_call");
     expect(f.outputTokens).toBeNull();
-    expect(pricer.price(f, AT)?.totalUsd).toBe(ref("text-embedding-3-small", "openai", { input: 5000, output: 0 }));
+    expect(pricer.price(f, AT)?.totalNanos).toBe(ref("text-embedding-3-small", "openai", { input: 5000, output: 0 }));
   });
 });
 
@@ -152,7 +152,7 @@ describe("deprecated OTel names", () => {
     expect(f.provider).toBe("openai");
     expect(tokens(f)).toMatchObject({ input: 800, output: 60 });
     expect(f.usageRole).toBe("model_call");
-    expect(pricer.price(f, AT)?.totalUsd).toBe(ref("gpt-4o-mini", "openai", { input: 800, output: 60 }));
+    expect(pricer.price(f, AT)?.totalNanos).toBe(ref("gpt-4o-mini", "openai", { input: 800, output: 60 }));
 
     const both = extractFacts(
       "chat",
@@ -203,7 +203,7 @@ describe("OpenInference", () => {
     expect(f.usageRole).toBe("model_call");
     expect(f.conversationId).toBe("sess-1");
     expect(f.userId).toBe("u-9");
-    expect(pricer.price(f, AT)?.totalUsd).toBe(
+    expect(pricer.price(f, AT)?.totalNanos).toBe(
       ref("claude-3-5-sonnet-20241022", "anthropic", { input: 5200, output: 310, cacheRead: 4000, cacheWrite: 1000 }),
     );
   });
@@ -267,7 +267,7 @@ describe("OpenLLMetry / Traceloop", () => {
     expect(f.operation).toBe("text_completion");
     expect(f.usageRole).toBe("model_call");
     expect(tokens(f)).toEqual({ input: 2100, output: 90, cacheRead: 2000, cacheWrite: 0, reasoning: null });
-    expect(pricer.price(f, AT)?.totalUsd).toBe(
+    expect(pricer.price(f, AT)?.totalNanos).toBe(
       ref("claude-3-5-haiku-20241022", "anthropic", { input: 2100, output: 90, cacheRead: 2000 }),
     );
   });
@@ -335,7 +335,9 @@ describe("Vercel AI SDK", () => {
     expect(child.agentName).toBe("my-fn");
     expect(child.conversationId).toBe("chat-123");
     expect(child.userId).toBe("user-5");
-    expect(pricer.price(child, AT)?.totalUsd).toBe(ref("gpt-4o-mini-2024-07-18", "openai", { input: 640, output: 55 }));
+    expect(pricer.price(child, AT)?.totalNanos).toBe(
+      ref("gpt-4o-mini-2024-07-18", "openai", { input: 640, output: 55 }),
+    );
     expect(pricer.price(parent, AT)).toBeNull();
   });
 
@@ -353,7 +355,7 @@ describe("Vercel AI SDK", () => {
     expect(emb.operation).toBe("embeddings");
     expect(emb.usageRole).toBe("model_call");
     expect(emb.inputTokens).toBe(10);
-    expect(pricer.price(emb, AT)?.totalUsd).toBe(ref("text-embedding-3-small", "openai", { input: 10, output: 0 }));
+    expect(pricer.price(emb, AT)?.totalNanos).toBe(ref("text-embedding-3-small", "openai", { input: 10, output: 0 }));
     expect(extractFacts("ai.embed", { "ai.model.id": "x" }, RES).operation).toBe("embeddings");
     const tool = extractFacts("ai.toolCall", { "ai.toolCall.name": "weather", "ai.toolCall.id": "call_1" }, RES);
     expect(tool.operation).toBe("execute_tool");
@@ -377,7 +379,9 @@ describe("Vercel AI SDK", () => {
     );
     expect(f.provider).toBe("openai");
     expect(tokens(f)).toEqual({ input: 3000, output: 250, cacheRead: 2048, cacheWrite: null, reasoning: 0 });
-    expect(pricer.price(f, AT)?.totalUsd).toBe(ref("gpt-4o", "openai", { input: 3000, output: 250, cacheRead: 2048 }));
+    expect(pricer.price(f, AT)?.totalNanos).toBe(
+      ref("gpt-4o", "openai", { input: 3000, output: 250, cacheRead: 2048 }),
+    );
   });
 
   it("v5 Anthropic: input excludes cache and is converted to cache-inclusive", () => {
@@ -396,7 +400,7 @@ describe("Vercel AI SDK", () => {
     );
     expect(f.provider).toBe("anthropic");
     expect(f.inputTokens).toBe(350);
-    expect(pricer.price(f, AT)?.totalUsd).toBe(
+    expect(pricer.price(f, AT)?.totalNanos).toBe(
       ref("claude-sonnet-4-20250514", "anthropic", { input: 350, output: 100, cacheRead: 150 }),
     );
   });
@@ -418,7 +422,7 @@ describe("Vercel AI SDK", () => {
       RES,
     );
     expect(tokens(f)).toEqual({ input: 10_000, output: 300, cacheRead: 8000, cacheWrite: 500, reasoning: 120 });
-    expect(pricer.price(f, AT)?.totalUsd).toBe(
+    expect(pricer.price(f, AT)?.totalNanos).toBe(
       ref("claude-sonnet-4-20250514", "anthropic", { input: 10_000, output: 300, cacheRead: 8000, cacheWrite: 500 }),
     );
     const noTotal = extractFacts(
@@ -458,7 +462,7 @@ describe("Langfuse", () => {
     expect(tokens(f)).toEqual({ input: 1000, output: 80, cacheRead: 300, cacheWrite: null, reasoning: null });
     expect(f.conversationId).toBe("lf-session");
     expect(f.userId).toBe("lf-user");
-    expect(pricer.price(f, AT)?.totalUsd).toBe(
+    expect(pricer.price(f, AT)?.totalNanos).toBe(
       ref("gpt-4o-mini", undefined, { input: 1000, output: 80, cacheRead: 300 }),
     );
   });
@@ -500,7 +504,7 @@ describe("Logfire / Pydantic AI", () => {
     expect(f.provider).toBe("openai");
     expect(f.usageRole).toBe("model_call");
     expect(tokens(f)).toEqual({ input: 100, output: 200, cacheRead: 20, cacheWrite: 10, reasoning: 30 });
-    expect(pricer.price(f, AT)?.totalUsd).toBe(
+    expect(pricer.price(f, AT)?.totalNanos).toBe(
       ref("gpt-4o-2024-11-20", "openai", { input: 100, output: 200, cacheRead: 20, cacheWrite: 10 }),
     );
   });

@@ -144,12 +144,12 @@ describe("hostile values never throw", () => {
       { "gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o", "gen_ai.usage.input_tokens": 5 },
       {},
     );
-    expect(pricer.price(f, new Date(Number.NaN))?.totalUsd).toBeGreaterThan(0); // static price: timestamp unused
+    expect(pricer.price(f, new Date(Number.NaN))?.totalNanos).toBeGreaterThan(0); // static price: timestamp unused
     expect(() => pricer.price(f, "yesterday" as unknown as Date)).not.toThrow();
     expect(pricer.price(null as unknown as GenAiFacts, AT)).toBeNull();
   });
 
-  it("huge but valid token counts price to a finite cost", () => {
+  it("huge token counts price to an exact cost, or stay unpriced when no exact one exists", () => {
     const f = extractFacts(
       "chat",
       {
@@ -160,9 +160,21 @@ describe("hostile values never throw", () => {
       },
       {},
     );
-    const c = pricer.price(f, AT);
-    expect(c).not.toBeNull();
-    expect(Number.isFinite(c?.totalUsd)).toBe(true);
+    // $12.5 billion for one call: more nano-dollars than count exactly (2^53), so unpriced.
+    expect(pricer.price(f, AT)).toBeNull();
+    const big = extractFacts(
+      "chat",
+      {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.request.model": "gpt-4o",
+        "gen_ai.usage.input_tokens": 1e9,
+        "gen_ai.usage.output_tokens": 1e9,
+      },
+      {},
+    );
+    const c = pricer.price(big, AT);
+    expect(Number.isSafeInteger(c?.totalNanos)).toBe(true);
+    expect(c?.totalNanos).toBe(c && c.inputNanos + c.outputNanos);
   });
 
   it("state does not leak between calls", () => {

@@ -1,6 +1,6 @@
 import { calcPrice, findProvider } from "@pydantic/genai-prices";
 import { describe, expect, it } from "vitest";
-import { type GenAiFacts, Pricer } from "../src/index.ts";
+import { type GenAiFacts, Pricer, usdToNanos } from "../src/index.ts";
 import { priceModel } from "../src/pricing.ts";
 
 const AT = new Date("2025-06-01T12:00:00Z");
@@ -25,14 +25,22 @@ function chat(over: Partial<GenAiFacts>): GenAiFacts {
   };
 }
 
-function sumParts(c: { inputUsd: number; outputUsd: number; cacheReadUsd: number; cacheWriteUsd: number }): number {
-  return c.inputUsd + c.outputUsd + c.cacheReadUsd + c.cacheWriteUsd;
+function sumParts(c: {
+  inputNanos: number;
+  outputNanos: number;
+  cacheReadNanos: number;
+  cacheWriteNanos: number;
+}): number {
+  return c.inputNanos + c.outputNanos + c.cacheReadNanos + c.cacheWriteNanos;
 }
+
+/** A library figure (USD) in nano-dollars; null stays null. */
+const nanos = (usd: number | undefined) => (usd === undefined ? undefined : usdToNanos(usd));
 
 describe("Pricer with genai-prices", () => {
   const pricer = new Pricer();
 
-  it("matches calcPrice exactly for an OpenAI call with cache reads, and splits parts", () => {
+  it("matches calcPrice to the nano-dollar for an OpenAI call with cache reads, and splits parts", () => {
     const f = chat({ responseModel: "gpt-4o-2024-08-06", inputTokens: 1200, outputTokens: 300, cacheReadTokens: 512 });
     const cost = pricer.price(f, AT);
     const ref = calcPrice({ input_tokens: 1200, output_tokens: 300, cache_read_tokens: 512 }, "gpt-4o-2024-08-06", {
@@ -41,13 +49,13 @@ describe("Pricer with genai-prices", () => {
     });
     expect(ref).not.toBeNull();
     expect(cost).not.toBeNull();
-    expect(cost?.totalUsd).toBe(ref?.total_price);
-    expect(cost?.outputUsd).toBe(ref?.output_price);
+    expect(cost?.totalNanos).toBe(nanos(ref?.total_price));
+    expect(cost?.outputNanos).toBe(nanos(ref?.output_price));
     expect(cost?.source).toBe("genai-prices");
     // gpt-4o: input 2.5/Mtok, cache read 1.25/Mtok
-    expect(cost?.cacheReadUsd).toBeCloseTo((512 * 1.25) / 1e6, 15);
-    expect(cost?.inputUsd).toBeCloseTo(((1200 - 512) * 2.5) / 1e6, 15);
-    expect(cost && sumParts(cost)).toBe(cost?.totalUsd);
+    expect(cost?.cacheReadNanos).toBe(512 * 1250);
+    expect(cost?.inputNanos).toBe((1200 - 512) * 2500);
+    expect(cost && sumParts(cost)).toBe(cost?.totalNanos);
   });
 
   it("prices Anthropic cache writes separately", () => {
@@ -65,14 +73,14 @@ describe("Pricer with genai-prices", () => {
       "claude-sonnet-4-20250514",
       { providerId: "anthropic", timestamp: AT },
     );
-    expect(cost?.totalUsd).toBe(ref?.total_price);
-    expect(cost?.cacheWriteUsd).toBeGreaterThan(0);
-    expect(cost?.cacheReadUsd).toBeGreaterThan(0);
+    expect(cost?.totalNanos).toBe(nanos(ref?.total_price));
+    expect(cost?.cacheWriteNanos).toBeGreaterThan(0);
+    expect(cost?.cacheReadNanos).toBeGreaterThan(0);
     // non-cached input is 1000 tokens at the model's input price
     if (ref === null) throw new Error("no reference price");
     const inputPrice = (ref.model_price as Record<string, number>).input_mtok;
-    expect(cost?.inputUsd).toBeCloseTo((1000 * inputPrice) / 1e6, 15);
-    expect(cost && sumParts(cost)).toBe(cost?.totalUsd);
+    expect(cost?.inputNanos).toBe(usdToNanos((1000 * inputPrice) / 1e6));
+    expect(cost && sumParts(cost)).toBe(cost?.totalNanos);
   });
 
   it("uses tiered prices like the library (Gemini above 200k input)", () => {
@@ -93,8 +101,8 @@ describe("Pricer with genai-prices", () => {
       },
     );
     expect(ref).not.toBeNull();
-    expect(cost?.totalUsd).toBe(ref?.total_price);
-    expect(cost && sumParts(cost)).toBe(cost?.totalUsd);
+    expect(cost?.totalNanos).toBe(nanos(ref?.total_price));
+    expect(cost && sumParts(cost)).toBe(cost?.totalNanos);
   });
 
   it("maps OTel provider names to genai-prices ids", () => {
@@ -112,19 +120,19 @@ describe("Pricer with genai-prices", () => {
         chat({ provider: otel, requestModel: model, inputTokens: 1000, outputTokens: 100 }),
         AT,
       );
-      expect(cost?.totalUsd, otel).toBe(ref?.total_price);
+      expect(cost?.totalNanos, otel).toBe(nanos(ref?.total_price));
     }
   });
 
   it("falls back to the model alone for an unknown provider, and strips provider/ prefixes", () => {
     const ref = calcPrice({ input_tokens: 1000, output_tokens: 100 }, "gpt-4o", { timestamp: AT });
-    expect(pricer.price(chat({ provider: "some-gateway", inputTokens: 1000, outputTokens: 100 }), AT)?.totalUsd).toBe(
-      ref?.total_price,
+    expect(pricer.price(chat({ provider: "some-gateway", inputTokens: 1000, outputTokens: 100 }), AT)?.totalNanos).toBe(
+      nanos(ref?.total_price),
     );
     expect(
       pricer.price(chat({ provider: null, requestModel: "openai/gpt-4o", inputTokens: 1000, outputTokens: 100 }), AT)
-        ?.totalUsd,
-    ).toBe(ref?.total_price);
+        ?.totalNanos,
+    ).toBe(nanos(ref?.total_price));
   });
 
   it("prefers the response model over the request model", () => {
@@ -137,12 +145,12 @@ describe("Pricer with genai-prices", () => {
       timestamp: AT,
     });
     expect(mini?.total_price).not.toBe(big?.total_price);
-    expect(pricer.price(chat({ requestModel: "gpt-4o", responseModel: "gpt-4o-mini" }), AT)?.totalUsd).toBe(
-      mini?.total_price,
+    expect(pricer.price(chat({ requestModel: "gpt-4o", responseModel: "gpt-4o-mini" }), AT)?.totalNanos).toBe(
+      nanos(mini?.total_price),
     );
     // unknown response model: request model is used
-    expect(pricer.price(chat({ requestModel: "gpt-4o", responseModel: "zz-unknown-model" }), AT)?.totalUsd).toBe(
-      big?.total_price,
+    expect(pricer.price(chat({ requestModel: "gpt-4o", responseModel: "zz-unknown-model" }), AT)?.totalNanos).toBe(
+      nanos(big?.total_price),
     );
   });
 
@@ -164,7 +172,7 @@ describe("Pricer with genai-prices", () => {
     expect(b).toEqual(a);
     const f2 = chat({ inputTokens: 7000, outputTokens: 10 });
     const ref = calcPrice({ input_tokens: 7000, output_tokens: 10 }, "gpt-4o", { providerId: "openai", timestamp: AT });
-    expect(pricer.price(f2, AT)?.totalUsd).toBe(ref?.total_price);
+    expect(pricer.price(f2, AT)?.totalNanos).toBe(nanos(ref?.total_price));
   });
 
   it("agrees with calcPrice for every model in the bundled data (fast path and fallback)", () => {
@@ -242,9 +250,12 @@ describe("Pricer with genai-prices", () => {
               expect(cost, `${pid}/${model.id}`).toBeNull();
               continue;
             }
-            expect(cost?.totalUsd, `${pid}/${model.id} ${JSON.stringify(u)} ${at.toISOString()}`).toBe(ref.total_price);
-            expect(Math.abs((cost?.outputUsd ?? 0) - ref.output_price)).toBeLessThan(1e-15);
-            expect(cost && sumParts(cost)).toBe(ref.total_price);
+            expect(cost?.totalNanos, `${pid}/${model.id} ${JSON.stringify(u)} ${at.toISOString()}`).toBe(
+              usdToNanos(ref.total_price),
+            );
+            // Parts are shared out by largest remainder: each within a nano-dollar of the library's.
+            expect(Math.abs((cost?.outputNanos ?? 0) - ref.output_price * 1e9)).toBeLessThan(1);
+            expect(cost && sumParts(cost)).toBe(cost?.totalNanos);
             compared++;
           }
         }
@@ -264,20 +275,20 @@ describe("Pricer overrides", () => {
       AT,
     );
     expect(c?.source).toBe("override");
-    expect(c?.inputUsd).toBeCloseTo(0.7, 12);
-    expect(c?.cacheReadUsd).toBeCloseTo(0.1, 12);
-    expect(c?.cacheWriteUsd).toBeCloseTo(0.4, 12);
-    expect(c?.outputUsd).toBeCloseTo(1, 12);
-    expect(c?.totalUsd).toBeCloseTo(2.2, 12);
-    expect(c && sumParts(c)).toBe(c?.totalUsd);
+    expect(c?.inputNanos).toBe(700_000_000);
+    expect(c?.cacheReadNanos).toBe(100_000_000);
+    expect(c?.cacheWriteNanos).toBe(400_000_000);
+    expect(c?.outputNanos).toBe(1_000_000_000);
+    expect(c?.totalNanos).toBe(2_200_000_000);
+    expect(c && sumParts(c)).toBe(c?.totalNanos);
   });
 
   it("charges cache tokens at the input price when no cache price is given", () => {
     const p = new Pricer([{ match: "gpt", ...base }]);
     const c = p.price(chat({ inputTokens: 1_000_000, outputTokens: 0, cacheReadTokens: 400_000 }), AT);
-    expect(c?.inputUsd).toBeCloseTo(0.6, 12);
-    expect(c?.cacheReadUsd).toBeCloseTo(0.4, 12);
-    expect(c?.totalUsd).toBeCloseTo(1, 12);
+    expect(c?.inputNanos).toBe(600_000_000);
+    expect(c?.cacheReadNanos).toBe(400_000_000);
+    expect(c?.totalNanos).toBe(1_000_000_000);
   });
 
   it("prices models unknown to the library", () => {
@@ -286,7 +297,7 @@ describe("Pricer overrides", () => {
       chat({ requestModel: "acme-llm-7b", provider: "acme", inputTokens: 2_000_000, outputTokens: 1_000_000 }),
       AT,
     );
-    expect(c?.totalUsd).toBeCloseTo(4, 12);
+    expect(c?.totalNanos).toBe(4_000_000_000);
     expect(new Pricer().price(chat({ requestModel: "acme-llm-7b", provider: "acme" }), AT)).toBeNull();
   });
 
@@ -321,11 +332,11 @@ describe("Pricer overrides", () => {
       { match: "gpt-4o", input_per_mtok: 20, output_per_mtok: 20 },
     ]);
     expect(
-      p.price(chat({ requestModel: "gpt-4o-mini", inputTokens: 1_000_000, outputTokens: 0 }), AT)?.totalUsd,
-    ).toBeCloseTo(10, 12);
-    expect(
-      p.price(chat({ requestModel: "gpt-4o", inputTokens: 1_000_000, outputTokens: 0 }), AT)?.totalUsd,
-    ).toBeCloseTo(20, 12);
+      p.price(chat({ requestModel: "gpt-4o-mini", inputTokens: 1_000_000, outputTokens: 0 }), AT)?.totalNanos,
+    ).toBe(10_000_000_000);
+    expect(p.price(chat({ requestModel: "gpt-4o", inputTokens: 1_000_000, outputTokens: 0 }), AT)?.totalNanos).toBe(
+      20_000_000_000,
+    );
   });
 
   it("rejects an invalid regex with an error naming the pattern", () => {

@@ -72,7 +72,7 @@ export class Governance {
       const agentPolicy = this.policy.agents.get(s.agent);
       const refused = this.policyAlerts(s, agentPolicy);
       if (refused.length > 0) alerts.push(...refused);
-      if (s.modelCall && s.costUsd > 0) {
+      if (s.modelCall && s.costNanos > 0) {
         const crossed = await this.countSpend(s, agentPolicy);
         if (crossed.length > 0) alerts.push(...crossed);
       }
@@ -120,7 +120,7 @@ export class Governance {
         scope: { type: "agent", name: s.agent },
         window,
         windowKey: keys[window],
-        usd: s.costUsd,
+        usd: s.costNanos / 1e9,
         limitUsd: agentPolicy?.budgets[BUDGET_OF_WINDOW[window]] ?? null,
       });
       if (s.team !== "" && window !== "run") {
@@ -128,7 +128,7 @@ export class Governance {
           scope: { type: "team", name: s.team },
           window,
           windowKey: keys[window],
-          usd: s.costUsd,
+          usd: s.costNanos / 1e9,
           limitUsd: teamPolicy?.budgets[BUDGET_OF_WINDOW[window]] ?? null,
         });
       }

@@ -9,7 +9,8 @@ export interface GovernedSpan {
   agent: string;
   team: string;
   modelCall: boolean;
-  costUsd: number;
+  /** The call's cost in integer nano-dollars (0 when unpriced). */
+  costNanos: number;
   requestModel: string | null;
   responseModel: string | null;
   tool: string | null;

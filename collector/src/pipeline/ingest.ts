@@ -334,7 +334,7 @@ function governedOf(s: NormalizedSpan): GovernedSpan {
     agent: s.agent,
     team: s.team,
     modelCall: s.usageRole === "model_call",
-    costUsd: s.cost?.totalUsd ?? 0,
+    costNanos: s.cost?.totalNanos ?? 0,
     requestModel: s.requestModel,
     responseModel: s.responseModel,
     tool: s.toolName,

@@ -51,6 +51,12 @@ export class RowWriter {
     this.buf.writeBigUInt64LE(BigInt.asUintN(64, v), this.pos);
     this.pos += 8;
   }
+  /** A signed safe integer as Int64 (`Decimal(18, 9)`: nano-dollars). */
+  i64(v: number): void {
+    this.room(8);
+    this.buf.writeBigInt64LE(BigInt(v), this.pos);
+    this.pos += 8;
+  }
   /** DateTime64(9): signed nanoseconds since the epoch. */
   i64n(v: bigint): void {
     this.room(8);

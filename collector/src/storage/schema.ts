@@ -4,7 +4,7 @@
  * The span table keeps the OpenTelemetry Collector ClickHouse exporter's `otel_traces` columns so
  * Grafana's ClickHouse data source reads it as is; the GenAI columns come after them.
  */
-import { spanTableAddColumns, spanTableColumnsDdl } from "./span-table.ts";
+import { MONEY_TYPE, spanTableAddColumns, spanTableColumnsDdl } from "./span-table.ts";
 import { TRACE_DOC_ROW, TRACE_LOG_ROW } from "./trace-docs.ts";
 
 export { SPAN_COLUMNS } from "./span-table.ts";
@@ -225,6 +225,26 @@ function rebuildTable(table: string, copy: string, engine: string): string[] {
     `INSERT INTO {db}.${copy} SELECT * FROM {db}.${table}
        SETTINGS distributed_foreground_insert = 1`,
     `EXCHANGE TABLES {db}.${table} AND {db}.${copy}`,
+  ];
+}
+
+/** The cost columns of spans and of the per-minute rollups. */
+const COST_COLUMNS = ["CostInputUsd", "CostOutputUsd", "CostCacheReadUsd", "CostCacheWriteUsd", "CostUsd"];
+
+/**
+ * Float64 money columns of `table` made `type` (Decimal: exact sums). A cast from Float64 truncates,
+ * and a cost such as 1.5e-8 is 14.999… nano-dollars as a double: each value is first moved to a
+ * quarter nano-dollar above its nearest nano-dollar, so the cast keeps the nearest. That move is the
+ * same when repeated and touches no column already converted, so a re-run after an interruption
+ * changes nothing twice.
+ */
+function moneyToDecimal(table: string, columns: string[], type: string): string[] {
+  const nudge = (c: string) => `${c} = if(${c} > 0, (round(toFloat64(${c}) * 1e9) + 0.25) / 1e9, toFloat64(${c}))`;
+  return [
+    `ALTER TABLE {db}.${table} UPDATE ${columns.map(nudge).join(", ")}
+       WHERE toTypeName(${columns[0]}) LIKE '%Float64%' SETTINGS mutations_sync = 1`,
+    `ALTER TABLE {db}.${table} ${columns.map((c) => `MODIFY COLUMN ${c} ${type}`).join(", ")}
+       SETTINGS mutations_sync = 1`,
   ];
 }
 
@@ -981,5 +1001,23 @@ ${spanTableColumnsDdl()},
     version: 30,
     name: "trace summaries in granules of 8,192 rows dropped",
     statements: [`DROP TABLE IF EXISTS {db}.${TRACE_SUMMARY_REBUILD_TABLE}`],
+  },
+  {
+    version: 31,
+    name: "money as Decimal(18, 9): costs in exact nano-dollars, summed without rounding error",
+    // Float64 sums over millions of spans drift in the last digits and depend on the order of the
+    // rows; integers of nano-dollars do not. The views that sum costs are made again so their
+    // columns follow (a per-trace sum is Decimal(38, 9)).
+    statements: [
+      ...moneyToDecimal(SPAN_TABLE, COST_COLUMNS, `${MONEY_TYPE} CODEC(ZSTD(1))`),
+      ...moneyToDecimal(LLM_ROLLUP_TABLE, COST_COLUMNS, MONEY_TYPE),
+      ...moneyToDecimal(TRACE_SUMMARY_TABLE, ["CostUsd"], "SimpleAggregateFunction(sum, Decimal(38, 9))"),
+      `DROP VIEW IF EXISTS {db}.${TRACE_SUMMARY_TABLE}_mv`,
+      `CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.${TRACE_SUMMARY_TABLE}_mv TO {db}.${TRACE_SUMMARY_TABLE} AS
+       ${traceSummarySelect("")}`,
+      `DROP VIEW IF EXISTS {db}.${LLM_ROLLUP_TABLE}_mv`,
+      `CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.${LLM_ROLLUP_TABLE}_mv TO {db}.${LLM_ROLLUP_TABLE} AS
+       ${rollupSelect("")}`,
+    ],
   },
 ];

@@ -2,7 +2,7 @@ import type { Attrs, AttrTypes } from "@cognive/semconv";
 import type { DecodedEvent, DecodedLink } from "../otlp/model.ts";
 import type { NormalizedSpan } from "../pipeline/span.ts";
 import { binaryMap, binaryTypes, RowWriter } from "./rowbinary.ts";
-import { quotedString, tsvFloat, tsvMap, tsvNanos, tsvString, tsvTypes } from "./tsv.ts";
+import { quotedString, tsvMap, tsvNanos, tsvNanoUsd, tsvString, tsvTypes } from "./tsv.ts";
 
 /**
  * The span table (`otel_traces`), defined once: each column's name, ClickHouse type, codec, the
@@ -25,6 +25,8 @@ export interface SpanColumn {
 }
 
 const ZSTD = "CODEC(ZSTD(1))";
+/** How money is stored: USD with nine decimals, so nano-dollars exactly. */
+export const MONEY_TYPE = "Decimal(18, 9)";
 const T64 = "CODEC(T64, ZSTD(1))";
 const STRING_MAP = "Map(LowCardinality(String), String)";
 const TYPE_MAP = "Map(LowCardinality(String), UInt8)";
@@ -80,14 +82,20 @@ const tokens = (name: string, get: (s: NormalizedSpan) => number | null): SpanCo
     w.u64(n === null ? 0 : Math.trunc(n));
   },
 });
+/** A cost part in nano-dollars; 0 when unpriced, and (as the pricer never gives) when not an exact integer. */
+const nanosOf = (s: NormalizedSpan, get: (c: NonNullable<NormalizedSpan["cost"]>) => number): number => {
+  if (s.cost === null) return 0;
+  const n = get(s.cost);
+  return Number.isSafeInteger(n) ? n : 0;
+};
+/** Money: integer nano-dollars as `Decimal(18, 9)` (an Int64 of nano-dollars underneath), exact in sums. */
 const usd = (name: string, get: (c: NonNullable<NormalizedSpan["cost"]>) => number): SpanColumn => ({
   name,
-  type: "Float64",
+  type: MONEY_TYPE,
   codec: ZSTD,
   since: 1,
-  encode: (s) => (s.cost === null ? "0" : tsvFloat(get(s.cost))),
-  // tsvFloat's rule: a non-finite cost is stored as 0.
-  binary: (w, s) => w.f64(s.cost === null ? 0 : finite(get(s.cost))),
+  encode: (s) => tsvNanoUsd(nanosOf(s, get)),
+  binary: (w, s) => w.i64(nanosOf(s, get)),
 });
 const nested = (
   group: string,
@@ -116,7 +124,6 @@ const typeColumn = (
   encode,
   binary,
 });
-const finite = (n: number) => (Number.isFinite(n) ? n : 0);
 
 /** The last resource's encodings: every span of a resource shares its attribute object. */
 function perResource(encode: (attrs: Attrs, types: AttrTypes | undefined) => string): (s: NormalizedSpan) => string {
@@ -299,11 +306,11 @@ export const SPAN_TABLE_COLUMNS: readonly SpanColumn[] = [
     encode: (s) => (s.cost === null ? "0" : "1"),
     binary: (w, s) => w.u8(s.cost === null ? 0 : 1),
   },
-  usd("CostInputUsd", (c) => c.inputUsd),
-  usd("CostOutputUsd", (c) => c.outputUsd),
-  usd("CostCacheReadUsd", (c) => c.cacheReadUsd),
-  usd("CostCacheWriteUsd", (c) => c.cacheWriteUsd),
-  usd("CostUsd", (c) => c.totalUsd),
+  usd("CostInputUsd", (c) => c.inputNanos),
+  usd("CostOutputUsd", (c) => c.outputNanos),
+  usd("CostCacheReadUsd", (c) => c.cacheReadNanos),
+  usd("CostCacheWriteUsd", (c) => c.cacheWriteNanos),
+  usd("CostUsd", (c) => c.totalNanos),
   typeColumn("ResourceAttributeTypes", TYPE_MAP, perResource(tsvTypes), perResourceBinary(binaryTypes)),
   typeColumn(
     "SpanAttributeTypes",

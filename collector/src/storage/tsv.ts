@@ -84,7 +84,10 @@ export function tsvNanos(ns: bigint): string {
   return `${String(s).padStart(10, "0")}.${String(frac).padStart(9, "0")}`;
 }
 
-/** A float the way ClickHouse parses it back to the same double. */
-export function tsvFloat(n: number): string {
-  return Number.isFinite(n) ? String(n) : "0";
+/** Integer nano-dollars as the `Decimal(18, 9)` text of the same value (USD, nine decimals). */
+export function tsvNanoUsd(nanos: number): string {
+  const sign = nanos < 0 ? "-" : "";
+  const a = Math.abs(nanos);
+  const whole = Math.floor(a / 1e9);
+  return `${sign}${whole}.${String(a - whole * 1e9).padStart(9, "0")}`;
 }

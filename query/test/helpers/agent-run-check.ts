@@ -1,10 +1,11 @@
+import { usdToNanos } from "@cognive/semconv";
 import { calcPrice } from "@pydantic/genai-prices";
 import { expect } from "vitest";
 import type { LlmCall } from "./otel.ts";
 import { getJson } from "./server.ts";
 
-/** What @pydantic/genai-prices says a call costs. */
-export function expectedCost(c: LlmCall): number {
+/** What @pydantic/genai-prices says a call costs, in nano-dollars (the unit Cognive stores). */
+export function expectedNanos(c: LlmCall): number {
   const r = calcPrice(
     {
       input_tokens: c.input,
@@ -16,8 +17,11 @@ export function expectedCost(c: LlmCall): number {
     { providerId: c.provider },
   );
   if (!r) throw new Error(`no price for ${c.model}`);
-  return r.total_price;
+  return usdToNanos(r.total_price);
 }
+
+/** The same in USD, as the API answers it. */
+export const expectedCost = (c: LlmCall): number => expectedNanos(c) / 1e9;
 
 /** The model calls of the agent run the OTLP round-trip tests send (two providers, cache reads and writes). */
 export const AGENT_RUN_CALLS: LlmCall[] = [
@@ -74,8 +78,6 @@ export async function expectAgentRunStored(queryUrl: string, traceId: string, se
   expect(summary.rootName).toBe("invoke_agent refund-agent");
   expect(summary.inputTokens).toBe(CALLS.reduce((a, c) => a + c.input, 0));
   expect(summary.outputTokens).toBe(CALLS.reduce((a, c) => a + c.output, 0));
-  expect(summary.costUsd).toBeCloseTo(
-    CALLS.reduce((a, c) => a + expectedCost(c), 0),
-    12,
-  );
+  // Decimal sums: exactly the calls' nano-dollars added up.
+  expect(summary.costUsd).toBe(CALLS.reduce((a, c) => a + expectedNanos(c), 0) / 1e9);
 }

@@ -337,6 +337,15 @@ export function usdToNanos(usd: number): number {
   return Math.round(usd * 1e9);
 }
 
+/**
+ * Two USD amounts of whole nano-dollars (as read from `Decimal(…, 9)` columns) added exactly: as
+ * integers of nano-dollars, then back to the nearest double. `+` on the doubles drifts
+ * (0.1 + 0.2 = 0.30000000000000004); a total kept with this stays exact below 2^53 nano-dollars.
+ */
+export function addUsd(a: number, b: number): number {
+  return (usdToNanos(a) + usdToNanos(b)) / 1e9;
+}
+
 /** The parts [input, output, cacheRead, cacheWrite] in nano-dollars, unrounded, then rounded. */
 const EXACT = new Float64Array(4);
 const PARTS = [0, 0, 0, 0];

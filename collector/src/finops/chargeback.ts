@@ -1,3 +1,4 @@
+import { addUsd } from "@cognive/semconv";
 import { LLM_ROLLUP_TABLE } from "../storage/schema.ts";
 
 /**
@@ -100,7 +101,7 @@ export function toChargeback(month: string, rows: ChargebackRowSql[]): Chargebac
   return {
     month,
     rows: out,
-    totalUsd: out.reduce((s, r) => s + (r.costUsd ?? 0), 0),
+    totalUsd: out.reduce((s, r) => addUsd(s, r.costUsd ?? 0), 0),
     unpricedCalls: out.reduce((s, r) => s + r.unpricedCalls, 0),
   };
 }

@@ -1,3 +1,4 @@
+import { addUsd } from "@cognive/semconv";
 import { type Chargeback, type ChargebackRow, nanoUsd } from "./chargeback.ts";
 
 /** Text for HTML element content and quoted attribute values. */
@@ -35,14 +36,14 @@ function barChart(title: string, entries: [string, number][]): string {
 
 function sumBy(rows: ChargebackRow[], key: (r: ChargebackRow) => string): [string, number][] {
   const m = new Map<string, number>();
-  for (const r of rows) m.set(key(r), (m.get(key(r)) ?? 0) + (r.costUsd ?? 0));
+  for (const r of rows) m.set(key(r), addUsd(m.get(key(r)) ?? 0, r.costUsd ?? 0));
   return [...m.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
 }
 
 const label = (s: string) => (s === "" ? "(none)" : s);
 
 function teamSection(month: string, team: string, rows: ChargebackRow[]): string {
-  const total = rows.reduce((s, r) => s + (r.costUsd ?? 0), 0);
+  const total = rows.reduce((s, r) => addUsd(s, r.costUsd ?? 0), 0);
   const calls = rows.reduce((s, r) => s + r.calls, 0);
   const unpriced = rows.reduce((s, r) => s + r.unpricedCalls, 0);
   const body = rows

@@ -1,3 +1,4 @@
+import { addUsd } from "@cognive/semconv";
 import type { Storage } from "../storage/client.ts";
 import { LLM_ROLLUP_TABLE } from "../storage/schema.ts";
 import { chTime, queryRows } from "../storage/sql.ts";
@@ -36,7 +37,7 @@ export async function spendSoFar(storage: Storage, now: Date = new Date()): Prom
     if (name === "" || usd === 0) return;
     const key = `${type}\u0000${name}\u0000${window}`;
     const t = byScope.get(key);
-    if (t) t.usd += usd;
+    if (t) t.usd = addUsd(t.usd, usd);
     else byScope.set(key, { scope: { type, name }, window, windowKey, usd });
   };
   for (const r of rows) {

@@ -1,3 +1,4 @@
+import { addUsd } from "@cognive/semconv";
 import type { Storage } from "../storage/client.ts";
 import { LLM_ROLLUP_TABLE } from "../storage/schema.ts";
 import { queryRows } from "../storage/sql.ts";
@@ -105,8 +106,8 @@ export async function readWindowSpend(
         w = { team: r.TeamName, currentUsd: 0, buckets: new Map() };
         out[type].set(key, w);
       }
-      if (bucket === 0) w.currentUsd += Number(r.Usd);
-      else w.buckets.set(bucket, (w.buckets.get(bucket) ?? 0) + Number(r.Usd));
+      if (bucket === 0) w.currentUsd = addUsd(w.currentUsd, Number(r.Usd));
+      else w.buckets.set(bucket, addUsd(w.buckets.get(bucket) ?? 0, Number(r.Usd)));
     }
   }
   return out;

@@ -1,4 +1,5 @@
 import { LLM_ROLLUP_TABLE, type Storage } from "@cognive/collector";
+import { addUsd } from "@cognive/semconv";
 import type { TimeRange } from "./params.ts";
 import { type QueryScope, teamCondition } from "./scope.ts";
 import { databaseOf, num, select } from "./sql.ts";
@@ -117,7 +118,7 @@ export async function costReport(storage: Storage, scope: QueryScope, q: CostQue
       r.CacheReadTokens,
       r.CacheWriteTokens,
     ].map(num);
-    s.totalUsd += r.CostUsd;
+    s.totalUsd = addUsd(s.totalUsd, r.CostUsd);
     s.inputTokens += input;
     s.outputTokens += output;
     s.cacheReadTokens += cacheRead;
@@ -129,5 +130,5 @@ export async function costReport(storage: Storage, scope: QueryScope, q: CostQue
   // Highest spend first; equal spend by key, so the order never depends on the read.
   const byKeyName = (a: CostSeries, b: CostSeries) => ((a.key ?? "") < (b.key ?? "") ? -1 : 1);
   const series = [...byKey.values()].sort((a, b) => b.totalUsd - a.totalUsd || byKeyName(a, b));
-  return { totalUsd: series.reduce((sum, s) => sum + s.totalUsd, 0), series };
+  return { totalUsd: series.reduce((sum, s) => addUsd(sum, s.totalUsd), 0), series };
 }

@@ -1,5 +1,5 @@
 import { SPAN_TABLE, type Storage, TRACE_SUMMARY_TABLE } from "@cognive/collector";
-import type { GenAiMessage } from "@cognive/semconv";
+import { addUsd, type GenAiMessage } from "@cognive/semconv";
 import { badRequest } from "./errors.ts";
 import { MAX_NS, type TimeRange } from "./params.ts";
 import { type QueryScope, teamCondition } from "./scope.ts";
@@ -300,7 +300,7 @@ export async function getSession(
     for (const u of t.users) {
       const e = perUser.get(u) ?? { userId: u, traces: 0, costUsd: 0 };
       e.traces++;
-      e.costUsd += t.costUsd;
+      e.costUsd = addUsd(e.costUsd, t.costUsd);
       perUser.set(u, e);
     }
   }

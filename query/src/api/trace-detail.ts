@@ -12,6 +12,7 @@ import {
 import {
   type AttrTypes,
   type AttrValue,
+  addUsd,
   type GenAiFacts,
   type GenAiMessage,
   type GenAiPart,
@@ -289,7 +290,7 @@ export function summarize(spans: Span[]): TraceSummary {
     if (s.genAi.usageRole === "model_call") {
       inputTokens += s.genAi.inputTokens ?? 0;
       outputTokens += s.genAi.outputTokens ?? 0;
-      costUsd += s.genAi.costUsd ?? 0;
+      costUsd = addUsd(costUsd, s.genAi.costUsd ?? 0);
       if (isUnpriced(s.genAi)) unpricedCalls++;
     }
   }

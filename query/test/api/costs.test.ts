@@ -129,6 +129,9 @@ interface Expected {
   >;
 }
 
+/** Money adds up as nano-dollars (Decimal in storage): exact, so reports are compared with toBe. */
+const plus = (a: number, b: number) => (Math.round(a * 1e9) + Math.round(b * 1e9)) / 1e9;
+
 /** The report computed independently from the seeded calls. */
 function expected(dim: Dim, from: number, to: number, step: number): Expected {
   const out: Expected = { totalUsd: 0, series: new Map() };
@@ -151,26 +154,26 @@ function expected(dim: Dim, from: number, to: number, step: number): Expected {
       out.series.set(key, s);
     }
     const bucket = Math.floor(minute / step) * step;
-    s.totalUsd += c.cost;
+    s.totalUsd = plus(s.totalUsd, c.cost);
     s.inputTokens += c.input;
     s.outputTokens += c.output;
     s.cacheReadTokens += c.cacheRead;
     s.cacheWriteTokens += c.cacheWrite;
     s.calls++;
-    s.points.set(bucket, (s.points.get(bucket) ?? 0) + c.cost);
+    s.points.set(bucket, plus(s.points.get(bucket) ?? 0, c.cost));
     const t = s.tokens.get(bucket) ?? [0, 0, 0, 0];
     s.tokens.set(bucket, [t[0] + c.input, t[1] + c.output, t[2] + c.cacheRead, t[3] + c.cacheWrite]);
-    out.totalUsd += c.cost;
+    out.totalUsd = plus(out.totalUsd, c.cost);
   }
   return out;
 }
 
 function expectReport(body: any, exp: Expected) {
-  expect(body.totalUsd).toBeCloseTo(exp.totalUsd, 10);
+  expect(body.totalUsd).toBe(exp.totalUsd);
   expect(body.series.map((s: any) => s.key).sort()).toEqual([...exp.series.keys()].sort());
   for (const s of body.series) {
     const e = exp.series.get(s.key)!;
-    expect(s.totalUsd, String(s.key)).toBeCloseTo(e.totalUsd, 10);
+    expect(s.totalUsd, String(s.key)).toBe(e.totalUsd);
     expect(s.inputTokens, String(s.key)).toBe(e.inputTokens);
     expect(s.outputTokens, String(s.key)).toBe(e.outputTokens);
     expect(s.cacheReadTokens, String(s.key)).toBe(e.cacheReadTokens);
@@ -182,7 +185,7 @@ function expectReport(body: any, exp: Expected) {
       String(s.key),
     ).toEqual(buckets);
     s.points.forEach((p: number[], i: number) => {
-      expect(p[1]).toBeCloseTo(e.points.get(buckets[i])!, 10);
+      expect(p[1]).toBe(e.points.get(buckets[i]));
     });
     // Token points share the cost points' buckets: one chart can stack either.
     expect(s.tokenPoints, String(s.key)).toEqual(buckets.map((b) => [b, ...e.tokens.get(b)!]));

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { applyRetention, createStorage, type Logger, migrate, type Storage, silentLogger } from "@cognive/collector";
+import { usdToNanos } from "@cognive/semconv";
 import type { Hono } from "hono";
 import { afterAll, beforeAll } from "vitest";
 import { FIXTURE_RETENTION } from "../../../collector/test/support/storage.ts";
@@ -78,6 +79,18 @@ export function warningLog(): { log: Logger; warnings: string[] } {
   return { log: { ...silentLogger, warn: (msg, fields) => warnings.push(`${msg} ${String(fields?.err)}`) }, warnings };
 }
 
+/**
+ * A row's costs as ingest stores them: to the nearest nano-dollar (as text: ClickHouse reads a longer
+ * decimal such as 0.0029999999999999996 by cutting its digits, not rounding).
+ */
+function moneyText(r: Omit<SpanRow, "startNs" | "events">): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(r)) {
+    if (/^Cost\w*Usd$/.test(k) && typeof v === "number") out[k] = (usdToNanos(v) / 1e9).toFixed(9);
+  }
+  return out;
+}
+
 /** A fixture for the test file: opened with `rows` inserted (one batch) before its tests, closed after them. */
 export function useFixture(rows: SpanRow[], log: Logger = silentLogger): () => Fixture {
   let fx: Fixture | undefined;
@@ -107,6 +120,7 @@ export async function openFixture(log: Logger = silentLogger): Promise<Fixture> 
     async insert(rows) {
       const values = rows.map(({ startNs, events = [], ...r }) => ({
         ...r,
+        ...moneyText(r),
         Timestamp: dt64(startNs),
         "Events.Timestamp": events.map((e) => dt64(e.timeNs)),
         "Events.Name": events.map((e) => e.name),

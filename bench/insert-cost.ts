@@ -7,6 +7,8 @@
  *     /dev/shm read with `INSERT … SELECT FROM file()`, the file write included;
  *   - materialized views: into a copy of the span table with none, with each one alone, and all;
  *   - the span table's skip indexes and its codec (ZSTD(1) against LZ4), without views;
+ *   - its columns apart (`columns`): every one, all but the attribute maps, events and links, the
+ *     few a search filters on, and the maps alone; RowBinary through a file, no views, no skip index;
  *   - insert settings on the real span table (every view): max_insert_threads, parallel parsing,
  *     parallel_view_processing, block squashing, and wide instead of compact parts;
  *   - a log of trace documents instead (`log`): the same spans as one row per trace, each trace's
@@ -16,7 +18,7 @@
  * Rows are made by SQL with the shape of the ingest bench's agent runs (7 resource attributes, 4–12
  * span attributes, a third of spans priced model calls). Each variant is measured in rounds that
  * alternate with the others, so a machine slowing down affects all alike.
- *   npx tsx bench/insert-cost.ts [--rows 4088] [--inserts 12] [--rounds 3] [--only order,formats,views,settings,schema,log]
+ *   npx tsx bench/insert-cost.ts [--rows 4088] [--inserts 12] [--rounds 3] [--only order,formats,views,settings,schema,columns,log]
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -43,7 +45,7 @@ const { values: args } = parseArgs({
     rows: { type: "string", default: "4088" },
     inserts: { type: "string", default: "12" },
     rounds: { type: "string", default: "3" },
-    only: { type: "string", default: "order,formats,views,settings,schema,log" },
+    only: { type: "string", default: "order,formats,views,settings,schema,columns,log" },
   },
 });
 const ROWS = Number(args.rows);
@@ -141,36 +143,57 @@ async function main() {
           insert: () => raw(PLAIN, format, body).then(() => {}),
         });
       }
-      for (const format of ["Native", "RowBinary", "Arrow", "Parquet"]) {
-        const body = await dump(format);
-        const file = join(shm, `batch.${format}`);
+      const fileVariant = (format: string, body: Buffer, name: string, table: string, plain: boolean, lc = true) => {
+        const file = join(shm, `batch-${variants.length}.${format}`);
         variants.push({
           group: "format",
-          name: `${format} (file on /dev/shm, ${(body.length / ROWS).toFixed(0)} B/row)`,
-          setup: () => plainTable(PLAIN),
+          name: `${name} (file on /dev/shm, ${(body.length / ROWS).toFixed(0)} B/row)`,
+          setup: plain ? () => plainTable(PLAIN) : undefined,
           insert: async () => {
             writeFileSync(file, body);
+            const struct = await structure();
             await sql(
-              `INSERT INTO ${DB}.${PLAIN} (${cols}) SELECT ${cols} FROM file('${file}', ${format}, '${await structure()}')`,
+              `INSERT INTO ${DB}.${table} (${cols}) SELECT ${cols} FROM file('${file}', ${format}, '${lc ? struct : struct.replace(/LowCardinality\((\w+)\)/g, "$1")}')`,
             );
           },
         });
-      }
+      };
+      for (const format of ["Native", "RowBinary", "Arrow", "Parquet"])
+        fileVariant(format, await dump(format), format, PLAIN, true);
+      // As a writer would make Native: LowCardinality columns as their plain type (no dictionaries).
+      const nativePlain = Buffer.from(
+        (
+          await sql(
+            `SELECT ${cols} FROM ${DB}.bench_source FORMAT Native SETTINGS low_cardinality_allow_in_native_format = 0`,
+          )
+        ).bytes(),
+      );
+      fileVariant("Native", nativePlain, "Native, LowCardinality as String", PLAIN, true, false);
+      // Into the span table as stored, its 6 views firing.
+      fileVariant("RowBinary", await dump("RowBinary"), "RowBinary into the span table (6 views)", SPAN_TABLE, false);
+      fileVariant(
+        "Native",
+        nativePlain,
+        "Native, LowCardinality as String, into the span table (6 views)",
+        SPAN_TABLE,
+        false,
+        false,
+      );
     }
 
-    let structureCache = "";
-    async function structure(): Promise<string> {
-      if (!structureCache) {
+    let types: Map<string, string> | null = null;
+    /** `file()`'s structure argument for these span columns (all by default). */
+    async function structure(columns: readonly string[] = SPAN_COLUMNS): Promise<string> {
+      if (types === null) {
         const rows = (await sql(`DESCRIBE TABLE ${DB}.bench_source FORMAT JSONEachRow`)).text().trim().split("\n");
-        const types = new Map(
-          rows.map((r) => JSON.parse(r) as { name: string; type: string }).map((r) => [r.name, r.type]),
-        );
-        // A string literal in the statement: its quotes escaped.
-        structureCache = SPAN_COLUMNS.map((c) => `\`${c}\` ${types.get(c)}`)
-          .join(", ")
-          .replaceAll("'", "\\'");
+        types = new Map(rows.map((r) => JSON.parse(r) as { name: string; type: string }).map((r) => [r.name, r.type]));
       }
-      return structureCache;
+      const known = types;
+      // A string literal in the statement: its quotes escaped.
+      return columns
+        .map((c) => `\`${c}\` ${known.get(c)}`)
+        .join(", ")
+        .replaceAll("'", "\\'");
     }
 
     if (ONLY.has("order")) {
@@ -295,6 +318,58 @@ async function main() {
           `ALTER TABLE ${DB}.${PLAIN} ${cols.map((c) => `MODIFY COLUMN \`${c.name}\` CODEC(${codec(c.codec)})`).join(", ")}`,
         );
       });
+    }
+
+    if (ONLY.has("columns")) {
+      // What the span table's columns cost apart, no views, no skip index: which columns a narrower
+      // stored span (the rest kept in trace documents) would save.
+      const ATTRS = /Attributes|AttributeTypes|^Events\.|^Links\./;
+      const SEARCH = new Set(
+        "Timestamp TraceId SpanId ParentSpanId SpanName SpanKind ServiceName Duration StatusCode TeamName AgentName GenAiOperation GenAiProvider GenAiRequestModel GenAiResponseModel GenAiUsageRole InputTokens OutputTokens CostUsd ToolName".split(
+          " ",
+        ),
+      );
+      const subsets: [string, (c: string) => boolean][] = [
+        [`every column (${SPAN_COLUMNS.length})`, () => true],
+        ["without attributes, events and links", (c) => !ATTRS.test(c)],
+        [`search columns only (${SEARCH.size})`, (c) => SEARCH.has(c)],
+        [
+          "the key and attributes, events and links only",
+          (c) => ATTRS.test(c) || ["Timestamp", "TraceId", "SpanId"].includes(c),
+        ],
+      ];
+      const table = `${DB}.bench_columns`;
+      for (const [name, keep] of subsets) {
+        const columns = SPAN_COLUMNS.filter(keep);
+        const list = columns.map((c) => `\`${c}\``).join(", ");
+        // RowBinary through a file, as ingest writes.
+        const body = Buffer.from((await sql(`SELECT ${list} FROM ${DB}.bench_source FORMAT RowBinary`)).bytes());
+        const file = join(shm, `columns-${columns.length}.RowBinary`);
+        variants.push({
+          group: "columns",
+          name: `${name}, ${(body.length / ROWS).toFixed(0)} B/span`,
+          setup: async () => {
+            await sql(`DROP TABLE IF EXISTS ${table}`);
+            await sql(`CREATE TABLE ${table} AS ${DB}.${SPAN_TABLE}`);
+            const indexes = await queryRows<{ name: string }>(
+              storage,
+              "SELECT name FROM system.data_skipping_indices WHERE database = {db:String} AND table = 'bench_columns'",
+              { db: DB },
+            );
+            const drops = [
+              ...indexes.map((i) => `DROP INDEX ${i.name}`),
+              ...SPAN_COLUMNS.filter((c) => !keep(c)).map((c) => `DROP COLUMN \`${c}\``),
+            ];
+            if (drops.length > 0) await sql(`ALTER TABLE ${table} ${drops.join(", ")}`);
+          },
+          insert: async () => {
+            writeFileSync(file, body);
+            await sql(
+              `INSERT INTO ${table} (${list}) SELECT ${list} FROM file('${file}', RowBinary, '${await structure(columns)}')`,
+            );
+          },
+        });
+      }
     }
 
     if (ONLY.has("log")) {

@@ -80,12 +80,33 @@ describe("money as Decimal(18, 9) (migration 31)", () => {
   it("turns stored float costs into their nearest nano-dollar, the same on a re-run", async () => {
     const expected = NANOS.map((n) => COSTS.map(() => n));
     expect(await types(SPAN_TABLE)).toEqual(COSTS.map(() => "Decimal(18, 9)"));
-    expect(await types(LLM_ROLLUP_TABLE)).toEqual(COSTS.map(() => "Decimal(18, 9)"));
+    expect(await types(LLM_ROLLUP_TABLE)).toEqual(COSTS.map(() => "Decimal(38, 9)"));
     expect(await types(TRACE_SUMMARY_TABLE)).toEqual(["SimpleAggregateFunction(sum, Decimal(38, 9))"]);
     expect(await spanNanos()).toEqual(expected);
     await rerunCopyMigration(storage, 31, async () => {
       expect(await spanNanos()).toEqual(expected);
     });
+  });
+
+  it("sums in the rollups past what one call can cost, through inserts and merges", async () => {
+    // 2,000 calls of $9 million (about the most one call can cost) in one minute: $18 billion, past
+    // Decimal(18, 9)'s range, so a per-minute sum needs Decimal(38, 9) or its view fails the insert.
+    for (let i = 0; i < 2; i++) {
+      await insertSpanRows(
+        storage,
+        Array.from({ length: 1000 }, () => ({
+          ...modelCallRow("2025-06-02T12:00:00Z", "huge", "t", 0, "b".repeat(32)),
+          CostUsd: "9000000.000000001",
+        })),
+      );
+    }
+    await storage.client.command({ query: `OPTIMIZE TABLE ${storage.database}.${LLM_ROLLUP_TABLE} FINAL` });
+    const [row] = await queryRows<{ total: string; rows: string }>(
+      storage,
+      `SELECT toString(sum(CostUsd)) AS total, toString(count()) AS rows FROM ${storage.database}.${LLM_ROLLUP_TABLE} WHERE AgentName = 'huge'`,
+      {},
+    );
+    expect(row).toEqual({ total: "18000000000.000002", rows: "1" });
   });
 
   it("sums costs written after it exactly, in the rollups and the trace summaries", async () => {

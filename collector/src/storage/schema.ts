@@ -1010,7 +1010,8 @@ ${spanTableColumnsDdl()},
     // columns follow (a per-trace sum is Decimal(38, 9)).
     statements: [
       ...moneyToDecimal(SPAN_TABLE, COST_COLUMNS, `${MONEY_TYPE} CODEC(ZSTD(1))`),
-      ...moneyToDecimal(LLM_ROLLUP_TABLE, COST_COLUMNS, MONEY_TYPE),
+      // A per-minute sum has no bound of one call's cost: Decimal(38, 9), which merges cannot overflow.
+      ...moneyToDecimal(LLM_ROLLUP_TABLE, COST_COLUMNS, "Decimal(38, 9)"),
       ...moneyToDecimal(TRACE_SUMMARY_TABLE, ["CostUsd"], "SimpleAggregateFunction(sum, Decimal(38, 9))"),
       `DROP VIEW IF EXISTS {db}.${TRACE_SUMMARY_TABLE}_mv`,
       `CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.${TRACE_SUMMARY_TABLE}_mv TO {db}.${TRACE_SUMMARY_TABLE} AS

@@ -253,6 +253,28 @@ describe("the span table, defined once", () => {
     expect(rows[0]).toEqual(rows[2]);
     expect(rows[1]).toEqual(rows[2]);
   });
+  it("writes a safe integer as the same Int64 whatever its sign and size", () => {
+    const values = [
+      0,
+      1,
+      -1,
+      937_500_010,
+      2 ** 32 - 1,
+      2 ** 32,
+      -(2 ** 32),
+      -(2 ** 32) - 1,
+      2 ** 53 - 1,
+      -(2 ** 53 - 1),
+    ];
+    for (const n of values) {
+      const w = new RowWriter(4);
+      w.i64(n);
+      const expected = Buffer.alloc(8);
+      expected.writeBigInt64LE(BigInt(n));
+      expect(Buffer.from(w.bytes()), String(n)).toEqual(expected);
+    }
+  });
+
   it("writes each string as its UTF-8 length and bytes, short or long, ASCII or not", () => {
     const strings = [
       "",

@@ -409,7 +409,9 @@ describe("a server whose reads may run 1 ms (COGNIVE_QUERY_TIMEOUT_SECONDS=0.001
         env: {
           ...process.env,
           COGNIVE_DATA_DIR: join(dir, "other"),
+          // Every port ephemeral: a Cognive already running here must not decide how this start fails.
           COGNIVE_OTLP_PORT: "0",
+          COGNIVE_GRPC_PORT: "0",
           COGNIVE_PORT: "0",
           COGNIVE_QUERY_MAX_RESULT_ROWS: "lots",
         },

@@ -112,6 +112,14 @@ function combine(a: AbortSignal | undefined, b: AbortSignal | undefined): AbortS
 }
 
 /**
+ * The SETTINGS of a small read by key (a trace's documents, the search's cutoff): one thread, and
+ * the legacy query analyzer, which plans such a statement 1-2 ms faster (at 10 M spans: a trace's
+ * documents 6.5 -> 5.4 ms raw, the cutoff 10.6 -> 8.7; bench/RESULTS.md). Only for statements with no
+ * join, lambda or subquery, whose meaning both analyzers share.
+ */
+export const POINT_READ_SETTINGS = "SETTINGS max_threads = 1, enable_analyzer = 0";
+
+/**
  * Embedded, reads and ingest share the process's cores: reads run their threads at a lower OS
  * priority (nice 10), so a heavy read slows ingest less (bench/read-under-ingest: ingest kept 63-67 %
  * of its rate under heavy reads, against 40-42 % without).

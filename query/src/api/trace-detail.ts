@@ -22,7 +22,7 @@ import {
 } from "@cognive/semconv";
 import { typedAttrs } from "./attr-values.ts";
 import { type QueryScope, teamCondition } from "./scope.ts";
-import { databaseOf, num, select, selectRowBinary } from "./sql.ts";
+import { databaseOf, num, POINT_READ_SETTINGS, select, selectRowBinary } from "./sql.ts";
 import { type StatusCode, statusCode } from "./status.ts";
 
 export interface SpanEvent {
@@ -174,7 +174,7 @@ function docsSql(db: string, scopeSql: string): string {
   return `
     SELECT ${TRACE_DOCS_READ} FROM ${db}.${TRACE_DOCS_TABLE}
     WHERE TraceId = {traceId:String} AND (${scopeSql})
-    SETTINGS max_threads = 1`;
+    ${POINT_READ_SETTINGS}`;
 }
 
 /**

@@ -3,7 +3,7 @@ import { anyValue, typedValue } from "../api/attr-values.ts";
 import { ReadLimitError } from "../api/errors.ts";
 import { limitsOf } from "../api/reads.ts";
 import { type QueryScope, teamCondition } from "../api/scope.ts";
-import { databaseOf, num, select } from "../api/sql.ts";
+import { databaseOf, num, POINT_READ_SETTINGS, select } from "../api/sql.ts";
 import type { ReadLimits } from "../limits.ts";
 import {
   fieldName,
@@ -384,7 +384,8 @@ async function cutoffNs(storage: Storage, scope: QueryScope, opts: SearchOptions
      FROM ${databaseOf(storage)}.${TRACE_SUMMARY_TABLE}
      WHERE Start >= toDateTime({fromS:UInt32}) AND Start <= toDateTime({toS:UInt32}) AND (${team.sql})
      ORDER BY Start DESC
-     LIMIT 1 OFFSET {n:UInt32}`,
+     LIMIT 1 OFFSET {n:UInt32}
+     ${POINT_READ_SETTINGS}`,
     { ...team.params, fromS: opts.fromS, toS: opts.toS, n },
   );
   return rows[0]?.StartNs ?? null;

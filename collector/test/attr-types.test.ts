@@ -142,7 +142,7 @@ describe("storage keeps attribute types (migration 8)", () => {
       values[c] = "0";
     await storage.insertTsv(SPAN_TABLE, old, `${old.map((c) => values[c]).join("\t")}\n`);
     expect(await migrate(storage)).toBe(migrations.filter((m) => m.version >= 8).length);
-  });
+  }, 60_000); // every migration, in two passes: over 10 s on a slow machine
   afterAll(() => close());
 
   async function row(spanId: string) {

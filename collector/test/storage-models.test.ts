@@ -71,7 +71,7 @@ describe("migration 11: request and response model columns", () => {
       ["", "claude-3", 1],
     ]);
     expect(await migrate(storage)).toBeGreaterThan(0);
-  });
+  }, 60_000); // every migration after it: over 10 s on a slow machine
 
   it("rebuilds the stored rows with both models, keeping the effective model and the sums", async () => {
     const expected = ["claude-3||claude-3=1", "gpt-4o|gpt-4o|=1", "gpt-4o-2024-08-06|gpt-4o|gpt-4o-2024-08-06=1"];

@@ -277,6 +277,7 @@ async function main() {
       onSpans("max_insert_threads = 2", { max_insert_threads: 2 });
       onSpans("input_format_parallel_parsing = 0", { input_format_parallel_parsing: 0 });
       onSpans("parallel_view_processing = 1", { parallel_view_processing: 1 });
+      onSpans("enable_analyzer = 0 (the legacy planner for the views' SELECTs)", { enable_analyzer: 0 });
       onSpans("min_insert_block_size_rows/bytes = 0 (no squashing)", {
         min_insert_block_size_rows: 0,
         min_insert_block_size_bytes: 0,

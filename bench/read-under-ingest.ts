@@ -7,6 +7,7 @@
  *   (b) the latency of representative reads (TraceQL search, PromQL range, label values, native trace
  *       list, tag values) while ingest runs.
  *   npm run bench:read-under-ingest -- [--spans 300000] [--seconds 15] [--connections 4] [--read-loops 4] [--requests 40]
+ *     [--cpu-prof DIR]   write the server's CPU profile to DIR
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { Agent } from "node:http";
@@ -24,6 +25,7 @@ const { values: args } = parseArgs({
     "read-loops": { type: "string", default: "4" },
     requests: { type: "string", default: "40" },
     "traces-per-request": { type: "string", default: "64" },
+    "cpu-prof": { type: "string" },
   },
 });
 const SPANS = Number(args.spans);
@@ -131,11 +133,14 @@ async function main() {
     `read-under-ingest bench: ${SPANS} spans loaded first, ${tpl.spans} spans/request, ${CONNECTIONS} ingest connections, ` +
       `${READ_LOOPS} heavy read loops, ${SECONDS}s per phase\n`,
   );
-  const child = await spawnCognive({
-    COGNIVE_DATA_DIR: dataDir,
-    COGNIVE_OTLP_PORT: String(otlpPort),
-    COGNIVE_PORT: String(queryPort),
-  });
+  const child = await spawnCognive(
+    {
+      COGNIVE_DATA_DIR: dataDir,
+      COGNIVE_OTLP_PORT: String(otlpPort),
+      COGNIVE_PORT: String(queryPort),
+    },
+    args["cpu-prof"] ? ["--cpu-prof", `--cpu-prof-dir=${args["cpu-prof"]}`] : [],
+  );
   try {
     const loadStartS = Math.floor(Date.now() / 1000) - 60;
     let loaded = 0;

@@ -100,6 +100,11 @@ function labelKey(l: Labels): string {
   );
 }
 
+/** Whether a series has a value at some step (one without is absent). */
+function hasValue(values: readonly (number | null)[]): boolean {
+  return values.some((v) => v !== null);
+}
+
 function dropName(l: Labels): Labels {
   const { __name__: _, ...rest } = l;
   return rest;
@@ -312,6 +317,8 @@ function arith(op: string, a: number, b: number): number {
 }
 
 class Evaluator {
+  /** Match signatures by labels object, then by the matching clause (see `signature`). */
+  private readonly signatures = new WeakMap<Labels, Map<string, string>>();
   constructor(
     private readonly steps: number[],
     private readonly data: Map<SelectorNode, Counter[]>,
@@ -418,7 +425,7 @@ class Evaluator {
     const window = (c: Counter, i: number) => this.samples(c, this.steps[i] - sel.offset, r);
     if (func === "absent_over_time") {
       const values = this.steps.map((_, i) => (counters.some((c) => window(c, i).length > 0) ? null : 1));
-      return { type: "vector", series: values.some((v) => v !== null) ? [{ labels: absentLabels(sel), values }] : [] };
+      return { type: "vector", series: hasValue(values) ? [{ labels: absentLabels(sel), values }] : [] };
     }
     const f = OVER_TIME[func];
     return {
@@ -571,7 +578,7 @@ class Evaluator {
         const values = this.steps.map((_, i) => (series.some((s) => s.values[i] !== null) ? null : 1));
         return {
           type: "vector",
-          series: values.some((v) => v !== null) ? [{ labels: absentLabels(args[0]), values }] : [],
+          series: hasValue(values) ? [{ labels: absentLabels(args[0]), values }] : [],
         };
       }
       case "label_replace": {
@@ -753,13 +760,27 @@ class Evaluator {
     };
   }
 
+  /**
+   * The labels a binary operation matches on, as a key. Cached per labels object: a chain of set
+   * operations (`a or b or c …`) passes the same label objects through every step.
+   */
   private signature(l: Labels, matching?: { on: boolean; labels: string[] }): string {
+    const mkey = matching === undefined ? "" : `${matching.on ? "on" : "ignoring"}(${matching.labels.join(",")})`;
+    let cached = this.signatures.get(l);
+    if (cached === undefined) {
+      cached = new Map();
+      this.signatures.set(l, cached);
+    }
+    const hit = cached.get(mkey);
+    if (hit !== undefined) return hit;
     const out: Labels = {};
     for (const [k, v] of Object.entries(l)) {
       if (k === "__name__") continue;
       if (matching?.on ? matching.labels.includes(k) : !matching?.labels.includes(k)) out[k] = v;
     }
-    return labelKey(out);
+    const sig = labelKey(out);
+    cached.set(mkey, sig);
+    return sig;
   }
 
   private vecVec(n: Extract<Node, { kind: "binary" }>, lhs: Series[], rhs: Series[]): Value {
@@ -767,7 +788,9 @@ class Evaluator {
     const right = new Map<string, Series[]>();
     for (const s of rhs) {
       const sig = this.signature(s.labels, n.matching);
-      right.set(sig, [...(right.get(sig) ?? []), s]);
+      const group = right.get(sig);
+      if (group) group.push(s);
+      else right.set(sig, [s]);
     }
     const out = new Map<string, Series>();
     for (const a of lhs) {
@@ -819,18 +842,19 @@ class Evaluator {
       values: s.values.map((v, i) => {
         if (v === null) return null;
         const inRight = rightAt[i].has(leftSigs[j]);
-        if (op === "and") return inRight ? v : null;
-        if (op === "unless") return inRight ? null : v;
-        return v;
+        return op === "and" ? (inRight ? v : null) : inRight ? null : v;
       }),
     });
-    const series = lhs.map(keepLeft);
+    // `or` keeps the left side as it is; a series left with no value at any step is absent, so it
+    // is not carried into the next operation (`x or x or …` would otherwise grow by |x| each time).
+    const series = op === "or" ? [...lhs] : lhs.map(keepLeft).filter((x) => hasValue(x.values));
     if (op === "or") {
       rhs.forEach((s, j) => {
-        series.push({
+        const kept: Series = {
           labels: s.labels,
           values: s.values.map((v, i) => (v !== null && !leftAt[i].has(rightSigs[j]) ? v : null)),
-        });
+        };
+        if (hasValue(kept.values)) series.push(kept);
       });
     }
     return { type: "vector", series };

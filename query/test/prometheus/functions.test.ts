@@ -258,3 +258,27 @@ describe("types and names are checked while parsing", () => {
     }
   });
 });
+
+describe("set operations", () => {
+  /** The series the engine hands on (absent ones included), as `labels => values`. */
+  async function series(query: string, steps: number[]): Promise<string[]> {
+    const v = await evaluate(parsePromQL(query), { steps, fetch });
+    if (v.type !== "vector") throw new Error(`expected a vector, got ${v.type}`);
+    return v.series.map((s) => `${s.labels.instance ?? ""} ${JSON.stringify(s.values)}`).sort();
+  }
+  const steps = [BASE + 60, BASE + 240];
+
+  it("`x or x …` keeps each series once: the right side adds only what the left lacks", async () => {
+    const once = await series("m", steps);
+    expect(once).toHaveLength(3);
+    expect(await series("m or m or m or m", steps)).toEqual(once);
+    // host-3 has no sample before BASE+120: the right side fills that step, the left keeps its own.
+    expect(await series('m{instance!="host-3:9090"} or m{job="db"}', steps)).toEqual(once);
+  });
+
+  it("and / unless drop a series left with no value at any step", async () => {
+    expect(await series('m and m{job="db"}', steps)).toEqual(await series('m{job="db"}', steps));
+    expect(await series('m unless m{job="api"}', steps)).toEqual(await series('m{job="db"}', steps));
+    expect(await series('m{job="db"} unless m', steps)).toEqual([]);
+  });
+});

@@ -2,7 +2,8 @@ import { type Storage, TRACE_SUMMARY_TABLE } from "@cognive/collector";
 import type { ReadLimits } from "../limits.ts";
 import { ReadAbortedError, ReadLimitError } from "./errors.ts";
 import { admit, limitsOf, readContext, readsOf } from "./reads.ts";
-import { nextTurn } from "./turn.ts";
+import { type QueryScope, teamCondition } from "./scope.ts";
+import { Turns } from "./turn.ts";
 
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -96,10 +97,12 @@ const ROWS_PER_TURN = 5_000;
 /** JSONEachRow rows, parsed a few thousand at a time so a large result does not hold up the process. */
 async function parseRows<T>(batches: AsyncIterable<{ json(): unknown }[]>): Promise<T[]> {
   const out: T[] = [];
+  const turns = new Turns(ROWS_PER_TURN);
   for await (const rows of batches) {
     for (const row of rows) {
       out.push(row.json() as T);
-      if (out.length % ROWS_PER_TURN === 0) await nextTurn();
+      const turn = turns.add(1);
+      if (turn) await turn;
     }
   }
   return out;
@@ -295,4 +298,38 @@ export function addArrayFilters(
     conditions.push(`has(${column}, {${name}:String})`);
     params[name] = value;
   }
+}
+
+/**
+ * Reads of the newest traces (a search, a trace list) look only after a cutoff that leaves about
+ * this many traces per wanted result, and widen to the next step, then to the whole range, while
+ * they find fewer than they want.
+ */
+export const CUTOFF_TRACES_PER_RESULT = [50, 1000];
+
+/**
+ * The start of the `n`-th newest trace starting in [fromS, toS] (Unix seconds; from the per-trace
+ * summary, whose teams a scope filters on), or null when the range holds fewer: only what starts
+ * after it needs reading to find the newest traces.
+ */
+export async function newestTraceStartNs(
+  storage: Storage,
+  scope: QueryScope,
+  fromS: number,
+  toS: number,
+  n: number,
+): Promise<string | null> {
+  // The summary's projection sorted by start (migration 25) answers this from the range's last granules.
+  const team = teamCondition(scope, { array: "Teams" });
+  const rows = await select<{ StartNs: string }>(
+    storage,
+    `SELECT toString(toUnixTimestamp64Nano(Start)) AS StartNs
+     FROM ${databaseOf(storage)}.${TRACE_SUMMARY_TABLE}
+     WHERE Start >= toDateTime({fromS:UInt32}) AND Start <= toDateTime({toS:UInt32}) AND (${team.sql})
+     ORDER BY Start DESC
+     LIMIT 1 OFFSET {n:UInt32}
+     ${POINT_READ_SETTINGS}`,
+    { ...team.params, fromS, toS, n },
+  );
+  return rows[0]?.StartNs ?? null;
 }

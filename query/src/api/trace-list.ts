@@ -2,7 +2,15 @@ import { SPAN_TABLE, type Storage } from "@cognive/collector";
 import { encodeCursor, type TraceCursor } from "./cursor.ts";
 import type { TimeRange } from "./params.ts";
 import { type QueryScope, teamCondition } from "./scope.ts";
-import { addArrayFilters, databaseOf, num, select, summaryRowsOfRange } from "./sql.ts";
+import {
+  addArrayFilters,
+  CUTOFF_TRACES_PER_RESULT,
+  databaseOf,
+  newestTraceStartNs,
+  num,
+  select,
+  summaryRowsOfRange,
+} from "./sql.ts";
 import type { TraceSummary } from "./trace-detail.ts";
 
 export interface TraceFilter extends TimeRange {
@@ -55,6 +63,12 @@ interface Row {
 }
 
 const NS_PER_MS = 1_000_000;
+const NS_PER_S = 1_000_000_000n;
+/**
+ * A list's filters are few and often absent, so it starts from fewer candidates than a search
+ * (each is a look-up by trace id); a trace may have a summary row per insert, hence 4 and not 1.
+ */
+const LIST_CUTOFF_TRACES_PER_RESULT = [4, ...CUTOFF_TRACES_PER_RESULT];
 
 /**
  * Lists trace summaries, newest first, with keyset pagination on (start, trace id).
@@ -62,7 +76,8 @@ const NS_PER_MS = 1_000_000;
  * `trace_summary` holds one partial row per insert of a trace, so rows are always grouped by trace
  * and re-aggregated. The time filter picks candidate traces by any row in range, then the grouped
  * read covers all rows of those traces and HAVING keeps those whose true start is in range; a
- * trace's partial rows are never summed on their own.
+ * trace's partial rows are never summed on their own. The newest come first: the read starts at
+ * a cutoff leaving a few times the page's traces and widens while it finds too few.
  */
 export async function listTraces(storage: Storage, scope: QueryScope, f: TraceFilter): Promise<TraceList> {
   const db = databaseOf(storage);
@@ -129,7 +144,18 @@ export async function listTraces(storage: Storage, scope: QueryScope, f: TraceFi
     ORDER BY StartNs64 DESC, TraceId DESC
     LIMIT {limit:UInt32}`;
 
-  const rows = await select<Row>(storage, sql, params);
+  // The newest traces first: only those starting after a cutoff are grouped (a day of a busy store
+  // holds over a million traces, more than a read may group in memory), widening while too few are found.
+  const upperNs = f.cursor && f.cursor.startNs < f.toNs ? f.cursor.startNs : f.toNs;
+  const fromS = Number(f.fromNs / NS_PER_S);
+  const toS = Number((upperNs + NS_PER_S - 1n) / NS_PER_S);
+  let rows: Row[] = [];
+  for (const k of [...LIST_CUTOFF_TRACES_PER_RESULT.map((x) => (f.limit + 1) * x), null]) {
+    const cutoff = k === null ? null : await newestTraceStartNs(storage, scope, fromS, toS, k);
+    const stepFromNs = cutoff !== null && BigInt(cutoff) > f.fromNs ? BigInt(cutoff) : f.fromNs;
+    rows = await select<Row>(storage, sql, { ...params, fromNs: String(stepFromNs) });
+    if (rows.length > f.limit || cutoff === null) break;
+  }
   const more = rows.length > f.limit;
   const page = more ? rows.slice(0, f.limit) : rows;
   const traces = page.map(toItem);

@@ -3,7 +3,7 @@ import { anyValue, typedValue } from "../api/attr-values.ts";
 import { ReadLimitError } from "../api/errors.ts";
 import { limitsOf } from "../api/reads.ts";
 import { type QueryScope, teamCondition } from "../api/scope.ts";
-import { databaseOf, num, POINT_READ_SETTINGS, select } from "../api/sql.ts";
+import { CUTOFF_TRACES_PER_RESULT, databaseOf, newestTraceStartNs, num, select } from "../api/sql.ts";
 import type { ReadLimits } from "../limits.ts";
 import {
   fieldName,
@@ -70,12 +70,6 @@ interface SummaryRow {
   RootService: string;
 }
 
-/**
- * Search reads the newest traces first: it looks only at spans after a cutoff that leaves about
- * this many traces per wanted result, and widens to the next step, then to the whole range, while it
- * finds fewer than `limit`.
- */
-const CUTOFF_TRACES_PER_RESULT = [50, 1000];
 /** A trace's summary rows may start this long before the cutoff (for queries on whole-trace fields). */
 const TRACE_SLACK_NS = 600_000_000_000n;
 
@@ -213,7 +207,7 @@ export async function searchTraces(storage: Storage, scope: QueryScope, q: Trace
     ? structuralLadder(opts.limit, limits.traceqlMaxTraces)
     : [...CUTOFF_TRACES_PER_RESULT.map((k) => opts.limit * k), null];
   for (const traces of ladder) {
-    const cutoff = traces === null ? null : await cutoffNs(storage, scope, opts, traces);
+    const cutoff = traces === null ? null : await newestTraceStartNs(storage, scope, opts.fromS, opts.toS, traces);
     // No cutoff (the range holds fewer traces, or this is the last step): read the whole range.
     const rangeFromNs = BigInt(opts.fromS) * 1_000_000_000n;
     const fromNs = cutoff === null ? rangeFromNs : BigInt(cutoff);
@@ -368,27 +362,6 @@ function inMemoryMatches(
   }
   out.sort((a, b) => (a.traceStart > b.traceStart ? -1 : a.traceStart < b.traceStart ? 1 : 0));
   return out.slice(0, opts.limit).map(({ traceStart: _, ...row }) => row);
-}
-
-/**
- * The start of the `n`-th newest trace in the range (from the per-trace summary, whose teams a
- * scope filters on), or null when the range holds fewer: only spans after it need reading to find
- * the newest matches.
- */
-async function cutoffNs(storage: Storage, scope: QueryScope, opts: SearchOptions, n: number): Promise<string | null> {
-  // The summary's projection sorted by start (migration 25) answers this from the range's last granules.
-  const team = teamCondition(scope, { array: "Teams" });
-  const rows = await select<{ StartNs: string }>(
-    storage,
-    `SELECT toString(toUnixTimestamp64Nano(Start)) AS StartNs
-     FROM ${databaseOf(storage)}.${TRACE_SUMMARY_TABLE}
-     WHERE Start >= toDateTime({fromS:UInt32}) AND Start <= toDateTime({toS:UInt32}) AND (${team.sql})
-     ORDER BY Start DESC
-     LIMIT 1 OFFSET {n:UInt32}
-     ${POINT_READ_SETTINGS}`,
-    { ...team.params, fromS: opts.fromS, toS: opts.toS, n },
-  );
-  return rows[0]?.StartNs ?? null;
 }
 
 /** Start, duration and root of each trace, from the per-trace summary (keyed by trace id). */

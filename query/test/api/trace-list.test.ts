@@ -241,6 +241,61 @@ describe("GET /api/v1/traces", () => {
     expect(third.nextCursor).toBeNull();
   });
 
+  it("reads the newest traces first and widens while too few match, in order, long traces by their true start", async () => {
+    // Its own hour, so the other tests' traces stay as they are: 30 traces a second apart, each its
+    // own insert (a summary row each), every tenth an error; and one that started first but has a
+    // later insert newer than all of them.
+    const from = BASE + 10_000;
+    const ids = Array.from({ length: 30 }, (_, i) => traceId(i, "f"));
+    for (const [i, id] of ids.entries()) {
+      await fx.insert([
+        {
+          TraceId: id,
+          SpanId: `${i}`.padStart(16, "f"),
+          startNs: sec(from + 10 + i),
+          Duration: 1,
+          SpanName: "step",
+          StatusCode: i % 10 === 3 ? "Error" : "Unset",
+        },
+      ]);
+    }
+    // Two errors that started first, each with a later insert newer than every other trace.
+    const long = [traceId(98, "f"), traceId(99, "f")];
+    for (const [i, id] of long.entries()) {
+      await fx.insert([
+        {
+          TraceId: id,
+          SpanId: `l${i}a`,
+          startNs: sec(from + 1 + i),
+          Duration: 1,
+          SpanName: "first",
+          StatusCode: "Error",
+        },
+      ]);
+      await fx.insert([{ TraceId: id, SpanId: `l${i}b`, startNs: sec(from + 100 + i), Duration: 1, SpanName: "last" }]);
+    }
+    const range = `from=${from}&to=${from + 3600}`;
+    const page = async (query: string) => {
+      const out: string[] = [];
+      let cursor: string | null = null;
+      do {
+        const body = await list(`${range}&${query}${cursor ? `&cursor=${cursor}` : ""}`);
+        out.push(...body.traces.map((t: any) => t.traceId));
+        cursor = body.nextCursor;
+      } while (cursor && out.length < 100);
+      return out;
+    };
+    const newest = [...ids].reverse();
+    expect((await list(`${range}&limit=2`)).traces.map((t: any) => t.traceId)).toEqual(newest.slice(0, 2));
+    const all = [...newest, ...[...long].reverse()];
+    expect(await page("limit=1")).toEqual(all);
+    expect(await page("limit=3")).toEqual(all);
+    // Errors are a tenth: the first candidates after the cutoff hold too few, so the read widens.
+    const errors = all.filter((id) => Number(id.slice(1)) % 10 === 3 || long.includes(id));
+    expect(await page("limit=1&status=error")).toEqual(errors);
+    expect((await list(`${range}&limit=2&status=error`)).traces.map((t: any) => t.traceId)).toEqual(errors.slice(0, 2));
+  }, 30_000);
+
   it.each([
     ["from=abc", "from"],
     ["from=-5", "from"],

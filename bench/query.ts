@@ -1,7 +1,8 @@
 /**
  * Query benchmark, end to end: a real `cognive start` process is loaded with realistic agent traces over
  * OTLP/protobuf, then each read path is timed from one keep-alive connection: trace by id (Tempo API,
- * protobuf), TraceQL search, a 24 h Prometheus range query, the native trace, and a 30-day cost breakdown.
+ * protobuf), TraceQL search, a 24 h Prometheus range query, the native trace, the native trace list
+ * (the newest 50), and a 30-day cost breakdown.
  *   npx tsx bench/query.ts -- [--spans 1000000] [--connections 24] [--requests 200] [--warmup 20]
  *     [--data-dir DIR]   keep the loaded data in DIR and reuse it on the next run; a larger --spans
  *                        loads only the difference (1 M, then 10 M in the same directory)
@@ -435,6 +436,19 @@ async function main() {
         queryPort,
         () => ({ path: `/api/v1/traces/${randomTraceId()}` }),
         nonEmpty,
+      ),
+    );
+    // The UI's traces page: the newest 50 of the load's range.
+    measures.push(
+      await measure(
+        "traceList",
+        "native trace list (GET /api/v1/traces?limit=50)",
+        queryPort,
+        () => ({ path: `/api/v1/traces?limit=50&from=${loadStartS}&to=${loadEndS}` }),
+        (r) => {
+          const traces = (JSON.parse(r.body.toString()) as { traces: unknown[] }).traces;
+          if (traces.length !== 50) throw new Error(`trace list: ${traces.length} traces, not 50`);
+        },
       ),
     );
     const nowS = Math.floor(Date.now() / 1000);

@@ -835,8 +835,9 @@ class Evaluator {
       });
       return set;
     };
-    const rightAt = this.steps.map((_, i) => presentAt(rightSigs, rhs, i));
-    const leftAt = this.steps.map((_, i) => presentAt(leftSigs, lhs, i));
+    // `or` asks what the left side has at a step, `and`/`unless` what the right side has.
+    const rightAt = op === "or" ? [] : this.steps.map((_, i) => presentAt(rightSigs, rhs, i));
+    const leftAt = op === "or" ? this.steps.map((_, i) => presentAt(leftSigs, lhs, i)) : [];
     const keepLeft = (s: Series, j: number): Series => ({
       labels: s.labels,
       values: s.values.map((v, i) => {

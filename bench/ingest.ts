@@ -19,6 +19,7 @@ import { createStorage } from "@cognive/collector";
 import * as grpc from "@grpc/grpc-js";
 import {
   cpuByThreadName,
+  cpuProfArgs,
   cpuSeconds,
   freePort,
   loadAverage,
@@ -125,7 +126,7 @@ async function runOnce(protocol: Protocol, tpl: ReturnType<typeof buildTemplate>
       COGNIVE_GRPC_PORT: String(grpcPort),
       COGNIVE_PORT: String(queryPort),
     },
-    [...(args["cpu-prof"] ? ["--cpu-prof", `--cpu-prof-dir=${args["cpu-prof"]}`] : []), ...(args["node-arg"] ?? [])],
+    [...cpuProfArgs(args["cpu-prof"]), ...(args["node-arg"] ?? [])],
   );
   const transport = senders(protocol, otlpPort, grpcPort, connections);
   const pids = serverPids(child.pid ?? 0);

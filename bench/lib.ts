@@ -191,3 +191,8 @@ export function report(
   process.stdout.write(`\nwritten: ${file}\n`);
   return file;
 }
+
+/** Node's flags that write a process's CPU profile to `dir` when it exits; none without a dir. */
+export function cpuProfArgs(dir: string | undefined): string[] {
+  return dir ? ["--cpu-prof", `--cpu-prof-dir=${dir}`] : [];
+}

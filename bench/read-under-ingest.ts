@@ -14,7 +14,17 @@ import { Agent } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { freePort, machine, peakRssMiB, percentile, report, serverPids, spawnCognive, stopProcess } from "./lib.ts";
+import {
+  cpuProfArgs,
+  freePort,
+  machine,
+  peakRssMiB,
+  percentile,
+  report,
+  serverPids,
+  spawnCognive,
+  stopProcess,
+} from "./lib.ts";
 import { buildTemplate, patched, send, type Template } from "./workload.ts";
 
 const { values: args } = parseArgs({
@@ -139,7 +149,7 @@ async function main() {
       COGNIVE_OTLP_PORT: String(otlpPort),
       COGNIVE_PORT: String(queryPort),
     },
-    args["cpu-prof"] ? ["--cpu-prof", `--cpu-prof-dir=${args["cpu-prof"]}`] : [],
+    cpuProfArgs(args["cpu-prof"]),
   );
   try {
     const loadStartS = Math.floor(Date.now() / 1000) - 60;

@@ -4,7 +4,7 @@ import { badRequest } from "./errors.ts";
 
 /** Largest instant DateTime64(9) holds as Int64 nanoseconds (year 2262). */
 export const MAX_NS = 9_223_372_036_854_775_807n;
-const NS_PER_S = 1_000_000_000n;
+export const NS_PER_S = 1_000_000_000n;
 export const DAY_NS = 86_400n * NS_PER_S;
 
 /** Unix seconds, integer or decimal (up to nanoseconds), exactly converted to bigint nanoseconds. */

@@ -1,6 +1,6 @@
 import { SPAN_TABLE, type Storage } from "@cognive/collector";
 import { encodeCursor, type TraceCursor } from "./cursor.ts";
-import type { TimeRange } from "./params.ts";
+import { NS_PER_S, type TimeRange } from "./params.ts";
 import { type QueryScope, teamCondition } from "./scope.ts";
 import {
   addArrayFilters,
@@ -63,7 +63,6 @@ interface Row {
 }
 
 const NS_PER_MS = 1_000_000;
-const NS_PER_S = 1_000_000_000n;
 /**
  * A list's filters are few and often absent, so it starts from fewer candidates than a search
  * (each is a look-up by trace id); a trace may have a summary row per insert, hence 4 and not 1.

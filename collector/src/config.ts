@@ -47,6 +47,11 @@ export const envSchema = z.object({
    */
   COGNIVE_INSERT_FORMAT: z.enum(["tsv", "rowbinary"]).default("rowbinary"),
   COGNIVE_DEDUP_CAPACITY: positiveInt.default(2_000_000),
+  /**
+   * Worker threads that decode, normalize, price and encode span requests, off the thread that feeds
+   * storage and answers reads; 0 does it all on the main thread.
+   */
+  COGNIVE_INGEST_WORKERS: z.coerce.number().int().min(0).max(16).default(1),
   /** Days OTLP metric points are kept (the metrics tables' TTL, changed at start when it differs). */
   COGNIVE_METRICS_RETENTION_DAYS: retentionDays.default(DEFAULT_METRICS_RETENTION_DAYS),
   /** Days spans, logs and the trace tables are kept (their TTL, changed at start when it differs). */

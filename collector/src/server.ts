@@ -57,6 +57,11 @@ export function createCollector(deps: {
   const pipeline = createPipeline({
     storage,
     processors: defaultProcessors(pricer, policy),
+    workers: {
+      count: config.COGNIVE_INGEST_WORKERS,
+      agents: [...policy.agents].map(([name, a]) => [name, { team: a.team }]),
+      priceOverrides: policy.priceOverrides,
+    },
     exporter: groupCommitExporter(storage, writer, log, config.COGNIVE_INSERT_FORMAT),
     onDurable: deps.governance?.governance.onDurable ?? null,
     metrics,

@@ -1,3 +1,4 @@
+import { mix, writeSpanKey } from "./span-keys.ts";
 import type { Part } from "./writer.ts";
 
 /** What a remembered span is: a part still being written, stored, or stored by an insert that failed half-way. */
@@ -6,12 +7,13 @@ export type Seen = Part | "stored" | "recovered";
 /** Id of keys learned from storage (at start, or after a failed insert): stored, not in flight. */
 const STORED_ID = 1;
 const RECOVERED_ID = 2;
+/** Id of a key given back: reserved for a request whose processors then dropped the span. */
+const RELEASED_ID = 3;
 
 /**
  * Remembers recently written spans so a retried export is stored once.
  *
- * A span is keyed by 128 bits: its 64-bit span id and a 64-bit hash of its whole trace id (span ids
- * are not always random: some tracers number them 1, 2, 3… within a trace). Keys live in
+ * A span is keyed by 128 bits (see `writeSpanKey`). Keys live in
  * open-addressing tables of typed arrays, outside the garbage-collected heap, because millions of
  * string keys in a Map made major GCs the collector's largest cost. Two generations bound memory:
  * when the young table is half full it becomes the old one and the previous old one is dropped.
@@ -25,7 +27,7 @@ export class SpanDeduper {
   private readonly pending = new Map<number, Part>();
   /** Ids of failed parts whose keys may still sit in a table. */
   private readonly failed = new Set<number>();
-  private nextPartId = RECOVERED_ID + 1;
+  private nextPartId = RELEASED_ID + 1;
   private readonly ids = new WeakMap<Part, number>();
 
   constructor(capacity: number) {
@@ -35,9 +37,17 @@ export class SpanDeduper {
 
   /** The part already carrying this span if it is still being written, else whether it is stored. */
   lookup(traceId: string, spanId: string): Seen | undefined {
-    const k = keyOf(traceId, spanId);
+    return this.seen(keyOf(traceId, spanId));
+  }
+
+  /** `lookup` of key `i` of `keys`. */
+  lookupAt(keys: Uint32Array, i: number): Seen | undefined {
+    return this.seen(keyAt(keys, i));
+  }
+
+  private seen(k: Uint32Array): Seen | undefined {
     const id = this.young.get(k) || this.old.get(k);
-    if (id === 0 || this.failed.has(id)) return undefined;
+    if (id === 0 || id === RELEASED_ID || this.failed.has(id)) return undefined;
     if (id === RECOVERED_ID) return "recovered";
     return this.pending.get(id) ?? "stored";
   }
@@ -62,6 +72,20 @@ export class SpanDeduper {
       const k = keyOf(s.traceId, s.spanId);
       this.young.set(k, id);
     }
+  }
+
+  /** Remembers key `i` of `keys` as carried by `part` (reserved before the span is encoded). */
+  addAt(keys: Uint32Array, i: number, part: Part): void {
+    const id = this.idOf(part);
+    if (this.young.full) this.rotate();
+    this.young.set(keyAt(keys, i), id);
+  }
+
+  /** Gives back a reserved key whose span was then not stored (a processor dropped it). */
+  releaseAt(keys: Uint32Array, i: number): void {
+    const k = keyAt(keys, i);
+    if (this.young.get(k) !== 0) this.young.set(k, RELEASED_ID);
+    else if (this.old.get(k) !== 0) this.old.set(k, RELEASED_ID);
   }
 
   committed(part: Part): void {
@@ -104,37 +128,19 @@ export class SpanDeduper {
 
 const scratch = new Uint32Array(4);
 
-/** 128 bits from the ids' hex: the span id, and two independent 32-bit mixes of the trace id. */
 function keyOf(traceId: string, spanId: string): Uint32Array {
-  const t0 = hexWord(traceId, 0);
-  const t1 = hexWord(traceId, 8);
-  const t2 = hexWord(traceId, 16);
-  const t3 = hexWord(traceId, 24);
-  scratch[0] = hexWord(spanId, 0);
-  scratch[1] = hexWord(spanId, 8);
-  scratch[2] = mix(mix(mix(mix(0x9747b28c, t0), t1), t2), t3);
-  scratch[3] = mix(mix(mix(mix(0x5bd1e995, t3), t2), t1), t0);
+  writeSpanKey(scratch, 0, traceId, spanId);
   return scratch;
 }
 
-/** Eight lower-case hex digits at `at` as an unsigned 32-bit word (ids are validated hex). */
-function hexWord(s: string, at: number): number {
-  let v = 0;
-  for (let i = at; i < at + 8; i++) {
-    const c = s.charCodeAt(i);
-    v = (v << 4) | (c <= 57 ? c - 48 : c - 87);
-  }
-  return v >>> 0;
-}
-
-/** One MurmurHash3 round: fold a 32-bit word into a running hash. */
-function mix(h: number, k: number): number {
-  let x = Math.imul(k, 0xcc9e2d51);
-  x = (x << 15) | (x >>> 17);
-  x = Math.imul(x, 0x1b873593);
-  let y = h ^ x;
-  y = (y << 13) | (y >>> 19);
-  return (Math.imul(y, 5) + 0xe6546b64) >>> 0;
+/** Key `i` of an array of keys (see `writeSpanKey`), copied into the scratch key. */
+function keyAt(keys: Uint32Array, i: number): Uint32Array {
+  const o = i * 4;
+  scratch[0] = keys[o];
+  scratch[1] = keys[o + 1];
+  scratch[2] = keys[o + 2];
+  scratch[3] = keys[o + 3];
+  return scratch;
 }
 
 /** Linear-probing hash table of 128-bit keys to part ids, filled to at most half its slots. */

@@ -18,11 +18,19 @@ export async function repairAtStart(storage: Storage, log: Logger, minutes: numb
 }
 
 import type { GovernedSpan, OnDurable } from "../governance/hook.ts";
-import { RowWriter } from "../storage/rowbinary.ts";
-import { encodeSpanBinary, encodeSpanRow } from "../storage/span-table.ts";
 import { SpanDeduper } from "./dedup.ts";
-import { defaultSpanLimits, normalizeTraces, runProcessors, type SpanLimits } from "./normalize.ts";
-import type { IngestIdentity, NormalizedSpan, RequestContext, SpanProcessor } from "./span.ts";
+import { defaultSpanLimits, type SpanLimits } from "./normalize.ts";
+import type { IngestIdentity, SpanProcessor } from "./span.ts";
+import {
+  type NormalizedRequest,
+  type ProcessedRequest,
+  type SpanRowFormat,
+  SpanStage,
+  VERDICT_DUPLICATE,
+  VERDICT_NEW,
+  VERDICT_RECOVERED,
+} from "./stage.ts";
+import { type StagedRequest, StagePool, type StageWorkerSetup } from "./stage-pool.ts";
 import {
   type FailedRows,
   GroupCommitWriter,
@@ -40,8 +48,7 @@ export interface IngestResult {
   errorMessage: string;
 }
 
-/** How span rows are written: storage reads RowBinary with less CPU than TSV (see COGNIVE_INSERT_FORMAT). */
-export type SpanRowFormat = "tsv" | "rowbinary";
+export type { SpanRowFormat } from "./stage.ts";
 
 /** The end of the span path: the row format, and the durable writer those rows go to. */
 export interface SpanExporter {
@@ -61,9 +68,6 @@ export function groupCommitExporter(
   return { format, open: (hooks) => new GroupCommitWriter(storage, config, log, hooks, target) };
 }
 
-/** One request's binary rows are built here and copied into a batch at once (submit is synchronous). */
-const scratch = new RowWriter(1024 * 1024);
-
 /** Byte offset of TraceId in a binary span row: after the 8-byte Timestamp. */
 const BINARY_IDS_AT = 8;
 
@@ -79,8 +83,14 @@ function binaryKey(row: Buffer): SpanKey {
 
 export interface PipelineOptions {
   storage: Storage;
-  /** Run in order on each new span, after de-duplication (see `defaultProcessors`). */
+  /** Run in order on each new span, after de-duplication (see `defaultProcessors`), on the main thread. */
   processors: readonly SpanProcessor[];
+  /**
+   * Decode and the span stage in this many worker threads instead (see `StagePool`), which build
+   * the default processors from the policy's agents and price overrides given here. 0 or absent:
+   * everything on the main thread, with `processors`.
+   */
+  workers?: { count: number; agents: StageWorkerSetup["agents"]; priceOverrides: StageWorkerSetup["priceOverrides"] };
   exporter: SpanExporter;
   /** Governance's hook, given each request's governed spans once they are durable. */
   onDurable?: OnDurable | null;
@@ -112,7 +122,9 @@ export class IngestPipeline {
   private readonly storage: Storage;
   private readonly metrics: CollectorMetrics;
   private readonly log: Logger;
-  private readonly processors: readonly SpanProcessor[];
+  /** The span stage on this thread (`submit`), and the workers running it elsewhere (`submitBody`), if any. */
+  private readonly stage: SpanStage;
+  readonly workers: StagePool | null;
   /** Runs after the commit, off the request's answer. */
   private readonly onDurable: OnDurable | null;
   /** Answers of requests whose governed spans are not handed to `onDurable` yet. */
@@ -123,8 +135,20 @@ export class IngestPipeline {
     this.storage = storage;
     this.metrics = metrics;
     this.log = config.log;
-    this.processors = config.processors;
     this.onDurable = config.onDurable ?? null;
+    const limits = config.limits ?? defaultSpanLimits;
+    const format = config.exporter.format;
+    const govern = this.onDurable !== null;
+    this.stage = new SpanStage({ processors: config.processors, limits, format, govern });
+    const w = config.workers;
+    this.workers =
+      w !== undefined && w.count > 0
+        ? new StagePool(
+            { limits, format, govern, agents: w.agents, priceOverrides: w.priceOverrides },
+            w.count,
+            config.log,
+          )
+        : null;
     this.dedup = new SpanDeduper(config.dedupCapacity);
     this.writer = config.exporter.open({
       onCommit: (rows, seconds, parts) => {
@@ -215,84 +239,143 @@ export class IngestPipeline {
   }
 
   /**
-   * Accepts a request: normalizes it span by span, drops what is already written or in flight (and
-   * waits for the batches carrying those instead), runs the processors on the rest, and queues their
-   * rows. Returns a promise of the answer that settles once they are durable. Everything decoded is
-   * dropped before that promise waits, so in-flight requests hold only their bytes in the write
-   * queue, not object graphs that would survive into the old generation.
+   * Accepts a decoded request on this thread: normalizes it, drops what is already written or in
+   * flight (and waits for the batches carrying those instead), runs the processors on the rest, and
+   * queues their rows, all before it returns. Returns a promise of the answer that settles once they
+   * are durable. Everything decoded is dropped before that promise waits, so in-flight requests hold
+   * only their bytes in the write queue, not object graphs that would survive into the old generation.
    */
   submit(req: DecodedTraces, identity: IngestIdentity, transport: string): Promise<IngestResult> {
-    const request: RequestContext = { identity };
-    const binary = this.config.exporter.format === "rowbinary";
-    let chunk = "";
-    const rowEnds: number[] = [];
-    if (binary) scratch.reset();
-    const kept: { traceId: string; spanId: string }[] = [];
+    const { request, spans } = this.stage.normalize(req, BigInt(Date.now()) * 1_000_000n);
+    return this.accept(request, transport, (verdicts) => this.stage.process(spans, verdicts, identity));
+  }
+
+  /** Decodes and normalizes a request body in a stage worker; then `submitStaged` or `discardStaged` it. */
+  stageBody(body: Buffer, format: "proto" | "json"): Promise<StagedRequest> {
+    if (this.workers === null) throw new Error("this pipeline has no stage workers");
+    return this.workers.normalize(body, format, BigInt(Date.now()) * 1_000_000n);
+  }
+
+  /** `submit` for a request a worker normalized: the worker processes what this thread judged new. */
+  submitStaged(job: StagedRequest, identity: IngestIdentity, transport: string): Promise<IngestResult> {
+    const workers = this.workers;
+    if (workers === null) throw new Error("this pipeline has no stage workers");
+    return this.accept(job.request, transport, (verdicts) => workers.process(job, verdicts, identity));
+  }
+
+  discardStaged(job: StagedRequest): void {
+    this.workers?.discard(job);
+  }
+
+  /**
+   * Judges each span by its key (new, a duplicate, or left stored by a failed insert) and reserves
+   * the new ones for this request's part at once, so a retry arriving while this one is processed
+   * waits for the same commit; then has the survivors processed and encoded, and queues the rows.
+   * Queueing errors (back-pressure, storage down) are thrown when processing ran here, else rejected.
+   */
+  private accept(
+    request: NormalizedRequest,
+    transport: string,
+    process: (verdicts: Uint8Array) => ProcessedRequest | Promise<ProcessedRequest>,
+  ): Promise<IngestResult> {
+    const { keys, repeats, valid } = request;
+    this.metrics.spansReceived.inc({ transport }, request.items);
+    if (request.rejected > 0) this.metrics.spansRejected.inc({ reason: "invalid" }, request.rejected);
+    if (request.usageInvalid > 0) this.metrics.spansUsageInvalid.inc(request.usageInvalid);
+    const verdicts = new Uint8Array(valid);
     const waitFor: Part[] = [];
-    const seen = new Set<string>();
-    const governed: GovernedSpan[] = [];
     let duplicates = 0;
-    let dropped = 0;
-    let unpriced = 0;
-    const n = normalizeTraces(req, BigInt(Date.now()) * 1_000_000n, this.config.limits ?? defaultSpanLimits, (span) => {
-      const key = span.traceId + span.spanId;
-      const prior = this.dedup.lookup(span.traceId, span.spanId);
-      // A span a failed insert left stored is not written again, but its spend is still counted.
-      let store = true;
-      if (prior !== undefined || seen.has(key)) {
+    let fresh = 0;
+    for (let i = 0; i < valid; i++) {
+      const prior = this.dedup.lookupAt(keys, i);
+      if (prior instanceof Part && !waitFor.includes(prior)) waitFor.push(prior);
+      if (repeats[i] === 1 || prior !== undefined) {
         duplicates++;
-        const recovered = prior === "recovered" && !seen.has(key);
-        if (prior instanceof Part && !waitFor.includes(prior)) waitFor.push(prior);
-        seen.add(key);
-        if (!recovered) return;
-        store = false;
-      } else seen.add(key);
-      if (!runProcessors(this.processors, span, request)) {
-        dropped++;
-        return;
+        // A span a failed insert left stored is not written again, but its spend is still counted.
+        verdicts[i] = prior === "recovered" && repeats[i] === 0 ? VERDICT_RECOVERED : VERDICT_DUPLICATE;
+      } else {
+        verdicts[i] = VERDICT_NEW;
+        fresh++;
       }
-      if (store) {
-        if (span.usageRole === "model_call" && span.cost === null && span.usageInvalid === null) unpriced++;
-        if (binary) {
-          encodeSpanBinary(scratch, span);
-          rowEnds.push(scratch.pos);
-        } else chunk += encodeSpanRow(span);
-        kept.push({ traceId: span.traceId, spanId: span.spanId });
-      }
-      if (this.onDurable !== null && (span.usageRole === "model_call" || span.toolName !== null)) {
-        governed.push(governedOf(span));
-      }
+    }
+    let part: Part | null = null;
+    if (fresh > 0) {
+      part = new Part(fresh, new Set(request.days), request.minNs, request.maxNs);
+      for (let i = 0; i < valid; i++) if (verdicts[i] === VERDICT_NEW) this.dedup.addAt(keys, i, part);
+    }
+    const queue = (p: ProcessedRequest) => this.queue(request, verdicts, part, waitFor, duplicates, p);
+    let processed: ProcessedRequest | Promise<ProcessedRequest>;
+    try {
+      processed = process(verdicts);
+      if (!(processed instanceof Promise)) return queue(processed);
+    } catch (err) {
+      this.abandon(part, err as Error);
+      throw err;
+    }
+    return processed.then(queue, (err: Error) => {
+      this.abandon(part, err);
+      throw err;
     });
-    this.metrics.spansReceived.inc({ transport }, n.valid + n.rejected);
-    if (n.rejected > 0) this.metrics.spansRejected.inc({ reason: "invalid" }, n.rejected);
-    if (n.usageInvalid > 0) this.metrics.spansUsageInvalid.inc(n.usageInvalid);
-    if (kept.length > 0) {
-      // Written to bytes at once: a rope of row pieces kept alive until the batch is written
-      // would be promoted to the old generation and make every major GC walk it.
-      const part = new Part(kept.length, n.days, n.minNs, n.maxNs);
-      if (binary) part.rowEnds = rowEnds;
-      this.writer.append(binary ? scratch.bytes() : chunk, part);
-      this.dedup.add(kept, part);
-      waitFor.push(part);
+  }
+
+  /** The processed rows to the writer; reserved keys of spans not stored are given back. */
+  private queue(
+    request: NormalizedRequest,
+    verdicts: Uint8Array,
+    part: Part | null,
+    waitFor: Part[],
+    duplicates: number,
+    p: ProcessedRequest,
+  ): Promise<IngestResult> {
+    let rows = 0;
+    for (let i = 0; i < request.valid; i++) {
+      if (p.stored[i] === 1) rows++;
+      else if (verdicts[i] === VERDICT_NEW) this.dedup.releaseAt(request.keys, i);
+    }
+    if (part !== null) {
+      if (rows > 0) {
+        part.rows = rows;
+        part.rowEnds = p.rowEnds;
+        try {
+          // Written to bytes at once: a rope of row pieces kept alive until the batch is written
+          // would be promoted to the old generation and make every major GC walk it.
+          this.writer.append(Buffer.from(p.rows.buffer, p.rows.byteOffset, p.rows.byteLength), part);
+        } catch (err) {
+          this.abandon(part, err as Error);
+          throw err;
+        }
+        waitFor.push(part);
+      } else {
+        // Every span of it was dropped: nothing to write, and nothing of it is remembered.
+        this.dedup.committed(part);
+        part.resolve();
+      }
     }
     this.metrics.queuedRows.set(this.writer.queuedRows);
     const answer = this.settle(
       waitFor,
-      governed,
+      p.governed,
       {
-        accepted: kept.length + duplicates + dropped,
-        rejected: n.rejected,
+        accepted: rows + duplicates + p.dropped,
+        rejected: request.rejected,
         duplicates,
-        errorMessage: n.errors.join("; "),
+        errorMessage: request.errors.join("; "),
       },
-      unpriced,
+      p.unpriced,
     );
-    if (governed.length > 0 && this.onDurable !== null) {
+    if (p.governed.length > 0 && this.onDurable !== null) {
       this.handingOver.add(answer);
       const handed = () => this.handingOver.delete(answer);
       answer.then(handed, handed);
     }
     return answer;
+  }
+
+  /** A reserved part that will not be written: its keys are forgotten and any retry waiting on it fails too. */
+  private abandon(part: Part | null, err: Error): void {
+    if (part === null) return;
+    this.dedup.forget(part);
+    part.reject(err);
   }
 
   /** Resolves once every request accepted so far has handed its governed spans to `onDurable` (or failed). */
@@ -320,25 +403,10 @@ export class IngestPipeline {
     return result;
   }
 
-  close(): Promise<void> {
-    return this.writer.close();
+  async close(): Promise<void> {
+    await this.writer.close();
+    await this.workers?.close();
   }
-}
-
-/** What governance needs of a durable span that can spend or call a tool. */
-function governedOf(s: NormalizedSpan): GovernedSpan {
-  return {
-    traceId: s.traceId,
-    spanId: s.spanId,
-    timeMs: Number(s.startNs / 1_000_000n),
-    agent: s.agent,
-    team: s.team,
-    modelCall: s.usageRole === "model_call",
-    costNanos: s.cost?.totalNanos ?? 0,
-    requestModel: s.requestModel,
-    responseModel: s.responseModel,
-    tool: s.toolName,
-  };
 }
 
 /** The rows of a part: split at its row ends when binary, else at line ends (kept). */

@@ -1,8 +1,12 @@
 import type { Pricer } from "@cognive/semconv";
-import type { Policy } from "../policy.ts";
 import type { NormalizedSpan, RequestContext, SpanProcessor } from "./span.ts";
 
 type Maybe = string | null | undefined;
+
+/** What attribution reads of the policy: each declared agent's team. */
+export interface AgentTeams {
+  agents: ReadonlyMap<string, { readonly team: string | null }>;
+}
 
 function nonEmpty(v: Maybe): v is string {
   return typeof v === "string" && v !== "";
@@ -29,12 +33,7 @@ export function resolveAgent(src: {
  * write into another team), else the policy's team for the agent, else the resource's `cognive.team`,
  * else "".
  */
-export function resolveTeam(
-  agent: string,
-  policy: Pick<Policy, "agents">,
-  resourceTeam?: Maybe,
-  identityTeam?: Maybe,
-): string {
+export function resolveTeam(agent: string, policy: AgentTeams, resourceTeam?: Maybe, identityTeam?: Maybe): string {
   if (nonEmpty(identityTeam)) return identityTeam;
   const declared = policy.agents.get(agent)?.team;
   if (nonEmpty(declared)) return declared;
@@ -43,7 +42,7 @@ export function resolveTeam(
 }
 
 /** Agent and team from what the span, its trace and its resource say, and the policy's declared agents. */
-export function attribution(policy: Pick<Policy, "agents">): SpanProcessor {
+export function attribution(policy: AgentTeams): SpanProcessor {
   return {
     name: "attribution",
     process(s: NormalizedSpan): boolean {
@@ -78,6 +77,6 @@ export function pricing(pricer: Pricer): SpanProcessor {
 }
 
 /** The processors every collector runs, in order. */
-export function defaultProcessors(pricer: Pricer, policy: Pick<Policy, "agents">): SpanProcessor[] {
+export function defaultProcessors(pricer: Pricer, policy: AgentTeams): SpanProcessor[] {
   return [attribution(policy), tenantStamping, pricing(pricer)];
 }

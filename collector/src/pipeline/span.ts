@@ -9,8 +9,8 @@ export interface IngestIdentity {
 
 /**
  * One validated span, flat and typed: what normalize makes of a decoded span, what processors
- * complete and what the exporter encodes. It is made, processed and encoded in one synchronous pass
- * (per span), so it never outlives the request that carried it.
+ * complete and what the exporter encodes. It lives only while its request is being accepted (in a
+ * stage worker between normalize and process when `COGNIVE_INGEST_WORKERS` > 0), never in the write queue.
  *
  * The GenAI facts are its own fields (so a pricer reads it as it is); when the reported usage was
  * implausible (`usageInvalid`), the token counts are null: stored as zero, never priced.

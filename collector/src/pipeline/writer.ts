@@ -98,7 +98,7 @@ export class Part {
   start = 0;
   end = 0;
   /** Binary rows only (they have no line ends): where each row ends, from the part's start. */
-  rowEnds: number[] | null = null;
+  rowEnds: readonly number[] | Int32Array | null = null;
 }
 
 /** One group commit: the rows of many requests, written by one insert. */

@@ -7,6 +7,7 @@ import type { DecodedLogs, DecodedTraces } from "../otlp/model.ts";
 import type { IngestPipeline, IngestResult } from "../pipeline/ingest.ts";
 import { countLogRecords, type LogPipeline } from "../pipeline/logs.ts";
 import type { IngestIdentity } from "../pipeline/normalize.ts";
+import type { StagedRequest } from "../pipeline/stage-pool.ts";
 
 /** What the OTLP receivers (HTTP and gRPC) share: the identity step's team, the signals, the answer. */
 
@@ -28,16 +29,26 @@ export interface OtlpSignal<D = unknown> {
   items: string;
   /** The JSON name of the partial_success count (`rejectedSpans`, `rejectedLogRecords`, `rejectedDataPoints`). */
   rejectedField: string;
-  decodeProto(body: Uint8Array): D;
-  decodeJson(text: string): D;
+  /** Decodes a body (on this thread, or in a stage worker); a body that is not OTLP throws `DecodeError`. */
+  decode(body: Buffer, format: BodyFormat): D | Promise<D>;
   /** Items of a request, charged to the key's item rate limit when `limitItems` is set. */
   count(req: D): number;
+  /** Lets go of a decoded request that will not be submitted (refused by a rate limit). */
+  discard?(req: D): void;
   /** The per-key item limit the items count toward; absent: only the request limit applies. */
   limitItems?: "spans";
   /** The writer whose health gates the request: after a failure the next request probes it first. */
   writer: { readonly healthy: boolean; probe(): Promise<boolean> };
   /** Queues the request; resolves once every accepted item is durable. */
   submit(req: D, identity: IngestIdentity, transport: string): Promise<IngestResult>;
+}
+
+/** The two OTLP encodings a body comes in. */
+export type BodyFormat = "proto" | "json";
+
+/** A `decode` from a protobuf and a JSON decoder, both run on this thread. */
+export function decodeWith<D>(proto: (b: Uint8Array) => D, json: (text: string) => D): OtlpSignal<D>["decode"] {
+  return (body, format) => (format === "proto" ? proto(body) : json(body.toString("utf8")));
 }
 
 export const TRACE_EXPORT_PATH = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
@@ -49,19 +60,31 @@ export function countSpans(req: DecodedTraces): number {
   return n;
 }
 
-export function traceSignal(pipeline: IngestPipeline): OtlpSignal<DecodedTraces> {
-  return {
+/** Traces: decoded and normalized in the pipeline's stage workers when it has them, else on this thread. */
+export function traceSignal(pipeline: IngestPipeline): OtlpSignal<DecodedTraces> | OtlpSignal<StagedRequest> {
+  const common = {
     name: "traces",
     grpcPath: TRACE_EXPORT_PATH,
     items: "spans",
     rejectedField: "rejectedSpans",
-    decodeProto: decodeTracesProto,
-    decodeJson: decodeTracesJson,
-    count: countSpans,
     limitItems: "spans",
     writer: pipeline.writer,
+  } as const;
+  if (pipeline.workers !== null) {
+    return {
+      ...common,
+      decode: (body, format) => pipeline.stageBody(body, format),
+      count: (job) => job.request.items,
+      discard: (job) => pipeline.discardStaged(job),
+      submit: (job, identity, transport) => pipeline.submitStaged(job, identity, transport),
+    } satisfies OtlpSignal<StagedRequest>;
+  }
+  return {
+    ...common,
+    decode: decodeWith(decodeTracesProto, decodeTracesJson),
+    count: countSpans,
     submit: (req, identity, transport) => pipeline.submit(req, identity, transport),
-  };
+  } satisfies OtlpSignal<DecodedTraces>;
 }
 
 /** Logs count toward the key's request limit only (the item limit is a span budget). */
@@ -71,8 +94,7 @@ export function logSignal(pipeline: LogPipeline): OtlpSignal<DecodedLogs> {
     grpcPath: LOGS_EXPORT_PATH,
     items: "log records",
     rejectedField: "rejectedLogRecords",
-    decodeProto: decodeLogsProto,
-    decodeJson: decodeLogsJson,
+    decode: decodeWith(decodeLogsProto, decodeLogsJson),
     count: countLogRecords,
     writer: pipeline.writer,
     submit: (req, identity, transport) => pipeline.submit(req, identity, transport),

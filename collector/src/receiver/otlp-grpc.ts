@@ -127,20 +127,26 @@ export function createOtlpGrpcServer(deps: {
     try {
       // After a storage failure the first request to arrive checks whether storage is back.
       if (!signal.writer.healthy) await signal.writer.probe();
-      const decoded = signal.decodeProto(call.request);
-      if (deps.auth && signal.limitItems) {
-        const take = await deps.auth.limit(identity, signal.limitItems, signal.count(decoded));
-        if (!take.allowed) {
-          return answer(
-            signal,
-            callback,
-            RESOURCE_EXHAUSTED,
-            `${signal.limitItems.replace(/s$/, "")} rate limit of this key reached`,
-            whole(take.retryAfterSeconds),
-          );
+      const decoded = await signal.decode(call.request, "proto");
+      let submitted = false;
+      try {
+        if (deps.auth && signal.limitItems) {
+          const take = await deps.auth.limit(identity, signal.limitItems, signal.count(decoded));
+          if (!take.allowed) {
+            return answer(
+              signal,
+              callback,
+              RESOURCE_EXHAUSTED,
+              `${signal.limitItems.replace(/s$/, "")} rate limit of this key reached`,
+              whole(take.retryAfterSeconds),
+            );
+          }
         }
+        pending = signal.submit(decoded, ingestIdentity(identity), "grpc");
+        submitted = true;
+      } finally {
+        if (!submitted) signal.discard?.(decoded);
       }
-      pending = signal.submit(decoded, ingestIdentity(identity), "grpc");
     } catch (err) {
       if (err instanceof DecodeError) return answer(signal, callback, INVALID_ARGUMENT, err.message);
       if (err instanceof BackpressureError || err instanceof StorageUnavailableError) {

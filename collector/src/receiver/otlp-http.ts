@@ -9,7 +9,13 @@ import { DecodeError } from "../otlp/model.ts";
 import type { IngestResult } from "../pipeline/ingest.ts";
 import { BackpressureError, PermanentWriteError, StorageUnavailableError } from "../pipeline/writer.ts";
 import { BadEncodingError, BodyTooLargeError, readBody, UnsupportedEncodingError } from "./body.ts";
-import { exportResponseJson, exportResponseProto, ingestIdentity, type OtlpSignal } from "./otlp-common.ts";
+import {
+  type BodyFormat,
+  exportResponseJson,
+  exportResponseProto,
+  ingestIdentity,
+  type OtlpSignal,
+} from "./otlp-common.ts";
 
 export interface OtlpHttpConfig {
   /** Largest accepted body in bytes, compressed or decompressed. */
@@ -18,7 +24,7 @@ export interface OtlpHttpConfig {
   retryAfterSeconds: number;
 }
 
-type Format = "proto" | "json";
+type Format = BodyFormat;
 type Env = { Bindings: Partial<HttpBindings> };
 
 function formatOf(contentType: string | undefined): Format | null {
@@ -55,10 +61,6 @@ function isAbort(err: unknown): boolean {
     e?.name === "AbortError" ||
     /aborted/i.test(String(err))
   );
-}
-
-function decode<D>(signal: OtlpSignal<D>, format: Format, body: Buffer): D {
-  return format === "proto" ? signal.decodeProto(body) : signal.decodeJson(body.toString("utf8"));
 }
 
 /** OTLP/HTTP receiver: `POST /v1/<signal>` for each signal. */
@@ -130,19 +132,25 @@ export function otlpHttpRoutes(deps: {
         const body = await readBody(source ?? null, c.req.header("content-encoding"), config.maxBodyBytes);
         // After a storage failure the first request to arrive checks whether storage is back.
         if (!signal.writer.healthy) await signal.writer.probe();
-        const decoded = decode(signal, format, body);
-        if (deps.auth && signal.limitItems) {
-          const take = await deps.auth.limit(identity, signal.limitItems, signal.count(decoded));
-          if (!take.allowed) {
-            return reply(
-              429,
-              statusBody(format, 8, `${signal.limitItems.replace(/s$/, "")} rate limit of this key reached`),
-              format,
-              retryAfter(take),
-            );
+        const decoded = await signal.decode(body, format);
+        let submitted = false;
+        try {
+          if (deps.auth && signal.limitItems) {
+            const take = await deps.auth.limit(identity, signal.limitItems, signal.count(decoded));
+            if (!take.allowed) {
+              return reply(
+                429,
+                statusBody(format, 8, `${signal.limitItems.replace(/s$/, "")} rate limit of this key reached`),
+                format,
+                retryAfter(take),
+              );
+            }
           }
+          pending = signal.submit(decoded, ingestIdentity(identity), format);
+          submitted = true;
+        } finally {
+          if (!submitted) signal.discard?.(decoded);
         }
-        pending = signal.submit(decoded, ingestIdentity(identity), format);
       } catch (err) {
         if (err instanceof BodyTooLargeError) return reply(413, statusBody(format, 8, err.message), format);
         if (err instanceof UnsupportedEncodingError) return reply(415, statusBody(format, 3, err.message), format);
@@ -166,6 +174,8 @@ export function otlpHttpRoutes(deps: {
           // Retrying the same items cannot succeed: a 400 tells the exporter to drop them.
           return reply(400, statusBody(format, 3, err.message), format);
         }
+        // Queued after a stage worker processed it: the queue can be full by then.
+        if (err instanceof BackpressureError) return reply(429, statusBody(format, 8, err.message), format, retry);
         log.debug("export refused: storage unavailable", { err });
         return reply(
           503,

@@ -1,0 +1,39 @@
+/**
+ * A span's de-duplication key: 128 bits, its 64-bit span id and a 64-bit hash of its whole trace id
+ * (span ids are not always random: some tracers number them 1, 2, 3… within a trace). Keys are
+ * written four 32-bit words a span into typed arrays, so the thread that decodes a request can hand
+ * them to the thread that remembers them without copying strings.
+ */
+
+/** Writes the key of (traceId, spanId) at words [4·i, 4·i + 4) of `out`. Ids are validated lower-case hex. */
+export function writeSpanKey(out: Uint32Array, i: number, traceId: string, spanId: string): void {
+  const t0 = hexWord(traceId, 0);
+  const t1 = hexWord(traceId, 8);
+  const t2 = hexWord(traceId, 16);
+  const t3 = hexWord(traceId, 24);
+  const o = i * 4;
+  out[o] = hexWord(spanId, 0);
+  out[o + 1] = hexWord(spanId, 8);
+  out[o + 2] = mix(mix(mix(mix(0x9747b28c, t0), t1), t2), t3);
+  out[o + 3] = mix(mix(mix(mix(0x5bd1e995, t3), t2), t1), t0);
+}
+
+/** Eight lower-case hex digits at `at` as an unsigned 32-bit word. */
+function hexWord(s: string, at: number): number {
+  let v = 0;
+  for (let i = at; i < at + 8; i++) {
+    const c = s.charCodeAt(i);
+    v = (v << 4) | (c <= 57 ? c - 48 : c - 87);
+  }
+  return v >>> 0;
+}
+
+/** One MurmurHash3 round: fold a 32-bit word into a running hash. */
+export function mix(h: number, k: number): number {
+  let x = Math.imul(k, 0xcc9e2d51);
+  x = (x << 15) | (x >>> 17);
+  x = Math.imul(x, 0x1b873593);
+  let y = h ^ x;
+  y = (y << 13) | (y >>> 19);
+  return (Math.imul(y, 5) + 0xe6546b64) >>> 0;
+}

@@ -1,0 +1,145 @@
+import { Worker } from "node:worker_threads";
+import type { PriceOverride } from "@cognive/semconv";
+import type { Logger } from "../log.ts";
+import { DecodeError } from "../otlp/model.ts";
+import type { SpanLimits } from "./normalize.ts";
+import type { IngestIdentity } from "./span.ts";
+import type { NormalizedRequest, ProcessedRequest, SpanRowFormat } from "./stage.ts";
+
+/** What a stage worker is started with: plain data, since processors are built inside it. */
+export interface StageWorkerSetup {
+  limits: SpanLimits;
+  format: SpanRowFormat;
+  govern: boolean;
+  /** The policy's declared agents and their teams (attribution). */
+  agents: [string, { team: string | null }][];
+  priceOverrides: PriceOverride[];
+}
+
+export type StageRequest =
+  | { op: "normalize"; id: number; body: Uint8Array; format: "proto" | "json"; nowNs: bigint }
+  | { op: "process"; id: number; verdicts: Uint8Array; identity: IngestIdentity }
+  | { op: "discard"; id: number };
+
+export type StageReply =
+  | { id: number; ok: true; request: NormalizedRequest }
+  | { id: number; ok: true; processed: ProcessedRequest }
+  | { id: number; ok: false; decode: boolean; message: string };
+
+/** A request normalized in a worker, whose spans wait there for `process` or `discard`. */
+export interface StagedRequest {
+  readonly request: NormalizedRequest;
+  readonly slot: number;
+  readonly id: number;
+}
+
+interface Slot {
+  worker: Worker;
+  /** Answers awaited from this worker, by message id. */
+  waiting: Map<number, { resolve(r: StageReply): void; reject(e: Error): void }>;
+}
+
+/**
+ * The worker is the file beside this one: compiled JavaScript as installed, or TypeScript when the
+ * source runs (tests, benchmarks), loaded through tsx's loader registered inside the worker.
+ */
+function startWorker(options: { workerData: StageWorkerSetup; name: string }): Worker {
+  if (!import.meta.url.endsWith(".ts")) return new Worker(new URL("./stage-worker.js", import.meta.url), options);
+  const file = JSON.stringify(new URL("./stage-worker.ts", import.meta.url).href);
+  const boot = `import("tsx/esm/api").then((tsx) => { tsx.register(); return import(${file}); });`;
+  return new Worker(boot, { ...options, eval: true, execArgv: ["--conditions=cognive-source"] });
+}
+
+/**
+ * Stage workers: decode, normalize, process and encode requests off the main thread, so that thread
+ * feeds storage and answers reads while the other cores do the per-span work. A request's bytes
+ * are moved to a worker, not copied, and its encoded rows moved back. A worker that dies fails the
+ * requests it held (their clients retry) and is replaced.
+ */
+export class StagePool {
+  private readonly slots: Slot[] = [];
+  private nextId = 1;
+  private closed = false;
+
+  constructor(
+    private readonly setup: StageWorkerSetup,
+    count: number,
+    private readonly log: Logger,
+  ) {
+    for (let i = 0; i < count; i++) this.slots.push(this.start(i));
+  }
+
+  /** The worker threads, as they are now (a replaced one is not in an earlier answer). */
+  threads(): Worker[] {
+    return this.slots.map((s) => s.worker);
+  }
+
+  private start(i: number): Slot {
+    const worker = startWorker({ workerData: this.setup, name: `cognive-stage-${i}` });
+    const slot: Slot = { worker, waiting: new Map() };
+    worker.on("message", (r: StageReply) => {
+      const w = slot.waiting.get(r.id);
+      if (w === undefined) return;
+      slot.waiting.delete(r.id);
+      w.resolve(r);
+    });
+    worker.on("error", (err) => this.log.error("ingest: a stage worker failed", { err }));
+    worker.on("exit", (code) => {
+      const lost = new Error(`a stage worker stopped (exit code ${code}); retry the request`);
+      for (const w of slot.waiting.values()) w.reject(lost);
+      slot.waiting.clear();
+      if (!this.closed) {
+        this.log.warn("ingest: stage worker replaced", { worker: i, code });
+        this.slots[i] = this.start(i);
+      }
+    });
+    // Workers never keep the process alive: closing the pipeline stops them.
+    worker.unref();
+    return slot;
+  }
+
+  private send(slot: number, m: StageRequest, transfer: ArrayBuffer[]): Promise<StageReply> {
+    const s = this.slots[slot];
+    return new Promise((resolve, reject) => {
+      s.waiting.set(m.id, { resolve, reject });
+      s.worker.postMessage(m, transfer);
+    });
+  }
+
+  /** Decodes and normalizes a request's body (OTLP protobuf or JSON) in the least busy worker. */
+  async normalize(body: Buffer, format: "proto" | "json", nowNs: bigint): Promise<StagedRequest> {
+    if (this.closed) throw new Error("the ingest pipeline is closed");
+    let slot = 0;
+    for (let i = 1; i < this.slots.length; i++) {
+      if (this.slots[i].waiting.size < this.slots[slot].waiting.size) slot = i;
+    }
+    // Moved when the body owns its whole memory; a view into a larger buffer is copied first.
+    const own =
+      body.byteOffset === 0 && body.buffer.byteLength === body.byteLength && body.buffer instanceof ArrayBuffer
+        ? new Uint8Array(body.buffer)
+        : new Uint8Array(body);
+    const id = this.nextId++;
+    const r = await this.send(slot, { op: "normalize", id, body: own, format, nowNs }, [own.buffer as ArrayBuffer]);
+    if (!r.ok) throw r.decode ? new DecodeError(r.message) : new Error(r.message);
+    if (!("request" in r)) throw new Error("stage worker answered out of turn");
+    return { request: r.request, slot, id };
+  }
+
+  /** Processes and encodes a normalized request's spans by their verdicts. */
+  async process(job: StagedRequest, verdicts: Uint8Array, identity: IngestIdentity): Promise<ProcessedRequest> {
+    const r = await this.send(job.slot, { op: "process", id: job.id, verdicts, identity }, []);
+    if (!r.ok) throw new Error(r.message);
+    if (!("processed" in r)) throw new Error("stage worker answered out of turn");
+    return r.processed;
+  }
+
+  /** Drops a normalized request that will not be processed (refused by a rate limit, say). */
+  discard(job: StagedRequest): void {
+    this.slots[job.slot]?.worker.postMessage({ op: "discard", id: job.id } satisfies StageRequest);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+  }
+}

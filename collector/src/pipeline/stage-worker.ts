@@ -1,0 +1,67 @@
+import { parentPort, workerData } from "node:worker_threads";
+import { Pricer } from "@cognive/semconv";
+import { decodeTracesJson } from "../otlp/decode-json.ts";
+import { decodeTracesProto } from "../otlp/decode-proto.ts";
+import { DecodeError } from "../otlp/model.ts";
+import { defaultProcessors } from "./processors.ts";
+import type { NormalizedSpan } from "./span.ts";
+import { SpanStage } from "./stage.ts";
+import type { StageReply, StageRequest, StageWorkerSetup } from "./stage-pool.ts";
+
+/**
+ * A stage worker: decodes requests and runs the span stage on them, so the main thread keeps only
+ * de-duplication, the writer and the answers. A request's spans stay here between its two steps.
+ */
+const setup = workerData as StageWorkerSetup;
+const stage = new SpanStage({
+  processors: defaultProcessors(new Pricer(setup.priceOverrides), { agents: new Map(setup.agents) }),
+  limits: setup.limits,
+  format: setup.format,
+  govern: setup.govern,
+});
+const port = parentPort;
+if (port === null) throw new Error("stage-worker.ts runs as a worker thread");
+
+/** Spans of requests normalized and not yet processed, with when they were normalized. */
+const held = new Map<number, { spans: NormalizedSpan[]; at: number }>();
+
+/** A request the main thread never came back for (its client went away) is dropped after this. */
+const HOLD_MS = 120_000;
+setInterval(() => {
+  const old = Date.now() - HOLD_MS;
+  for (const [id, h] of held) if (h.at < old) held.delete(id);
+}, HOLD_MS / 4).unref();
+
+function reply(r: StageReply, transfer: ArrayBuffer[] = []): void {
+  port?.postMessage(r, transfer);
+}
+
+port.on("message", (m: StageRequest) => {
+  try {
+    if (m.op === "normalize") {
+      const body = Buffer.from(m.body.buffer, m.body.byteOffset, m.body.byteLength);
+      const decoded = m.format === "proto" ? decodeTracesProto(body) : decodeTracesJson(body.toString("utf8"));
+      const { request, spans } = stage.normalize(decoded, m.nowNs);
+      held.set(m.id, { spans, at: Date.now() });
+      reply({ id: m.id, ok: true, request }, [
+        request.keys.buffer as ArrayBuffer,
+        request.repeats.buffer as ArrayBuffer,
+      ]);
+    } else if (m.op === "process") {
+      const h = held.get(m.id);
+      if (h === undefined) throw new Error("the request was dropped before it was processed; retry it");
+      held.delete(m.id);
+      const p = stage.process(h.spans, m.verdicts, m.identity);
+      // The encoder's buffer is reused: the rows leave in a buffer of their own, moved, not copied again.
+      const rows = new Uint8Array(p.rows.byteLength);
+      rows.set(p.rows);
+      const transfer = [rows.buffer, p.stored.buffer as ArrayBuffer];
+      if (p.rowEnds !== null) transfer.push(p.rowEnds.buffer as ArrayBuffer);
+      reply({ id: m.id, ok: true, processed: { ...p, rows } }, transfer);
+    } else held.delete(m.id);
+  } catch (err) {
+    if (m.op === "normalize" || m.op === "process") {
+      reply({ id: m.id, ok: false, decode: err instanceof DecodeError, message: (err as Error).message });
+    }
+  }
+});

@@ -1,0 +1,167 @@
+import type { GovernedSpan } from "../governance/hook.ts";
+import type { DecodedTraces } from "../otlp/model.ts";
+import { RowWriter } from "../storage/rowbinary.ts";
+import { encodeSpanBinary, encodeSpanRow } from "../storage/span-table.ts";
+import { normalizeTraces, runProcessors, type SpanLimits } from "./normalize.ts";
+import type { IngestIdentity, NormalizedSpan, SpanProcessor } from "./span.ts";
+import { writeSpanKey } from "./span-keys.ts";
+
+/**
+ * The span stage: the per-span work of ingest that needs no shared state, run on whichever thread
+ * decoded the request (a stage worker, or the main thread). It runs in two steps around the
+ * pipeline's de-duplication, which lives on the main thread:
+ *   1. `normalize`: validate, extract facts, and key each span (`NormalizedRequest`);
+ *   2. the pipeline judges each key (new, duplicate, or stored by a failed insert);
+ *   3. `process`: the processors on the spans judged worth it, then the row encoding (`ProcessedRequest`).
+ * So a retried span is dropped before any processor runs, as when everything ran on one thread.
+ */
+
+/** How rows are encoded: storage reads RowBinary with less CPU than TSV (see COGNIVE_INSERT_FORMAT). */
+export type SpanRowFormat = "tsv" | "rowbinary";
+
+/** What the pipeline learns of a request before any span of it is processed. */
+export interface NormalizedRequest {
+  /** Spans in the request as decoded, valid or not (what a key's span rate limit counts). */
+  items: number;
+  /** Valid spans: `keys` holds one key each, in request order. */
+  valid: number;
+  rejected: number;
+  /** First reasons for rejected spans, for partial_success. */
+  errors: string[];
+  usageInvalid: number;
+  /** UTC day numbers the valid spans fall on, and their earliest and latest start (Unix ns). */
+  days: number[];
+  minNs: bigint;
+  maxNs: bigint;
+  /** Four 32-bit words a valid span (`writeSpanKey`). */
+  keys: Uint32Array;
+  /** 1 where a span repeats an earlier span of the same request. */
+  repeats: Uint8Array;
+}
+
+/** The pipeline's judgement of each valid span, from its key. */
+export const VERDICT_NEW = 0;
+/** Already stored or in flight (or repeated in the request): not processed, stored nor governed. */
+export const VERDICT_DUPLICATE = 1;
+/** Left stored by an insert that failed: processed and governed (its spend counts), not stored again. */
+export const VERDICT_RECOVERED = 2;
+
+/** What processing and encoding a request's judged spans made. */
+export interface ProcessedRequest {
+  /** The encoded rows of the stored spans, in request order. */
+  rows: Uint8Array;
+  /** RowBinary only (rows have no line ends): where each row ends in `rows`. */
+  rowEnds: Int32Array | null;
+  /** 1 for each valid span whose row is in `rows`. */
+  stored: Uint8Array;
+  /** Spans that can spend or call a tool, for governance (empty when nobody governs). */
+  governed: GovernedSpan[];
+  /** New spans a processor dropped: acknowledged, not stored, not governed. */
+  dropped: number;
+  /** Stored model calls without a price. */
+  unpriced: number;
+}
+
+export interface StageConfig {
+  processors: readonly SpanProcessor[];
+  limits: SpanLimits;
+  format: SpanRowFormat;
+  /** Whether governed spans are collected (only when something governs). */
+  govern: boolean;
+}
+
+/** One encoding buffer a thread, reused: `process` hands out a view valid until its next call. */
+const scratch = new RowWriter(1024 * 1024);
+
+export class SpanStage {
+  constructor(readonly config: StageConfig) {}
+
+  /** Step 1: validates and keys the request's spans; the spans are kept by the caller for step 3. */
+  normalize(req: DecodedTraces, nowNs: bigint): { request: NormalizedRequest; spans: NormalizedSpan[] } {
+    const spans: NormalizedSpan[] = [];
+    const n = normalizeTraces(req, nowNs, this.config.limits, (span) => {
+      spans.push(span);
+    });
+    const keys = new Uint32Array(spans.length * 4);
+    const repeats = new Uint8Array(spans.length);
+    const seen = new Set<string>();
+    for (let i = 0; i < spans.length; i++) {
+      const s = spans[i];
+      writeSpanKey(keys, i, s.traceId, s.spanId);
+      const id = s.traceId + s.spanId;
+      if (seen.has(id)) repeats[i] = 1;
+      else seen.add(id);
+    }
+    return {
+      request: {
+        items: n.valid + n.rejected,
+        valid: n.valid,
+        rejected: n.rejected,
+        errors: n.errors,
+        usageInvalid: n.usageInvalid,
+        days: [...n.days],
+        minNs: n.minNs,
+        maxNs: n.maxNs,
+        keys,
+        repeats,
+      },
+      spans,
+    };
+  }
+
+  /** Step 3: runs the processors on the spans judged new or recovered, and encodes the new ones. */
+  process(spans: readonly NormalizedSpan[], verdicts: Uint8Array, identity: IngestIdentity): ProcessedRequest {
+    const { processors, format, govern } = this.config;
+    const request = { identity };
+    const binary = format === "rowbinary";
+    const stored = new Uint8Array(spans.length);
+    const governed: GovernedSpan[] = [];
+    const ends: number[] = [];
+    let chunk = "";
+    let dropped = 0;
+    let unpriced = 0;
+    if (binary) scratch.reset();
+    for (let i = 0; i < spans.length; i++) {
+      const verdict = verdicts[i];
+      if (verdict === VERDICT_DUPLICATE) continue;
+      const span = spans[i];
+      if (!runProcessors(processors, span, request)) {
+        if (verdict === VERDICT_NEW) dropped++;
+        continue;
+      }
+      if (verdict === VERDICT_NEW) {
+        if (span.usageRole === "model_call" && span.cost === null && span.usageInvalid === null) unpriced++;
+        if (binary) {
+          encodeSpanBinary(scratch, span);
+          ends.push(scratch.pos);
+        } else chunk += encodeSpanRow(span);
+        stored[i] = 1;
+      }
+      if (govern && (span.usageRole === "model_call" || span.toolName !== null)) governed.push(governedOf(span));
+    }
+    return {
+      rows: binary ? scratch.bytes() : Buffer.from(chunk, "utf8"),
+      rowEnds: binary ? Int32Array.from(ends) : null,
+      stored,
+      governed,
+      dropped,
+      unpriced,
+    };
+  }
+}
+
+/** What governance needs of a durable span that can spend or call a tool. */
+function governedOf(s: NormalizedSpan): GovernedSpan {
+  return {
+    traceId: s.traceId,
+    spanId: s.spanId,
+    timeMs: Number(s.startNs / 1_000_000n),
+    agent: s.agent,
+    team: s.team,
+    modelCall: s.usageRole === "model_call",
+    costNanos: s.cost?.totalNanos ?? 0,
+    requestModel: s.requestModel,
+    responseModel: s.responseModel,
+    tool: s.toolName,
+  };
+}

@@ -1,0 +1,227 @@
+import { Pricer } from "@cognive/semconv";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { GovernedSpan } from "../src/governance/hook.ts";
+import { silentLogger } from "../src/log.ts";
+import { createCollectorMetrics } from "../src/metrics.ts";
+import { decodeTracesJson } from "../src/otlp/decode-json.ts";
+import { DecodeError } from "../src/otlp/model.ts";
+import { createPipeline, groupCommitExporter, type IngestPipeline } from "../src/pipeline/ingest.ts";
+import { defaultSpanLimits } from "../src/pipeline/normalize.ts";
+import { defaultProcessors } from "../src/pipeline/processors.ts";
+import { SpanStage, VERDICT_DUPLICATE, VERDICT_NEW } from "../src/pipeline/stage.ts";
+import { StagePool } from "../src/pipeline/stage-pool.ts";
+import { defaultWriterConfig } from "../src/pipeline/writer.ts";
+import type { Storage } from "../src/storage/client.ts";
+import { openTestStorage } from "./support/storage.ts";
+
+const hex = (n: number, width: number) => n.toString(16).padStart(width, "0");
+const nowNs = BigInt(Date.now()) * 1_000_000n;
+const AGENTS: [string, { team: string | null }][] = [["agent-a", { team: "declared" }]];
+
+/** An OTLP/JSON export of one trace: three priced calls, an unknown model, a tool call and a plain span. */
+function body(trace: number, extra: Record<string, unknown>[] = []): Buffer {
+  const attr = (key: string, v: string | number) => ({
+    key,
+    value: typeof v === "number" ? { intValue: String(v) } : { stringValue: v },
+  });
+  const span = (i: number, name: string, attributes: ReturnType<typeof attr>[]) => ({
+    traceId: hex(trace, 32),
+    spanId: hex(i, 16),
+    name,
+    kind: 1,
+    startTimeUnixNano: String(nowNs + BigInt(i)),
+    endTimeUnixNano: String(nowNs + BigInt(i) + 1_000_000n),
+    attributes,
+  });
+  const call = (i: number, model: string) =>
+    span(i, `chat ${model}`, [
+      attr("gen_ai.operation.name", "chat"),
+      attr("gen_ai.provider.name", "openai"),
+      attr("gen_ai.request.model", model),
+      attr("gen_ai.usage.input_tokens", 1000 + i),
+      attr("gen_ai.usage.output_tokens", 100),
+    ]);
+  const spans = [
+    call(1, "gpt-4o"),
+    call(2, "gpt-4o"),
+    call(3, "gpt-4o"),
+    call(4, "no-such-model-xyz"),
+    span(5, "execute_tool lookup", [attr("gen_ai.operation.name", "execute_tool"), attr("gen_ai.tool.name", "lookup")]),
+    span(6, "plain", [attr("kept", "yes")]),
+    ...extra,
+  ];
+  return Buffer.from(
+    JSON.stringify({
+      resourceSpans: [
+        {
+          resource: { attributes: [attr("service.name", "svc"), attr("gen_ai.agent.name", "agent-a")] },
+          scopeSpans: [{ scope: { name: "s" }, spans }],
+        },
+      ],
+    }),
+  );
+}
+
+describe("stage workers: decode, normalize, process and encode off the main thread", () => {
+  let storage: Storage;
+  let close: () => Promise<void>;
+  let pipeline: IngestPipeline;
+  const durable: GovernedSpan[][] = [];
+
+  beforeAll(async () => {
+    ({ storage, close } = await openTestStorage("stage-workers"));
+    pipeline = createPipeline({
+      storage,
+      processors: [],
+      workers: { count: 1, agents: AGENTS, priceOverrides: [] },
+      exporter: groupCommitExporter(storage, { ...defaultWriterConfig, lingerMs: 1 }, silentLogger, "rowbinary"),
+      onDurable: (spans) => durable.push(spans),
+      metrics: createCollectorMetrics(),
+      log: silentLogger,
+      dedupCapacity: 10_000,
+    });
+  }, 60_000);
+  afterAll(async () => {
+    await pipeline.close();
+    await close();
+  });
+
+  const send = async (b: Buffer, team: string | null = null) =>
+    pipeline.submitStaged(await pipeline.stageBody(b, "json"), { team }, "test");
+
+  async function stored(trace: number) {
+    const rs = await storage.client.query({
+      query: `SELECT SpanName, TeamName, AgentName, Priced, toString(CostUsd) AS Cost FROM cognive.otel_traces
+              WHERE TraceId = {t:String} ORDER BY SpanId`,
+      query_params: { t: hex(trace, 32) },
+      format: "JSONEachRow",
+    });
+    return (await rs.json()) as {
+      SpanName: string;
+      TeamName: string;
+      AgentName: string;
+      Priced: number;
+      Cost: string;
+    }[];
+  }
+
+  it("encodes in a worker exactly the rows the main thread would", async () => {
+    const pool = new StagePool(
+      { limits: defaultSpanLimits, format: "rowbinary", govern: true, agents: AGENTS, priceOverrides: [] },
+      1,
+      silentLogger,
+    );
+    try {
+      const here = new SpanStage({
+        processors: defaultProcessors(new Pricer(), { agents: new Map(AGENTS) }),
+        limits: defaultSpanLimits,
+        format: "rowbinary",
+        govern: true,
+      });
+      const local = here.normalize(decodeTracesJson(body(7).toString("utf8")), nowNs);
+      const job = await pool.normalize(body(7), "json", nowNs);
+      expect(job.request.keys).toEqual(local.request.keys);
+      expect(job.request.valid).toBe(6);
+      const verdicts = new Uint8Array([
+        VERDICT_NEW,
+        VERDICT_DUPLICATE,
+        VERDICT_NEW,
+        VERDICT_NEW,
+        VERDICT_NEW,
+        VERDICT_NEW,
+      ]);
+      const there = await pool.process(job, verdicts, { team: "acme" });
+      const mine = here.process(local.spans, verdicts, { team: "acme" });
+      expect([...there.stored]).toEqual([1, 0, 1, 1, 1, 1]);
+      expect([...there.stored]).toEqual([...mine.stored]);
+      expect(there.rowEnds).toEqual(mine.rowEnds);
+      expect(Buffer.from(there.rows).equals(Buffer.from(mine.rows))).toBe(true);
+      expect(there.governed).toEqual(mine.governed);
+      expect(there.unpriced).toBe(1);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it("prices and stamps in the worker, and tells governance after the commit", async () => {
+    durable.length = 0;
+    const result = await send(body(1), "acme");
+    expect(result).toEqual({ accepted: 6, rejected: 0, duplicates: 0, errorMessage: "" });
+    const rows = await stored(1);
+    expect(rows.map((r) => r.Priced)).toEqual([1, 1, 1, 0, 0, 0]);
+    expect(rows.slice(0, 3).every((r) => Number(r.Cost) > 0)).toBe(true);
+    expect(new Set(rows.map((r) => r.TeamName))).toEqual(new Set(["acme"]));
+    expect(new Set(rows.map((r) => r.AgentName))).toEqual(new Set(["agent-a"]));
+    expect(durable).toHaveLength(1);
+    expect(durable[0].map((g) => [g.spanId, g.modelCall, g.tool])).toEqual([
+      [hex(1, 16), true, null],
+      [hex(2, 16), true, null],
+      [hex(3, 16), true, null],
+      [hex(4, 16), true, null],
+      [hex(5, 16), false, "lookup"],
+    ]);
+    // Without a key's team, the policy's declared team for the agent applies (built inside the worker).
+    await send(body(2));
+    expect(new Set((await stored(2)).map((r) => r.TeamName))).toEqual(new Set(["declared"]));
+  });
+
+  it("drops a retry before it is processed: stored, priced and governed once", async () => {
+    durable.length = 0;
+    const result = await send(body(1), "acme");
+    expect(result).toEqual({ accepted: 6, rejected: 0, duplicates: 6, errorMessage: "" });
+    expect(await stored(1)).toHaveLength(6);
+    expect(durable).toHaveLength(0);
+  });
+
+  it("answers a retry staged while the original is in flight with the same commit, stored once", async () => {
+    const [a, b] = await Promise.all([send(body(3)), send(body(3))]);
+    expect([a.duplicates, b.duplicates].sort()).toEqual([0, 6]);
+    expect(await stored(3)).toHaveLength(6);
+  });
+
+  it("rejects a body that is not OTLP with DecodeError, and the worker keeps serving", async () => {
+    await expect(pipeline.stageBody(Buffer.from("{not json"), "json")).rejects.toBeInstanceOf(DecodeError);
+    await expect(pipeline.stageBody(Buffer.from([0xff, 0xff, 0xff, 0x0f]), "proto")).rejects.toBeInstanceOf(
+      DecodeError,
+    );
+    expect((await send(body(4))).accepted).toBe(6);
+  });
+
+  it("stores nothing of a discarded request and reserves none of its spans", async () => {
+    const job = await pipeline.stageBody(body(5), "json");
+    pipeline.discardStaged(job);
+    // The worker has let go of it: submitting it now fails, and nothing was written.
+    await expect(pipeline.submitStaged(job, { team: null }, "test")).rejects.toThrow(/dropped/);
+    expect(await stored(5)).toHaveLength(0);
+    expect(await send(body(5))).toMatchObject({ accepted: 6, duplicates: 0 });
+    expect(await stored(5)).toHaveLength(6);
+  });
+
+  it("keeps each span of a request with a repeated span once, and rejects only the bad span", async () => {
+    const repeated = {
+      traceId: hex(6, 32),
+      spanId: hex(1, 16),
+      name: "again",
+      kind: 1,
+      startTimeUnixNano: String(nowNs),
+    };
+    const bad = { traceId: "abc", spanId: hex(9, 16), name: "bad", kind: 1, startTimeUnixNano: String(nowNs) };
+    const result = await send(body(6, [repeated, bad]));
+    expect(result).toMatchObject({ accepted: 7, rejected: 1, duplicates: 1 });
+    expect(await stored(6)).toHaveLength(6);
+  });
+
+  it("fails the requests a stopped worker held, and serves the next ones from its replacement", async () => {
+    const pool = pipeline.workers;
+    if (pool === null) throw new Error("no workers");
+    const job = await pipeline.stageBody(body(8), "json");
+    const [first] = pool.threads();
+    await first.terminate();
+    await expect(pipeline.submitStaged(job, { team: null }, "test")).rejects.toThrow();
+    // The spans it reserved are given back: a retry is stored.
+    for (let i = 0; i < 100 && pool.threads()[0] === first; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(pool.threads()[0]).not.toBe(first);
+    expect(await send(body(8))).toMatchObject({ accepted: 6, duplicates: 0 });
+    expect(await stored(8)).toHaveLength(6);
+  });
+});

@@ -10,7 +10,7 @@ import { defaultSpanLimits } from "../src/pipeline/normalize.ts";
 import { defaultProcessors } from "../src/pipeline/processors.ts";
 import { SpanStage, VERDICT_DUPLICATE, VERDICT_NEW } from "../src/pipeline/stage.ts";
 import { StagePool } from "../src/pipeline/stage-pool.ts";
-import { defaultWriterConfig } from "../src/pipeline/writer.ts";
+import { BackpressureError, defaultWriterConfig, StorageUnavailableError } from "../src/pipeline/writer.ts";
 import type { Storage } from "../src/storage/client.ts";
 import { openTestStorage } from "./support/storage.ts";
 
@@ -217,11 +217,34 @@ describe("stage workers: decode, normalize, process and encode off the main thre
     const job = await pipeline.stageBody(body(8), "json");
     const [first] = pool.threads();
     await first.terminate();
-    await expect(pipeline.submitStaged(job, { team: null }, "test")).rejects.toThrow();
+    // Retryable: the receivers answer 503 / UNAVAILABLE.
+    await expect(pipeline.submitStaged(job, { team: null }, "test")).rejects.toThrow(StorageUnavailableError);
     // The spans it reserved are given back: a retry is stored.
     for (let i = 0; i < 100 && pool.threads()[0] === first; i++) await new Promise((r) => setTimeout(r, 10));
     expect(pool.threads()[0]).not.toBe(first);
     expect(await send(body(8))).toMatchObject({ accepted: 6, duplicates: 0 });
     expect(await stored(8)).toHaveLength(6);
+  });
+
+  it("closing refuses new requests, and stores and answers those already in a worker", async () => {
+    const other = createPipeline({
+      storage,
+      processors: [],
+      workers: { count: 1, agents: AGENTS, priceOverrides: [] },
+      exporter: groupCommitExporter(storage, { ...defaultWriterConfig, lingerMs: 1 }, silentLogger, "rowbinary"),
+      metrics: createCollectorMetrics(),
+      log: silentLogger,
+      dedupCapacity: 10_000,
+    });
+    const staged = await Promise.all([other.stageBody(body(10), "json"), other.stageBody(body(11), "json")]);
+    const closed = other.close();
+    await expect(other.stageBody(body(12), "json")).rejects.toThrow(BackpressureError);
+    // Submitted after the close began (a rate-limit check in between, say): still written before it ends.
+    const answers = staged.map((job) => other.submitStaged(job, { team: null }, "test"));
+    await closed;
+    for (const a of answers) expect(await a).toMatchObject({ accepted: 6, duplicates: 0 });
+    expect(await stored(10)).toHaveLength(6);
+    expect(await stored(11)).toHaveLength(6);
+    expect(await stored(12)).toHaveLength(0);
   });
 });

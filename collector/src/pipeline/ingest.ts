@@ -403,7 +403,9 @@ export class IngestPipeline {
     return result;
   }
 
+  /** Refuses new requests, lets those in the stage workers reach the writer, writes what is queued. */
   async close(): Promise<void> {
+    await this.workers?.drain(10_000);
     await this.writer.close();
     await this.workers?.close();
   }

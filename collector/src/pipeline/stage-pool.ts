@@ -5,6 +5,7 @@ import { DecodeError } from "../otlp/model.ts";
 import type { SpanLimits } from "./normalize.ts";
 import type { IngestIdentity } from "./span.ts";
 import type { NormalizedRequest, ProcessedRequest, SpanRowFormat } from "./stage.ts";
+import { BackpressureError, StorageUnavailableError } from "./writer.ts";
 
 /** What a stage worker is started with: plain data, since processors are built inside it. */
 export interface StageWorkerSetup {
@@ -24,13 +25,16 @@ export type StageRequest =
 export type StageReply =
   | { id: number; ok: true; request: NormalizedRequest }
   | { id: number; ok: true; processed: ProcessedRequest }
-  | { id: number; ok: false; decode: boolean; message: string };
+  /** `decode`: the body is not OTLP; `lost`: the worker no longer holds the request (retryable). */
+  | { id: number; ok: false; kind: "decode" | "lost" | "internal"; message: string };
 
 /** A request normalized in a worker, whose spans wait there for `process` or `discard`. */
 export interface StagedRequest {
   readonly request: NormalizedRequest;
   readonly slot: number;
   readonly id: number;
+  /** The worker holding its spans: a replacement does not have them. */
+  readonly worker: Worker;
 }
 
 interface Slot {
@@ -50,6 +54,12 @@ function startWorker(options: { workerData: StageWorkerSetup; name: string }): W
   return new Worker(boot, { ...options, eval: true, execArgv: ["--conditions=cognive-source"] });
 }
 
+function failure(r: Extract<StageReply, { ok: false }>): Error {
+  if (r.kind === "decode") return new DecodeError(r.message);
+  if (r.kind === "lost") return new StorageUnavailableError(r.message);
+  return new Error(r.message);
+}
+
 /**
  * Stage workers: decode, normalize, process and encode requests off the main thread, so that thread
  * feeds storage and answers reads while the other cores do the per-span work. A request's bytes
@@ -59,7 +69,12 @@ function startWorker(options: { workerData: StageWorkerSetup; name: string }): W
 export class StagePool {
   private readonly slots: Slot[] = [];
   private nextId = 1;
+  /** Closing refuses new requests; closed also stops the workers (and does not replace them). */
+  private closing = false;
   private closed = false;
+  /** Requests normalized and not yet processed or discarded: closing waits for them. */
+  private readonly held = new Set<number>();
+  private drained: (() => void) | null = null;
 
   constructor(
     private readonly setup: StageWorkerSetup,
@@ -85,7 +100,7 @@ export class StagePool {
     });
     worker.on("error", (err) => this.log.error("ingest: a stage worker failed", { err }));
     worker.on("exit", (code) => {
-      const lost = new Error(`a stage worker stopped (exit code ${code}); retry the request`);
+      const lost = new StorageUnavailableError(`an ingest worker stopped (exit code ${code}); retry the request`);
       for (const w of slot.waiting.values()) w.reject(lost);
       slot.waiting.clear();
       if (!this.closed) {
@@ -108,7 +123,7 @@ export class StagePool {
 
   /** Decodes and normalizes a request's body (OTLP protobuf or JSON) in the least busy worker. */
   async normalize(body: Buffer, format: "proto" | "json", nowNs: bigint): Promise<StagedRequest> {
-    if (this.closed) throw new Error("the ingest pipeline is closed");
+    if (this.closing) throw new BackpressureError("collector is shutting down");
     let slot = 0;
     for (let i = 1; i < this.slots.length; i++) {
       if (this.slots[i].waiting.size < this.slots[slot].waiting.size) slot = i;
@@ -119,26 +134,60 @@ export class StagePool {
         ? new Uint8Array(body.buffer)
         : new Uint8Array(body);
     const id = this.nextId++;
-    const r = await this.send(slot, { op: "normalize", id, body: own, format, nowNs }, [own.buffer as ArrayBuffer]);
-    if (!r.ok) throw r.decode ? new DecodeError(r.message) : new Error(r.message);
-    if (!("request" in r)) throw new Error("stage worker answered out of turn");
-    return { request: r.request, slot, id };
+    this.held.add(id);
+    try {
+      const r = await this.send(slot, { op: "normalize", id, body: own, format, nowNs }, [own.buffer as ArrayBuffer]);
+      if (!r.ok) throw failure(r);
+      if (!("request" in r)) throw new Error("stage worker answered out of turn");
+      return { request: r.request, slot, id, worker: this.slots[slot].worker };
+    } catch (err) {
+      this.release(id);
+      throw err;
+    }
+  }
+
+  private release(id: number): void {
+    if (this.held.delete(id) && this.held.size === 0) this.drained?.();
   }
 
   /** Processes and encodes a normalized request's spans by their verdicts. */
   async process(job: StagedRequest, verdicts: Uint8Array, identity: IngestIdentity): Promise<ProcessedRequest> {
-    const r = await this.send(job.slot, { op: "process", id: job.id, verdicts, identity }, []);
-    if (!r.ok) throw new Error(r.message);
-    if (!("processed" in r)) throw new Error("stage worker answered out of turn");
-    return r.processed;
+    try {
+      if (this.slots[job.slot].worker !== job.worker) {
+        throw new StorageUnavailableError("the ingest worker holding this request stopped; retry the request");
+      }
+      const r = await this.send(job.slot, { op: "process", id: job.id, verdicts, identity }, []);
+      if (!r.ok) throw failure(r);
+      if (!("processed" in r)) throw new Error("stage worker answered out of turn");
+      return r.processed;
+    } finally {
+      this.release(job.id);
+    }
   }
 
   /** Drops a normalized request that will not be processed (refused by a rate limit, say). */
   discard(job: StagedRequest): void {
+    this.release(job.id);
     this.slots[job.slot]?.worker.postMessage({ op: "discard", id: job.id } satisfies StageRequest);
   }
 
+  /** Refuses new requests at once; lets those already normalized finish (at most `graceMs`). */
+  async drain(graceMs: number): Promise<void> {
+    this.closing = true;
+    if (this.held.size === 0) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, graceMs);
+      this.drained = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    // The last answers reach the writer in microtasks after they settle: let them run first.
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+
   async close(): Promise<void> {
+    this.closing = true;
     this.closed = true;
     await Promise.all(this.slots.map((s) => s.worker.terminate()));
   }

@@ -1,3 +1,4 @@
+import { writeFileSync } from "node:fs";
 import { parentPort, workerData } from "node:worker_threads";
 import { Pricer } from "@cognive/semconv";
 import { decodeTracesJson } from "../otlp/decode-json.ts";
@@ -13,6 +14,12 @@ import type { StageReply, StageRequest, StageWorkerSetup } from "./stage-pool.ts
  * de-duplication, the writer and the answers. A request's spans stay here between its two steps.
  */
 const setup = workerData as StageWorkerSetup;
+// Named for `top -H` and per-thread CPU (Linux; a synchronous write runs on this thread itself).
+try {
+  writeFileSync("/proc/thread-self/comm", "cognive-stage");
+} catch {
+  /* not Linux */
+}
 const stage = new SpanStage({
   processors: defaultProcessors(new Pricer(setup.priceOverrides), { agents: new Map(setup.agents) }),
   limits: setup.limits,
@@ -49,7 +56,15 @@ port.on("message", (m: StageRequest) => {
       ]);
     } else if (m.op === "process") {
       const h = held.get(m.id);
-      if (h === undefined) throw new Error("the request was dropped before it was processed; retry it");
+      if (h === undefined) {
+        reply({
+          id: m.id,
+          ok: false,
+          kind: "lost",
+          message: "the request was dropped before it was processed; retry it",
+        });
+        return;
+      }
       held.delete(m.id);
       const p = stage.process(h.spans, m.verdicts, m.identity);
       // The encoder's buffer is reused: the rows leave in a buffer of their own, moved, not copied again.
@@ -61,7 +76,12 @@ port.on("message", (m: StageRequest) => {
     } else held.delete(m.id);
   } catch (err) {
     if (m.op === "normalize" || m.op === "process") {
-      reply({ id: m.id, ok: false, decode: err instanceof DecodeError, message: (err as Error).message });
+      reply({
+        id: m.id,
+        ok: false,
+        kind: err instanceof DecodeError ? "decode" : "internal",
+        message: (err as Error).message,
+      });
     }
   }
 });

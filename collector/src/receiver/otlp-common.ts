@@ -1,4 +1,6 @@
 import protobuf from "protobufjs/minimal.js";
+import type { Take } from "../auth/ratelimit.ts";
+import type { AuthRuntime } from "../auth/runtime.ts";
 import type { Identity } from "../auth/store.ts";
 import { decodeTracesJson } from "../otlp/decode-json.ts";
 import { decodeLogsJson, decodeLogsProto } from "../otlp/decode-logs.ts";
@@ -41,6 +43,33 @@ export interface OtlpSignal<D = unknown> {
   writer: { readonly healthy: boolean; probe(): Promise<boolean> };
   /** Queues the request; resolves once every accepted item is durable. */
   submit(req: D, identity: IngestIdentity, transport: string): Promise<IngestResult>;
+}
+
+/**
+ * Decodes a body, charges its items to the key's item limit and submits it: the pending answer, or
+ * the limit's refusal. A decoded request that is not submitted is let go.
+ */
+export async function decodeAndSubmit<D>(
+  signal: OtlpSignal<D>,
+  auth: AuthRuntime | null,
+  body: Buffer,
+  format: BodyFormat,
+  identity: Identity,
+  transport: string,
+): Promise<{ pending: Promise<IngestResult> } | { refused: Take }> {
+  const decoded = await signal.decode(body, format);
+  let submitted = false;
+  try {
+    if (auth && signal.limitItems) {
+      const take = await auth.limit(identity, signal.limitItems, signal.count(decoded));
+      if (!take.allowed) return { refused: take };
+    }
+    const pending = signal.submit(decoded, ingestIdentity(identity), transport);
+    submitted = true;
+    return { pending };
+  } finally {
+    if (!submitted) signal.discard?.(decoded);
+  }
 }
 
 /** The two OTLP encodings a body comes in. */

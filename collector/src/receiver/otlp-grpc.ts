@@ -6,7 +6,7 @@ import type { CollectorMetrics } from "../metrics.ts";
 import { DecodeError } from "../otlp/model.ts";
 import type { IngestResult } from "../pipeline/ingest.ts";
 import { BackpressureError, PermanentWriteError, StorageUnavailableError } from "../pipeline/writer.ts";
-import { exportResponseProto, ingestIdentity, type OtlpSignal, TRACE_EXPORT_PATH } from "./otlp-common.ts";
+import { decodeAndSubmit, exportResponseProto, type OtlpSignal, TRACE_EXPORT_PATH } from "./otlp-common.ts";
 
 export interface OtlpGrpcConfig {
   /** Largest accepted message in bytes, compressed or decompressed (grpc-js enforces it: RESOURCE_EXHAUSTED). */
@@ -127,26 +127,17 @@ export function createOtlpGrpcServer(deps: {
     try {
       // After a storage failure the first request to arrive checks whether storage is back.
       if (!signal.writer.healthy) await signal.writer.probe();
-      const decoded = await signal.decode(call.request, "proto");
-      let submitted = false;
-      try {
-        if (deps.auth && signal.limitItems) {
-          const take = await deps.auth.limit(identity, signal.limitItems, signal.count(decoded));
-          if (!take.allowed) {
-            return answer(
-              signal,
-              callback,
-              RESOURCE_EXHAUSTED,
-              `${signal.limitItems.replace(/s$/, "")} rate limit of this key reached`,
-              whole(take.retryAfterSeconds),
-            );
-          }
-        }
-        pending = signal.submit(decoded, ingestIdentity(identity), "grpc");
-        submitted = true;
-      } finally {
-        if (!submitted) signal.discard?.(decoded);
+      const outcome = await decodeAndSubmit(signal, deps.auth, call.request, "proto", identity, "grpc");
+      if ("refused" in outcome) {
+        return answer(
+          signal,
+          callback,
+          RESOURCE_EXHAUSTED,
+          `${signal.limitItems?.replace(/s$/, "")} rate limit of this key reached`,
+          whole(outcome.refused.retryAfterSeconds),
+        );
       }
+      pending = outcome.pending;
     } catch (err) {
       if (err instanceof DecodeError) return answer(signal, callback, INVALID_ARGUMENT, err.message);
       if (err instanceof BackpressureError || err instanceof StorageUnavailableError) {

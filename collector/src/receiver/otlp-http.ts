@@ -11,9 +11,9 @@ import { BackpressureError, PermanentWriteError, StorageUnavailableError } from 
 import { BadEncodingError, BodyTooLargeError, readBody, UnsupportedEncodingError } from "./body.ts";
 import {
   type BodyFormat,
+  decodeAndSubmit,
   exportResponseJson,
   exportResponseProto,
-  ingestIdentity,
   type OtlpSignal,
 } from "./otlp-common.ts";
 
@@ -132,25 +132,16 @@ export function otlpHttpRoutes(deps: {
         const body = await readBody(source ?? null, c.req.header("content-encoding"), config.maxBodyBytes);
         // After a storage failure the first request to arrive checks whether storage is back.
         if (!signal.writer.healthy) await signal.writer.probe();
-        const decoded = await signal.decode(body, format);
-        let submitted = false;
-        try {
-          if (deps.auth && signal.limitItems) {
-            const take = await deps.auth.limit(identity, signal.limitItems, signal.count(decoded));
-            if (!take.allowed) {
-              return reply(
-                429,
-                statusBody(format, 8, `${signal.limitItems.replace(/s$/, "")} rate limit of this key reached`),
-                format,
-                retryAfter(take),
-              );
-            }
-          }
-          pending = signal.submit(decoded, ingestIdentity(identity), format);
-          submitted = true;
-        } finally {
-          if (!submitted) signal.discard?.(decoded);
+        const outcome = await decodeAndSubmit(signal, deps.auth, body, format, identity, format);
+        if ("refused" in outcome) {
+          return reply(
+            429,
+            statusBody(format, 8, `${signal.limitItems?.replace(/s$/, "")} rate limit of this key reached`),
+            format,
+            retryAfter(outcome.refused),
+          );
         }
+        pending = outcome.pending;
       } catch (err) {
         if (err instanceof BodyTooLargeError) return reply(413, statusBody(format, 8, err.message), format);
         if (err instanceof UnsupportedEncodingError) return reply(415, statusBody(format, 3, err.message), format);

@@ -1,4 +1,3 @@
-import { Pricer } from "@cognive/semconv";
 import type { HttpBindings } from "@hono/node-server";
 import { Hono } from "hono";
 import { answersWithin } from "./async.ts";
@@ -11,7 +10,7 @@ import { createPipeline, groupCommitExporter, type IngestPipeline } from "./pipe
 import { LogPipeline } from "./pipeline/logs.ts";
 import { MetricsPipeline } from "./pipeline/metrics-ingest.ts";
 import { defaultSpanLimits } from "./pipeline/normalize.ts";
-import { defaultProcessors } from "./pipeline/processors.ts";
+import { policyProcessors, policyProcessorsModule } from "./pipeline/processors.ts";
 import type { Policy } from "./policy.ts";
 import { logSignal, type OtlpSignal, traceSignal } from "./receiver/otlp-common.ts";
 import { otlpHttpRoutes } from "./receiver/otlp-http.ts";
@@ -40,7 +39,11 @@ export function createCollector(deps: {
 }): Collector {
   const { storage, config, policy, log } = deps;
   const metrics = createCollectorMetrics();
-  const pricer = new Pricer(policy.priceOverrides);
+  // The span processors, built from plain data so that each stage worker can build the same ones.
+  const processing = {
+    agents: [...policy.agents].map(([name, a]): [string, { team: string | null }] => [name, { team: a.team }]),
+    priceOverrides: policy.priceOverrides,
+  };
   const writer = {
     maxBatchRows: config.COGNIVE_BATCH_MAX_ROWS,
     maxBatchBytes: 64 * 1024 * 1024,
@@ -56,12 +59,8 @@ export function createCollector(deps: {
   };
   const pipeline = createPipeline({
     storage,
-    processors: defaultProcessors(pricer, policy),
-    workers: {
-      count: config.COGNIVE_INGEST_WORKERS,
-      agents: [...policy.agents].map(([name, a]) => [name, { team: a.team }]),
-      priceOverrides: policy.priceOverrides,
-    },
+    processors: policyProcessors(processing),
+    workers: { count: config.COGNIVE_INGEST_WORKERS, processors: policyProcessorsModule(processing) },
     exporter: groupCommitExporter(storage, writer, log, config.COGNIVE_INSERT_FORMAT),
     onDurable: deps.governance?.governance.onDurable ?? null,
     metrics,

@@ -7,7 +7,7 @@ import { decodeTracesJson } from "../src/otlp/decode-json.ts";
 import { DecodeError } from "../src/otlp/model.ts";
 import { createPipeline, groupCommitExporter, type IngestPipeline } from "../src/pipeline/ingest.ts";
 import { defaultSpanLimits } from "../src/pipeline/normalize.ts";
-import { defaultProcessors } from "../src/pipeline/processors.ts";
+import { defaultProcessors, policyProcessorsModule } from "../src/pipeline/processors.ts";
 import { SpanStage, VERDICT_DUPLICATE, VERDICT_NEW } from "../src/pipeline/stage.ts";
 import { StagePool } from "../src/pipeline/stage-pool.ts";
 import { BackpressureError, defaultWriterConfig, StorageUnavailableError } from "../src/pipeline/writer.ts";
@@ -17,6 +17,7 @@ import { openTestStorage } from "./support/storage.ts";
 const hex = (n: number, width: number) => n.toString(16).padStart(width, "0");
 const nowNs = BigInt(Date.now()) * 1_000_000n;
 const AGENTS: [string, { team: string | null }][] = [["agent-a", { team: "declared" }]];
+const PROCESSORS = policyProcessorsModule({ agents: AGENTS, priceOverrides: [] });
 
 /** An OTLP/JSON export of one trace: three priced calls, an unknown model, a tool call and a plain span. */
 function body(trace: number, extra: Record<string, unknown>[] = []): Buffer {
@@ -73,7 +74,7 @@ describe("stage workers: decode, normalize, process and encode off the main thre
     pipeline = createPipeline({
       storage,
       processors: [],
-      workers: { count: 1, agents: AGENTS, priceOverrides: [] },
+      workers: { count: 1, processors: PROCESSORS },
       exporter: groupCommitExporter(storage, { ...defaultWriterConfig, lingerMs: 1 }, silentLogger, "rowbinary"),
       onDurable: (spans) => durable.push(spans),
       metrics: createCollectorMetrics(),
@@ -107,7 +108,7 @@ describe("stage workers: decode, normalize, process and encode off the main thre
 
   it("encodes in a worker exactly the rows the main thread would", async () => {
     const pool = new StagePool(
-      { limits: defaultSpanLimits, format: "rowbinary", govern: true, agents: AGENTS, priceOverrides: [] },
+      { limits: defaultSpanLimits, format: "rowbinary", govern: true, processors: PROCESSORS },
       1,
       silentLogger,
     );
@@ -230,7 +231,7 @@ describe("stage workers: decode, normalize, process and encode off the main thre
     const other = createPipeline({
       storage,
       processors: [],
-      workers: { count: 1, agents: AGENTS, priceOverrides: [] },
+      workers: { count: 1, processors: PROCESSORS },
       exporter: groupCommitExporter(storage, { ...defaultWriterConfig, lingerMs: 1 }, silentLogger, "rowbinary"),
       metrics: createCollectorMetrics(),
       log: silentLogger,
@@ -246,5 +247,79 @@ describe("stage workers: decode, normalize, process and encode off the main thre
     expect(await stored(10)).toHaveLength(6);
     expect(await stored(11)).toHaveLength(6);
     expect(await stored(12)).toHaveLength(0);
+  });
+
+  it("runs a processors module of the user's in each worker: a sampler and a redactor", async () => {
+    const custom = createPipeline({
+      storage,
+      processors: [],
+      workers: {
+        count: 1,
+        processors: {
+          url: new URL("./fixtures/processors.ts", import.meta.url).href,
+          name: "redactAndSample",
+          options: { drop: "plain", redact: "secret" },
+        },
+      },
+      exporter: groupCommitExporter(storage, { ...defaultWriterConfig, lingerMs: 1 }, silentLogger, "rowbinary"),
+      metrics: createCollectorMetrics(),
+      log: silentLogger,
+      dedupCapacity: 10_000,
+    });
+    try {
+      await custom.recoverAtStart();
+      const secret = {
+        traceId: hex(13, 32),
+        spanId: hex(7, 16),
+        name: "with a secret",
+        kind: 1,
+        startTimeUnixNano: String(nowNs),
+        attributes: [
+          { key: "secret", value: { stringValue: "hunter2" } },
+          { key: "public", value: { stringValue: "ok" } },
+        ],
+      };
+      const answer = await custom.submitStaged(await custom.stageBody(body(13, [secret]), "json"), { team: null }, "t");
+      expect(answer).toMatchObject({ accepted: 7, rejected: 0 });
+      const rows = await storage.client.query({
+        query: `SELECT SpanName, SpanAttributes FROM cognive.otel_traces WHERE TraceId = {t:String} ORDER BY SpanId`,
+        query_params: { t: hex(13, 32) },
+        format: "JSONEachRow",
+      });
+      const spans = (await rows.json()) as { SpanName: string; SpanAttributes: Record<string, string> }[];
+      // "plain" was sampled out; the secret attribute is gone and the rest kept.
+      expect(spans.map((r) => r.SpanName)).not.toContain("plain");
+      expect(spans).toHaveLength(6);
+      const kept = spans.find((r) => r.SpanName === "with a secret");
+      expect(kept?.SpanAttributes).toEqual({ public: "ok" });
+    } finally {
+      await custom.close();
+    }
+  });
+
+  it("fails the start with what is wrong when a processors module cannot be built", async () => {
+    const url = new URL("./fixtures/processors.ts", import.meta.url).href;
+    for (const [name, why] of [
+      ["notAFactory", /\(export notAFactory\) is not a function/],
+      ["wrongShape", /did not give a list of \{ name, process/],
+    ] as const) {
+      const broken = createPipeline({
+        storage,
+        processors: [],
+        workers: { count: 1, processors: { url, name } },
+        exporter: groupCommitExporter(storage, defaultWriterConfig, silentLogger, "rowbinary"),
+        metrics: createCollectorMetrics(),
+        log: silentLogger,
+        dedupCapacity: 100,
+      });
+      try {
+        await expect(broken.recoverAtStart()).rejects.toThrow(why);
+        // A request that comes anyway is refused with the same reason, and nothing is stored.
+        await expect(broken.stageBody(body(14), "json")).rejects.toThrow(why);
+      } finally {
+        await broken.close();
+      }
+    }
+    expect(await stored(14)).toHaveLength(0);
   });
 });

@@ -20,6 +20,7 @@ export async function repairAtStart(storage: Storage, log: Logger, minutes: numb
 import type { GovernedSpan, OnDurable } from "../governance/hook.ts";
 import { SpanDeduper } from "./dedup.ts";
 import { defaultSpanLimits, type SpanLimits } from "./normalize.ts";
+import type { ProcessorsModule } from "./processors.ts";
 import type { IngestIdentity, SpanProcessor } from "./span.ts";
 import {
   type NormalizedRequest,
@@ -30,7 +31,7 @@ import {
   VERDICT_NEW,
   VERDICT_RECOVERED,
 } from "./stage.ts";
-import { type StagedRequest, StagePool, type StageWorkerSetup } from "./stage-pool.ts";
+import { type StagedRequest, StagePool } from "./stage-pool.ts";
 import {
   type FailedRows,
   GroupCommitWriter,
@@ -83,14 +84,17 @@ function binaryKey(row: Buffer): SpanKey {
 
 export interface PipelineOptions {
   storage: Storage;
-  /** Run in order on each new span, after de-duplication (see `defaultProcessors`), on the main thread. */
+  /**
+   * Run in order on each new span, after de-duplication (see `defaultProcessors`), on the main
+   * thread: requests submitted decoded (`submit`), and every request when there are no workers.
+   */
   processors: readonly SpanProcessor[];
   /**
-   * Decode and the span stage in this many worker threads instead (see `StagePool`), which build
-   * the default processors from the policy's agents and price overrides given here. 0 or absent:
-   * everything on the main thread, with `processors`.
+   * Decode and the span stage of bodies (`stageBody`) in this many worker threads (see `StagePool`),
+   * each building its processors from the module named here (`policyProcessorsModule` for the
+   * default ones); give the same processors as `processors`. 0 or absent: no workers.
    */
-  workers?: { count: number; agents: StageWorkerSetup["agents"]; priceOverrides: StageWorkerSetup["priceOverrides"] };
+  workers?: { count: number; processors: ProcessorsModule };
   exporter: SpanExporter;
   /** Governance's hook, given each request's governed spans once they are durable. */
   onDurable?: OnDurable | null;
@@ -143,11 +147,7 @@ export class IngestPipeline {
     const w = config.workers;
     this.workers =
       w !== undefined && w.count > 0
-        ? new StagePool(
-            { limits, format, govern, agents: w.agents, priceOverrides: w.priceOverrides },
-            w.count,
-            config.log,
-          )
+        ? new StagePool({ limits, format, govern, processors: w.processors }, w.count, config.log)
         : null;
     this.dedup = new SpanDeduper(config.dedupCapacity);
     this.writer = config.exporter.open({
@@ -180,11 +180,13 @@ export class IngestPipeline {
   }
 
   /**
-   * Before the first request: remembers the spans of recent inserts, since a client that did not get
+   * Before the first request: waits for the stage workers to be ready, and remembers the spans of recent inserts, since a client that did not get
    * its answer before a restart retries them. (Derived rows are repaired earlier, before budgets are
    * rebuilt from them: see `repairAtStart`.)
    */
   async recoverAtStart(): Promise<void> {
+    // A processors module that cannot be built stops the start here, not each request later.
+    await this.workers?.started();
     const minutes = this.config.retryWindowMinutes ?? 30;
     const keys = await recentSpanKeys(this.storage, minutes, Math.floor(this.config.dedupCapacity / 2));
     this.dedup.remember(keys, "stored");

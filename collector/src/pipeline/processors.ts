@@ -1,4 +1,4 @@
-import type { Pricer } from "@cognive/semconv";
+import { type PriceOverride, Pricer } from "@cognive/semconv";
 import type { NormalizedSpan, RequestContext, SpanProcessor } from "./span.ts";
 
 type Maybe = string | null | undefined;
@@ -79,4 +79,45 @@ export function pricing(pricer: Pricer): SpanProcessor {
 /** The processors every collector runs, in order. */
 export function defaultProcessors(pricer: Pricer, policy: AgentTeams): SpanProcessor[] {
   return [attribution(policy), tenantStamping, pricing(pricer)];
+}
+
+/** What the default processors are built from: the policy's declared agents with their teams, and its price overrides. */
+export interface PolicyProcessorsOptions {
+  agents: [string, { team: string | null }][];
+  priceOverrides: PriceOverride[];
+}
+
+/** The default processors from plain data (what a stage worker is given). */
+export function policyProcessors(options: PolicyProcessorsOptions): SpanProcessor[] {
+  return defaultProcessors(new Pricer(options.priceOverrides), { agents: new Map(options.agents) });
+}
+
+/**
+ * Processors named by module, so that each stage worker builds its own (functions do not cross
+ * threads): the ES module at `url` exports a function `name`, called with `options` (plain data, as
+ * `structuredClone` copies it), that returns the processors or a promise of them.
+ */
+export interface ProcessorsModule {
+  url: string;
+  name: string;
+  options?: unknown;
+}
+
+/** The default processors as a module (this one), for stage workers. */
+export function policyProcessorsModule(options: PolicyProcessorsOptions): ProcessorsModule {
+  return { url: import.meta.url, name: "policyProcessors", options };
+}
+
+/** Imports a processors module and builds its processors; an error saying what is wrong when it cannot. */
+export async function loadProcessors(spec: ProcessorsModule): Promise<SpanProcessor[]> {
+  const where = `${spec.url} (export ${spec.name})`;
+  const mod = (await import(spec.url)) as Record<string, unknown>;
+  const make = mod[spec.name];
+  if (typeof make !== "function") throw new Error(`span processors: ${where} is not a function`);
+  const list: unknown = await make(spec.options);
+  const valid =
+    Array.isArray(list) &&
+    list.every((p) => typeof p?.name === "string" && typeof (p as SpanProcessor).process === "function");
+  if (!valid) throw new Error(`span processors: ${where} did not give a list of { name, process(span, request) }`);
+  return list;
 }

@@ -1,8 +1,8 @@
 import { Worker } from "node:worker_threads";
-import type { PriceOverride } from "@cognive/semconv";
 import type { Logger } from "../log.ts";
 import { DecodeError } from "../otlp/model.ts";
 import type { SpanLimits } from "./normalize.ts";
+import type { ProcessorsModule } from "./processors.ts";
 import type { IngestIdentity } from "./span.ts";
 import type { NormalizedRequest, ProcessedRequest, SpanRowFormat } from "./stage.ts";
 import { BackpressureError, StorageUnavailableError } from "./writer.ts";
@@ -12,9 +12,8 @@ export interface StageWorkerSetup {
   limits: SpanLimits;
   format: SpanRowFormat;
   govern: boolean;
-  /** The policy's declared agents and their teams (attribution). */
-  agents: [string, { team: string | null }][];
-  priceOverrides: PriceOverride[];
+  /** The processors each worker builds for itself. */
+  processors: ProcessorsModule;
 }
 
 export type StageRequest =
@@ -26,7 +25,10 @@ export type StageReply =
   | { id: number; ok: true; request: NormalizedRequest }
   | { id: number; ok: true; processed: ProcessedRequest }
   /** `decode`: the body is not OTLP; `lost`: the worker no longer holds the request (retryable). */
-  | { id: number; ok: false; kind: "decode" | "lost" | "internal"; message: string };
+  | { id: number; ok: false; kind: "decode" | "lost" | "internal"; message: string }
+  /** Once, as id 0, when a worker has built its processors or could not. */
+  | { id: 0; ok: true; ready: true }
+  | { id: 0; ok: false; kind: "setup"; message: string };
 
 /** A request normalized in a worker, whose spans wait there for `process` or `discard`. */
 export interface StagedRequest {
@@ -39,6 +41,8 @@ export interface StagedRequest {
 
 interface Slot {
   worker: Worker;
+  /** Settles when the worker has built its processors. */
+  ready: Promise<void>;
   /** Answers awaited from this worker, by message id. */
   waiting: Map<number, { resolve(r: StageReply): void; reject(e: Error): void }>;
 }
@@ -55,6 +59,7 @@ function startWorker(options: { workerData: StageWorkerSetup; name: string }): W
 }
 
 function failure(r: Extract<StageReply, { ok: false }>): Error {
+  if (r.kind === "setup") return new Error(r.message);
   if (r.kind === "decode") return new DecodeError(r.message);
   if (r.kind === "lost") return new StorageUnavailableError(r.message);
   return new Error(r.message);
@@ -91,8 +96,18 @@ export class StagePool {
 
   private start(i: number): Slot {
     const worker = startWorker({ workerData: this.setup, name: `cognive-stage-${i}` });
-    const slot: Slot = { worker, waiting: new Map() };
+    const started = { resolve: () => {}, reject: (_: Error) => {} };
+    const ready = new Promise<void>((resolve, reject) => Object.assign(started, { resolve, reject }));
+    // Awaited by `started()`; a worker replaced later is not awaited by anyone.
+    ready.catch(() => {});
+    const slot: Slot = { worker, ready, waiting: new Map() };
     worker.on("message", (r: StageReply) => {
+      if (r.id === 0) {
+        if (r.ok) return started.resolve();
+        const err = failure(r);
+        this.log.error("ingest: a stage worker could not build its span processors", { err });
+        return started.reject(err);
+      }
       const w = slot.waiting.get(r.id);
       if (w === undefined) return;
       slot.waiting.delete(r.id);
@@ -101,6 +116,7 @@ export class StagePool {
     worker.on("error", (err) => this.log.error("ingest: a stage worker failed", { err }));
     worker.on("exit", (code) => {
       const lost = new StorageUnavailableError(`an ingest worker stopped (exit code ${code}); retry the request`);
+      started.reject(lost);
       for (const w of slot.waiting.values()) w.reject(lost);
       slot.waiting.clear();
       if (!this.closed) {
@@ -108,9 +124,15 @@ export class StagePool {
         this.slots[i] = this.start(i);
       }
     });
-    // Workers never keep the process alive: closing the pipeline stops them.
-    worker.unref();
+    // Workers never keep the process alive once ready (closing the pipeline stops them); until then
+    // they do, or a start awaiting `started()` would find nothing left to run and exit silently.
+    void ready.finally(() => worker.unref()).catch(() => {});
     return slot;
+  }
+
+  /** Resolves once every worker has built its processors; rejects with why one could not. */
+  async started(): Promise<void> {
+    await Promise.all(this.slots.map((s) => s.ready));
   }
 
   private send(slot: number, m: StageRequest, transfer: ArrayBuffer[]): Promise<StageReply> {

@@ -1,10 +1,9 @@
 import { writeFileSync } from "node:fs";
 import { parentPort, workerData } from "node:worker_threads";
-import { Pricer } from "@cognive/semconv";
 import { decodeTracesJson } from "../otlp/decode-json.ts";
 import { decodeTracesProto } from "../otlp/decode-proto.ts";
 import { DecodeError } from "../otlp/model.ts";
-import { defaultProcessors } from "./processors.ts";
+import { loadProcessors } from "./processors.ts";
 import type { NormalizedSpan } from "./span.ts";
 import { SpanStage } from "./stage.ts";
 import type { StageReply, StageRequest, StageWorkerSetup } from "./stage-pool.ts";
@@ -20,14 +19,16 @@ try {
 } catch {
   /* not Linux */
 }
-const stage = new SpanStage({
-  processors: defaultProcessors(new Pricer(setup.priceOverrides), { agents: new Map(setup.agents) }),
-  limits: setup.limits,
-  format: setup.format,
-  govern: setup.govern,
-});
 const port = parentPort;
 if (port === null) throw new Error("stage-worker.ts runs as a worker thread");
+const building = loadProcessors(setup.processors).then(
+  (processors) => new SpanStage({ processors, limits: setup.limits, format: setup.format, govern: setup.govern }),
+);
+// A worker whose processors cannot be built stays up and refuses each request (replacing it would fail alike).
+building.then(
+  () => reply({ id: 0, ok: true, ready: true }),
+  (err: Error) => reply({ id: 0, ok: false, kind: "setup", message: err.message }),
+);
 
 /** Spans of requests normalized and not yet processed, with when they were normalized. */
 const held = new Map<number, { spans: NormalizedSpan[]; at: number }>();
@@ -43,7 +44,17 @@ function reply(r: StageReply, transfer: ArrayBuffer[] = []): void {
   port?.postMessage(r, transfer);
 }
 
+// Messages that arrive while the processors are built wait, in order, on the same promise.
 port.on("message", (m: StageRequest) => {
+  building.then(
+    (stage) => handle(stage, m),
+    (err: Error) => {
+      if (m.op !== "discard") reply({ id: m.id, ok: false, kind: "internal", message: err.message });
+    },
+  );
+});
+
+function handle(stage: SpanStage, m: StageRequest): void {
   try {
     if (m.op === "normalize") {
       const body = Buffer.from(m.body.buffer, m.body.byteOffset, m.body.byteLength);
@@ -84,4 +95,4 @@ port.on("message", (m: StageRequest) => {
       });
     }
   }
-});
+}

@@ -10,7 +10,7 @@ import type { SpanProcessor } from "../src/pipeline/span.ts";
 import { defaultWriterConfig } from "../src/pipeline/writer.ts";
 import type { Storage } from "../src/storage/client.ts";
 import { traceSpans } from "./support/spans.ts";
-import { openTestStorage } from "./support/storage.ts";
+import { openTestStorage, spansOfTrace } from "./support/storage.ts";
 
 /** Counts what it prices: de-dup must leave retried spans unpriced. */
 class CountingPricer extends Pricer {
@@ -101,21 +101,14 @@ describe("createPipeline: normalize → de-dup → processors → exporter → o
     await close();
   });
 
-  async function stored(trace: number) {
-    const rs = await storage.client.query({
-      query: `SELECT SpanName, TeamName, AgentName, Priced, SpanAttributes FROM cognive.otel_traces
-              WHERE TraceId = {t:String} ORDER BY SpanId`,
-      query_params: { t: hex(trace, 32) },
-      format: "JSONEachRow",
-    });
-    return (await rs.json()) as {
+  const stored = (trace: number) =>
+    spansOfTrace<{
       SpanName: string;
       TeamName: string;
       AgentName: string;
       Priced: number;
       SpanAttributes: Record<string, string>;
-    }[];
-  }
+    }>(storage, hex(trace, 32), "SpanName, TeamName, AgentName, Priced, SpanAttributes");
 
   it("runs every processor once per new span, stores what they kept, and tells governance after the commit", async () => {
     const result = await pipeline.submit(request(1), { team: "acme" }, "test");

@@ -12,7 +12,7 @@ import { SpanStage, VERDICT_DUPLICATE, VERDICT_NEW } from "../src/pipeline/stage
 import { StagePool } from "../src/pipeline/stage-pool.ts";
 import { BackpressureError, defaultWriterConfig, StorageUnavailableError } from "../src/pipeline/writer.ts";
 import type { Storage } from "../src/storage/client.ts";
-import { openTestStorage } from "./support/storage.ts";
+import { openTestStorage, spansOfTrace } from "./support/storage.ts";
 
 const hex = (n: number, width: number) => n.toString(16).padStart(width, "0");
 const nowNs = BigInt(Date.now()) * 1_000_000n;
@@ -90,21 +90,12 @@ describe("stage workers: decode, normalize, process and encode off the main thre
   const send = async (b: Buffer, team: string | null = null) =>
     pipeline.submitStaged(await pipeline.stageBody(b, "json"), { team }, "test");
 
-  async function stored(trace: number) {
-    const rs = await storage.client.query({
-      query: `SELECT SpanName, TeamName, AgentName, Priced, toString(CostUsd) AS Cost FROM cognive.otel_traces
-              WHERE TraceId = {t:String} ORDER BY SpanId`,
-      query_params: { t: hex(trace, 32) },
-      format: "JSONEachRow",
-    });
-    return (await rs.json()) as {
-      SpanName: string;
-      TeamName: string;
-      AgentName: string;
-      Priced: number;
-      Cost: string;
-    }[];
-  }
+  const stored = (trace: number) =>
+    spansOfTrace<{ SpanName: string; TeamName: string; AgentName: string; Priced: number; Cost: string }>(
+      storage,
+      hex(trace, 32),
+      "SpanName, TeamName, AgentName, Priced, toString(CostUsd) AS Cost",
+    );
 
   it("encodes in a worker exactly the rows the main thread would", async () => {
     const pool = new StagePool(
@@ -281,12 +272,11 @@ describe("stage workers: decode, normalize, process and encode off the main thre
       };
       const answer = await custom.submitStaged(await custom.stageBody(body(13, [secret]), "json"), { team: null }, "t");
       expect(answer).toMatchObject({ accepted: 7, rejected: 0 });
-      const rows = await storage.client.query({
-        query: `SELECT SpanName, SpanAttributes FROM cognive.otel_traces WHERE TraceId = {t:String} ORDER BY SpanId`,
-        query_params: { t: hex(13, 32) },
-        format: "JSONEachRow",
-      });
-      const spans = (await rows.json()) as { SpanName: string; SpanAttributes: Record<string, string> }[];
+      const spans = await spansOfTrace<{ SpanName: string; SpanAttributes: Record<string, string> }>(
+        storage,
+        hex(13, 32),
+        "SpanName, SpanAttributes",
+      );
       // "plain" was sampled out; the secret attribute is gone and the rest kept.
       expect(spans.map((r) => r.SpanName)).not.toContain("plain");
       expect(spans).toHaveLength(6);

@@ -37,6 +37,14 @@ export async function insertSpanRows(storage: Storage, values: Record<string, un
   await storage.client.insert({ table: `${storage.database}.${SPAN_TABLE}`, format: "JSONEachRow", values });
 }
 
+/** A trace's stored spans in span id order, as the columns of `select` (an SQL select list). */
+export function spansOfTrace<T>(storage: Storage, traceId: string, select: string): Promise<T[]> {
+  const table = `${storage.database}.${SPAN_TABLE}`;
+  return queryRows<T>(storage, `SELECT ${select} FROM ${table} WHERE TraceId = {t:String} ORDER BY SpanId`, {
+    t: traceId,
+  });
+}
+
 /** One priced model-call span as a row of the span table (the rollup view counts it), at a UTC time. */
 export function modelCallRow(
   at: string,

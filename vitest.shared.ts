@@ -15,5 +15,7 @@ const NODE_OPTIONS = [process.env.NODE_OPTIONS, `--conditions=${SOURCE_CONDITION
 export default defineConfig({
   resolve: { conditions },
   ssr: { resolve: { conditions } },
-  test: { env: { NODE_OPTIONS } },
+  // Setup hooks build a migrated store (every migration) or start a server: on a loaded 2-core
+  // machine that has taken over 10 s, vitest's default, so they get a minute.
+  test: { env: { NODE_OPTIONS }, hookTimeout: 60_000 },
 });

@@ -180,9 +180,9 @@ export class IngestPipeline {
   }
 
   /**
-   * Before the first request: waits for the stage workers to be ready, and remembers the spans of recent inserts, since a client that did not get
-   * its answer before a restart retries them. (Derived rows are repaired earlier, before budgets are
-   * rebuilt from them: see `repairAtStart`.)
+   * Before the first request: waits for the stage workers to be ready, and remembers the spans of
+   * recent inserts, since a client that did not get its answer before a restart retries them.
+   * (Derived rows are repaired earlier, before budgets are rebuilt from them: see `repairAtStart`.)
    */
   async recoverAtStart(): Promise<void> {
     // A processors module that cannot be built stops the start here, not each request later.

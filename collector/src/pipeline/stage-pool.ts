@@ -98,8 +98,6 @@ export class StagePool {
     const worker = startWorker({ workerData: this.setup, name: `cognive-stage-${i}` });
     const started = { resolve: () => {}, reject: (_: Error) => {} };
     const ready = new Promise<void>((resolve, reject) => Object.assign(started, { resolve, reject }));
-    // Awaited by `started()`; a worker replaced later is not awaited by anyone.
-    ready.catch(() => {});
     const slot: Slot = { worker, ready, waiting: new Map() };
     worker.on("message", (r: StageReply) => {
       if (r.id === 0) {

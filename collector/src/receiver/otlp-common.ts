@@ -47,7 +47,7 @@ export interface OtlpSignal<D = unknown> {
 
 /**
  * Decodes a body, charges its items to the key's item limit and submits it: the pending answer, or
- * the limit's refusal. A decoded request that is not submitted is let go.
+ * the limit's refusal and what to tell the client. A decoded request that is not submitted is let go.
  */
 export async function decodeAndSubmit<D>(
   signal: OtlpSignal<D>,
@@ -56,13 +56,15 @@ export async function decodeAndSubmit<D>(
   format: BodyFormat,
   identity: Identity,
   transport: string,
-): Promise<{ pending: Promise<IngestResult> } | { refused: Take }> {
+): Promise<{ pending: Promise<IngestResult> } | { refused: Take; message: string }> {
   const decoded = await signal.decode(body, format);
   let submitted = false;
   try {
     if (auth && signal.limitItems) {
       const take = await auth.limit(identity, signal.limitItems, signal.count(decoded));
-      if (!take.allowed) return { refused: take };
+      if (!take.allowed) {
+        return { refused: take, message: `${signal.limitItems.replace(/s$/, "")} rate limit of this key reached` };
+      }
     }
     const pending = signal.submit(decoded, ingestIdentity(identity), transport);
     submitted = true;

@@ -129,13 +129,7 @@ export function createOtlpGrpcServer(deps: {
       if (!signal.writer.healthy) await signal.writer.probe();
       const outcome = await decodeAndSubmit(signal, deps.auth, call.request, "proto", identity, "grpc");
       if ("refused" in outcome) {
-        return answer(
-          signal,
-          callback,
-          RESOURCE_EXHAUSTED,
-          `${signal.limitItems?.replace(/s$/, "")} rate limit of this key reached`,
-          whole(outcome.refused.retryAfterSeconds),
-        );
+        return answer(signal, callback, RESOURCE_EXHAUSTED, outcome.message, whole(outcome.refused.retryAfterSeconds));
       }
       pending = outcome.pending;
     } catch (err) {

@@ -134,12 +134,7 @@ export function otlpHttpRoutes(deps: {
         if (!signal.writer.healthy) await signal.writer.probe();
         const outcome = await decodeAndSubmit(signal, deps.auth, body, format, identity, format);
         if ("refused" in outcome) {
-          return reply(
-            429,
-            statusBody(format, 8, `${signal.limitItems?.replace(/s$/, "")} rate limit of this key reached`),
-            format,
-            retryAfter(outcome.refused),
-          );
+          return reply(429, statusBody(format, 8, outcome.message), format, retryAfter(outcome.refused));
         }
         pending = outcome.pending;
       } catch (err) {

@@ -10,7 +10,7 @@ import { createPipeline, groupCommitExporter, type IngestPipeline } from "./pipe
 import { LogPipeline } from "./pipeline/logs.ts";
 import { MetricsPipeline } from "./pipeline/metrics-ingest.ts";
 import { defaultSpanLimits } from "./pipeline/normalize.ts";
-import { policyProcessors, policyProcessorsModule } from "./pipeline/processors.ts";
+import { type PolicyProcessorsOptions, policyProcessors, policyProcessorsModule } from "./pipeline/processors.ts";
 import type { Policy } from "./policy.ts";
 import { logSignal, type OtlpSignal, traceSignal } from "./receiver/otlp-common.ts";
 import { otlpHttpRoutes } from "./receiver/otlp-http.ts";
@@ -40,8 +40,8 @@ export function createCollector(deps: {
   const { storage, config, policy, log } = deps;
   const metrics = createCollectorMetrics();
   // The span processors, built from plain data so that each stage worker can build the same ones.
-  const processing = {
-    agents: [...policy.agents].map(([name, a]): [string, { team: string | null }] => [name, { team: a.team }]),
+  const processing: PolicyProcessorsOptions = {
+    agents: [...policy.agents].map(([name, a]) => [name, { team: a.team }]),
     priceOverrides: policy.priceOverrides,
   };
   const writer = {

@@ -81,7 +81,7 @@ describe("stage workers: decode, normalize, process and encode off the main thre
       log: silentLogger,
       dedupCapacity: 10_000,
     });
-  }, 60_000);
+  });
   afterAll(async () => {
     await pipeline.close();
     await close();

@@ -105,7 +105,8 @@ export async function overview(storage: Storage, scope: QueryScope, q: OverviewQ
 
   const summaryTeam = teamCondition(scope, { array: "Teams" });
   // trace_summary holds partial rows per insert: group per trace first, then keep traces whose
-  // true start is in the range (as the trace list does).
+  // true start is in the range (as the trace list does). A trace is in scope when any of its rows
+  // names a scope team: a flag per trace, not its teams (a set per trace of a million traces).
   const runRows = select<RunsRow>(
     storage,
     `SELECT
@@ -119,10 +120,10 @@ export async function overview(storage: Storage, scope: QueryScope, q: OverviewQ
          toUnixTimestamp64Nano(min(Start)) AS StartNs64,
          toUnixTimestamp64Nano(max(End)) - StartNs64 AS DurationNs64,
          sum(ErrorCount) AS ErrorCount,
-         groupUniqArrayArray(Teams) AS Teams
+         max(${summaryTeam.sql}) AS InScope
        FROM ${summaryRowsOfRange(db)}
        GROUP BY TraceId
-       HAVING StartNs64 BETWEEN {fromNs:Int64} AND {toNs:Int64} AND (${summaryTeam.sql})
+       HAVING StartNs64 BETWEEN {fromNs:Int64} AND {toNs:Int64} AND InScope
      )`,
     { ...summaryTeam.params, ...range },
   );

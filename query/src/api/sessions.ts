@@ -1,9 +1,10 @@
 import { SPAN_TABLE, type Storage, TRACE_SUMMARY_TABLE } from "@cognive/collector";
 import { addUsd, type GenAiMessage } from "@cognive/semconv";
 import { badRequest } from "./errors.ts";
-import { MAX_NS, type TimeRange } from "./params.ts";
+import { MAX_NS, NS_PER_S, type TimeRange } from "./params.ts";
 import { type QueryScope, teamCondition } from "./scope.ts";
-import { addArrayFilters, databaseOf, num, select } from "./sql.ts";
+import { addArrayFilters, databaseOf, newestTraceStartNs, num, select } from "./sql.ts";
+import { LIST_CUTOFF_TRACES_PER_RESULT } from "./trace-list.ts";
 import { getTrace } from "./trace-detail.ts";
 
 /**
@@ -73,51 +74,67 @@ interface SessionRow {
   CostUsd: number;
   InputTokens: string;
   OutputTokens: string;
-  Users: string[];
   Agents: string[];
   FirstSeen: string;
   LastSeen: string;
   Errors: string;
 }
 
+const SPANS_IN_RANGE =
+  "Timestamp BETWEEN fromUnixTimestamp64Nano({fromNs:Int64}) AND fromUnixTimestamp64Nano({toNs:Int64})";
+
 /**
- * The traces with a span in [from, to] that carry a conversation id, each with its conversation
- * ids and users (`{ids}` in the queries below). Team scope applies to the spans that name them.
+ * Each (trace, conversation id) pair of the spans in [from, to] that carry one: a trace belongs to
+ * every conversation one of its spans names. Team scope applies to the spans that name them.
  */
-function traceIdsSql(db: string, teamSql: string): string {
+function pairsSql(db: string, teamSql: string): string {
   return `
-    SELECT
-      TraceId,
-      groupUniqArrayIf(ConversationId, ConversationId != '') AS Convs,
-      groupUniqArrayIf(UserId, UserId != '') AS Users
+    SELECT DISTINCT TraceId, ConversationId AS Conv
     FROM ${db}.${SPAN_TABLE}
-    WHERE Timestamp BETWEEN fromUnixTimestamp64Nano({fromNs:Int64}) AND fromUnixTimestamp64Nano({toNs:Int64})
-      AND (ConversationId != '' OR UserId != '')
-      AND (${teamSql})
-    GROUP BY TraceId
-    HAVING notEmpty(Convs)`;
+    WHERE ${SPANS_IN_RANGE}
+      AND ConversationId != ''
+      AND (${teamSql})`;
 }
 
-/** Each listed trace's figures, re-aggregated over its partial summary rows. */
-function traceFiguresSql(db: string, traceIds: string): string {
+/** The users named by the spans in [from, to] of the pairs' traces (a trace's users count for each of its sessions). */
+function usersSql(db: string, teamSql: string, pairs: string): string {
   return `
-    SELECT
-      TraceId,
-      min(Start) AS TStart,
-      max(End) AS TEnd,
-      sum(SpanCount) AS TSpans,
-      sum(ErrorCount) AS TErrors,
-      sum(InputTokens) AS TInput,
-      sum(OutputTokens) AS TOutput,
-      sum(CostUsd) AS TCost,
-      groupUniqArrayArray(Agents) AS TAgents,
-      groupUniqArrayArray(Teams) AS TTeams
-    FROM ${db}.${TRACE_SUMMARY_TABLE}
-    WHERE TraceId IN (SELECT TraceId FROM (${traceIds}))
-    GROUP BY TraceId`;
+    SELECT p.Conv AS Conv, u.UserId AS UserId
+    FROM (
+      SELECT DISTINCT TraceId, UserId
+      FROM ${db}.${SPAN_TABLE}
+      WHERE ${SPANS_IN_RANGE}
+        AND UserId != ''
+        AND (${teamSql})
+    ) AS u
+    INNER JOIN (${pairs}) AS p ON p.TraceId = u.TraceId`;
 }
 
-/** Sessions with activity in the range, most recent activity first, keyset-paginated. */
+/** The conversations of the pairs' traces that end at or after `{cutoffNs}`: every session active since. */
+function candidatesSql(db: string, pairs: string): string {
+  return `
+    SELECT DISTINCT c.Conv
+    FROM (${pairs}) AS c
+    INNER JOIN (
+      SELECT DISTINCT TraceId FROM ${db}.${TRACE_SUMMARY_TABLE} WHERE End >= fromUnixTimestamp64Nano({cutoffNs:Int64})
+    ) AS t ON t.TraceId = c.TraceId`;
+}
+
+/**
+ * The summary is read through its join with the pairs: the join filters the summary's scan by the
+ * pairs' trace ids, and with few of them skips its granules by key. (An IN set of the same ids as
+ * well held a day of a busy store's traces twice, over the read limit, and its index analysis took
+ * seconds.)
+ */
+const JOIN_FILTER_SETTINGS = "SETTINGS enable_join_runtime_filters = 1, enable_join_runtime_filters_index_analysis = 1";
+
+/**
+ * Sessions with activity in the range, most recent activity first, keyset-paginated.
+ *
+ * Per-trace figures add up, so each summary row (a trace has one per insert) is joined to its
+ * trace's conversations and summed per conversation directly: no read groups by trace (a day of a
+ * busy store holds over a million traces, more than a read may group with their arrays in memory).
+ */
 export async function listSessions(storage: Storage, scope: QueryScope, f: SessionFilter): Promise<SessionList> {
   const db = databaseOf(storage);
   const team = teamCondition(scope, { column: "TeamName" });
@@ -127,48 +144,87 @@ export async function listSessions(storage: Storage, scope: QueryScope, f: Sessi
     toNs: String(f.toNs),
     limit: f.limit + 1,
   };
+  let pairs = pairsSql(db, team.sql);
+  if (f.user !== undefined) {
+    // Only the sessions with a trace naming the user, each with all its pairs: few, so no cutoff below.
+    pairs = `${pairs}
+      AND ConversationId IN (
+        SELECT Conv FROM (${pairs})
+        WHERE TraceId IN (
+          SELECT TraceId FROM ${db}.${SPAN_TABLE}
+          WHERE ${SPANS_IN_RANGE} AND UserId = {user:String} AND (${team.sql})))`;
+    params.user = f.user;
+  }
   const having: string[] = [];
   addArrayFilters(having, params, {
     agent: { column: "Agents", value: f.agent },
     team: { column: "Teams", value: f.team },
-    user: { column: "Users", value: f.user },
   });
   if (f.cursor) {
     having.push("(LastSeenNs, ConversationId) < ({cursorNs:Int64}, {cursorId:String})");
     params.cursorNs = String(f.cursor.lastSeenNs);
     params.cursorId = f.cursor.conversationId;
   }
-  const ids = traceIdsSql(db, team.sql);
-  const sql = `
-    WITH ids AS (${ids})
+  // Only the pairs of candidate sessions when `candidates` is set (see below).
+  const sql = (candidates: boolean) => `
     SELECT
-      Conv AS ConversationId,
-      count() AS Traces,
-      sum(TSpans) AS Spans,
-      sum(TCost) AS CostUsd,
-      sum(TInput) AS InputTokens,
-      sum(TOutput) AS OutputTokens,
-      groupUniqArrayArray(ids.Users) AS Users,
-      groupUniqArrayArray(TAgents) AS Agents,
-      groupUniqArrayArray(TTeams) AS Teams,
-      toUnixTimestamp64Nano(min(TStart)) AS FirstSeenNs,
-      toUnixTimestamp64Nano(max(TEnd)) AS LastSeenNs,
+      p.Conv AS ConversationId,
+      uniqExact(s.TraceId) AS Traces,
+      sum(s.SpanCount) AS Spans,
+      sum(s.CostUsd) AS CostUsd,
+      sum(s.InputTokens) AS InputTokens,
+      sum(s.OutputTokens) AS OutputTokens,
+      groupUniqArrayArray(s.Agents) AS Agents,
+      groupUniqArrayArray(s.Teams) AS Teams,
+      toUnixTimestamp64Nano(min(s.Start)) AS FirstSeenNs,
+      toUnixTimestamp64Nano(max(s.End)) AS LastSeenNs,
       toString(FirstSeenNs) AS FirstSeen,
       toString(LastSeenNs) AS LastSeen,
-      sum(TErrors) AS Errors
-    FROM ids
-    ARRAY JOIN ids.Convs AS Conv
-    INNER JOIN (${traceFiguresSql(db, ids)}) AS t ON t.TraceId = ids.TraceId
-    GROUP BY Conv
-    ${having.length > 0 ? `HAVING ${having.join(" AND ")}` : ""}
+      sum(s.ErrorCount) AS Errors
+    FROM ${db}.${TRACE_SUMMARY_TABLE} AS s
+    INNER JOIN (${candidates ? `${pairs} AND ConversationId IN (${candidatesSql(db, pairs)})` : pairs}) AS p
+      ON p.TraceId = s.TraceId
+    GROUP BY ConversationId
+    HAVING ${[...having, ...(candidates ? ["LastSeenNs >= {cutoffNs:Int64}"] : [])].join(" AND ") || "1"}
     ORDER BY LastSeenNs DESC, ConversationId DESC
-    LIMIT {limit:UInt32}`;
-  const rows = await select<SessionRow>(storage, sql, params);
+    LIMIT {limit:UInt32}
+    ${JOIN_FILTER_SETTINGS}`;
+
+  // The newest sessions first. A session's last activity is the latest end of its traces, so every
+  // session active after a cutoff has a trace ending after it: only those sessions are summed (a day
+  // of a busy store may hold hundreds of thousands, more than a read may sum in memory), and exactly
+  // those whose last activity is after the cutoff are kept. Too few: a cutoff further back, then all.
+  const upperNs = f.cursor && f.cursor.lastSeenNs < f.toNs ? f.cursor.lastSeenNs : f.toNs;
+  const fromS = Number(f.fromNs / NS_PER_S);
+  const toS = Number((upperNs + NS_PER_S - 1n) / NS_PER_S);
+  let rows: SessionRow[] = [];
+  const steps = f.user === undefined ? LIST_CUTOFF_TRACES_PER_RESULT.map((x) => (f.limit + 1) * x) : [];
+  for (const k of [...steps, null]) {
+    const cutoff = k === null ? null : await newestTraceStartNs(storage, scope, fromS, toS, k);
+    if (cutoff === null || BigInt(cutoff) <= f.fromNs) {
+      rows = await select<SessionRow>(storage, sql(false), params);
+      break;
+    }
+    rows = await select<SessionRow>(storage, sql(true), { ...params, cutoffNs: cutoff });
+    if (rows.length > f.limit) break;
+  }
   const more = rows.length > f.limit;
   const page = more ? rows.slice(0, f.limit) : rows;
+  const users = new Map<string, string[]>();
+  if (page.length > 0) {
+    const found = await select<{ Conv: string; Users: string[] }>(
+      storage,
+      `SELECT Conv, groupUniqArray(UserId) AS Users
+       FROM (${usersSql(db, team.sql, `${pairs} AND ConversationId IN {page:Array(String)}`)})
+       GROUP BY Conv
+       ${JOIN_FILTER_SETTINGS}`,
+      { ...params, page: page.map((r) => r.ConversationId) },
+    );
+    for (const u of found) users.set(u.Conv, u.Users);
+  }
   const last = page[page.length - 1];
   return {
-    sessions: page.map(toSession),
+    sessions: page.map((r) => toSession(r, users.get(r.ConversationId) ?? [])),
     nextCursor:
       more && last
         ? encodeSessionCursor({ lastSeenNs: BigInt(last.LastSeen), conversationId: last.ConversationId })
@@ -178,7 +234,7 @@ export async function listSessions(storage: Storage, scope: QueryScope, f: Sessi
 
 const sorted = (a: string[]) => [...a].sort();
 
-function toSession(r: SessionRow): SessionItem {
+function toSession(r: SessionRow, users: string[]): SessionItem {
   return {
     conversationId: r.ConversationId,
     traces: num(r.Traces),
@@ -186,7 +242,7 @@ function toSession(r: SessionRow): SessionItem {
     costUsd: r.CostUsd,
     inputTokens: num(r.InputTokens),
     outputTokens: num(r.OutputTokens),
-    users: sorted(r.Users),
+    users: sorted(users),
     agents: sorted(r.Agents),
     firstSeen: r.FirstSeen,
     lastSeen: r.LastSeen,

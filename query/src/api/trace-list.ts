@@ -67,7 +67,7 @@ const NS_PER_MS = 1_000_000;
  * A list's filters are few and often absent, so it starts from fewer candidates than a search
  * (each is a look-up by trace id); a trace may have a summary row per insert, hence 4 and not 1.
  */
-const LIST_CUTOFF_TRACES_PER_RESULT = [4, ...CUTOFF_TRACES_PER_RESULT];
+export const LIST_CUTOFF_TRACES_PER_RESULT = [4, ...CUTOFF_TRACES_PER_RESULT];
 
 /**
  * Lists trace summaries, newest first, with keyset pagination on (start, trace id).

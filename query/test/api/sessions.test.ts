@@ -257,3 +257,74 @@ describe("users in the trace list", () => {
     expect((await fx().get("/api/v1/traces?user=")).status).toBe(400);
   });
 });
+
+// Last in the file: it adds spans to the shared store (five days after the others, out of their ranges).
+describe("GET /api/v1/sessions: traces written in parts", () => {
+  const parts = fx;
+  const at = BASE + 5 * 86_400;
+  const t6 = traceId(6, "c");
+  const t7 = traceId(7, "c");
+
+  it("counts a trace written in two inserts whole and once, in each conversation it names", async () => {
+    // Two inserts: the trace's summary has two partial rows, one per insert.
+    await parts().insert([
+      call(t6, "6000000000000001", "", at, { ConversationId: "c-4", InputTokens: 10, CostUsd: 0.001 }),
+      call(t7, "7000000000000001", "", at + 30, { ConversationId: "c-4", InputTokens: 1, CostUsd: 0.0005 }),
+    ]);
+    await parts().insert([
+      call(t6, "6000000000000002", "6000000000000001", at + 1, {
+        ConversationId: "c-5",
+        UserId: "u9",
+        InputTokens: 20,
+        CostUsd: 0.002,
+        StatusCode: "Error",
+      }),
+    ]);
+    const { status, body } = await parts().get(`/api/v1/sessions?from=${at - 60}&to=${at + 60}`);
+    expect(status).toBe(200);
+    const byId = Object.fromEntries(body.sessions.map((s: { conversationId: string }) => [s.conversationId, s]));
+    expect(Object.keys(byId).sort()).toEqual(["c-4", "c-5"]);
+    expect(byId["c-4"]).toMatchObject({ traces: 2, spans: 3, inputTokens: 31, errors: 1, users: ["u9"] });
+    expect(byId["c-4"].costUsd).toBeCloseTo(0.0035, 12);
+    expect(byId["c-5"]).toMatchObject({ traces: 1, spans: 2, inputTokens: 30, errors: 1, users: ["u9"] });
+    expect(byId["c-5"].costUsd).toBeCloseTo(0.003, 12);
+    // c-4's last activity is t7 (30 s after t6): newest first.
+    expect(body.sessions.map((s: { conversationId: string }) => s.conversationId)).toEqual(["c-4", "c-5"]);
+    const forUser = await parts().get(`/api/v1/sessions?from=${at - 60}&to=${at + 60}&user=u9`);
+    expect(forUser.body.sessions.map((s: { conversationId: string }) => s.conversationId)).toEqual(["c-4", "c-5"]);
+  });
+
+  it("pages the newest sessions from a cutoff exactly: a long trace and a session's older traces included", async () => {
+    const from = BASE + 10 * 86_400;
+    const span = (t: string, at: number, conv: string, durationS = 1): SpanRow => ({
+      TraceId: t,
+      SpanId: `${t.slice(-15)}1`,
+      startNs: sec(at),
+      Duration: durationS * 1e9,
+      SpanName: "invoke_agent",
+      ConversationId: conv,
+      CostUsd: 0.001,
+    });
+    const many: SpanRow[] = [];
+    for (let i = 0; i < 30; i++) many.push(span(traceId(100 + i, "d"), from + 100 + i * 10, `m-${i}`));
+    // Starts before every other trace and ends after all of them: the newest activity.
+    many.push(span(traceId(200, "d"), from, "m-long", 1000));
+    // m-5's first trace, long before the cutoff: its figures still count it.
+    many.push(span(traceId(201, "d"), from + 1, "m-5"));
+    await parts().insert(many);
+    const want = ["m-long", ...Array.from({ length: 30 }, (_, i) => `m-${29 - i}`)];
+    const seen: { conversationId: string; traces: number }[] = [];
+    let cursor: string | null = null;
+    do {
+      const page: { status: number; body: any } = await parts().get(
+        `/api/v1/sessions?from=${from - 60}&to=${from + 2000}&limit=2${cursor ? `&cursor=${cursor}` : ""}`,
+      );
+      expect(page.status).toBe(200);
+      seen.push(...page.body.sessions);
+      cursor = page.body.nextCursor;
+    } while (cursor !== null && seen.length < 100);
+    expect(seen.map((x) => x.conversationId)).toEqual(want);
+    expect(seen.find((x) => x.conversationId === "m-5")?.traces).toBe(2);
+    expect(seen.filter((x) => x.conversationId !== "m-5").every((x) => x.traces === 1)).toBe(true);
+  });
+});

@@ -4,8 +4,8 @@ import { badRequest } from "./errors.ts";
 import { MAX_NS, NS_PER_S, type TimeRange } from "./params.ts";
 import { type QueryScope, teamCondition } from "./scope.ts";
 import { addArrayFilters, databaseOf, newestTraceStartNs, num, select } from "./sql.ts";
-import { LIST_CUTOFF_TRACES_PER_RESULT } from "./trace-list.ts";
 import { getTrace } from "./trace-detail.ts";
+import { LIST_CUTOFF_TRACES_PER_RESULT } from "./trace-list.ts";
 
 /**
  * Sessions (conversations): the traces that carry one conversation id (`gen_ai.conversation.id`

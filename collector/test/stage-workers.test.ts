@@ -11,7 +11,9 @@ import { defaultProcessors, policyProcessorsModule } from "../src/pipeline/proce
 import { SpanStage, VERDICT_DUPLICATE, VERDICT_NEW } from "../src/pipeline/stage.ts";
 import { StagePool } from "../src/pipeline/stage-pool.ts";
 import { BackpressureError, defaultWriterConfig, StorageUnavailableError } from "../src/pipeline/writer.ts";
+import { BadEncodingError, BodyTooLargeError } from "../src/receiver/codecs.ts";
 import type { Storage } from "../src/storage/client.ts";
+import { bombs, collectorBody, FIXTURE_SPANS } from "./support/bombs.ts";
 import { openTestStorage, spansOfTrace } from "./support/storage.ts";
 
 const hex = (n: number, width: number) => n.toString(16).padStart(width, "0");
@@ -133,6 +135,27 @@ describe("stage workers: decode, normalize, process and encode off the main thre
     } finally {
       await pool.close();
     }
+  });
+
+  it("undoes the JavaScript-decoded Content-Encodings in the worker, within the body limit", async () => {
+    const limit = 1024 * 1024;
+    for (const encoding of ["zstd", "snappy", "x-snappy-framed", "lz4"] as const) {
+      const job = await pipeline.stageBody(collectorBody(encoding), "proto", { contentEncoding: encoding, limit });
+      expect(job.request.valid, encoding).toBe(FIXTURE_SPANS);
+      pipeline.discardStaged(job);
+      // Bombs stop at the limit, and a truncated body is a bad encoding: each as on the main thread.
+      await expect(
+        pipeline.stageBody(bombs(16)[encoding], "proto", { contentEncoding: encoding, limit }),
+        encoding,
+      ).rejects.toBeInstanceOf(BodyTooLargeError);
+      const half = collectorBody(encoding).subarray(0, 1000);
+      await expect(
+        pipeline.stageBody(half, "proto", { contentEncoding: encoding, limit }),
+        encoding,
+      ).rejects.toBeInstanceOf(BadEncodingError);
+    }
+    // The worker keeps serving after them.
+    expect((await send(body(9))).accepted).toBe(6);
   });
 
   it("prices and stamps in the worker, and tells governance after the commit", async () => {

@@ -31,7 +31,7 @@ import {
   VERDICT_NEW,
   VERDICT_RECOVERED,
 } from "./stage.ts";
-import { type StagedRequest, StagePool } from "./stage-pool.ts";
+import { type StagedRequest, type StageEncoding, StagePool } from "./stage-pool.ts";
 import {
   type FailedRows,
   GroupCommitWriter,
@@ -253,9 +253,9 @@ export class IngestPipeline {
   }
 
   /** Decodes and normalizes a request body in a stage worker; then `submitStaged` or `discardStaged` it. */
-  stageBody(body: Buffer, format: "proto" | "json"): Promise<StagedRequest> {
+  stageBody(body: Buffer, format: "proto" | "json", encoded?: StageEncoding): Promise<StagedRequest> {
     if (this.workers === null) throw new Error("this pipeline has no stage workers");
-    return this.workers.normalize(body, format, BigInt(Date.now()) * 1_000_000n);
+    return this.workers.normalize(body, format, BigInt(Date.now()) * 1_000_000n, encoded);
   }
 
   /** `submit` for a request a worker normalized: the worker processes what this thread judged new. */

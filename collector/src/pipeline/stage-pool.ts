@@ -1,6 +1,7 @@
 import { Worker } from "node:worker_threads";
 import type { Logger } from "../log.ts";
 import { DecodeError } from "../otlp/model.ts";
+import { BadEncodingError, BodyTooLargeError } from "../receiver/codecs.ts";
 import type { SpanLimits } from "./normalize.ts";
 import type { ProcessorsModule } from "./processors.ts";
 import type { IngestIdentity } from "./span.ts";
@@ -16,16 +17,32 @@ export interface StageWorkerSetup {
   processors: ProcessorsModule;
 }
 
+/** A body's Content-Encoding for the worker to undo first, and the most bytes it may decode to. */
+export interface StageEncoding {
+  contentEncoding: string;
+  limit: number;
+}
+
 export type StageRequest =
-  | { op: "normalize"; id: number; body: Uint8Array; format: "proto" | "json"; nowNs: bigint }
+  | {
+      op: "normalize";
+      id: number;
+      body: Uint8Array;
+      format: "proto" | "json";
+      nowNs: bigint;
+      encoded?: StageEncoding;
+    }
   | { op: "process"; id: number; verdicts: Uint8Array; identity: IngestIdentity }
   | { op: "discard"; id: number };
 
 export type StageReply =
   | { id: number; ok: true; request: NormalizedRequest }
   | { id: number; ok: true; processed: ProcessedRequest }
-  /** `decode`: the body is not OTLP; `lost`: the worker no longer holds the request (retryable). */
-  | { id: number; ok: false; kind: "decode" | "lost" | "internal"; message: string }
+  /**
+   * `decode`: the body is not OTLP; `encoding`: its Content-Encoding is corrupt; `too-large`: it
+   * decodes to more than its limit; `lost`: the worker no longer holds the request (retryable).
+   */
+  | { id: number; ok: false; kind: "decode" | "encoding" | "too-large" | "lost" | "internal"; message: string }
   /** Once, as id 0, when a worker has built its processors or could not. */
   | { id: 0; ok: true; ready: true }
   | { id: 0; ok: false; kind: "setup"; message: string };
@@ -61,6 +78,8 @@ function startWorker(options: { workerData: StageWorkerSetup; name: string }): W
 function failure(r: Extract<StageReply, { ok: false }>): Error {
   if (r.kind === "setup") return new Error(r.message);
   if (r.kind === "decode") return new DecodeError(r.message);
+  if (r.kind === "encoding") return new BadEncodingError(r.message);
+  if (r.kind === "too-large") return new BodyTooLargeError(r.message);
   if (r.kind === "lost") return new StorageUnavailableError(r.message);
   return new Error(r.message);
 }
@@ -141,8 +160,16 @@ export class StagePool {
     });
   }
 
-  /** Decodes and normalizes a request's body (OTLP protobuf or JSON) in the least busy worker. */
-  async normalize(body: Buffer, format: "proto" | "json", nowNs: bigint): Promise<StagedRequest> {
+  /**
+   * Decodes and normalizes a request's body (OTLP protobuf or JSON) in the least busy worker, after
+   * undoing its Content-Encoding there when `encoded` says it has one.
+   */
+  async normalize(
+    body: Buffer,
+    format: "proto" | "json",
+    nowNs: bigint,
+    encoded?: StageEncoding,
+  ): Promise<StagedRequest> {
     if (this.closing) throw new BackpressureError("collector is shutting down");
     let slot = 0;
     for (let i = 1; i < this.slots.length; i++) {
@@ -156,7 +183,9 @@ export class StagePool {
     const id = this.nextId++;
     this.held.add(id);
     try {
-      const r = await this.send(slot, { op: "normalize", id, body: own, format, nowNs }, [own.buffer as ArrayBuffer]);
+      const r = await this.send(slot, { op: "normalize", id, body: own, format, nowNs, encoded }, [
+        own.buffer as ArrayBuffer,
+      ]);
       if (!r.ok) throw failure(r);
       if (!("request" in r)) throw new Error("stage worker answered out of turn");
       return { request: r.request, slot, id, worker: this.slots[slot].worker };

@@ -3,6 +3,7 @@ import { parentPort, workerData } from "node:worker_threads";
 import { decodeTracesJson } from "../otlp/decode-json.ts";
 import { decodeTracesProto } from "../otlp/decode-proto.ts";
 import { DecodeError } from "../otlp/model.ts";
+import { BadEncodingError, BodyTooLargeError, decompress } from "../receiver/body.ts";
 import { loadProcessors } from "./processors.ts";
 import type { NormalizedSpan } from "./span.ts";
 import { SpanStage } from "./stage.ts";
@@ -54,10 +55,11 @@ port.on("message", (m: StageRequest) => {
   );
 });
 
-function handle(stage: SpanStage, m: StageRequest): void {
+async function handle(stage: SpanStage, m: StageRequest): Promise<void> {
   try {
     if (m.op === "normalize") {
-      const body = Buffer.from(m.body.buffer, m.body.byteOffset, m.body.byteLength);
+      let body = Buffer.from(m.body.buffer, m.body.byteOffset, m.body.byteLength);
+      if (m.encoded) body = await decompress(body, m.encoded.contentEncoding, m.encoded.limit);
       const decoded = m.format === "proto" ? decodeTracesProto(body) : decodeTracesJson(body.toString("utf8"));
       const { request, spans } = stage.normalize(decoded, m.nowNs);
       held.set(m.id, { spans, at: Date.now() });
@@ -90,7 +92,14 @@ function handle(stage: SpanStage, m: StageRequest): void {
       reply({
         id: m.id,
         ok: false,
-        kind: err instanceof DecodeError ? "decode" : "internal",
+        kind:
+          err instanceof DecodeError
+            ? "decode"
+            : err instanceof BadEncodingError
+              ? "encoding"
+              : err instanceof BodyTooLargeError
+                ? "too-large"
+                : "internal",
         message: (err as Error).message,
       });
     }

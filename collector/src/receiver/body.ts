@@ -27,6 +27,24 @@ function decodersFor(contentEncoding: string | undefined): Decoder[] {
   });
 }
 
+/** Codings decoded in JavaScript on the calling thread (gzip and deflate run in libuv's pool). */
+const JS_CODINGS = new Set(["zstd", "snappy", "x-snappy-framed", "lz4"]);
+
+/**
+ * Whether a Content-Encoding needs JavaScript to decode, so that a stage worker should decode it;
+ * throws `UnsupportedEncodingError` for one that is not accepted, like `readBody`.
+ */
+export function decodedInJavaScript(contentEncoding: string | undefined): boolean {
+  decodersFor(contentEncoding);
+  return (contentEncoding ?? "").split(",").some((c) => JS_CODINGS.has(c.trim().toLowerCase()));
+}
+
+/** Undoes a body's Content-Encoding, stopping at `limit` bytes (`BodyTooLargeError`). */
+export async function decompress(body: Buffer, contentEncoding: string | undefined, limit: number): Promise<Buffer> {
+  for (const decode of decodersFor(contentEncoding)) body = await decode(body, limit);
+  return body;
+}
+
 /**
  * Reads a request body of at most `limit` bytes, before and after decompression. Reading stops at
  * the limit, and every decoder stops at the limit too, so memory stays bounded by about `limit`
@@ -47,7 +65,6 @@ export async function readBody(
       chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
     }
   }
-  let body = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size);
-  for (const decode of decoders) body = await decode(body, limit);
-  return body;
+  const body = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size);
+  return decoders.length === 0 ? body : decompress(body, contentEncoding, limit);
 }

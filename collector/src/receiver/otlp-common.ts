@@ -31,8 +31,13 @@ export interface OtlpSignal<D = unknown> {
   items: string;
   /** The JSON name of the partial_success count (`rejectedSpans`, `rejectedLogRecords`, `rejectedDataPoints`). */
   rejectedField: string;
-  /** Decodes a body (on this thread, or in a stage worker); a body that is not OTLP throws `DecodeError`. */
-  decode(body: Buffer, format: BodyFormat): D | Promise<D>;
+  /**
+   * Decodes a body (on this thread, or in a stage worker); a body that is not OTLP throws `DecodeError`.
+   * `encoded` (only when `decodesEncoded`): the body still has this Content-Encoding to undo first.
+   */
+  decode(body: Buffer, format: BodyFormat, encoded?: EncodedBody): D | Promise<D>;
+  /** Whether `decode` undoes a Content-Encoding itself (off the main thread). */
+  decodesEncoded?: boolean;
   /** Items of a request, charged to the key's item rate limit when `limitItems` is set. */
   count(req: D): number;
   /** Lets go of a decoded request that will not be submitted (refused by a rate limit). */
@@ -43,6 +48,12 @@ export interface OtlpSignal<D = unknown> {
   writer: { readonly healthy: boolean; probe(): Promise<boolean> };
   /** Queues the request; resolves once every accepted item is durable. */
   submit(req: D, identity: IngestIdentity, transport: string): Promise<IngestResult>;
+}
+
+/** A body's Content-Encoding left for `decode` to undo, and the most bytes it may decode to. */
+export interface EncodedBody {
+  contentEncoding: string;
+  limit: number;
 }
 
 /**
@@ -56,8 +67,9 @@ export async function decodeAndSubmit<D>(
   format: BodyFormat,
   identity: Identity,
   transport: string,
+  encoded?: EncodedBody,
 ): Promise<{ pending: Promise<IngestResult> } | { refused: Take; message: string }> {
-  const decoded = await signal.decode(body, format);
+  const decoded = await signal.decode(body, format, encoded);
   let submitted = false;
   try {
     if (auth && signal.limitItems) {
@@ -104,7 +116,8 @@ export function traceSignal(pipeline: IngestPipeline): OtlpSignal<DecodedTraces>
   if (pipeline.workers !== null) {
     return {
       ...common,
-      decode: (body, format) => pipeline.stageBody(body, format),
+      decode: (body, format, encoded) => pipeline.stageBody(body, format, encoded),
+      decodesEncoded: true,
       count: (job) => job.request.items,
       discard: (job) => pipeline.discardStaged(job),
       submit: (job, identity, transport) => pipeline.submitStaged(job, identity, transport),

@@ -8,7 +8,13 @@ import type { CollectorMetrics } from "../metrics.ts";
 import { DecodeError } from "../otlp/model.ts";
 import type { IngestResult } from "../pipeline/ingest.ts";
 import { BackpressureError, PermanentWriteError, StorageUnavailableError } from "../pipeline/writer.ts";
-import { BadEncodingError, BodyTooLargeError, readBody, UnsupportedEncodingError } from "./body.ts";
+import {
+  BadEncodingError,
+  BodyTooLargeError,
+  decodedInJavaScript,
+  readBody,
+  UnsupportedEncodingError,
+} from "./body.ts";
 import {
   type BodyFormat,
   decodeAndSubmit,
@@ -129,10 +135,16 @@ export function otlpHttpRoutes(deps: {
       let pending: Promise<IngestResult>;
       try {
         const source = (c.env?.incoming as AsyncIterable<Uint8Array> | undefined) ?? c.req.raw.body;
-        const body = await readBody(source ?? null, c.req.header("content-encoding"), config.maxBodyBytes);
+        const contentEncoding = c.req.header("content-encoding");
+        // Codings decoded in JavaScript are undone by a stage worker, with the same limit, when the signal has them.
+        const encoded =
+          signal.decodesEncoded === true && decodedInJavaScript(contentEncoding)
+            ? { contentEncoding: contentEncoding ?? "", limit: config.maxBodyBytes }
+            : undefined;
+        const body = await readBody(source ?? null, encoded ? undefined : contentEncoding, config.maxBodyBytes);
         // After a storage failure the first request to arrive checks whether storage is back.
         if (!signal.writer.healthy) await signal.writer.probe();
-        const outcome = await decodeAndSubmit(signal, deps.auth, body, format, identity, format);
+        const outcome = await decodeAndSubmit(signal, deps.auth, body, format, identity, format, encoded);
         if ("refused" in outcome) {
           return reply(429, statusBody(format, 8, outcome.message), format, retryAfter(outcome.refused));
         }

@@ -110,14 +110,20 @@ function usersSql(db: string, teamSql: string, pairs: string): string {
     INNER JOIN (${pairs}) AS p ON p.TraceId = u.TraceId`;
 }
 
-/** The conversations of the pairs' traces that end at or after `{cutoffNs}`: every session active since. */
+/**
+ * The conversations of the pairs' traces that end at or after `{cutoffNs}`: every session active
+ * since. Their spans start no earlier than the earliest start of those traces (over all of a trace's
+ * summary rows, as an earlier insert may hold its first spans), so only spans since then are read.
+ */
 function candidatesSql(db: string, pairs: string): string {
+  const ending = `SELECT DISTINCT TraceId FROM ${db}.${TRACE_SUMMARY_TABLE} WHERE End >= fromUnixTimestamp64Nano({cutoffNs:Int64})`;
   return `
     SELECT DISTINCT c.Conv
-    FROM (${pairs}) AS c
-    INNER JOIN (
-      SELECT DISTINCT TraceId FROM ${db}.${TRACE_SUMMARY_TABLE} WHERE End >= fromUnixTimestamp64Nano({cutoffNs:Int64})
-    ) AS t ON t.TraceId = c.TraceId`;
+    FROM (
+      ${pairs}
+        AND Timestamp >= (SELECT min(Start) FROM ${db}.${TRACE_SUMMARY_TABLE} WHERE TraceId IN (${ending}))
+    ) AS c
+    INNER JOIN (${ending}) AS t ON t.TraceId = c.TraceId`;
 }
 
 /**

@@ -327,4 +327,26 @@ describe("GET /api/v1/sessions: traces written in parts", () => {
     expect(seen.find((x) => x.conversationId === "m-5")?.traces).toBe(2);
     expect(seen.filter((x) => x.conversationId !== "m-5").every((x) => x.traces === 1)).toBe(true);
   });
+
+  it("finds a session from a cutoff when its id is on a trace's first insert, long before the cutoff", async () => {
+    const from = BASE + 12 * 86_400;
+    const one = (n: number, at: number, conv: string, durationS = 1): SpanRow => ({
+      TraceId: traceId(n, "e"),
+      SpanId: `${String(n).padStart(15, "0")}1`,
+      startNs: sec(at),
+      Duration: durationS * 1e9,
+      SpanName: "invoke_agent",
+      ConversationId: conv,
+    });
+    const rows: SpanRow[] = [one(300, from, "s-split")];
+    for (let i = 0; i < 20; i++) rows.push(one(301 + i, from + 100 + i * 10, `s-${i}`));
+    await parts().insert(rows);
+    // The split trace's last span, in a later insert, without the id: it ends after every other trace.
+    await parts().insert([
+      { ...one(300, from + 400, ""), SpanId: "3000000000000002", ParentSpanId: "0000000000003001" },
+    ]);
+    const page = await parts().get(`/api/v1/sessions?from=${from - 60}&to=${from + 2000}&limit=2`);
+    expect(page.body.sessions.map((x: { conversationId: string }) => x.conversationId)).toEqual(["s-split", "s-19"]);
+    expect(page.body.sessions[0]).toMatchObject({ traces: 1, spans: 2 });
+  });
 });

@@ -244,3 +244,23 @@ export function splitTraceDocs(result: Buffer): { spans: Buffer[]; logs: Buffer[
   }
   return { spans, logs };
 }
+
+/** What a read of several traces selects from `trace_docs`, in this order: see `splitTraceDocsById`. */
+export const TRACE_DOCS_READ_BY_ID = `TraceId, ${TRACE_DOCS_READ}`;
+
+/** `splitTraceDocs` for a result of `SELECT ${TRACE_DOCS_READ_BY_ID}`: each trace's documents by its id. */
+export function splitTraceDocsById(result: Buffer): Map<string, { spans: Buffer[]; logs: Buffer[] }> {
+  const r = new Reader(result);
+  const out = new Map<string, { spans: Buffer[]; logs: Buffer[] }>();
+  while (!r.done) {
+    const id = r.string();
+    let docs = out.get(id);
+    if (docs === undefined) {
+      docs = { spans: [], logs: [] };
+      out.set(id, docs);
+    }
+    const n = r.u32();
+    (n === 0 ? docs.spans : docs.logs).push(r.bytes());
+  }
+  return out;
+}

@@ -4,7 +4,7 @@ import { badRequest } from "./errors.ts";
 import { MAX_NS, NS_PER_S, type TimeRange } from "./params.ts";
 import { type QueryScope, teamCondition } from "./scope.ts";
 import { addArrayFilters, databaseOf, newestTraceStartNs, num, select } from "./sql.ts";
-import { getTrace } from "./trace-detail.ts";
+import { getTraces } from "./trace-detail.ts";
 import { LIST_CUTOFF_TRACES_PER_RESULT } from "./trace-list.ts";
 
 /**
@@ -333,9 +333,14 @@ export async function getSession(
   if (rows.length === 0) return undefined;
   const truncated = rows.length > MAX_SESSION_TRACES;
   const turns: SessionTurn[] = [];
-  // One trace at a time: chDB runs parameterized reads one by one anyway.
-  for (const r of rows.slice(0, MAX_SESSION_TRACES)) {
-    const trace = await getTrace(storage, scope, r.TraceId);
+  const shown = rows.slice(0, MAX_SESSION_TRACES);
+  const traces = await getTraces(
+    storage,
+    scope,
+    shown.map((r) => r.TraceId),
+  );
+  for (const r of shown) {
+    const trace = traces.get(r.TraceId);
     if (!trace) continue;
     const calls = trace.spans.filter((s) => s.genAi.usageRole === "model_call");
     const withInput = trace.spans.find((s) => (s.messages?.input.length ?? 0) > 0);

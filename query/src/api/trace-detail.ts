@@ -4,8 +4,10 @@ import {
   SPAN_TABLE,
   type Storage,
   splitTraceDocs,
+  splitTraceDocsById,
   TRACE_DOC_COLUMNS_SQL,
   TRACE_DOCS_READ,
+  TRACE_DOCS_READ_BY_ID,
   TRACE_DOCS_TABLE,
   TRACE_SUMMARY_TABLE,
 } from "@cognive/collector";
@@ -313,6 +315,42 @@ export async function getTrace(storage: Storage, scope: QueryScope, traceId: str
   return (await readTrace(storage, scope, traceId))?.trace;
 }
 
+/** Traces read together per query (their documents are one result, held whole). */
+const TRACES_PER_READ = 25;
+
+/**
+ * `getTrace` for several traces, by id (absent: not stored or out of scope): their documents are
+ * read a few traces a query instead of one query each; a trace without documents is read alone.
+ */
+export async function getTraces(
+  storage: Storage,
+  scope: QueryScope,
+  traceIds: readonly string[],
+): Promise<Map<string, TraceDetail>> {
+  const team = teamCondition(scope, { column: "TeamName" });
+  const db = databaseOf(storage);
+  const out = new Map<string, TraceDetail>();
+  for (let i = 0; i < traceIds.length; i += TRACES_PER_READ) {
+    const ids = traceIds.slice(i, i + TRACES_PER_READ);
+    const found = splitTraceDocsById(
+      await selectRowBinary(
+        storage,
+        `SELECT ${TRACE_DOCS_READ_BY_ID} FROM ${db}.${TRACE_DOCS_TABLE}
+         WHERE TraceId IN {traceIds:Array(String)} AND (${team.sql})`,
+        { ...team.params, traceIds: ids },
+      ),
+    );
+    for (const id of ids) {
+      const docs = found.get(id);
+      const rows = docs ? readTraceDocs<SpanRow>(docs.spans) : [];
+      // No span documents (not yet written, or lost to a crash): the one-trace read falls back to the span table.
+      const trace = docs && rows.length > 0 ? fromRows(id, rows, docs.logs)?.trace : await getTrace(storage, scope, id);
+      if (trace) out.set(id, trace);
+    }
+  }
+  return out;
+}
+
 /**
  * What the native API leaves out of a span but OTLP carries: its instrumentation scope, trace state,
  * and the stored attribute types (which tell a whole double from an int, bytes from a string).
@@ -339,8 +377,17 @@ export async function readTrace(
   const docs = splitTraceDocs(await selectRowBinary(storage, docsSql(db, team.sql), params));
   let rows = readTraceDocs<SpanRow>(docs.spans);
   if (rows.length === 0) rows = await spansFromTable(storage, db, team.sql, params);
+  return fromRows(traceId, rows, docs.logs);
+}
+
+/** A trace from its span rows and its log documents; undefined without spans. */
+function fromRows(
+  traceId: string,
+  rows: SpanRow[],
+  logDocs: Buffer[],
+): { trace: TraceDetail; extras: Map<string, SpanOtlpExtras> } | undefined {
   if (rows.length === 0) return undefined;
-  const logs = readTraceLogDocs<LogRow>(docs.logs).slice(0, MAX_LOGS_PER_TRACE);
+  const logs = readTraceLogDocs<LogRow>(logDocs).slice(0, MAX_LOGS_PER_TRACE);
   const spans = rows.map(toSpan);
   attachLogs(spans, logs);
   const extras = new Map(

@@ -1,5 +1,6 @@
 import { migrations } from "@cognive/collector";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { getTrace, getTraces } from "../../src/api/trace-detail.ts";
 import { type Fixture, openFixture, type SpanRow, sec, traceId } from "./fixture.ts";
 
 const BASE = 1_750_000_000;
@@ -356,6 +357,16 @@ describe("GET /api/v1/traces/{traceId}", () => {
     const after = await fx.get(`/api/v1/traces/${B}`);
     expect(after.status).toBe(200);
     expect(after.body).toEqual(before.body);
+  });
+
+  it("reads several traces at once as it reads each alone: documents twice, missing, unknown, out of scope", async () => {
+    // A's documents are doubled and B's deleted by the two tests above.
+    const ids = [B, A, traceId(999), ORPHAN, RETRIED];
+    const all = { teams: "all" } as const;
+    const many = await getTraces(fx.storage, all, ids);
+    expect([...many.keys()].sort()).toEqual([A, B, ORPHAN, RETRIED].sort());
+    for (const id of ids) expect(many.get(id), id).toEqual(await getTrace(fx.storage, all, id));
+    expect((await getTraces(fx.storage, { teams: ["no-such-team"] }, ids)).size).toBe(0);
   });
 
   it("answers 404 for a well-formed id that is not stored", async () => {

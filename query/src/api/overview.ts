@@ -1,7 +1,7 @@
 import { LLM_ROLLUP_TABLE, type Storage } from "@cognive/collector";
 import type { TimeRange } from "./params.ts";
 import { type QueryScope, teamCondition } from "./scope.ts";
-import { databaseOf, num, select, summaryRowsOfRange } from "./sql.ts";
+import { databaseOf, num, select, summaryRowsJoined } from "./sql.ts";
 
 export interface OverviewQuery extends TimeRange {
   /** How many agents and models to list. */
@@ -121,7 +121,7 @@ export async function overview(storage: Storage, scope: QueryScope, q: OverviewQ
          toUnixTimestamp64Nano(max(End)) - StartNs64 AS DurationNs64,
          sum(ErrorCount) AS ErrorCount,
          max(${summaryTeam.sql}) AS InScope
-       FROM ${summaryRowsOfRange(db)}
+       FROM ${summaryRowsJoined(db)}
        GROUP BY TraceId
        HAVING StartNs64 BETWEEN {fromNs:Int64} AND {toNs:Int64} AND InScope
      )`,

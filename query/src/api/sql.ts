@@ -287,6 +287,22 @@ export function summaryRowsOfRange(db: string): string {
 }
 
 /**
+ * `summaryRowsOfRange` for a read that keeps most of the range's traces (the overview's), as a
+ * subquery: a join with the range's trace ids instead of an `IN` set, which for a day of a busy store
+ * (1.4 M traces) made the read 15–35 % slower. (A read of a few traces keeps the `IN`: its key
+ * analysis skips granules.)
+ */
+export function summaryRowsJoined(db: string): string {
+  return `(
+    SELECT s.* FROM ${db}.${TRACE_SUMMARY_TABLE} AS s
+    INNER JOIN (
+      SELECT DISTINCT TraceId FROM ${db}.${TRACE_SUMMARY_TABLE}
+      WHERE Start BETWEEN fromUnixTimestamp64Nano({fromNs:Int64}) AND fromUnixTimestamp64Nano({toNs:Int64})
+    ) AS r ON r.TraceId = s.TraceId
+  )`;
+}
+
+/**
  * Adds a `has(<array column>, {<name>:String})` condition and its bound value for each filter that
  * is set; `name` is both the parameter and the filter's name, the column a code constant.
  */

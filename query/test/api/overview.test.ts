@@ -241,6 +241,33 @@ describe("overview scope", () => {
   });
 });
 
+describe("overview runs of traces written in parts", () => {
+  // Sixty days after the other runs: out of every range above.
+  const W = TO + 60 * 86_400;
+  const span = (t: string, id: string, at: number, durationS: number, team: string): SpanRow => ({
+    TraceId: t,
+    SpanId: id,
+    startNs: sec(at),
+    Duration: durationS * 1e9,
+    SpanName: "step",
+    TeamName: team,
+  });
+  it("times a run over all its inserts, and counts only runs that start in the range", async () => {
+    const x = traceId(900, "f");
+    const y = traceId(901, "f");
+    // Each trace in two inserts (two summary rows): x starts in the range, y an hour before it.
+    await fx.insert([span(x, "0000000000000x01", W + 10, 1, "red"), span(y, "0000000000000y01", W - 3600, 1, "blue")]);
+    await fx.insert([span(x, "0000000000000x02", W + 20, 5, "blue"), span(y, "0000000000000y02", W + 30, 1, "blue")]);
+    const q = { fromNs: sec(W), toNs: sec(W + 3600), top: 5 };
+    const all = await overview(fx.storage, ALL_TEAMS, q);
+    expect(all.runs).toBe(1);
+    expect(all.latency).toEqual({ p50Ns: String(15e9), p95Ns: String(15e9) });
+    // A scope sees a run when any of its spans names one of its teams.
+    expect((await overview(fx.storage, { teams: ["red"] }, q)).runs).toBe(1);
+    expect((await overview(fx.storage, { teams: ["green"] }, q)).runs).toBe(0);
+  });
+});
+
 describe("utcDayAndMonthStart", () => {
   it("finds the UTC day and month around an instant, across a month boundary", () => {
     const ns = (ms: number) => BigInt(ms) * 1_000_000n;

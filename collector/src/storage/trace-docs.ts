@@ -236,13 +236,15 @@ export const TRACE_DOCS_READ = "Logs, Doc";
  */
 export function splitTraceDocs(result: Buffer): { spans: Buffer[]; logs: Buffer[] } {
   const r = new Reader(result);
-  const spans: Buffer[] = [];
-  const logs: Buffer[] = [];
-  while (!r.done) {
-    const n = r.u32();
-    (n === 0 ? spans : logs).push(r.bytes());
-  }
-  return { spans, logs };
+  const docs: { spans: Buffer[]; logs: Buffer[] } = { spans: [], logs: [] };
+  while (!r.done) readDoc(r, docs);
+  return docs;
+}
+
+/** One `Logs, Doc` pair: a span document (no logs) or a log document. */
+function readDoc(r: Reader, into: { spans: Buffer[]; logs: Buffer[] }): void {
+  const n = r.u32();
+  (n === 0 ? into.spans : into.logs).push(r.bytes());
 }
 
 /** What a read of several traces selects from `trace_docs`, in this order: see `splitTraceDocsById`. */
@@ -259,8 +261,7 @@ export function splitTraceDocsById(result: Buffer): Map<string, { spans: Buffer[
       docs = { spans: [], logs: [] };
       out.set(id, docs);
     }
-    const n = r.u32();
-    (n === 0 ? docs.spans : docs.logs).push(r.bytes());
+    readDoc(r, docs);
   }
   return out;
 }

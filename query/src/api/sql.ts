@@ -280,10 +280,14 @@ export function num(v: string | number | null | undefined): number {
  */
 export function summaryRowsOfRange(db: string): string {
   return `${db}.${TRACE_SUMMARY_TABLE}
-    WHERE TraceId IN (
+    WHERE TraceId IN (${rangeTraceIdsSql(db)})`;
+}
+
+/** The ids of the traces with a summary row starting in [from, to] (once per such row). */
+function rangeTraceIdsSql(db: string): string {
+  return `
       SELECT TraceId FROM ${db}.${TRACE_SUMMARY_TABLE}
-      WHERE Start BETWEEN fromUnixTimestamp64Nano({fromNs:Int64}) AND fromUnixTimestamp64Nano({toNs:Int64})
-    )`;
+      WHERE Start BETWEEN fromUnixTimestamp64Nano({fromNs:Int64}) AND fromUnixTimestamp64Nano({toNs:Int64})`;
 }
 
 /**
@@ -295,10 +299,7 @@ export function summaryRowsOfRange(db: string): string {
 export function summaryRowsJoined(db: string): string {
   return `(
     SELECT s.* FROM ${db}.${TRACE_SUMMARY_TABLE} AS s
-    INNER JOIN (
-      SELECT DISTINCT TraceId FROM ${db}.${TRACE_SUMMARY_TABLE}
-      WHERE Start BETWEEN fromUnixTimestamp64Nano({fromNs:Int64}) AND fromUnixTimestamp64Nano({toNs:Int64})
-    ) AS r ON r.TraceId = s.TraceId
+    INNER JOIN (SELECT DISTINCT TraceId FROM (${rangeTraceIdsSql(db)})) AS r ON r.TraceId = s.TraceId
   )`;
 }
 

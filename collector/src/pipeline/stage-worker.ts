@@ -92,16 +92,17 @@ async function handle(stage: SpanStage, m: StageRequest): Promise<void> {
       reply({
         id: m.id,
         ok: false,
-        kind:
-          err instanceof DecodeError
-            ? "decode"
-            : err instanceof BadEncodingError
-              ? "encoding"
-              : err instanceof BodyTooLargeError
-                ? "too-large"
-                : "internal",
+        kind: failureKind(err),
         message: (err as Error).message,
       });
     }
   }
+}
+
+/** What the main thread makes of a failure again (`failure` in stage-pool.ts): the receivers' answers. */
+function failureKind(err: unknown): "decode" | "encoding" | "too-large" | "internal" {
+  if (err instanceof DecodeError) return "decode";
+  if (err instanceof BadEncodingError) return "encoding";
+  if (err instanceof BodyTooLargeError) return "too-large";
+  return "internal";
 }

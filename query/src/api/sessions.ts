@@ -1,11 +1,10 @@
 import { SPAN_TABLE, type Storage, TRACE_SUMMARY_TABLE } from "@cognive/collector";
 import { addUsd, type GenAiMessage } from "@cognive/semconv";
 import { badRequest } from "./errors.ts";
-import { MAX_NS, NS_PER_S, type TimeRange } from "./params.ts";
+import { MAX_NS, type TimeRange } from "./params.ts";
 import { type QueryScope, teamCondition } from "./scope.ts";
-import { addArrayFilters, databaseOf, newestTraceStartNs, num, select } from "./sql.ts";
+import { addArrayFilters, databaseOf, LIST_CUTOFF_TRACES_PER_RESULT, num, readNewestFirst, select } from "./sql.ts";
 import { getTraces } from "./trace-detail.ts";
-import { LIST_CUTOFF_TRACES_PER_RESULT } from "./trace-list.ts";
 
 /**
  * Sessions (conversations): the traces that carry one conversation id (`gen_ai.conversation.id`
@@ -201,19 +200,17 @@ export async function listSessions(storage: Storage, scope: QueryScope, f: Sessi
   // of a busy store may hold hundreds of thousands, more than a read may sum in memory), and exactly
   // those whose last activity is after the cutoff are kept. Too few: a cutoff further back, then all.
   const upperNs = f.cursor && f.cursor.lastSeenNs < f.toNs ? f.cursor.lastSeenNs : f.toNs;
-  const fromS = Number(f.fromNs / NS_PER_S);
-  const toS = Number((upperNs + NS_PER_S - 1n) / NS_PER_S);
-  let rows: SessionRow[] = [];
-  const steps = f.user === undefined ? LIST_CUTOFF_TRACES_PER_RESULT.map((x) => (f.limit + 1) * x) : [];
-  for (const k of [...steps, null]) {
-    const cutoff = k === null ? null : await newestTraceStartNs(storage, scope, fromS, toS, k);
-    if (cutoff === null || BigInt(cutoff) <= f.fromNs) {
-      rows = await select<SessionRow>(storage, sql(false), params);
-      break;
-    }
-    rows = await select<SessionRow>(storage, sql(true), { ...params, cutoffNs: cutoff });
-    if (rows.length > f.limit) break;
-  }
+  const rows = await readNewestFirst(
+    storage,
+    scope,
+    { fromNs: f.fromNs, upperNs },
+    f.limit,
+    f.user === undefined ? LIST_CUTOFF_TRACES_PER_RESULT : [],
+    (cutoffNs) =>
+      cutoffNs === null
+        ? select<SessionRow>(storage, sql(false), params)
+        : select<SessionRow>(storage, sql(true), { ...params, cutoffNs: String(cutoffNs) }),
+  );
   const more = rows.length > f.limit;
   const page = more ? rows.slice(0, f.limit) : rows;
   const users = new Map<string, string[]>();

@@ -1,6 +1,7 @@
 import { type Storage, TRACE_SUMMARY_TABLE } from "@cognive/collector";
 import type { ReadLimits } from "../limits.ts";
 import { ReadAbortedError, ReadLimitError } from "./errors.ts";
+import { NS_PER_S } from "./params.ts";
 import { admit, limitsOf, readContext, readsOf } from "./reads.ts";
 import { type QueryScope, teamCondition } from "./scope.ts";
 import { Turns } from "./turn.ts";
@@ -351,4 +352,35 @@ export async function newestTraceStartNs(
     { ...team.params, fromS, toS, n },
   );
   return rows[0]?.StartNs ?? null;
+}
+
+/**
+ * A list's filters are few and often absent, so it starts from fewer candidates than a search
+ * (each is a look-up by trace id); a trace may have a summary row per insert, hence 4 and not 1.
+ */
+export const LIST_CUTOFF_TRACES_PER_RESULT = [4, ...CUTOFF_TRACES_PER_RESULT];
+
+/**
+ * The newest results of a range, read from cutoffs: `read(cutoffNs)` with the start of the
+ * (limit + 1) × k-th newest trace in [fromNs, upperNs] for each k of `steps`, widening while it
+ * answers `limit` rows or fewer; `read(null)` (the whole range) once the range holds fewer traces, a
+ * cutoff falls at or before its start, or the steps run out.
+ */
+export async function readNewestFirst<T>(
+  storage: Storage,
+  scope: QueryScope,
+  range: { fromNs: bigint; upperNs: bigint },
+  limit: number,
+  steps: readonly number[],
+  read: (cutoffNs: bigint | null) => Promise<T[]>,
+): Promise<T[]> {
+  const fromS = Number(range.fromNs / NS_PER_S);
+  const toS = Number((range.upperNs + NS_PER_S - 1n) / NS_PER_S);
+  for (const k of steps) {
+    const cutoff = await newestTraceStartNs(storage, scope, fromS, toS, (limit + 1) * k);
+    if (cutoff === null || BigInt(cutoff) <= range.fromNs) break;
+    const rows = await read(BigInt(cutoff));
+    if (rows.length > limit) return rows;
+  }
+  return read(null);
 }

@@ -1,13 +1,13 @@
 import { SPAN_TABLE, type Storage } from "@cognive/collector";
 import { encodeCursor, type TraceCursor } from "./cursor.ts";
-import { NS_PER_S, type TimeRange } from "./params.ts";
+import type { TimeRange } from "./params.ts";
 import { type QueryScope, teamCondition } from "./scope.ts";
 import {
   addArrayFilters,
-  CUTOFF_TRACES_PER_RESULT,
   databaseOf,
-  newestTraceStartNs,
+  LIST_CUTOFF_TRACES_PER_RESULT,
   num,
+  readNewestFirst,
   select,
   summaryRowsOfRange,
 } from "./sql.ts";
@@ -63,11 +63,6 @@ interface Row {
 }
 
 const NS_PER_MS = 1_000_000;
-/**
- * A list's filters are few and often absent, so it starts from fewer candidates than a search
- * (each is a look-up by trace id); a trace may have a summary row per insert, hence 4 and not 1.
- */
-export const LIST_CUTOFF_TRACES_PER_RESULT = [4, ...CUTOFF_TRACES_PER_RESULT];
 
 /**
  * Lists trace summaries, newest first, with keyset pagination on (start, trace id).
@@ -146,15 +141,14 @@ export async function listTraces(storage: Storage, scope: QueryScope, f: TraceFi
   // The newest traces first: only those starting after a cutoff are grouped (a day of a busy store
   // holds over a million traces, more than a read may group in memory), widening while too few are found.
   const upperNs = f.cursor && f.cursor.startNs < f.toNs ? f.cursor.startNs : f.toNs;
-  const fromS = Number(f.fromNs / NS_PER_S);
-  const toS = Number((upperNs + NS_PER_S - 1n) / NS_PER_S);
-  let rows: Row[] = [];
-  for (const k of [...LIST_CUTOFF_TRACES_PER_RESULT.map((x) => (f.limit + 1) * x), null]) {
-    const cutoff = k === null ? null : await newestTraceStartNs(storage, scope, fromS, toS, k);
-    const stepFromNs = cutoff !== null && BigInt(cutoff) > f.fromNs ? BigInt(cutoff) : f.fromNs;
-    rows = await select<Row>(storage, sql, { ...params, fromNs: String(stepFromNs) });
-    if (rows.length > f.limit || cutoff === null) break;
-  }
+  const rows = await readNewestFirst(
+    storage,
+    scope,
+    { fromNs: f.fromNs, upperNs },
+    f.limit,
+    LIST_CUTOFF_TRACES_PER_RESULT,
+    (cutoffNs) => select<Row>(storage, sql, { ...params, fromNs: String(cutoffNs ?? f.fromNs) }),
+  );
   const more = rows.length > f.limit;
   const page = more ? rows.slice(0, f.limit) : rows;
   const traces = page.map(toItem);

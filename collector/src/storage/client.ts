@@ -71,12 +71,17 @@ const READ_SETTINGS = {
 } as const;
 
 /**
- * Settings of every request to a server. On a cluster, an insert into a Distributed table is
- * acknowledged once the shards have the rows (foreground), not when they are queued on this node:
- * an acknowledged export is stored, as on a single node.
+ * Settings of every request to a server. On a cluster:
+ * - an insert into a Distributed table is acknowledged once the shards have the rows (foreground),
+ *   not when they are queued on this node: an acknowledged export is stored, as on a single node;
+ * - a read whose IN or JOIN subquery reads a Distributed table too (the trace list, the overview,
+ *   sessions, searches) runs that subquery once, over every shard, and sends its result to each
+ *   (GLOBAL): the answer a single node gives. ClickHouse refuses such reads by default.
  */
 export function serverSettings(cluster?: string): ClickHouseClientConfigOptions["clickhouse_settings"] {
-  return cluster === undefined ? { ...READ_SETTINGS } : { ...READ_SETTINGS, distributed_foreground_insert: 1 };
+  return cluster === undefined
+    ? { ...READ_SETTINGS }
+    : { ...READ_SETTINGS, distributed_foreground_insert: 1, distributed_product_mode: "global" };
 }
 
 /** Whether storage answers now, on the write path: readiness must not wait behind slow reads. */

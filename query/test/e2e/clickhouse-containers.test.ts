@@ -13,9 +13,11 @@ import {
   Wait,
 } from "testcontainers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { agentRunBody } from "../helpers/agent-run.ts";
 import { postRaw } from "../helpers/http.ts";
 import { modelCallBodies } from "../helpers/otlp-json.ts";
 import { freePort, runCognive, spawnCognive, stopProcess } from "../helpers/process.ts";
+import { readRequests } from "../helpers/read-routes.ts";
 import { getJson } from "../helpers/server.ts";
 import { until } from "../helpers/until.ts";
 
@@ -240,6 +242,52 @@ describe.skipIf(skip)("ClickHouse cluster: two shards with Keeper (Testcontainer
     for (const s of perShard) {
       expect(Number(s.traces)).toBeGreaterThan(0); // 24 traces all on one shard: one chance in 8 million
       expect(s.split).toBe("0");
+    }
+  }, 300_000);
+
+  it("answers every read route on the shards; the trace list and a search see each trace once", async () => {
+    const ports = { COGNIVE_OTLP_PORT: String(await freePort()), COGNIVE_PORT: String(await freePort()) };
+    const proc = await spawnCognive({ ...env, ...ports, COGNIVE_DATA_DIR: join(dir, "data") });
+    const api = (path: string, init?: RequestInit) => fetch(`http://127.0.0.1:${ports.COGNIVE_PORT}${path}`, init);
+    try {
+      const agent = "cluster-read-agent";
+      const ids = Array.from({ length: 8 }, () => randomBytes(16).toString("hex"));
+      for (const traceId of ids) {
+        const body = agentRunBody({
+          traceId,
+          service: "svc-cluster",
+          agent,
+          model: "gpt-4o",
+          conversationId: "conv-cluster",
+          userId: "user-cluster",
+        });
+        const r = await postRaw(`http://127.0.0.1:${ports.COGNIVE_OTLP_PORT}/v1/traces`, body, {
+          "content-type": "application/json",
+        });
+        expect(r.status).toBe(200);
+      }
+      const from = Math.floor(Date.now() / 1000) - 3600;
+      const list = await (await api(`/api/v1/traces?from=${from}&agent=${agent}&limit=100`)).json();
+      expect(list.traces.map((t: { traceId: string }) => t.traceId).sort()).toEqual([...ids].sort());
+      const q = encodeURIComponent(`{ span.gen_ai.agent.name = "${agent}" }`);
+      const found = await (await api(`/api/search?q=${q}&start=${from}&end=${from + 7200}&limit=50`)).json();
+      expect(found.traces.map((t: { traceID: string }) => t.traceID).sort()).toEqual([...ids].sort());
+      // Every other read route answers on the cluster (ClickHouse refuses a Distributed subquery by default).
+      for (const [route, ex] of Object.entries(
+        readRequests({ traceId: ids[0], sessionId: "conv-cluster", userId: "user-cluster" }),
+      )) {
+        const [method] = route.split(" ");
+        for (const path of ex.paths) {
+          const init: RequestInit =
+            ex.body === undefined
+              ? { method }
+              : { method, body: ex.body, headers: { "content-type": "application/x-www-form-urlencoded" } };
+          const res = await api(path, init);
+          expect(res.status, `${route} ${path}: ${(await res.text()).slice(0, 300)}`).toBe(200);
+        }
+      }
+    } finally {
+      await stopProcess(proc);
     }
   }, 300_000);
 });

@@ -35,6 +35,11 @@ export interface ChdbHttpOptions {
   password?: string;
   /** Largest request body taken (after decompression); larger ones get a 413 and run nothing. */
   maxBodyBytes?: number;
+  /**
+   * Engine arguments (e.g. `--config-file=…`). They take effect only if this front opens the
+   * process's first chDB session: the engine is configured once per process.
+   */
+  connectionArgs?: string[];
 }
 
 export interface ChdbHttp {
@@ -284,10 +289,11 @@ export async function startChdbHttp(options: ChdbHttpOptions): Promise<ChdbHttp>
     user: "default",
     password: "",
     maxBodyBytes: 256 * 1024 * 1024,
+    connectionArgs: [],
     ...options,
   };
   // One session kept open binds the data directory for the life of the front.
-  const anchor = new Session(opts.dataDir);
+  const anchor = new Session(opts.dataDir, { connectionArgs: opts.connectionArgs });
   const statements: string[] = [];
   const dataDir = mkdtempSync(join(tmpdir(), "chdb-http-data-"));
   let dataFiles = 0;

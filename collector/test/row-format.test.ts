@@ -42,7 +42,7 @@ function request(trace: number, name = "step"): DecodedTraces {
  * refusing any insert that carries a marked span (only a split can save the rest), or storing a
  * batch and then failing anyway (a full disk between the span table and its views).
  */
-describe.each<SpanRowFormat>(["rowbinary", "tsv"])("span rows as %s", (format) => {
+describe.each<SpanRowFormat>(["native", "rowbinary", "tsv"])("span rows as %s", (format) => {
   let storage: Storage;
   let close: () => Promise<void>;
   let pipeline: IngestPipeline;
@@ -66,6 +66,7 @@ describe.each<SpanRowFormat>(["rowbinary", "tsv"])("span rows as %s", (format) =
       ...real,
       insertTsv: (t, c, body) => misbehave(body, () => real.insertTsv(t, c, body)),
       insertRowBinary: (t, c, body) => misbehave(body, () => real.insertRowBinary(t, c, body)),
+      insertNative: (t, c, body) => misbehave(body, () => real.insertNative(t, c, body)),
     };
     pipeline = createPipeline({
       storage,

@@ -2,10 +2,18 @@ import { ATTR_TYPE } from "@cognive/semconv";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { NormalizedSpan } from "../src/pipeline/span.ts";
 import type { Storage } from "../src/storage/client.ts";
+import {
+  NativeColumnWriter,
+  parseNativeType,
+  plainTypeName,
+  streamCount,
+  writeNativeBlock,
+} from "../src/storage/native.ts";
 import { RowWriter } from "../src/storage/rowbinary.ts";
 import { SPAN_TABLE } from "../src/storage/schema.ts";
 import {
   encodeSpanBinary,
+  encodeSpanNative,
   encodeSpanRow,
   SPAN_COLUMNS,
   SPAN_ROW_TYPES,
@@ -226,7 +234,72 @@ describe("the span table, defined once", () => {
     expect(await mismatches("00000000000000b2")).toEqual(["InputTokens", "OutputTokens"]);
   });
 
-  it("stores long and non-ASCII strings and empty events and links the same in both encodings", async () => {
+  /** A Native block of `spans` built column by column from the table's encoders, so a test can swap two. */
+  function nativeColumns(spans: NormalizedSpan[]) {
+    return SPAN_TABLE_COLUMNS.map((c) => {
+      const type = plainTypeName(c.name.includes(".") ? `Array(${c.type})` : c.type);
+      const data = new NativeColumnWriter(streamCount(parseNativeType(type)));
+      for (const s of spans) c.native ? c.native(data, s) : c.binary(data.streams[0], s);
+      return { name: c.name, type, data };
+    });
+  }
+
+  it("round-trips every column of a span encoded in a Native block, beside spans of other shapes", async () => {
+    // Spans before and after with more and fewer events, links and attributes: each row's offsets count.
+    const other = (spanId: string, n: number): NormalizedSpan => {
+      const base = distinctSpan(spanId);
+      return {
+        ...base,
+        attributes: Object.fromEntries(Array.from({ length: n }, (_, i) => [`k${i}`, i])),
+        attributeTypes: undefined,
+        events: Array.from({ length: n }, () => base.events[0]),
+        links: n === 0 ? [] : [base.links[0], base.links[0]],
+        resource: { "service.name": `svc-${n}` },
+        resourceTypes: undefined,
+      };
+    };
+    const spans = [other("00000000000000d0", 3), distinctSpan("00000000000000d1"), other("00000000000000d2", 0)];
+    const w = new RowWriter(16);
+    encodeSpanNative(w, spans);
+    await storage.insertNative(SPAN_TABLE, SPAN_COLUMNS, Buffer.from(w.bytes()));
+    expect(await mismatches("00000000000000d1")).toEqual([]);
+    // The block is the table's columns one after another.
+    const block = new RowWriter(16);
+    writeNativeBlock(block, spans.length, nativeColumns(spans));
+    expect(Buffer.from(w.bytes())).toEqual(Buffer.from(block.bytes()));
+    // The other shapes read back as their RowBinary twins do.
+    const twin = new RowWriter(16);
+    for (const [id, n] of [
+      ["00000000000000e0", 3],
+      ["00000000000000e2", 0],
+    ] as const)
+      encodeSpanBinary(twin, other(id, n));
+    await storage.insertRowBinary(SPAN_TABLE, SPAN_ROW_TYPES, Buffer.from(twin.bytes()));
+    const rs = await storage.client.query({
+      query: `SELECT * EXCEPT SpanId FROM cognive.${SPAN_TABLE}
+              WHERE SpanId IN ('00000000000000d0', '00000000000000d2', '00000000000000e0', '00000000000000e2')
+              ORDER BY SpanId`,
+      format: "JSONEachRow",
+    });
+    const [d0, d2, e0, e2] = (await rs.json()) as Record<string, unknown>[];
+    expect(d0.SpanAttributes).toEqual({ k0: "0", k1: "1", k2: "2" });
+    expect(d0["Events.Name"]).toHaveLength(3);
+    expect(d0).toEqual(e0);
+    expect(d2).toEqual(e2);
+  });
+
+  it("catches two Native columns encoded in each other's place", async () => {
+    const cols = nativeColumns([distinctSpan("00000000000000d3")]);
+    const input = SPAN_COLUMNS.indexOf("InputTokens");
+    const output = SPAN_COLUMNS.indexOf("OutputTokens");
+    [cols[input].data, cols[output].data] = [cols[output].data, cols[input].data];
+    const w = new RowWriter(16);
+    writeNativeBlock(w, 1, cols);
+    await storage.insertNative(SPAN_TABLE, SPAN_COLUMNS, Buffer.from(w.bytes()));
+    expect(await mismatches("00000000000000d3")).toEqual(["InputTokens", "OutputTokens"]);
+  });
+
+  it("stores long and non-ASCII strings and empty events and links the same in every encoding", async () => {
     const long = `${"é€😀\t\n'\\".repeat(40)}`;
     const make = (spanId: string): NormalizedSpan => ({
       ...distinctSpan(spanId),
@@ -243,15 +316,19 @@ describe("the span table, defined once", () => {
     encodeSpanBinary(w, make("00000000000000c2"));
     await storage.insertRowBinary(SPAN_TABLE, SPAN_ROW_TYPES, Buffer.from(w.bytes()));
     await storage.insertTsv(SPAN_TABLE, SPAN_COLUMNS, encodeSpanRow(make("00000000000000c3")));
+    const n = new RowWriter(16);
+    encodeSpanNative(n, [make("00000000000000c4")]);
+    await storage.insertNative(SPAN_TABLE, SPAN_COLUMNS, Buffer.from(n.bytes()));
     const rs = await storage.client.query({
-      query: `SELECT * EXCEPT SpanId FROM cognive.${SPAN_TABLE} WHERE SpanId IN ('00000000000000c1', '00000000000000c2', '00000000000000c3') ORDER BY SpanId`,
+      query: `SELECT * EXCEPT SpanId FROM cognive.${SPAN_TABLE} WHERE SpanId IN ('00000000000000c1', '00000000000000c2', '00000000000000c3', '00000000000000c4') ORDER BY SpanId`,
       format: "JSONEachRow",
     });
     const rows = (await rs.json()) as Record<string, unknown>[];
-    expect(rows).toHaveLength(3);
+    expect(rows).toHaveLength(4);
     expect(rows[0].StatusMessage).toBe(long);
     expect(rows[0]).toEqual(rows[2]);
     expect(rows[1]).toEqual(rows[2]);
+    expect(rows[3]).toEqual(rows[2]);
   });
   it("writes a safe integer as the same Int64 whatever its sign and size", () => {
     const values = [

@@ -2,6 +2,7 @@ import type { Logger } from "../log.ts";
 import type { CollectorMetrics } from "../metrics.ts";
 import type { DecodedTraces } from "../otlp/model.ts";
 import { probeStorageWrite, type Storage } from "../storage/client.ts";
+import { filterNative, nativeStrings } from "../storage/native.ts";
 import { recentSpanKeys, repairDerived, type SpanKey, storedKeys } from "../storage/repair.ts";
 
 /**
@@ -37,6 +38,7 @@ import {
   GroupCommitWriter,
   Part,
   SPAN_BINARY_TARGET,
+  SPAN_NATIVE_TARGET,
   SPAN_TARGET,
   type WriterConfig,
   type WriterHooks,
@@ -65,7 +67,7 @@ export function groupCommitExporter(
   log: Logger,
   format: SpanRowFormat = "tsv",
 ): SpanExporter {
-  const target = format === "rowbinary" ? SPAN_BINARY_TARGET : SPAN_TARGET;
+  const target = format === "native" ? SPAN_NATIVE_TARGET : format === "rowbinary" ? SPAN_BINARY_TARGET : SPAN_TARGET;
   return { format, open: (hooks) => new GroupCommitWriter(storage, config, log, hooks, target) };
 }
 
@@ -199,18 +201,23 @@ export class IngestPipeline {
    * returned for a retry or a split.
    */
   private async recover(failed: FailedRows): Promise<Map<Part, Buffer>> {
-    const perPart: { part: Part; lines: Buffer[]; keys: SpanKey[] }[] = [];
+    const perPart: { part: Part; body: Buffer; lines: Buffer[]; keys: SpanKey[] }[] = [];
     const all: SpanKey[] = [];
     let minNs = -1n;
     let maxNs = 0n;
+    const native = this.config.exporter.format === "native";
     for (const part of failed.parts) {
-      const lines = rowsOf(failed.body, part);
-      const keys = lines.map((l) => {
-        if (part.rowEnds !== null) return binaryKey(l);
-        const [, traceId, spanId] = l.toString("utf8").split("\t", 3);
-        return { traceId, spanId };
-      });
-      perPart.push({ part, lines, keys });
+      const body = failed.body.subarray(part.start, part.end);
+      // A Native part is one block: its rows are read by column, and the rows left are a new block.
+      const lines = native ? [] : rowsOf(failed.body, part);
+      const keys = native
+        ? nativeStrings(body, ["TraceId", "SpanId"]).map(([traceId, spanId]) => ({ traceId, spanId }))
+        : lines.map((l) => {
+            if (part.rowEnds !== null) return binaryKey(l);
+            const [, traceId, spanId] = l.toString("utf8").split("\t", 3);
+            return { traceId, spanId };
+          });
+      perPart.push({ part, body, lines, keys });
       all.push(...keys);
       if (minNs < 0n || part.minNs < minNs) minNs = part.minNs;
       if (part.maxNs > maxNs) maxNs = part.maxNs;
@@ -228,9 +235,14 @@ export class IngestPipeline {
       });
     }
     const out = new Map<Part, Buffer>();
-    for (const { part, lines, keys } of perPart) {
-      const left = lines.filter((_, i) => !stored.has(keys[i].traceId + keys[i].spanId));
-      part.rows = left.length;
+    for (const { part, body, lines, keys } of perPart) {
+      const keep = Uint8Array.from(keys, (k) => (stored.has(k.traceId + k.spanId) ? 0 : 1));
+      part.rows = keep.reduce((n, k) => n + k, 0);
+      if (native) {
+        out.set(part, part.rows === keys.length ? Buffer.from(body) : filterNative(body, keep));
+        continue;
+      }
+      const left = lines.filter((_, i) => keep[i] === 1);
       if (part.rowEnds !== null) {
         let end = 0;
         part.rowEnds = left.map((l) => (end += l.length));

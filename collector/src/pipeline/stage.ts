@@ -1,7 +1,7 @@
 import type { GovernedSpan } from "../governance/hook.ts";
 import type { DecodedTraces } from "../otlp/model.ts";
 import { RowWriter } from "../storage/rowbinary.ts";
-import { encodeSpanBinary, encodeSpanRow } from "../storage/span-table.ts";
+import { encodeSpanBinary, encodeSpanNative, encodeSpanRow } from "../storage/span-table.ts";
 import { normalizeTraces, runProcessors, type SpanLimits } from "./normalize.ts";
 import type { IngestIdentity, NormalizedSpan, SpanProcessor } from "./span.ts";
 import { writeSpanKey } from "./span-keys.ts";
@@ -16,8 +16,11 @@ import { writeSpanKey } from "./span-keys.ts";
  * So a retried span is dropped before any processor runs, as when everything ran on one thread.
  */
 
-/** How rows are encoded: storage reads RowBinary with less CPU than TSV (see COGNIVE_INSERT_FORMAT). */
-export type SpanRowFormat = "tsv" | "rowbinary";
+/**
+ * How rows are encoded (COGNIVE_INSERT_FORMAT): storage reads RowBinary with less CPU than TSV, and
+ * Native (one columnar block a request) with less than RowBinary.
+ */
+export type SpanRowFormat = "tsv" | "rowbinary" | "native";
 
 /** What the pipeline learns of a request before any span of it is processed. */
 export interface NormalizedRequest {
@@ -48,7 +51,7 @@ export const VERDICT_RECOVERED = 2;
 
 /** What processing and encoding a request's judged spans made. */
 export interface ProcessedRequest {
-  /** The encoded rows of the stored spans, in request order. */
+  /** The encoded rows of the stored spans, in request order (Native: one block of them all). */
   rows: Uint8Array;
   /** RowBinary only (rows have no line ends): where each row ends in `rows`. */
   rowEnds: Int32Array | null;
@@ -114,13 +117,16 @@ export class SpanStage {
     const { processors, format, govern } = this.config;
     const request = { identity };
     const binary = format === "rowbinary";
+    const native = format === "native";
+    /** Native: the spans to store, encoded together once all are known. */
+    const block: NormalizedSpan[] = [];
     const stored = new Uint8Array(spans.length);
     const governed: GovernedSpan[] = [];
     const ends: number[] = [];
     let chunk = "";
     let dropped = 0;
     let unpriced = 0;
-    if (binary) scratch.reset();
+    if (binary || native) scratch.reset();
     for (let i = 0; i < spans.length; i++) {
       const verdict = verdicts[i];
       if (verdict === VERDICT_DUPLICATE) continue;
@@ -131,7 +137,8 @@ export class SpanStage {
       }
       if (verdict === VERDICT_NEW) {
         if (span.usageRole === "model_call" && span.cost === null && span.usageInvalid === null) unpriced++;
-        if (binary) {
+        if (native) block.push(span);
+        else if (binary) {
           encodeSpanBinary(scratch, span);
           ends.push(scratch.pos);
         } else chunk += encodeSpanRow(span);
@@ -139,8 +146,9 @@ export class SpanStage {
       }
       if (govern && (span.usageRole === "model_call" || span.toolName !== null)) governed.push(governedOf(span));
     }
+    if (block.length > 0) encodeSpanNative(scratch, block);
     return {
-      rows: binary ? scratch.bytes() : Buffer.from(chunk, "utf8"),
+      rows: binary || native ? scratch.bytes() : Buffer.from(chunk, "utf8"),
       rowEnds: binary ? Int32Array.from(ends) : null,
       stored,
       governed,

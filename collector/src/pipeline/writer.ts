@@ -32,10 +32,13 @@ export interface WriteTarget {
   columns: readonly string[];
   /** Set when the rows are RowBinary of these columns, not TSV. */
   binary?: readonly RowColumn[];
+  /** Set when the rows are Native blocks of `columns`. */
+  native?: boolean;
 }
 
 export const SPAN_TARGET: WriteTarget = { table: SPAN_TABLE, columns: SPAN_COLUMNS };
 export const SPAN_BINARY_TARGET: WriteTarget = { ...SPAN_TARGET, binary: SPAN_ROW_TYPES };
+export const SPAN_NATIVE_TARGET: WriteTarget = { ...SPAN_TARGET, native: true };
 
 export const defaultWriterConfig: WriterConfig = {
   maxBatchRows: 100_000,
@@ -291,9 +294,10 @@ export class GroupCommitWriter {
       let error: Error | null = null;
       this.inserting++;
       try {
-        const { table, columns, binary } = this.target;
+        const { table, columns, binary, native } = this.target;
         const body = buf.subarray(0, batch.bytes);
-        if (binary === undefined) await this.storage.insertTsv(table, columns, body);
+        if (native) await this.storage.insertNative(table, columns, body);
+        else if (binary === undefined) await this.storage.insertTsv(table, columns, body);
         else await this.storage.insertRowBinary(table, binary, body);
       } catch (err) {
         error = err as Error;

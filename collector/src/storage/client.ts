@@ -46,6 +46,8 @@ export interface Storage {
   insertTsv(table: string, columns: readonly string[], body: Buffer | string): Promise<void>;
   /** Inserts RowBinary rows of `columns` (name and type each, in the rows' order). */
   insertRowBinary(table: string, columns: readonly RowColumn[], body: Buffer): Promise<void>;
+  /** Inserts Native blocks (storage/native.ts) whose columns are `columns`, in that order. */
+  insertNative(table: string, columns: readonly string[], body: Buffer): Promise<void>;
   /** Resolves when storage answers a trivial read on the write path (not queued behind reads). */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -56,7 +58,8 @@ export interface RowColumn {
   type: string;
 }
 
-const columnList = (columns: readonly RowColumn[]) => columns.map((c) => `\`${c.name}\``).join(", ");
+const names = (columns: readonly string[]) => columns.map((c) => `\`${c}\``).join(", ");
+const columnList = (columns: readonly RowColumn[]) => names(columns.map((c) => c.name));
 
 type ClientConnection = NonNullable<ClickHouseClientConfigOptions["connection"]>;
 
@@ -132,6 +135,28 @@ function chdbStorage(config: StorageConfig, log?: Logger): Storage {
     rowFiles ??= rowFileDir(roomyShm() ? "/dev/shm" : onDisk);
     return join(rowFiles, `${++rowFileSeq}.bin`);
   };
+  /** Writes `body` to a row file, runs `insert` on it, and removes it. */
+  const viaFile = async (body: Buffer, insert: (file: string) => Promise<unknown>): Promise<void> => {
+    let file = rowFile();
+    try {
+      try {
+        await writeFile(file, body);
+      } catch (err) {
+        // /dev/shm filled up (a container's is 64 MiB by default): hand rows over on disk from now on.
+        if ((err as NodeJS.ErrnoException).code !== "ENOSPC" || rowFiles === null || rowFiles.startsWith(onDisk))
+          throw err;
+        await rm(file, { force: true });
+        // The old directory empties as its inserts end; a restart removes it.
+        rowFiles = rowFileDir(onDisk);
+        log?.warn("storage: /dev/shm is full; span rows are handed to storage through the data directory");
+        file = rowFile();
+        await writeFile(file, body);
+      }
+      await insert(file);
+    } finally {
+      await rm(file, { force: true });
+    }
+  };
   return {
     client,
     database: config.database,
@@ -146,29 +171,21 @@ function chdbStorage(config: StorageConfig, log?: Logger): Storage {
       });
     },
     async insertRowBinary(table, columns, body) {
-      let file = rowFile();
-      try {
-        try {
-          await writeFile(file, body);
-        } catch (err) {
-          // /dev/shm filled up (a container's is 64 MiB by default): hand rows over on disk from now on.
-          if ((err as NodeJS.ErrnoException).code !== "ENOSPC" || rowFiles === null || rowFiles.startsWith(onDisk))
-            throw err;
-          await rm(file, { force: true });
-          // The old directory empties as its inserts end; a restart removes it.
-          rowFiles = rowFileDir(onDisk);
-          log?.warn("storage: /dev/shm is full; span rows are handed to storage through the data directory");
-          file = rowFile();
-          await writeFile(file, body);
-        }
-        const structure = columns.map((c) => `\`${c.name}\` ${c.type}`).join(", ");
-        await writeConnection.chdb.queryAsync(
+      const structure = columns.map((c) => `\`${c.name}\` ${c.type}`).join(", ");
+      await viaFile(body, (file) =>
+        writeConnection.chdb.queryAsync(
           `INSERT INTO ${config.database}.${table} (${columnList(columns)}) ` +
             `SELECT * FROM file(${quotedString(file)}, RowBinary, ${quotedString(structure)})`,
-        );
-      } finally {
-        await rm(file, { force: true });
-      }
+        ),
+      );
+    },
+    async insertNative(table, columns, body) {
+      // The blocks name their columns' types: no structure to give.
+      await viaFile(body, (file) =>
+        writeConnection.chdb.queryAsync(
+          `INSERT INTO ${config.database}.${table} (${names(columns)}) SELECT * FROM file(${quotedString(file)}, Native)`,
+        ),
+      );
     },
     async ping() {
       // Unbound: parameterized statements share one process-wide queue with the reads.
@@ -268,6 +285,13 @@ function serverStorage(config: StorageConfig): Storage {
     async insertRowBinary(table, columns, body) {
       const r = await client.exec({
         query: `INSERT INTO ${config.database}.${table} (${columnList(columns)}) FORMAT RowBinary`,
+        values: Readable.from([body], { objectMode: false }),
+      });
+      r.stream.resume();
+    },
+    async insertNative(table, columns, body) {
+      const r = await client.exec({
+        query: `INSERT INTO ${config.database}.${table} (${names(columns)}) FORMAT Native`,
         values: Readable.from([body], { objectMode: false }),
       });
       r.stream.resume();

@@ -1,15 +1,17 @@
 import type { Attrs, AttrTypes } from "@cognive/semconv";
+import { ATTR_TYPE, inferAttrType } from "@cognive/semconv";
 import type { DecodedEvent, DecodedLink } from "../otlp/model.ts";
 import type { NormalizedSpan } from "../pipeline/span.ts";
+import { NativeColumnWriter, parseNativeType, plainTypeName, streamCount, writeNativeBlock } from "./native.ts";
 import { binaryMap, binaryTypes, RowWriter } from "./rowbinary.ts";
-import { quotedString, tsvMap, tsvNanos, tsvNanoUsd, tsvString, tsvTypes } from "./tsv.ts";
+import { attrToString, quotedString, tsvMap, tsvNanos, tsvNanoUsd, tsvString, tsvTypes } from "./tsv.ts";
 
 /**
  * The span table (`otel_traces`), defined once: each column's name, ClickHouse type, codec, the
  * migration that added it and its TSV and RowBinary encoders from a `NormalizedSpan`. The CREATE TABLE of
  * migration 1 (and so its cluster variant), migration 8's ADD COLUMNs, the insert column list and
- * the row encoder are all generated from this list, so a column cannot be declared in one place and
- * encoded in another order.
+ * the row and block encoders are all generated from this list, so a column cannot be declared in one
+ * place and encoded in another order.
  */
 export interface SpanColumn {
   /** The column, or for a Nested one its subcolumn (`Events.Name`), as inserts name it. */
@@ -22,6 +24,11 @@ export interface SpanColumn {
   encode(s: NormalizedSpan): string;
   /** The same value in RowBinary (Nested subcolumns as arrays). */
   binary(w: RowWriter, s: NormalizedSpan): void;
+  /**
+   * The same value appended to the column's Native streams (storage/native.ts); required for Array
+   * and Map columns. A scalar column's Native values are its RowBinary ones, one after another.
+   */
+  native?(c: NativeColumnWriter, s: NormalizedSpan): void;
 }
 
 const ZSTD = "CODEC(ZSTD(1))";
@@ -103,6 +110,7 @@ const nested = (
   type: string,
   encode: (s: NormalizedSpan) => string,
   binary: SpanColumn["binary"],
+  native: SpanColumn["native"],
 ): SpanColumn => ({
   name: `${group}.${name}`,
   type,
@@ -110,12 +118,14 @@ const nested = (
   since: 1,
   encode,
   binary,
+  native,
 });
 const typeColumn = (
   name: string,
   type: string,
   encode: (s: NormalizedSpan) => string,
   binary: SpanColumn["binary"],
+  native: SpanColumn["native"],
 ): SpanColumn => ({
   name,
   type,
@@ -123,6 +133,7 @@ const typeColumn = (
   since: 8,
   encode,
   binary,
+  native,
 });
 
 /** The last resource's encodings: every span of a resource shares its attribute object. */
@@ -169,6 +180,82 @@ const each =
 const events = (s: NormalizedSpan) => s.events;
 const links = (s: NormalizedSpan) => s.links;
 
+/**
+ * A Native Array column over a span's events or links: the running total to stream 0, each item's
+ * value to stream 1 (`item` gets the column too, for items that are maps: streams 1 to 3).
+ */
+const nativeEach =
+  <T>(items: (s: NormalizedSpan) => readonly T[], item: (w: RowWriter, x: T, c: NativeColumnWriter) => void) =>
+  (c: NativeColumnWriter, s: NormalizedSpan): void => {
+    const xs = items(s);
+    const w = c.streams[1];
+    for (let i = 0; i < xs.length; i++) item(w, xs[i], c);
+    c.offset(0, xs.length);
+  };
+
+/** A Map(String, String) of attribute values in Native: its running total to stream `at`, keys and values to the next two. */
+function nativeMap(c: NativeColumnWriter, at: number, attrs: Attrs): void {
+  const keys = c.streams[at + 1];
+  const values = c.streams[at + 2];
+  let n = 0;
+  for (const k in attrs) {
+    keys.string(k);
+    values.string(attrToString(attrs[k]));
+    n++;
+  }
+  c.offset(at, n);
+}
+
+/** The type map beside an attribute map (`binaryTypes`) in Native, laid out as `nativeMap`. */
+function nativeTypes(c: NativeColumnWriter, at: number, attrs: Attrs, types: AttrTypes | undefined): void {
+  const keys = c.streams[at + 1];
+  const values = c.streams[at + 2];
+  let n = 0;
+  if (types !== undefined) {
+    for (const k in types) {
+      keys.string(k);
+      values.u8(types[k]);
+      n++;
+    }
+  } else {
+    for (const k in attrs) {
+      const t = inferAttrType(attrs[k]);
+      if (t > ATTR_TYPE.string) {
+        keys.string(k);
+        values.u8(t);
+        n++;
+      }
+    }
+  }
+  c.offset(at, n);
+}
+
+/** The Native twin of `perResourceBinary`: a resource's keys and values are encoded once and copied. */
+function perResourceNative(
+  encode: (c: NativeColumnWriter, at: number, attrs: Attrs, types: AttrTypes | undefined) => void,
+) {
+  let last: Attrs | null = null;
+  let lastTypes: AttrTypes | undefined;
+  const scratch = new NativeColumnWriter(3);
+  let keys = Buffer.alloc(0);
+  let values = Buffer.alloc(0);
+  let n = 0;
+  return (c: NativeColumnWriter, s: NormalizedSpan): void => {
+    if (s.resource !== last || s.resourceTypes !== lastTypes) {
+      last = s.resource;
+      lastTypes = s.resourceTypes;
+      scratch.reset();
+      encode(scratch, 0, last, lastTypes);
+      n = scratch.totals[0];
+      keys = Buffer.from(scratch.streams[1].bytes());
+      values = Buffer.from(scratch.streams[2].bytes());
+    }
+    c.streams[1].raw(keys);
+    c.streams[2].raw(values);
+    c.offset(0, n);
+  };
+}
+
 /** An Array column over a span's events or links; "[]" for none. */
 function arrayOf<T>(items: readonly T[], item: (x: T) => string): string {
   if (items.length === 0) return "[]";
@@ -179,6 +266,8 @@ function arrayOf<T>(items: readonly T[], item: (x: T) => string): string {
 
 const attrTypes = (x: DecodedEvent | DecodedLink) => tsvTypes(x.attributes, x.attributeTypes);
 const binaryAttrTypes = (w: RowWriter, x: DecodedEvent | DecodedLink) => binaryTypes(w, x.attributes, x.attributeTypes);
+const nativeAttrTypes = (_: RowWriter, x: DecodedEvent | DecodedLink, c: NativeColumnWriter) =>
+  nativeTypes(c, 1, x.attributes, x.attributeTypes);
 const USAGE_ROLE = { none: 0, model_call: 1, aggregate: 2 } as const;
 
 /** In the order of the table's columns (the insert names them, so only the DDL depends on it). */
@@ -205,6 +294,7 @@ export const SPAN_TABLE_COLUMNS: readonly SpanColumn[] = [
     since: 1,
     encode: perResource(tsvMap),
     binary: perResourceBinary(binaryMap),
+    native: perResourceNative(nativeMap),
   },
   str("ScopeName", (s) => s.scopeName),
   str("ScopeVersion", (s) => s.scopeVersion),
@@ -215,6 +305,7 @@ export const SPAN_TABLE_COLUMNS: readonly SpanColumn[] = [
     since: 1,
     encode: (s) => tsvMap(s.attributes),
     binary: (w, s) => binaryMap(w, s.attributes),
+    native: (c, s) => nativeMap(c, 0, s.attributes),
   },
   {
     name: "Duration",
@@ -232,6 +323,7 @@ export const SPAN_TABLE_COLUMNS: readonly SpanColumn[] = [
     "DateTime64(9)",
     (s) => arrayOf(s.events, (e) => quotedString(tsvNanos(e.timeNs))),
     each(events, (w, e) => w.i64n(e.timeNs)),
+    nativeEach(events, (w, e) => w.i64n(e.timeNs)),
   ),
   nested(
     "Events",
@@ -239,6 +331,7 @@ export const SPAN_TABLE_COLUMNS: readonly SpanColumn[] = [
     "LowCardinality(String)",
     (s) => arrayOf(s.events, (e) => quotedString(e.name)),
     each(events, (w, e) => w.string(e.name)),
+    nativeEach(events, (w, e) => w.string(e.name)),
   ),
   nested(
     "Events",
@@ -246,6 +339,7 @@ export const SPAN_TABLE_COLUMNS: readonly SpanColumn[] = [
     STRING_MAP,
     (s) => arrayOf(s.events, (e) => tsvMap(e.attributes)),
     each(events, (w, e) => binaryMap(w, e.attributes)),
+    nativeEach(events, (_, e, c) => nativeMap(c, 1, e.attributes)),
   ),
   nested(
     "Links",
@@ -253,6 +347,7 @@ export const SPAN_TABLE_COLUMNS: readonly SpanColumn[] = [
     "String",
     (s) => arrayOf(s.links, (l) => quotedString(l.traceId)),
     each(links, (w, l) => w.string(l.traceId)),
+    nativeEach(links, (w, l) => w.string(l.traceId)),
   ),
   nested(
     "Links",
@@ -260,6 +355,7 @@ export const SPAN_TABLE_COLUMNS: readonly SpanColumn[] = [
     "String",
     (s) => arrayOf(s.links, (l) => quotedString(l.spanId)),
     each(links, (w, l) => w.string(l.spanId)),
+    nativeEach(links, (w, l) => w.string(l.spanId)),
   ),
   nested(
     "Links",
@@ -267,6 +363,7 @@ export const SPAN_TABLE_COLUMNS: readonly SpanColumn[] = [
     "String",
     (s) => arrayOf(s.links, (l) => quotedString(l.traceState)),
     each(links, (w, l) => w.string(l.traceState)),
+    nativeEach(links, (w, l) => w.string(l.traceState)),
   ),
   nested(
     "Links",
@@ -274,6 +371,7 @@ export const SPAN_TABLE_COLUMNS: readonly SpanColumn[] = [
     STRING_MAP,
     (s) => arrayOf(s.links, (l) => tsvMap(l.attributes)),
     each(links, (w, l) => binaryMap(w, l.attributes)),
+    nativeEach(links, (_, l, c) => nativeMap(c, 1, l.attributes)),
   ),
   lowCard("TeamName", (s) => s.team),
   lowCard("Environment", (s) => s.environment),
@@ -311,24 +409,33 @@ export const SPAN_TABLE_COLUMNS: readonly SpanColumn[] = [
   usd("CostCacheReadUsd", (c) => c.cacheReadNanos),
   usd("CostCacheWriteUsd", (c) => c.cacheWriteNanos),
   usd("CostUsd", (c) => c.totalNanos),
-  typeColumn("ResourceAttributeTypes", TYPE_MAP, perResource(tsvTypes), perResourceBinary(binaryTypes)),
+  typeColumn(
+    "ResourceAttributeTypes",
+    TYPE_MAP,
+    perResource(tsvTypes),
+    perResourceBinary(binaryTypes),
+    perResourceNative(nativeTypes),
+  ),
   typeColumn(
     "SpanAttributeTypes",
     TYPE_MAP,
     (s) => tsvTypes(s.attributes, s.attributeTypes),
     (w, s) => binaryTypes(w, s.attributes, s.attributeTypes),
+    (c, s) => nativeTypes(c, 0, s.attributes, s.attributeTypes),
   ),
   typeColumn(
     "EventAttributeTypes",
     `Array(${TYPE_MAP})`,
     (s) => arrayOf(s.events, attrTypes),
     each(events, binaryAttrTypes),
+    nativeEach(events, nativeAttrTypes),
   ),
   typeColumn(
     "LinkAttributeTypes",
     `Array(${TYPE_MAP})`,
     (s) => arrayOf(s.links, attrTypes),
     each(links, binaryAttrTypes),
+    nativeEach(links, nativeAttrTypes),
   ),
 ];
 
@@ -356,6 +463,30 @@ export const SPAN_ROW_TYPES: readonly { name: string; type: string }[] = SPAN_TA
   name: c.name,
   type: c.name.includes(".") ? `Array(${c.type})` : c.type,
 }));
+
+/** Each column as a Native block names it, with its streams (reused from block to block on this thread). */
+const NATIVE_COLUMNS = SPAN_TABLE_COLUMNS.map((c) => {
+  const type = plainTypeName(c.name.includes(".") ? `Array(${c.type})` : c.type);
+  const parsed = parseNativeType(type);
+  if (parsed.kind !== "fixed" && parsed.kind !== "string" && c.native === undefined)
+    throw new Error(`span column ${c.name} (${type}) has no Native encoder`);
+  const binary = c.binary;
+  return {
+    name: c.name,
+    type,
+    data: new NativeColumnWriter(streamCount(parsed)),
+    encode: c.native ?? ((w: NativeColumnWriter, s: NormalizedSpan) => binary(w.streams[0], s)),
+  };
+});
+
+/** Appends one Native block of these spans, every span-table column in SPAN_COLUMNS order. */
+export function encodeSpanNative(out: RowWriter, spans: readonly NormalizedSpan[]): void {
+  for (const c of NATIVE_COLUMNS) {
+    c.data.reset();
+    for (let i = 0; i < spans.length; i++) c.encode(c.data, spans[i]);
+  }
+  writeNativeBlock(out, spans.length, NATIVE_COLUMNS);
+}
 
 const INDENT = "        ";
 

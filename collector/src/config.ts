@@ -45,7 +45,7 @@ export const envSchema = z.object({
    * Span rows as RowBinary (handed over through /dev/shm) or TSV. RowBinary costs storage about a
    * third less CPU per row; TSV stays for comparison and for stores that cannot read a local file.
    */
-  COGNIVE_INSERT_FORMAT: z.enum(["tsv", "rowbinary", "native"]).default("rowbinary"),
+  COGNIVE_INSERT_FORMAT: z.enum(["tsv", "rowbinary", "native"]).default("native"),
   COGNIVE_DEDUP_CAPACITY: positiveInt.default(2_000_000),
   /**
    * Worker threads that decode, normalize, price and encode span requests, off the thread that feeds

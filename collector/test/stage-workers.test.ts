@@ -77,7 +77,7 @@ describe("stage workers: decode, normalize, process and encode off the main thre
       storage,
       processors: [],
       workers: { count: 1, processors: PROCESSORS },
-      exporter: groupCommitExporter(storage, { ...defaultWriterConfig, lingerMs: 1 }, silentLogger, "rowbinary"),
+      exporter: groupCommitExporter(storage, { ...defaultWriterConfig, lingerMs: 1 }, silentLogger, "native"),
       onDurable: (spans) => durable.push(spans),
       metrics: createCollectorMetrics(),
       log: silentLogger,
@@ -101,7 +101,7 @@ describe("stage workers: decode, normalize, process and encode off the main thre
 
   it("encodes in a worker exactly the rows the main thread would", async () => {
     const pool = new StagePool(
-      { limits: defaultSpanLimits, format: "rowbinary", govern: true, processors: PROCESSORS },
+      { limits: defaultSpanLimits, format: "native", govern: true, processors: PROCESSORS },
       1,
       silentLogger,
     );
@@ -109,7 +109,7 @@ describe("stage workers: decode, normalize, process and encode off the main thre
       const here = new SpanStage({
         processors: defaultProcessors(new Pricer(), { agents: new Map(AGENTS) }),
         limits: defaultSpanLimits,
-        format: "rowbinary",
+        format: "native",
         govern: true,
       });
       const local = here.normalize(decodeTracesJson(body(7).toString("utf8")), nowNs);
@@ -246,7 +246,7 @@ describe("stage workers: decode, normalize, process and encode off the main thre
       storage,
       processors: [],
       workers: { count: 1, processors: PROCESSORS },
-      exporter: groupCommitExporter(storage, { ...defaultWriterConfig, lingerMs: 1 }, silentLogger, "rowbinary"),
+      exporter: groupCommitExporter(storage, { ...defaultWriterConfig, lingerMs: 1 }, silentLogger, "native"),
       metrics: createCollectorMetrics(),
       log: silentLogger,
       dedupCapacity: 10_000,
@@ -275,7 +275,7 @@ describe("stage workers: decode, normalize, process and encode off the main thre
           options: { drop: "plain", redact: "secret" },
         },
       },
-      exporter: groupCommitExporter(storage, { ...defaultWriterConfig, lingerMs: 1 }, silentLogger, "rowbinary"),
+      exporter: groupCommitExporter(storage, { ...defaultWriterConfig, lingerMs: 1 }, silentLogger, "native"),
       metrics: createCollectorMetrics(),
       log: silentLogger,
       dedupCapacity: 10_000,
@@ -320,7 +320,7 @@ describe("stage workers: decode, normalize, process and encode off the main thre
         storage,
         processors: [],
         workers: { count: 1, processors: { url, name } },
-        exporter: groupCommitExporter(storage, defaultWriterConfig, silentLogger, "rowbinary"),
+        exporter: groupCommitExporter(storage, defaultWriterConfig, silentLogger, "native"),
         metrics: createCollectorMetrics(),
         log: silentLogger,
         dedupCapacity: 100,

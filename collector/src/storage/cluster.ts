@@ -22,6 +22,7 @@ import {
   TRACE_SUMMARY_TABLE,
   TRACE_TS_TABLE,
 } from "./schema.ts";
+import { splitTopLevel } from "./sql.ts";
 
 /** The Distributed sharding key of each table; tables not listed are spread by `rand()`. */
 export const SHARDING_KEYS: Readonly<Record<string, string>> = {
@@ -55,27 +56,6 @@ export function checkClusterName(name: string): string {
 
 /** `{db}.<table>` not followed by more name characters. */
 const ref = (table: string) => new RegExp(`\\{db\\}\\.${table}(?![A-Za-z0-9_])`, "g");
-
-/** Splits at top-level commas (commas inside parentheses or quotes stay). */
-function splitTopLevel(text: string): string[] {
-  const parts: string[] = [];
-  let depth = 0;
-  let quoted = false;
-  let start = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (c === "'" && text[i - 1] !== "\\") quoted = !quoted;
-    else if (quoted) continue;
-    else if (c === "(") depth++;
-    else if (c === ")") depth--;
-    else if (c === "," && depth === 0) {
-      parts.push(text.slice(start, i));
-      start = i + 1;
-    }
-  }
-  parts.push(text.slice(start));
-  return parts.map((p) => p.trim());
-}
 
 /**
  * Rewrites one statement; `replicated` collects the tables made local so far, `created` names

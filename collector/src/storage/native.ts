@@ -1,4 +1,5 @@
 import { RowWriter } from "./rowbinary.ts";
+import { splitTopLevel } from "./sql.ts";
 
 /**
  * ClickHouse's Native format, the columnar one its own clients send: a block is the row count and,
@@ -38,29 +39,6 @@ const WIDTHS: Record<string, number> = {
   DateTime64: 8,
 };
 
-/** Splits `a, b(c, d), 'e, f'` at its top-level commas. */
-function topLevelArgs(text: string): string[] {
-  const out: string[] = [];
-  let depth = 0;
-  let quoted = false;
-  let start = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (quoted) {
-      if (c === "\\") i++;
-      else if (c === "'") quoted = false;
-    } else if (c === "'") quoted = true;
-    else if (c === "(") depth++;
-    else if (c === ")") depth--;
-    else if (c === "," && depth === 0) {
-      out.push(text.slice(start, i).trim());
-      start = i + 1;
-    }
-  }
-  out.push(text.slice(start).trim());
-  return out;
-}
-
 /**
  * Parses a ClickHouse type name of the kinds above; throws on any other (LowCardinality too: its
  * values are laid out as a dictionary, and blocks made here send them plain).
@@ -68,7 +46,7 @@ function topLevelArgs(text: string): string[] {
 export function parseNativeType(name: string): NativeType {
   const open = name.indexOf("(");
   const head = open < 0 ? name : name.slice(0, open);
-  const args = open < 0 ? [] : topLevelArgs(name.slice(open + 1, name.lastIndexOf(")")));
+  const args = open < 0 ? [] : splitTopLevel(name.slice(open + 1, name.lastIndexOf(")")));
   if (head === "String") return { kind: "string" };
   if (head === "Array") return { kind: "array", of: parseNativeType(args[0]) };
   if (head === "Map") return { kind: "map", key: parseNativeType(args[0]), value: parseNativeType(args[1]) };

@@ -14,3 +14,26 @@ export async function queryRows<T>(
   const rs = await storage.client.query({ query, query_params: params, format: "JSONEachRow" });
   return (await rs.json()) as T[];
 }
+
+/** Splits SQL text such as a type's arguments at its top-level commas (not those in parentheses or quotes), trimmed. */
+export function splitTopLevel(text: string): string[] {
+  const out: string[] = [];
+  let depth = 0;
+  let quoted = false;
+  let start = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (quoted) {
+      if (c === "\\") i++;
+      else if (c === "'") quoted = false;
+    } else if (c === "'") quoted = true;
+    else if (c === "(") depth++;
+    else if (c === ")") depth--;
+    else if (c === "," && depth === 0) {
+      out.push(text.slice(start, i).trim());
+      start = i + 1;
+    }
+  }
+  out.push(text.slice(start).trim());
+  return out;
+}

@@ -9,7 +9,7 @@ import { GRPC_ROUTES, ROUTE_PERMISSIONS } from "../../src/api/permissions.ts";
 import { createQueryApp } from "../../src/app.ts";
 import { agentRunBody } from "../helpers/agent-run.ts";
 import { postRaw } from "../helpers/http.ts";
-import { grpcReadRequests, readRequests as readExamples } from "../helpers/read-routes.ts";
+import { grpcReadRequests, readRequests as readExamples, requestInit } from "../helpers/read-routes.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 import { streamingClient } from "../helpers/tempo-grpc.ts";
 import { TWO_TEAMS_POLICY } from "../helpers/two-teams.ts";
@@ -254,12 +254,8 @@ describe("team isolation", () => {
 
   it("shows a team-alpha viewer nothing of team bravo through any read route", async () => {
     for (const [route, ex] of Object.entries(readRequests())) {
-      const [method] = route.split(" ");
       for (const path of ex.paths) {
-        const init: RequestInit =
-          ex.body === undefined
-            ? { method }
-            : { method, body: ex.body, headers: { "content-type": "application/x-www-form-urlencoded" } };
+        const init = requestInit(route, ex);
         const mine = await api(path, keys["viewer-alpha"], init);
         const text = await mine.text();
         expect(mine.status, `${route} ${path}: ${text.slice(0, 300)}`).toBe(200);

@@ -17,7 +17,7 @@ import { agentRunBody } from "../helpers/agent-run.ts";
 import { postRaw } from "../helpers/http.ts";
 import { modelCallBodies } from "../helpers/otlp-json.ts";
 import { freePort, runCognive, spawnCognive, stopProcess } from "../helpers/process.ts";
-import { readRequests } from "../helpers/read-routes.ts";
+import { readRequests, requestInit } from "../helpers/read-routes.ts";
 import { getJson } from "../helpers/server.ts";
 import { until } from "../helpers/until.ts";
 
@@ -276,12 +276,8 @@ describe.skipIf(skip)("ClickHouse cluster: two shards with Keeper (Testcontainer
       for (const [route, ex] of Object.entries(
         readRequests({ traceId: ids[0], sessionId: "conv-cluster", userId: "user-cluster" }),
       )) {
-        const [method] = route.split(" ");
         for (const path of ex.paths) {
-          const init: RequestInit =
-            ex.body === undefined
-              ? { method }
-              : { method, body: ex.body, headers: { "content-type": "application/x-www-form-urlencoded" } };
+          const init = requestInit(route, ex);
           const res = await api(path, init);
           expect(res.status, `${route} ${path}: ${(await res.text()).slice(0, 300)}`).toBe(200);
         }

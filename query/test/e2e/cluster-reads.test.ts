@@ -9,7 +9,7 @@ import { ROUTE_PERMISSIONS } from "../../src/api/permissions.ts";
 import { agentRunBody } from "../helpers/agent-run.ts";
 import { type ChdbHttp, startChdbHttp } from "../helpers/chdb-http.ts";
 import { postRaw } from "../helpers/http.ts";
-import { grpcReadRequests, readRequests } from "../helpers/read-routes.ts";
+import { grpcReadRequests, readRequests, requestInit } from "../helpers/read-routes.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 import { streamingClient } from "../helpers/tempo-grpc.ts";
 
@@ -132,13 +132,9 @@ describe("reads on a cluster of two shards", () => {
       windows.push({ from, to: front.statements.length, route });
     };
     for (const [route, ex] of Object.entries(examples)) {
-      const [method] = route.split(" ");
       for (const path of ex.paths)
         await during(route, async () => {
-          const init: RequestInit =
-            ex.body === undefined
-              ? { method }
-              : { method, body: ex.body, headers: { "content-type": "application/x-www-form-urlencoded" } };
+          const init = requestInit(route, ex);
           const res = await fetch(`${server.queryUrl}${path}`, init);
           const text = await res.text();
           expect(res.status, `${route} ${path}: ${text.slice(0, 300)}`).toBe(200);

@@ -21,6 +21,14 @@ export interface ReadRequest {
   carries: boolean;
 }
 
+/** The fetch options of one of a route's example paths: its method, and its form body if it has one. */
+export function requestInit(route: string, ex: ReadRequest): RequestInit {
+  const [method] = route.split(" ");
+  return ex.body === undefined
+    ? { method }
+    : { method, body: ex.body, headers: { "content-type": "application/x-www-form-urlencoded" } };
+}
+
 export interface GrpcReadRequest {
   requests: Record<string, unknown>[];
   carries: boolean;

@@ -38,7 +38,8 @@ export const envSchema = z.object({
   COGNIVE_BATCH_MAX_ROWS: positiveInt.default(100_000),
   COGNIVE_BATCH_LINGER_MS: z.coerce.number().int().min(0).default(15),
   COGNIVE_QUEUE_MAX_ROWS: positiveInt.default(600_000),
-  COGNIVE_WRITE_CONCURRENCY: positiveInt.max(16).default(2),
+  // Unset: 1 on embedded storage (the store shares these cores), 2 on a server (see server.ts).
+  COGNIVE_WRITE_CONCURRENCY: positiveInt.max(16).optional(),
   /** Rows a batch needs before it is written beside an insert already running (smaller ones wait for it). */
   COGNIVE_BATCH_MIN_CONCURRENT_ROWS: z.coerce.number().int().min(0).default(4096),
   /**

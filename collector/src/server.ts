@@ -49,7 +49,9 @@ export function createCollector(deps: {
     maxBatchBytes: 64 * 1024 * 1024,
     lingerMs: config.COGNIVE_BATCH_LINGER_MS,
     maxQueuedRows: config.COGNIVE_QUEUE_MAX_ROWS,
-    maxConcurrentWrites: config.COGNIVE_WRITE_CONCURRENCY,
+    // Embedded, two inserts at once slow each other more than twice on the cores they share with
+    // the pipeline (bench/RESULTS.md, 2026-12-04); a server's inserts overlap its network time.
+    maxConcurrentWrites: config.COGNIVE_WRITE_CONCURRENCY ?? (storage.kind === "chdb" ? 1 : 2),
     minConcurrentBatchRows: config.COGNIVE_BATCH_MIN_CONCURRENT_ROWS,
   };
   const limits = {

@@ -1,7 +1,8 @@
 /**
- * Span rows as TSV against RowBinary, on the exporter's own path: the ingest bench's spans (decoded,
- * normalized, processed once), encoded by the span table's encoders and inserted through
- * `Storage.insertTsv` / `insertRowBinary` into the real span table (every view) of embedded chDB.
+ * Span rows as TSV, RowBinary and Native blocks, on the exporter's own path: the ingest bench's spans
+ * (decoded, normalized, processed once), encoded by the span table's encoders (Native: one block a
+ * request, as the stage makes them) and inserted through `Storage.insertTsv` / `insertRowBinary` /
+ * `insertNative` into the real span table (every view) of embedded chDB.
  * CPU is the whole process's (chDB runs in it: its insert and merge threads count). The formats
  * alternate round by round, so a machine slowing down affects both alike.
  *   npm run bench:row-format -- [--requests 10] [--inserts 8] [--rounds 3]
@@ -17,7 +18,12 @@ import { defaultSpanLimits, normalizeTraces, runProcessors } from "../collector/
 import { defaultProcessors } from "../collector/src/pipeline/processors.ts";
 import type { NormalizedSpan } from "../collector/src/pipeline/span.ts";
 import { RowWriter } from "../collector/src/storage/rowbinary.ts";
-import { encodeSpanBinary, encodeSpanRow, SPAN_ROW_TYPES } from "../collector/src/storage/span-table.ts";
+import {
+  encodeSpanBinary,
+  encodeSpanNative,
+  encodeSpanRow,
+  SPAN_ROW_TYPES,
+} from "../collector/src/storage/span-table.ts";
 import { loadAverage, percentile } from "./lib.ts";
 import { buildTemplate } from "./workload.ts";
 
@@ -35,12 +41,15 @@ const ROUNDS = Number(args.rounds);
 const template = buildTemplate(64);
 const processors = defaultProcessors(new Pricer(), { agents: new Map() });
 /** One batch: the bench request's spans, REQUESTS times (each request decoded and processed afresh). */
-const spans: NormalizedSpan[] = [];
+const requests: NormalizedSpan[][] = [];
 for (let r = 0; r < REQUESTS; r++) {
+  const request: NormalizedSpan[] = [];
   normalizeTraces(decodeTracesProto(template.payload), BigInt(Date.now()) * 1_000_000n, defaultSpanLimits, (s) => {
-    if (runProcessors(processors, s, { identity: { team: "acme" } })) spans.push(s);
+    if (runProcessors(processors, s, { identity: { team: "acme" } })) request.push(s);
   });
+  requests.push(request);
 }
+const spans = requests.flat();
 
 const formats = {
   TSV: {
@@ -60,6 +69,15 @@ const formats = {
     },
     insert: (storage: ReturnType<typeof createStorage>, body: Buffer) =>
       storage.insertRowBinary(SPAN_TABLE, SPAN_ROW_TYPES, body),
+  },
+  Native: {
+    encode: () => {
+      const w = new RowWriter();
+      for (const request of requests) encodeSpanNative(w, request);
+      return Buffer.from(w.bytes());
+    },
+    insert: (storage: ReturnType<typeof createStorage>, body: Buffer) =>
+      storage.insertNative(SPAN_TABLE, SPAN_COLUMNS, body),
   },
 };
 

@@ -1,5 +1,5 @@
-import { ATTR_TYPE, type Attrs, type AttrTypes, inferAttrType } from "@cognive/semconv";
-import { attrToString } from "./tsv.ts";
+import type { Attrs, AttrTypes } from "@cognive/semconv";
+import { attrToString, eachAttrType } from "./tsv.ts";
 
 /**
  * ClickHouse RowBinary encoding: storage reads it without parsing text (no escapes, no number or
@@ -113,26 +113,11 @@ export function binaryMap(w: RowWriter, attrs: Attrs): void {
   }
 }
 
-/** The type map beside an attribute map (see `tsvTypes`): OTLP type codes of non-string attributes. */
+/** The type map beside an attribute map (see `eachAttrType`): OTLP type codes of non-string attributes. */
 export function binaryTypes(w: RowWriter, attrs: Attrs, types: AttrTypes | undefined): void {
-  if (types !== undefined) {
-    let n = 0;
-    for (const _ in types) n++;
-    w.varint(n);
-    for (const k in types) {
-      w.string(k);
-      w.u8(types[k]);
-    }
-    return;
-  }
-  let n = 0;
-  for (const k in attrs) if (inferAttrType(attrs[k]) > ATTR_TYPE.string) n++;
-  w.varint(n);
-  for (const k in attrs) {
-    const t = inferAttrType(attrs[k]);
-    if (t > ATTR_TYPE.string) {
-      w.string(k);
-      w.u8(t);
-    }
-  }
+  w.varint(eachAttrType(attrs, types, () => {}));
+  eachAttrType(attrs, types, (k, t) => {
+    w.string(k);
+    w.u8(t);
+  });
 }

@@ -1,10 +1,9 @@
 import type { Attrs, AttrTypes } from "@cognive/semconv";
-import { ATTR_TYPE, inferAttrType } from "@cognive/semconv";
 import type { DecodedEvent, DecodedLink } from "../otlp/model.ts";
 import type { NormalizedSpan } from "../pipeline/span.ts";
 import { NativeColumnWriter, parseNativeType, plainTypeName, streamCount, writeNativeBlock } from "./native.ts";
 import { binaryMap, binaryTypes, RowWriter } from "./rowbinary.ts";
-import { attrToString, quotedString, tsvMap, tsvNanos, tsvNanoUsd, tsvString, tsvTypes } from "./tsv.ts";
+import { attrToString, eachAttrType, quotedString, tsvMap, tsvNanos, tsvNanoUsd, tsvString, tsvTypes } from "./tsv.ts";
 
 /**
  * The span table (`otel_traces`), defined once: each column's name, ClickHouse type, codec, the
@@ -206,28 +205,17 @@ function nativeMap(c: NativeColumnWriter, at: number, attrs: Attrs): void {
   c.offset(at, n);
 }
 
-/** The type map beside an attribute map (`binaryTypes`) in Native, laid out as `nativeMap`. */
+/** The type map beside an attribute map (`eachAttrType`) in Native, laid out as `nativeMap`. */
 function nativeTypes(c: NativeColumnWriter, at: number, attrs: Attrs, types: AttrTypes | undefined): void {
   const keys = c.streams[at + 1];
   const values = c.streams[at + 2];
-  let n = 0;
-  if (types !== undefined) {
-    for (const k in types) {
+  c.offset(
+    at,
+    eachAttrType(attrs, types, (k, t) => {
       keys.string(k);
-      values.u8(types[k]);
-      n++;
-    }
-  } else {
-    for (const k in attrs) {
-      const t = inferAttrType(attrs[k]);
-      if (t > ATTR_TYPE.string) {
-        keys.string(k);
-        values.u8(t);
-        n++;
-      }
-    }
-  }
-  c.offset(at, n);
+      values.u8(t);
+    }),
+  );
 }
 
 /** The Native twin of `perResourceBinary`: a resource's keys and values are encoded once and copied. */

@@ -58,15 +58,38 @@ export function tsvMap(attrs: Attrs): string {
  */
 export function tsvTypes(attrs: Attrs, types: AttrTypes | undefined): string {
   let out = "{";
+  eachAttrType(attrs, types, (k, t) => {
+    out += `${out.length > 1 ? "," : ""}${quotedString(k)}:${t}`;
+  });
+  return `${out}}`;
+}
+
+/**
+ * The entries of the type map stored beside an attribute map, in every row format: the decoded types
+ * when the decoder kept them, else the non-string types inferred from the values. Calls `each` per
+ * entry; returns how many there are.
+ */
+export function eachAttrType(
+  attrs: Attrs,
+  types: AttrTypes | undefined,
+  each: (key: string, type: number) => void,
+): number {
+  let n = 0;
   if (types !== undefined) {
-    for (const k in types) out += `${out.length > 1 ? "," : ""}${quotedString(k)}:${types[k]}`;
-    return `${out}}`;
+    for (const k in types) {
+      each(k, types[k]);
+      n++;
+    }
+    return n;
   }
   for (const k in attrs) {
     const t = inferAttrType(attrs[k]);
-    if (t > ATTR_TYPE.string) out += `${out.length > 1 ? "," : ""}${quotedString(k)}:${t}`;
+    if (t > ATTR_TYPE.string) {
+      each(k, t);
+      n++;
+    }
   }
-  return `${out}}`;
+  return n;
 }
 
 export function tsvStringArray(items: string[]): string {

@@ -7,7 +7,7 @@ import { attrToString, eachAttrType, quotedString, tsvMap, tsvNanos, tsvNanoUsd,
 
 /**
  * The span table (`otel_traces`), defined once: each column's name, ClickHouse type, codec, the
- * migration that added it and its TSV and RowBinary encoders from a `NormalizedSpan`. The CREATE TABLE of
+ * migration that added it and its TSV, RowBinary and Native encoders from a `NormalizedSpan`. The CREATE TABLE of
  * migration 1 (and so its cluster variant), migration 8's ADD COLUMNs, the insert column list and
  * the row and block encoders are all generated from this list, so a column cannot be declared in one
  * place and encoded in another order.

@@ -37,14 +37,16 @@ export const envSchema = z.object({
   COGNIVE_MAX_BODY_BYTES: positiveInt.default(32 * 1024 * 1024),
   COGNIVE_BATCH_MAX_ROWS: positiveInt.default(100_000),
   COGNIVE_BATCH_LINGER_MS: z.coerce.number().int().min(0).default(15),
+  /** Longest a due batch waits for requests still in the stage workers (see writer.ts); 0: never. */
+  COGNIVE_BATCH_GATHER_MS: z.coerce.number().int().min(0).max(10_000).default(100),
   COGNIVE_QUEUE_MAX_ROWS: positiveInt.default(600_000),
   // Unset: 1 on embedded storage (the store shares these cores), 2 on a server (see server.ts).
   COGNIVE_WRITE_CONCURRENCY: positiveInt.max(16).optional(),
   /** Rows a batch needs before it is written beside an insert already running (smaller ones wait for it). */
   COGNIVE_BATCH_MIN_CONCURRENT_ROWS: z.coerce.number().int().min(0).default(4096),
   /**
-   * Span rows as RowBinary (handed over through /dev/shm) or TSV. RowBinary costs storage about a
-   * third less CPU per row; TSV stays for comparison and for stores that cannot read a local file.
+   * Span rows as Native blocks (embedded: handed over through /dev/shm), RowBinary or TSV. Native
+   * costs storage the least CPU a row (bench/RESULTS.md); the others stay for comparison.
    */
   COGNIVE_INSERT_FORMAT: z.enum(["tsv", "rowbinary", "native"]).default("native"),
   COGNIVE_DEDUP_CAPACITY: positiveInt.default(2_000_000),

@@ -48,6 +48,7 @@ export function createCollector(deps: {
     maxBatchRows: config.COGNIVE_BATCH_MAX_ROWS,
     maxBatchBytes: 64 * 1024 * 1024,
     lingerMs: config.COGNIVE_BATCH_LINGER_MS,
+    gatherMs: config.COGNIVE_BATCH_GATHER_MS,
     maxQueuedRows: config.COGNIVE_QUEUE_MAX_ROWS,
     // Embedded, two inserts at once slow each other more than twice on the cores they share with
     // the pipeline (bench/RESULTS.md, 2026-12-04); a server's inserts overlap its network time.

@@ -137,6 +137,31 @@ describe("stage workers: decode, normalize, process and encode off the main thre
     }
   });
 
+  it("numbers requests as they arrive and knows the oldest still on its way to the writer", async () => {
+    const pool = new StagePool(
+      { limits: defaultSpanLimits, format: "native", govern: false, processors: PROCESSORS },
+      1,
+      silentLogger,
+    );
+    try {
+      expect([pool.latest(), pool.oldest()]).toEqual([0, Number.POSITIVE_INFINITY]);
+      const first = pool.normalize(body(21), "json", nowNs);
+      const second = pool.normalize(body(22), "json", nowNs);
+      const bad = pool.normalize(Buffer.from("{"), "json", nowNs);
+      expect([pool.latest(), pool.oldest()]).toEqual([3, 1]);
+      const [a, b] = await Promise.all([first, second]);
+      await expect(bad).rejects.toThrow();
+      // Normalized but not processed: still on the way.
+      expect([pool.latest(), pool.oldest()]).toEqual([3, 1]);
+      await pool.process(a, new Uint8Array(a.request.valid).fill(VERDICT_NEW), { team: null });
+      expect(pool.oldest()).toBe(2);
+      pool.discard(b);
+      expect([pool.latest(), pool.oldest()]).toEqual([3, Number.POSITIVE_INFINITY]);
+    } finally {
+      await pool.close();
+    }
+  });
+
   it("undoes the JavaScript-decoded Content-Encodings in the worker, within the body limit", async () => {
     const limit = 1024 * 1024;
     for (const encoding of ["zstd", "snappy", "x-snappy-framed", "lz4"] as const) {

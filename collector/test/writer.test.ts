@@ -262,4 +262,123 @@ describe("group-commit writer", () => {
     await Promise.all([a.done, d.done]);
     expect(inserts).toEqual([1, 10, 1]);
   });
+
+  /** A writer of one insert slot whose first insert waits for `release`, told of arrivals by the test. */
+  function gatheringWriter(
+    gatherMs: number,
+    arrivals: { latest: number; oldest: number },
+    minConcurrentBatchRows?: number,
+  ) {
+    const real = countingStorage(storage);
+    let release: () => void = () => {};
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    let first = true;
+    const gated: typeof storage = {
+      ...real,
+      insertTsv: async (t, c, body) => {
+        const hold = first;
+        first = false;
+        await real.insertTsv(t, c, body);
+        if (hold) await gate;
+      },
+    };
+    const w = new GroupCommitWriter(
+      gated,
+      {
+        maxBatchRows: 1000,
+        maxBatchBytes: 1 << 20,
+        lingerMs: 5,
+        maxQueuedRows: 10_000,
+        maxConcurrentWrites: 1,
+        gatherMs,
+        minConcurrentBatchRows,
+      },
+      silentLogger,
+      { arrivals: { latest: () => arrivals.latest, oldest: () => arrivals.oldest } },
+    );
+    return { w, release: () => release() };
+  }
+  const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+  it("when an insert ends, waits for the requests still on their way before writing the next batch", async () => {
+    inserts = [];
+    const arrivals = { latest: 0, oldest: Number.POSITIVE_INFINITY };
+    const { w, release } = gatheringWriter(60_000, arrivals);
+    const a = w.append("1\n", part(1));
+    await pause(30);
+    expect(inserts).toEqual([1]);
+    const b = w.append("2\n", part(1));
+    // b outlives its linger while the insert runs; requests 3 to 5 are in the stage when it ends.
+    await pause(20);
+    Object.assign(arrivals, { latest: 5, oldest: 3 });
+    release();
+    await a.done;
+    await pause(30);
+    expect(inserts).toEqual([1]);
+    expect(b.state).toBe("open");
+    // Request 6 arrives meanwhile: not waited for. Request 3 arrives: 4 and 5 still are on their way.
+    Object.assign(arrivals, { latest: 6, oldest: 4 });
+    const c = w.append("3\n", part(1));
+    await pause(30);
+    expect(inserts).toEqual([1]);
+    Object.assign(arrivals, { oldest: 6 });
+    const d = w.append("4\n5\n", part(2));
+    await Promise.all([b.done, c.done, d.done]);
+    expect(inserts).toEqual([1, 4]);
+  });
+
+  it("writes the next batch at once when nothing is on its way, and after gatherMs when what is does not come", async () => {
+    inserts = [];
+    const arrivals = { latest: 0, oldest: Number.POSITIVE_INFINITY };
+    const quick = gatheringWriter(60_000, arrivals);
+    const a = quick.w.append("1\n", part(1));
+    await pause(30);
+    const b = quick.w.append("2\n", part(1));
+    quick.release();
+    await Promise.all([a.done, b.done]);
+    expect(inserts).toEqual([1, 1]);
+
+    inserts = [];
+    const slow = gatheringWriter(50, arrivals);
+    const c = slow.w.append("3\n", part(1));
+    await pause(30);
+    const d = slow.w.append("4\n", part(1));
+    Object.assign(arrivals, { latest: 9, oldest: 9 });
+    slow.release();
+    await c.done;
+    const waited = performance.now();
+    await d.done;
+    expect(performance.now() - waited).toBeGreaterThanOrEqual(40);
+    expect(inserts).toEqual([1, 1]);
+
+    // A batch already as large as minConcurrentBatchRows does not wait for what is on its way.
+    inserts = [];
+    Object.assign(arrivals, { oldest: Number.POSITIVE_INFINITY });
+    const large = gatheringWriter(60_000, arrivals, 2);
+    const e = large.w.append("5\n", part(1));
+    await pause(30);
+    const f = large.w.append("6\n7\n", part(2));
+    Object.assign(arrivals, { latest: 10, oldest: 10 });
+    large.release();
+    await Promise.all([e.done, f.done]);
+    expect(inserts).toEqual([1, 2]);
+  });
+
+  it("with one insert slot, keeps filling a batch past its linger until the running insert ends", async () => {
+    inserts = [];
+    const { w, release } = gatheringWriter(0, { latest: 0, oldest: Number.POSITIVE_INFINITY });
+    const a = w.append("1\n", part(1));
+    await pause(20);
+    // Each of these outlives its linger while the first insert runs: still one batch.
+    const rest = [];
+    for (let i = 2; i <= 4; i++) {
+      rest.push(w.append(`${i}\n`, part(1)));
+      await pause(20);
+    }
+    release();
+    await Promise.all([a.done, ...rest.map((p) => p.done)]);
+    expect(inserts).toEqual([1, 3]);
+  });
 });

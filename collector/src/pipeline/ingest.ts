@@ -170,6 +170,8 @@ export class IngestPipeline {
       },
       recover: (failed) => this.recover(failed),
       checkWritable: () => probeStorageWrite(storage),
+      // Requests in the stage workers are on their way to the writer.
+      arrivals: this.workers ?? undefined,
     });
   }
 

@@ -195,6 +195,18 @@ export class StagePool {
     }
   }
 
+  /** The number of the latest request given to a worker (requests are numbered from 1 in order). */
+  latest(): number {
+    return this.nextId - 1;
+  }
+
+  /** The number of the oldest request normalized or being normalized and not yet processed or discarded. */
+  oldest(): number {
+    // A Set iterates in insertion order, and numbers are inserted ascending.
+    for (const id of this.held) return id;
+    return Number.POSITIVE_INFINITY;
+  }
+
   private release(id: number): void {
     if (this.held.delete(id) && this.held.size === 0) this.drained?.();
   }

@@ -24,6 +24,11 @@ export interface WriterConfig {
   minConcurrentBatchRows?: number;
   /** Distinct days (storage partitions) one insert may touch; ClickHouse refuses more than 100. */
   maxBatchDays?: number;
+  /**
+   * When a batch is due while small (under `minConcurrentBatchRows`) and requests are still on their
+   * way (see `WriterHooks.arrivals`), it waits at most this long for them. 0: never waits.
+   */
+  gatherMs?: number;
 }
 
 /** The table a writer inserts into, and its columns in the rows' order. */
@@ -145,6 +150,16 @@ export interface WriterHooks {
   onFailure?(parts: readonly Part[], err: Error): void;
   /** Throws unless storage takes writes now; used to leave the unavailable state. */
   checkWritable?(): Promise<void>;
+  /** Requests accepted upstream whose rows have not reached the writer yet. */
+  arrivals?: Arrivals;
+}
+
+/** Requests on their way to the writer, numbered in the order they arrived. */
+export interface Arrivals {
+  /** The number of the latest request that arrived (0 before the first). */
+  latest(): number;
+  /** The number of the oldest request still on its way, or Infinity when none is. */
+  oldest(): number;
 }
 
 /**
@@ -167,6 +182,11 @@ export class GroupCommitWriter {
   private timer: NodeJS.Timeout | null = null;
   /** The open batch outlived its linger and waits only for the running insert to end. */
   private lingered = false;
+  /**
+   * Set while the open batch waits for the requests that were on their way when an insert slot came
+   * free (those up to this number): sealed once they have arrived, or at `gatherMs`.
+   */
+  private gathering: number | null = null;
   private closed = false;
   /** Set while a failed insert is being recovered or storage is failing: nothing new is written. */
   private unavailable: string | null = null;
@@ -217,7 +237,9 @@ export class GroupCommitWriter {
     if (this.open.rows > 0 && !this.fitsDays(this.open, part)) this.seal();
     this.place(this.open, chunk, part);
     if (this.open.rows >= this.config.maxBatchRows || this.open.bytes >= this.config.maxBatchBytes) this.seal();
-    else if (this.timer === null) this.timer = setTimeout(() => this.onLinger(), this.config.lingerMs);
+    else if (this.gathering !== null) {
+      if ((this.hooks.arrivals?.oldest() ?? Number.POSITIVE_INFINITY) > this.gathering) this.seal();
+    } else if (this.timer === null) this.timer = setTimeout(() => this.onLinger(), this.config.lingerMs);
     return part;
   }
 
@@ -255,11 +277,38 @@ export class GroupCommitWriter {
 
   private onLinger(): void {
     this.timer = null;
-    // Too small to be worth an insert beside the one running: the next append re-arms the linger,
-    // and the running insert's end seals the batch.
-    if (this.writing.size > 0 && this.open.rows < (this.config.minConcurrentBatchRows ?? 0)) {
+    // No insert slot is free, or too small to be worth an insert beside the one running: the batch
+    // keeps filling, and the running insert's end seals it.
+    if (
+      this.writing.size >= this.config.maxConcurrentWrites ||
+      (this.writing.size > 0 && this.open.rows < (this.config.minConcurrentBatchRows ?? 0))
+    ) {
       this.lingered = true;
       return;
+    }
+    this.sealOrGather();
+  }
+
+  /**
+   * The open batch is due and an insert slot is free. While it is small (under
+   * `minConcurrentBatchRows`) and requests that arrived before now are still on their way (decoded
+   * and processed elsewhere), it waits for them, at most `gatherMs`: an insert of a few thousand
+   * rows costs about as much as one of twice as many (bench/RESULTS.md), and when every request in
+   * flight is already in the batch there is nothing to wait for.
+   */
+  private sealOrGather(): void {
+    const arrivals = this.hooks.arrivals;
+    const gatherMs = this.config.gatherMs ?? 0;
+    const small = this.open.rows < (this.config.minConcurrentBatchRows ?? this.config.maxBatchRows);
+    if (arrivals !== undefined && gatherMs > 0 && !this.closed && small) {
+      const latest = arrivals.latest();
+      if (arrivals.oldest() <= latest) {
+        this.lingered = false;
+        if (this.timer !== null) clearTimeout(this.timer);
+        this.gathering = latest;
+        this.timer = setTimeout(() => this.seal(), gatherMs);
+        return;
+      }
     }
     this.seal();
   }
@@ -267,6 +316,7 @@ export class GroupCommitWriter {
   /** Closes the open batch to new rows and starts the next insert if a slot is free. */
   private seal(): void {
     this.lingered = false;
+    this.gathering = null;
     if (this.timer !== null) {
       clearTimeout(this.timer);
       this.timer = null;
@@ -315,9 +365,11 @@ export class GroupCommitWriter {
       batch.buf = null;
       this.arenas.give(buf);
     }
-    // The batch that filled meanwhile goes next: at once if it is full or has waited long enough.
-    if (this.open.rows > 0 && (this.open.rows >= this.config.maxBatchRows || this.timer === null || this.lingered))
-      this.seal();
+    // The batch that filled meanwhile goes next: at once if it is full or has waited long enough
+    // and nothing more is on its way.
+    if (this.open.rows >= this.config.maxBatchRows) this.seal();
+    else if (this.open.rows > 0 && this.gathering === null && (this.timer === null || this.lingered))
+      this.sealOrGather();
     else this.pump();
   }
 

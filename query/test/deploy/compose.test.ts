@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { envSchema, loadEnvConfig } from "@cognive/collector";
@@ -190,7 +190,8 @@ const compose = composeCommand();
 /** `compose config` with only the given variables (a developer's own .env is not read). */
 function composeConfig(vars: Record<string, string>) {
   const [cmd, ...pre] = compose ?? ["docker-compose"];
-  const envFile = join(mkdtempSync(join(tmpdir(), "cognive-compose-")), "env");
+  const envDir = mkdtempSync(join(tmpdir(), "cognive-compose-"));
+  const envFile = join(envDir, "env");
   writeFileSync(envFile, "");
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) {
@@ -200,6 +201,7 @@ function composeConfig(vars: Record<string, string>) {
     encoding: "utf8",
     env: { ...env, ...vars },
   });
+  rmSync(envDir, { recursive: true, force: true });
   if (r.error) throw new Error(`the compose validator (${cmd}) did not run: ${r.error.message}`);
   return r;
 }

@@ -28,7 +28,14 @@ export async function startTestServer(env: Record<string, string> = {}, dataDir?
     ...FIXTURE_ENV,
     ...env,
   });
-  const running = await startCognive(config, silentLogger);
+  let running: Awaited<ReturnType<typeof startCognive>>;
+  try {
+    running = await startCognive(config, silentLogger);
+  } catch (err) {
+    // A start expected to fail leaves no directory behind.
+    if (dataDir === undefined) rmSync(dir, { recursive: true, force: true, maxRetries: 5 });
+    throw err;
+  }
   return {
     running,
     otlpUrl: `http://127.0.0.1:${running.otlpPort}`,

@@ -2,6 +2,7 @@
  * What a span insert costs in embedded chDB, measured in process (so the CPU counted includes chDB's
  * insert and merge threads): the same batch of span rows inserted again and again,
  *   - the span table's sorting key: the exporter's order against the trace order (migration 13);
+ *   - sizes: one insert's rows, from `--rows`/64 to `--rows` (distinct rows; Native, every view);
  *   - formats: the text formats chDB's Node binding takes raw (TSV, JSONEachRow, JSONCompactEachRow,
  *     CSV), and the binary ones it does not (Native, RowBinary, Arrow, Parquet) through a file on
  *     /dev/shm read with `INSERT … SELECT FROM file()`, the file write included;
@@ -18,7 +19,7 @@
  * Rows are made by SQL with the shape of the ingest bench's agent runs (7 resource attributes, 4–12
  * span attributes, a third of spans priced model calls). Each variant is measured in rounds that
  * alternate with the others, so a machine slowing down affects all alike.
- *   npx tsx bench/insert-cost.ts [--rows 4088] [--inserts 12] [--rounds 3] [--only order,formats,views,settings,schema,columns,log]
+ *   npx tsx bench/insert-cost.ts [--rows 4088] [--inserts 12] [--rounds 3] [--only order,formats,sizes,views,settings,schema,columns,log]
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -63,7 +64,12 @@ interface Variant {
   /** Runs before the variant's first round (tables, views). */
   setup?: () => Promise<void>;
   insert: () => Promise<void>;
+  /** Rows an insert writes (default `--rows`); inserts a round scale so each variant writes alike. */
+  rows?: number;
 }
+
+/** Inserts a round of a variant: `--inserts`, scaled so that every variant writes about as many rows. */
+const insertsOf = (v: Variant) => Math.max(1, Math.round((INSERTS * ROWS) / (v.rows ?? ROWS)));
 
 async function main() {
   const dir = mkdtempSync(join(tmpdir(), "cognive-insert-cost-"));
@@ -415,6 +421,36 @@ async function main() {
       });
     }
 
+    if (ONLY.has("sizes")) {
+      // One insert's size, as the writer's batches vary with load: Native into the span table (6
+      // views), the first `--rows`/64 … `--rows` rows of the batch (run it with a large `--rows`).
+      const block = async (limit: number) =>
+        Buffer.from(
+          (
+            await sql(
+              `SELECT ${cols} FROM ${DB}.bench_source LIMIT ${limit} FORMAT Native SETTINGS low_cardinality_allow_in_native_format = 0`,
+            )
+          ).bytes(),
+        );
+      const struct = (await structure()).replace(/LowCardinality\((\w+)\)/g, "$1");
+      for (let i = 0; i <= 6; i++) {
+        const rows = Math.ceil(ROWS / 2 ** (6 - i));
+        const body = await block(rows);
+        const file = join(shm, `size-${i}.native`);
+        variants.push({
+          group: "insert size",
+          name: `${rows} rows, Native into the span table (6 views)`,
+          rows,
+          insert: async () => {
+            writeFileSync(file, body);
+            await sql(
+              `INSERT INTO ${DB}.${SPAN_TABLE} (${cols}) SELECT ${cols} FROM file('${file}', Native, '${struct}')`,
+            );
+          },
+        });
+      }
+    }
+
     const samples = new Map<Variant, { ms: number[]; cpuUs: number }>();
     for (let round = 1; round <= ROUNDS; round++) {
       for (const v of variants) {
@@ -422,7 +458,7 @@ async function main() {
         await v.insert(); // warm
         const s = samples.get(v) ?? { ms: [], cpuUs: 0 };
         const cpu0 = process.cpuUsage();
-        for (let i = 0; i < INSERTS; i++) {
+        for (let i = 0; i < insertsOf(v); i++) {
           const t0 = performance.now();
           await v.insert();
           s.ms.push(performance.now() - t0);
@@ -447,7 +483,7 @@ async function main() {
         name: v.name,
         p50Ms: percentile(ms, 50),
         p90Ms: percentile(ms, 90),
-        cpuUsPerRow: s.cpuUs / (ms.length * ROWS),
+        cpuUsPerRow: s.cpuUs / (ms.length * (v.rows ?? ROWS)),
       };
     });
     const rows: [string, string][] = results.map((r) => [

@@ -1,6 +1,7 @@
 /**
  * CPU per span of each in-process ingest stage, on the ingest bench's request (448 spans): decode,
- * normalize, the default processors, and the span-table row encoding. No storage, no network: what
+ * normalize, the default processors, the span-table row encoding (TSV), and the whole span stage
+ * as a stage worker runs it (Native and RowBinary rows). No storage, no network: what
  * the JS thread spends before a row reaches the writer.
  *   npm run bench:pipeline-stages -- [--rounds 200]
  */
@@ -11,6 +12,7 @@ import { decodeTracesProto } from "../collector/src/otlp/decode-proto.ts";
 import { defaultSpanLimits, normalizeTraces, runProcessors } from "../collector/src/pipeline/normalize.ts";
 import { defaultProcessors } from "../collector/src/pipeline/processors.ts";
 import type { NormalizedSpan } from "../collector/src/pipeline/span.ts";
+import { SpanStage, VERDICT_NEW } from "../collector/src/pipeline/stage.ts";
 import { encodeSpanRow } from "../collector/src/storage/span-table.ts";
 import { buildTemplate } from "./workload.ts";
 
@@ -38,6 +40,18 @@ const stages: [string, () => unknown][] = [
   ["normalize + processors", normalizeWith((s) => runProcessors(processors, s, request))],
   ["normalize + processors + encode", normalizeWith((s) => runProcessors(processors, s, request) && encodeSpanRow(s))],
 ];
+// The whole stage as a worker runs it (the default Native rows): decode, normalize and key, then
+// process every span as new and encode the request's block.
+for (const format of ["native", "rowbinary"] as const) {
+  const stage = new SpanStage({ processors, limits: defaultSpanLimits, format, govern: true });
+  stages.push([
+    `stage, ${format} (decode … encode)`,
+    () => {
+      const { request: r, spans } = stage.normalize(decodeTracesProto(template.payload), now);
+      return stage.process(spans, new Uint8Array(r.valid).fill(VERDICT_NEW), request.identity);
+    },
+  ]);
+}
 console.log(
   `${template.spans} spans/request, ${ROUNDS} rounds, load average ${loadavg()
     .map((l) => l.toFixed(1))

@@ -183,8 +183,8 @@ export class GroupCommitWriter {
   /** The open batch outlived its linger and waits only for the running insert to end. */
   private lingered = false;
   /**
-   * Set while the open batch waits for the requests that were on their way when an insert slot came
-   * free (those up to this number): sealed once they have arrived, or at `gatherMs`.
+   * Set while the open batch waits for the requests that were on their way when it was due (those
+   * numbered up to this): sealed once they have arrived, or at `gatherMs`.
    */
   private gathering: number | null = null;
   private closed = false;

@@ -43,6 +43,30 @@ async function count(): Promise<number> {
   return Number(((await rs.json()) as { n: string }[])[0].n);
 }
 
+/** The counting store whose first insert stores its rows, then returns only once `release` is called. */
+function gatedStorage(): { gated: Storage; release: () => void } {
+  const real = countingStorage(storage);
+  let release: () => void = () => {};
+  const gate = new Promise<void>((r) => {
+    release = r;
+  });
+  let first = true;
+  const gated: Storage = {
+    ...real,
+    insertTsv: async (t, c, body) => {
+      const hold = first;
+      first = false;
+      await real.insertTsv(t, c, body);
+      if (hold) await gate;
+    },
+  };
+  return { gated, release };
+}
+
+/** The writer settings of the tests on a gated store (short linger, room to spare). */
+const GATED = { maxBatchRows: 1000, maxBatchBytes: 1 << 20, lingerMs: 5, maxQueuedRows: 10_000 };
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
 /** A part of `rows` rows on one day. */
 const part = (rows: number, day = 0) => new Part(rows, new Set([day]), 0n, 0n);
 
@@ -213,34 +237,12 @@ describe("group-commit writer", () => {
   });
   it("holds a small batch back while an insert runs, and writes it beside that insert once it is large enough", async () => {
     inserts = [];
-    const real = countingStorage(storage);
-    let release: () => void = () => {};
-    const gate = new Promise<void>((r) => {
-      release = r;
-    });
-    let first = true;
-    const gated: typeof storage = {
-      ...real,
-      insertTsv: async (t, c, body) => {
-        const hold = first;
-        first = false;
-        await real.insertTsv(t, c, body);
-        if (hold) await gate;
-      },
-    };
+    const { gated, release } = gatedStorage();
     const w = new GroupCommitWriter(
       gated,
-      {
-        maxBatchRows: 1000,
-        maxBatchBytes: 1 << 20,
-        lingerMs: 5,
-        maxQueuedRows: 10_000,
-        maxConcurrentWrites: 2,
-        minConcurrentBatchRows: 10,
-      },
+      { ...GATED, maxConcurrentWrites: 2, minConcurrentBatchRows: 10 },
       silentLogger,
     );
-    const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
     const a = w.append("1\n", part(1));
     await pause(40);
     expect(inserts).toEqual([1]);
@@ -269,39 +271,15 @@ describe("group-commit writer", () => {
     arrivals: { latest: number; oldest: number },
     minConcurrentBatchRows?: number,
   ) {
-    const real = countingStorage(storage);
-    let release: () => void = () => {};
-    const gate = new Promise<void>((r) => {
-      release = r;
-    });
-    let first = true;
-    const gated: typeof storage = {
-      ...real,
-      insertTsv: async (t, c, body) => {
-        const hold = first;
-        first = false;
-        await real.insertTsv(t, c, body);
-        if (hold) await gate;
-      },
-    };
+    const { gated, release } = gatedStorage();
     const w = new GroupCommitWriter(
       gated,
-      {
-        maxBatchRows: 1000,
-        maxBatchBytes: 1 << 20,
-        lingerMs: 5,
-        maxQueuedRows: 10_000,
-        maxConcurrentWrites: 1,
-        gatherMs,
-        minConcurrentBatchRows,
-      },
+      { ...GATED, maxConcurrentWrites: 1, gatherMs, minConcurrentBatchRows },
       silentLogger,
       { arrivals: { latest: () => arrivals.latest, oldest: () => arrivals.oldest } },
     );
-    return { w, release: () => release() };
+    return { w, release };
   }
-  const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
   it("when an insert ends, waits for the requests still on their way before writing the next batch", async () => {
     inserts = [];
     const arrivals = { latest: 0, oldest: Number.POSITIVE_INFINITY };

@@ -113,8 +113,17 @@ async function main() {
         0.0000025 * (number % 5000) + 0.00001 * (number % 700), map('gen_ai.usage.input_tokens', 3)
       FROM numbers(${ROWS})`);
     const cols = SPAN_COLUMNS.join(", ");
-    const dump = async (format: string) =>
-      Buffer.from((await sql(`SELECT ${cols} FROM ${DB}.bench_source FORMAT ${format}`)).bytes());
+    /** The batch, or its first `limit` rows, in `format`. */
+    const dump = async (format: string, limit = ROWS, settings = "") =>
+      Buffer.from(
+        (
+          await sql(
+            `SELECT ${cols} FROM ${DB}.bench_source LIMIT ${limit} FORMAT ${format}${settings ? ` SETTINGS ${settings}` : ""}`,
+          )
+        ).bytes(),
+      );
+    /** Native as a writer makes it: LowCardinality columns as their plain type (no dictionaries). */
+    const nativePlainOf = (limit = ROWS) => dump("Native", limit, "low_cardinality_allow_in_native_format = 0");
 
     const plainTable = async (name: string, settings = "") => {
       await sql(`DROP TABLE IF EXISTS ${DB}.${name}`);
@@ -139,6 +148,34 @@ async function main() {
     const variants: Variant[] = [];
     const tsv = await dump("TSV");
 
+    /** A body written to a file on /dev/shm and inserted from it with `INSERT … SELECT FROM file()`. */
+    const fileVariant = (v: {
+      format: string;
+      body: Buffer;
+      name: string;
+      table: string;
+      plain: boolean;
+      lc?: boolean;
+      group?: string;
+      rows?: number;
+    }) => {
+      const { format, body, table, lc = true, rows = ROWS } = v;
+      const file = join(shm, `batch-${variants.length}.${format}`);
+      variants.push({
+        group: v.group ?? "format",
+        name: `${v.name} (file on /dev/shm, ${(body.length / rows).toFixed(0)} B/row)`,
+        rows: v.rows,
+        setup: v.plain ? () => plainTable(PLAIN) : undefined,
+        insert: async () => {
+          writeFileSync(file, body);
+          const struct = await structure();
+          await sql(
+            `INSERT INTO ${DB}.${table} (${cols}) SELECT ${cols} FROM file('${file}', ${format}, '${lc ? struct : struct.replace(/LowCardinality\((\w+)\)/g, "$1")}')`,
+          );
+        },
+      });
+    };
+
     if (ONLY.has("formats")) {
       for (const format of ["TSV", "JSONEachRow", "JSONCompactEachRow", "CSV"] as const) {
         const body = format === "TSV" ? tsv : await dump(format);
@@ -149,42 +186,33 @@ async function main() {
           insert: () => raw(PLAIN, format, body).then(() => {}),
         });
       }
-      const fileVariant = (format: string, body: Buffer, name: string, table: string, plain: boolean, lc = true) => {
-        const file = join(shm, `batch-${variants.length}.${format}`);
-        variants.push({
-          group: "format",
-          name: `${name} (file on /dev/shm, ${(body.length / ROWS).toFixed(0)} B/row)`,
-          setup: plain ? () => plainTable(PLAIN) : undefined,
-          insert: async () => {
-            writeFileSync(file, body);
-            const struct = await structure();
-            await sql(
-              `INSERT INTO ${DB}.${table} (${cols}) SELECT ${cols} FROM file('${file}', ${format}, '${lc ? struct : struct.replace(/LowCardinality\((\w+)\)/g, "$1")}')`,
-            );
-          },
-        });
-      };
       for (const format of ["Native", "RowBinary", "Arrow", "Parquet"])
-        fileVariant(format, await dump(format), format, PLAIN, true);
-      // As a writer would make Native: LowCardinality columns as their plain type (no dictionaries).
-      const nativePlain = Buffer.from(
-        (
-          await sql(
-            `SELECT ${cols} FROM ${DB}.bench_source FORMAT Native SETTINGS low_cardinality_allow_in_native_format = 0`,
-          )
-        ).bytes(),
-      );
-      fileVariant("Native", nativePlain, "Native, LowCardinality as String", PLAIN, true, false);
+        fileVariant({ format, body: await dump(format), name: format, table: PLAIN, plain: true });
+      const nativePlain = await nativePlainOf();
+      fileVariant({
+        format: "Native",
+        body: nativePlain,
+        name: "Native, LowCardinality as String",
+        table: PLAIN,
+        plain: true,
+        lc: false,
+      });
       // Into the span table as stored, its 6 views firing.
-      fileVariant("RowBinary", await dump("RowBinary"), "RowBinary into the span table (6 views)", SPAN_TABLE, false);
-      fileVariant(
-        "Native",
-        nativePlain,
-        "Native, LowCardinality as String, into the span table (6 views)",
-        SPAN_TABLE,
-        false,
-        false,
-      );
+      fileVariant({
+        format: "RowBinary",
+        body: await dump("RowBinary"),
+        name: "RowBinary into the span table (6 views)",
+        table: SPAN_TABLE,
+        plain: false,
+      });
+      fileVariant({
+        format: "Native",
+        body: nativePlain,
+        name: "Native, LowCardinality as String, into the span table (6 views)",
+        table: SPAN_TABLE,
+        plain: false,
+        lc: false,
+      });
     }
 
     let types: Map<string, string> | null = null;
@@ -424,29 +452,17 @@ async function main() {
     if (ONLY.has("sizes")) {
       // One insert's size, as the writer's batches vary with load: Native into the span table (6
       // views), the first `--rows`/64 … `--rows` rows of the batch (run it with a large `--rows`).
-      const block = async (limit: number) =>
-        Buffer.from(
-          (
-            await sql(
-              `SELECT ${cols} FROM ${DB}.bench_source LIMIT ${limit} FORMAT Native SETTINGS low_cardinality_allow_in_native_format = 0`,
-            )
-          ).bytes(),
-        );
-      const struct = (await structure()).replace(/LowCardinality\((\w+)\)/g, "$1");
       for (let i = 0; i <= 6; i++) {
         const rows = Math.ceil(ROWS / 2 ** (6 - i));
-        const body = await block(rows);
-        const file = join(shm, `size-${i}.native`);
-        variants.push({
+        fileVariant({
           group: "insert size",
+          format: "Native",
+          body: await nativePlainOf(rows),
           name: `${rows} rows, Native into the span table (6 views)`,
+          table: SPAN_TABLE,
+          plain: false,
+          lc: false,
           rows,
-          insert: async () => {
-            writeFileSync(file, body);
-            await sql(
-              `INSERT INTO ${DB}.${SPAN_TABLE} (${cols}) SELECT ${cols} FROM file('${file}', Native, '${struct}')`,
-            );
-          },
         });
       }
     }

@@ -49,6 +49,19 @@ export const envSchema = z.object({
    * costs storage the least CPU a row (bench/RESULTS.md); the others stay for comparison.
    */
   COGNIVE_INSERT_FORMAT: z.enum(["tsv", "rowbinary", "native"]).default("native"),
+  /**
+   * When a span request is answered: once its rows are in storage ("storage"), or once they are in
+   * the write-ahead log on disk ("wal"), loaded into storage within about COGNIVE_WAL_LOAD_MS.
+   */
+  COGNIVE_INGEST_ACK: z.enum(["storage", "wal"]).default("storage"),
+  /** The write-ahead log's directory (default: wal/ in COGNIVE_DATA_DIR). */
+  COGNIVE_WAL_DIR: z.string().min(1).optional(),
+  /** Longest acknowledged rows wait in the write-ahead log before a load into storage. */
+  COGNIVE_WAL_LOAD_MS: positiveInt.max(60_000).default(1000),
+  /** Bytes of rows (Native) that start a load at once; one load takes at most this many. */
+  COGNIVE_WAL_LOAD_BYTES: positiveInt.default(32 * 1024 * 1024),
+  /** Bytes waiting for storage beyond which span requests are answered 503 until loads catch up. */
+  COGNIVE_WAL_MAX_BYTES: positiveInt.default(512 * 1024 * 1024),
   COGNIVE_DEDUP_CAPACITY: positiveInt.default(2_000_000),
   /**
    * Worker threads that decode, normalize, price and encode span requests, off the thread that feeds
@@ -128,6 +141,9 @@ export function loadEnvConfig(env: Record<string, string | undefined> = process.
   }
   if (parsed.data.COGNIVE_CLUSTER !== undefined && parsed.data.CLICKHOUSE_URL === undefined) {
     throw new ConfigError("COGNIVE_CLUSTER needs CLICKHOUSE_URL (embedded storage is a single node)");
+  }
+  if (parsed.data.COGNIVE_INGEST_ACK === "wal" && parsed.data.COGNIVE_INSERT_FORMAT !== "native") {
+    throw new ConfigError("COGNIVE_INGEST_ACK=wal needs COGNIVE_INSERT_FORMAT=native (the log holds Native blocks)");
   }
   return parsed.data;
 }

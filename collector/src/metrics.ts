@@ -50,6 +50,33 @@ export function registerAuthMetrics(registry: Registry, limited: { requests: num
   );
 }
 
+/** The write-ahead log's figures (`COGNIVE_INGEST_ACK=wal`), read at each scrape. */
+export function registerWalMetrics(
+  registry: Registry,
+  wal: { waitingBytes: number; stats: { loads: number; loadedBytes: number; rejectedRecords: number } },
+): void {
+  new Gauge({
+    name: "cognive_wal_waiting_bytes",
+    help: "Bytes of acknowledged span rows in the write-ahead log, not yet loaded into storage",
+    registers: [registry],
+    collect() {
+      this.set(wal.waitingBytes);
+    },
+  });
+  countedAtScrape(
+    registry,
+    "cognive_wal_loads_total",
+    "Loads from the write-ahead log into storage",
+    () => wal.stats.loads,
+  );
+  countedAtScrape(
+    registry,
+    "cognive_wal_rejected_records_total",
+    "Write-ahead log records storage refused for their data, kept in the log's rejected/ directory",
+    () => wal.stats.rejectedRecords,
+  );
+}
+
 /** The collector's own Prometheus metrics, one registry per process. */
 export function createCollectorMetrics(registry = processRegistry()) {
   return {

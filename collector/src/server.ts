@@ -5,7 +5,7 @@ import type { AuthRuntime } from "./auth/runtime.ts";
 import type { EnvConfig } from "./config.ts";
 import { type GovernanceRuntime, registerGovernanceMetrics } from "./governance/runtime.ts";
 import type { Logger } from "./log.ts";
-import { type CollectorMetrics, createCollectorMetrics, registerAuthMetrics } from "./metrics.ts";
+import { type CollectorMetrics, createCollectorMetrics, registerAuthMetrics, registerWalMetrics } from "./metrics.ts";
 import { createPipeline, groupCommitExporter, type IngestPipeline } from "./pipeline/ingest.ts";
 import { LogPipeline } from "./pipeline/logs.ts";
 import { MetricsPipeline } from "./pipeline/metrics-ingest.ts";
@@ -16,6 +16,7 @@ import { logSignal, type OtlpSignal, traceSignal } from "./receiver/otlp-common.
 import { otlpHttpRoutes } from "./receiver/otlp-http.ts";
 import { metricsSignal } from "./receiver/otlp-metrics.ts";
 import { probeStorage, type Storage } from "./storage/client.ts";
+import type { WriteAheadLog } from "./storage/wal.ts";
 
 export interface Collector {
   app: Hono<{ Bindings: Partial<HttpBindings> }>;
@@ -36,6 +37,8 @@ export function createCollector(deps: {
   governance?: GovernanceRuntime;
   /** Keys and rate limits: the one identity step of ingest. Without it every request is anonymous. */
   auth?: AuthRuntime;
+  /** Span rows go to this write-ahead log, and requests are answered once they are in it (`COGNIVE_INGEST_ACK=wal`). */
+  wal?: WriteAheadLog;
 }): Collector {
   const { storage, config, policy, log } = deps;
   const metrics = createCollectorMetrics();
@@ -52,7 +55,8 @@ export function createCollector(deps: {
     maxQueuedRows: config.COGNIVE_QUEUE_MAX_ROWS,
     // Embedded, two inserts at once slow each other more than twice on the cores they share with
     // the pipeline (bench/RESULTS.md, 2026-12-04); a server's inserts overlap its network time.
-    maxConcurrentWrites: config.COGNIVE_WRITE_CONCURRENCY ?? (storage.kind === "chdb" ? 1 : 2),
+    // The log syncs one append at a time.
+    maxConcurrentWrites: deps.wal ? 1 : (config.COGNIVE_WRITE_CONCURRENCY ?? (storage.kind === "chdb" ? 1 : 2)),
     minConcurrentBatchRows: config.COGNIVE_BATCH_MIN_CONCURRENT_ROWS,
   };
   const limits = {
@@ -64,7 +68,7 @@ export function createCollector(deps: {
     storage,
     processors: policyProcessors(processing),
     workers: { count: config.COGNIVE_INGEST_WORKERS, processors: policyProcessorsModule(processing) },
-    exporter: groupCommitExporter(storage, writer, log, config.COGNIVE_INSERT_FORMAT),
+    exporter: groupCommitExporter(deps.wal?.storage ?? storage, writer, log, config.COGNIVE_INSERT_FORMAT),
     onDurable: deps.governance?.governance.onDurable ?? null,
     metrics,
     log,
@@ -85,6 +89,7 @@ export function createCollector(deps: {
   }, 1000);
   probeTimer.unref();
   if (deps.auth) registerAuthMetrics(metrics.registry, deps.auth.limited);
+  if (deps.wal) registerWalMetrics(metrics.registry, deps.wal);
   if (deps.governance) {
     registerGovernanceMetrics(metrics.registry, deps.governance);
   }

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import type { Server as HttpServer } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
+import { join } from "node:path";
 import {
   type AuthRuntime,
   answersWithin,
@@ -32,6 +33,8 @@ import {
   startAuth,
   startGovernance,
   storageConfig,
+  unstoredSpans,
+  WriteAheadLog,
 } from "@cognive/collector";
 import * as grpc from "@grpc/grpc-js";
 import { type ServerType, serve } from "@hono/node-server";
@@ -238,6 +241,21 @@ export async function startCognive(config: EnvConfig, log: Logger, role: Role = 
     // Before budgets are rebuilt from the rollups: a crash mid-insert may have left them short.
     await repairAtStart(storage, log, config.COGNIVE_RETRY_WINDOW_MINUTES);
   }
+  // Rows acknowledged into the log before a stop are loaded before budgets are rebuilt from storage.
+  const wal =
+    role !== "query" && config.COGNIVE_INGEST_ACK === "wal"
+      ? await WriteAheadLog.open(
+          storage,
+          {
+            dir: config.COGNIVE_WAL_DIR ?? join(config.COGNIVE_DATA_DIR, "wal"),
+            loadMs: config.COGNIVE_WAL_LOAD_MS,
+            loadBytes: config.COGNIVE_WAL_LOAD_BYTES,
+            maxBytes: config.COGNIVE_WAL_MAX_BYTES,
+          },
+          log,
+          { unstored: (table, body) => unstoredSpans(storage, log, table, body) },
+        )
+      : undefined;
   const auth = await startAuth({ storage, config, log });
   await auditStart(auth, config, role);
   // A query process counts nothing and delivers nothing: it reads budgets and listens for alerts.
@@ -279,6 +297,7 @@ export async function startCognive(config: EnvConfig, log: Logger, role: Role = 
       const closingOtlp = closeServer(otlpServer, left());
       const closingGrpc = shutdownGrpc(grpcServer, left());
       await collector?.close();
+      await wal?.close();
       await closingOtlp;
       await closingGrpc;
       if (governance && !(await answersWithin(governance.governance.idle(), left()))) {
@@ -295,7 +314,7 @@ export async function startCognive(config: EnvConfig, log: Logger, role: Role = 
   };
   try {
     if (governance) {
-      collector = createCollector({ storage, config, policy, log, governance, auth });
+      collector = createCollector({ storage, config, policy, log, governance, auth, wal });
       await collector.pipeline.recoverAtStart();
       otlpServer = await listen(collector.app, config.COGNIVE_HOST, config.COGNIVE_OTLP_PORT);
       running.collector = collector;

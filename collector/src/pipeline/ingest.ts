@@ -2,8 +2,9 @@ import type { Logger } from "../log.ts";
 import type { CollectorMetrics } from "../metrics.ts";
 import type { DecodedTraces } from "../otlp/model.ts";
 import { probeStorageWrite, type Storage } from "../storage/client.ts";
-import { filterNative, nativeStrings } from "../storage/native.ts";
+import { filterNative, nativeInt64Range, nativeStrings } from "../storage/native.ts";
 import { recentSpanKeys, repairDerived, type SpanKey, storedKeys } from "../storage/repair.ts";
+import { SPAN_TABLE } from "../storage/schema.ts";
 
 /**
  * At start, before anything reads the derived tables: repairs what an insert cut short by a crash
@@ -16,6 +17,29 @@ export async function repairAtStart(storage: Storage, log: Logger, minutes: numb
   if (repaired.traces + repaired.minutes > 0) {
     log.warn("storage: derived rows repaired after an interrupted insert", { ...repaired });
   }
+}
+
+/**
+ * The span rows of a Native `body` not in storage yet, for the write-ahead log to load again after a
+ * load that failed or a crash: what such a load stored is left out, and its derived rows made whole.
+ */
+export async function unstoredSpans(storage: Storage, log: Logger, table: string, body: Buffer): Promise<Buffer> {
+  const range = table === SPAN_TABLE ? nativeInt64Range(body, "Timestamp") : null;
+  if (range === null) return body;
+  const keys = nativeStrings(body, ["TraceId", "SpanId"]);
+  const stored = await storedKeys(
+    storage,
+    keys.map(([traceId, spanId]) => ({ traceId, spanId })),
+    range.min,
+    range.max,
+  );
+  if (stored.size === 0) return body;
+  const repaired = storage.kind === "chdb" ? await repairDerived(storage, range.min, range.max) : null;
+  log.warn("write-ahead log: spans a cut-short load had stored are kept once", { spans: stored.size, repaired });
+  return filterNative(
+    body,
+    Uint8Array.from(keys, ([traceId, spanId]) => (stored.has(traceId + spanId) ? 0 : 1)),
+  );
 }
 
 import type { GovernedSpan, OnDurable } from "../governance/hook.ts";

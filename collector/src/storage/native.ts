@@ -256,3 +256,24 @@ export function nativeStrings(buf: Buffer, names: readonly string[]): string[][]
   }
   return out;
 }
+
+/** The smallest and largest value of an 8-byte integer column (DateTime64, Int64) over every block, or null without rows. */
+export function nativeInt64Range(buf: Buffer, name: string): { min: bigint; max: bigint } | null {
+  let range: { min: bigint; max: bigint } | null = null;
+  for (const { r, columns, rows } of blocks(buf)) {
+    for (let c = 0; c < columns; c++) {
+      const column = r.string();
+      const type = parseNativeType(r.string());
+      if (column === name && type.kind === "fixed" && type.width === 8) {
+        for (let i = 0; i < rows; i++) {
+          const v = r.buf.readBigInt64LE(r.pos);
+          r.skip(8);
+          if (range === null) range = { min: v, max: v };
+          else if (v < range.min) range.min = v;
+          else if (v > range.max) range.max = v;
+        }
+      } else filterColumn(r, type, rows, new Uint8Array(0), null);
+    }
+  }
+  return range;
+}

@@ -7,8 +7,10 @@ import { afterAll, describe, expect, it } from "vitest";
 import { freePort, spawnCognive, stopProcess } from "../helpers/process.ts";
 import { expectStoredOnce, makeWorkload, POLICY, send, sendUntilAcknowledged, type Workload } from "./workload.ts";
 
-/** A real `cognive start` process on a data directory that outlives it. */
-async function cognive(dir: string) {
+type Ack = "storage" | "wal";
+
+/** A real `cognive start` process on a data directory that outlives it, answering requests after `ack`. */
+async function cognive(dir: string, ack: Ack = "storage", extra: Record<string, string> = {}) {
   const policy = join(dir, "policy.yaml");
   writeFileSync(policy, POLICY);
   const env = {
@@ -16,12 +18,24 @@ async function cognive(dir: string) {
     COGNIVE_OTLP_PORT: String(await freePort()),
     COGNIVE_PORT: String(await freePort()),
     COGNIVE_POLICY: policy,
+    COGNIVE_INGEST_ACK: ack,
+    ...extra,
   };
+  const otlp = `http://127.0.0.1:${env.COGNIVE_OTLP_PORT}`;
   return {
     env,
-    otlp: `http://127.0.0.1:${env.COGNIVE_OTLP_PORT}`,
+    otlp,
     api: `http://127.0.0.1:${env.COGNIVE_PORT}`,
     start: () => spawnCognive(env),
+    /** Resolves once what was acknowledged is in storage (at once unless acknowledged after the log). */
+    async loaded(): Promise<void> {
+      if (ack !== "wal") return;
+      for (;;) {
+        const text = await (await fetch(`${otlp}/metrics`)).text();
+        if (/^cognive_wal_waiting_bytes 0$/m.test(text)) return;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    },
   };
 }
 
@@ -31,6 +45,7 @@ async function restartAndResend(c: Awaited<ReturnType<typeof cognive>>, work: Wo
   try {
     for (let i = 0; i < times; i++) {
       await sendUntilAcknowledged(c.otlp, work);
+      await c.loaded();
       await expectStoredOnce(c.api, work, { budget: true });
     }
   } finally {
@@ -46,19 +61,19 @@ function killed(proc: ChildProcess): Promise<void> {
   });
 }
 
-describe("exactly once across crashes and restarts", () => {
-  const dirs: string[] = [];
-  const tempDir = () => {
-    const d = mkdtempSync(join(tmpdir(), "cognive-crash-"));
-    dirs.push(d);
-    return d;
-  };
-  afterAll(() => {
-    for (const d of dirs) rmSync(d, { recursive: true, force: true, maxRetries: 5 });
-  });
+const dirs: string[] = [];
+const tempDir = () => {
+  const d = mkdtempSync(join(tmpdir(), "cognive-crash-"));
+  dirs.push(d);
+  return d;
+};
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true, maxRetries: 5 });
+});
 
+describe.each<Ack>(["storage", "wal"])("exactly once across crashes and restarts, answered after %s", (ack) => {
   it("kill -9 under load, restart, resend every request: each trace has its spans once, costs and budgets count each call once", async () => {
-    const c = await cognive(tempDir());
+    const c = await cognive(tempDir(), ack);
     const work = makeWorkload(80, 1);
     const proc = await c.start();
     let acked = 0;
@@ -79,8 +94,24 @@ describe("exactly once across crashes and restarts", () => {
     await restartAndResend(c, work, 2);
   }, 180_000);
 
+  it("kill -9 right after every request was answered: all of it is stored and counted once, with no resend", async () => {
+    // Loads a minute apart: with the log, everything acknowledged is still only in it at the kill.
+    const c = await cognive(tempDir(), ack, { COGNIVE_WAL_LOAD_MS: "60000" });
+    const work = makeWorkload(30, 4);
+    const proc = await c.start();
+    await sendUntilAcknowledged(c.otlp, work);
+    await killed(proc);
+    const again = await c.start();
+    try {
+      await c.loaded();
+      await expectStoredOnce(c.api, work, { budget: true });
+    } finally {
+      await stopProcess(again);
+    }
+  }, 180_000);
+
   it("SIGTERM, restart, resend: stored and counted once; the stop answers what it accepted", async () => {
-    const c = await cognive(tempDir());
+    const c = await cognive(tempDir(), ack);
     const work = makeWorkload(40, 2);
     const proc = await c.start();
     const sending = send(c.otlp, work, 4);
@@ -90,7 +121,9 @@ describe("exactly once across crashes and restarts", () => {
     await sending;
     await restartAndResend(c, work);
   }, 180_000);
+});
 
+describe("repair after a crash", () => {
   it("repairs at start what a crash between the span table and its views left, before budgets are rebuilt", async () => {
     const c = await cognive(tempDir());
     const work = makeWorkload(20, 3);

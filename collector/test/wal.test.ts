@@ -1,4 +1,14 @@
-import { appendFileSync, copyFileSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
+import {
+  appendFileSync,
+  copyFileSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
@@ -251,6 +261,17 @@ describe("write-ahead log", () => {
     expect(wal.stats.rejectedRecords).toBe(1);
     expect(readdirSync(join(dir, "rejected"))).toHaveLength(1);
     expect(wal.waitingBytes).toBe(0);
+  });
+
+  it("refuses a log another live process holds, and takes over one a dead process left", async () => {
+    writeFileSync(join(dir, "LOCK"), String(process.ppid));
+    await expect(openWal()).rejects.toThrow(/in use by process .*COGNIVE_WAL_DIR/);
+    // No process has this pid (beyond the kernel's largest).
+    writeFileSync(join(dir, "LOCK"), "99999999");
+    const { wal } = await openWal();
+    expect(readFileSync(join(dir, "LOCK"), "utf8")).toBe(String(process.pid));
+    await wal.close();
+    expect(existsSync(join(dir, "LOCK"))).toBe(false);
   });
 
   it("close loads what is waiting", async () => {

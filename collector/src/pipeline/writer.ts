@@ -382,7 +382,8 @@ export class GroupCommitWriter {
     this.recovering++;
     let remaining: Map<Part, Buffer>;
     try {
-      const recover = this.hooks.recover;
+      // A store that says it kept nothing of the insert (the write-ahead log) needs no look-up.
+      const recover = (err as { nothingStored?: boolean }).nothingStored === true ? undefined : this.hooks.recover;
       remaining = recover
         ? await this.exclusive(() =>
             recover({ parts: batch.parts, body: (batch.buf as Buffer).subarray(0, batch.bytes) }),

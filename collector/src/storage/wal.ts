@@ -22,6 +22,7 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
+  writeFileSync,
   writeSync,
 } from "node:fs";
 import { type FileHandle, open, rm } from "node:fs/promises";
@@ -49,9 +50,13 @@ export interface WalHooks {
   unstored?(table: string, body: Buffer): Promise<Buffer>;
 }
 
-/** The log is full: storage is slower than ingest, or failing. Retrying later can succeed. */
+/**
+ * An append that kept nothing (the log is full because storage is slower than ingest or failing,
+ * or the disk refused the write): the writer answers 503 without looking for what was stored.
+ */
 export class WalFullError extends Error {
   override name = "WalFullError";
+  readonly nothingStored = true;
 }
 
 const MAGIC = 0x314c5743; // "CWL1"
@@ -130,6 +135,8 @@ export class WriteAheadLog {
   private retryMs = 0;
   private failing = false;
   private closed = false;
+  /** Set when an append failed and could not be cut off: no more appends. */
+  private broken: string | null = null;
   /** Loads into storage, the bytes they carried, and records storage refused for their data (kept apart). */
   readonly stats = { loads: 0, loadedBytes: 0, rejectedRecords: 0 };
 
@@ -167,8 +174,25 @@ export class WriteAheadLog {
     return this.pendingBytes;
   }
 
+  /** One process a log: a second one appending to the same segments would interleave their records. */
+  private lock(): void {
+    const path = join(this.config.dir, "LOCK");
+    try {
+      const owner = Number(readFileSync(path, "utf8"));
+      if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && alive(owner)) {
+        throw new Error(
+          `write-ahead log ${this.config.dir} is in use by process ${owner}: give each collector its own COGNIVE_WAL_DIR`,
+        );
+      }
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+    }
+    writeFileSync(path, String(process.pid));
+  }
+
   private async replay(): Promise<void> {
     mkdirSync(this.config.dir, { recursive: true });
+    this.lock();
     const names = readdirSync(this.config.dir)
       .filter((n) => SEGMENT.test(n))
       .sort();
@@ -231,6 +255,7 @@ export class WriteAheadLog {
 
   private async appendNow(table: string, columns: readonly string[], body: Buffer): Promise<void> {
     if (this.closed) throw new WalFullError("write-ahead log closed");
+    if (this.broken !== null) throw new WalFullError(this.broken);
     if (this.pendingBytes > 0 && this.pendingBytes + body.length > this.config.maxBytes) {
       throw new WalFullError(
         `write-ahead log full: ${this.pendingBytes} bytes wait for storage (COGNIVE_WAL_MAX_BYTES ${this.config.maxBytes})`,
@@ -245,9 +270,13 @@ export class WriteAheadLog {
       await file.writev([encodeHead(header, body), header, body]);
       await file.datasync();
     } catch (err) {
-      // Nothing of it may be read back: the rows were not acknowledged.
-      await file.truncate(at).catch(() => {});
-      throw err;
+      // Nothing of it may be read back: the rows were not acknowledged. If it cannot be cut off, the
+      // log takes no more appends (its end is unknown); the next start loads what is readable.
+      await file.truncate(at).catch((truncateErr: Error) => {
+        this.broken = `the write-ahead log could not be cut back after a failed append (${truncateErr.message}); restart`;
+        this.log.error("write-ahead log: refusing appends", { reason: this.broken });
+      });
+      throw new WalFullError(`write-ahead log append failed: ${(err as Error).message}`, { cause: err });
     }
     this.fileBytes = at + HEAD + header.length + body.length;
     // Copied: the writer reuses its buffer once this returns.
@@ -407,12 +436,22 @@ export class WriteAheadLog {
     this.timer = null;
     if (this.loading !== null) await this.loading;
     await this.onFile(() => this.rotate());
+    rmSync(join(this.config.dir, "LOCK"), { force: true });
     if (this.pending.length > 0) {
       this.log.error("write-ahead log: rows not yet in storage at shutdown; loaded at the next start", {
         bytes: this.pendingBytes,
         dir: this.config.dir,
       });
     }
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
   }
 }
 

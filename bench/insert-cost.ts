@@ -12,6 +12,8 @@
  *     few a search filters on, and the maps alone; RowBinary through a file, no views, no skip index;
  *   - insert settings on the real span table (every view): max_insert_threads, parallel parsing,
  *     parallel_view_processing, block squashing, and wide instead of compact parts;
+ *   - trace documents written apart (`split`): the span table without the documents' view and a
+ *     second insert of the batch's documents, against the span table with all six views;
  *   - a log of trace documents instead (`log`): the same spans as one row per trace, each trace's
  *     span rows in one column as `trace_docs` holds them, into a copy of `trace_docs` (no view) as
  *     RowBinary through a file. What an ingest that acknowledges after this write alone, and builds
@@ -19,7 +21,7 @@
  * Rows are made by SQL with the shape of the ingest bench's agent runs (7 resource attributes, 4–12
  * span attributes, a third of spans priced model calls). Each variant is measured in rounds that
  * alternate with the others, so a machine slowing down affects all alike.
- *   npx tsx bench/insert-cost.ts [--rows 4088] [--inserts 12] [--rounds 3] [--only order,formats,sizes,views,settings,schema,columns,log]
+ *   npx tsx bench/insert-cost.ts [--rows 4088] [--inserts 12] [--rounds 3] [--only order,formats,sizes,views,settings,schema,columns,log,split]
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -444,6 +446,49 @@ async function main() {
           await sql(
             `INSERT INTO ${docTable} (TraceId, TeamName, Start, Spans, Doc) SELECT * FROM file('${file}', RowBinary,
               'TraceId String, TeamName String, Start DateTime, Spans UInt32, Doc String')`,
+          );
+        },
+      });
+    }
+
+    if (ONLY.has("split")) {
+      // Trace documents written by the pipeline: the span table without the documents' view, then a
+      // second insert of the batch's documents (one row per trace, as the view groups them), against
+      // the span table with its six views. Native, the batch as the writer sends it.
+      const docsView = DERIVED_TABLES.find((d) => d.table === TRACE_DOCS_TABLE);
+      if (docsView === undefined) throw new Error("no trace documents view");
+      const docs = Buffer.from(
+        (
+          await sql(`SELECT TraceId, TeamName, min(toDateTime(Timestamp)) AS Start, toUInt32(count()) AS Spans,
+              arrayStringConcat(groupArray(${TRACE_DOC_ROW})) AS Doc
+            FROM ${DB}.bench_source GROUP BY TraceId, TeamName FORMAT Native`)
+        ).bytes(),
+      );
+      const spans = await nativePlainOf();
+      const spanFile = join(shm, "split.spans.Native");
+      const docFile = join(shm, "split.docs.Native");
+      const insertSpans = async () => {
+        writeFileSync(spanFile, spans);
+        await sql(`INSERT INTO ${DB}.${SPAN_TABLE} (${cols}) SELECT * FROM file('${spanFile}', Native)`);
+      };
+      variants.push({
+        group: "split",
+        name: "span table with its 6 views (documents by the view)",
+        setup: () =>
+          sql(
+            `CREATE MATERIALIZED VIEW IF NOT EXISTS ${DB}.${TRACE_DOCS_TABLE}_mv TO ${DB}.${TRACE_DOCS_TABLE} AS ${docsView.select("").replaceAll("{db}", DB)}`,
+          ).then(() => {}),
+        insert: insertSpans,
+      });
+      variants.push({
+        group: "split",
+        name: `span table with 5 views, then the documents apart (Native, ${(docs.length / ROWS).toFixed(0)} B/span)`,
+        setup: () => sql(`DROP VIEW IF EXISTS ${DB}.${TRACE_DOCS_TABLE}_mv`).then(() => {}),
+        insert: async () => {
+          await insertSpans();
+          writeFileSync(docFile, docs);
+          await sql(
+            `INSERT INTO ${DB}.${TRACE_DOCS_TABLE} (TraceId, TeamName, Start, Spans, Doc) SELECT * FROM file('${docFile}', Native)`,
           );
         },
       });

@@ -6,6 +6,7 @@
  * Cognive. Targets:
  *   cognive   a fresh `cognive start` (embedded chDB); a span counts once durable, and the stored
  *             rows are compared with the acknowledged spans at the end
+ *   cognive-wal  the same, answering once spans are in its write-ahead log (COGNIVE_INGEST_ACK=wal)
  *   otelcol   the OpenTelemetry Collector with the file exporter (bench/peers/build-otelcol.sh)
  *   external  any OTLP/HTTP receiver already running: --external-url and --external-pid (its CPU is
  *             read from /proc), e.g. a Grafana Tempo built by hand
@@ -49,8 +50,8 @@ const { values: args } = parseArgs({
 const TARGETS = args.targets.split(",");
 const CONNECTIONS = args.connections.split(",").map(Number);
 for (const t of TARGETS)
-  if (!["cognive", "otelcol", "external"].includes(t))
-    throw new Error(`unknown target ${t}: cognive, otelcol, external`);
+  if (!["cognive", "cognive-wal", "otelcol", "external"].includes(t))
+    throw new Error(`unknown target ${t}: cognive, cognive-wal, otelcol, external`);
 if (TARGETS.includes("external") && !(args["external-url"] && Number(args["external-pid"]) > 0))
   throw new Error("--targets external needs --external-url and --external-pid");
 const HERE = join(ROOT, "bench", "peers");
@@ -97,7 +98,7 @@ function waitForPort(port: number, timeoutMs = 60_000): Promise<void> {
 }
 
 async function startTarget(name: string): Promise<Target> {
-  if (name === "cognive") {
+  if (name === "cognive" || name === "cognive-wal") {
     const dataDir = mkdtempSync(join(tmpdir(), "cognive-peers-"));
     const otlpPort = await freePort();
     const child = await spawnCognive({
@@ -105,6 +106,7 @@ async function startTarget(name: string): Promise<Target> {
       COGNIVE_OTLP_PORT: String(otlpPort),
       COGNIVE_GRPC_PORT: String(await freePort()),
       COGNIVE_PORT: String(await freePort()),
+      COGNIVE_INGEST_ACK: name === "cognive-wal" ? "wal" : "storage",
     });
     let stored = 0;
     return {
@@ -236,14 +238,17 @@ async function main() {
       }
   rmSync(templateDir, { recursive: true, force: true });
 
-  const cognive = (c: number, round: number) =>
-    runs.find((r) => r.target === "cognive" && r.connections === c && r.round === round);
+  const find = (target: string, c: number, round: number) =>
+    runs.find((r) => r.target === target && r.connections === c && r.round === round);
   const rows: [string, string][] = runs.map((r) => {
-    const base = cognive(r.connections, r.round);
-    const ratio =
-      base && r.target !== "cognive"
-        ? `, ${(r.loadgen.spansPerSecond / base.loadgen.spansPerSecond).toFixed(2)}× Cognive`
-        : "";
+    const ratio = (["cognive", "cognive-wal"] as const)
+      .map((t) => [t, find(t, r.connections, r.round)] as const)
+      .filter(([t, base]) => base !== undefined && r.target !== t && !(r.target === "cognive" && t === "cognive-wal"))
+      .map(
+        ([t, base]) =>
+          `, ${(r.loadgen.spansPerSecond / (base?.loadgen.spansPerSecond ?? 1)).toFixed(2)}× ${t === "cognive" ? "Cognive" : "Cognive (wal)"}`,
+      )
+      .join("");
     return [
       `${r.target} × ${r.connections} (round ${r.round})`,
       `${Math.round(r.loadgen.spansPerSecond)} spans/s${ratio}; ${r.cpuUsPerSpan.toFixed(1)} µs CPU/span; ` +

@@ -158,6 +158,15 @@ describe("write-ahead log", () => {
     expect(await stored([111])).toBe(2);
   });
 
+  it("loads each record once while loads of its own and flushes run at the same time", async () => {
+    const { wal, pipeline } = await openWal({ loadBytes: 1, loadMs: 1 });
+    const traces = Array.from({ length: 12 }, (_, i) => 151 + i);
+    await Promise.all(traces.map((t) => submit(pipeline, [t]).then(() => wal.flush())));
+    await wal.flush();
+    expect(await stored(traces)).toBe(24);
+    expect(await summarized(traces)).toBe(24);
+  });
+
   it("after a crash (the log never closed), the next open loads what was acknowledged, once", async () => {
     const first = await openWal();
     const traces = [201, 202, 203, 204];

@@ -235,7 +235,7 @@ export class WriteAheadLog {
       bytes: this.pendingBytes,
     });
     while (this.pending.length > 0) {
-      await this.loadOnce();
+      await this.load();
       if (this.failing)
         throw new Error("write-ahead log: storage refused the rows left from the last run; see the log");
     }
@@ -297,6 +297,13 @@ export class WriteAheadLog {
     const seq = this.nextSeq++;
     const path = join(this.config.dir, `${String(seq).padStart(16, "0")}.wal`);
     this.file = await open(path, "w");
+    // The new file's name is durable too, before anything in it is acknowledged.
+    const dir = await open(this.config.dir, "r");
+    try {
+      await dir.sync();
+    } finally {
+      await dir.close();
+    }
     this.fileBytes = 0;
     this.current = { seq, path, open: 0, closed: false };
   }
@@ -322,13 +329,18 @@ export class WriteAheadLog {
         : Math.max(0, this.pending[0].at + this.config.loadMs - performance.now());
     this.timer = setTimeout(() => {
       this.timer = null;
-      this.loading = this.loadOnce().finally(() => {
-        this.loading = null;
-        this.schedule();
-      });
+      void this.load().then(() => this.schedule());
     }, wait);
     // A stop loads what waits (close); the timer alone keeps no process running.
     this.timer.unref();
+  }
+
+  /** Runs one load; one at a time, so two never take the same records. */
+  private load(): Promise<void> {
+    this.loading ??= this.loadOnce().finally(() => {
+      this.loading = null;
+    });
+    return this.loading;
   }
 
   /** Loads the oldest waiting records, up to `loadBytes` (at least one), in one insert a table. */
@@ -419,11 +431,10 @@ export class WriteAheadLog {
         clearTimeout(this.timer);
         this.timer = null;
       }
-      if (this.loading !== null) await this.loading;
-      else {
-        await this.loadOnce();
-        if (this.failing) return;
-      }
+      const running = this.loading !== null;
+      await this.load();
+      // A load this call started failed: storage is failing; the timer retries.
+      if (!running && this.failing) break;
     }
     this.schedule();
   }

@@ -110,6 +110,7 @@ export function createCollector(deps: {
   app.get("/readyz", async (c) => {
     let problem = pipeline.writer.unavailableReason;
     if (problem !== null && (await probe())) problem = null;
+    problem ??= deps.wal?.problem ?? null;
     if (problem === null && !(await answersWithin(probeStorage(storage), 2000))) {
       problem = "storage does not answer within 2 s";
     }

@@ -247,10 +247,14 @@ describe("write-ahead log", () => {
   it("refuses new rows with 503 once maxBytes wait for storage", async () => {
     const { wal, pipeline } = await openWal({ maxBytes: 1 });
     mode = "fail";
+    expect(wal.problem).toBeNull();
     await submit(pipeline, [701]);
+    // What /readyz reports while the log is full.
+    expect(wal.problem).toMatch(/write-ahead log full/);
     await expect(submit(pipeline, [702])).rejects.toBeInstanceOf(StorageUnavailableError);
     mode = "ok";
     await wal.flush();
+    expect(wal.problem).toBeNull();
     expect(await stored([701, 702])).toBe(2);
     expect(await pipeline.writer.probe()).toBe(true);
     await submit(pipeline, [702]);

@@ -174,6 +174,14 @@ export class WriteAheadLog {
     return this.pendingBytes;
   }
 
+  /** Why appends are refused now (the log cannot be written, or is full), or null. */
+  get problem(): string | null {
+    if (this.broken !== null) return this.broken;
+    if (this.pendingBytes >= this.config.maxBytes)
+      return `write-ahead log full: ${this.pendingBytes} bytes wait for storage`;
+    return null;
+  }
+
   /** One process a log: a second one appending to the same segments would interleave their records. */
   private lock(): void {
     const path = join(this.config.dir, "LOCK");

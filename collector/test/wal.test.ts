@@ -262,17 +262,28 @@ describe("write-ahead log", () => {
     expect(await stored([701, 702])).toBe(4);
   });
 
-  it("sets apart a record storage refuses for its data, and loads the others of its load", async () => {
+  it("sets apart only the request whose rows storage refuses, from a record and a load of several", async () => {
     const { wal, pipeline } = await openWal();
-    // Three appends (three records): the middle one carries the refused row.
-    await submit(pipeline, [801]);
-    await submit(pipeline, [802], "poison");
-    await submit(pipeline, [803]);
+    // One append of three requests, the middle one carrying the refused row; then two more appends.
+    await Promise.all([
+      pipeline.submit(request(801), { team: "acme" }, "test"),
+      pipeline.submit(request(802, "poison"), { team: "acme" }, "test"),
+      pipeline.submit(request(803), { team: "acme" }, "test"),
+    ]);
+    await submit(pipeline, [804]);
+    await submit(pipeline, [805]);
+    const loadsBefore = loads;
     await wal.flush();
-    expect(await stored([801, 803])).toBe(4);
+    // The load of all three records, then halves, then the first record's three blocks.
+    expect(loads - loadsBefore).toBeGreaterThan(3);
+    expect(await stored([801, 803, 804, 805])).toBe(8);
     expect(await stored([802])).toBe(0);
     expect(wal.stats.rejectedRecords).toBe(1);
-    expect(readdirSync(join(dir, "rejected"))).toHaveLength(1);
+    const [rejected] = readdirSync(join(dir, "rejected"));
+    const kept = readFileSync(join(dir, "rejected", rejected));
+    expect(kept.includes("poison")).toBe(true);
+    expect(kept.includes(hex(801))).toBe(false);
+    expect(kept.includes(hex(803))).toBe(false);
     expect(wal.waitingBytes).toBe(0);
   });
 

@@ -277,3 +277,18 @@ export function nativeInt64Range(buf: Buffer, name: string): { min: bigint; max:
   }
   return range;
 }
+
+/** The blocks of a Native stream, each as a view of `buf` (a batch's blocks are its requests' parts). */
+export function nativeBlocks(buf: Buffer): Buffer[] {
+  const out: Buffer[] = [];
+  let start = 0;
+  for (const { r, columns, rows } of blocks(buf)) {
+    for (let c = 0; c < columns; c++) {
+      r.string();
+      filterColumn(r, parseNativeType(r.string()), rows, new Uint8Array(0), null);
+    }
+    out.push(buf.subarray(start, r.pos));
+    start = r.pos;
+  }
+  return out;
+}

@@ -31,6 +31,7 @@ import { crc32 } from "node:zlib";
 import type { Logger } from "../log.ts";
 import type { Storage } from "./client.ts";
 import { isPermanentStorageError } from "./errors.ts";
+import { nativeBlocks } from "./native.ts";
 
 export interface WalConfig {
   dir: string;
@@ -376,7 +377,10 @@ export class WriteAheadLog {
     await this.done(take);
   }
 
-  /** Inserts records; storage refusing their data splits them until the bad record is alone and set aside. */
+  /**
+   * Inserts records. Storage refusing their data splits them, then the refused record into its
+   * blocks (one a request), until the refused request is alone and set aside.
+   */
   private async insert(records: WalRecord[]): Promise<void> {
     const first = records[0];
     let body = records.length === 1 ? first.body : Buffer.concat(records.map((r) => r.body));
@@ -389,13 +393,18 @@ export class WriteAheadLog {
     } catch (err) {
       if (!isPermanentStorageError(err)) throw err;
       for (const r of records) r.retried = true;
+      let parts = records;
       if (records.length === 1) {
-        this.setAside(first, err as Error);
-        return;
+        const blocks = nativeBlocks(first.body);
+        if (blocks.length === 1) {
+          this.setAside(first, err as Error);
+          return;
+        }
+        parts = blocks.map((b) => ({ ...first, body: b }));
       }
-      const half = Math.ceil(records.length / 2);
-      await this.insert(records.slice(0, half));
-      await this.insert(records.slice(half));
+      const half = Math.ceil(parts.length / 2);
+      await this.insert(parts.slice(0, half));
+      await this.insert(parts.slice(half));
     }
   }
 

@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { silentLogger } from "../src/log.ts";
 import { createCollectorMetrics } from "../src/metrics.ts";
-import type { DecodedTraces } from "../src/otlp/model.ts";
 import {
   createPipeline,
   groupCommitExporter,
@@ -11,31 +10,13 @@ import {
 import { defaultWriterConfig, PermanentWriteError, StorageUnavailableError } from "../src/pipeline/writer.ts";
 import type { Storage } from "../src/storage/client.ts";
 import { SPAN_TABLE } from "../src/storage/schema.ts";
-import { traceSpans } from "./support/spans.ts";
+import { twoSpanRequest } from "./support/spans.ts";
 import { openTestStorage } from "./support/storage.ts";
 
 const now = BigInt(Date.now()) * 1_000_000n;
 const hex = (n: number, width: number) => n.toString(16).padStart(width, "0");
 
-function request(trace: number, name = "step"): DecodedTraces {
-  return {
-    resourceSpans: [
-      {
-        resource: { "service.name": "svc" },
-        scopeSpans: [
-          {
-            scopeName: "",
-            scopeVersion: "",
-            spans: traceSpans(hex(trace, 32), now, [
-              { name, attributes: { i: trace } },
-              { name: `${name}-child`, attributes: { note: "é\t\n'" } },
-            ]),
-          },
-        ],
-      },
-    ],
-  };
-}
+const request = (trace: number, name = "step") => twoSpanRequest(trace, now, name, { note: "é\t\n'" });
 
 /**
  * The writer's failure semantics in each row format, through a store that misbehaves on request:

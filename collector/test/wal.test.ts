@@ -15,37 +15,18 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { ConfigError, loadEnvConfig } from "../src/config.ts";
 import { silentLogger } from "../src/log.ts";
 import { createCollectorMetrics } from "../src/metrics.ts";
-import type { DecodedTraces } from "../src/otlp/model.ts";
 import { createPipeline, groupCommitExporter, type IngestPipeline, unstoredSpans } from "../src/pipeline/ingest.ts";
 import { defaultWriterConfig, StorageUnavailableError } from "../src/pipeline/writer.ts";
 import type { Storage } from "../src/storage/client.ts";
 import { SPAN_TABLE, TRACE_SUMMARY_TABLE } from "../src/storage/schema.ts";
 import { type WalConfig, WriteAheadLog } from "../src/storage/wal.ts";
-import { traceSpans } from "./support/spans.ts";
+import { twoSpanRequest } from "./support/spans.ts";
 import { openTestStorage } from "./support/storage.ts";
 
 const now = BigInt(Date.now()) * 1_000_000n;
 const hex = (n: number) => n.toString(16).padStart(32, "0");
 
-function request(trace: number, name = "step"): DecodedTraces {
-  return {
-    resourceSpans: [
-      {
-        resource: { "service.name": "svc" },
-        scopeSpans: [
-          {
-            scopeName: "",
-            scopeVersion: "",
-            spans: traceSpans(hex(trace), now, [
-              { name, attributes: { i: trace } },
-              { name: `${name}-child`, attributes: {} },
-            ]),
-          },
-        ],
-      },
-    ],
-  };
-}
+const request = (trace: number, name = "step") => twoSpanRequest(trace, now, name);
 
 /**
  * The write-ahead log on embedded storage, through the span pipeline as ingest runs it: requests are

@@ -1,5 +1,5 @@
 import { Pricer } from "@cognive/semconv";
-import type { DecodedSpan } from "../../src/otlp/model.ts";
+import type { DecodedSpan, DecodedTraces } from "../../src/otlp/model.ts";
 import { normalize } from "../../src/pipeline/normalize.ts";
 
 /**
@@ -25,6 +25,35 @@ export function traceSpans(
     statusCode: 0,
     statusMessage: "",
   }));
+}
+
+/**
+ * A request of one service ("svc") carrying trace number `trace` (its id the number in hex): a span
+ * named `name` and its child, whose attributes are `childAttributes`.
+ */
+export function twoSpanRequest(
+  trace: number,
+  startNs: bigint,
+  name = "step",
+  childAttributes: DecodedSpan["attributes"] = {},
+): DecodedTraces {
+  return {
+    resourceSpans: [
+      {
+        resource: { "service.name": "svc" },
+        scopeSpans: [
+          {
+            scopeName: "",
+            scopeVersion: "",
+            spans: traceSpans(trace.toString(16).padStart(32, "0"), startNs, [
+              { name, attributes: { i: trace } },
+              { name: `${name}-child`, attributes: childAttributes },
+            ]),
+          },
+        ],
+      },
+    ],
+  };
 }
 
 /** The GenAI attributes of a priced gpt-4o chat call. */

@@ -40,6 +40,8 @@ describe("write-ahead log", () => {
   /** What storage does with the log's inserts: take them, fail (down), or refuse a marked row. */
   let mode: "ok" | "fail" | "store-then-fail" = "ok";
   let loads = 0;
+  /** Loads wait for this while set. */
+  let held: Promise<void> | null = null;
   let storage: Storage;
   const opened: { wal: WriteAheadLog; pipeline: IngestPipeline }[] = [];
 
@@ -49,6 +51,7 @@ describe("write-ahead log", () => {
       ...real,
       insertNative: async (table, columns, body) => {
         loads++;
+        await held;
         if (body.includes("poison")) throw new Error("Code: 117. DB::Exception: refused (INCORRECT_DATA)");
         if (mode === "fail") throw new Error("Code: 243. DB::Exception: no space left (NOT_ENOUGH_SPACE)");
         await real.insertNative(table, columns, body);
@@ -139,13 +142,56 @@ describe("write-ahead log", () => {
     expect(await stored([111])).toBe(2);
   });
 
-  it("loads each record once while loads of its own and flushes run at the same time", async () => {
-    const { wal, pipeline } = await openWal({ loadBytes: 1, loadMs: 1 });
-    const traces = Array.from({ length: 12 }, (_, i) => 151 + i);
-    await Promise.all(traces.map((t) => submit(pipeline, [t]).then(() => wal.flush())));
+  /** Each trace's spans with the attribute its request gave them: what a load that read moved bytes would garble. */
+  async function attributes(traces: number[]): Promise<string[]> {
+    const rs = await real.client.query({
+      query: `SELECT TraceId, SpanAttributes['i'] AS i FROM cognive.${SPAN_TABLE}
+              WHERE TraceId IN {t:Array(String)} ORDER BY TraceId, SpanId`,
+      query_params: { t: traces.map(hex) },
+      format: "JSONEachRow",
+    });
+    return ((await rs.json()) as { TraceId: string; i: string }[]).map(
+      (r) => `${Number.parseInt(r.TraceId, 16)}:${r.i}`,
+    );
+  }
+
+  it.each([
+    ["appends growing the buffer of waiting records while loads read it", 151, { loadBytes: 1, minArenaBytes: 1 }],
+    ["loads moving the waiting records to the buffer's front", 171, { loadBytes: 64 * 1024 * 1024, minArenaBytes: 1 }],
+  ])(
+    "loads each record once, intact, while loads of its own and flushes run at the same time: %s",
+    async (_, from, config) => {
+      const { wal, pipeline } = await openWal({ ...config, loadMs: 1 });
+      const traces = Array.from({ length: 12 }, (_, i) => from + i);
+      await Promise.all(traces.map((t) => submit(pipeline, [t]).then(() => wal.flush())));
+      await wal.flush();
+      expect(await stored(traces)).toBe(24);
+      expect(await summarized(traces)).toBe(24);
+      // The parent span carries its trace's number (the child none).
+      expect(await attributes(traces)).toEqual(traces.flatMap((t) => [`${t}:${t}`, `${t}:`]));
+      await pipeline.close();
+      await wal.close();
+    },
+  );
+
+  it("keeps intact the records appended while a load runs, as the buffer grows and is compacted after it", async () => {
+    const { wal, pipeline } = await openWal({ minArenaBytes: 1 });
+    await submit(pipeline, [191]);
+    let release = () => {};
+    held = new Promise<void>((r) => {
+      release = r;
+    });
+    const loading = wal.flush();
+    // Appended while the first record's load waits: the buffer grows into a new one.
+    await submit(pipeline, [192]);
+    // Larger than the first: after the move its old place overlaps where the waiting bytes land.
+    await submit(pipeline, [193], "x".repeat(4000));
+    held = null;
+    release();
+    await loading;
+    // The load's end moved the two waiting records to the buffer's front; they load intact.
     await wal.flush();
-    expect(await stored(traces)).toBe(24);
-    expect(await summarized(traces)).toBe(24);
+    expect(await attributes([191, 192, 193])).toEqual([191, 192, 193].flatMap((t) => [`${t}:${t}`, `${t}:`]));
   });
 
   it("after a crash (the log never closed), the next open loads what was acknowledged, once", async () => {

@@ -41,6 +41,8 @@ export interface WalConfig {
   loadMs: number;
   /** Bytes waiting for storage beyond which appends are refused (the writer answers 503). */
   maxBytes: number;
+  /** The first size of the buffer that holds waiting records (default 64 MiB; it grows as needed). */
+  minArenaBytes?: number;
 }
 
 export interface WalHooks {
@@ -64,6 +66,7 @@ const MAGIC = 0x314c5743; // "CWL1"
 const HEAD = 16;
 const SEGMENT = /^(\d{16})\.wal$/;
 const MAX_RETRY_MS = 30_000;
+const MIN_ARENA_BYTES = 64 * 1024 * 1024;
 
 interface WalRecord {
   table: string;
@@ -138,6 +141,13 @@ export class WriteAheadLog {
   private closed = false;
   /** Set when an append failed and could not be cut off: no more appends. */
   private broken: string | null = null;
+  /**
+   * The waiting records' bodies, back to back in one reused buffer (each record's `body` a view of
+   * it): a fresh buffer a record and a load made V8 collect external memory several times a second
+   * (as the writer's ArenaPool says). Loads take views, so records loaded together are not copied.
+   */
+  private arena: Buffer = Buffer.allocUnsafeSlow(0);
+  private arenaEnd = 0;
   /** Loads into storage, the bytes they carried, and records storage refused for their data (kept apart). */
   readonly stats = { loads: 0, loadedBytes: 0, rejectedRecords: 0 };
 
@@ -233,7 +243,7 @@ export class WriteAheadLog {
         continue;
       }
       for (const r of found) {
-        this.pending.push({ ...r, segment, at: 0, retried: true });
+        this.pending.push({ ...r, body: this.keep(r.body), segment, at: 0, retried: true });
         this.pendingBytes += r.body.length;
         records++;
       }
@@ -292,7 +302,7 @@ export class WriteAheadLog {
     this.pending.push({
       table,
       columns,
-      body: Buffer.from(body),
+      body: this.keep(body),
       segment,
       at: performance.now(),
       retried: false,
@@ -383,7 +393,7 @@ export class WriteAheadLog {
    */
   private async insert(records: WalRecord[]): Promise<void> {
     const first = records[0];
-    let body = records.length === 1 ? first.body : Buffer.concat(records.map((r) => r.body));
+    let body = records.length === 1 ? first.body : adjoining(records);
     if (records.some((r) => r.retried) && this.hooks.unstored) body = await this.hooks.unstored(first.table, body);
     if (body.length === 0) return;
     try {
@@ -429,9 +439,42 @@ export class WriteAheadLog {
     });
   }
 
+  /** A copy of `body` in the arena, after the records waiting before it. */
+  private keep(body: Buffer): Buffer {
+    if (this.arenaEnd + body.length > this.arena.length) this.compact(body.length);
+    body.copy(this.arena, this.arenaEnd);
+    const kept = this.arena.subarray(this.arenaEnd, this.arenaEnd + body.length);
+    this.arenaEnd += body.length;
+    return kept;
+  }
+
+  /**
+   * Moves the waiting bodies to the front of the arena, into a new one when `extra` more bytes would
+   * not fit or a load is reading the arena now (its views must not change), and re-points their records.
+   */
+  private compact(extra: number, inPlace = this.loading === null): void {
+    const start = this.pending.length > 0 ? this.pending[0].body.byteOffset : this.arenaEnd;
+    const used = this.arenaEnd - start;
+    const target =
+      inPlace && used + extra <= this.arena.length
+        ? this.arena
+        : Buffer.allocUnsafeSlow(
+            Math.max(used + extra, 2 * this.arena.length, this.config.minArenaBytes ?? MIN_ARENA_BYTES),
+          );
+    this.arena.copy(target, 0, start, this.arenaEnd);
+    for (const r of this.pending) {
+      const at = r.body.byteOffset - start;
+      r.body = target.subarray(at, at + r.body.length);
+    }
+    this.arena = target;
+    this.arenaEnd = used;
+  }
+
   /** Records now in storage: forgotten, and their segments removed once empty. */
   private async done(records: WalRecord[]): Promise<void> {
     this.pending.splice(0, records.length);
+    // The load has returned: room is made at the end for what comes next, where it is short.
+    if (this.arena.length - this.arenaEnd < this.config.loadBytes) this.compact(0, true);
     for (const r of records) {
       this.pendingBytes -= r.body.length;
       r.segment.open--;
@@ -481,6 +524,17 @@ function alive(pid: number): boolean {
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === "EPERM";
   }
+}
+
+/** The bodies of records appended one after another, as one view (they are adjacent in the arena). */
+function adjoining(records: WalRecord[]): Buffer {
+  const first = records[0].body;
+  const last = (records.at(-1) as WalRecord).body;
+  const at = first.byteOffset;
+  const end = last.byteOffset + last.length;
+  if (last.buffer !== first.buffer || end - at !== records.reduce((n, r) => n + r.body.length, 0))
+    return Buffer.concat(records.map((r) => r.body));
+  return Buffer.from(first.buffer, at, end - at);
 }
 
 const sameTarget = (a: WalRecord, b: WalRecord) =>

@@ -76,6 +76,8 @@ interface Target {
   stop(): Promise<void>;
   /** Rows stored, when the target can tell (Cognive). */
   stored?(): Promise<number>;
+  /** Resolves once what was answered is in storage (Cognive answering after its log), so its CPU counts. */
+  drained?(): Promise<void>;
 }
 
 function waitForPort(port: number, timeoutMs = 60_000): Promise<void> {
@@ -111,6 +113,13 @@ async function startTarget(name: string): Promise<Target> {
     let stored = 0;
     return {
       url: `http://127.0.0.1:${otlpPort}/v1/traces`,
+      async drained() {
+        while (name === "cognive-wal") {
+          const text = await (await fetch(`http://127.0.0.1:${otlpPort}/metrics`)).text();
+          if (/^cognive_wal_waiting_bytes 0$/m.test(text)) return;
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      },
       pids: serverPids(child.pid ?? 0),
       async stop() {
         await stopProcess(child);
@@ -216,6 +225,7 @@ async function main() {
         const before = loadAverage();
         const cpu0 = cpuSeconds(target.pids);
         const r = await runLoadgen(loadgen, templateDir, target.url, connections);
+        await target.drained?.();
         const cpu = cpuSeconds(target.pids) - cpu0;
         const rss = Math.max(...target.pids.map((p) => peakRssMiB(p)).filter((n) => !Number.isNaN(n)));
         const after = loadAverage();

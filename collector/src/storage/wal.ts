@@ -57,8 +57,8 @@ export interface WalHooks {
  * An append that kept nothing (the log is full because storage is slower than ingest or failing,
  * or the disk refused the write): the writer answers 503 without looking for what was stored.
  */
-export class WalFullError extends Error {
-  override name = "WalFullError";
+export class WalAppendError extends Error {
+  override name = "WalAppendError";
   readonly nothingStored = true;
 }
 
@@ -273,10 +273,10 @@ export class WriteAheadLog {
   }
 
   private async appendNow(table: string, columns: readonly string[], body: Buffer): Promise<void> {
-    if (this.closed) throw new WalFullError("write-ahead log closed");
-    if (this.broken !== null) throw new WalFullError(this.broken);
+    if (this.closed) throw new WalAppendError("write-ahead log closed");
+    if (this.broken !== null) throw new WalAppendError(this.broken);
     if (this.pendingBytes > 0 && this.pendingBytes + body.length > this.config.maxBytes) {
-      throw new WalFullError(
+      throw new WalAppendError(
         `write-ahead log full: ${this.pendingBytes} bytes wait for storage (COGNIVE_WAL_MAX_BYTES ${this.config.maxBytes})`,
       );
     }
@@ -295,7 +295,7 @@ export class WriteAheadLog {
         this.broken = `the write-ahead log could not be cut back after a failed append (${truncateErr.message}); restart`;
         this.log.error("write-ahead log: refusing appends", { reason: this.broken });
       });
-      throw new WalFullError(`write-ahead log append failed: ${(err as Error).message}`, { cause: err });
+      throw new WalAppendError(`write-ahead log append failed: ${(err as Error).message}`, { cause: err });
     }
     this.fileBytes = at + HEAD + header.length + body.length;
     // Copied: the writer reuses its buffer once this returns.

@@ -32,6 +32,7 @@ import {
   spawnCognive,
   stopProcess,
   threadCpu,
+  walDrained,
 } from "./lib.ts";
 import { buildTemplate, patched, send } from "./workload.ts";
 
@@ -114,17 +115,6 @@ function senders(
   };
 }
 
-/** Resolves once the server's write-ahead log has loaded everything into storage. */
-async function walDrained(otlpPort: number): Promise<void> {
-  const deadline = Date.now() + 300_000;
-  while (Date.now() < deadline) {
-    const text = await (await fetch(`http://127.0.0.1:${otlpPort}/metrics`)).text();
-    if (/^cognive_wal_waiting_bytes 0$/m.test(text)) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error("the write-ahead log did not drain within 300 s");
-}
-
 async function runOnce(protocol: Protocol, tpl: ReturnType<typeof buildTemplate>, connections: number) {
   const dataDir = mkdtempSync(join(tmpdir(), "cognive-bench-"));
   const otlpPort = await freePort();
@@ -197,7 +187,7 @@ async function runOnce(protocol: Protocol, tpl: ReturnType<typeof buildTemplate>
   // Answered after the log, spans may still wait for their load: the CPU counted includes it, and
   // the wait shows whether storage kept up (a backlog growing with the run's length would not).
   const drainStarted = performance.now();
-  if (ACK === "wal") await walDrained(otlpPort);
+  if (ACK === "wal") await walDrained(`http://127.0.0.1:${otlpPort}`);
   const drainSeconds = (performance.now() - drainStarted) / 1000;
   const serverCpu = cpuSeconds(pids) - cpuAtStart;
   const byThread = cpuByThreadName(threadsAtStart, threadCpu(pids), serverCpu);

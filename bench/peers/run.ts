@@ -31,6 +31,7 @@ import {
   serverPids,
   spawnCognive,
   stopProcess,
+  walDrained,
 } from "../lib.ts";
 import { buildTemplate } from "../workload.ts";
 
@@ -113,13 +114,7 @@ async function startTarget(name: string): Promise<Target> {
     let stored = 0;
     return {
       url: `http://127.0.0.1:${otlpPort}/v1/traces`,
-      async drained() {
-        while (name === "cognive-wal") {
-          const text = await (await fetch(`http://127.0.0.1:${otlpPort}/metrics`)).text();
-          if (/^cognive_wal_waiting_bytes 0$/m.test(text)) return;
-          await new Promise((r) => setTimeout(r, 50));
-        }
-      },
+      drained: name === "cognive-wal" ? () => walDrained(`http://127.0.0.1:${otlpPort}`) : undefined,
       pids: serverPids(child.pid ?? 0),
       async stop() {
         await stopProcess(child);

@@ -53,7 +53,7 @@ export function registerAuthMetrics(registry: Registry, limited: { requests: num
 /** The write-ahead log's figures (`COGNIVE_INGEST_ACK=wal`), read at each scrape. */
 export function registerWalMetrics(
   registry: Registry,
-  wal: { waitingBytes: number; stats: { loads: number; loadedBytes: number; rejectedRecords: number } },
+  wal: { waitingBytes: number; stats: { loads: number; rejectedRecords: number } },
 ): void {
   new Gauge({
     name: "cognive_wal_waiting_bytes",

@@ -204,6 +204,9 @@ function filterColumn(r: BlockReader, t: NativeType, n: number, keep: Uint8Array
   }
 }
 
+/** Reads past a column of `n` values. */
+const skipColumn = (r: BlockReader, t: NativeType, n: number) => filterColumn(r, t, n, new Uint8Array(0), null);
+
 /** The blocks of a Native stream, one after another. */
 function* blocks(buf: Buffer): Generator<{ r: BlockReader; columns: number; rows: number }> {
   const r = new BlockReader(buf);
@@ -251,7 +254,7 @@ export function nativeStrings(buf: Buffer, names: readonly string[]): string[][]
       const type = parseNativeType(r.string());
       const wanted = names.indexOf(name);
       if (wanted >= 0 && type.kind === "string") for (let i = 0; i < rows; i++) out[start + i][wanted] = r.string();
-      else filterColumn(r, type, rows, new Uint8Array(0), null);
+      else skipColumn(r, type, rows);
     }
   }
   return out;
@@ -272,7 +275,7 @@ export function nativeInt64Range(buf: Buffer, name: string): { min: bigint; max:
           else if (v < range.min) range.min = v;
           else if (v > range.max) range.max = v;
         }
-      } else filterColumn(r, type, rows, new Uint8Array(0), null);
+      } else skipColumn(r, type, rows);
     }
   }
   return range;
@@ -285,7 +288,7 @@ export function nativeBlocks(buf: Buffer): Buffer[] {
   for (const { r, columns, rows } of blocks(buf)) {
     for (let c = 0; c < columns; c++) {
       r.string();
-      filterColumn(r, parseNativeType(r.string()), rows, new Uint8Array(0), null);
+      skipColumn(r, parseNativeType(r.string()), rows);
     }
     out.push(buf.subarray(start, r.pos));
     start = r.pos;

@@ -148,8 +148,8 @@ export class WriteAheadLog {
    */
   private arena: Buffer = Buffer.allocUnsafeSlow(0);
   private arenaEnd = 0;
-  /** Loads into storage, the bytes they carried, and records storage refused for their data (kept apart). */
-  readonly stats = { loads: 0, loadedBytes: 0, rejectedRecords: 0 };
+  /** Loads into storage, and records storage refused for their data (kept apart). */
+  readonly stats = { loads: 0, rejectedRecords: 0 };
 
   private constructor(
     private readonly inner: Storage,
@@ -399,7 +399,6 @@ export class WriteAheadLog {
     try {
       await this.inner.insertNative(first.table, first.columns, body);
       this.stats.loads++;
-      this.stats.loadedBytes += body.length;
     } catch (err) {
       if (!isPermanentStorageError(err)) throw err;
       for (const r of records) r.retried = true;

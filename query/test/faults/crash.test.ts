@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createStorage } from "@cognive/collector";
 import { afterAll, describe, expect, it } from "vitest";
-import { freePort, spawnCognive, stopProcess } from "../helpers/process.ts";
+import { freePort, spawnCognive, stopProcess, walDrained } from "../helpers/process.ts";
 import { expectStoredOnce, makeWorkload, POLICY, send, sendUntilAcknowledged, type Workload } from "./workload.ts";
 
 type Ack = "storage" | "wal";
@@ -29,12 +29,7 @@ async function cognive(dir: string, ack: Ack = "storage", extra: Record<string, 
     start: () => spawnCognive(env),
     /** Resolves once what was acknowledged is in storage (at once unless acknowledged after the log). */
     async loaded(): Promise<void> {
-      if (ack !== "wal") return;
-      for (;;) {
-        const text = await (await fetch(`${otlp}/metrics`)).text();
-        if (/^cognive_wal_waiting_bytes 0$/m.test(text)) return;
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      if (ack === "wal") await walDrained(otlp);
     },
   };
 }

@@ -25,6 +25,20 @@ export function runDemo(
   });
 }
 
+/**
+ * Resolves once a `cognive` process answering after its write-ahead log (`COGNIVE_INGEST_ACK=wal`)
+ * has loaded everything it answered into storage, as its `/metrics` on the OTLP port say.
+ */
+export async function walDrained(otlpUrl: string, timeoutMs = 300_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const text = await (await fetch(`${otlpUrl}/metrics`)).text();
+    if (/^cognive_wal_waiting_bytes 0$/m.test(text)) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`the write-ahead log did not drain within ${timeoutMs / 1000} s`);
+}
+
 /** Settings that keep dated fixtures (from 2023 on) past the default retention. */
 export const FIXTURE_ENV = {
   COGNIVE_RETENTION_DAYS: String(FIXTURE_RETENTION.spans),

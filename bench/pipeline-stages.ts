@@ -3,20 +3,30 @@
  * normalize, the default processors, the span-table row encoding (TSV), and the whole span stage
  * as a stage worker runs it (Native and RowBinary rows). No storage, no network: what
  * the JS thread spends before a row reaches the writer.
- *   npm run bench:pipeline-stages -- [--rounds 200]
+ *   npm run bench:pipeline-stages -- [--rounds 200] [--redis redis://127.0.0.1:6379]
  */
 import { loadavg } from "node:os";
 import { parseArgs } from "node:util";
 import { Pricer } from "@cognive/semconv";
+import { InProcessBus } from "../collector/src/alerts/bus.ts";
+import { type BudgetCounters, MemoryCounters } from "../collector/src/governance/counters.ts";
+import { RedisCounters } from "../collector/src/governance/counters-redis.ts";
+import { Governance } from "../collector/src/governance/engine.ts";
+import type { GovernedSpan } from "../collector/src/governance/hook.ts";
+import { silentLogger } from "../collector/src/log.ts";
 import { decodeTracesProto } from "../collector/src/otlp/decode-proto.ts";
 import { defaultSpanLimits, normalizeTraces, runProcessors } from "../collector/src/pipeline/normalize.ts";
 import { defaultProcessors } from "../collector/src/pipeline/processors.ts";
 import type { NormalizedSpan } from "../collector/src/pipeline/span.ts";
 import { SpanStage, VERDICT_NEW } from "../collector/src/pipeline/stage.ts";
+import { parsePolicy } from "../collector/src/policy.ts";
+import type { AlertStore } from "../collector/src/storage/alerts.ts";
 import { encodeSpanRow } from "../collector/src/storage/span-table.ts";
-import { buildTemplate } from "./workload.ts";
+import { buildTemplate, patched } from "./workload.ts";
 
-const { values: args } = parseArgs({ options: { rounds: { type: "string", default: "200" } } });
+const { values: args } = parseArgs({
+  options: { rounds: { type: "string", default: "200" }, redis: { type: "string" } },
+});
 const ROUNDS = Number(args.rounds);
 const template = buildTemplate(64);
 const req = decodeTracesProto(template.payload);
@@ -52,9 +62,72 @@ for (const format of ["native", "rowbinary"] as const) {
     },
   ]);
 }
+
+// Budgets on every agent and the team, high enough that no threshold is crossed: the cost measured
+// is counting, not alerting (so no alert is stored).
+const POLICY = parsePolicy(`
+teams:
+  cx: { budgets: { daily_usd: 1000000, monthly_usd: 10000000 } }
+agents:
+${["refund-agent", "triage-agent", "billing-agent"].map((a) => `  ${a}: { team: cx, budgets: { per_run_usd: 1000, daily_usd: 1000000, monthly_usd: 10000000 } }`).join("\n")}
+alerts:
+  thresholds: [0.5, 0.8, 1.0]
+`);
+
+/** Each round's governed spans, from a request with trace ids of its own (a repeated span counts nothing). */
+function governedRequests(n: number): GovernedSpan[][] {
+  const stage = new SpanStage({ processors, limits: defaultSpanLimits, format: "native", govern: true });
+  return Array.from({ length: n }, (_, i) => {
+    const { request: r, spans } = stage.normalize(decodeTracesProto(patched(template, i + 1)), now);
+    return stage.process(spans, new Uint8Array(r.valid).fill(VERDICT_NEW), request.identity).governed;
+  });
+}
+
+/**
+ * Governance over `ROUNDS` requests after a warm-up: CPU µs per span (of the whole request) in this
+ * process, and governed spans counted a second (wall clock: with Redis, round trips count too).
+ */
+async function governance(counters: BudgetCounters) {
+  const warmup = Math.max(10, ROUNDS / 10);
+  const requests = governedRequests(warmup + ROUNDS);
+  const alerts: unknown[] = [];
+  const store = { save: async (a: unknown[]) => void alerts.push(...a) } as unknown as AlertStore;
+  const gov = new Governance(POLICY, counters, new InProcessBus(), store, silentLogger);
+  for (const spans of requests.slice(0, warmup)) gov.onDurable(spans);
+  await gov.idle();
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  for (const spans of requests.slice(warmup)) gov.onDurable(spans);
+  await gov.idle();
+  const seconds = (performance.now() - t0) / 1000;
+  const c = process.cpuUsage(c0);
+  await counters.close();
+  if (alerts.length > 0 || gov.stats.failures > 0)
+    throw new Error("governance raised alerts or failed: not counting alone");
+  const governed = requests[0].length;
+  return {
+    usPerSpan: (c.user + c.system) / (ROUNDS * template.spans),
+    governed,
+    perSecond: (ROUNDS * governed) / seconds,
+  };
+}
+
 console.log(
   `${template.spans} spans/request, ${ROUNDS} rounds, load average ${loadavg()
     .map((l) => l.toFixed(1))
     .join(" ")}`,
 );
 for (const [name, round] of stages) console.log(`${name.padEnd(34)} ${cpuPerSpan(round).toFixed(2)} µs CPU/span`);
+const runs: [string, () => Promise<BudgetCounters>][] = [["memory counters", async () => new MemoryCounters()]];
+if (args.redis) {
+  const url = args.redis;
+  // A prefix of its own, so the run neither reads nor leaves behind another's counters.
+  const prefix = `cognive-bench-${process.pid}`;
+  runs.push(["Redis counters", () => RedisCounters.connect(url, { keyPrefix: prefix })]);
+}
+for (const [name, counters] of runs) {
+  const g = await governance(await counters());
+  console.log(
+    `${`governance, ${name}`.padEnd(34)} ${g.usPerSpan.toFixed(2)} µs CPU/span (${g.governed} of ${template.spans} spans governed, ${Math.round(g.perSecond)} a second)`,
+  );
+}

@@ -153,6 +153,23 @@ describe("MemoryCounters", () => {
     expect(c.size).toBe(0);
   });
 
+  it("drops expired counters on its own, after as many adds as it holds, and counts what it holds", async () => {
+    let now = Date.UTC(2025, 2, 1);
+    const c = new MemoryCounters({ now: () => now });
+    for (let i = 0; i < 2_000; i++)
+      await c.add(`s${i}`, [inc(0.01, null, { window: "run", windowKey: `t${i % 500}` })], T);
+    expect(c.size).toBe(500);
+    now += WINDOW_TTL_SECONDS.run * 1000;
+    // No read of the 500 expired runs: only the sweep can drop them.
+    for (let i = 0; i < 1_100; i++) await c.add(`d${i}`, [inc(0.01, null, { scope: team("cx") })], T);
+    expect(c.size).toBe(1);
+    expect(await c.get(team("cx"), "day", "2025-03-01")).toBe(11);
+    // A run seen again after it expired starts from nothing, its thresholds unreported.
+    const [again] = await c.add("s-late", [inc(0.6, 1, { window: "run", windowKey: "t1" })], T);
+    expect(again).toEqual({ totalUsd: 0.6, totalMicros: 600_000, crossed: [0.5] });
+    expect(c.size).toBe(2);
+  });
+
   it("bounds span-key memory and rejects a bad amount without remembering its span key", async () => {
     const c = new MemoryCounters({ dedupCapacity: 10 });
     for (let i = 0; i < 100; i++) await c.add(`s${i}`, [inc(0.01, null)], T);

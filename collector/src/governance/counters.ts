@@ -12,6 +12,7 @@
  * totals depend on the order of adds. The price: each span's cost is rounded to the micro-dollar
  * (at most 0.5 µ$ per span).
  */
+import { hashString128, KeyTable } from "../key-table.ts";
 import { type BudgetWindow, windowTtlSeconds } from "./windows.ts";
 
 type ScopeType = "agent" | "team";
@@ -105,42 +106,49 @@ export function counterId(scope: BudgetScope, window: BudgetWindow, windowKey: s
 /**
  * A bounded set of recently seen span keys: two generations, each holding up to capacity/2 keys.
  * When the current one is full it becomes the previous one and the old previous one is dropped, so
- * at least the last capacity/2 keys (and at most capacity) are always remembered.
+ * at least the last capacity/2 keys (and at most capacity) are always remembered. Keys are kept as
+ * 128-bit hashes in typed arrays (`KeyTable`), not as strings on the garbage-collected heap.
  */
 export class SpanKeySet {
-  private current = new Set<string>();
-  private previous = new Set<string>();
-  private readonly generation: number;
+  private current: KeyTable;
+  private previous: KeyTable;
+  private readonly key = new Uint32Array(4);
 
   constructor(capacity: number) {
     if (!Number.isInteger(capacity) || capacity < 2) throw new RangeError(`invalid capacity: ${capacity}`);
-    this.generation = Math.floor(capacity / 2);
+    this.current = new KeyTable(capacity);
+    this.previous = new KeyTable(capacity);
   }
 
   has(key: string): boolean {
-    return this.current.has(key) || this.previous.has(key);
+    const k = hashString128(key, this.key);
+    return this.current.get(k) !== 0 || this.previous.get(k) !== 0;
   }
 
   /** Adds the key; false when it was already there. */
   add(key: string): boolean {
-    if (this.has(key)) return false;
-    if (this.current.size >= this.generation) {
+    const k = hashString128(key, this.key);
+    if (this.current.get(k) !== 0 || this.previous.get(k) !== 0) return false;
+    if (this.current.full) {
+      const dropped = this.previous;
       this.previous = this.current;
-      this.current = new Set();
+      this.current = dropped;
+      dropped.clear();
     }
-    this.current.add(key);
+    this.current.set(k, 1);
     return true;
   }
 
   get size(): number {
-    return this.current.size + this.previous.size;
+    return this.current.count + this.previous.count;
   }
 }
 
 interface Entry {
   micros: number;
   expiresAt: number;
-  fired: Set<number>;
+  /** Thresholds reported for this counter; null until the first (most counters never cross one). */
+  fired: number[] | null;
 }
 
 export interface MemoryCountersOptions {
@@ -162,12 +170,21 @@ const SWEEP_EVERY = 1024;
  * Counters in process memory. Each counter expires after its window's TTL since its last add (as the
  * Redis keys do); expired counters are ignored when read and dropped by a sweep after as many writes
  * as there are counters (at least 1,024), so sweeping costs O(1) per write however many runs are live.
+ * Counters are kept by scope, then window, then window key, so an add looks each up by short strings
+ * it already has instead of hashing a counter id built for it.
  */
 export class MemoryCounters implements BudgetCounters {
-  private readonly counters = new Map<string, Entry>();
+  private readonly scopes: Record<ScopeType, Map<string, Record<BudgetWindow, Map<string, Entry>>>> = {
+    agent: new Map(),
+    team: new Map(),
+  };
   private readonly seen: SpanKeySet;
   private readonly now: () => number;
   private addsSinceSweep = 0;
+  /** Counters held, expired or not. */
+  private count = 0;
+  /** The last thresholds given and their normalized form: callers pass the policy's same array. */
+  private thresholds: { given: number[]; normalized: number[] } | null = null;
 
   constructor(options: MemoryCountersOptions = {}) {
     this.seen = new SpanKeySet(options.dedupCapacity ?? 200_000);
@@ -180,28 +197,31 @@ export class MemoryCounters implements BudgetCounters {
 
   /** `add`, synchronously, also telling whether the span key was new. */
   addNow(spanKey: string, increments: SpendIncrement[], thresholds: number[]): AddOutcome {
-    const ts = normalizeThresholds(thresholds);
-    const amounts = increments.map((inc) => ({ inc, micros: usdToMicros(inc.usd), limit: limitMicros(inc.limitUsd) }));
+    const ts = this.normalized(thresholds);
+    // Every amount is checked before any counter changes.
+    for (const inc of increments) usdToMicros(inc.usd);
     const now = this.now();
     this.maybeSweep(now);
     if (!this.seen.add(spanKey)) {
       return {
         applied: false,
         results: increments.map((inc) => {
-          const micros = this.live(counterId(inc.scope, inc.window, inc.windowKey), now)?.micros ?? 0;
+          const micros = this.live(inc.scope, inc.window, inc.windowKey, now)?.micros ?? 0;
           return { totalUsd: microsToUsd(micros), totalMicros: micros, crossed: [] };
         }),
       };
     }
-    const results = amounts.map(({ inc, micros, limit }) => {
+    const results = increments.map((inc) => {
       const entry = this.entry(inc, now);
-      entry.micros += micros;
+      entry.micros += usdToMicros(inc.usd);
       entry.expiresAt = now + windowTtlSeconds(inc.window) * 1000;
       const crossed: number[] = [];
+      const limit = limitMicros(inc.limitUsd);
       if (limit !== null) {
         for (const t of ts) {
-          if (reached(entry.micros, t, limit) && !entry.fired.has(t)) {
-            entry.fired.add(t);
+          if (reached(entry.micros, t, limit) && !entry.fired?.includes(t)) {
+            entry.fired ??= [];
+            entry.fired.push(t);
             crossed.push(t);
           }
         }
@@ -212,7 +232,7 @@ export class MemoryCounters implements BudgetCounters {
   }
 
   async get(scope: BudgetScope, window: BudgetWindow, windowKey: string): Promise<number> {
-    return microsToUsd(this.live(counterId(scope, window, windowKey), this.now())?.micros ?? 0);
+    return microsToUsd(this.live(scope, window, windowKey, this.now())?.micros ?? 0);
   }
 
   /** Sets each given counter to the given total (other counters are left alone), adding `fired` to what was reported. */
@@ -239,11 +259,16 @@ export class MemoryCounters implements BudgetCounters {
     now = this.now(),
   ): void {
     this.maybeSweep(now);
-    const id = counterId(scope, window, windowKey);
-    const old = mergeFired ? this.live(id, now) : undefined;
+    const old = mergeFired ? this.live(scope, window, windowKey, now) : undefined;
     const set = new Set(old?.fired);
     for (const t of fired) set.add(t);
-    this.counters.set(id, { micros, expiresAt: now + windowTtlSeconds(window) * 1000, fired: set });
+    const table = this.table(scope, window);
+    if (!table.has(windowKey)) this.count++;
+    table.set(windowKey, {
+      micros,
+      expiresAt: now + windowTtlSeconds(window) * 1000,
+      fired: set.size === 0 ? null : [...set],
+    });
   }
 
   /** Remembers a span key as counted (elsewhere), so a retry of it is not counted here. */
@@ -253,33 +278,67 @@ export class MemoryCounters implements BudgetCounters {
 
   /** Number of live counters (expired ones not yet swept may be included). */
   get size(): number {
-    return this.counters.size;
+    return this.count;
   }
 
   async close(): Promise<void> {}
 
-  private live(id: string, now: number): Entry | undefined {
-    const e = this.counters.get(id);
+  /** The counters of one scope and window, by window key. */
+  private table(scope: BudgetScope, window: BudgetWindow): Map<string, Entry> {
+    const byName = this.scopes[scope.type];
+    let windows = byName.get(scope.name);
+    if (windows === undefined) {
+      windows = { run: new Map(), day: new Map(), month: new Map() };
+      byName.set(scope.name, windows);
+    }
+    return windows[window];
+  }
+
+  private live(scope: BudgetScope, window: BudgetWindow, windowKey: string, now: number): Entry | undefined {
+    const table = this.table(scope, window);
+    const e = table.get(windowKey);
     if (e && e.expiresAt <= now) {
-      this.counters.delete(id);
+      table.delete(windowKey);
+      this.count--;
       return undefined;
     }
     return e;
   }
 
   private entry(inc: SpendIncrement, now: number): Entry {
-    const id = counterId(inc.scope, inc.window, inc.windowKey);
-    let e = this.live(id, now);
-    if (!e) {
-      e = { micros: 0, expiresAt: 0, fired: new Set() };
-      this.counters.set(id, e);
+    const table = this.table(inc.scope, inc.window);
+    let e = table.get(inc.windowKey);
+    if (e === undefined || e.expiresAt <= now) {
+      if (e === undefined) this.count++;
+      e = { micros: 0, expiresAt: 0, fired: null };
+      table.set(inc.windowKey, e);
     }
     return e;
   }
 
+  private normalized(thresholds: number[]): number[] {
+    if (this.thresholds?.given !== thresholds) {
+      this.thresholds = { given: thresholds, normalized: normalizeThresholds(thresholds) };
+    }
+    return this.thresholds.normalized;
+  }
+
   private maybeSweep(now: number): void {
-    if (++this.addsSinceSweep < Math.max(SWEEP_EVERY, this.counters.size)) return;
+    if (++this.addsSinceSweep < Math.max(SWEEP_EVERY, this.count)) return;
     this.addsSinceSweep = 0;
-    for (const [id, e] of this.counters) if (e.expiresAt <= now) this.counters.delete(id);
+    for (const byName of Object.values(this.scopes)) {
+      for (const [name, windows] of byName) {
+        let empty = true;
+        for (const table of Object.values(windows)) {
+          for (const [key, e] of table) {
+            if (e.expiresAt > now) continue;
+            table.delete(key);
+            this.count--;
+          }
+          if (table.size > 0) empty = false;
+        }
+        if (empty) byName.delete(name);
+      }
+    }
   }
 }

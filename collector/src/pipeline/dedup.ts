@@ -1,4 +1,5 @@
-import { mix, writeSpanKey } from "./span-keys.ts";
+import { KeyTable } from "../key-table.ts";
+import { writeSpanKey } from "./span-keys.ts";
 import type { Part } from "./writer.ts";
 
 /** What a remembered span is: a part still being written, stored, or stored by an insert that failed half-way. */
@@ -141,58 +142,4 @@ function keyAt(keys: Uint32Array, i: number): Uint32Array {
   scratch[2] = keys[o + 2];
   scratch[3] = keys[o + 3];
   return scratch;
-}
-
-/** Linear-probing hash table of 128-bit keys to part ids, filled to at most half its slots. */
-class KeyTable {
-  private readonly keys: Uint32Array;
-  private readonly values: Uint32Array;
-  private readonly mask: number;
-  private readonly limit: number;
-  count = 0;
-  minId = 0;
-
-  constructor(capacity: number) {
-    let slots = 1024;
-    while (slots < capacity) slots *= 2;
-    this.keys = new Uint32Array(slots * 4);
-    this.values = new Uint32Array(slots);
-    this.mask = slots - 1;
-    this.limit = Math.max(1, Math.floor(capacity / 2));
-  }
-
-  get full(): boolean {
-    return this.count >= this.limit;
-  }
-
-  private slot(k: Uint32Array): number {
-    const keys = this.keys;
-    let i = mix(k[2], k[0] ^ k[1]) & this.mask;
-    while (this.values[i] !== 0) {
-      const o = i * 4;
-      if (keys[o] === k[0] && keys[o + 1] === k[1] && keys[o + 2] === k[2] && keys[o + 3] === k[3]) return i;
-      i = (i + 1) & this.mask;
-    }
-    return i;
-  }
-
-  get(k: Uint32Array): number {
-    return this.values[this.slot(k)];
-  }
-
-  set(k: Uint32Array, id: number): void {
-    const i = this.slot(k);
-    if (this.values[i] === 0) {
-      this.count++;
-      this.keys.set(k, i * 4);
-      if (this.minId === 0 || id < this.minId) this.minId = id;
-    }
-    this.values[i] = id;
-  }
-
-  clear(): void {
-    this.values.fill(0);
-    this.count = 0;
-    this.minId = 0;
-  }
 }

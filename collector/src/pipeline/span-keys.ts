@@ -4,6 +4,7 @@
  * written four 32-bit words a span into typed arrays, so the thread that decodes a request can hand
  * them to the thread that remembers them without copying strings.
  */
+import { mix } from "../key-table.ts";
 
 /** Writes the key of (traceId, spanId) at words [4·i, 4·i + 4) of `out`. Ids are validated lower-case hex. */
 export function writeSpanKey(out: Uint32Array, i: number, traceId: string, spanId: string): void {
@@ -26,14 +27,4 @@ function hexWord(s: string, at: number): number {
     v = (v << 4) | (c <= 57 ? c - 48 : c - 87);
   }
   return v >>> 0;
-}
-
-/** One MurmurHash3 round: fold a 32-bit word into a running hash. */
-export function mix(h: number, k: number): number {
-  let x = Math.imul(k, 0xcc9e2d51);
-  x = (x << 15) | (x >>> 17);
-  x = Math.imul(x, 0x1b873593);
-  let y = h ^ x;
-  y = (y << 13) | (y >>> 19);
-  return (Math.imul(y, 5) + 0xe6546b64) >>> 0;
 }

@@ -1,6 +1,11 @@
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { BudgetScope, CounterResult, SpendIncrement } from "../src/governance/counters.ts";
+import {
+  type BudgetScope,
+  type CounterResult,
+  MemoryCounters,
+  type SpendIncrement,
+} from "../src/governance/counters.ts";
 import { RedisCounters } from "../src/governance/counters-redis.ts";
 import { ResilientCounters } from "../src/governance/counters-resilient.ts";
 import { WINDOW_TTL_SECONDS } from "../src/governance/windows.ts";
@@ -124,6 +129,46 @@ describe.skipIf(missingService("redis-server"))("RedisCounters on a real Redis",
       await b.close();
     }
   }, 60_000);
+
+  it("counts a batch of 600 spans in three scripts, with the totals, crossings and keys of one add a span", async () => {
+    const one = await RedisCounters.connect(svc.url, { keyPrefix: prefix(), ...SLOW_OK });
+    const many = await RedisCounters.connect(svc.url, { keyPrefix: prefix(), ...SLOW_OK });
+    try {
+      const spends = Array.from({ length: 600 }, (_, i) => ({
+        // Every 7th span repeats an earlier one: counted once, in a batch as across batches.
+        spanKey: `s${i % 7 === 6 ? i - 3 : i}`,
+        increments: [
+          { scope: agent("a"), window: "run" as const, windowKey: `r${i % 40}`, usd: 0.01, limitUsd: 0.1 },
+          dayInc(0.002, 1),
+          dayInc(0.003, null, team("t")),
+        ],
+      }));
+      const expected: CounterResult[][] = [];
+      for (const s of spends) expected.push(await one.add(s.spanKey, s.increments, T));
+      // The in-memory counters, written apart, agree span by span.
+      const memory = new MemoryCounters();
+      expect(spends.map((s) => memory.addNow(s.spanKey, s.increments, T).results)).toEqual(expected);
+      // ioredis sends a script's first call on a connection as EVAL, later ones as EVALSHA.
+      const scripts = async () => {
+        const stats = await raw.info("commandstats");
+        const calls = (cmd: string) => Number(new RegExp(`cmdstat_${cmd}:calls=(\\d+)`).exec(stats)?.[1] ?? 0);
+        return calls("eval") + calls("evalsha");
+      };
+      const before = await scripts();
+      expect(await many.addMany(spends, T)).toEqual(expected);
+      expect((await scripts()) - before).toBe(3);
+      expect(expected.flat().some((r) => r.crossed.length > 0)).toBe(true);
+      const layout = async (c: RedisCounters) => {
+        const keys = (await raw.keys(`${c.counterKey(agent("x"), "day", "x").split(":")[0]}:*`)).sort();
+        const strip = (k: string) => k.slice(k.indexOf(":"));
+        return Promise.all(keys.map(async (k) => [strip(k), await raw.get(k), (await raw.ttl(k)) > 0]));
+      };
+      expect(await layout(many)).toEqual(await layout(one));
+    } finally {
+      await one.close();
+      await many.close();
+    }
+  });
 
   it("keeps run/day/month and agent/team apart, sets expiries, and lays keys out as documented", async () => {
     const keyPrefix = prefix();

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Alert } from "../src/alerts/alert.ts";
 import { InProcessBus } from "../src/alerts/bus.ts";
-import { MemoryCounters } from "../src/governance/counters.ts";
+import { type BudgetCounters, MemoryCounters } from "../src/governance/counters.ts";
 import { Governance } from "../src/governance/engine.ts";
 import type { GovernedSpan } from "../src/governance/hook.ts";
 import { silentLogger } from "../src/log.ts";
@@ -110,5 +110,44 @@ describe("governance", () => {
       ["day", 80],
     ]);
     expect(seen.some((a) => a.agent === "unknown-agent")).toBe(false);
+  });
+
+  it("counts a batch's spend in one call to the counters, its alerts in span order", async () => {
+    const bus = new InProcessBus();
+    const seen: Alert[] = [];
+    bus.subscribe((a) => {
+      seen.push(a);
+    });
+    const memory = new MemoryCounters();
+    let calls = 0;
+    const counters: BudgetCounters = {
+      add: (k, incs, ts) => memory.add(k, incs, ts),
+      addMany: (spends, ts) => {
+        calls++;
+        return memory.addMany(spends, ts);
+      },
+      get: (scope, window, key) => memory.get(scope, window, key),
+      seed: (totals) => memory.seed(totals),
+      close: () => memory.close(),
+    };
+    const gov = new Governance(POLICY, counters, bus, new AlertStore(storage), silentLogger);
+    const trace = "55555555555555555555555555555555";
+    gov.onDurable([
+      call(trace, 0.001, { requestModel: "claude-3-opus", responseModel: "claude-3-opus-20240229" }),
+      call(trace, 0.06), // 50 % of the run's 0.10
+      call(trace, 0, { modelCall: false, tool: "issue_refund", requestModel: null, responseModel: null }),
+      call(trace, 0.03), // 80 % and 100 %
+      ...Array.from({ length: 100 }, () => call(trace, 0.001)),
+    ]);
+    await gov.idle();
+    expect(calls).toBe(1);
+    expect(seen.map((a) => a.threshold ?? a.kind)).toEqual([
+      "policy.model_not_allowed",
+      50,
+      "policy.tool_not_approved",
+      80,
+      100,
+    ]);
+    expect(await memory.get({ type: "agent", name: "refund-agent" }, "run", trace)).toBeCloseTo(0.191, 9);
   });
 });

@@ -1,6 +1,7 @@
 /**
- * Budget counters in Redis, shared by any number of collectors. Each `add` is ONE Lua script, so
- * de-duplication, the increments and the threshold checks of a span are atomic together.
+ * Budget counters in Redis, shared by any number of collectors. One Lua script counts a batch of
+ * spans (`addMany`; `add` is a batch of one), so de-duplication, the increments and the threshold
+ * checks of a span are atomic together, and a batch costs one round trip instead of one a span.
  *
  * Key layout (prefix `cognive:spend` by default; `:` and `%` inside names and window keys are
  * escaped as `%3A` and `%25`):
@@ -23,51 +24,87 @@ import {
   microsToUsd,
   normalizeThresholds,
   type SeedTotal,
+  type SpanSpend,
   type SpendIncrement,
   usdToMicros,
 } from "./counters.ts";
 import { type BudgetWindow, windowTtlSeconds } from "./windows.ts";
 
 /**
- * KEYS: [1] span key, [2 .. n+1] counters, then n*T fired keys (counter-major).
- * ARGV: [1] span TTL s, [2] n, [3] T, then per counter: micros, TTL s, limit micros ("" = none), then T thresholds.
- * Returns {applied (1|0), {{total, {threshold index (1-based) newly crossed, …}}, …}}.
+ * The spend of S spans, in order, in one script: per span, de-duplication, its increments and their
+ * threshold checks are as atomic as one script a span was, and a batch costs one round trip.
+ * KEYS: [1 .. S] span keys, [S+1 .. S+C] the batch's distinct counters.
+ * ARGV: [1] span TTL s, [2] S, [3] C, [4] T, [5 .. 4+T] thresholds as the fired keys name them; per
+ * counter: TTL s, limit micros ("" = none), its fired keys' prefix (`<prefix>:fired:<id>`, the key of
+ * threshold t being `<prefix>:fired:<id>:<t>`); per span: m, then m × (counter index, micros).
+ * Returns per span {applied (1|0), {{total, {threshold index (1-based) newly crossed, …}}, …}}; a span
+ * already counted adds nothing and gets the current totals. A counter's (and a reached threshold's)
+ * expiry is set once a batch, after its last increment.
  */
-const ADD_LUA = `
-local n = tonumber(ARGV[2])
-local T = tonumber(ARGV[3])
-local base = 3 + 3 * n
-local thr = {}
-for j = 1, T do thr[j] = tonumber(ARGV[base + j]) end
-local out = {}
-if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
-  for i = 1, n do out[i] = {tonumber(redis.call('GET', KEYS[1 + i]) or '0'), {}} end
-  return {0, out}
+const ADD_MANY_LUA = `
+local S = tonumber(ARGV[2])
+local C = tonumber(ARGV[3])
+local T = tonumber(ARGV[4])
+local thr, thrText = {}, {}
+for j = 1, T do
+  thrText[j] = ARGV[4 + j]
+  thr[j] = tonumber(ARGV[4 + j])
 end
-for i = 1, n do
-  local a = 3 + 3 * (i - 1)
-  local key = KEYS[1 + i]
-  local ttl = ARGV[a + 2]
-  local total = redis.call('INCRBY', key, ARGV[a + 1])
-  redis.call('EXPIRE', key, ttl)
-  local crossed = {}
-  if ARGV[a + 3] ~= '' then
-    local limit = tonumber(ARGV[a + 3])
-    for j = 1, T do
-      if total >= thr[j] * limit then
-        local fk = KEYS[1 + n + (i - 1) * T + j]
-        if redis.call('SET', fk, '1', 'NX', 'EX', ttl) then
-          crossed[#crossed + 1] = j
-        else
-          redis.call('EXPIRE', fk, ttl)
+local ttl, limit, firedPrefix, touched = {}, {}, {}, {}
+local a = 4 + T
+for c = 1, C do
+  ttl[c] = ARGV[a + 1]
+  if ARGV[a + 2] ~= '' then limit[c] = tonumber(ARGV[a + 2]) end
+  firedPrefix[c] = ARGV[a + 3]
+  a = a + 3
+end
+local refreshed = {}
+local out = {}
+for s = 1, S do
+  local m = tonumber(ARGV[a + 1])
+  a = a + 1
+  local res = {}
+  if redis.call('SET', KEYS[s], '1', 'NX', 'EX', ARGV[1]) then
+    for i = 1, m do
+      local c = tonumber(ARGV[a + 1])
+      local total = redis.call('INCRBY', KEYS[S + c], ARGV[a + 2])
+      a = a + 2
+      touched[c] = true
+      local crossed = {}
+      if limit[c] then
+        for j = 1, T do
+          if total >= thr[j] * limit[c] then
+            local fk = firedPrefix[c] .. ':' .. thrText[j]
+            if redis.call('SET', fk, '1', 'NX', 'EX', ttl[c]) then
+              crossed[#crossed + 1] = j
+              refreshed[fk] = true
+            elseif not refreshed[fk] then
+              redis.call('EXPIRE', fk, ttl[c])
+              refreshed[fk] = true
+            end
+          end
         end
       end
+      res[i] = {total, crossed}
     end
+    out[s] = {1, res}
+  else
+    for i = 1, m do
+      local c = tonumber(ARGV[a + 1])
+      a = a + 2
+      res[i] = {tonumber(redis.call('GET', KEYS[S + c]) or '0'), {}}
+    end
+    out[s] = {0, res}
   end
-  out[i] = {total, crossed}
 end
-return {1, out}
+for c = 1, C do
+  if touched[c] then redis.call('EXPIRE', KEYS[S + c], ttl[c]) end
+end
+return out
 `;
+
+/** Spans a script counts at most (a longer batch is split): a few ms of Redis's time. */
+export const SPANS_PER_SCRIPT = 256;
 
 /**
  * KEYS: [1] counter, then fired keys. ARGV: [1] micros, [2] TTL s.
@@ -81,10 +118,10 @@ for i = 2, #KEYS do redis.call('SET', KEYS[i], '1', 'EX', ARGV[2]) end
 return 1
 `;
 
-type AddReply = [number, [number, number[]][]];
+type AddReply = [number, [number, number[]][]][];
 
 interface ScriptedRedis {
-  cogniveSpendAdd(...args: (string | number)[]): Promise<AddReply>;
+  cogniveSpendAddMany(...args: (string | number)[]): Promise<AddReply>;
   cogniveSpendSeed(...args: (string | number)[]): Promise<number>;
 }
 
@@ -169,7 +206,7 @@ export class RedisCounters implements BudgetCounters {
     this.prefix = options.keyPrefix ?? "cognive:spend";
     this.spanTtl = options.spanTtlSeconds ?? 3 * 86_400;
     this.timeoutMs = options.commandTimeoutMs ?? 200;
-    client.defineCommand("cogniveSpendAdd", { lua: ADD_LUA });
+    client.defineCommand("cogniveSpendAddMany", { lua: ADD_MANY_LUA });
     client.defineCommand("cogniveSpendSeed", { lua: SEED_LUA });
     this.scripted = client as unknown as ScriptedRedis;
   }
@@ -208,30 +245,70 @@ export class RedisCounters implements BudgetCounters {
 
   /** `add`, also telling whether the span key was new. */
   async addOutcome(spanKey: string, increments: SpendIncrement[], thresholds: number[]): Promise<AddOutcome> {
-    const ts = normalizeThresholds(thresholds);
-    const keys: string[] = [this.spanKey(spanKey)];
-    const fired: string[] = [];
-    const argv: (string | number)[] = [this.spanTtl, increments.length, ts.length];
-    for (const inc of increments) {
-      const limit = limitMicros(inc.limitUsd);
-      keys.push(this.counterKey(inc.scope, inc.window, inc.windowKey));
-      for (const t of ts) fired.push(this.firedKey(inc.scope, inc.window, inc.windowKey, t));
-      argv.push(usdToMicros(inc.usd), windowTtlSeconds(inc.window), limit === null ? "" : limit);
+    const [out] = await this.addBatchOutcome([{ spanKey, increments }], thresholds);
+    return out;
+  }
+
+  async addMany(spends: SpanSpend[], thresholds: number[]): Promise<CounterResult[][]> {
+    const out: CounterResult[][] = [];
+    for (let i = 0; i < spends.length; i += SPANS_PER_SCRIPT) {
+      for (const o of await this.addBatchOutcome(spends.slice(i, i + SPANS_PER_SCRIPT), thresholds))
+        out.push(o.results);
     }
-    argv.push(...ts.map(String));
-    const all = [...keys, ...fired];
-    const [applied, out] = await redisTimeout(
-      this.scripted.cogniveSpendAdd(all.length, ...all, ...argv),
+    return out;
+  }
+
+  /**
+   * The spends of up to `SPANS_PER_SCRIPT` spans in one script, in order, each telling whether its
+   * span key was new. Every amount is checked before anything is sent.
+   */
+  async addBatchOutcome(spends: SpanSpend[], thresholds: number[]): Promise<AddOutcome[]> {
+    if (spends.length > SPANS_PER_SCRIPT) throw new RangeError(`at most ${SPANS_PER_SCRIPT} spans a script`);
+    if (spends.length === 0) return [];
+    const ts = normalizeThresholds(thresholds);
+    const counters = new Map<string, number>();
+    const counterArgs: (string | number)[] = [];
+    const spanArgs: (string | number)[] = [];
+    for (const { increments } of spends) {
+      spanArgs.push(increments.length);
+      for (const inc of increments) {
+        const id = counterId(inc.scope, inc.window, inc.windowKey);
+        let c = counters.get(id);
+        if (c === undefined) {
+          c = counters.size + 1;
+          counters.set(id, c);
+          const limit = limitMicros(inc.limitUsd);
+          counterArgs.push(windowTtlSeconds(inc.window), limit === null ? "" : limit, `${this.prefix}:fired:${id}`);
+        }
+        spanArgs.push(c, usdToMicros(inc.usd));
+      }
+    }
+    const keys = [
+      ...spends.map((s) => this.spanKey(s.spanKey)),
+      ...[...counters.keys()].map((id) => `${this.prefix}:${id}`),
+    ];
+    const reply = await redisTimeout(
+      this.scripted.cogniveSpendAddMany(
+        keys.length,
+        ...keys,
+        this.spanTtl,
+        spends.length,
+        counters.size,
+        ts.length,
+        ...ts.map(String),
+        ...counterArgs,
+        ...spanArgs,
+      ),
       this.timeoutMs,
     );
-    return {
+    return reply.map(([applied, out]) => ({
       applied: applied === 1,
       results: out.map(([total, crossed]) => ({
         totalUsd: microsToUsd(total),
         totalMicros: total,
         crossed: crossed.map((j) => ts[j - 1]),
       })),
-    };
+    }));
   }
 
   async get(scope: BudgetScope, window: BudgetWindow, windowKey: string): Promise<number> {

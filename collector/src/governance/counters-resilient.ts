@@ -1,7 +1,7 @@
 /**
  * Budget counters on Redis that keep counting when Redis is unreachable.
  *
- * Normal operation: every `add` goes to Redis (`RedisCounters`, one atomic Lua script), and the local
+ * Normal operation: every `add` goes to Redis (`RedisCounters`, one Lua script a batch), and the local
  * `MemoryCounters` mirrors the shared totals it sees (and the span keys), so it holds a recent view.
  *
  * Outage: when a Redis call fails (server down, connection lost, or the short command timeout), the
@@ -31,9 +31,10 @@ import {
   normalizeThresholds,
   reached,
   type SeedTotal,
+  type SpanSpend,
   type SpendIncrement,
 } from "./counters.ts";
-import { counterClientOptions, type RedisConnectOptions, RedisCounters } from "./counters-redis.ts";
+import { counterClientOptions, type RedisConnectOptions, RedisCounters, SPANS_PER_SCRIPT } from "./counters-redis.ts";
 import type { BudgetWindow } from "./windows.ts";
 
 export interface ResilientCountersOptions {
@@ -123,20 +124,34 @@ export class ResilientCounters implements BudgetCounters {
   }
 
   async add(spanKey: string, increments: SpendIncrement[], thresholds: number[]): Promise<CounterResult[]> {
-    if (this.outage && this.redis.client.status === "ready" && Date.now() >= this.nextTryAt) {
-      await this.reconcile();
-    }
-    if (!this.outage) {
-      try {
-        const out = await this.redis.addOutcome(spanKey, increments, thresholds);
-        this.mirror(spanKey, increments, thresholds, out.results);
-        return out.results;
-      } catch (err) {
-        if (err instanceof RangeError) throw err; // invalid input, not an outage
-        this.fail(err);
+    const [results] = await this.addMany([{ spanKey, increments }], thresholds);
+    return results;
+  }
+
+  /** `add` of each span, a script (`SPANS_PER_SCRIPT` spans) at a time; a script that fails and what follows count locally. */
+  async addMany(spends: SpanSpend[], thresholds: number[]): Promise<CounterResult[][]> {
+    const out: CounterResult[][] = [];
+    for (let i = 0; i < spends.length; i += SPANS_PER_SCRIPT) {
+      const batch = spends.slice(i, i + SPANS_PER_SCRIPT);
+      if (this.outage && this.redis.client.status === "ready" && Date.now() >= this.nextTryAt) {
+        await this.reconcile();
       }
+      if (!this.outage) {
+        try {
+          const outcomes = await this.redis.addBatchOutcome(batch, thresholds);
+          batch.forEach((s, j) => {
+            this.mirror(s.spanKey, s.increments, thresholds, outcomes[j].results);
+            out.push(outcomes[j].results);
+          });
+          continue;
+        } catch (err) {
+          if (err instanceof RangeError) throw err; // invalid input, not an outage
+          this.fail(err);
+        }
+      }
+      for (const s of batch) out.push(this.addLocal(s.spanKey, s.increments, thresholds));
     }
-    return this.addLocal(spanKey, increments, thresholds);
+    return out;
   }
 
   async get(scope: BudgetScope, window: BudgetWindow, windowKey: string): Promise<number> {

@@ -49,9 +49,17 @@ export interface SeedTotal {
   fired?: number[];
 }
 
+/** One span's spend: what `add` takes, for `addMany`. */
+export interface SpanSpend {
+  spanKey: string;
+  increments: SpendIncrement[];
+}
+
 export interface BudgetCounters {
   /** Adds the spend of one span to each increment, once per spanKey (a retried span adds nothing and crosses nothing). */
   add(spanKey: string, increments: SpendIncrement[], thresholds: number[]): Promise<CounterResult[]>;
+  /** `add` of each span in turn, as few calls as the counters can make of it; the results in the same order. */
+  addMany(spends: SpanSpend[], thresholds: number[]): Promise<CounterResult[][]>;
   get(scope: BudgetScope, window: BudgetWindow, windowKey: string): Promise<number>;
   /** Replaces local state from authoritative totals (used to rebuild day/month from storage at start). */
   seed(totals: SeedTotal[]): Promise<void>;
@@ -193,6 +201,10 @@ export class MemoryCounters implements BudgetCounters {
 
   async add(spanKey: string, increments: SpendIncrement[], thresholds: number[]): Promise<CounterResult[]> {
     return this.addNow(spanKey, increments, thresholds).results;
+  }
+
+  async addMany(spends: SpanSpend[], thresholds: number[]): Promise<CounterResult[][]> {
+    return spends.map((s) => this.addNow(s.spanKey, s.increments, thresholds).results);
   }
 
   /** `add`, synchronously, also telling whether the span key was new. */

@@ -8,7 +8,9 @@
  * and its peak RSS; `--connections 8,32` runs each count in turn (fresh server each), and the load
  * average is printed beside every figure (the machine may be shared). `--traces-per-request 73` sends
  * the 511-span requests of the peer comparison (bench/peers). `--ack wal` answers requests once their
- * rows are in the write-ahead log (COGNIVE_INGEST_ACK=wal) instead of in storage.
+ * rows are in the write-ahead log (COGNIVE_INGEST_ACK=wal) instead of in storage. The server counts
+ * budgets in memory, or in Redis when REDIS_URL is set in the environment; each run reports how many
+ * written spans governance had yet to count when the load ended, and waits for it (CPU counted).
  *   npm run bench:ingest -- [--protocol http|grpc|both] [--ack storage|wal] [--seconds 20] [--connections 8,32] [--traces-per-request 64] [--cpu-prof DIR] [--node-arg=--flag …]
  */
 import { mkdtempSync, rmSync } from "node:fs";
@@ -25,6 +27,7 @@ import {
   freePort,
   loadAverage,
   machine,
+  metricZero,
   peakRssMiB,
   percentile,
   report,
@@ -186,9 +189,17 @@ async function runOnce(protocol: Protocol, tpl: ReturnType<typeof buildTemplate>
   const clientCpu = process.cpuUsage(cpuBefore);
   // Answered after the log, spans may still wait for their load: the CPU counted includes it, and
   // the wait shows whether storage kept up (a backlog growing with the run's length would not).
+  // Likewise budgets: how many written spans governance had yet to count, and how long it took to.
+  const otlpUrl = `http://127.0.0.1:${otlpPort}`;
+  const governanceBehind = Number(
+    /^cognive_governance_pending_spans (\S+)$/m.exec(await (await fetch(`${otlpUrl}/metrics`)).text())?.[1] ??
+      Number.NaN,
+  );
   const drainStarted = performance.now();
-  if (ACK === "wal") await walDrained(`http://127.0.0.1:${otlpPort}`);
+  if (ACK === "wal") await walDrained(otlpUrl);
   const drainSeconds = (performance.now() - drainStarted) / 1000;
+  await metricZero(otlpUrl, "cognive_governance_pending_spans", "governance did not count the written spans");
+  const governanceSeconds = (performance.now() - drainStarted) / 1000;
   const serverCpu = cpuSeconds(pids) - cpuAtStart;
   const byThread = cpuByThreadName(threadsAtStart, threadCpu(pids), serverCpu);
   const loadAfter = loadAverage();
@@ -225,6 +236,8 @@ async function runOnce(protocol: Protocol, tpl: ReturnType<typeof buildTemplate>
     date: new Date().toISOString(),
     stopSeconds,
     drainSeconds,
+    governanceBehind,
+    governanceSeconds,
     machine: machine(),
     params: {
       seconds: SECONDS,
@@ -282,6 +295,10 @@ async function main() {
           ] as [string, string],
         ]
       : []),
+    [
+      "governance: spans not yet counted at the end of the load, then counted after",
+      column((r) => `${r.governanceBehind}, ${r.governanceSeconds.toFixed(1)} s`),
+    ],
     ["stop after the load (SIGTERM → exit)", column((r) => `${r.stopSeconds.toFixed(1)} s`)],
     ["requests refused (retryable)", column((r) => String(r.refusedRequests))],
     ["request latency p50", column((r) => `${r.latencyMs.p50.toFixed(1)} ms`)],

@@ -139,7 +139,9 @@ describe("governance", () => {
       call(trace, 0.03), // 80 % and 100 %
       ...Array.from({ length: 100 }, () => call(trace, 0.001)),
     ]);
+    expect(gov.stats.pendingSpans).toBe(104);
     await gov.idle();
+    expect(gov.stats.pendingSpans).toBe(0);
     expect(calls).toBe(1);
     expect(seen.map((a) => a.threshold ?? a.kind)).toEqual([
       "policy.model_not_allowed",

@@ -11,6 +11,8 @@ import { dayKey, monthKey } from "./windows.ts";
 export interface GovernanceStats {
   alertsRaised: number;
   failures: number;
+  /** Durable spans handed over and not yet counted: how far budgets are behind ingest. */
+  pendingSpans: number;
 }
 
 /** The budget that limits each window. */
@@ -31,7 +33,7 @@ const DAY_MS = 86_400_000;
 
 export class Governance {
   private queue: Promise<void> = Promise.resolve();
-  readonly stats: GovernanceStats = { alertsRaised: 0, failures: 0 };
+  readonly stats: GovernanceStats = { alertsRaised: 0, failures: 0, pendingSpans: 0 };
 
   constructor(
     private readonly policy: Policy,
@@ -43,11 +45,15 @@ export class Governance {
 
   /** The ingest hook: queues the durable spans and returns at once. */
   readonly onDurable: OnDurable = (spans) => {
+    this.stats.pendingSpans += spans.length;
     this.queue = this.queue
       .then(() => this.process(spans))
       .catch((err) => {
         this.stats.failures++;
         this.log.error("governance failed for a batch", { err, spans: spans.length });
+      })
+      .finally(() => {
+        this.stats.pendingSpans -= spans.length;
       });
   };
 

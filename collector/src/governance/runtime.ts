@@ -145,6 +145,11 @@ export function registerGovernanceMetrics(registry: Registry, rt: GovernanceRunt
     "Batches whose budget/policy processing failed",
     () => rt.governance.stats.failures,
   );
+  gauge(
+    "cognive_governance_pending_spans",
+    "Durable spans waiting for budgets and policies (how far governance is behind ingest)",
+    () => rt.governance.stats.pendingSpans,
+  );
   counter(
     "cognive_spend_watch_failures_total",
     "Forecast and anomaly evaluations that failed",

@@ -115,6 +115,7 @@ describe("governance end to end", () => {
     const metrics = await (await fetch(`${server.otlpUrl}/metrics`)).text();
     expect(Number(/^cognive_alerts_raised_total (\S+)$/m.exec(metrics)?.[1])).toBe(3);
     expect(metrics).toMatch(/^cognive_alert_deliveries_pending 0$/m);
+    expect(metrics).toMatch(/^cognive_governance_pending_spans 0$/m);
   });
 
   it("raises model-not-allowed and tool-not-approved alerts", async () => {

@@ -25,19 +25,24 @@ export function runDemo(
   });
 }
 
+/** Resolves once gauge `metric` on the collector's `/metrics` reads 0 (polled every 50 ms). */
+export async function metricZero(otlpUrl: string, metric: string, what: string, timeoutMs = 300_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const zero = new RegExp(`^${metric} 0$`, "m");
+  while (Date.now() < deadline) {
+    const text = await (await fetch(`${otlpUrl}/metrics`)).text();
+    if (zero.test(text)) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`${what} within ${timeoutMs / 1000} s`);
+}
+
 /**
  * Resolves once a `cognive` process answering after its write-ahead log (`COGNIVE_INGEST_ACK=wal`)
  * has loaded everything it answered into storage, as its `/metrics` on the OTLP port say.
  */
-export async function walDrained(otlpUrl: string, timeoutMs = 300_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const text = await (await fetch(`${otlpUrl}/metrics`)).text();
-    if (/^cognive_wal_waiting_bytes 0$/m.test(text)) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`the write-ahead log did not drain within ${timeoutMs / 1000} s`);
-}
+export const walDrained = (otlpUrl: string, timeoutMs?: number) =>
+  metricZero(otlpUrl, "cognive_wal_waiting_bytes", "the write-ahead log did not drain", timeoutMs);
 
 /** Settings that keep dated fixtures (from 2023 on) past the default retention. */
 export const FIXTURE_ENV = {

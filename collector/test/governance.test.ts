@@ -152,4 +152,21 @@ describe("governance", () => {
     ]);
     expect(await memory.get({ type: "agent", name: "refund-agent" }, "run", trace)).toBeCloseTo(0.191, 9);
   });
+
+  it("keeps a run's counter only for an agent with a per-run budget", async () => {
+    const memory = new MemoryCounters();
+    const gov = new Governance(POLICY, memory, new InProcessBus(), new AlertStore(storage), silentLogger);
+    // 1,000 runs of an agent with no per-run budget, one of one with (refund-agent: 0.10 a run).
+    gov.onDurable(
+      Array.from({ length: 1_000 }, (_, i) => call(i.toString(16).padStart(32, "a"), 0.001, { agent: "other" })),
+    );
+    const run = "66666666666666666666666666666666";
+    gov.onDurable([call(run, 0.02)]);
+    await gov.idle();
+    expect(await memory.get({ type: "agent", name: "other" }, "run", (999).toString(16).padStart(32, "a"))).toBe(0);
+    expect(await memory.get({ type: "agent", name: "refund-agent" }, "run", run)).toBeCloseTo(0.02, 9);
+    // Day and month for each agent and the team, and the one run: not a counter a run of "other".
+    expect(memory.size).toBe(7);
+    expect(await memory.get({ type: "team", name: "cx" }, "day", "2026-11-24")).toBeCloseTo(1.02, 9);
+  });
 });

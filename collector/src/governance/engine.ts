@@ -129,19 +129,26 @@ export class Governance {
     return out;
   }
 
-  /** The span's spend for the agent (run, day, month) and its team (day, month). */
+  /**
+   * The span's spend for the agent (run, day, month) and its team (day, month). A run is counted only
+   * for an agent with a per-run budget: nothing reads the run of any other, and a counter a trace
+   * kept for two days (~270 bytes each in memory) would grow with the trace rate.
+   */
   private increments(s: GovernedSpan, agentPolicy: AgentPolicy | undefined): SpendIncrement[] {
     const teamPolicy = s.team === "" ? undefined : this.policy.teams.get(s.team);
     const keys = { run: s.traceId, ...this.periodKeys(s.timeMs) };
     const increments: SpendIncrement[] = [];
     for (const window of ["run", "day", "month"] as const) {
-      increments.push({
-        scope: { type: "agent", name: s.agent },
-        window,
-        windowKey: keys[window],
-        usd: s.costNanos / 1e9,
-        limitUsd: agentPolicy?.budgets[BUDGET_OF_WINDOW[window]] ?? null,
-      });
+      const limitUsd = agentPolicy?.budgets[BUDGET_OF_WINDOW[window]] ?? null;
+      if (window !== "run" || limitUsd !== null) {
+        increments.push({
+          scope: { type: "agent", name: s.agent },
+          window,
+          windowKey: keys[window],
+          usd: s.costNanos / 1e9,
+          limitUsd,
+        });
+      }
       if (s.team !== "" && window !== "run") {
         increments.push({
           scope: { type: "team", name: s.team },

@@ -336,6 +336,32 @@ describe.skipIf(missingService("redis-server"))("ResilientCounters when Redis go
     }
   }, 90_000);
 
+  it("replays an outage's 300 spans in two scripts, once", async () => {
+    const svc = await startRedis();
+    await svc.stop();
+    const c = await ResilientCounters.connect(svc.url, SLOW_OK);
+    const raw = new Redis(svc.url, { lazyConnect: true });
+    raw.on("error", () => {});
+    try {
+      const spends = Array.from({ length: 300 }, (_, i) => ({ spanKey: `o${i}`, increments: [dayInc(0.01, null)] }));
+      await c.addMany(spends, T);
+      expect([c.inOutage, c.pendingCount]).toEqual([true, 300]);
+      await svc.start();
+      await until(() => c.reconcile(), "reconcile after start");
+      await raw.connect();
+      const stats = await raw.info("commandstats");
+      const calls = (cmd: string) => Number(new RegExp(`cmdstat_${cmd}:calls=(\\d+)`).exec(stats)?.[1] ?? 0);
+      expect(calls("eval") + calls("evalsha")).toBe(2);
+      expect(await raw.get(c.redis.counterKey(agent("a"), "day", DAY))).toBe("3000000");
+      expect(await c.reconcile()).toBe(true);
+      expect(c.replayed).toBe(300);
+    } finally {
+      raw.disconnect();
+      await c.close();
+      await svc.stop();
+    }
+  });
+
   it("starts without Redis, and an explicit reconcile() replays everything once; a second outage warns again", async () => {
     const svc = await startRedis();
     await svc.stop();

@@ -53,8 +53,6 @@ interface Pending {
   thresholds: number[];
 }
 
-const REPLAY_BATCH = 256;
-
 export class ResilientCounters implements BudgetCounters {
   readonly local: MemoryCounters;
   private readonly logger: Logger;
@@ -201,11 +199,16 @@ export class ResilientCounters implements BudgetCounters {
     try {
       if (this.pending.length === 0) await this.redis.client.ping();
       while (this.pending.length > 0) {
-        const batch = this.pending.slice(0, REPLAY_BATCH);
+        // One script for the oldest increments that share their thresholds (all of them, unless the
+        // policy changed during the outage).
+        const { thresholds } = this.pending[0];
+        let n = 1;
+        while (n < SPANS_PER_SCRIPT && n < this.pending.length && sameNumbers(this.pending[n].thresholds, thresholds))
+          n++;
         // Thresholds crossed by a replay were already reported from the local view; Redis marks them fired.
-        await Promise.all(batch.map((p) => this.redis.addOutcome(p.spanKey, p.increments, p.thresholds)));
-        this.pending.splice(0, batch.length);
-        this.replayedCount += batch.length;
+        await this.redis.addBatchOutcome(this.pending.slice(0, n), thresholds);
+        this.pending.splice(0, n);
+        this.replayedCount += n;
       }
     } catch (err) {
       this.fail(err);
@@ -265,3 +268,5 @@ export class ResilientCounters implements BudgetCounters {
     });
   }
 }
+
+const sameNumbers = (a: number[], b: number[]) => a.length === b.length && a.every((v, i) => v === b[i]);

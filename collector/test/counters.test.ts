@@ -168,6 +168,9 @@ describe("MemoryCounters", () => {
     const [again] = await c.add("s-late", [inc(0.6, 1, { window: "run", windowKey: "t1" })], T);
     expect(again).toEqual({ totalUsd: 0.6, totalMicros: 600_000, crossed: [0.5] });
     expect(c.size).toBe(2);
+    // Reading counters no one added creates none.
+    for (let i = 0; i < 2_000; i++) expect(await c.get(agent(`nobody-${i}`), "run", `t${i}`)).toBe(0);
+    expect((c as unknown as { scopes: { agent: Map<string, unknown> } }).scopes.agent.size).toBe(1);
   });
 
   it("bounds span-key memory and rejects a bad amount without remembering its span key", async () => {

@@ -306,10 +306,11 @@ export class MemoryCounters implements BudgetCounters {
     return windows[window];
   }
 
+  /** The live counter, if any; a read creates nothing (names asked about come from callers). */
   private live(scope: BudgetScope, window: BudgetWindow, windowKey: string, now: number): Entry | undefined {
-    const table = this.table(scope, window);
-    const e = table.get(windowKey);
-    if (e && e.expiresAt <= now) {
+    const table = this.scopes[scope.type].get(scope.name)?.[window];
+    const e = table?.get(windowKey);
+    if (table && e && e.expiresAt <= now) {
       table.delete(windowKey);
       this.count--;
       return undefined;

@@ -38,6 +38,13 @@ async function until(cond: () => boolean | Promise<boolean>, what: string, timeo
   }
 }
 
+/** Scripts a Redis has run: ioredis sends a script's first call on a connection as EVAL, later ones as EVALSHA. */
+async function scriptsRun(raw: Redis): Promise<number> {
+  const stats = await raw.info("commandstats");
+  const calls = (cmd: string) => Number(new RegExp(`cmdstat_${cmd}:calls=(\\d+)`).exec(stats)?.[1] ?? 0);
+  return calls("eval") + calls("evalsha");
+}
+
 function captureLogger() {
   const lines: { level: string; msg: string }[] = [];
   const rec = (level: string) => (msg: string) => lines.push({ level, msg });
@@ -148,15 +155,9 @@ describe.skipIf(missingService("redis-server"))("RedisCounters on a real Redis",
       // The in-memory counters, written apart, agree span by span.
       const memory = new MemoryCounters();
       expect(spends.map((s) => memory.addNow(s.spanKey, s.increments, T).results)).toEqual(expected);
-      // ioredis sends a script's first call on a connection as EVAL, later ones as EVALSHA.
-      const scripts = async () => {
-        const stats = await raw.info("commandstats");
-        const calls = (cmd: string) => Number(new RegExp(`cmdstat_${cmd}:calls=(\\d+)`).exec(stats)?.[1] ?? 0);
-        return calls("eval") + calls("evalsha");
-      };
-      const before = await scripts();
+      const before = await scriptsRun(raw);
       expect(await many.addMany(spends, T)).toEqual(expected);
-      expect((await scripts()) - before).toBe(3);
+      expect((await scriptsRun(raw)) - before).toBe(3);
       expect(expected.flat().some((r) => r.crossed.length > 0)).toBe(true);
       const layout = async (c: RedisCounters) => {
         const keys = (await raw.keys(`${c.counterKey(agent("x"), "day", "x").split(":")[0]}:*`)).sort();
@@ -349,9 +350,7 @@ describe.skipIf(missingService("redis-server"))("ResilientCounters when Redis go
       await svc.start();
       await until(() => c.reconcile(), "reconcile after start");
       await raw.connect();
-      const stats = await raw.info("commandstats");
-      const calls = (cmd: string) => Number(new RegExp(`cmdstat_${cmd}:calls=(\\d+)`).exec(stats)?.[1] ?? 0);
-      expect(calls("eval") + calls("evalsha")).toBe(2);
+      expect(await scriptsRun(raw)).toBe(2);
       expect(await raw.get(c.redis.counterKey(agent("a"), "day", DAY))).toBe("3000000");
       expect(await c.reconcile()).toBe(true);
       expect(c.replayed).toBe(300);

@@ -227,12 +227,21 @@ export class RedisCounters implements BudgetCounters {
 
   /** The Redis key of a counter. */
   counterKey(scope: BudgetScope, window: BudgetWindow, windowKey: string): string {
-    return `${this.prefix}:${counterId(scope, window, windowKey)}`;
+    return this.counterKeyOf(counterId(scope, window, windowKey));
   }
 
   /** The Redis key marking threshold `t` of a counter as reported. */
   firedKey(scope: BudgetScope, window: BudgetWindow, windowKey: string, t: number): string {
-    return `${this.prefix}:fired:${counterId(scope, window, windowKey)}:${t}`;
+    return `${this.firedPrefixOf(counterId(scope, window, windowKey))}:${t}`;
+  }
+
+  private counterKeyOf(id: string): string {
+    return `${this.prefix}:${id}`;
+  }
+
+  /** What the keys of a counter's reported thresholds start with (the add script appends `:<t>`). */
+  private firedPrefixOf(id: string): string {
+    return `${this.prefix}:fired:${id}`;
   }
 
   spanKey(spanKey: string): string {
@@ -278,14 +287,14 @@ export class RedisCounters implements BudgetCounters {
           c = counters.size + 1;
           counters.set(id, c);
           const limit = limitMicros(inc.limitUsd);
-          counterArgs.push(windowTtlSeconds(inc.window), limit === null ? "" : limit, `${this.prefix}:fired:${id}`);
+          counterArgs.push(windowTtlSeconds(inc.window), limit === null ? "" : limit, this.firedPrefixOf(id));
         }
         spanArgs.push(c, usdToMicros(inc.usd));
       }
     }
     const keys = [
       ...spends.map((s) => this.spanKey(s.spanKey)),
-      ...[...counters.keys()].map((id) => `${this.prefix}:${id}`),
+      ...[...counters.keys()].map((id) => this.counterKeyOf(id)),
     ];
     const reply = await redisTimeout(
       this.scripted.cogniveSpendAddMany(

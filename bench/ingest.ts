@@ -27,6 +27,7 @@ import {
   freePort,
   loadAverage,
   machine,
+  metricValue,
   metricZero,
   peakRssMiB,
   percentile,
@@ -191,10 +192,7 @@ async function runOnce(protocol: Protocol, tpl: ReturnType<typeof buildTemplate>
   // the wait shows whether storage kept up (a backlog growing with the run's length would not).
   // Likewise budgets: how many written spans governance had yet to count, and how long it took to.
   const otlpUrl = `http://127.0.0.1:${otlpPort}`;
-  const governanceBehind = Number(
-    /^cognive_governance_pending_spans (\S+)$/m.exec(await (await fetch(`${otlpUrl}/metrics`)).text())?.[1] ??
-      Number.NaN,
-  );
+  const governanceBehind = await metricValue(otlpUrl, "cognive_governance_pending_spans");
   const drainStarted = performance.now();
   if (ACK === "wal") await walDrained(otlpUrl);
   const drainSeconds = (performance.now() - drainStarted) / 1000;

@@ -169,7 +169,14 @@ export function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
-export { freePort, metricZero, spawnCognive, stopProcess, walDrained } from "../query/test/helpers/process.ts";
+export {
+  freePort,
+  metricValue,
+  metricZero,
+  spawnCognive,
+  stopProcess,
+  walDrained,
+} from "../query/test/helpers/process.ts";
 
 /** Prints a two-column table ending with the machine, and writes the result as JSON under bench/out. */
 export function report(

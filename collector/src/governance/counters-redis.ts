@@ -106,6 +106,11 @@ return out
 /** Spans a script counts at most (a longer batch is split): a few ms of Redis's time. */
 export const SPANS_PER_SCRIPT = 256;
 
+/** `spends` in order, in slices a script each. */
+export function* scriptBatches<T>(spends: T[]): Generator<T[]> {
+  for (let i = 0; i < spends.length; i += SPANS_PER_SCRIPT) yield spends.slice(i, i + SPANS_PER_SCRIPT);
+}
+
 /**
  * KEYS: [1] counter, then fired keys. ARGV: [1] micros, [2] TTL s.
  * Raises the counter to the seeded total (never lowers it) and marks the fired thresholds.
@@ -260,9 +265,8 @@ export class RedisCounters implements BudgetCounters {
 
   async addMany(spends: SpanSpend[], thresholds: number[]): Promise<CounterResult[][]> {
     const out: CounterResult[][] = [];
-    for (let i = 0; i < spends.length; i += SPANS_PER_SCRIPT) {
-      for (const o of await this.addBatchOutcome(spends.slice(i, i + SPANS_PER_SCRIPT), thresholds))
-        out.push(o.results);
+    for (const batch of scriptBatches(spends)) {
+      for (const o of await this.addBatchOutcome(batch, thresholds)) out.push(o.results);
     }
     return out;
   }

@@ -34,7 +34,13 @@ import {
   type SpanSpend,
   type SpendIncrement,
 } from "./counters.ts";
-import { counterClientOptions, type RedisConnectOptions, RedisCounters, SPANS_PER_SCRIPT } from "./counters-redis.ts";
+import {
+  counterClientOptions,
+  type RedisConnectOptions,
+  RedisCounters,
+  SPANS_PER_SCRIPT,
+  scriptBatches,
+} from "./counters-redis.ts";
 import type { BudgetWindow } from "./windows.ts";
 
 export interface ResilientCountersOptions {
@@ -129,16 +135,16 @@ export class ResilientCounters implements BudgetCounters {
   /** `add` of each span, a script (`SPANS_PER_SCRIPT` spans) at a time; a script that fails and what follows count locally. */
   async addMany(spends: SpanSpend[], thresholds: number[]): Promise<CounterResult[][]> {
     const out: CounterResult[][] = [];
-    for (let i = 0; i < spends.length; i += SPANS_PER_SCRIPT) {
-      const batch = spends.slice(i, i + SPANS_PER_SCRIPT);
+    for (const batch of scriptBatches(spends)) {
       if (this.outage && this.redis.client.status === "ready" && Date.now() >= this.nextTryAt) {
         await this.reconcile();
       }
       if (!this.outage) {
         try {
           const outcomes = await this.redis.addBatchOutcome(batch, thresholds);
+          const ts = normalizeThresholds(thresholds);
           batch.forEach((s, j) => {
-            this.mirror(s.spanKey, s.increments, thresholds, outcomes[j].results);
+            this.mirror(s.spanKey, s.increments, ts, outcomes[j].results);
             out.push(outcomes[j].results);
           });
           continue;
@@ -256,10 +262,12 @@ export class ResilientCounters implements BudgetCounters {
     return out.results;
   }
 
-  /** Keeps the local view at the shared totals: a threshold reached in Redis was reported by someone. */
-  private mirror(spanKey: string, increments: SpendIncrement[], thresholds: number[], results: CounterResult[]): void {
+  /**
+   * Keeps the local view at the shared totals: a threshold reached in Redis was reported by someone.
+   * `ts`: the thresholds normalized (once a batch).
+   */
+  private mirror(spanKey: string, increments: SpendIncrement[], ts: number[], results: CounterResult[]): void {
     this.local.markSeen(spanKey);
-    const ts = normalizeThresholds(thresholds);
     increments.forEach((inc, i) => {
       const total = results[i].totalMicros;
       const limit = limitMicros(inc.limitUsd);

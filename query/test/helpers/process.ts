@@ -25,16 +25,20 @@ export function runDemo(
   });
 }
 
+/** The value of an unlabelled metric on a collector's `/metrics`; NaN when it is not there. */
+export async function metricValue(otlpUrl: string, metric: string): Promise<number> {
+  const text = await (await fetch(`${otlpUrl}/metrics`)).text();
+  return Number(new RegExp(`^${metric} (\\S+)$`, "m").exec(text)?.[1] ?? Number.NaN);
+}
+
 /**
  * Resolves once gauge `metric` on the collector's `/metrics` reads 0, polled every 200 ms (a scrape
  * costs the server a few ms of CPU, which a benchmark waiting here counts).
  */
 export async function metricZero(otlpUrl: string, metric: string, what: string, timeoutMs = 300_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  const zero = new RegExp(`^${metric} 0$`, "m");
   while (Date.now() < deadline) {
-    const text = await (await fetch(`${otlpUrl}/metrics`)).text();
-    if (zero.test(text)) return;
+    if ((await metricValue(otlpUrl, metric)) === 0) return;
     await new Promise((r) => setTimeout(r, 200));
   }
   throw new Error(`${what} within ${timeoutMs / 1000} s`);

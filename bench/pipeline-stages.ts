@@ -2,26 +2,27 @@
  * CPU per span of each in-process ingest stage, on the ingest bench's request (448 spans): decode,
  * normalize, the default processors, the span-table row encoding (TSV), and the whole span stage
  * as a stage worker runs it (Native and RowBinary rows). No storage, no network: what
- * the JS thread spends before a row reaches the writer.
+ * the JS thread spends before a row reaches the writer. It runs the compiled code the server runs
+ * (the npm script builds first): tsx's transform of the sources costs some stages a third more.
  *   npm run bench:pipeline-stages -- [--rounds 200] [--redis redis://127.0.0.1:6379]
  */
 import { loadavg } from "node:os";
 import { parseArgs } from "node:util";
+import { InProcessBus } from "@cognive/collector/alerts/bus.ts";
+import { type BudgetCounters, MemoryCounters } from "@cognive/collector/governance/counters.ts";
+import { RedisCounters } from "@cognive/collector/governance/counters-redis.ts";
+import { Governance } from "@cognive/collector/governance/engine.ts";
+import type { GovernedSpan } from "@cognive/collector/governance/hook.ts";
+import { silentLogger } from "@cognive/collector/log.ts";
+import { decodeTracesProto } from "@cognive/collector/otlp/decode-proto.ts";
+import { defaultSpanLimits, normalizeTraces, runProcessors } from "@cognive/collector/pipeline/normalize.ts";
+import { defaultProcessors } from "@cognive/collector/pipeline/processors.ts";
+import type { NormalizedSpan } from "@cognive/collector/pipeline/span.ts";
+import { SpanStage, VERDICT_NEW } from "@cognive/collector/pipeline/stage.ts";
+import { parsePolicy } from "@cognive/collector/policy.ts";
+import type { AlertStore } from "@cognive/collector/storage/alerts.ts";
+import { encodeSpanRow } from "@cognive/collector/storage/span-table.ts";
 import { Pricer } from "@cognive/semconv";
-import { InProcessBus } from "../collector/src/alerts/bus.ts";
-import { type BudgetCounters, MemoryCounters } from "../collector/src/governance/counters.ts";
-import { RedisCounters } from "../collector/src/governance/counters-redis.ts";
-import { Governance } from "../collector/src/governance/engine.ts";
-import type { GovernedSpan } from "../collector/src/governance/hook.ts";
-import { silentLogger } from "../collector/src/log.ts";
-import { decodeTracesProto } from "../collector/src/otlp/decode-proto.ts";
-import { defaultSpanLimits, normalizeTraces, runProcessors } from "../collector/src/pipeline/normalize.ts";
-import { defaultProcessors } from "../collector/src/pipeline/processors.ts";
-import type { NormalizedSpan } from "../collector/src/pipeline/span.ts";
-import { SpanStage, VERDICT_NEW } from "../collector/src/pipeline/stage.ts";
-import { parsePolicy } from "../collector/src/policy.ts";
-import type { AlertStore } from "../collector/src/storage/alerts.ts";
-import { encodeSpanRow } from "../collector/src/storage/span-table.ts";
 import { buildTemplate, patched } from "./workload.ts";
 
 const { values: args } = parseArgs({

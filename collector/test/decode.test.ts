@@ -135,4 +135,51 @@ describe("OTLP decoders", () => {
     expect(() => decodeTracesJson('{"resourceSpans":[{"scopeSpans":{}}]}')).toThrow(DecodeError);
     expect(() => decodeTracesJson('{"resourceSpans":[{"scopeSpans":[{"spans":[42]}]}]}')).toThrow(DecodeError);
   });
+
+  it("decode strings that repeat from span to span right when they collide in the decoder's cache", () => {
+    // Keys of one length that differ only in their first characters land in one slot of the cache
+    // (it hashes eight bytes spread from the end); 6,000 distinct keys are more than it holds.
+    const attributes = (i: number): Record<string, string | number> => ({
+      [`${String.fromCharCode(97 + (i % 26))}${String.fromCharCode(97 + ((i >> 5) % 26))}.same.tail.key`]: `v${i % 7}`,
+      [`key.number.${i}`]: i,
+      "gen_ai.request.model": i % 2 ? "gpt-4o" : "gpt-4o-mini",
+      "clé.ünïcødé": i % 3 ? "🚀 café" : "cafe",
+      "service.note": i % 2 ? "a".repeat(97) : "a".repeat(96),
+    });
+    const exporter = new InMemorySpanExporter();
+    const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+    const tracer = provider.getTracer("cache");
+    for (let i = 0; i < 6000; i++)
+      tracer.startSpan(i % 2 ? "chat" : "chat gpt-4o", { attributes: attributes(i) }).end();
+    const spans = exporter.getFinishedSpans();
+    const proto = decodeTracesProto(ProtobufTraceSerializer.serializeRequest(spans) as Uint8Array);
+    const decoded = proto.resourceSpans[0].scopeSpans[0].spans;
+    expect(decoded).toHaveLength(6000);
+    for (let i = 0; i < 6000; i++) {
+      expect(decoded[i].attributes).toEqual(attributes(i));
+      expect(decoded[i].name).toBe(i % 2 ? "chat" : "chat gpt-4o");
+    }
+    const json = decodeTracesJson(
+      Buffer.from(JsonTraceSerializer.serializeRequest(spans) as Uint8Array).toString("utf8"),
+    );
+    expect(proto).toEqual(json);
+  });
+
+  it("decode a key of bytes that are not UTF-8 as Node decodes it, every time", () => {
+    const key = Buffer.from([0x61, 0xff, 0x62, 0xfe]);
+    const kv = Buffer.concat([Buffer.from([0x0a, key.length]), key, Buffer.from([0x12, 0x03, 0x0a, 0x01, 0x76])]);
+    const attr = Buffer.concat([Buffer.from([0x4a, kv.length]), kv]);
+    const id = (n: number, b: number) => Buffer.alloc(n, b);
+    const span = Buffer.concat([Buffer.from([0x0a, 16]), id(16, 1), Buffer.from([0x12, 8]), id(8, 2), attr]);
+    const scope = Buffer.concat([Buffer.from([0x12, span.length]), span]);
+    const rs = Buffer.concat([Buffer.from([0x12, scope.length]), scope]);
+    const body = Buffer.concat([Buffer.from([0x0a, rs.length]), rs]);
+    for (let i = 0; i < 3; i++) {
+      const s = decodeTracesProto(body).resourceSpans[0].scopeSpans[0].spans[0];
+      expect(s.attributes).toEqual({ [key.toString("utf8")]: "v" });
+      expect(Object.keys(s.attributes)[0]).toBe("a\ufffdb\ufffd");
+      expect(s.traceId).toBe("01".repeat(16));
+      expect(s.spanId).toBe("02".repeat(8));
+    }
+  });
 });

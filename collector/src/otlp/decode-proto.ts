@@ -1,6 +1,5 @@
 import { ATTR_TYPE, type Attrs, type AttrTypes, type AttrValue } from "@cognive/semconv";
 import protobuf from "protobufjs/minimal.js";
-import { toHex } from "./hex.ts";
 import {
   type DecodedEvent,
   type DecodedLink,
@@ -12,8 +11,11 @@ import {
 } from "./model.ts";
 
 export type Reader = protobuf.Reader;
-/** Node's Buffer has a native utf8Slice that skips toString's argument checks. */
-type NativeBuffer = Buffer & { utf8Slice(start: number, end: number): string };
+/** Node's Buffer has native utf8Slice and hexSlice that skip toString's argument checks. */
+type NativeBuffer = Buffer & {
+  utf8Slice(start: number, end: number): string;
+  hexSlice(start: number, end: number): string;
+};
 
 /**
  * Decodes an OTLP ExportTraceServiceRequest straight into Cognive's span model.
@@ -68,9 +70,10 @@ export function expect(tag: number, wireType: number): void {
 
 export function readBytesHex(r: Reader): string {
   const end = sub(r);
-  const s = toHex(r.buf, r.pos, end);
+  const start = r.pos;
   r.pos = end;
-  return s;
+  // One flat string in one native call (ids are compared and parsed again downstream).
+  return start === end ? "" : (r.buf as NativeBuffer).hexSlice(start, end);
 }
 
 export function readString(r: Reader): string {
@@ -78,6 +81,41 @@ export function readString(r: Reader): string {
   const start = r.pos;
   r.pos = end;
   return start === end ? "" : (r.buf as NativeBuffer).utf8Slice(start, end);
+}
+
+/** Strings decoded lately, by a hash of their bytes (ASCII strings of up to `KEY_MAX` bytes). */
+const KEY_SLOTS = 4096;
+const KEY_MAX = 96;
+const keyCache: string[] = new Array<string>(KEY_SLOTS).fill("");
+
+/**
+ * A string that repeats from span to span: an attribute key, a span or scope name, a short value
+ * (models, operations, hosts). One met lately is returned as the same string (for a key, one V8
+ * has already hashed and internalized as a property name) instead of a new one to decode, hash,
+ * look up again and collect.
+ */
+export function readShared(r: Reader): string {
+  const end = sub(r);
+  const start = r.pos;
+  r.pos = end;
+  const len = end - start;
+  if (len === 0 || len > KEY_MAX) return len === 0 ? "" : (r.buf as NativeBuffer).utf8Slice(start, end);
+  const buf = r.buf;
+  // The slot from the length and eight bytes spread over the key; the comparison below decides.
+  const step = len >>> 3;
+  let h = len;
+  for (let i = end - 1, k = 0; k < 8; k++, i -= step) h = Math.imul(h ^ buf[i], 0x01000193);
+  const slot = (h ^ (h >>> 15)) & (KEY_SLOTS - 1);
+  const known = keyCache[slot];
+  if (known.length === len) {
+    let i = 0;
+    while (i < len && known.charCodeAt(i) === buf[start + i]) i++;
+    if (i === len) return known;
+  }
+  const key = (r.buf as NativeBuffer).utf8Slice(start, end);
+  // Only ASCII keys are kept: their characters are their bytes, which the comparison relies on.
+  if (key.length === len) keyCache[slot] = key;
+  return key;
 }
 
 export function readFixed64(r: Reader): bigint {
@@ -142,8 +180,8 @@ export function readScope(r: Reader, end: number, attributes?: Attrs): { name: s
   const scope = { name: "", version: "" };
   while (r.pos < end) {
     const t = r.uint32();
-    if (t === ((1 << 3) | 2)) scope.name = readString(r);
-    else if (t === ((2 << 3) | 2)) scope.version = readString(r);
+    if (t === ((1 << 3) | 2)) scope.name = readShared(r);
+    else if (t === ((2 << 3) | 2)) scope.version = readShared(r);
     else if (attributes && t === ((3 << 3) | 2)) readKeyValue(r, sub(r), attributes, 0);
     else skip(r, t);
   }
@@ -173,6 +211,10 @@ function readScopeSpans(r: Reader, end: number): DecodedScopeSpans {
   return { scopeName, scopeVersion, spans };
 }
 
+/** Most spans have no events or links: they share these (frozen) until their first one. */
+const NO_EVENTS = Object.freeze([]) as unknown as DecodedEvent[];
+const NO_LINKS = Object.freeze([]) as unknown as DecodedLink[];
+
 function readSpan(r: Reader, end: number): DecodedSpan {
   const span: DecodedSpan = {
     traceId: "",
@@ -185,8 +227,8 @@ function readSpan(r: Reader, end: number): DecodedSpan {
     endNs: 0n,
     attributes: {},
     attributeTypes: {},
-    events: [],
-    links: [],
+    events: NO_EVENTS,
+    links: NO_LINKS,
     statusCode: 0,
     statusMessage: "",
   };
@@ -211,7 +253,7 @@ function readSpan(r: Reader, end: number): DecodedSpan {
         break;
       case 5:
         expect(tag, 2);
-        span.name = readString(r);
+        span.name = readShared(r);
         break;
       case 6:
         expect(tag, 0);
@@ -231,10 +273,12 @@ function readSpan(r: Reader, end: number): DecodedSpan {
         break;
       case 11:
         expect(tag, 2);
+        if (span.events === NO_EVENTS) span.events = [];
         span.events.push(readEvent(r, sub(r)));
         break;
       case 13:
         expect(tag, 2);
+        if (span.links === NO_LINKS) span.links = [];
         span.links.push(readLink(r, sub(r)));
         break;
       case 15: {
@@ -267,7 +311,7 @@ function readEvent(r: Reader, end: number): DecodedEvent {
         break;
       case 2:
         expect(tag, 2);
-        ev.name = readString(r);
+        ev.name = readShared(r);
         break;
       case 3:
         expect(tag, 2);
@@ -320,7 +364,7 @@ export function readKeyValue(r: Reader, end: number, into: Attrs, depth: number,
   let type = 0;
   while (r.pos < end) {
     const tag = r.uint32();
-    if (tag === ((1 << 3) | 2)) key = readString(r);
+    if (tag === ((1 << 3) | 2)) key = readShared(r);
     else if (tag === ((2 << 3) | 2)) {
       value = readAnyValue(r, sub(r), depth + 1);
       type = lastType;
@@ -341,7 +385,7 @@ export function readAnyValue(r: Reader, end: number, depth: number): AttrValue {
     const tag = r.uint32();
     switch (tag) {
       case (1 << 3) | 2:
-        value = readString(r);
+        value = readShared(r);
         break;
       case (2 << 3) | 0:
         value = r.bool();

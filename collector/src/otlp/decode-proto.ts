@@ -83,39 +83,43 @@ export function readString(r: Reader): string {
   return start === end ? "" : (r.buf as NativeBuffer).utf8Slice(start, end);
 }
 
-/** Strings decoded lately, by a hash of their bytes (ASCII strings of up to `KEY_MAX` bytes). */
-const KEY_SLOTS = 4096;
-const KEY_MAX = 96;
-const keyCache: string[] = new Array<string>(KEY_SLOTS).fill("");
+/** Strings decoded lately (of up to `SHARED_MAX` bytes), by a hash of their bytes, with those bytes. */
+const SHARED_SLOTS = 4096;
+const SHARED_MAX = 96;
+const sharedStrings: string[] = new Array<string>(SHARED_SLOTS).fill("");
+const sharedLengths = new Uint8Array(SHARED_SLOTS);
+const sharedBytes = new Uint8Array(SHARED_SLOTS * SHARED_MAX);
 
 /**
  * A string that repeats from span to span: an attribute key, a span or scope name, a short value
  * (models, operations, hosts). One met lately is returned as the same string (for a key, one V8
  * has already hashed and internalized as a property name) instead of a new one to decode, hash,
- * look up again and collect.
+ * look up again and collect. The bytes are compared, not the string's characters: V8 may have
+ * replaced a cached key by a reference to its internalized copy, slower to read.
  */
 export function readShared(r: Reader): string {
   const end = sub(r);
   const start = r.pos;
   r.pos = end;
   const len = end - start;
-  if (len === 0 || len > KEY_MAX) return len === 0 ? "" : (r.buf as NativeBuffer).utf8Slice(start, end);
+  if (len === 0 || len > SHARED_MAX) return len === 0 ? "" : (r.buf as NativeBuffer).utf8Slice(start, end);
   const buf = r.buf;
-  // The slot from the length and eight bytes spread over the key; the comparison below decides.
+  // The slot from the length and eight bytes spread over the string; the comparison below decides.
   const step = len >>> 3;
   let h = len;
   for (let i = end - 1, k = 0; k < 8; k++, i -= step) h = Math.imul(h ^ buf[i], 0x01000193);
-  const slot = (h ^ (h >>> 15)) & (KEY_SLOTS - 1);
-  const known = keyCache[slot];
-  if (known.length === len) {
+  const slot = (h ^ (h >>> 15)) & (SHARED_SLOTS - 1);
+  const at = slot * SHARED_MAX;
+  if (sharedLengths[slot] === len) {
     let i = 0;
-    while (i < len && known.charCodeAt(i) === buf[start + i]) i++;
-    if (i === len) return known;
+    while (i < len && sharedBytes[at + i] === buf[start + i]) i++;
+    if (i === len) return sharedStrings[slot];
   }
-  const key = (r.buf as NativeBuffer).utf8Slice(start, end);
-  // Only ASCII keys are kept: their characters are their bytes, which the comparison relies on.
-  if (key.length === len) keyCache[slot] = key;
-  return key;
+  const value = (r.buf as NativeBuffer).utf8Slice(start, end);
+  sharedStrings[slot] = value;
+  sharedLengths[slot] = len;
+  for (let i = 0; i < len; i++) sharedBytes[at + i] = buf[start + i];
+  return value;
 }
 
 export function readFixed64(r: Reader): bigint {

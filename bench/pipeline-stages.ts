@@ -18,7 +18,7 @@ import { decodeTracesProto } from "@cognive/collector/otlp/decode-proto.ts";
 import { defaultSpanLimits, normalizeTraces, runProcessors } from "@cognive/collector/pipeline/normalize.ts";
 import { defaultProcessors } from "@cognive/collector/pipeline/processors.ts";
 import type { NormalizedSpan } from "@cognive/collector/pipeline/span.ts";
-import { SpanStage, VERDICT_NEW } from "@cognive/collector/pipeline/stage.ts";
+import { governedSpans, SpanStage, VERDICT_NEW } from "@cognive/collector/pipeline/stage.ts";
 import { parsePolicy } from "@cognive/collector/policy.ts";
 import type { AlertStore } from "@cognive/collector/storage/alerts.ts";
 import { encodeSpanRow } from "@cognive/collector/storage/span-table.ts";
@@ -80,7 +80,7 @@ function governedRequests(n: number): GovernedSpan[][] {
   const stage = new SpanStage({ processors, limits: defaultSpanLimits, format: "native", govern: true });
   return Array.from({ length: n }, (_, i) => {
     const { request: r, spans } = stage.normalize(decodeTracesProto(patched(template, i + 1)), now);
-    return stage.process(spans, new Uint8Array(r.valid).fill(VERDICT_NEW), request.identity).governed;
+    return governedSpans(stage.process(spans, new Uint8Array(r.valid).fill(VERDICT_NEW), request.identity).governed);
   });
 }
 

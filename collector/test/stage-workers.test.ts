@@ -8,7 +8,7 @@ import { DecodeError } from "../src/otlp/model.ts";
 import { createPipeline, groupCommitExporter, type IngestPipeline } from "../src/pipeline/ingest.ts";
 import { defaultSpanLimits } from "../src/pipeline/normalize.ts";
 import { defaultProcessors, policyProcessorsModule } from "../src/pipeline/processors.ts";
-import { SpanStage, VERDICT_DUPLICATE, VERDICT_NEW } from "../src/pipeline/stage.ts";
+import { governedSpans, SpanStage, VERDICT_DUPLICATE, VERDICT_NEW } from "../src/pipeline/stage.ts";
 import { StagePool } from "../src/pipeline/stage-pool.ts";
 import { BackpressureError, defaultWriterConfig, StorageUnavailableError } from "../src/pipeline/writer.ts";
 import { BadEncodingError, BodyTooLargeError } from "../src/receiver/codecs.ts";
@@ -132,6 +132,29 @@ describe("stage workers: decode, normalize, process and encode off the main thre
       expect(Buffer.from(there.rows).equals(Buffer.from(mine.rows))).toBe(true);
       expect(there.governed).toEqual(mine.governed);
       expect(there.unpriced).toBe(1);
+      // Governance's spans, made again from the columns the worker posted: each field as the span has it.
+      const expected: GovernedSpan[] = local.spans
+        .filter((s, i) => verdicts[i] !== VERDICT_DUPLICATE && (s.usageRole === "model_call" || s.toolName !== null))
+        .map((s) => ({
+          traceId: s.traceId,
+          spanId: s.spanId,
+          timeMs: Number(s.startNs / 1_000_000n),
+          agent: s.agent,
+          team: s.team,
+          modelCall: s.usageRole === "model_call",
+          costNanos: s.cost?.totalNanos ?? 0,
+          requestModel: s.requestModel,
+          responseModel: s.responseModel,
+          tool: s.toolName,
+        }));
+      expect(expected.map((g) => [g.spanId, g.modelCall, g.costNanos > 0, g.tool])).toEqual([
+        [hex(1, 16), true, true, null],
+        [hex(3, 16), true, true, null],
+        [hex(4, 16), true, false, null],
+        [hex(5, 16), false, false, "lookup"],
+      ]);
+      expect(governedSpans(there.governed)).toEqual(expected);
+      expect(governedSpans(mine.governed)).toEqual(expected);
     } finally {
       await pool.close();
     }

@@ -42,12 +42,14 @@ export async function unstoredSpans(storage: Storage, log: Logger, table: string
   );
 }
 
-import type { GovernedSpan, OnDurable } from "../governance/hook.ts";
+import type { OnDurable } from "../governance/hook.ts";
 import { SpanDeduper } from "./dedup.ts";
 import { defaultSpanLimits, type SpanLimits } from "./normalize.ts";
 import type { ProcessorsModule } from "./processors.ts";
 import type { IngestIdentity, SpanProcessor } from "./span.ts";
 import {
+  type GovernedColumns,
+  governedSpans,
   type NormalizedRequest,
   type ProcessedRequest,
   type SpanRowFormat,
@@ -403,7 +405,7 @@ export class IngestPipeline {
       },
       p.unpriced,
     );
-    if (p.governed.length > 0 && this.onDurable !== null) {
+    if (p.governed.count > 0 && this.onDurable !== null) {
       this.handingOver.add(answer);
       const handed = () => this.handingOver.delete(answer);
       answer.then(handed, handed);
@@ -425,14 +427,14 @@ export class IngestPipeline {
 
   private async settle(
     waitFor: Part[],
-    governed: GovernedSpan[],
+    governed: GovernedColumns,
     result: IngestResult,
     unpriced: number,
   ): Promise<IngestResult> {
     for (const b of waitFor) await b.done;
-    if (governed.length > 0 && this.onDurable !== null) {
+    if (governed.count > 0 && this.onDurable !== null) {
       try {
-        this.onDurable(governed);
+        this.onDurable(governedSpans(governed));
       } catch (err) {
         this.log.error("governance hook failed", { err });
       }

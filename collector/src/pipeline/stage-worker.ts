@@ -6,7 +6,7 @@ import { DecodeError } from "../otlp/model.ts";
 import { BadEncodingError, BodyTooLargeError, decompress } from "../receiver/body.ts";
 import { loadProcessors } from "./processors.ts";
 import type { NormalizedSpan } from "./span.ts";
-import { SpanStage } from "./stage.ts";
+import { governedBuffers, SpanStage } from "./stage.ts";
 import type { StageReply, StageRequest, StageWorkerSetup } from "./stage-pool.ts";
 
 /**
@@ -83,7 +83,7 @@ async function handle(stage: SpanStage, m: StageRequest): Promise<void> {
       // The encoder's buffer is reused: the rows leave in a buffer of their own, moved, not copied again.
       const rows = new Uint8Array(p.rows.byteLength);
       rows.set(p.rows);
-      const transfer = [rows.buffer, p.stored.buffer as ArrayBuffer];
+      const transfer = [rows.buffer, p.stored.buffer as ArrayBuffer, ...governedBuffers(p.governed)];
       if (p.rowEnds !== null) transfer.push(p.rowEnds.buffer as ArrayBuffer);
       reply({ id: m.id, ok: true, processed: { ...p, rows } }, transfer);
     } else held.delete(m.id);

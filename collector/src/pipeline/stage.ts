@@ -57,8 +57,8 @@ export interface ProcessedRequest {
   rowEnds: Int32Array | null;
   /** 1 for each valid span whose row is in `rows`. */
   stored: Uint8Array;
-  /** Spans that can spend or call a tool, for governance (empty when nobody governs). */
-  governed: GovernedSpan[];
+  /** Spans that can spend or call a tool, for governance (none when nobody governs). */
+  governed: GovernedColumns;
   /** New spans a processor dropped: acknowledged, not stored, not governed. */
   dropped: number;
   /** Stored model calls without a price. */
@@ -121,7 +121,7 @@ export class SpanStage {
     /** Native: the spans to store, encoded together once all are known. */
     const block: NormalizedSpan[] = [];
     const stored = new Uint8Array(spans.length);
-    const governed: GovernedSpan[] = [];
+    const governed = govern ? new GovernedWriter(spans.length) : null;
     const ends: number[] = [];
     let chunk = "";
     let dropped = 0;
@@ -144,32 +144,135 @@ export class SpanStage {
         } else chunk += encodeSpanRow(span);
         stored[i] = 1;
       }
-      if (govern && (span.usageRole === "model_call" || span.toolName !== null)) governed.push(governedOf(span));
+      if (governed !== null && (span.usageRole === "model_call" || span.toolName !== null)) governed.add(span);
     }
     if (block.length > 0) encodeSpanNative(scratch, block);
     return {
       rows: binary || native ? scratch.bytes() : Buffer.from(chunk, "utf8"),
       rowEnds: binary ? Int32Array.from(ends) : null,
       stored,
-      governed,
+      governed: governed === null ? NONE_GOVERNED : governed.columns(),
       dropped,
       unpriced,
     };
   }
 }
 
-/** What governance needs of a durable span that can spend or call a tool. */
-function governedOf(s: NormalizedSpan): GovernedSpan {
-  return {
-    traceId: s.traceId,
-    spanId: s.spanId,
-    timeMs: Number(s.startNs / 1_000_000n),
-    agent: s.agent,
-    team: s.team,
-    modelCall: s.usageRole === "model_call",
-    costNanos: s.cost?.totalNanos ?? 0,
-    requestModel: s.requestModel,
-    responseModel: s.responseModel,
-    tool: s.toolName,
-  };
+/**
+ * What governance needs of a request's spans that can spend or call a tool, as columns: a stage
+ * worker posts them to the main thread in a few arrays, where a structured clone of one object a
+ * span would repeat every property name of every span. `governedSpans` makes the objects again.
+ */
+export interface GovernedColumns {
+  count: number;
+  /** Each span's trace id and span id (32 and 16 lower-case hex digits), one after another. */
+  ids: string;
+  timeMs: Float64Array;
+  /** Integer nano-dollars (0 when unpriced). */
+  costNanos: Float64Array;
+  /** 1 for a model call. */
+  modelCall: Uint8Array;
+  /** Five a span, indexes into `names` (-1: none): agent, team, request model, response model, tool. */
+  refs: Int32Array;
+  names: string[];
+}
+
+const ID_CHARS = 48;
+const REFS = 5;
+
+const NONE_GOVERNED: GovernedColumns = {
+  count: 0,
+  ids: "",
+  timeMs: new Float64Array(0),
+  costNanos: new Float64Array(0),
+  modelCall: new Uint8Array(0),
+  refs: new Int32Array(0),
+  names: [],
+};
+
+/** Collects one request's governed spans as `GovernedColumns`; `capacity`: the most it will be given. */
+class GovernedWriter {
+  private count = 0;
+  private readonly ids: string[] = [];
+  private readonly timeMs: Float64Array;
+  private readonly costNanos: Float64Array;
+  private readonly modelCall: Uint8Array;
+  private readonly refs: Int32Array;
+  private readonly names: string[] = [];
+  private readonly index = new Map<string, number>();
+
+  constructor(capacity: number) {
+    this.timeMs = new Float64Array(capacity);
+    this.costNanos = new Float64Array(capacity);
+    this.modelCall = new Uint8Array(capacity);
+    this.refs = new Int32Array(capacity * REFS);
+  }
+
+  add(s: NormalizedSpan): void {
+    const i = this.count++;
+    this.ids.push(s.traceId, s.spanId);
+    this.timeMs[i] = Number(s.startNs / 1_000_000n);
+    this.costNanos[i] = s.cost?.totalNanos ?? 0;
+    this.modelCall[i] = s.usageRole === "model_call" ? 1 : 0;
+    const r = i * REFS;
+    this.refs[r] = this.ref(s.agent);
+    this.refs[r + 1] = this.ref(s.team);
+    this.refs[r + 2] = this.ref(s.requestModel);
+    this.refs[r + 3] = this.ref(s.responseModel);
+    this.refs[r + 4] = this.ref(s.toolName);
+  }
+
+  private ref(name: string | null): number {
+    if (name === null) return -1;
+    let i = this.index.get(name);
+    if (i === undefined) {
+      i = this.names.length;
+      this.names.push(name);
+      this.index.set(name, i);
+    }
+    return i;
+  }
+
+  columns(): GovernedColumns {
+    const n = this.count;
+    return {
+      count: n,
+      ids: this.ids.join(""),
+      timeMs: this.timeMs.subarray(0, n),
+      costNanos: this.costNanos.subarray(0, n),
+      modelCall: this.modelCall.subarray(0, n),
+      refs: this.refs.subarray(0, n * REFS),
+      names: this.names,
+    };
+  }
+}
+
+/** The buffers of `GovernedColumns`, to move them to another thread rather than copy them. */
+export function governedBuffers(c: GovernedColumns): ArrayBuffer[] {
+  if (c.count === 0) return [];
+  return [c.timeMs.buffer, c.costNanos.buffer, c.modelCall.buffer, c.refs.buffer] as ArrayBuffer[];
+}
+
+/** The spans of `GovernedColumns`, as governance takes them. */
+export function governedSpans(c: GovernedColumns): GovernedSpan[] {
+  const out: GovernedSpan[] = new Array(c.count);
+  const { ids, names, refs } = c;
+  const name = (i: number) => (i < 0 ? null : names[i]);
+  for (let i = 0; i < c.count; i++) {
+    const at = i * ID_CHARS;
+    const r = i * REFS;
+    out[i] = {
+      traceId: ids.slice(at, at + 32),
+      spanId: ids.slice(at + 32, at + ID_CHARS),
+      timeMs: c.timeMs[i],
+      agent: names[refs[r]],
+      team: names[refs[r + 1]],
+      modelCall: c.modelCall[i] === 1,
+      costNanos: c.costNanos[i],
+      requestModel: name(refs[r + 2]),
+      responseModel: name(refs[r + 3]),
+      tool: name(refs[r + 4]),
+    };
+  }
+  return out;
 }

@@ -156,8 +156,13 @@ describe("write-ahead log", () => {
   }
 
   it.each([
-    ["appends growing the buffer of waiting records while loads read it", 151, { loadBytes: 1, minArenaBytes: 1 }],
-    ["loads moving the waiting records to the buffer's front", 171, { loadBytes: 64 * 1024 * 1024, minArenaBytes: 1 }],
+    ["each record in a chunk of its own, loaded alone", 151, { loadBytes: 1, minArenaBytes: 1 }],
+    [
+      "each record in a chunk of its own, loaded together (copied into one body)",
+      171,
+      { loadBytes: 64 * 1024 * 1024, minArenaBytes: 1 },
+    ],
+    ["records sharing chunks of 8 KB, loaded together", 1211, { loadBytes: 64 * 1024 * 1024, minArenaBytes: 8192 }],
   ])(
     "loads each record once, intact, while loads of its own and flushes run at the same time: %s",
     async (_, from, config) => {
@@ -174,7 +179,7 @@ describe("write-ahead log", () => {
     },
   );
 
-  it("keeps intact the records appended while a load runs, as the buffer grows and is compacted after it", async () => {
+  it("keeps intact the records appended while a load runs, in new chunks, and reuses an emptied one after it", async () => {
     const { wal, pipeline } = await openWal({ minArenaBytes: 1 });
     await submit(pipeline, [191]);
     let release = () => {};
@@ -182,16 +187,37 @@ describe("write-ahead log", () => {
       release = r;
     });
     const loading = wal.flush();
-    // Appended while the first record's load waits: the buffer grows into a new one.
+    // Appended while the first record's load waits: a chunk each.
     await submit(pipeline, [192]);
-    // Larger than the first: after the move its old place overlaps where the waiting bytes land.
+    // Larger than the first: the first's chunk, emptied by its load, is too small to take it again.
     await submit(pipeline, [193], "x".repeat(4000));
+    expect(wal.stats.chunks).toBe(3);
     held = null;
     release();
     await loading;
-    // The load's end moved the two waiting records to the buffer's front; they load intact.
     await wal.flush();
     expect(await attributes([191, 192, 193])).toEqual([191, 192, 193].flatMap((t) => [`${t}:${t}`, `${t}:`]));
+    // The emptied chunks are reused for records that fit them, not allocated anew.
+    const chunks = wal.stats.chunks;
+    for (const t of [194, 195, 196]) {
+      await submit(pipeline, [t]);
+      await wal.flush();
+    }
+    expect(wal.stats.chunks).toBe(chunks);
+    expect(await attributes([194, 195, 196])).toEqual([194, 195, 196].flatMap((t) => [`${t}:${t}`, `${t}:`]));
+  });
+
+  it("holds a steady load's waiting records in one chunk, never moving them", async () => {
+    // 32 KB chunks: four requests' records fit one; the 40 together would take several.
+    const { wal, pipeline } = await openWal({ loadMs: 1, minArenaBytes: 32 * 1024 });
+    const traces = Array.from({ length: 40 }, (_, i) => 1101 + i);
+    for (let i = 0; i < traces.length; i += 4) {
+      await Promise.all(traces.slice(i, i + 4).map((t) => submit(pipeline, [t])));
+      expect(wal.waitingBytes).toBeLessThan(32 * 1024);
+      await wal.flush();
+    }
+    expect(await stored(traces)).toBe(80);
+    expect(wal.stats.chunks).toBe(1);
   });
 
   it("after a crash (the log never closed), the next open loads what was acknowledged, once", async () => {

@@ -41,7 +41,7 @@ export interface WalConfig {
   loadMs: number;
   /** Bytes waiting for storage beyond which appends are refused (the writer answers 503). */
   maxBytes: number;
-  /** The first size of the buffer that holds waiting records (default 64 MiB; it grows as needed). */
+  /** The size of each buffer that holds waiting records (default 64 MiB; a larger record gets one of its own). */
   minArenaBytes?: number;
 }
 
@@ -71,12 +71,22 @@ const MIN_ARENA_BYTES = 64 * 1024 * 1024;
 interface WalRecord {
   table: string;
   columns: readonly string[];
+  /** A view of its chunk. */
   body: Buffer;
+  chunk: Chunk;
   segment: Segment;
   /** When it was appended (ms, monotonic); replayed records count as old. */
   at: number;
   /** Loaded before, or replayed: storage may hold some of its rows already. */
   retried: boolean;
+}
+
+/** A buffer of waiting records' bodies, back to back; dropped (or kept for reuse) once none of them waits. */
+interface Chunk {
+  buf: Buffer;
+  end: number;
+  /** Records in it not in storage yet. */
+  waiting: number;
 }
 
 interface Segment {
@@ -142,14 +152,18 @@ export class WriteAheadLog {
   /** Set when an append failed and could not be cut off: no more appends. */
   private broken: string | null = null;
   /**
-   * The waiting records' bodies, back to back in one reused buffer (each record's `body` a view of
-   * it): a fresh buffer a record and a load made V8 collect external memory several times a second
-   * (as the writer's ArenaPool says). Loads take views, so records loaded together are not copied.
+   * The waiting records' bodies, back to back in large chunks (each record's `body` a view of one):
+   * a fresh buffer a record and a load made V8 collect external memory several times a second (as
+   * the writer's ArenaPool says). Loads take views, so records loaded together are not copied, and
+   * nothing waiting is ever moved: a chunk is let go once its last record is in storage. (One buffer
+   * compacted after each load copied the whole backlog each time: most of the main thread's copying
+   * while storage was behind.)
    */
-  private arena: Buffer = Buffer.allocUnsafeSlow(0);
-  private arenaEnd = 0;
-  /** Loads into storage, and records storage refused for their data (kept apart). */
-  readonly stats = { loads: 0, rejectedRecords: 0 };
+  private chunk: Chunk | null = null;
+  /** One emptied chunk buffer, reused for the next chunk. */
+  private spare: Buffer | null = null;
+  /** Loads into storage, records storage refused for their data (kept apart), chunks allocated. */
+  readonly stats = { loads: 0, rejectedRecords: 0, chunks: 0 };
 
   private constructor(
     private readonly inner: Storage,
@@ -243,7 +257,7 @@ export class WriteAheadLog {
         continue;
       }
       for (const r of found) {
-        this.pending.push({ ...r, body: this.keep(r.body), segment, at: 0, retried: true });
+        this.pending.push({ ...r, ...this.keep(r.body), segment, at: 0, retried: true });
         this.pendingBytes += r.body.length;
         records++;
       }
@@ -302,7 +316,7 @@ export class WriteAheadLog {
     this.pending.push({
       table,
       columns,
-      body: this.keep(body),
+      ...this.keep(body),
       segment,
       at: performance.now(),
       retried: false,
@@ -438,44 +452,39 @@ export class WriteAheadLog {
     });
   }
 
-  /** A copy of `body` in the arena, after the records waiting before it. */
-  private keep(body: Buffer): Buffer {
-    if (this.arenaEnd + body.length > this.arena.length) this.compact(body.length);
-    body.copy(this.arena, this.arenaEnd);
-    const kept = this.arena.subarray(this.arenaEnd, this.arenaEnd + body.length);
-    this.arenaEnd += body.length;
-    return kept;
-  }
-
-  /**
-   * Moves the waiting bodies to the front of the arena, into a new one when `extra` more bytes would
-   * not fit or a load is reading the arena now (its views must not change), and re-points their records.
-   */
-  private compact(extra: number, inPlace = this.loading === null): void {
-    const start = this.pending.length > 0 ? this.pending[0].body.byteOffset : this.arenaEnd;
-    const used = this.arenaEnd - start;
-    const target =
-      inPlace && used + extra <= this.arena.length
-        ? this.arena
-        : Buffer.allocUnsafeSlow(
-            Math.max(used + extra, 2 * this.arena.length, this.config.minArenaBytes ?? MIN_ARENA_BYTES),
-          );
-    this.arena.copy(target, 0, start, this.arenaEnd);
-    for (const r of this.pending) {
-      const at = r.body.byteOffset - start;
-      r.body = target.subarray(at, at + r.body.length);
+  /** A copy of `body` in the chunk being filled, after the records waiting before it (a new chunk when full). */
+  private keep(body: Buffer): { body: Buffer; chunk: Chunk } {
+    let chunk = this.chunk;
+    if (chunk === null || chunk.end + body.length > chunk.buf.length) {
+      const size = Math.max(body.length, this.config.minArenaBytes ?? MIN_ARENA_BYTES);
+      const spare = this.spare;
+      this.spare = null;
+      let buf = spare;
+      if (buf === null || buf.length < size) {
+        buf = Buffer.allocUnsafeSlow(size);
+        this.stats.chunks++;
+      }
+      chunk = { buf, end: 0, waiting: 0 };
+      this.chunk = chunk;
     }
-    this.arena = target;
-    this.arenaEnd = used;
+    body.copy(chunk.buf, chunk.end);
+    const kept = chunk.buf.subarray(chunk.end, chunk.end + body.length);
+    chunk.end += body.length;
+    chunk.waiting++;
+    return { body: kept, chunk };
   }
 
-  /** Records now in storage: forgotten, and their segments removed once empty. */
+  /** Records now in storage: forgotten, their chunks let go once empty, their segments removed once empty. */
   private async done(records: WalRecord[]): Promise<void> {
     this.pending.splice(0, records.length);
-    // The load has returned: room is made at the end for what comes next, where it is short.
-    if (this.arena.length - this.arenaEnd < this.config.loadBytes) this.compact(0, true);
     for (const r of records) {
       this.pendingBytes -= r.body.length;
+      const chunk = r.chunk;
+      // No load reads an emptied chunk any more (loads run one at a time, and this one has returned).
+      if (--chunk.waiting === 0) {
+        if (chunk === this.chunk) chunk.end = 0;
+        else if (this.spare === null || this.spare.length < chunk.buf.length) this.spare = chunk.buf;
+      }
       r.segment.open--;
       if (r.segment.open === 0 && r.segment.closed) await rm(r.segment.path, { force: true });
     }
@@ -525,7 +534,7 @@ function alive(pid: number): boolean {
   }
 }
 
-/** The bodies of records appended one after another, as one view (they are adjacent in the arena). */
+/** The bodies of records appended one after another: one view when they are adjacent in one chunk, else a copy. */
 function adjoining(records: WalRecord[]): Buffer {
   const first = records[0].body;
   const last = (records.at(-1) as WalRecord).body;

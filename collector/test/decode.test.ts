@@ -182,4 +182,35 @@ describe("OTLP decoders", () => {
       expect(s.spanId).toBe("02".repeat(8));
     }
   });
+
+  it("decode fixed64 times exactly, the highest bit included, and reject one cut short", () => {
+    const fixed = (field: number, v: bigint) => {
+      const b = Buffer.alloc(9);
+      b[0] = (field << 3) | 1;
+      b.writeBigUInt64LE(v, 1);
+      return b;
+    };
+    const ids = Buffer.concat([
+      Buffer.from([0x0a, 16]),
+      Buffer.alloc(16, 1),
+      Buffer.from([0x12, 8]),
+      Buffer.alloc(8, 2),
+    ]);
+    const wrap = (span: Buffer) => {
+      const scope = Buffer.concat([Buffer.from([0x12, span.length]), span]);
+      const rs = Buffer.concat([Buffer.from([0x12, scope.length]), scope]);
+      return Buffer.concat([Buffer.from([0x0a, rs.length]), rs]);
+    };
+    for (const [start, end] of [
+      [2n ** 64n - 1n, 0x0102030405060708n],
+      [1_796_413_731_236_123_457n, 2n ** 63n],
+      [0n, 1n],
+    ]) {
+      const body = wrap(Buffer.concat([ids, fixed(7, start), fixed(8, end)]));
+      const s = decodeTracesProto(body).resourceSpans[0].scopeSpans[0].spans[0];
+      expect([s.startNs, s.endNs]).toEqual([start, end]);
+    }
+    const cut = wrap(Buffer.concat([ids, fixed(7, 5n).subarray(0, 6)]));
+    expect(() => decodeTracesProto(cut)).toThrow(DecodeError);
+  });
 });

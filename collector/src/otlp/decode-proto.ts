@@ -122,10 +122,23 @@ export function readShared(r: Reader): string {
   return value;
 }
 
+/** A fixed64's bytes, read as one BigInt (shifting and or-ing two halves made four). */
+const FIXED64 = new BigUint64Array(1);
+const FIXED64_BYTES = new Uint8Array(FIXED64.buffer);
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
 export function readFixed64(r: Reader): bigint {
-  const lo = r.fixed32();
-  const hi = r.fixed32();
-  return (BigInt(hi) << 32n) | BigInt(lo);
+  const p = r.pos;
+  if (p + 8 > r.len) throw new DecodeError(`invalid protobuf: fixed64 past end of buffer at ${p}`);
+  if (!LITTLE_ENDIAN) {
+    const lo = r.fixed32();
+    const hi = r.fixed32();
+    return (BigInt(hi) << 32n) | BigInt(lo);
+  }
+  const buf = r.buf;
+  for (let i = 0; i < 8; i++) FIXED64_BYTES[i] = buf[p + i];
+  r.pos = p + 8;
+  return FIXED64[0];
 }
 
 function readResourceSpans(r: Reader, end: number): DecodedResourceSpans {

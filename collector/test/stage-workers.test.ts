@@ -155,6 +155,16 @@ describe("stage workers: decode, normalize, process and encode off the main thre
       ]);
       expect(governedSpans(there.governed)).toEqual(expected);
       expect(governedSpans(mine.governed)).toEqual(expected);
+      // A request with nothing to govern posts no arrays (not empty views of whole buffers).
+      const again = await pool.normalize(body(8), "json", nowNs);
+      const none = await pool.process(again, new Uint8Array(again.request.valid).fill(VERDICT_DUPLICATE), {
+        team: "acme",
+      });
+      expect([
+        none.governed.count,
+        none.governed.timeMs.buffer.byteLength,
+        none.governed.refs.buffer.byteLength,
+      ]).toEqual([0, 0, 0]);
     } finally {
       await pool.close();
     }

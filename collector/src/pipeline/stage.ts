@@ -235,6 +235,8 @@ class GovernedWriter {
 
   columns(): GovernedColumns {
     const n = this.count;
+    // Not an empty view of these arrays: a view that is not moved is posted with its whole buffer.
+    if (n === 0) return NONE_GOVERNED;
     return {
       count: n,
       ids: this.ids.join(""),

@@ -156,13 +156,13 @@ describe("write-ahead log", () => {
   }
 
   it.each([
-    ["each record in a chunk of its own, loaded alone", 151, { loadBytes: 1, minArenaBytes: 1 }],
+    ["each record in a chunk of its own, loaded alone", 151, { loadBytes: 1, chunkBytes: 1 }],
     [
       "each record in a chunk of its own, loaded together (copied into one body)",
       171,
-      { loadBytes: 64 * 1024 * 1024, minArenaBytes: 1 },
+      { loadBytes: 64 * 1024 * 1024, chunkBytes: 1 },
     ],
-    ["records sharing chunks of 8 KB, loaded together", 1211, { loadBytes: 64 * 1024 * 1024, minArenaBytes: 8192 }],
+    ["records sharing chunks of 8 KB, loaded together", 1211, { loadBytes: 64 * 1024 * 1024, chunkBytes: 8192 }],
   ])(
     "loads each record once, intact, while loads of its own and flushes run at the same time: %s",
     async (_, from, config) => {
@@ -180,7 +180,7 @@ describe("write-ahead log", () => {
   );
 
   it("keeps intact the records appended while a load runs, in new chunks, and reuses an emptied one after it", async () => {
-    const { wal, pipeline } = await openWal({ minArenaBytes: 1 });
+    const { wal, pipeline } = await openWal({ chunkBytes: 1 });
     await submit(pipeline, [191]);
     let release = () => {};
     held = new Promise<void>((r) => {
@@ -209,7 +209,7 @@ describe("write-ahead log", () => {
 
   it("holds a steady load's waiting records in one chunk, never moving them", async () => {
     // 32 KB chunks: four requests' records fit one; the 40 together would take several.
-    const { wal, pipeline } = await openWal({ loadMs: 1, minArenaBytes: 32 * 1024 });
+    const { wal, pipeline } = await openWal({ loadMs: 1, chunkBytes: 32 * 1024 });
     const traces = Array.from({ length: 40 }, (_, i) => 1101 + i);
     for (let i = 0; i < traces.length; i += 4) {
       await Promise.all(traces.slice(i, i + 4).map((t) => submit(pipeline, [t])));

@@ -1,3 +1,4 @@
+import { endianness } from "node:os";
 import { ATTR_TYPE, type Attrs, type AttrTypes, type AttrValue } from "@cognive/semconv";
 import protobuf from "protobufjs/minimal.js";
 import {
@@ -125,7 +126,7 @@ export function readShared(r: Reader): string {
 /** A fixed64's bytes, read as one BigInt (shifting and or-ing two halves made four). */
 const FIXED64 = new BigUint64Array(1);
 const FIXED64_BYTES = new Uint8Array(FIXED64.buffer);
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+const LITTLE_ENDIAN = endianness() === "LE";
 
 export function readFixed64(r: Reader): bigint {
   const p = r.pos;

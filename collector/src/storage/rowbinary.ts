@@ -1,10 +1,11 @@
+import { endianness } from "node:os";
 import type { Attrs, AttrTypes } from "@cognive/semconv";
 import { attrToString, eachAttrType } from "./tsv.ts";
 
 /** One 64-bit value's bytes, in the machine's order. */
 const WORD = new BigInt64Array(1);
 const WORD_BYTES = new Uint8Array(WORD.buffer);
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+const LITTLE_ENDIAN = endianness() === "LE";
 
 /**
  * ClickHouse RowBinary encoding: storage reads it without parsing text (no escapes, no number or

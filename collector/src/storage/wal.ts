@@ -42,7 +42,7 @@ export interface WalConfig {
   /** Bytes waiting for storage beyond which appends are refused (the writer answers 503). */
   maxBytes: number;
   /** The size of each buffer that holds waiting records (default 64 MiB; a larger record gets one of its own). */
-  minArenaBytes?: number;
+  chunkBytes?: number;
 }
 
 export interface WalHooks {
@@ -66,7 +66,7 @@ const MAGIC = 0x314c5743; // "CWL1"
 const HEAD = 16;
 const SEGMENT = /^(\d{16})\.wal$/;
 const MAX_RETRY_MS = 30_000;
-const MIN_ARENA_BYTES = 64 * 1024 * 1024;
+const CHUNK_BYTES = 64 * 1024 * 1024;
 
 interface WalRecord {
   table: string;
@@ -456,10 +456,9 @@ export class WriteAheadLog {
   private keep(body: Buffer): { body: Buffer; chunk: Chunk } {
     let chunk = this.chunk;
     if (chunk === null || chunk.end + body.length > chunk.buf.length) {
-      const size = Math.max(body.length, this.config.minArenaBytes ?? MIN_ARENA_BYTES);
-      const spare = this.spare;
+      const size = Math.max(body.length, this.config.chunkBytes ?? CHUNK_BYTES);
+      let buf = this.spare;
       this.spare = null;
-      let buf = spare;
       if (buf === null || buf.length < size) {
         buf = Buffer.allocUnsafeSlow(size);
         this.stats.chunks++;

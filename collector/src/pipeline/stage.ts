@@ -121,7 +121,8 @@ export class SpanStage {
     /** Native: the spans to store, encoded together once all are known. */
     const block: NormalizedSpan[] = [];
     const stored = new Uint8Array(spans.length);
-    const governed = govern ? new GovernedWriter(spans.length) : null;
+    /** Made at the first span to govern: most requests of plain services have none. */
+    let governed: GovernedWriter | null = null;
     const ends: number[] = [];
     let chunk = "";
     let dropped = 0;
@@ -144,7 +145,10 @@ export class SpanStage {
         } else chunk += encodeSpanRow(span);
         stored[i] = 1;
       }
-      if (governed !== null && (span.usageRole === "model_call" || span.toolName !== null)) governed.add(span);
+      if (govern && (span.usageRole === "model_call" || span.toolName !== null)) {
+        governed ??= new GovernedWriter(spans.length);
+        governed.add(span);
+      }
     }
     if (block.length > 0) encodeSpanNative(scratch, block);
     return {
@@ -190,7 +194,11 @@ const NONE_GOVERNED: GovernedColumns = {
   names: [],
 };
 
-/** Collects one request's governed spans as `GovernedColumns`; `capacity`: the most it will be given. */
+/**
+ * Collects one request's governed spans (one at least) as `GovernedColumns`; `capacity`: the most it
+ * will be given. A request with none posts `NONE_GOVERNED`: an empty view of these arrays would be
+ * posted with its whole buffer.
+ */
 class GovernedWriter {
   private count = 0;
   private readonly ids: string[] = [];
@@ -235,8 +243,6 @@ class GovernedWriter {
 
   columns(): GovernedColumns {
     const n = this.count;
-    // Not an empty view of these arrays: a view that is not moved is posted with its whole buffer.
-    if (n === 0) return NONE_GOVERNED;
     return {
       count: n,
       ids: this.ids.join(""),

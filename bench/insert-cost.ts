@@ -22,6 +22,7 @@
  * span attributes, a third of spans priced model calls). Each variant is measured in rounds that
  * alternate with the others, so a machine slowing down affects all alike.
  *   npx tsx bench/insert-cost.ts [--rows 4088] [--inserts 12] [--rounds 3] [--only order,formats,sizes,views,settings,schema,columns,log,split]
+ *     [--views-format tsv|native]
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -49,12 +50,14 @@ const { values: args } = parseArgs({
     inserts: { type: "string", default: "12" },
     rounds: { type: "string", default: "3" },
     only: { type: "string", default: "order,formats,views,settings,schema,columns,log" },
+    "views-format": { type: "string", default: "tsv" },
   },
 });
 const ROWS = Number(args.rows);
 const INSERTS = Number(args.inserts);
 const ROUNDS = Number(args.rounds);
 const ONLY = new Set(args.only.split(","));
+if (!["tsv", "native"].includes(args["views-format"])) throw new Error("--views-format is tsv or native");
 const DB = "cognive";
 const PLAIN = "bench_spans";
 
@@ -270,18 +273,26 @@ async function main() {
           );
         }
       };
+      // TSV through the binding, or Native through a file as the writer inserts (`--views-format`).
+      const native = args["views-format"] === "native" ? await nativePlainOf() : undefined;
+      const viewFile = join(shm, "views.Native");
+      const into = (table: string) => async () => {
+        if (native === undefined) return void (await raw(table, "TSV", tsv));
+        writeFileSync(viewFile, native);
+        await sql(`INSERT INTO ${DB}.${table} (${cols}) SELECT * FROM file('${viewFile}', Native)`);
+      };
       variants.push({
         group: "views",
         name: "no view",
         setup: withViews([]),
-        insert: () => raw(PLAIN, "TSV", tsv).then(() => {}),
+        insert: into(PLAIN),
       });
       for (const d of DERIVED_TABLES)
         variants.push({
           group: "views",
           name: `only ${d.table}`,
           setup: withViews([d.table]),
-          insert: () => raw(PLAIN, "TSV", tsv).then(() => {}),
+          insert: into(PLAIN),
         });
       // What aggregating the per-minute rollups in the pipeline would leave to the store: the per-trace
       // views alone, against all of them on the same copy.
@@ -290,19 +301,19 @@ async function main() {
         group: "views",
         name: `the ${perTrace.length} per-trace views (${perTrace.join(", ")})`,
         setup: withViews(perTrace),
-        insert: () => raw(PLAIN, "TSV", tsv).then(() => {}),
+        insert: into(PLAIN),
       });
       variants.push({
         group: "views",
         name: `all ${DERIVED_TABLES.length} on the copy`,
         setup: withViews(DERIVED_TABLES.map((d) => d.table)),
-        insert: () => raw(PLAIN, "TSV", tsv).then(() => {}),
+        insert: into(PLAIN),
       });
       variants.push({
         group: "views",
         name: `all ${DERIVED_TABLES.length} (the span table as stored)`,
         setup: dropViews,
-        insert: () => raw(SPAN_TABLE, "TSV", tsv).then(() => {}),
+        insert: into(SPAN_TABLE),
       });
     }
 

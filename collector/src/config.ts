@@ -59,7 +59,7 @@ export const envSchema = z.object({
   /** Longest acknowledged rows wait in the write-ahead log before a load into storage. */
   COGNIVE_WAL_LOAD_MS: positiveInt.max(60_000).default(1000),
   /** Bytes of rows (Native) that start a load at once; one load takes at most this many. */
-  COGNIVE_WAL_LOAD_BYTES: positiveInt.default(32 * 1024 * 1024),
+  COGNIVE_WAL_LOAD_BYTES: positiveInt.default(64 * 1024 * 1024),
   /** Bytes waiting for storage beyond which span requests are answered 503 until loads catch up. */
   COGNIVE_WAL_MAX_BYTES: positiveInt.default(512 * 1024 * 1024),
   COGNIVE_DEDUP_CAPACITY: positiveInt.default(2_000_000),

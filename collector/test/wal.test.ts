@@ -157,11 +157,7 @@ describe("write-ahead log", () => {
 
   it.each([
     ["each record in a chunk of its own, loaded alone", 151, { loadBytes: 1, chunkBytes: 1 }],
-    [
-      "each record in a chunk of its own, loaded together (copied into one body)",
-      171,
-      { loadBytes: 64 * 1024 * 1024, chunkBytes: 1 },
-    ],
+    ["each record in a chunk of its own, a load each", 171, { loadBytes: 64 * 1024 * 1024, chunkBytes: 1 }],
     ["records sharing chunks of 8 KB, loaded together", 1211, { loadBytes: 64 * 1024 * 1024, chunkBytes: 8192 }],
   ])(
     "loads each record once, intact, while loads of its own and flushes run at the same time: %s",
@@ -206,6 +202,24 @@ describe("write-ahead log", () => {
     expect(wal.stats.chunks).toBe(chunks);
     expect(await attributes([194, 195, 196])).toEqual([194, 195, 196].flatMap((t) => [`${t}:${t}`, `${t}:`]));
   });
+
+  it.each([
+    ["in one chunk, one insert", 32 * 1024, 241, 1],
+    ["in a chunk each, an insert each", 1, 251, 3],
+  ])(
+    "ends a load where its chunk ends, so that its records are inserted as they lie: %s",
+    async (_, chunkBytes, from, inserts) => {
+      const { wal, pipeline } = await openWal({ chunkBytes });
+      const traces = [from, from + 1, from + 2];
+      // A record each (one after another, so that the writer does not join them).
+      for (const t of traces) await submit(pipeline, [t]);
+      expect(wal.stats.chunks).toBe(inserts);
+      const before = loads;
+      await wal.flush();
+      expect(loads - before).toBe(inserts);
+      expect(await attributes(traces)).toEqual(traces.flatMap((t) => [`${t}:${t}`, `${t}:`]));
+    },
+  );
 
   it("holds a steady load's waiting records in one chunk, never moving them", async () => {
     // 32 KB chunks: four requests' records fit one; the 40 together would take several.

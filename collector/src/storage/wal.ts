@@ -41,7 +41,10 @@ export interface WalConfig {
   loadMs: number;
   /** Bytes waiting for storage beyond which appends are refused (the writer answers 503). */
   maxBytes: number;
-  /** The size of each buffer that holds waiting records (default 64 MiB; a larger record gets one of its own). */
+  /**
+   * The size of each buffer that holds waiting records (default 64 MiB or `loadBytes`, the larger; a
+   * larger record gets one of its own). A load takes records of one buffer, so it needs no copy.
+   */
   chunkBytes?: number;
 }
 
@@ -376,12 +379,20 @@ export class WriteAheadLog {
     return this.loading;
   }
 
-  /** Loads the oldest waiting records, up to `loadBytes` (at least one), in one insert a table. */
+  /**
+   * Loads the oldest waiting records, up to `loadBytes` (at least one), in one insert a table. A load
+   * ends where its first record's chunk does: its records are then one stretch of memory, inserted
+   * as it lies (a load across chunks was a copy of up to `loadBytes`).
+   */
   private async loadOnce(): Promise<void> {
     const take: WalRecord[] = [];
     let bytes = 0;
     for (const r of this.pending) {
-      if (take.length > 0 && (bytes + r.body.length > this.config.loadBytes || !sameTarget(take[0], r))) break;
+      if (
+        take.length > 0 &&
+        (bytes + r.body.length > this.config.loadBytes || r.chunk !== take[0].chunk || !sameTarget(take[0], r))
+      )
+        break;
       take.push(r);
       bytes += r.body.length;
     }
@@ -456,7 +467,7 @@ export class WriteAheadLog {
   private keep(body: Buffer): { body: Buffer; chunk: Chunk } {
     let chunk = this.chunk;
     if (chunk === null || chunk.end + body.length > chunk.buf.length) {
-      const size = Math.max(body.length, this.config.chunkBytes ?? CHUNK_BYTES);
+      const size = Math.max(body.length, this.config.chunkBytes ?? Math.max(CHUNK_BYTES, this.config.loadBytes));
       let buf = this.spare;
       this.spare = null;
       if (buf === null || buf.length < size) {
@@ -533,7 +544,10 @@ function alive(pid: number): boolean {
   }
 }
 
-/** The bodies of records appended one after another: one view when they are adjacent in one chunk, else a copy. */
+/**
+ * The bodies of records appended one after another: one view of their chunk, where a load's records
+ * lie. (A copy if they do not, which loads, taking one chunk's records, never ask for.)
+ */
 function adjoining(records: WalRecord[]): Buffer {
   const first = records[0].body;
   const last = (records.at(-1) as WalRecord).body;

@@ -43,4 +43,4 @@ export * from "./storage/migrate.ts";
 export * from "./storage/retention.ts";
 export * from "./storage/schema.ts";
 export * from "./storage/trace-docs.ts";
-export { WalAppendError, type WalConfig, WriteAheadLog } from "./storage/wal.ts";
+export { WalAppendError, type WalConfig, WalFullError, WriteAheadLog } from "./storage/wal.ts";

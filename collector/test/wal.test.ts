@@ -13,7 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { ConfigError, loadEnvConfig } from "../src/config.ts";
-import { silentLogger } from "../src/log.ts";
+import { type Logger, silentLogger } from "../src/log.ts";
 import { createCollectorMetrics } from "../src/metrics.ts";
 import { createPipeline, groupCommitExporter, type IngestPipeline, unstoredSpans } from "../src/pipeline/ingest.ts";
 import { defaultWriterConfig, StorageUnavailableError } from "../src/pipeline/writer.ts";
@@ -73,7 +73,7 @@ describe("write-ahead log", () => {
   });
 
   /** A log in `dir` over the misbehaving storage, and a pipeline writing span rows to it. */
-  async function openWal(config: Partial<WalConfig> = {}) {
+  async function openWal(config: Partial<WalConfig> = {}, log: Logger = silentLogger) {
     const wal = await WriteAheadLog.open(
       storage,
       { dir, loadMs: 60_000, loadBytes: 64 * 1024 * 1024, maxBytes: 256 * 1024 * 1024, ...config },
@@ -83,7 +83,7 @@ describe("write-ahead log", () => {
     const pipeline = createPipeline({
       storage: real,
       processors: [],
-      exporter: groupCommitExporter(wal.storage, { ...defaultWriterConfig, lingerMs: 5 }, silentLogger, "native"),
+      exporter: groupCommitExporter(wal.storage, { ...defaultWriterConfig, lingerMs: 5 }, log, "native"),
       metrics: createCollectorMetrics(),
       log: silentLogger,
       dedupCapacity: 10_000,
@@ -311,14 +311,20 @@ describe("write-ahead log", () => {
     expect(await summarized([601, 602])).toBe(4);
   });
 
-  it("refuses new rows with 503 once maxBytes wait for storage", async () => {
-    const { wal, pipeline } = await openWal({ maxBytes: 1 });
+  it("refuses new rows with 503 once maxBytes wait for storage, and warns of it (not an error)", async () => {
+    const logged: [string, string][] = [];
+    const capture = (level: string) => (msg: string) => void logged.push([level, msg]);
+    const log: Logger = { debug() {}, info() {}, warn: capture("warn"), error: capture("error") };
+    const { wal, pipeline } = await openWal({ maxBytes: 1 }, log);
     mode = "fail";
     expect(wal.problem).toBeNull();
     await submit(pipeline, [701]);
     // What /readyz reports while the log is full.
     expect(wal.problem).toMatch(/write-ahead log full/);
     await expect(submit(pipeline, [702])).rejects.toBeInstanceOf(StorageUnavailableError);
+    expect(logged).toEqual([
+      ["warn", "ingest is faster than storage: span requests are answered 503 until it catches up"],
+    ]);
     mode = "ok";
     await wal.flush();
     expect(wal.problem).toBeNull();

@@ -462,7 +462,15 @@ export class GroupCommitWriter {
   }
 
   private markUnavailable(reason: string, err: Error, rows: number): void {
-    if (this.unavailable === null) this.log.error("storage write failed", { err, rows });
+    if (this.unavailable === null) {
+      // Ingest outrunning storage is back-pressure, not a fault: clients retry after the 503.
+      if ((err as { overloaded?: boolean }).overloaded === true)
+        this.log.warn("ingest is faster than storage: span requests are answered 503 until it catches up", {
+          reason: err.message,
+          rows,
+        });
+      else this.log.error("storage write failed", { err, rows });
+    }
     this.unavailable = reason;
     // Rows queued behind the failure are answered now: the client retries them after the outage.
     const queued = [...this.sealed, this.open];

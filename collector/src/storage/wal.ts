@@ -65,6 +65,15 @@ export class WalAppendError extends Error {
   readonly nothingStored = true;
 }
 
+/**
+ * The log is full: ingest outruns storage. Not a failure of storage, which is loading; the writer
+ * answers 503 (`Retry-After`) as for any other refusal, and says so as a warning, not an error.
+ */
+export class WalFullError extends WalAppendError {
+  override name = "WalFullError";
+  readonly overloaded = true;
+}
+
 const MAGIC = 0x314c5743; // "CWL1"
 const HEAD = 16;
 const SEGMENT = /^(\d{16})\.wal$/;
@@ -293,7 +302,7 @@ export class WriteAheadLog {
     if (this.closed) throw new WalAppendError("write-ahead log closed");
     if (this.broken !== null) throw new WalAppendError(this.broken);
     if (this.pendingBytes > 0 && this.pendingBytes + body.length > this.config.maxBytes) {
-      throw new WalAppendError(
+      throw new WalFullError(
         `write-ahead log full: ${this.pendingBytes} bytes wait for storage (COGNIVE_WAL_MAX_BYTES ${this.config.maxBytes})`,
       );
     }

@@ -18,9 +18,8 @@
  *     span rows in one column as `trace_docs` holds them, into a copy of `trace_docs` (no view) as
  *     RowBinary through a file. What an ingest that acknowledges after this write alone, and builds
  *     the span table and the rollups later from it, would pay in storage.
- * Rows are made by SQL with the shape of the ingest bench's agent runs (7 resource attributes, 4–12
- * span attributes, a third of spans priced model calls). Each variant is measured in rounds that
- * alternate with the others, so a machine slowing down affects all alike.
+ * Rows are made by SQL with the shape of the ingest bench's agent runs (`span-rows.ts`). Each variant
+ * is measured in rounds that alternate with the others, so a machine slowing down affects all alike.
  *   npx tsx bench/insert-cost.ts [--rows 4088] [--inserts 12] [--rounds 3] [--only order,formats,sizes,views,settings,schema,columns,log,split]
  *     [--views-format tsv|native]
  */
@@ -43,6 +42,7 @@ import { createChdbConnection } from "chdb/connection";
 import { queryRows } from "../collector/src/storage/sql.ts";
 import { TRACE_DOC_ROW } from "../collector/src/storage/trace-docs.ts";
 import { loadAverage, machine, percentile, report } from "./lib.ts";
+import { spanRowsInsert } from "./span-rows.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -87,36 +87,7 @@ async function main() {
     process.stdout.write(`insert cost: ${ROWS} rows an insert, ${INSERTS} inserts × ${ROUNDS} rounds a variant\n`);
     // The batch, made once in a scratch table with the span table's columns.
     await sql(`CREATE TABLE ${DB}.bench_source AS ${DB}.${SPAN_TABLE} ENGINE = Memory`);
-    await sql(`INSERT INTO ${DB}.bench_source
-      (Timestamp, TraceId, SpanId, ParentSpanId, SpanName, SpanKind, ServiceName, ResourceAttributes, ScopeName,
-       ScopeVersion, SpanAttributes, Duration, StatusCode, TeamName, Environment, AgentName, GenAiOperation,
-       GenAiProvider, GenAiRequestModel, GenAiResponseModel, GenAiUsageRole, InputTokens, OutputTokens,
-       CacheReadTokens, ToolName, ConversationId, Priced, CostInputUsd, CostOutputUsd, CostUsd, SpanAttributeTypes)
-      SELECT
-        now64(9) - toIntervalMillisecond(number), lower(hex(sipHash128(intDiv(number, 7)))), lower(hex(sipHash64(number))),
-        if(number % 7 = 0, '', lower(hex(sipHash64(number - number % 7)))),
-        ['invoke_agent refund-agent', 'POST', 'chat gpt-4o', 'chat claude-sonnet-4', 'execute_tool lookup_order',
-         'execute_tool issue_refund', 'chat gpt-4o-mini'][number % 7 + 1], ['INTERNAL', 'CLIENT'][number % 2 + 1],
-        'support-bot',
-        map('service.name', 'support-bot', 'service.version', '1.4.2', 'deployment.environment.name', 'prod',
-            'cognive.team', 'payments', 'host.name', concat('pod-', toString(number % 13)), 'telemetry.sdk.name',
-            'opentelemetry', 'telemetry.sdk.language', 'nodejs'),
-        '@cognive/bench', '1.0.0',
-        mapFromArrays(arraySlice(['gen_ai.operation.name', 'gen_ai.request.model', 'gen_ai.usage.input_tokens',
-            'gen_ai.usage.output_tokens', 'gen_ai.agent.name', 'gen_ai.conversation.id', 'http.request.method',
-            'url.full', 'gen_ai.usage.cache_read.input_tokens', 'gen_ai.response.model', 'gen_ai.tool.name',
-            'gen_ai.provider.name'], 1, 4 + number % 9),
-          arraySlice(['chat', 'gpt-4o', toString(number % 5000), toString(number % 700), 'refund-agent',
-            concat('conv-', toString(intDiv(number, 70))), 'POST', 'https://api.example.com/v1/orders',
-            toString(number % 300), 'gpt-4o-2024-08-06', 'lookup_order', 'openai'], 1, 4 + number % 9)),
-        1000000 + number * 37 % 9000000, if(number % 29 = 0, 'Error', 'Unset'), 'payments', 'prod', 'refund-agent',
-        if(number % 7 IN (2, 3, 6), 'chat', ''), if(number % 7 IN (2, 3, 6), 'openai', ''),
-        if(number % 7 IN (2, 3, 6), 'gpt-4o', ''), if(number % 7 IN (2, 3, 6), 'gpt-4o-2024-08-06', ''),
-        if(number % 7 IN (2, 3, 6), 'model_call', 'none'), number % 5000, number % 700, number % 300,
-        if(number % 7 IN (4, 5), 'lookup_order', ''), concat('conv-', toString(intDiv(number, 70))),
-        number % 7 IN (2, 3, 6), 0.0000025 * (number % 5000), 0.00001 * (number % 700),
-        0.0000025 * (number % 5000) + 0.00001 * (number % 700), map('gen_ai.usage.input_tokens', 3)
-      FROM numbers(${ROWS})`);
+    await sql(spanRowsInsert(`${DB}.bench_source`, ROWS));
     const cols = SPAN_COLUMNS.join(", ");
     /** The batch, or its first `limit` rows, in `format`. */
     const dump = async (format: string, limit = ROWS, settings = "") =>

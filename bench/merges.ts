@@ -19,6 +19,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { createStorage, migrate, SPAN_COLUMNS, SPAN_TABLE } from "@cognive/collector";
 import { createChdbConnection } from "chdb/connection";
+import { queryRows } from "../collector/src/storage/sql.ts";
 import { cpuByThreadName, loadAverage, machine, report, threadCpu } from "./lib.ts";
 import { spanRowsInsert } from "./span-rows.ts";
 
@@ -138,27 +139,21 @@ async function runOnce(variant: (typeof VARIANTS)[number]) {
     // A part a merge made spans several inserts' block numbers (an insert into a merging engine gets
     // level 1 too); outdated parts stay listed for a while after the merge that replaced them.
     const merged = "max_block_number > min_block_number";
-    const tables = JSON.parse(
-      `[${(
-        await sql(
-          `SELECT table, toUInt32(countIf(active)) AS activeParts, toUInt32(countIf(${merged})) AS mergedParts,
-             round(sumIf(rows, ${merged}) / ${spans}, 2) AS mergedRowsPerSpan, toUInt32(max(level)) AS maxLevel,
-             toUInt64(sumIf(bytes_on_disk, active)) AS diskBytes
-           FROM system.parts WHERE database = '${DB}' AND table NOT LIKE 'schema_migrations%'
-           GROUP BY table HAVING activeParts > 0 ORDER BY mergedRowsPerSpan DESC FORMAT JSONEachRow`,
-        )
-      )
-        .trim()
-        .split("\n")
-        .join(",")}]`,
-    ) as {
+    const tables = await queryRows<{
       table: string;
       activeParts: number;
       mergedParts: number;
       mergedRowsPerSpan: number;
       maxLevel: number;
-      diskBytes: number;
-    }[];
+      diskBytes: string;
+    }>(
+      storage,
+      `SELECT table, toUInt32(countIf(active)) AS activeParts, toUInt32(countIf(${merged})) AS mergedParts,
+         round(sumIf(rows, ${merged}) / ${spans}, 2) AS mergedRowsPerSpan, toUInt32(max(level)) AS maxLevel,
+         toUInt64(sumIf(bytes_on_disk, active)) AS diskBytes
+       FROM system.parts WHERE database = '${DB}' AND table NOT LIKE 'schema_migrations%'
+       GROUP BY table HAVING activeParts > 0 ORDER BY mergedRowsPerSpan DESC`,
+    );
     for (const t of tables)
       process.stdout.write(
         `  ${t.table}: ${t.activeParts} parts, ${t.mergedParts} made by merges, ${t.mergedRowsPerSpan} rows written by merges a span, ` +

@@ -13,7 +13,10 @@
  *   - insert settings on the real span table (every view): max_insert_threads, parallel parsing,
  *     parallel_view_processing, block squashing, and wide instead of compact parts;
  *   - trace documents written apart (`split`): the span table without the documents' view and a
- *     second insert of the batch's documents, against the span table with all six views;
+ *     second insert of the batch's documents, against the span table with all six views; beside
+ *     them the documents' view with Doc in LZ4, without the casts that change no byte, writing a
+ *     document a span (no grouping), and one insert into a Null table of span and document columns
+ *     that two views copy into the span table and `trace_docs`;
  *   - a log of trace documents instead (`log`): the same spans as one row per trace, each trace's
  *     span rows in one column as `trace_docs` holds them, into a copy of `trace_docs` (no view) as
  *     RowBinary through a file. What an ingest that acknowledges after this write alone, and builds
@@ -22,6 +25,7 @@
  * is measured in rounds that alternate with the others, so a machine slowing down affects all alike.
  *   npx tsx bench/insert-cost.ts [--rows 4088] [--inserts 12] [--rounds 3] [--only order,formats,sizes,views,settings,schema,columns,log,split]
  *     [--views-format tsv|native]
+ *     [--no-merges: storage's merges stopped, the inserts' own CPU]
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -51,6 +55,8 @@ const { values: args } = parseArgs({
     rounds: { type: "string", default: "3" },
     only: { type: "string", default: "order,formats,views,settings,schema,columns,log" },
     "views-format": { type: "string", default: "tsv" },
+    /** Storage's background merges stopped: the inserts' own CPU, without the merges they cause. */
+    "no-merges": { type: "boolean", default: false },
   },
 });
 const ROWS = Number(args.rows);
@@ -86,6 +92,7 @@ async function main() {
   try {
     process.stdout.write(`insert cost: ${ROWS} rows an insert, ${INSERTS} inserts × ${ROUNDS} rounds a variant\n`);
     // The batch, made once in a scratch table with the span table's columns.
+    if (args["no-merges"]) await sql("SYSTEM STOP MERGES");
     await sql(`CREATE TABLE ${DB}.bench_source AS ${DB}.${SPAN_TABLE} ENGINE = Memory`);
     await sql(spanRowsInsert(`${DB}.bench_source`, ROWS));
     const cols = SPAN_COLUMNS.join(", ");
@@ -439,6 +446,8 @@ async function main() {
       // the span table with its six views. Native, the batch as the writer sends it.
       const docsView = DERIVED_TABLES.find((d) => d.table === TRACE_DOCS_TABLE);
       if (docsView === undefined) throw new Error("no trace documents view");
+      const docCodec = (codec: string) =>
+        sql(`ALTER TABLE ${DB}.${TRACE_DOCS_TABLE} MODIFY COLUMN Doc String CODEC(${codec})`).then(() => {});
       const docs = Buffer.from(
         (
           await sql(`SELECT TraceId, TeamName, min(toDateTime(Timestamp)) AS Start, toUInt32(count()) AS Spans,
@@ -456,10 +465,13 @@ async function main() {
       variants.push({
         group: "split",
         name: "span table with its 6 views (documents by the view)",
-        setup: () =>
-          sql(
-            `CREATE MATERIALIZED VIEW IF NOT EXISTS ${DB}.${TRACE_DOCS_TABLE}_mv TO ${DB}.${TRACE_DOCS_TABLE} AS ${docsView.select("").replaceAll("{db}", DB)}`,
-          ).then(() => {}),
+        setup: async () => {
+          await sql(`DROP VIEW IF EXISTS ${DB}.${TRACE_DOCS_TABLE}_mv`);
+          await sql(
+            `CREATE MATERIALIZED VIEW ${DB}.${TRACE_DOCS_TABLE}_mv TO ${DB}.${TRACE_DOCS_TABLE} AS ${docsView.select("").replaceAll("{db}", DB)}`,
+          );
+          await docCodec("ZSTD(1)");
+        },
         insert: insertSpans,
       });
       variants.push({
@@ -471,6 +483,98 @@ async function main() {
           writeFileSync(docFile, docs);
           await sql(
             `INSERT INTO ${DB}.${TRACE_DOCS_TABLE} (TraceId, TeamName, Start, Spans, Doc) SELECT * FROM file('${docFile}', Native)`,
+          );
+        },
+      });
+      variants.push({
+        group: "split",
+        name: "span table with its 6 views, documents in LZ4",
+        setup: async () => {
+          await sql(`DROP VIEW IF EXISTS ${DB}.${TRACE_DOCS_TABLE}_mv`);
+          await sql(
+            `CREATE MATERIALIZED VIEW ${DB}.${TRACE_DOCS_TABLE}_mv TO ${DB}.${TRACE_DOCS_TABLE} AS ${docsView.select("").replaceAll("{db}", DB)}`,
+          );
+          await docCodec("LZ4");
+        },
+        insert: insertSpans,
+      });
+      // The same documents with no cast where the stored type writes the same RowBinary bytes as the
+      // document's (LowCardinality(T) is written as T).
+      const stored = new Map(
+        (
+          await queryRows<{ name: string; type: string }>(
+            storage,
+            "SELECT name, type FROM system.columns WHERE database = {db:String} AND table = {t:String}",
+            { db: DB, t: SPAN_TABLE },
+          )
+        ).map((c) => [c.name, c.type.replace(/LowCardinality\((\w+)\)/g, "$1")]),
+      );
+      const bare = TRACE_DOC_ROW.replace(/CAST\(([\w.]+), '([^']+)'\)/g, (all, col: string, type: string) =>
+        stored.get(col) === type ? col : all,
+      );
+      const differ = await sql(`SELECT count() FROM ${DB}.bench_source WHERE ${bare} != ${TRACE_DOC_ROW} FORMAT TSV`);
+      process.stdout.write(
+        `documents without no-op casts: ${(TRACE_DOC_ROW.match(/CAST\(/g) ?? []).length - (bare.match(/CAST\(/g) ?? []).length} casts fewer, rows that differ: ${differ.text().trim()}\n`,
+      );
+      variants.push({
+        group: "split",
+        name: "span table with its 6 views, documents without no-op casts",
+        setup: async () => {
+          await sql(`DROP VIEW IF EXISTS ${DB}.${TRACE_DOCS_TABLE}_mv`);
+          await sql(
+            `CREATE MATERIALIZED VIEW ${DB}.${TRACE_DOCS_TABLE}_mv TO ${DB}.${TRACE_DOCS_TABLE} AS ${docsView
+              .select("")
+              .replace(TRACE_DOC_ROW, bare)
+              .replaceAll("{db}", DB)}`,
+          );
+        },
+        insert: insertSpans,
+      });
+      variants.push({
+        group: "split",
+        name: "span table with its 6 views, documents a span each (no grouping)",
+        setup: async () => {
+          await sql(`DROP VIEW IF EXISTS ${DB}.${TRACE_DOCS_TABLE}_mv`);
+          await sql(`CREATE MATERIALIZED VIEW IF NOT EXISTS ${DB}.${TRACE_DOCS_TABLE}_mv TO ${DB}.${TRACE_DOCS_TABLE} AS
+            SELECT TraceId, TeamName, toDateTime(Timestamp) AS Start, 1 AS Spans, ${TRACE_DOC_ROW} AS Doc
+            FROM ${DB}.${SPAN_TABLE} WHERE TraceId != ''`);
+        },
+        insert: insertSpans,
+      });
+      // One insert into a Null table of span columns and document columns (a trace's document on its
+      // first span of the batch): one view copies the span columns into the span table, one the
+      // documents into trace_docs.
+      const input = `${DB}.bench_span_input`;
+      const withDocs = Buffer.from(
+        (
+          await sql(`SELECT ${cols}, if(n = 1, d.Start, toDateTime(0)) AS DocStart, if(n = 1, d.Spans, 0) AS DocSpans,
+              if(n = 1, d.Doc, '') AS Doc
+            FROM (SELECT *, row_number() OVER (PARTITION BY TraceId, TeamName) AS n FROM ${DB}.bench_source) AS s
+            LEFT JOIN (SELECT TraceId, TeamName, min(toDateTime(Timestamp)) AS Start, toUInt32(count()) AS Spans,
+              arrayStringConcat(groupArray(${TRACE_DOC_ROW})) AS Doc FROM ${DB}.bench_source GROUP BY TraceId, TeamName) AS d
+            USING (TraceId, TeamName)
+            FORMAT Native SETTINGS low_cardinality_allow_in_native_format = 0`)
+        ).bytes(),
+      );
+      const inputFile = join(shm, "split.input.Native");
+      variants.push({
+        group: "split",
+        name: `a Null table of spans and documents, two views into span table and documents (${(withDocs.length / ROWS).toFixed(0)} B/span)`,
+        setup: async () => {
+          await sql(`DROP VIEW IF EXISTS ${DB}.${TRACE_DOCS_TABLE}_mv`);
+          await sql(`CREATE TABLE IF NOT EXISTS ${input} AS ${DB}.${SPAN_TABLE} ENGINE = Null`);
+          await sql(`ALTER TABLE ${input} ADD COLUMN IF NOT EXISTS DocStart DateTime,
+            ADD COLUMN IF NOT EXISTS DocSpans UInt32, ADD COLUMN IF NOT EXISTS Doc String`);
+          await sql(
+            `CREATE MATERIALIZED VIEW IF NOT EXISTS ${input}_spans TO ${DB}.${SPAN_TABLE} AS SELECT ${cols} FROM ${input}`,
+          );
+          await sql(`CREATE MATERIALIZED VIEW IF NOT EXISTS ${input}_docs TO ${DB}.${TRACE_DOCS_TABLE} AS
+            SELECT TraceId, TeamName, DocStart AS Start, DocSpans AS Spans, Doc FROM ${input} WHERE DocSpans > 0`);
+        },
+        insert: async () => {
+          writeFileSync(inputFile, withDocs);
+          await sql(
+            `INSERT INTO ${input} (${cols}, DocStart, DocSpans, Doc) SELECT * FROM file('${inputFile}', Native)`,
           );
         },
       });

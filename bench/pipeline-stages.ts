@@ -4,8 +4,12 @@
  * as a stage worker runs it (Native and RowBinary rows). No storage, no network: what
  * the JS thread spends before a row reaches the writer. It runs the compiled code the server runs
  * (the npm script builds first): tsx's transform of the sources costs some stages a third more.
+ * Each measure runs in a process of its own: measured one after another in one process, the whole
+ * stage cost twice what it does alone (the earlier measures leave V8's inline caches polymorphic,
+ * which a stage worker, running one format only, never sees).
  *   npm run bench:pipeline-stages -- [--rounds 200] [--redis redis://127.0.0.1:6379]
  */
+import { execFileSync } from "node:child_process";
 import { loadavg } from "node:os";
 import { parseArgs } from "node:util";
 import { InProcessBus } from "@cognive/collector/alerts/bus.ts";
@@ -26,7 +30,12 @@ import { Pricer } from "@cognive/semconv";
 import { buildTemplate, patched } from "./workload.ts";
 
 const { values: args } = parseArgs({
-  options: { rounds: { type: "string", default: "200" }, redis: { type: "string" } },
+  options: {
+    rounds: { type: "string", default: "200" },
+    redis: { type: "string" },
+    /** Internal: measure this stage alone and print its figure. */
+    stage: { type: "string" },
+  },
 });
 const ROUNDS = Number(args.rounds);
 const template = buildTemplate(64);
@@ -113,12 +122,25 @@ async function governance(counters: BudgetCounters) {
   };
 }
 
+if (args.stage !== undefined) {
+  const round = stages.find(([name]) => name === args.stage)?.[1];
+  if (round === undefined) throw new Error(`no stage ${args.stage}`);
+  console.log(cpuPerSpan(round).toFixed(2));
+  process.exit(0);
+}
 console.log(
   `${template.spans} spans/request, ${ROUNDS} rounds, load average ${loadavg()
     .map((l) => l.toFixed(1))
     .join(" ")}`,
 );
-for (const [name, round] of stages) console.log(`${name.padEnd(34)} ${cpuPerSpan(round).toFixed(2)} µs CPU/span`);
+for (const [name] of stages) {
+  const out = execFileSync(
+    process.execPath,
+    [...process.execArgv, process.argv[1], "--rounds", String(ROUNDS), "--stage", name],
+    { encoding: "utf8" },
+  );
+  console.log(`${name.padEnd(34)} ${out.trim()} µs CPU/span`);
+}
 const runs: [string, () => Promise<BudgetCounters>][] = [["memory counters", async () => new MemoryCounters()]];
 if (args.redis) {
   const url = args.redis;

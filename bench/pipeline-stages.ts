@@ -4,9 +4,8 @@
  * as a stage worker runs it (Native and RowBinary rows). No storage, no network: what
  * the JS thread spends before a row reaches the writer. It runs the compiled code the server runs
  * (the npm script builds first): tsx's transform of the sources costs some stages a third more.
- * Each measure runs in a process of its own: measured one after another in one process, the whole
- * stage cost twice what it does alone (the earlier measures leave V8's inline caches polymorphic,
- * which a stage worker, running one format only, never sees).
+ * Each measure runs in a process of its own, so none inherits another's heap or V8's type feedback
+ * (a stage worker runs one format only).
  *   npm run bench:pipeline-stages -- [--rounds 200] [--redis redis://127.0.0.1:6379]
  */
 import { execFileSync } from "node:child_process";

@@ -2,9 +2,10 @@ import { context, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
 import { JsonTraceSerializer, ProtobufTraceSerializer } from "@opentelemetry/otlp-transformer";
 import { resourceFromAttributes } from "@opentelemetry/resources";
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
+import protobuf from "protobufjs/minimal.js";
 import { describe, expect, it } from "vitest";
 import { decodeTracesJson } from "../src/otlp/decode-json.ts";
-import { decodeTracesProto } from "../src/otlp/decode-proto.ts";
+import { decodeTracesProto, readInt64 } from "../src/otlp/decode-proto.ts";
 import { DecodeError } from "../src/otlp/model.ts";
 
 /** Spans made by the official SDK, with every attribute type, events, links and status. */
@@ -181,6 +182,38 @@ describe("OTLP decoders", () => {
       expect(s.traceId).toBe("01".repeat(16));
       expect(s.spanId).toBe("02".repeat(8));
     }
+  });
+
+  it("decode int64 values exactly, short and long varints alike, and reject one cut short", () => {
+    // Numbers where they are exact, decimal strings where not; each followed by a marker so the
+    // reader's position after the value is checked too.
+    const cases: [string, number | string][] = [
+      ["0", 0],
+      ["1", 1],
+      ["127", 127],
+      ["128", 128],
+      ["1234", 1234],
+      [String(2 ** 49 - 1), 2 ** 49 - 1],
+      [String(2 ** 49), 2 ** 49],
+      [String(2 ** 53 - 1), 2 ** 53 - 1],
+      [String(2 ** 53), "9007199254740992"],
+      ["9223372036854775807", "9223372036854775807"],
+      ["-1", -1],
+      ["-300", -300],
+      ["-9223372036854775808", "-9223372036854775808"],
+    ];
+    const w = protobuf.Writer.create();
+    for (const [v] of cases) w.int64(v).uint32(0x55);
+    const r = protobuf.Reader.create(w.finish());
+    for (const [, want] of cases) {
+      expect(readInt64(r)).toEqual(want);
+      expect(r.uint32()).toBe(0x55);
+    }
+    expect(r.pos).toBe(r.len);
+    expect(() => readInt64(protobuf.Reader.create(Uint8Array.from([0x80, 0x80])))).toThrow();
+    expect(() =>
+      readInt64(protobuf.Reader.create(Uint8Array.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]))),
+    ).toThrow();
   });
 
   it("decode fixed64 times exactly, the highest bit included, and reject one cut short", () => {

@@ -449,8 +449,26 @@ export function readAnyValue(r: Reader, end: number, depth: number): AttrValue {
   return value;
 }
 
-/** int64 as a number when it is exactly representable, else its decimal string. */
-function readInt64(r: Reader): number | string {
+/**
+ * int64 as a number when it is exactly representable, else its decimal string. A varint of up to
+ * seven bytes (0 … 2^49 − 1: token counts, sizes, ports) is read here without protobufjs's LongBits
+ * and Long objects, two allocations a value; longer ones, negatives included, take its path.
+ */
+export function readInt64(r: Reader): number | string {
+  const buf = r.buf;
+  const start = r.pos;
+  const end = Math.min(start + 7, r.len);
+  let value = 0;
+  let scale = 1;
+  for (let p = start; p < end; p++) {
+    const b = buf[p];
+    value += (b & 0x7f) * scale;
+    if (b < 0x80) {
+      r.pos = p + 1;
+      return value;
+    }
+    scale *= 128;
+  }
   const v = r.int64() as unknown as { toNumber?: () => number; toString(): string } | number;
   if (typeof v === "number") return v;
   const n = v.toNumber ? v.toNumber() : Number(v.toString());

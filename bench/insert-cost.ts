@@ -462,22 +462,26 @@ async function main() {
         writeFileSync(spanFile, spans);
         await sql(`INSERT INTO ${DB}.${SPAN_TABLE} (${cols}) SELECT * FROM file('${spanFile}', Native)`);
       };
-      variants.push({
+      /** The span table with its six views, the documents' view running `select`, Doc in `codec`. */
+      const byView = (name: string, select: string, codec = "ZSTD(1)"): Variant => ({
         group: "split",
-        name: "span table with its 6 views (documents by the view)",
+        name,
         setup: async () => {
           await sql(`DROP VIEW IF EXISTS ${DB}.${TRACE_DOCS_TABLE}_mv`);
-          await sql(
-            `CREATE MATERIALIZED VIEW ${DB}.${TRACE_DOCS_TABLE}_mv TO ${DB}.${TRACE_DOCS_TABLE} AS ${docsView.select("").replaceAll("{db}", DB)}`,
-          );
-          await docCodec("ZSTD(1)");
+          await sql(`CREATE MATERIALIZED VIEW ${DB}.${TRACE_DOCS_TABLE}_mv TO ${DB}.${TRACE_DOCS_TABLE} AS ${select}`);
+          await docCodec(codec);
         },
         insert: insertSpans,
       });
+      const asStored = docsView.select("").replaceAll("{db}", DB);
+      variants.push(byView("span table with its 6 views (documents by the view)", asStored));
       variants.push({
         group: "split",
         name: `span table with 5 views, then the documents apart (Native, ${(docs.length / ROWS).toFixed(0)} B/span)`,
-        setup: () => sql(`DROP VIEW IF EXISTS ${DB}.${TRACE_DOCS_TABLE}_mv`).then(() => {}),
+        setup: async () => {
+          await sql(`DROP VIEW IF EXISTS ${DB}.${TRACE_DOCS_TABLE}_mv`);
+          await docCodec("ZSTD(1)");
+        },
         insert: async () => {
           await insertSpans();
           writeFileSync(docFile, docs);
@@ -486,18 +490,7 @@ async function main() {
           );
         },
       });
-      variants.push({
-        group: "split",
-        name: "span table with its 6 views, documents in LZ4",
-        setup: async () => {
-          await sql(`DROP VIEW IF EXISTS ${DB}.${TRACE_DOCS_TABLE}_mv`);
-          await sql(
-            `CREATE MATERIALIZED VIEW ${DB}.${TRACE_DOCS_TABLE}_mv TO ${DB}.${TRACE_DOCS_TABLE} AS ${docsView.select("").replaceAll("{db}", DB)}`,
-          );
-          await docCodec("LZ4");
-        },
-        insert: insertSpans,
-      });
+      variants.push(byView("span table with its 6 views, documents in LZ4", asStored, "LZ4"));
       // The same documents with no cast where the stored type writes the same RowBinary bytes as the
       // document's (LowCardinality(T) is written as T).
       const stored = new Map(
@@ -516,31 +509,14 @@ async function main() {
       process.stdout.write(
         `documents without no-op casts: ${(TRACE_DOC_ROW.match(/CAST\(/g) ?? []).length - (bare.match(/CAST\(/g) ?? []).length} casts fewer, rows that differ: ${differ.text().trim()}\n`,
       );
-      variants.push({
-        group: "split",
-        name: "span table with its 6 views, documents without no-op casts",
-        setup: async () => {
-          await sql(`DROP VIEW IF EXISTS ${DB}.${TRACE_DOCS_TABLE}_mv`);
-          await sql(
-            `CREATE MATERIALIZED VIEW ${DB}.${TRACE_DOCS_TABLE}_mv TO ${DB}.${TRACE_DOCS_TABLE} AS ${docsView
-              .select("")
-              .replace(TRACE_DOC_ROW, bare)
-              .replaceAll("{db}", DB)}`,
-          );
-        },
-        insert: insertSpans,
-      });
-      variants.push({
-        group: "split",
-        name: "span table with its 6 views, documents a span each (no grouping)",
-        setup: async () => {
-          await sql(`DROP VIEW IF EXISTS ${DB}.${TRACE_DOCS_TABLE}_mv`);
-          await sql(`CREATE MATERIALIZED VIEW IF NOT EXISTS ${DB}.${TRACE_DOCS_TABLE}_mv TO ${DB}.${TRACE_DOCS_TABLE} AS
-            SELECT TraceId, TeamName, toDateTime(Timestamp) AS Start, 1 AS Spans, ${TRACE_DOC_ROW} AS Doc
-            FROM ${DB}.${SPAN_TABLE} WHERE TraceId != ''`);
-        },
-        insert: insertSpans,
-      });
+      variants.push(
+        byView("span table with its 6 views, documents without no-op casts", asStored.replace(TRACE_DOC_ROW, bare)),
+        byView(
+          "span table with its 6 views, documents a span each (no grouping)",
+          `SELECT TraceId, TeamName, toDateTime(Timestamp) AS Start, 1 AS Spans, ${TRACE_DOC_ROW} AS Doc
+            FROM ${DB}.${SPAN_TABLE} WHERE TraceId != ''`,
+        ),
+      );
       // One insert into a Null table of span columns and document columns (a trace's document on its
       // first span of the batch): one view copies the span columns into the span table, one the
       // documents into trace_docs.
@@ -562,6 +538,7 @@ async function main() {
         name: `a Null table of spans and documents, two views into span table and documents (${(withDocs.length / ROWS).toFixed(0)} B/span)`,
         setup: async () => {
           await sql(`DROP VIEW IF EXISTS ${DB}.${TRACE_DOCS_TABLE}_mv`);
+          await docCodec("ZSTD(1)");
           await sql(`CREATE TABLE IF NOT EXISTS ${input} AS ${DB}.${SPAN_TABLE} ENGINE = Null`);
           await sql(`ALTER TABLE ${input} ADD COLUMN IF NOT EXISTS DocStart DateTime,
             ADD COLUMN IF NOT EXISTS DocSpans UInt32, ADD COLUMN IF NOT EXISTS Doc String`);

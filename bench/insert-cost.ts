@@ -44,6 +44,7 @@ import {
   TRACE_DOCS_TABLE,
 } from "@cognive/collector";
 import { createChdbConnection } from "chdb/connection";
+import { plainTypeName } from "../collector/src/storage/native.ts";
 import { queryRows } from "../collector/src/storage/sql.ts";
 import { TRACE_DOC_ROW } from "../collector/src/storage/trace-docs.ts";
 import { loadAverage, machine, percentile, report } from "./lib.ts";
@@ -97,6 +98,10 @@ async function main() {
     await sql(`CREATE TABLE ${DB}.bench_source AS ${DB}.${SPAN_TABLE} ENGINE = Memory`);
     await sql(spanRowsInsert(`${DB}.bench_source`, ROWS));
     const cols = SPAN_COLUMNS.join(", ");
+    /** The batch's trace documents, one row a trace, as the documents' view groups them. */
+    const DOCS_OF_BATCH = `SELECT TraceId, TeamName, min(toDateTime(Timestamp)) AS Start, toUInt32(count()) AS Spans,
+        arrayStringConcat(groupArray(${TRACE_DOC_ROW})) AS Doc
+      FROM ${DB}.bench_source GROUP BY TraceId, TeamName`;
     /** The batch, or its first `limit` rows, in `format`. */
     const dump = async (format: string, limit = ROWS, settings = "") =>
       Buffer.from(
@@ -415,13 +420,7 @@ async function main() {
     }
 
     if (ONLY.has("log")) {
-      const docs = Buffer.from(
-        (
-          await sql(`SELECT TraceId, TeamName, min(toDateTime(Timestamp)) AS Start, toUInt32(count()) AS Spans,
-              arrayStringConcat(groupArray(${TRACE_DOC_ROW})) AS Doc
-            FROM ${DB}.bench_source GROUP BY TraceId, TeamName FORMAT RowBinary`)
-        ).bytes(),
-      );
+      const docs = Buffer.from((await sql(`${DOCS_OF_BATCH} FORMAT RowBinary`)).bytes());
       const file = join(shm, "batch.docs.RowBinary");
       const docTable = `${DB}.bench_trace_docs`;
       variants.push({
@@ -449,13 +448,7 @@ async function main() {
       if (docsView === undefined) throw new Error("no trace documents view");
       const docCodec = (codec: string) =>
         sql(`ALTER TABLE ${DB}.${TRACE_DOCS_TABLE} MODIFY COLUMN Doc String CODEC(${codec})`).then(() => {});
-      const docs = Buffer.from(
-        (
-          await sql(`SELECT TraceId, TeamName, min(toDateTime(Timestamp)) AS Start, toUInt32(count()) AS Spans,
-              arrayStringConcat(groupArray(${TRACE_DOC_ROW})) AS Doc
-            FROM ${DB}.bench_source GROUP BY TraceId, TeamName FORMAT Native`)
-        ).bytes(),
-      );
+      const docs = Buffer.from((await sql(`${DOCS_OF_BATCH} FORMAT Native`)).bytes());
       const spans = await nativePlainOf();
       const spanFile = join(shm, "split.spans.Native");
       const docFile = join(shm, "split.docs.Native");
@@ -501,7 +494,7 @@ async function main() {
             "SELECT name, type FROM system.columns WHERE database = {db:String} AND table = {t:String}",
             { db: DB, t: SPAN_TABLE },
           )
-        ).map((c) => [c.name, c.type.replace(/LowCardinality\((\w+)\)/g, "$1")]),
+        ).map((c) => [c.name, plainTypeName(c.type)]),
       );
       const bare = TRACE_DOC_ROW.replace(/CAST\(([\w.]+), '([^']+)'\)/g, (all, col: string, type: string) =>
         stored.get(col) === type ? col : all,
@@ -537,8 +530,7 @@ async function main() {
           await sql(`SELECT ${cols}, if(n = 1, d.Start, toDateTime(0)) AS DocStart, if(n = 1, d.Spans, 0) AS DocSpans,
               if(n = 1, d.Doc, '') AS Doc
             FROM (SELECT *, row_number() OVER (PARTITION BY TraceId, TeamName) AS n FROM ${DB}.bench_source) AS s
-            LEFT JOIN (SELECT TraceId, TeamName, min(toDateTime(Timestamp)) AS Start, toUInt32(count()) AS Spans,
-              arrayStringConcat(groupArray(${TRACE_DOC_ROW})) AS Doc FROM ${DB}.bench_source GROUP BY TraceId, TeamName) AS d
+            LEFT JOIN (${DOCS_OF_BATCH}) AS d
             USING (TraceId, TeamName)
             FORMAT Native SETTINGS low_cardinality_allow_in_native_format = 0`)
         ).bytes(),

@@ -159,7 +159,7 @@ async function main() {
           writeFileSync(file, body);
           const struct = await structure();
           await sql(
-            `INSERT INTO ${DB}.${table} (${cols}) SELECT ${cols} FROM file('${file}', ${format}, '${lc ? struct : struct.replace(/LowCardinality\((\w+)\)/g, "$1")}')`,
+            `INSERT INTO ${DB}.${table} (${cols}) SELECT ${cols} FROM file('${file}', ${format}, '${lc ? struct : plainTypeName(struct)}')`,
           );
         },
       });

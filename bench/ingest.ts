@@ -35,6 +35,7 @@ import {
   serverPids,
   spawnCognive,
   stopProcess,
+  systemByThreadName,
   threadCpu,
   walDrained,
 } from "./lib.ts";
@@ -199,7 +200,9 @@ async function runOnce(protocol: Protocol, tpl: ReturnType<typeof buildTemplate>
   await metricZero(otlpUrl, "cognive_governance_pending_spans", "governance did not count the written spans");
   const governanceSeconds = (performance.now() - drainStarted) / 1000;
   const serverCpu = cpuSeconds(pids) - cpuAtStart;
-  const byThread = cpuByThreadName(threadsAtStart, threadCpu(pids), serverCpu);
+  const threadsAtEnd = threadCpu(pids);
+  const byThread = cpuByThreadName(threadsAtStart, threadsAtEnd, serverCpu);
+  const systemByThread = systemByThreadName(threadsAtStart, threadsAtEnd);
   const loadAfter = loadAverage();
   const peakRss = Math.max(...pids.map((p) => (p ? peakRssMiB(p) : 0)).filter((n) => !Number.isNaN(n)));
   transport.close();
@@ -256,9 +259,9 @@ async function runOnce(protocol: Protocol, tpl: ReturnType<typeof buildTemplate>
     serverCpuSecondsPer100kSpans: (serverCpu * 1e5) / acked,
     serverCpuUsPerSpan: (serverCpu * 1e6) / acked,
     /** The same CPU by thread name: the JavaScript main thread, the store's pools, V8's helpers. */
-    serverCpuUsPerSpanByThread: Object.fromEntries(
-      Object.entries(byThread).map(([name, s]) => [name, Math.round(((s * 1e6) / acked) * 10) / 10]),
-    ),
+    serverCpuUsPerSpanByThread: perSpan(byThread, acked),
+    /** Of it, the kernel's time (the log's writes, page faults): where an allocator or a write path shows. */
+    serverSystemUsPerSpanByThread: perSpan(systemByThread, acked),
     loadAverage: { before: loadBefore, after: loadAfter },
     storageInserts: ACK === "wal" ? walLoads : inserts,
     walAppends: ACK === "wal" ? inserts : undefined,
@@ -306,15 +309,8 @@ async function main() {
       "server CPU per 100k spans",
       column((r) => `${r.serverCpuSecondsPer100kSpans.toFixed(2)} s (${r.serverCpuUsPerSpan.toFixed(1)} µs/span)`),
     ],
-    [
-      "server CPU µs/span by thread (top 6)",
-      column((r) =>
-        Object.entries(r.serverCpuUsPerSpanByThread)
-          .slice(0, 6)
-          .map(([name, us]) => `${name} ${us}`)
-          .join(", "),
-      ),
-    ],
+    ["server CPU µs/span by thread (top 6)", column((r) => topSix(r.serverCpuUsPerSpanByThread))],
+    ["of it in the kernel (top 6)", column((r) => topSix(r.serverSystemUsPerSpanByThread))],
     ["load average (1 min) before / after", column((r) => `${r.loadAverage.before} / ${r.loadAverage.after}`)],
     [
       "storage inserts",
@@ -335,3 +331,18 @@ main().catch((err) => {
   process.stderr.write(`${(err as Error).stack}\n`);
   process.exit(1);
 });
+
+/** CPU seconds by thread name as µs a span, to a tenth. */
+function perSpan(byName: Record<string, number>, spans: number): Record<string, number> {
+  return Object.fromEntries(
+    Object.entries(byName).map(([name, s]) => [name, Math.round(((s * 1e6) / spans) * 10) / 10]),
+  );
+}
+
+/** The six largest of µs-a-span figures by thread name, as a line. */
+function topSix(byName: Record<string, number>): string {
+  return Object.entries(byName)
+    .slice(0, 6)
+    .map(([name, us]) => `${name} ${us}`)
+    .join(", ");
+}

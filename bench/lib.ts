@@ -43,6 +43,11 @@ function statCpuSeconds(stat: string): number {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
+/** System (kernel) CPU seconds alone in such a line. */
+function statSystemSeconds(stat: string): number {
+  return Number(stat.slice(stat.lastIndexOf(") ") + 2).split(" ")[12]) / 100;
+}
+
 /** CPU seconds (user + system) of a process tree so far. */
 export function cpuSeconds(pids: number[]): number {
   let seconds = 0;
@@ -56,9 +61,15 @@ export function cpuSeconds(pids: number[]): number {
   return seconds;
 }
 
-/** CPU seconds of each live thread of the processes, by thread id, with the thread's name. */
-export function threadCpu(pids: number[]): Map<string, { name: string; seconds: number }> {
-  const out = new Map<string, { name: string; seconds: number }>();
+export interface ThreadCpu {
+  name: string;
+  seconds: number;
+  system: number;
+}
+
+/** CPU seconds of each live thread of the processes (`system`: of them in the kernel), by thread id, with the thread's name. */
+export function threadCpu(pids: number[]): Map<string, ThreadCpu> {
+  const out = new Map<string, ThreadCpu>();
   for (const pid of pids) {
     let tids: string[] = [];
     try {
@@ -72,7 +83,7 @@ export function threadCpu(pids: number[]): Map<string, { name: string; seconds: 
         const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
         // Threads that never name themselves (some of the store's) carry the process's name too.
         const name = tid === String(pid) ? "main thread" : comm;
-        out.set(`${pid}/${tid}`, { name, seconds: statCpuSeconds(stat) });
+        out.set(`${pid}/${tid}`, { name, seconds: statCpuSeconds(stat), system: statSystemSeconds(stat) });
       } catch {
         /* ended */
       }
@@ -87,8 +98,8 @@ export function threadCpu(pids: number[]): Map<string, { name: string; seconds: 
  * `total` is the processes' whole CPU over the same time; what ended threads spent is `(ended)`.
  */
 export function cpuByThreadName(
-  before: Map<string, { name: string; seconds: number }>,
-  after: Map<string, { name: string; seconds: number }>,
+  before: Map<string, ThreadCpu>,
+  after: Map<string, ThreadCpu>,
   total: number,
 ): Record<string, number> {
   const byName: Record<string, number> = {};
@@ -100,6 +111,19 @@ export function cpuByThreadName(
     counted += spent;
   }
   if (total - counted > 0.005) byName["(ended)"] = total - counted;
+  return Object.fromEntries(Object.entries(byName).sort((a, b) => b[1] - a[1]));
+}
+
+/** The kernel's share of `cpuByThreadName`: system CPU seconds by thread name (writes, page faults, waits). */
+export function systemByThreadName(
+  before: Map<string, ThreadCpu>,
+  after: Map<string, ThreadCpu>,
+): Record<string, number> {
+  const byName: Record<string, number> = {};
+  for (const [id, t] of after) {
+    const spent = t.system - (before.get(id)?.system ?? 0);
+    if (spent > 0) byName[t.name] = (byName[t.name] ?? 0) + spent;
+  }
   return Object.fromEntries(Object.entries(byName).sort((a, b) => b[1] - a[1]));
 }
 

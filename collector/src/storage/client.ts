@@ -3,6 +3,8 @@ import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { type ClickHouseClient, type ClickHouseClientConfigOptions, createClient } from "@clickhouse/client";
+// Before chDB loads: its allocator reads its settings then.
+import "./allocator.ts";
 import { drainPending } from "chdb";
 import { createChdbConnection } from "chdb/connection";
 import { answersWithin } from "../async.ts";

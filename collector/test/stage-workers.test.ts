@@ -8,7 +8,8 @@ import { DecodeError } from "../src/otlp/model.ts";
 import { createPipeline, groupCommitExporter, type IngestPipeline } from "../src/pipeline/ingest.ts";
 import { defaultSpanLimits } from "../src/pipeline/normalize.ts";
 import { defaultProcessors, policyProcessorsModule } from "../src/pipeline/processors.ts";
-import { governedSpans, SpanStage, VERDICT_DUPLICATE, VERDICT_NEW } from "../src/pipeline/stage.ts";
+import type { NormalizedSpan } from "../src/pipeline/span.ts";
+import { governedSpans, markRepeats, SpanStage, VERDICT_DUPLICATE, VERDICT_NEW } from "../src/pipeline/stage.ts";
 import { StagePool } from "../src/pipeline/stage-pool.ts";
 import { BackpressureError, defaultWriterConfig, StorageUnavailableError } from "../src/pipeline/writer.ts";
 import { BadEncodingError, BodyTooLargeError } from "../src/receiver/codecs.ts";
@@ -392,5 +393,53 @@ describe("stage workers: decode, normalize, process and encode off the main thre
       }
     }
     expect(await stored(14)).toHaveLength(0);
+  });
+});
+
+describe("a request's repeated spans", () => {
+  it("are marked exactly: the same ids again, not the same span id in another trace", () => {
+    const stage = new SpanStage({ processors: [], limits: defaultSpanLimits, format: "native", govern: false });
+    // 30 traces of spans numbered 1…100 (as some tracers number them), then 60 earlier spans again.
+    const spans: Record<string, unknown>[] = [];
+    for (let t = 1; t <= 30; t++)
+      for (let s = 1; s <= 100; s++)
+        spans.push({ traceId: hex(t, 32), spanId: hex(s, 16), name: "s", kind: 1, startTimeUnixNano: String(nowNs) });
+    let seed = 7;
+    const next = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed;
+    };
+    for (let i = 0; i < 60; i++) {
+      const again = spans[next() % spans.length];
+      spans.splice(next() % spans.length, 0, { ...again });
+    }
+    const req = decodeTracesJson(JSON.stringify({ resourceSpans: [{ resource: {}, scopeSpans: [{ spans }] }] }));
+    const { request, spans: normalized } = stage.normalize(req, nowNs);
+    const seen = new Set<string>();
+    const expected = normalized.map((s) => {
+      const id = `${s.traceId}/${s.spanId}`;
+      if (seen.has(id)) return 1;
+      seen.add(id);
+      return 0;
+    });
+    expect(normalized).toHaveLength(3060);
+    expect(Array.from(request.repeats)).toEqual(expected);
+    expect(expected.filter((r) => r === 1).length).toBeGreaterThan(50);
+  });
+
+  it("are confirmed on the ids when two spans' keys are alike", () => {
+    // Keys all equal (as a hash collision would make them): only the same ids are a repeat.
+    const ids = [
+      [hex(1, 32), hex(1, 16)],
+      [hex(2, 32), hex(1, 16)],
+      [hex(1, 32), hex(2, 16)],
+      [hex(1, 32), hex(1, 16)],
+      [hex(2, 32), hex(1, 16)],
+    ];
+    const spans = ids.map(([traceId, spanId]) => ({ traceId, spanId })) as unknown as NormalizedSpan[];
+    const keys = new Uint32Array(spans.length * 4).fill(0x5bd1e995);
+    const repeats = new Uint8Array(spans.length);
+    markRepeats(spans, keys, repeats);
+    expect(Array.from(repeats)).toEqual([0, 0, 0, 1, 1]);
   });
 });

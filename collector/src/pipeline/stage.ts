@@ -87,14 +87,8 @@ export class SpanStage {
     });
     const keys = new Uint32Array(spans.length * 4);
     const repeats = new Uint8Array(spans.length);
-    const seen = new Set<string>();
-    for (let i = 0; i < spans.length; i++) {
-      const s = spans[i];
-      writeSpanKey(keys, i, s.traceId, s.spanId);
-      const id = s.traceId + s.spanId;
-      if (seen.has(id)) repeats[i] = 1;
-      else seen.add(id);
-    }
+    for (let i = 0; i < spans.length; i++) writeSpanKey(keys, i, spans[i].traceId, spans[i].spanId);
+    markRepeats(spans, keys, repeats);
     return {
       request: {
         items: n.valid + n.rejected,
@@ -159,6 +153,44 @@ export class SpanStage {
       dropped,
       unpriced,
     };
+  }
+}
+
+/**
+ * Sets `repeats[i]` where span i has the ids of an earlier span of the request. Spans are found by
+ * their keys in an open-addressed table (no string a span is built or hashed), and a key that matches
+ * is confirmed on the ids themselves.
+ */
+export function markRepeats(spans: readonly NormalizedSpan[], keys: Uint32Array, repeats: Uint8Array): void {
+  const n = spans.length;
+  if (n < 2) return;
+  const bits = 32 - Math.clz32(n * 2 - 1);
+  const mask = (1 << bits) - 1;
+  const slots = new Int32Array(mask + 1).fill(-1);
+  for (let i = 0; i < n; i++) {
+    const o = i * 4;
+    // The span id's two words (some tracers number spans 1, 2, 3…) and the trace id's hash, mixed.
+    let h = Math.imul(keys[o] ^ keys[o + 1] ^ keys[o + 2], 0x9e3779b1) >>> (32 - bits);
+    for (;;) {
+      const j = slots[h];
+      if (j < 0) {
+        slots[h] = i;
+        break;
+      }
+      const p = j * 4;
+      if (
+        keys[p] === keys[o] &&
+        keys[p + 1] === keys[o + 1] &&
+        keys[p + 2] === keys[o + 2] &&
+        keys[p + 3] === keys[o + 3] &&
+        spans[j].spanId === spans[i].spanId &&
+        spans[j].traceId === spans[i].traceId
+      ) {
+        repeats[i] = 1;
+        break;
+      }
+      h = (h + 1) & mask;
+    }
   }
 }
 

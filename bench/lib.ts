@@ -37,15 +37,16 @@ export function serverPids(rootPid: number): number[] {
   return out;
 }
 
-/** User + system CPU seconds in a `/proc/…/stat` line (after the name, which may hold spaces). */
-function statCpuSeconds(stat: string): number {
+/** User and system CPU seconds in a `/proc/…/stat` line (after the name, which may hold spaces). */
+function statTimes(stat: string): { user: number; system: number } {
   const fields = stat.slice(stat.lastIndexOf(") ") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / 100;
+  return { user: Number(fields[11]) / 100, system: Number(fields[12]) / 100 };
 }
 
-/** System (kernel) CPU seconds alone in such a line. */
-function statSystemSeconds(stat: string): number {
-  return Number(stat.slice(stat.lastIndexOf(") ") + 2).split(" ")[12]) / 100;
+/** User + system CPU seconds in such a line. */
+function statCpuSeconds(stat: string): number {
+  const t = statTimes(stat);
+  return t.user + t.system;
 }
 
 /** CPU seconds (user + system) of a process tree so far. */
@@ -83,7 +84,8 @@ export function threadCpu(pids: number[]): Map<string, ThreadCpu> {
         const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
         // Threads that never name themselves (some of the store's) carry the process's name too.
         const name = tid === String(pid) ? "main thread" : comm;
-        out.set(`${pid}/${tid}`, { name, seconds: statCpuSeconds(stat), system: statSystemSeconds(stat) });
+        const { user, system } = statTimes(stat);
+        out.set(`${pid}/${tid}`, { name, seconds: user + system, system });
       } catch {
         /* ended */
       }
@@ -102,16 +104,10 @@ export function cpuByThreadName(
   after: Map<string, ThreadCpu>,
   total: number,
 ): Record<string, number> {
-  const byName: Record<string, number> = {};
-  let counted = 0;
-  for (const [id, t] of after) {
-    const spent = t.seconds - (before.get(id)?.seconds ?? 0);
-    if (spent <= 0) continue;
-    byName[t.name] = (byName[t.name] ?? 0) + spent;
-    counted += spent;
-  }
+  const byName = spentByThreadName(before, after, (t) => t.seconds);
+  const counted = Object.values(byName).reduce((a, b) => a + b, 0);
   if (total - counted > 0.005) byName["(ended)"] = total - counted;
-  return Object.fromEntries(Object.entries(byName).sort((a, b) => b[1] - a[1]));
+  return largestFirst(byName);
 }
 
 /** The kernel's share of `cpuByThreadName`: system CPU seconds by thread name (writes, page faults, waits). */
@@ -119,13 +115,26 @@ export function systemByThreadName(
   before: Map<string, ThreadCpu>,
   after: Map<string, ThreadCpu>,
 ): Record<string, number> {
+  return largestFirst(spentByThreadName(before, after, (t) => t.system));
+}
+
+/** What `of` grew by between two samples, summed by thread name (threads that spent nothing left out). */
+function spentByThreadName(
+  before: Map<string, ThreadCpu>,
+  after: Map<string, ThreadCpu>,
+  of: (t: ThreadCpu) => number,
+): Record<string, number> {
   const byName: Record<string, number> = {};
   for (const [id, t] of after) {
-    const spent = t.system - (before.get(id)?.system ?? 0);
+    const was = before.get(id);
+    const spent = of(t) - (was === undefined ? 0 : of(was));
     if (spent > 0) byName[t.name] = (byName[t.name] ?? 0) + spent;
   }
-  return Object.fromEntries(Object.entries(byName).sort((a, b) => b[1] - a[1]));
+  return byName;
 }
+
+const largestFirst = (byName: Record<string, number>) =>
+  Object.fromEntries(Object.entries(byName).sort((a, b) => b[1] - a[1]));
 
 /** The 1-minute load average now: every figure on a shared machine is printed beside it. */
 export function loadAverage(): number {

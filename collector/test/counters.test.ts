@@ -86,7 +86,7 @@ describe("MemoryCounters", () => {
 
   it("reports each threshold once, by the increment that crosses it, and none without a limit", async () => {
     const c = new MemoryCounters();
-    const crossed: number[][] = [];
+    const crossed: (readonly number[])[] = [];
     for (const [i, usd] of [0.3, 0.3, 0.25, 0.1, 0.1, 0.5, 2].entries()) {
       crossed.push((await c.add(`s${i}`, [inc(usd)], T))[0].crossed);
     }

@@ -37,8 +37,11 @@ export interface CounterResult {
   /** The same total, exact, in integer micro-dollars. */
   totalMicros: number;
   /** Thresholds (fractions of the limit) newly crossed by THIS increment, each reported once per scope+window ever. */
-  crossed: number[];
+  crossed: readonly number[];
 }
+
+/** `crossed` of the many results that cross nothing: one shared array, not one each. */
+export const NONE_CROSSED: readonly number[] = Object.freeze([]);
 
 export interface SeedTotal {
   scope: BudgetScope;
@@ -211,35 +214,37 @@ export class MemoryCounters implements BudgetCounters {
   addNow(spanKey: string, increments: SpendIncrement[], thresholds: number[]): AddOutcome {
     const ts = this.normalized(thresholds);
     // Every amount is checked before any counter changes.
-    for (const inc of increments) usdToMicros(inc.usd);
+    for (let i = 0; i < increments.length; i++) usdToMicros(increments[i].usd);
     const now = this.now();
     this.maybeSweep(now);
+    const results: CounterResult[] = new Array(increments.length);
     if (!this.seen.add(spanKey)) {
-      return {
-        applied: false,
-        results: increments.map((inc) => {
-          const micros = this.live(inc.scope, inc.window, inc.windowKey, now)?.micros ?? 0;
-          return { totalUsd: microsToUsd(micros), totalMicros: micros, crossed: [] };
-        }),
-      };
+      for (let i = 0; i < increments.length; i++) {
+        const inc = increments[i];
+        const micros = this.live(inc.scope, inc.window, inc.windowKey, now)?.micros ?? 0;
+        results[i] = { totalUsd: microsToUsd(micros), totalMicros: micros, crossed: NONE_CROSSED };
+      }
+      return { applied: false, results };
     }
-    const results = increments.map((inc) => {
+    for (let i = 0; i < increments.length; i++) {
+      const inc = increments[i];
       const entry = this.entry(inc, now);
       entry.micros += usdToMicros(inc.usd);
       entry.expiresAt = now + windowTtlSeconds(inc.window) * 1000;
-      const crossed: number[] = [];
+      let crossed = NONE_CROSSED;
       const limit = limitMicros(inc.limitUsd);
       if (limit !== null) {
         for (const t of ts) {
           if (reached(entry.micros, t, limit) && !entry.fired?.includes(t)) {
             entry.fired ??= [];
             entry.fired.push(t);
-            crossed.push(t);
+            if (crossed === NONE_CROSSED) crossed = [];
+            (crossed as number[]).push(t);
           }
         }
       }
-      return { totalUsd: microsToUsd(entry.micros), totalMicros: entry.micros, crossed };
-    });
+      results[i] = { totalUsd: microsToUsd(entry.micros), totalMicros: entry.micros, crossed };
+    }
     return { applied: true, results };
   }
 

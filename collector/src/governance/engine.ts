@@ -3,7 +3,7 @@ import type { AlertBus } from "../alerts/bus.ts";
 import type { Logger } from "../log.ts";
 import type { AgentPolicy, Budgets, Policy } from "../policy.ts";
 import type { AlertStore } from "../storage/alerts.ts";
-import type { BudgetCounters, CounterResult, SpendIncrement } from "./counters.ts";
+import type { BudgetCounters, BudgetScope, CounterResult, SpanSpend, SpendIncrement } from "./counters.ts";
 import type { GovernedSpan, IngestHandover, OnDurable } from "./hook.ts";
 import { modelAllowed, toolApproved } from "./resolve.ts";
 import { dayKey, monthKey } from "./windows.ts";
@@ -30,6 +30,7 @@ export const BUDGET_OF_WINDOW: Readonly<Record<"run" | "day" | "month", keyof Bu
  */
 const NO_ALERTS: readonly Alert[] = Object.freeze([]) as readonly Alert[];
 const DAY_MS = 86_400_000;
+const WINDOWS = ["run", "day", "month"] as const;
 
 export class Governance {
   private queue: Promise<void> = Promise.resolve();
@@ -74,28 +75,34 @@ export class Governance {
   }
 
   private async process(spans: GovernedSpan[]): Promise<void> {
-    // Each span's alerts, in span order: its policy's, then the thresholds its spend crossed.
-    const alerts: Alert[][] = [];
-    const spending: { at: number; span: GovernedSpan; increments: SpendIncrement[] }[] = [];
-    for (const s of spans) {
+    // Each span's alerts, in span order: its policy's, then the thresholds its spend crossed. Most
+    // spans raise none, so only those that do get a list (by span index).
+    const raised = new Map<number, Alert[]>();
+    const spending: SpanSpend[] = [];
+    const spendingAt: number[] = [];
+    for (let i = 0; i < spans.length; i++) {
+      const s = spans[i];
       const agentPolicy = this.policy.agents.get(s.agent);
-      alerts.push([...this.policyAlerts(s, agentPolicy)]);
+      const policyAlerts = this.policyAlerts(s, agentPolicy);
+      if (policyAlerts.length > 0) raised.set(i, [...policyAlerts]);
       if (s.modelCall && s.costNanos > 0) {
-        spending.push({ at: alerts.length - 1, span: s, increments: this.increments(s, agentPolicy) });
+        spendingAt.push(i);
+        spending.push({ spanKey: `${s.traceId}:${s.spanId}`, increments: this.increments(s, agentPolicy) });
       }
     }
     if (spending.length > 0) {
       // One call for the batch: with Redis, one round trip a few hundred spans instead of one a span.
-      const results = await this.counters.addMany(
-        spending.map((x) => ({ spanKey: `${x.span.traceId}:${x.span.spanId}`, increments: x.increments })),
-        this.policy.alerts.thresholds,
-      );
-      spending.forEach((x, i) => {
-        alerts[x.at].push(...this.thresholdAlerts(x.span, x.increments, results[i]));
-      });
+      const results = await this.counters.addMany(spending, this.policy.alerts.thresholds);
+      for (let j = 0; j < spending.length; j++) {
+        if (!results[j].some((r) => r.crossed.length > 0)) continue;
+        const i = spendingAt[j];
+        const list = raised.get(i) ?? [];
+        list.push(...this.thresholdAlerts(spans[i], spending[j].increments, results[j]));
+        raised.set(i, list);
+      }
     }
-    const all = alerts.flat();
-    if (all.length === 0) return;
+    if (raised.size === 0) return;
+    const all = [...raised.keys()].sort((a, b) => a - b).flatMap((i) => raised.get(i) ?? []);
     this.stats.alertsRaised += all.length;
     await this.store.save(all);
     for (const a of all) await this.bus.publish(a);
@@ -136,30 +143,32 @@ export class Governance {
    */
   private increments(s: GovernedSpan, agentPolicy: AgentPolicy | undefined): SpendIncrement[] {
     const teamPolicy = s.team === "" ? undefined : this.policy.teams.get(s.team);
-    const keys = { run: s.traceId, ...this.periodKeys(s.timeMs) };
+    const period = this.periodKeys(s.timeMs);
+    const usd = s.costNanos / 1e9;
+    const agent = this.scopeOf("agent", s.agent);
+    const team = s.team === "" ? null : this.scopeOf("team", s.team);
     const increments: SpendIncrement[] = [];
-    for (const window of ["run", "day", "month"] as const) {
+    for (const window of WINDOWS) {
+      const windowKey = window === "run" ? s.traceId : window === "day" ? period.day : period.month;
       const limitUsd = agentPolicy?.budgets[BUDGET_OF_WINDOW[window]] ?? null;
-      if (window !== "run" || limitUsd !== null) {
-        increments.push({
-          scope: { type: "agent", name: s.agent },
-          window,
-          windowKey: keys[window],
-          usd: s.costNanos / 1e9,
-          limitUsd,
-        });
-      }
-      if (s.team !== "" && window !== "run") {
-        increments.push({
-          scope: { type: "team", name: s.team },
-          window,
-          windowKey: keys[window],
-          usd: s.costNanos / 1e9,
-          limitUsd: teamPolicy?.budgets[BUDGET_OF_WINDOW[window]] ?? null,
-        });
+      if (window !== "run" || limitUsd !== null) increments.push({ scope: agent, window, windowKey, usd, limitUsd });
+      if (team !== null && window !== "run") {
+        const teamLimitUsd = teamPolicy?.budgets[BUDGET_OF_WINDOW[window]] ?? null;
+        increments.push({ scope: team, window, windowKey, usd, limitUsd: teamLimitUsd });
       }
     }
     return increments;
+  }
+
+  /** The last scope of each type made: a batch's spans mostly share their agent and team (scopes are never changed). */
+  private lastScope: Record<BudgetScope["type"], BudgetScope | null> = { agent: null, team: null };
+
+  private scopeOf(type: BudgetScope["type"], name: string): BudgetScope {
+    const last = this.lastScope[type];
+    if (last !== null && last.name === name) return last;
+    const scope: BudgetScope = { type, name };
+    this.lastScope[type] = scope;
+    return scope;
   }
 
   /** The day and month keys of the last UTC day seen: spans of a batch mostly share theirs. */

@@ -231,19 +231,19 @@ export class MemoryCounters implements BudgetCounters {
       const entry = this.entry(inc, now);
       entry.micros += usdToMicros(inc.usd);
       entry.expiresAt = now + windowTtlSeconds(inc.window) * 1000;
-      let crossed = NONE_CROSSED;
+      let crossed: number[] | null = null;
       const limit = limitMicros(inc.limitUsd);
       if (limit !== null) {
         for (const t of ts) {
           if (reached(entry.micros, t, limit) && !entry.fired?.includes(t)) {
             entry.fired ??= [];
             entry.fired.push(t);
-            if (crossed === NONE_CROSSED) crossed = [];
-            (crossed as number[]).push(t);
+            crossed ??= [];
+            crossed.push(t);
           }
         }
       }
-      results[i] = { totalUsd: microsToUsd(entry.micros), totalMicros: entry.micros, crossed };
+      results[i] = { totalUsd: microsToUsd(entry.micros), totalMicros: entry.micros, crossed: crossed ?? NONE_CROSSED };
     }
     return { applied: true, results };
   }

@@ -76,15 +76,15 @@ export class Governance {
 
   private async process(spans: GovernedSpan[]): Promise<void> {
     // Each span's alerts, in span order: its policy's, then the thresholds its spend crossed. Most
-    // spans raise none, so only those that do get a list (by span index).
-    const raised = new Map<number, Alert[]>();
+    // spans raise none: they leave a hole in this list by span index, which flat() skips.
+    const raised: Alert[][] = [];
     const spending: SpanSpend[] = [];
     const spendingAt: number[] = [];
     for (let i = 0; i < spans.length; i++) {
       const s = spans[i];
       const agentPolicy = this.policy.agents.get(s.agent);
       const policyAlerts = this.policyAlerts(s, agentPolicy);
-      if (policyAlerts.length > 0) raised.set(i, [...policyAlerts]);
+      if (policyAlerts.length > 0) raised[i] = [...policyAlerts];
       if (s.modelCall && s.costNanos > 0) {
         spendingAt.push(i);
         spending.push({ spanKey: `${s.traceId}:${s.spanId}`, increments: this.increments(s, agentPolicy) });
@@ -96,13 +96,12 @@ export class Governance {
       for (let j = 0; j < spending.length; j++) {
         if (!results[j].some((r) => r.crossed.length > 0)) continue;
         const i = spendingAt[j];
-        const list = raised.get(i) ?? [];
-        list.push(...this.thresholdAlerts(spans[i], spending[j].increments, results[j]));
-        raised.set(i, list);
+        raised[i] ??= [];
+        raised[i].push(...this.thresholdAlerts(spans[i], spending[j].increments, results[j]));
       }
     }
-    if (raised.size === 0) return;
-    const all = [...raised.keys()].sort((a, b) => a - b).flatMap((i) => raised.get(i) ?? []);
+    const all = raised.flat();
+    if (all.length === 0) return;
     this.stats.alertsRaised += all.length;
     await this.store.save(all);
     for (const a of all) await this.bus.publish(a);

@@ -66,6 +66,18 @@ export interface ThreadCpu {
   name: string;
   seconds: number;
   system: number;
+  /** Seconds it was ready to run but waited for a core (`schedstat`; 0 where the kernel keeps none). */
+  waiting: number;
+}
+
+/** Seconds a thread has waited on a run queue so far, from its `schedstat` (run ns, wait ns, slices). */
+function runQueueWaitSeconds(task: string): number {
+  try {
+    const wait = Number(readFileSync(`${task}/schedstat`, "utf8").split(" ")[1]);
+    return Number.isFinite(wait) ? wait / 1e9 : 0;
+  } catch {
+    return 0;
+  }
 }
 
 /** CPU seconds of each live thread of the processes (`system`: of them in the kernel), by thread id, with the thread's name. */
@@ -80,12 +92,13 @@ export function threadCpu(pids: number[]): Map<string, ThreadCpu> {
     }
     for (const tid of tids) {
       try {
-        const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
+        const task = `/proc/${pid}/task/${tid}`;
+        const stat = readFileSync(`${task}/stat`, "utf8");
         const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
         // Threads that never name themselves (some of the store's) carry the process's name too.
         const name = tid === String(pid) ? "main thread" : comm;
         const { user, system } = statTimes(stat);
-        out.set(`${pid}/${tid}`, { name, seconds: user + system, system });
+        out.set(`${pid}/${tid}`, { name, seconds: user + system, system, waiting: runQueueWaitSeconds(task) });
       } catch {
         /* ended */
       }
@@ -116,6 +129,14 @@ export function systemByThreadName(
   after: Map<string, ThreadCpu>,
 ): Record<string, number> {
   return largestFirst(spentByThreadName(before, after, (t) => t.system));
+}
+
+/** Seconds threads waited for a core between two `threadCpu` samples, by thread name: on a busy machine, a latency's tail. */
+export function waitingByThreadName(
+  before: Map<string, ThreadCpu>,
+  after: Map<string, ThreadCpu>,
+): Record<string, number> {
+  return largestFirst(spentByThreadName(before, after, (t) => t.waiting));
 }
 
 /** What `of` grew by between two samples, summed by thread name (threads that spent nothing left out). */

@@ -29,7 +29,21 @@ import {
 import { DEFAULT_RETENTION_DAYS } from "../collector/src/storage/schema.ts";
 import { queryRows } from "../collector/src/storage/sql.ts";
 import { freePort, spawnCognive, stopProcess } from "../query/test/helpers/process.ts";
-import { loadAverage, machine, machineJitter, peakRssMiB, percentile, ROOT, serverPids, stealMeter } from "./lib.ts";
+import {
+  cpuByThreadName,
+  cpuSeconds,
+  loadAverage,
+  machine,
+  machineJitter,
+  peakRssMiB,
+  percentile,
+  ROOT,
+  serverPids,
+  stealMeter,
+  type ThreadCpu,
+  threadCpu,
+  waitingByThreadName,
+} from "./lib.ts";
 import {
   buildTemplate,
   patched,
@@ -224,13 +238,27 @@ interface Measure {
   meanBodyBytes: number;
   /** CPU time the hypervisor took from this VM while the measure ran, %. */
   stealPercent: number | null;
+  /** The server's CPU a timed request, ms: all threads, and by thread name (the largest four). */
+  serverCpuMs: number;
+  cpuMsByThread: Record<string, number>;
+  /** Time the server's threads were ready to run but waited for a core, ms a request (all threads). */
+  coreWaitMs: number;
+}
+
+/** Seconds by thread name as milliseconds a request, the largest `top` of them. */
+function perRequestMs(byName: Record<string, number>, requests: number, top: number): Record<string, number> {
+  return Object.fromEntries(
+    Object.entries(byName)
+      .slice(0, top)
+      .map(([k, v]) => [k, Math.round((v * 1000 * 100) / requests) / 100]),
+  );
 }
 
 /** Warm-up, then REQUESTS timed requests, one at a time, over one keep-alive connection. */
 async function measure(
   name: string,
   label: string,
-  port: number,
+  server: { port: number; pids: number[] },
   next: (i: number) => { method?: string; path: string; headers?: Record<string, string | number>; body?: Buffer },
   check: (r: Reply) => void,
 ): Promise<Measure> {
@@ -238,11 +266,17 @@ async function measure(
   const latencies: number[] = [];
   let bytes = 0;
   let steal: (() => number | null) | undefined;
+  let threadsAtStart = new Map<string, ThreadCpu>();
+  let cpuAtStart = 0;
   for (let i = 0; i < WARMUP + REQUESTS; i++) {
-    if (i === WARMUP) steal = stealMeter();
+    if (i === WARMUP) {
+      steal = stealMeter();
+      threadsAtStart = threadCpu(server.pids);
+      cpuAtStart = cpuSeconds(server.pids);
+    }
     const q = next(i);
     const t0 = performance.now();
-    const res = await send(agent, port, q.method ?? "GET", q.path, q.headers ?? {}, q.body);
+    const res = await send(agent, server.port, q.method ?? "GET", q.path, q.headers ?? {}, q.body);
     const t1 = performance.now();
     if (res.status !== 200)
       throw new Error(`${label}: ${q.path} → ${res.status}: ${res.body.toString().slice(0, 500)}`);
@@ -252,8 +286,12 @@ async function measure(
       bytes += res.body.length;
     }
   }
+  const threadsAtEnd = threadCpu(server.pids);
+  const serverCpu = cpuSeconds(server.pids) - cpuAtStart;
   agent.destroy();
   latencies.sort((a, b) => a - b);
+  const n = latencies.length;
+  const waiting = Object.values(waitingByThreadName(threadsAtStart, threadsAtEnd)).reduce((a, b) => a + b, 0);
   const m = {
     name,
     label,
@@ -263,10 +301,17 @@ async function measure(
     max: latencies.at(-1) ?? Number.NaN,
     meanBodyBytes: Math.round(bytes / latencies.length),
     stealPercent: steal?.() ?? null,
+    serverCpuMs: Math.round((serverCpu * 1000 * 100) / n) / 100,
+    cpuMsByThread: perRequestMs(cpuByThreadName(threadsAtStart, threadsAtEnd, serverCpu), n, 4),
+    coreWaitMs: Math.round((waiting * 1000 * 100) / n) / 100,
   };
+  const byThread = Object.entries(m.cpuMsByThread)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(", ");
   process.stdout.write(
     `  ${label}: p50 ${m.p50.toFixed(1)} ms, p99 ${m.p99.toFixed(1)} ms, max ${m.max.toFixed(1)} ms` +
-      `, CPU steal ${m.stealPercent ?? "?"} %\n`,
+      `, CPU steal ${m.stealPercent ?? "?"} %; server CPU ${m.serverCpuMs} ms a request (${byThread}), ` +
+      `waiting for a core ${m.coreWaitMs} ms\n`,
   );
   return m;
 }
@@ -372,12 +417,14 @@ async function main() {
         `max ${jitter.taskMs.max} ms; ${jitter.pausesPerMinute} runs a minute slowed by more than 10 ms\n`,
     );
 
+    // The server's processes, for each measure's CPU by thread.
+    const server = { port: queryPort, pids: serverPids(child.pid ?? 0) };
     const measures: Measure[] = [];
     measures.push(
       await measure(
         "traceById",
         "trace by id (Tempo v2, protobuf)",
-        queryPort,
+        server,
         () => ({ path: `/api/v2/traces/${randomTraceId()}`, headers: { accept: "application/protobuf" } }),
         nonEmpty,
       ),
@@ -392,7 +439,7 @@ async function main() {
       await measure(
         "traceqlSearch",
         "TraceQL search (limit 20)",
-        queryPort,
+        server,
         (i) => ({
           path: `/api/search?q=${encodeURIComponent(QUERIES[i % QUERIES.length])}&limit=20&start=${loadStartS}&end=${loadEndS}`,
         }),
@@ -416,7 +463,7 @@ async function main() {
       await measure(
         "queryRange",
         "query_range 24 h, step 60",
-        queryPort,
+        server,
         () => ({
           method: "POST",
           path: "/api/v1/query_range",
@@ -433,7 +480,7 @@ async function main() {
       await measure(
         "nativeTrace",
         "native GET /api/v1/traces/<id>",
-        queryPort,
+        server,
         () => ({ path: `/api/v1/traces/${randomTraceId()}` }),
         nonEmpty,
       ),
@@ -443,7 +490,7 @@ async function main() {
       await measure(
         "traceList",
         "native trace list (GET /api/v1/traces?limit=50)",
-        queryPort,
+        server,
         () => ({ path: `/api/v1/traces?limit=50&from=${loadStartS}&to=${loadEndS}` }),
         (r) => {
           const traces = (JSON.parse(r.body.toString()) as { traces: unknown[] }).traces;
@@ -456,14 +503,13 @@ async function main() {
       await measure(
         "costs30d",
         "30-day cost breakdown (GET /api/v1/costs?groupBy=model)",
-        queryPort,
+        server,
         () => ({ path: `/api/v1/costs?groupBy=model&from=${nowS - 30 * 86_400}&to=${nowS}` }),
         nonEmpty,
       ),
     );
 
-    const pids = serverPids(child.pid ?? 0);
-    const peakRss = Math.max(...pids.map((p) => (p ? peakRssMiB(p) : 0)).filter((n) => !Number.isNaN(n)));
+    const peakRss = Math.max(...server.pids.map((p) => (p ? peakRssMiB(p) : 0)).filter((n) => !Number.isNaN(n)));
 
     const result = {
       bench: "query",
@@ -495,6 +541,9 @@ async function main() {
             requests: m.requests,
             meanBodyBytes: m.meanBodyBytes,
             stealPercent: m.stealPercent,
+            serverCpuMs: m.serverCpuMs,
+            cpuMsByThread: m.cpuMsByThread,
+            coreWaitMs: m.coreWaitMs,
             meetsTarget: m.name in TARGETS ? m.p99 <= TARGETS[m.name] : null,
           },
         ]),
@@ -502,13 +551,24 @@ async function main() {
       serverPeakRssMiB: peakRss,
     };
 
-    const header = ["measure", "p50 ms", "p99 ms", "max ms", "CPU steal", "target p99"];
+    const header = [
+      "measure",
+      "p50 ms",
+      "p99 ms",
+      "max ms",
+      "CPU steal",
+      "CPU ms/req",
+      "core wait ms/req",
+      "target p99",
+    ];
     const rows = measures.map((m) => [
       m.label,
       m.p50.toFixed(1),
       m.p99.toFixed(1),
       m.max.toFixed(1),
       m.stealPercent === null ? "?" : `${m.stealPercent} %`,
+      m.serverCpuMs.toFixed(2),
+      m.coreWaitMs.toFixed(2),
       m.name in TARGETS ? `≤ ${TARGETS[m.name]} ms ${m.p99 <= TARGETS[m.name] ? "ok" : "MISSED"}` : "–",
     ]);
     const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));

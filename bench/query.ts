@@ -245,12 +245,15 @@ interface Measure {
   coreWaitMs: number;
 }
 
+/** Seconds over `requests` requests as milliseconds a request, to 0.01 ms. */
+const msPerRequest = (seconds: number, requests: number) => Math.round((seconds * 100_000) / requests) / 100;
+
 /** Seconds by thread name as milliseconds a request, the largest `top` of them. */
 function perRequestMs(byName: Record<string, number>, requests: number, top: number): Record<string, number> {
   return Object.fromEntries(
     Object.entries(byName)
       .slice(0, top)
-      .map(([k, v]) => [k, Math.round((v * 1000 * 100) / requests) / 100]),
+      .map(([k, v]) => [k, msPerRequest(v, requests)]),
   );
 }
 
@@ -301,9 +304,9 @@ async function measure(
     max: latencies.at(-1) ?? Number.NaN,
     meanBodyBytes: Math.round(bytes / latencies.length),
     stealPercent: steal?.() ?? null,
-    serverCpuMs: Math.round((serverCpu * 1000 * 100) / n) / 100,
+    serverCpuMs: msPerRequest(serverCpu, n),
     cpuMsByThread: perRequestMs(cpuByThreadName(threadsAtStart, threadsAtEnd, serverCpu), n, 4),
-    coreWaitMs: Math.round((waiting * 1000 * 100) / n) / 100,
+    coreWaitMs: msPerRequest(waiting, n),
   };
   const byThread = Object.entries(m.cpuMsByThread)
     .map(([k, v]) => `${k} ${v}`)

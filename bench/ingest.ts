@@ -29,8 +29,10 @@ import {
   machine,
   metricValue,
   metricZero,
+  namedFigures,
   peakRssMiB,
   percentile,
+  perEachByName,
   report,
   serverPids,
   spawnCognive,
@@ -259,9 +261,9 @@ async function runOnce(protocol: Protocol, tpl: ReturnType<typeof buildTemplate>
     serverCpuSecondsPer100kSpans: (serverCpu * 1e5) / acked,
     serverCpuUsPerSpan: (serverCpu * 1e6) / acked,
     /** The same CPU by thread name: the JavaScript main thread, the store's pools, V8's helpers. */
-    serverCpuUsPerSpanByThread: perSpan(byThread, acked),
+    serverCpuUsPerSpanByThread: perEachByName(byThread, acked, 1e6, 1),
     /** Of it, the kernel's time (the log's writes, page faults): where an allocator or a write path shows. */
-    serverSystemUsPerSpanByThread: perSpan(systemByThread, acked),
+    serverSystemUsPerSpanByThread: perEachByName(systemByThread, acked, 1e6, 1),
     loadAverage: { before: loadBefore, after: loadAfter },
     storageInserts: ACK === "wal" ? walLoads : inserts,
     walAppends: ACK === "wal" ? inserts : undefined,
@@ -309,8 +311,8 @@ async function main() {
       "server CPU per 100k spans",
       column((r) => `${r.serverCpuSecondsPer100kSpans.toFixed(2)} s (${r.serverCpuUsPerSpan.toFixed(1)} µs/span)`),
     ],
-    ["server CPU µs/span by thread (top 6)", column((r) => topSix(r.serverCpuUsPerSpanByThread))],
-    ["of it in the kernel (top 6)", column((r) => topSix(r.serverSystemUsPerSpanByThread))],
+    ["server CPU µs/span by thread (top 6)", column((r) => namedFigures(r.serverCpuUsPerSpanByThread, 6))],
+    ["of it in the kernel (top 6)", column((r) => namedFigures(r.serverSystemUsPerSpanByThread, 6))],
     ["load average (1 min) before / after", column((r) => `${r.loadAverage.before} / ${r.loadAverage.after}`)],
     [
       "storage inserts",
@@ -331,18 +333,3 @@ main().catch((err) => {
   process.stderr.write(`${(err as Error).stack}\n`);
   process.exit(1);
 });
-
-/** CPU seconds by thread name as µs a span, to a tenth. */
-function perSpan(byName: Record<string, number>, spans: number): Record<string, number> {
-  return Object.fromEntries(
-    Object.entries(byName).map(([name, s]) => [name, Math.round(((s * 1e6) / spans) * 10) / 10]),
-  );
-}
-
-/** The six largest of µs-a-span figures by thread name, as a line. */
-function topSix(byName: Record<string, number>): string {
-  return Object.entries(byName)
-    .slice(0, 6)
-    .map(([name, us]) => `${name} ${us}`)
-    .join(", ");
-}

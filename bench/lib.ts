@@ -157,6 +157,35 @@ function spentByThreadName(
 const largestFirst = (byName: Record<string, number>) =>
   Object.fromEntries(Object.entries(byName).sort((a, b) => b[1] - a[1]));
 
+/** Seconds spread over `count` (spans, requests), in units of 1/`scale` s (1e6: µs, 1e3: ms), to `decimals` places. */
+export function perEach(seconds: number, count: number, scale: number, decimals: number): number {
+  const f = 10 ** decimals;
+  return Math.round(((seconds * scale) / count) * f) / f;
+}
+
+/** `perEach` of each figure of a by-thread-name record (largest first), the largest `top` of them. */
+export function perEachByName(
+  byName: Record<string, number>,
+  count: number,
+  scale: number,
+  decimals: number,
+  top = Number.POSITIVE_INFINITY,
+): Record<string, number> {
+  return Object.fromEntries(
+    Object.entries(byName)
+      .slice(0, top)
+      .map(([name, s]) => [name, perEach(s, count, scale, decimals)]),
+  );
+}
+
+/** Figures by thread name as one line, the largest `top` of them: "ThreadPool 10.3, main thread 3.1". */
+export function namedFigures(byName: Record<string, number>, top = Number.POSITIVE_INFINITY): string {
+  return Object.entries(byName)
+    .slice(0, top)
+    .map(([name, v]) => `${name} ${v}`)
+    .join(", ");
+}
+
 /** The 1-minute load average now: every figure on a shared machine is printed beside it. */
 export function loadAverage(): number {
   return Math.round(loadavg()[0] * 100) / 100;

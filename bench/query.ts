@@ -35,8 +35,11 @@ import {
   loadAverage,
   machine,
   machineJitter,
+  namedFigures,
   peakRssMiB,
   percentile,
+  perEach,
+  perEachByName,
   ROOT,
   serverPids,
   stealMeter,
@@ -245,18 +248,6 @@ interface Measure {
   coreWaitMs: number;
 }
 
-/** Seconds over `requests` requests as milliseconds a request, to 0.01 ms. */
-const msPerRequest = (seconds: number, requests: number) => Math.round((seconds * 100_000) / requests) / 100;
-
-/** Seconds by thread name as milliseconds a request, the largest `top` of them. */
-function perRequestMs(byName: Record<string, number>, requests: number, top: number): Record<string, number> {
-  return Object.fromEntries(
-    Object.entries(byName)
-      .slice(0, top)
-      .map(([k, v]) => [k, msPerRequest(v, requests)]),
-  );
-}
-
 /** Warm-up, then REQUESTS timed requests, one at a time, over one keep-alive connection. */
 async function measure(
   name: string,
@@ -304,16 +295,13 @@ async function measure(
     max: latencies.at(-1) ?? Number.NaN,
     meanBodyBytes: Math.round(bytes / latencies.length),
     stealPercent: steal?.() ?? null,
-    serverCpuMs: msPerRequest(serverCpu, n),
-    cpuMsByThread: perRequestMs(cpuByThreadName(threadsAtStart, threadsAtEnd, serverCpu), n, 4),
-    coreWaitMs: msPerRequest(waiting, n),
+    serverCpuMs: perEach(serverCpu, n, 1e3, 2),
+    cpuMsByThread: perEachByName(cpuByThreadName(threadsAtStart, threadsAtEnd, serverCpu), n, 1e3, 2, 4),
+    coreWaitMs: perEach(waiting, n, 1e3, 2),
   };
-  const byThread = Object.entries(m.cpuMsByThread)
-    .map(([k, v]) => `${k} ${v}`)
-    .join(", ");
   process.stdout.write(
     `  ${label}: p50 ${m.p50.toFixed(1)} ms, p99 ${m.p99.toFixed(1)} ms, max ${m.max.toFixed(1)} ms` +
-      `, CPU steal ${m.stealPercent ?? "?"} %; server CPU ${m.serverCpuMs} ms a request (${byThread}), ` +
+      `, CPU steal ${m.stealPercent ?? "?"} %; server CPU ${m.serverCpuMs} ms a request (${namedFigures(m.cpuMsByThread)}), ` +
       `waiting for a core ${m.coreWaitMs} ms\n`,
   );
   return m;

@@ -18,13 +18,15 @@
  *     resource's attributes (a bound for keeping them once a document), writing a document a span,
  *     and one insert into a Null table of span and document columns that two views copy into the
  *     span table and `trace_docs`;
+ *   - a resource's attributes once a trace document (`resources`): spans with one resource a trace,
+ *     the documents' view as stored, two ways of listing each resource once, and without resources;
  *   - a log of trace documents instead (`log`): the same spans as one row per trace, each trace's
  *     span rows in one column as `trace_docs` holds them, into a copy of `trace_docs` (no view) as
  *     RowBinary through a file. What an ingest that acknowledges after this write alone, and builds
  *     the span table and the rollups later from it, would pay in storage.
  * Rows are made by SQL with the shape of the ingest bench's agent runs (`span-rows.ts`). Each variant
  * is measured in rounds that alternate with the others, so a machine slowing down affects all alike.
- *   npx tsx bench/insert-cost.ts [--rows 4088] [--inserts 12] [--rounds 3] [--only order,formats,sizes,views,settings,schema,columns,log,split]
+ *   npx tsx bench/insert-cost.ts [--rows 4088] [--inserts 12] [--rounds 3] [--only order,formats,sizes,views,settings,schema,columns,log,split,resources]
  *     [--views-format tsv|native]
  *     [--no-merges: storage's merges stopped, the inserts' own CPU]
  */
@@ -558,6 +560,92 @@ async function main() {
           );
         },
       });
+    }
+
+    if (ONLY.has("resources")) {
+      // Trace documents that keep each resource's attributes once (keyed by a hash of them), for
+      // spans with one resource a trace as an SDK sends them: the span table with its six views,
+      // the documents' view written three ways, and without the resource's attributes (the bound).
+      await sql(`CREATE TABLE ${DB}.bench_one_resource AS ${DB}.${SPAN_TABLE} ENGINE = Memory`);
+      await sql(
+        `INSERT INTO ${DB}.bench_one_resource (${cols}) SELECT ${SPAN_COLUMNS.map((c) =>
+          c === "ResourceAttributes"
+            ? "mapUpdate(ResourceAttributes, map('host.name', concat('pod-', toString(cityHash64(TraceId) % 13)))) AS ResourceAttributes"
+            : c,
+        ).join(", ")} FROM ${DB}.bench_source`,
+      );
+      const body = Buffer.from(
+        (
+          await sql(
+            `SELECT ${cols} FROM ${DB}.bench_one_resource FORMAT Native SETTINGS low_cardinality_allow_in_native_format = 0`,
+          )
+        ).bytes(),
+      );
+      const file = join(shm, "resources.Native");
+      const resourceCasts = /CAST\(Resource(Attributes|AttributeTypes), '[^']+'\), /g;
+      const spanRow = TRACE_DOC_ROW.replace(resourceCasts, "").replace(
+        "formatRow('RowBinary', ",
+        "formatRow('RowBinary', h, ",
+      );
+      if (spanRow === TRACE_DOC_ROW) throw new Error("the documents' resource attributes not found");
+      const HASH = "cityHash64(ResourceAttributes, ResourceAttributeTypes)";
+      const RESOURCES = "'Array(Tuple(UInt64, Map(String, String), Map(String, UInt8)))'";
+      const from = `${DB}.${SPAN_TABLE} WHERE TraceId != ''`;
+      const views: [string, string][] = [
+        [
+          "as stored",
+          `SELECT TraceId, TeamName, min(toDateTime(Timestamp)) AS Start, count() AS Spans,
+            arrayStringConcat(groupArray(${TRACE_DOC_ROW})) AS Doc FROM ${from} GROUP BY TraceId, TeamName`,
+        ],
+        [
+          "resources once, grouped by trace and resource, then by trace",
+          `SELECT TraceId, TeamName, min(S) AS Start, sum(N) AS Spans,
+            concat(char(0, 1), formatRow('RowBinary', CAST(groupArray((h, R, RT)), ${RESOURCES})),
+              arrayStringConcat(groupArray(Rows))) AS Doc
+          FROM (SELECT TraceId, TeamName, ${HASH} AS h, min(toDateTime(Timestamp)) AS S, count() AS N,
+              any(ResourceAttributes) AS R, any(ResourceAttributeTypes) AS RT,
+              arrayStringConcat(groupArray(${spanRow})) AS Rows
+            FROM ${from} GROUP BY TraceId, TeamName, h)
+          GROUP BY TraceId, TeamName`,
+        ],
+        [
+          // A trace's root stands in for a flag the pipeline would set on a resource's first span.
+          "resources once, written on a flagged span",
+          `SELECT TraceId, TeamName, min(toDateTime(Timestamp)) AS Start, count() AS Spans,
+            concat(char(0, 2), formatRow('RowBinary', toUInt32(countIf(ParentSpanId = ''))),
+              arrayStringConcat(groupArrayIf(if(ParentSpanId = '', formatRow('RowBinary', h,
+                CAST(ResourceAttributes, 'Map(String, String)'), CAST(ResourceAttributeTypes, 'Map(String, UInt8)')), ''),
+                ParentSpanId = '')),
+              arrayStringConcat(groupArray(${spanRow}))) AS Doc
+          FROM (SELECT *, ${HASH} AS h FROM ${from}) GROUP BY TraceId, TeamName`,
+        ],
+        [
+          "no resource attributes (the bound)",
+          `SELECT TraceId, TeamName, min(toDateTime(Timestamp)) AS Start, count() AS Spans,
+            arrayStringConcat(groupArray(${TRACE_DOC_ROW.replace(/CAST\(Resource(Attributes|AttributeTypes), '([^']+)'\)/g, "CAST(map(), '$2')")})) AS Doc
+          FROM ${from} GROUP BY TraceId, TeamName`,
+        ],
+      ];
+      for (const [name, select] of views) {
+        const [bytes] = await queryRows<{ b: number }>(
+          storage,
+          `SELECT sum(length(Doc)) / sum(Spans) AS b FROM (${select.replaceAll(`${DB}.${SPAN_TABLE}`, `${DB}.bench_one_resource`)})`,
+        );
+        variants.push({
+          group: "resources",
+          name: `${name} (${Number(bytes.b).toFixed(0)} document bytes a span)`,
+          setup: async () => {
+            await sql(`DROP VIEW IF EXISTS ${DB}.${TRACE_DOCS_TABLE}_mv`);
+            await sql(
+              `CREATE MATERIALIZED VIEW ${DB}.${TRACE_DOCS_TABLE}_mv TO ${DB}.${TRACE_DOCS_TABLE} AS ${select}`,
+            );
+          },
+          insert: async () => {
+            writeFileSync(file, body);
+            await sql(`INSERT INTO ${DB}.${SPAN_TABLE} (${cols}) SELECT * FROM file('${file}', Native)`);
+          },
+        });
+      }
     }
 
     if (ONLY.has("sizes")) {

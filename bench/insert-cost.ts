@@ -442,12 +442,42 @@ async function main() {
       });
     }
 
+    const docsView = DERIVED_TABLES.find((d) => d.table === TRACE_DOCS_TABLE);
+    if (docsView === undefined) throw new Error("no trace documents view");
+    /** The documents' view SELECT as stored. */
+    const asStored = docsView.select("").replaceAll("{db}", DB);
+    /** A document row without the resource's attributes (a bound for keeping them once a document). */
+    const withoutResource = TRACE_DOC_ROW.replace(
+      /CAST\(Resource(Attributes|AttributeTypes), '([^']+)'\)/g,
+      (_all, _kind: string, type: string) => `CAST(map(), '${type}')`,
+    );
+    if (withoutResource === TRACE_DOC_ROW) throw new Error("the documents' resource attributes not found");
+    /** Inserts of the Native `body` (through `file`) into the span table with its six views, the documents' view running `select`. */
+    const byDocsView = (
+      group: string,
+      name: string,
+      select: string,
+      body: Buffer,
+      file: string,
+      setup?: () => Promise<void>,
+    ): Variant => ({
+      group,
+      name,
+      setup: async () => {
+        await sql(`DROP VIEW IF EXISTS ${DB}.${TRACE_DOCS_TABLE}_mv`);
+        await sql(`CREATE MATERIALIZED VIEW ${DB}.${TRACE_DOCS_TABLE}_mv TO ${DB}.${TRACE_DOCS_TABLE} AS ${select}`);
+        await setup?.();
+      },
+      insert: async () => {
+        writeFileSync(file, body);
+        await sql(`INSERT INTO ${DB}.${SPAN_TABLE} (${cols}) SELECT * FROM file('${file}', Native)`);
+      },
+    });
+
     if (ONLY.has("split")) {
       // Trace documents written by the pipeline: the span table without the documents' view, then a
       // second insert of the batch's documents (one row per trace, as the view groups them), against
       // the span table with its six views. Native, the batch as the writer sends it.
-      const docsView = DERIVED_TABLES.find((d) => d.table === TRACE_DOCS_TABLE);
-      if (docsView === undefined) throw new Error("no trace documents view");
       const docCodec = (codec: string) =>
         sql(`ALTER TABLE ${DB}.${TRACE_DOCS_TABLE} MODIFY COLUMN Doc String CODEC(${codec})`).then(() => {});
       const docs = Buffer.from((await sql(`${DOCS_OF_BATCH} FORMAT Native`)).bytes());
@@ -459,17 +489,8 @@ async function main() {
         await sql(`INSERT INTO ${DB}.${SPAN_TABLE} (${cols}) SELECT * FROM file('${spanFile}', Native)`);
       };
       /** The span table with its six views, the documents' view running `select`, Doc in `codec`. */
-      const byView = (name: string, select: string, codec = "ZSTD(1)"): Variant => ({
-        group: "split",
-        name,
-        setup: async () => {
-          await sql(`DROP VIEW IF EXISTS ${DB}.${TRACE_DOCS_TABLE}_mv`);
-          await sql(`CREATE MATERIALIZED VIEW ${DB}.${TRACE_DOCS_TABLE}_mv TO ${DB}.${TRACE_DOCS_TABLE} AS ${select}`);
-          await docCodec(codec);
-        },
-        insert: insertSpans,
-      });
-      const asStored = docsView.select("").replaceAll("{db}", DB);
+      const byView = (name: string, select: string, codec = "ZSTD(1)"): Variant =>
+        byDocsView("split", name, select, spans, spanFile, () => docCodec(codec));
       variants.push(byView("span table with its 6 views (documents by the view)", asStored));
       variants.push({
         group: "split",
@@ -501,11 +522,6 @@ async function main() {
       const bare = TRACE_DOC_ROW.replace(/CAST\(([\w.]+), '([^']+)'\)/g, (all, col: string, type: string) =>
         stored.get(col) === type ? col : all,
       );
-      const withoutResource = TRACE_DOC_ROW.replace(
-        /CAST\(Resource(Attributes|AttributeTypes), '([^']+)'\)/g,
-        (_all, _kind: string, type: string) => `CAST(map(), '${type}')`,
-      );
-      if (withoutResource === TRACE_DOC_ROW) throw new Error("the documents' resource attributes not found");
       const differ = await sql(`SELECT count() FROM ${DB}.bench_source WHERE ${bare} != ${TRACE_DOC_ROW} FORMAT TSV`);
       process.stdout.write(
         `documents without no-op casts: ${(TRACE_DOC_ROW.match(/CAST\(/g) ?? []).length - (bare.match(/CAST\(/g) ?? []).length} casts fewer, rows that differ: ${differ.text().trim()}\n`,
@@ -592,11 +608,7 @@ async function main() {
       const RESOURCES = "'Array(Tuple(UInt64, Map(String, String), Map(String, UInt8)))'";
       const from = `${DB}.${SPAN_TABLE} WHERE TraceId != ''`;
       const views: [string, string][] = [
-        [
-          "as stored",
-          `SELECT TraceId, TeamName, min(toDateTime(Timestamp)) AS Start, count() AS Spans,
-            arrayStringConcat(groupArray(${TRACE_DOC_ROW})) AS Doc FROM ${from} GROUP BY TraceId, TeamName`,
-        ],
+        ["as stored", asStored],
         [
           "resources once, grouped by trace and resource, then by trace",
           `SELECT TraceId, TeamName, min(S) AS Start, sum(N) AS Spans,
@@ -619,32 +631,16 @@ async function main() {
               arrayStringConcat(groupArray(${spanRow}))) AS Doc
           FROM (SELECT *, ${HASH} AS h FROM ${from}) GROUP BY TraceId, TeamName`,
         ],
-        [
-          "no resource attributes (the bound)",
-          `SELECT TraceId, TeamName, min(toDateTime(Timestamp)) AS Start, count() AS Spans,
-            arrayStringConcat(groupArray(${TRACE_DOC_ROW.replace(/CAST\(Resource(Attributes|AttributeTypes), '([^']+)'\)/g, "CAST(map(), '$2')")})) AS Doc
-          FROM ${from} GROUP BY TraceId, TeamName`,
-        ],
+        ["no resource attributes (the bound)", asStored.replace(TRACE_DOC_ROW, withoutResource)],
       ];
       for (const [name, select] of views) {
         const [bytes] = await queryRows<{ b: number }>(
           storage,
           `SELECT sum(length(Doc)) / sum(Spans) AS b FROM (${select.replaceAll(`${DB}.${SPAN_TABLE}`, `${DB}.bench_one_resource`)})`,
         );
-        variants.push({
-          group: "resources",
-          name: `${name} (${Number(bytes.b).toFixed(0)} document bytes a span)`,
-          setup: async () => {
-            await sql(`DROP VIEW IF EXISTS ${DB}.${TRACE_DOCS_TABLE}_mv`);
-            await sql(
-              `CREATE MATERIALIZED VIEW ${DB}.${TRACE_DOCS_TABLE}_mv TO ${DB}.${TRACE_DOCS_TABLE} AS ${select}`,
-            );
-          },
-          insert: async () => {
-            writeFileSync(file, body);
-            await sql(`INSERT INTO ${DB}.${SPAN_TABLE} (${cols}) SELECT * FROM file('${file}', Native)`);
-          },
-        });
+        variants.push(
+          byDocsView("resources", `${name} (${Number(bytes.b).toFixed(0)} document bytes a span)`, select, body, file),
+        );
       }
     }
 

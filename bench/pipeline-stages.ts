@@ -1,6 +1,6 @@
 /**
  * CPU per span of each in-process ingest stage, on the ingest bench's request (448 spans): decode,
- * normalize, the default processors, the span-table row encoding (TSV), and the whole span stage
+ * normalize, the default processors, the span-table row encoding (TSV), the de-duplication keys, and the whole span stage
  * as a stage worker runs it (Native and RowBinary rows). No storage, no network: what
  * the JS thread spends before a row reaches the writer. It runs the compiled code the server runs
  * (the npm script builds first): tsx's transform of the sources costs some stages a third more.
@@ -21,6 +21,7 @@ import { decodeTracesProto } from "@cognive/collector/otlp/decode-proto.ts";
 import { defaultSpanLimits, normalizeTraces, runProcessors } from "@cognive/collector/pipeline/normalize.ts";
 import { defaultProcessors } from "@cognive/collector/pipeline/processors.ts";
 import type { NormalizedSpan } from "@cognive/collector/pipeline/span.ts";
+import { writeSpanKeys } from "@cognive/collector/pipeline/span-keys.ts";
 import { governedSpans, SpanStage, VERDICT_NEW } from "@cognive/collector/pipeline/stage.ts";
 import { parsePolicy } from "@cognive/collector/policy.ts";
 import type { AlertStore } from "@cognive/collector/storage/alerts.ts";
@@ -59,6 +60,11 @@ const stages: [string, () => unknown][] = [
   ["normalize + processors", normalizeWith((s) => runProcessors(processors, s, request))],
   ["normalize + processors + encode", normalizeWith((s) => runProcessors(processors, s, request) && encodeSpanRow(s))],
 ];
+// The request's de-duplication keys alone (part of the stage below).
+const normalized: NormalizedSpan[] = [];
+normalizeTraces(req, now, defaultSpanLimits, (s) => normalized.push(s));
+const keys = new Uint32Array(normalized.length * 4);
+stages.push(["span keys", () => writeSpanKeys(keys, normalized)]);
 // The whole stage as a worker runs it (the default Native rows): decode, normalize and key, then
 // process every span as new and encode the request's block.
 for (const format of ["native", "rowbinary"] as const) {

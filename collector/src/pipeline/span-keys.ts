@@ -19,6 +19,28 @@ export function writeSpanKey(out: Uint32Array, i: number, traceId: string, spanI
   out[o + 3] = mix(mix(mix(mix(0x5bd1e995, t3), t2), t1), t0);
 }
 
+/**
+ * The keys of `spans` in order, at words [4·i, 4·i + 4) of `out`: a span of the same trace as the span
+ * before it (spans of a trace mostly come together) takes that span's trace words instead of parsing
+ * and hashing its trace id again.
+ */
+export function writeSpanKeys(out: Uint32Array, spans: readonly { traceId: string; spanId: string }[]): void {
+  let last = "";
+  for (let i = 0; i < spans.length; i++) {
+    const { traceId, spanId } = spans[i];
+    if (i > 0 && traceId === last) {
+      const o = i * 4;
+      out[o] = hexWord(spanId, 0);
+      out[o + 1] = hexWord(spanId, 8);
+      out[o + 2] = out[o - 2];
+      out[o + 3] = out[o - 1];
+    } else {
+      writeSpanKey(out, i, traceId, spanId);
+      last = traceId;
+    }
+  }
+}
+
 /** Eight lower-case hex digits at `at` as an unsigned 32-bit word. */
 function hexWord(s: string, at: number): number {
   let v = 0;

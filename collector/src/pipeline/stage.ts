@@ -4,7 +4,7 @@ import { RowWriter } from "../storage/rowbinary.ts";
 import { encodeSpanBinary, encodeSpanNative, encodeSpanRow } from "../storage/span-table.ts";
 import { normalizeTraces, runProcessors, type SpanLimits } from "./normalize.ts";
 import type { IngestIdentity, NormalizedSpan, SpanProcessor } from "./span.ts";
-import { writeSpanKey } from "./span-keys.ts";
+import { writeSpanKeys } from "./span-keys.ts";
 
 /**
  * The span stage: the per-span work of ingest that needs no shared state, run on whichever thread
@@ -87,7 +87,7 @@ export class SpanStage {
     });
     const keys = new Uint32Array(spans.length * 4);
     const repeats = new Uint8Array(spans.length);
-    for (let i = 0; i < spans.length; i++) writeSpanKey(keys, i, spans[i].traceId, spans[i].spanId);
+    writeSpanKeys(keys, spans);
     markRepeats(spans, keys, repeats);
     return {
       request: {

@@ -17,7 +17,7 @@ describe("span keys of a request", () => {
     const batch = new Uint32Array(spans.length * 4);
     writeSpanKeys(batch, spans);
     const one = new Uint32Array(spans.length * 4);
-    spans.forEach((s, i) => writeSpanKey(one, i, s.traceId, s.spanId));
+    for (const [i, s] of spans.entries()) writeSpanKey(one, i, s.traceId, s.spanId);
     expect([...batch]).toEqual([...one]);
     const distinct = new Set(spans.map((_, i) => batch.subarray(i * 4, i * 4 + 4).join(",")));
     expect(distinct.size).toBe(spans.length);

@@ -21,7 +21,7 @@ import { decodeTracesProto } from "@cognive/collector/otlp/decode-proto.ts";
 import { defaultSpanLimits, normalizeTraces, runProcessors } from "@cognive/collector/pipeline/normalize.ts";
 import { defaultProcessors } from "@cognive/collector/pipeline/processors.ts";
 import type { NormalizedSpan } from "@cognive/collector/pipeline/span.ts";
-import { writeSpanKeys } from "@cognive/collector/pipeline/span-keys.ts";
+import { writeSpanKey, writeSpanKeys } from "@cognive/collector/pipeline/span-keys.ts";
 import { governedSpans, SpanStage, VERDICT_NEW } from "@cognive/collector/pipeline/stage.ts";
 import { parsePolicy } from "@cognive/collector/policy.ts";
 import type { AlertStore } from "@cognive/collector/storage/alerts.ts";
@@ -64,7 +64,11 @@ const stages: [string, () => unknown][] = [
 const normalized: NormalizedSpan[] = [];
 normalizeTraces(req, now, defaultSpanLimits, (s) => normalized.push(s));
 const keys = new Uint32Array(normalized.length * 4);
-stages.push(["span keys", () => writeSpanKeys(keys, normalized)]);
+stages.push(
+  ["span keys", () => writeSpanKeys(keys, normalized)],
+  // Each span's key from both its ids, as before a trace's spans shared their trace words.
+  ["span keys, one by one", () => normalized.forEach((s, i) => void writeSpanKey(keys, i, s.traceId, s.spanId))],
+);
 // The whole stage as a worker runs it (the default Native rows): decode, normalize and key, then
 // process every span as new and encode the request's block.
 for (const format of ["native", "rowbinary"] as const) {

@@ -8,19 +8,12 @@ import { mix } from "../key-table.ts";
 
 /** Writes the key of (traceId, spanId) at words [4·i, 4·i + 4) of `out`. Ids are validated lower-case hex. */
 export function writeSpanKey(out: Uint32Array, i: number, traceId: string, spanId: string): void {
-  const t0 = hexWord(traceId, 0);
-  const t1 = hexWord(traceId, 8);
-  const t2 = hexWord(traceId, 16);
-  const t3 = hexWord(traceId, 24);
-  const o = i * 4;
-  out[o] = hexWord(spanId, 0);
-  out[o + 1] = hexWord(spanId, 8);
-  out[o + 2] = mix(mix(mix(mix(0x9747b28c, t0), t1), t2), t3);
-  out[o + 3] = mix(mix(mix(mix(0x5bd1e995, t3), t2), t1), t0);
+  writeSpanWords(out, i * 4, spanId);
+  writeTraceWords(out, i * 4, traceId);
 }
 
 /**
- * The keys of `spans` in order, at words [4·i, 4·i + 4) of `out`: a span of the same trace as the span
+ * The keys of `spans` in order, as `writeSpanKey` writes each: a span of the same trace as the span
  * before it (spans of a trace mostly come together) takes that span's trace words instead of parsing
  * and hashing its trace id again.
  */
@@ -28,17 +21,32 @@ export function writeSpanKeys(out: Uint32Array, spans: readonly { traceId: strin
   let last = "";
   for (let i = 0; i < spans.length; i++) {
     const { traceId, spanId } = spans[i];
+    const o = i * 4;
+    writeSpanWords(out, o, spanId);
     if (i > 0 && traceId === last) {
-      const o = i * 4;
-      out[o] = hexWord(spanId, 0);
-      out[o + 1] = hexWord(spanId, 8);
       out[o + 2] = out[o - 2];
       out[o + 3] = out[o - 1];
     } else {
-      writeSpanKey(out, i, traceId, spanId);
+      writeTraceWords(out, o, traceId);
       last = traceId;
     }
   }
+}
+
+/** The span id's two words of the key at word `o`. */
+function writeSpanWords(out: Uint32Array, o: number, spanId: string): void {
+  out[o] = hexWord(spanId, 0);
+  out[o + 1] = hexWord(spanId, 8);
+}
+
+/** The trace id's two hashed words of the key at word `o`. */
+function writeTraceWords(out: Uint32Array, o: number, traceId: string): void {
+  const t0 = hexWord(traceId, 0);
+  const t1 = hexWord(traceId, 8);
+  const t2 = hexWord(traceId, 16);
+  const t3 = hexWord(traceId, 24);
+  out[o + 2] = mix(mix(mix(mix(0x9747b28c, t0), t1), t2), t3);
+  out[o + 3] = mix(mix(mix(mix(0x5bd1e995, t3), t2), t1), t0);
 }
 
 /** Eight lower-case hex digits at `at` as an unsigned 32-bit word. */

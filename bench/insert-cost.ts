@@ -35,6 +35,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import {
+  applyTableSettings,
   createStorage,
   DERIVED_TABLES,
   HOUR_SORTING_KEY,
@@ -91,6 +92,8 @@ async function main() {
   const shm = mkdtempSync(join("/dev/shm", "cognive-insert-cost-"));
   const storage = createStorage({ dataDir: dir, database: DB });
   await migrate(storage);
+  // As the server leaves its tables at start.
+  await applyTableSettings(storage);
   const conn: Conn = createChdbConnection({ path: dir });
   const sql = (q: string) => conn.chdb.queryAsync(q);
   try {

@@ -186,6 +186,33 @@ export function namedFigures(byName: Record<string, number>, top = Number.POSITI
     .join(", ");
 }
 
+/**
+ * Embedded storage's own time counters (`system.events`, the whole process's since it started):
+ * every event measured in time, as seconds. chDB ships without symbols, so a profiler cannot say
+ * where its threads go; these say how much went to merges, their stages, skip indexes, statistics.
+ */
+export async function storageTimeEvents(query: (sql: string) => Promise<string>): Promise<Map<string, number>> {
+  const text = await query(
+    `SELECT event, value FROM system.events WHERE match(event, '(Micro|Milli)seconds$') FORMAT TabSeparated`,
+  );
+  const out = new Map<string, number>();
+  for (const line of text.split("\n")) {
+    const [event, value] = line.split("\t");
+    if (event) out.set(event, Number(value) / (event.endsWith("Milliseconds") ? 1e3 : 1e6));
+  }
+  return out;
+}
+
+/** What each time event grew by between two `storageTimeEvents`, in seconds, largest first. */
+export function storageTimeSpent(before: Map<string, number>, after: Map<string, number>): Record<string, number> {
+  const byName: Record<string, number> = {};
+  for (const [event, seconds] of after) {
+    const spent = seconds - (before.get(event) ?? 0);
+    if (spent > 0) byName[event] = spent;
+  }
+  return largestFirst(byName);
+}
+
 /** The 1-minute load average now: every figure on a shared machine is printed beside it. */
 export function loadAverage(): number {
   return Math.round(loadavg()[0] * 100) / 100;

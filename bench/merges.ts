@@ -5,7 +5,8 @@
  * bench sees only the first merges; rows are merged again at each level, so the cost a span grows
  * with how much is stored. Every `--every` loads it prints the CPU a span so far of the merges and of
  * the rest (the insert and its views); at the end, by table: the parts, the merges that made the
- * parts still listed, the rows they wrote per span inserted, the highest merge level, the disk.
+ * parts still listed, the rows they wrote per span inserted, the highest merge level, the disk; and
+ * storage's own time counters (`system.events`) a span: the merges' stages, skip indexes, statistics.
  * `--distinct` loads are made up front and inserted in turn, each pass later in time (the spans'
  * start shifted), so making rows costs nothing during the run. A `--variant name=SQL` runs the
  * statements (`;;` between them, `{db}` for the database) on a fresh store before its loads, e.g. a
@@ -17,10 +18,19 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { createStorage, migrate, SPAN_COLUMNS, SPAN_TABLE } from "@cognive/collector";
+import { applyTableSettings, createStorage, migrate, SPAN_COLUMNS, SPAN_TABLE } from "@cognive/collector";
 import { createChdbConnection } from "chdb/connection";
 import { queryRows } from "../collector/src/storage/sql.ts";
-import { cpuByThreadName, loadAverage, machine, report, threadCpu } from "./lib.ts";
+import {
+  cpuByThreadName,
+  loadAverage,
+  machine,
+  perEachByName,
+  report,
+  storageTimeEvents,
+  storageTimeSpent,
+  threadCpu,
+} from "./lib.ts";
 import { spanRowsInsert } from "./span-rows.ts";
 
 const { values: args } = parseArgs({
@@ -78,6 +88,8 @@ async function runOnce(variant: (typeof VARIANTS)[number]) {
   const sql = async (q: string) => Buffer.from((await conn.chdb.queryAsync(q)).bytes()).toString();
   try {
     await migrate(storage);
+    // As the server leaves its tables at start.
+    await applyTableSettings(storage);
     const cols = SPAN_COLUMNS.join(", ");
     const start = Math.floor(Date.now() / 1000) - 3600;
     await sql(`CREATE TABLE ${DB}.bench_source AS ${DB}.${SPAN_TABLE} ENGINE = Memory`);
@@ -103,6 +115,7 @@ async function runOnce(variant: (typeof VARIANTS)[number]) {
     process.stdout.write(`${variant.name}: ${LOADS} loads of ${ROWS} spans (${DISTINCT} distinct)\n`);
 
     const pids = [process.pid];
+    const eventsAtStart = await storageTimeEvents(sql);
     const threadsAtStart = threadCpu(pids);
     const cpuAtStart = process.cpuUsage();
     const started = performance.now();
@@ -136,6 +149,14 @@ async function runOnce(variant: (typeof VARIANTS)[number]) {
     await new Promise((r) => setTimeout(r, SETTLE * 1000));
     checkpoint(LOADS);
     const spans = LOADS * ROWS;
+    // Storage's own accounting of the same time: where merges and inserts go inside it.
+    const storageTime = perEachByName(storageTimeSpent(eventsAtStart, await storageTimeEvents(sql)), spans, 1e6, 3);
+    process.stdout.write(
+      `  storage's time counters, µs a span: ${Object.entries(storageTime)
+        .filter(([, us]) => us >= 0.01)
+        .map(([event, us]) => `${event} ${us}`)
+        .join(", ")}\n`,
+    );
     // A part a merge made spans several inserts' block numbers (an insert into a merging engine gets
     // level 1 too); outdated parts stay listed for a while after the merge that replaced them.
     const merged = "max_block_number > min_block_number";
@@ -159,7 +180,7 @@ async function runOnce(variant: (typeof VARIANTS)[number]) {
         `  ${t.table}: ${t.activeParts} parts, ${t.mergedParts} made by merges, ${t.mergedRowsPerSpan} rows written by merges a span, ` +
           `level ≤ ${t.maxLevel}, ${(Number(t.diskBytes) / 2 ** 20).toFixed(1)} MiB\n`,
       );
-    return { variant: variant.name, checkpoints, tables };
+    return { variant: variant.name, checkpoints, tables, storageTime };
   } finally {
     await conn.close();
     await storage.close();

@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { createStorage, migrate, SPAN_COLUMNS, SPAN_TABLE } from "@cognive/collector";
+import { applyTableSettings, createStorage, migrate, SPAN_COLUMNS, SPAN_TABLE } from "@cognive/collector";
 import { Pricer } from "@cognive/semconv";
 import { decodeTracesProto } from "../collector/src/otlp/decode-proto.ts";
 import { defaultSpanLimits, normalizeTraces, runProcessors } from "../collector/src/pipeline/normalize.ts";
@@ -85,6 +85,8 @@ async function main() {
   const dir = mkdtempSync(join(tmpdir(), "cognive-row-format-"));
   const storage = createStorage({ dataDir: dir, database: "cognive" });
   await migrate(storage);
+  // As the server leaves its tables at start.
+  await applyTableSettings(storage);
   const results = new Map<string, { encodeUs: number[]; totalUs: number[]; ms: number[]; bytes: number }>();
   try {
     console.log(

@@ -42,5 +42,6 @@ export * from "./storage/cluster.ts";
 export * from "./storage/migrate.ts";
 export * from "./storage/retention.ts";
 export * from "./storage/schema.ts";
+export * from "./storage/table-settings.ts";
 export * from "./storage/trace-docs.ts";
 export { WalAppendError, type WalConfig, WalFullError, WriteAheadLog } from "./storage/wal.ts";

@@ -1,5 +1,6 @@
 import {
   applyRetention,
+  applyTableSettings,
   ConfigError,
   createLogger,
   createStorage,
@@ -64,6 +65,7 @@ async function main(argv: string[]): Promise<number> {
     const storage = createStorage({ ...storageConfig(config), cluster }, log);
     const n = await migrate(storage, log, undefined, { cluster });
     await applyRetention(storage, retentionDays(config), log, cluster);
+    await applyTableSettings(storage, log, cluster);
     log.info(`migrations applied: ${n}`);
     await storage.close();
     return 0;

@@ -7,6 +7,7 @@ import {
   type AuthRuntime,
   answersWithin,
   applyRetention,
+  applyTableSettings,
   type Collector,
   ConfigError,
   createCollector,
@@ -238,6 +239,7 @@ export async function startCognive(config: EnvConfig, log: Logger, role: Role = 
   if (storage.kind === "chdb") {
     await migrate(storage, log);
     await applyRetention(storage, retentionDays(config), log);
+    await applyTableSettings(storage, log);
     // Before budgets are rebuilt from the rollups: a crash mid-insert may have left them short.
     await repairAtStart(storage, log, config.COGNIVE_RETRY_WINDOW_MINUTES);
   }

@@ -2,7 +2,7 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createStorage, type Storage } from "@cognive/collector";
+import { createStorage, type Storage, TABLE_SETTINGS, tableHasSetting } from "@cognive/collector";
 import { afterAll, describe, expect, it } from "vitest";
 import { startTestServer } from "../helpers/server.ts";
 
@@ -34,6 +34,10 @@ describe("retention settings", () => {
       "TimestampTime + toIntervalDay(30)",
       "Minute + toIntervalDay(400)",
     ]);
+    // The table settings are applied at the same start.
+    const spanTable = await showCreate(first.running.storage, "otel_traces");
+    for (const [name, value] of Object.entries(TABLE_SETTINGS))
+      expect(tableHasSetting(spanTable, name, value)).toBe(true);
     await first.stop({ keepData: true });
 
     const second = await startTestServer({ ...defaults, COGNIVE_RETENTION_DAYS: "7" }, dir);

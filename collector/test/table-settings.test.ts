@@ -27,15 +27,19 @@ const spanRow = (n: number) => ({
   TeamName: "t",
 });
 
-/** Directories of the span table's active parts, after merging what it holds into one. */
-async function mergedSpanParts(): Promise<string[]> {
+/**
+ * The span table's active parts after merging what it holds into one: each directory, and the streams
+ * its `TraceId` column is written as.
+ */
+async function mergedSpanParts(): Promise<{ path: string; traceIdStreams: string[] }[]> {
   await storage.client.command({ query: `OPTIMIZE TABLE cognive.${SPAN_TABLE} FINAL` });
-  const rows = await queryRows<{ path: string }>(
+  return queryRows<{ path: string; traceIdStreams: string[] }>(
     storage,
-    "SELECT path FROM system.parts WHERE database = 'cognive' AND table = {t:String} AND active",
+    `SELECT p.path AS path, c.substreams AS traceIdStreams
+     FROM system.parts AS p INNER JOIN system.parts_columns AS c ON c.database = p.database AND c.table = p.table AND c.name = p.name
+     WHERE p.database = 'cognive' AND p.table = {t:String} AND p.active AND c.column = 'TraceId'`,
     { t: SPAN_TABLE },
   );
-  return rows.map((r) => r.path);
 }
 
 describe("table settings", () => {
@@ -46,13 +50,15 @@ describe("table settings", () => {
     expect(tableHasSetting(`${q}, auto_statistics_types = 'basic'`, "auto_statistics_types", "''")).toBe(false);
   });
 
-  it("stop merges writing column statistics into the span table's parts, once, on every table with a retention", async () => {
-    // As storage leaves it: a merged part carries the statistics it computed.
+  it("stop merges writing column statistics and strings' lengths apart, once, on every table with a retention", async () => {
+    // As storage leaves it: a merged part carries the statistics it computed, and a String column's
+    // lengths in a stream of their own.
     await insertSpanRows(storage, [spanRow(1)]);
     await insertSpanRows(storage, [spanRow(2)]);
     const before = await mergedSpanParts();
     expect(before).toHaveLength(1);
-    expect(existsSync(join(before[0], "statistics.packed"))).toBe(true);
+    expect(existsSync(join(before[0].path, "statistics.packed"))).toBe(true);
+    expect(before[0].traceIdStreams).toEqual(["TraceId.size", "TraceId"]);
 
     const altered = await applyTableSettings(storage);
     const withRetention = RETENTION_TABLES.map((t) => t.table).sort();
@@ -65,8 +71,9 @@ describe("table settings", () => {
     await insertSpanRows(storage, [spanRow(3)]);
     const after = await mergedSpanParts();
     expect(after).toHaveLength(1);
-    expect(after[0]).not.toBe(before[0]);
-    expect(existsSync(join(after[0], "statistics.packed"))).toBe(false);
+    expect(after[0].path).not.toBe(before[0].path);
+    expect(existsSync(join(after[0].path, "statistics.packed"))).toBe(false);
+    expect(after[0].traceIdStreams).toEqual(["TraceId"]);
     const [{ n }] = await queryRows<{ n: string }>(storage, `SELECT count() AS n FROM cognive.${SPAN_TABLE}`);
     expect(Number(n)).toBe(3);
   });

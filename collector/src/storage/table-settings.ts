@@ -10,9 +10,15 @@ import { queryRows } from "./sql.ts";
  * - no automatic column statistics. ClickHouse 26 writes statistics (min/max, counts and distinct
  *   sketches of every column) into each part a merge makes, for a query optimizer our reads do not
  *   use (they name their sorting keys and skip indexes). On embedded storage that was 0.3-0.5 µs of
- *   merges a span stored, 4-6 % of them (bench/RESULTS.md, 2026-12-05 18:23).
+ *   merges a span stored, 4-6 % of them (bench/RESULTS.md, 2026-12-05 18:23);
+ * - strings with their lengths inline, as ClickHouse wrote them before 26 (`with_size_stream`, its new
+ *   default, keeps each String column's lengths in a stream of their own): merges 0.6-0.7 µs a span
+ *   less (9 %) and the span table a fifth smaller (bench/RESULTS.md, 2026-12-05 18:43).
  */
-export const TABLE_SETTINGS: Readonly<Record<string, string>> = { auto_statistics_types: "''" };
+export const TABLE_SETTINGS: Readonly<Record<string, string>> = {
+  auto_statistics_types: "''",
+  string_serialization_version: "'single_stream'",
+};
 
 /** Whether a table's definition already says `name = value`. */
 export function tableHasSetting(createQuery: string, name: string, value: string): boolean {

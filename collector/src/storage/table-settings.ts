@@ -7,12 +7,12 @@ import { queryRows } from "./sql.ts";
 /**
  * MergeTree settings of the tables that grow with what is ingested (those with a retention), where
  * storage knows them:
- * - no automatic column statistics. ClickHouse 26 writes statistics (min/max, counts and distinct
+ * - no automatic column statistics. ClickHouse 26.4 on writes statistics (min/max, counts and distinct
  *   sketches of every column) into each part a merge makes, for a query optimizer our reads do not
  *   use (they name their sorting keys and skip indexes). On embedded storage that was 0.3-0.5 µs of
  *   merges a span stored, 4-6 % of them (bench/RESULTS.md, 2026-12-05 18:23);
- * - strings with their lengths inline, as ClickHouse wrote them before 26 (`with_size_stream`, its new
- *   default, keeps each String column's lengths in a stream of their own): merges 0.6-0.7 µs a span
+ * - strings with their lengths inline, as ClickHouse wrote them before 25.11 (`with_size_stream`, its
+ *   default since, keeps each String column's lengths in a stream of their own): merges 0.6-0.7 µs a span
  *   less (9 %) and the span table a fifth smaller (bench/RESULTS.md, 2026-12-05 18:43).
  */
 export const TABLE_SETTINGS: Readonly<Record<string, string>> = {

@@ -1,6 +1,6 @@
 import type { Logger } from "../log.ts";
 import type { Storage } from "./client.ts";
-import { checkClusterName } from "./cluster.ts";
+import { storedTables } from "./retention.ts";
 import { RETENTION_TABLES } from "./schema.ts";
 import { queryRows } from "./sql.ts";
 
@@ -33,7 +33,6 @@ export function tableHasSetting(createQuery: string, name: string, value: string
  * a table a later migration creates gets them too. Returns the tables altered.
  */
 export async function applyTableSettings(storage: Storage, log?: Logger, cluster?: string): Promise<string[]> {
-  const on = cluster ? ` ON CLUSTER ${checkClusterName(cluster)}` : "";
   const known = await queryRows<{ name: string }>(
     storage,
     "SELECT name FROM system.merge_tree_settings WHERE name IN {names:Array(String)}",
@@ -41,16 +40,14 @@ export async function applyTableSettings(storage: Storage, log?: Logger, cluster
   );
   const wanted = known.map((k) => [k.name, TABLE_SETTINGS[k.name]] as const);
   if (wanted.length === 0) return [];
-  // On a cluster the settings belong to each shard's local table, not the Distributed one.
-  const suffix = cluster ? "_local" : "";
-  const tables = await queryRows<{ name: string; create_table_query: string }>(
+  const { on, stored } = await storedTables(
     storage,
-    "SELECT name, create_table_query FROM system.tables WHERE database = {db:String} AND name IN {tables:Array(String)} ORDER BY name",
-    { db: storage.database, tables: RETENTION_TABLES.map((t) => t.table + suffix) },
+    RETENTION_TABLES.map((t) => t.table),
+    cluster,
   );
   const altered: string[] = [];
-  for (const t of tables) {
-    const missing = wanted.filter(([name, value]) => !tableHasSetting(t.create_table_query, name, value));
+  for (const t of stored) {
+    const missing = wanted.filter(([name, value]) => !tableHasSetting(t.createQuery, name, value));
     if (missing.length === 0) continue;
     // Table names and settings are code constants, the database a checked identifier.
     await storage.client.command({

@@ -196,6 +196,50 @@ describe("stage workers: decode, normalize, process and encode off the main thre
     }
   });
 
+  it("processes a request it holds before normalizing the requests queued behind it", async () => {
+    const pool = new StagePool(
+      { limits: defaultSpanLimits, format: "native", govern: false, processors: PROCESSORS },
+      1,
+      silentLogger,
+    );
+    try {
+      const held = await pool.normalize(body(31), "json", nowNs);
+      // A large request keeps the worker busy while three more and the first one's `process` queue up.
+      const plain = Array.from({ length: 20_000 }, (_, i) => ({
+        traceId: hex(32, 32),
+        spanId: hex(i + 100, 16),
+        name: "busy",
+        startTimeUnixNano: String(nowNs),
+        endTimeUnixNano: String(nowNs + 1n),
+        attributes: [{ key: "k", value: { stringValue: "v" } }],
+      }));
+      const large = Buffer.from(
+        JSON.stringify({ resourceSpans: [{ resource: { attributes: [] }, scopeSpans: [{ spans: plain }] }] }),
+      );
+      const order: string[] = [];
+      const track = <T>(name: string, p: Promise<T>) =>
+        p.then((v) => {
+          order.push(name);
+          return v;
+        });
+      const busy = track("large", pool.normalize(large, "json", nowNs));
+      const queued = [33, 34, 35].map((t) => track(`normalize ${t}`, pool.normalize(body(t), "json", nowNs)));
+      const processed = track("process 31", pool.process(held, new Uint8Array(6).fill(VERDICT_NEW), { team: null }));
+      const jobs = await Promise.all([busy, ...queued]);
+      expect((await processed).stored).toEqual(new Uint8Array(6).fill(1));
+      // Taken in arrival order, the held spans would wait for all three (the large one may come first or after).
+      expect(order.filter((o) => o !== "large")).toEqual([
+        "process 31",
+        "normalize 33",
+        "normalize 34",
+        "normalize 35",
+      ]);
+      for (const job of jobs) pool.discard(job);
+    } finally {
+      await pool.close();
+    }
+  });
+
   it("undoes the JavaScript-decoded Content-Encodings in the worker, within the body limit", async () => {
     const limit = 1024 * 1024;
     for (const encoding of ["zstd", "snappy", "x-snappy-framed", "lz4"] as const) {

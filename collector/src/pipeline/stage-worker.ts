@@ -25,11 +25,6 @@ if (port === null) throw new Error("stage-worker.ts runs as a worker thread");
 const building = loadProcessors(setup.processors).then(
   (processors) => new SpanStage({ processors, limits: setup.limits, format: setup.format, govern: setup.govern }),
 );
-// A worker whose processors cannot be built stays up and refuses each request (replacing it would fail alike).
-building.then(
-  () => reply({ id: 0, ok: true, ready: true }),
-  (err: Error) => reply({ id: 0, ok: false, kind: "setup", message: err.message }),
-);
 
 /** Spans of requests normalized and not yet processed, with when they were normalized. */
 const held = new Map<number, { spans: NormalizedSpan[]; at: number }>();
@@ -80,13 +75,16 @@ function dispatch(m: StageRequest): void {
   else if (m.op !== "discard") reply({ id: m.id, ok: false, kind: "internal", message: (setupError as Error).message });
 }
 
+// A worker whose processors cannot be built stays up and refuses each request (replacing it would fail alike).
 building.then(
   (s) => {
     stage = s;
+    reply({ id: 0, ok: true, ready: true });
     schedule();
   },
   (err: Error) => {
     setupError = err;
+    reply({ id: 0, ok: false, kind: "setup", message: err.message });
     schedule();
   },
 );
